@@ -1,0 +1,276 @@
+//! The DataFusion table provider over a table's manifest.
+//!
+//! Each scan takes one manifest snapshot, drops every file whose designated
+//! timestamp range cannot meet the query's filters on that column, and hands
+//! the rest to DataFusion's Parquet reader in file groups that are each in
+//! timestamp order. The scan declares `ORDER BY ts ASC`, so a sorted query
+//! needs only a merge of the groups, never a full sort.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+use super::table::Table;
+use crate::storage::DataFile;
+
+#[derive(Debug)]
+pub struct TableScanProvider {
+    table: Arc<Table>,
+    schema: SchemaRef,
+}
+
+impl TableScanProvider {
+    pub fn new(table: Arc<Table>) -> Self {
+        let schema = table.meta().arrow_schema();
+        TableScanProvider { table, schema }
+    }
+}
+
+/// An inclusive range of designated timestamps (UTC microseconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TsRange {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl TsRange {
+    pub const ALL: TsRange = TsRange { lo: i64::MIN, hi: i64::MAX };
+
+    fn meets(&self, f: &DataFile) -> bool {
+        match (f.min_ts, f.max_ts) {
+            (Some(min), Some(max)) => max >= self.lo && min <= self.hi,
+            _ => true,
+        }
+    }
+
+    /// Narrows the range by every filter of the form `ts <op> literal` or
+    /// `ts BETWEEN a AND b`. Anything else leaves it as it is (the filter is
+    /// still applied to the rows by DataFusion).
+    pub fn from_filters(filters: &[Expr], ts: &str) -> TsRange {
+        let mut r = TsRange::ALL;
+        for f in filters {
+            r.narrow(f, ts);
+        }
+        r
+    }
+
+    fn narrow(&mut self, e: &Expr, ts: &str) {
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                self.narrow(left, ts);
+                self.narrow(right, ts);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, v) = match (left.as_ref(), right.as_ref()) {
+                    (Expr::Column(c), Expr::Literal(v, _)) if c.name == ts => (*op, v),
+                    (Expr::Literal(v, _), Expr::Column(c)) if c.name == ts => match op.swap() {
+                        Some(op) => (op, v),
+                        None => return,
+                    },
+                    _ => return,
+                };
+                let Some(t) = scalar_micros(v) else { return };
+                match op {
+                    Operator::Eq => {
+                        self.lo = self.lo.max(t);
+                        self.hi = self.hi.min(t);
+                    }
+                    Operator::Gt | Operator::GtEq => self.lo = self.lo.max(t),
+                    Operator::Lt | Operator::LtEq => self.hi = self.hi.min(t),
+                    _ => {}
+                }
+            }
+            Expr::Between(b) if !b.negated => {
+                if let (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) =
+                    (b.expr.as_ref(), b.low.as_ref(), b.high.as_ref())
+                    && c.name == ts
+                {
+                    if let Some(lo) = scalar_micros(lo) {
+                        self.lo = self.lo.max(lo);
+                    }
+                    if let Some(hi) = scalar_micros(hi) {
+                        self.hi = self.hi.min(hi);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A timestamp literal as UTC microseconds. Nanoseconds round down, which
+/// only ever widens the range kept.
+fn scalar_micros(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampSecond(Some(s), _) => s.checked_mul(1_000_000),
+        ScalarValue::TimestampMillisecond(Some(ms), _) => ms.checked_mul(1_000),
+        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(*us),
+        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(ns.div_euclid(1_000)),
+        _ => None,
+    }
+}
+
+/// Splits files into groups that are each ordered by timestamp without
+/// overlap, then splits long groups until there are `target` of them so
+/// that every core reads.
+pub fn ordered_groups(mut files: Vec<DataFile>, target: usize) -> Vec<Vec<DataFile>> {
+    files.sort_by(|a, b| (a.min_ts, a.max_ts, &a.path).cmp(&(b.min_ts, b.max_ts, &b.path)));
+    let mut groups: Vec<Vec<DataFile>> = Vec::new();
+    for f in files {
+        let slot = groups.iter_mut().find(|g| g.last().and_then(|l| l.max_ts) <= f.min_ts);
+        match slot {
+            Some(g) => g.push(f),
+            None => groups.push(vec![f]),
+        }
+    }
+    while groups.len() < target {
+        let (i, longest) = match groups.iter().enumerate().max_by_key(|(_, g)| g.len()) {
+            Some((i, g)) if g.len() > 1 => (i, g.len()),
+            _ => break,
+        };
+        let tail = groups[i].split_off(longest / 2);
+        groups.push(tail);
+    }
+    groups
+}
+
+#[async_trait]
+impl TableProvider for TableScanProvider {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.table.check_readable()?;
+        let snapshot = self.table.snapshot();
+        let meta = &snapshot.meta;
+        let ts_index = meta.timestamp_index();
+        let range = match &meta.timestamp {
+            Some(ts) => TsRange::from_filters(filters, ts),
+            None => TsRange::ALL,
+        };
+        let files: Vec<DataFile> = snapshot.manifest.files.iter().filter(|f| range.meets(f)).cloned().collect();
+        if files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let target = state.config().target_partitions().max(1);
+        let groups = ordered_groups(files, target);
+        let ncols = self.schema.fields().len();
+        let file_groups: Vec<FileGroup> = groups
+            .into_iter()
+            .map(|g| {
+                let files: Vec<PartitionedFile> = g
+                    .iter()
+                    .map(|f| {
+                        let abs = self.table.dir.join(&f.path);
+                        let path = abs.to_string_lossy().trim_start_matches('/').to_string();
+                        PartitionedFile::new(path, f.size).with_statistics(Arc::new(file_statistics(f, ncols, ts_index, &self.schema)))
+                    })
+                    .collect();
+                FileGroup::new(files)
+            })
+            .collect();
+
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(file_groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit);
+        if let Some(i) = ts_index {
+            let sort = PhysicalSortExpr::new(
+                Arc::new(Column::new(self.schema.field(i).name(), i)),
+                SortOptions { descending: false, nulls_first: false },
+            );
+            if let Some(ordering) = LexOrdering::new(vec![sort]) {
+                builder = builder.with_output_ordering(vec![ordering]);
+            }
+        }
+        format.create_physical_plan(state, builder.build()).await
+    }
+}
+
+/// Statistics DataFusion uses to check that files of a group do not
+/// overlap: the row count and the designated timestamp's min and max.
+fn file_statistics(f: &DataFile, ncols: usize, ts_index: Option<usize>, schema: &SchemaRef) -> Statistics {
+    let mut columns = vec![ColumnStatistics::new_unknown(); ncols];
+    if let (Some(i), Some(min), Some(max)) = (ts_index, f.min_ts, f.max_ts) {
+        let as_scalar = |micros: i64| -> Option<ScalarValue> {
+            let v = ScalarValue::TimestampMicrosecond(Some(micros), Some(Arc::from("UTC")));
+            v.cast_to(schema.field(i).data_type()).ok()
+        };
+        if let (Some(lo), Some(hi)) = (as_scalar(min), as_scalar(max)) {
+            columns[i].min_value = Precision::Exact(lo);
+            columns[i].max_value = Precision::Exact(hi);
+            columns[i].null_count = Precision::Exact(0);
+        }
+    }
+    Statistics { num_rows: Precision::Exact(f.rows as usize), total_byte_size: Precision::Absent, column_statistics: columns }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, min: i64, max: i64) -> DataFile {
+        DataFile { partition: "p".into(), path: path.into(), rows: 1, size: 1, min_ts: Some(min), max_ts: Some(max) }
+    }
+
+    #[test]
+    fn groups_never_overlap_and_fill_cores() {
+        let files = vec![file("a", 0, 10), file("b", 5, 15), file("c", 10, 20), file("d", 30, 40), file("e", 50, 60)];
+        let groups = ordered_groups(files, 2);
+        assert!(groups.len() >= 2);
+        for g in &groups {
+            for w in g.windows(2) {
+                assert!(w[0].max_ts <= w[1].min_ts, "{g:?}");
+            }
+        }
+        assert_eq!(groups.iter().map(|g| g.len()).sum::<usize>(), 5);
+    }
+
+    #[test]
+    fn range_from_filters() {
+        use datafusion::prelude::{col, lit};
+        let t = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), Some(Arc::from("UTC"))));
+        let r = TsRange::from_filters(&[col("ts").gt_eq(t(100)), col("ts").lt(t(200)), col("x").gt(lit(1))], "ts");
+        assert_eq!(r, TsRange { lo: 100, hi: 200 });
+        assert!(!r.meets(&file("a", 0, 99)));
+        assert!(r.meets(&file("b", 150, 300)));
+    }
+}

@@ -1,0 +1,210 @@
+//! One table: its definition and manifest in memory, and the write paths
+//! (append, truncate, rewrite) that end in an atomic manifest swap.
+//!
+//! Readers take a snapshot (`Arc<Manifest>`) and are never blocked; writers
+//! of one table are serialised by an async mutex so that every manifest
+//! version extends the one before it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::RecordBatch;
+
+use super::meta::TableMeta;
+use crate::error::{Error, Result};
+use crate::storage::{self, DataFile, Manifest};
+
+#[derive(Debug)]
+pub struct Table {
+    pub schema_name: String,
+    pub name: String,
+    pub dir: PathBuf,
+    state: RwLock<TableState>,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableState {
+    pub meta: TableMeta,
+    pub manifest: Arc<Manifest>,
+    /// Why the table cannot be read, when its files failed the start-up check.
+    pub broken: Option<Broken>,
+}
+
+/// Why a table is unreadable (a clonable copy of the start-up error).
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub file: String,
+    pub reason: String,
+}
+
+impl Table {
+    pub fn new(schema_name: &str, name: &str, dir: PathBuf, meta: TableMeta, manifest: Manifest, broken: Option<Broken>) -> Table {
+        Table {
+            schema_name: schema_name.to_string(),
+            name: name.to_string(),
+            dir,
+            state: RwLock::new(TableState { meta, manifest: Arc::new(manifest), broken }),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The fully qualified name as users see it (`weather`, `other.t`).
+    pub fn display_name(&self) -> String {
+        if self.schema_name == "public" { self.name.clone() } else { format!("{}.{}", self.schema_name, self.name) }
+    }
+
+    pub fn snapshot(&self) -> TableState {
+        self.state.read().expect("table state lock").clone()
+    }
+
+    pub fn meta(&self) -> TableMeta {
+        self.snapshot().meta
+    }
+
+    /// Fails when the table's files could not be read at start-up.
+    pub fn check_readable(&self) -> Result<()> {
+        match &self.snapshot().broken {
+            Some(b) => Err(Error::Corrupt { table: self.display_name(), file: b.file.clone(), reason: b.reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts an append. The returned transaction holds the table's write
+    /// lock until it commits or is dropped.
+    pub async fn begin_append(self: &Arc<Self>) -> Result<AppendTxn> {
+        self.check_readable()?;
+        let guard = Arc::clone(&self.write_lock).lock_owned().await;
+        let version = self.snapshot().manifest.version + 1;
+        Ok(AppendTxn { table: Arc::clone(self), _guard: guard, version, written: Vec::new(), flushes: 0, committed: false })
+    }
+
+    /// Replaces the table's content with nothing (TRUNCATE).
+    pub async fn truncate(self: &Arc<Self>) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        let old = self.snapshot();
+        let mut manifest = (*old.manifest).clone();
+        manifest.version += 1;
+        manifest.files.clear();
+        self.publish(old.meta.clone(), manifest)?;
+        retire(&self.dir, old.manifest.files.clone());
+        Ok(())
+    }
+
+    /// Rewrites every file under a new definition with the same column
+    /// positions and types (RENAME COLUMN), then swaps definition and files
+    /// in one manifest.
+    pub async fn rewrite(self: &Arc<Self>, new_meta: TableMeta) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        let old = self.snapshot();
+        let this = Arc::clone(self);
+        let meta = new_meta.clone();
+        let files = tokio::task::spawn_blocking(move || -> Result<Vec<DataFile>> {
+            let layout = meta.layout();
+            let mut out = Vec::new();
+            let version = old.manifest.version + 1;
+            for (i, f) in old.manifest.files.iter().enumerate() {
+                let batches = storage::read_files(&this.dir, std::slice::from_ref(f), &layout.schema)?;
+                out.extend(storage::write_rows(&this.dir, &layout, &batches, &file_tag(version, &format!("r{i}")))?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        let old = self.snapshot();
+        let mut manifest = (*old.manifest).clone();
+        manifest.version += 1;
+        manifest.files = files;
+        manifest.definition = serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
+        self.publish(new_meta, manifest)?;
+        retire(&self.dir, old.manifest.files.clone());
+        Ok(())
+    }
+
+    /// Stores `manifest` durably, then makes it the one readers see.
+    fn publish(&self, meta: TableMeta, manifest: Manifest) -> Result<()> {
+        manifest.store(&self.dir)?;
+        let mut state = self.state.write().expect("table state lock");
+        state.meta = meta;
+        state.manifest = Arc::new(manifest);
+        Ok(())
+    }
+}
+
+/// An append in progress: files written so far are invisible until
+/// [`AppendTxn::commit`]; dropping the transaction removes them.
+pub struct AppendTxn {
+    table: Arc<Table>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    version: u64,
+    written: Vec<DataFile>,
+    flushes: u32,
+    committed: bool,
+}
+
+impl AppendTxn {
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.written.iter().map(|f| f.rows).sum()
+    }
+
+    /// Writes `batches` (in the table's schema) as new files. Blocking: call
+    /// from a blocking context.
+    pub fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        let layout = self.table.meta().layout();
+        let tag = file_tag(self.version, &self.flushes.to_string());
+        self.flushes += 1;
+        let files = storage::write_rows(&self.table.dir, &layout, batches, &tag)?;
+        self.written.extend(files);
+        Ok(())
+    }
+
+    /// Makes every written row visible at once. Returns the row count.
+    pub fn commit(mut self) -> Result<u64> {
+        let rows = self.rows();
+        let old = self.table.snapshot();
+        let mut manifest = (*old.manifest).clone();
+        manifest.version = self.version;
+        manifest.files.append(&mut self.written.clone());
+        self.table.publish(old.meta, manifest)?;
+        self.committed = true;
+        Ok(rows)
+    }
+}
+
+impl Drop for AppendTxn {
+    fn drop(&mut self) {
+        if !self.committed {
+            for f in &self.written {
+                let _ = std::fs::remove_file(self.table.dir.join(&f.path));
+            }
+        }
+    }
+}
+
+/// Removes files that a new manifest no longer names. Queries that planned
+/// against the old manifest may still be reading them, so they go after a
+/// grace period; anything left by a crash is removed at the next start.
+pub fn retire(dir: &Path, files: Vec<DataFile>) {
+    if files.is_empty() {
+        return;
+    }
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        for f in files {
+            let _ = std::fs::remove_file(dir.join(&f.path));
+        }
+    });
+}
+
+/// A file name stem that is never reused, not even by a table dropped and
+/// created again under the same name while old files await removal.
+fn file_tag(version: u64, part: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{version:08}-{}-{part}", &random[..8])
+}

@@ -1,0 +1,309 @@
+//! Server configuration: `conf/server.conf` (Java properties with QuestDB's
+//! key names), `QDB_*` environment overrides and built-in defaults, turned
+//! once at start-up into a typed [`Config`]. A bad value stops start-up with
+//! an error naming the key and the value; an unknown key is a warning.
+//!
+//! Precedence: environment > file > default (SPEC section 2).
+
+mod text_loader;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use text_loader::{TextLoaderFormats, TimestampFormat};
+
+use crate::error::{Error, Result};
+
+/// Every key the server understands, with its default. The shipped
+/// `conf/server.conf` lists the same keys with the same values.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("http.enabled", "true"),
+    ("http.bind.to", "127.0.0.1:9000"),
+    ("pg.enabled", "true"),
+    ("pg.net.bind.to", "127.0.0.1:8812"),
+    ("pg.user", "admin"),
+    ("pg.password", "quest"),
+    ("pg.readonly.user.enabled", "false"),
+    ("pg.readonly.user", "user"),
+    ("pg.readonly.password", "quest"),
+    ("http.auth.token", ""),
+    ("http.multipart.max.size", "1g"),
+    ("http.text.analysis.max.lines", "1000"),
+    ("cairo.sql.copy.root", "import"),
+    ("cairo.sql.copy.work.root", "tmp"),
+    ("cairo.sql.copy.worker.count", "0"),
+    ("cairo.sql.copy.buffer.size", "2m"),
+    ("cairo.sql.copy.log.retention.days", "3"),
+    ("cairo.sql.copy.max.recorded.errors", "10000"),
+    ("cairo.sql.copy.formats.file", "conf/text_loader.json"),
+    ("query.timeout.sec", "60"),
+];
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data root: `db/`, `import/`, `tmp/` live below it.
+    pub root: PathBuf,
+    pub http_enabled: bool,
+    pub http_bind: SocketAddr,
+    pub pg_enabled: bool,
+    pub pg_bind: SocketAddr,
+    pub pg_user: String,
+    pub pg_password: String,
+    pub pg_readonly_enabled: bool,
+    pub pg_readonly_user: String,
+    pub pg_readonly_password: String,
+    /// `None` when blank: HTTP needs no token.
+    pub http_auth_token: Option<String>,
+    pub http_multipart_max_size: u64,
+    pub http_text_analysis_max_lines: usize,
+    /// `None` when blank: COPY is disabled.
+    pub copy_root: Option<PathBuf>,
+    pub copy_work_root: PathBuf,
+    /// Importer threads; already resolved (0 in the file means all cores).
+    pub copy_worker_count: usize,
+    pub copy_buffer_size: u64,
+    pub copy_log_retention_days: u32,
+    pub copy_max_recorded_errors: u64,
+    pub formats_file: PathBuf,
+    pub formats: TextLoaderFormats,
+    pub query_timeout_ms: u64,
+}
+
+impl Config {
+    /// Loads the configuration for `root`. `conf` is the file to read; when
+    /// `None`, `conf/server.conf` is read if it exists.
+    pub fn load(root: &Path, conf: Option<&Path>) -> Result<Config> {
+        let file = match conf {
+            Some(path) => Some(read_properties(path)?),
+            None => {
+                let default = Path::new("conf/server.conf");
+                if default.exists() { Some(read_properties(default)?) } else { None }
+            }
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_sources(root, file.unwrap_or_default(), &env)
+    }
+
+    /// Built-in defaults for `root`, no file, no environment.
+    pub fn defaults(root: &Path) -> Result<Config> {
+        Self::from_sources(root, BTreeMap::new(), &[])
+    }
+
+    /// Merges defaults, file values and environment overrides, then checks
+    /// every value once.
+    pub fn from_sources(
+        root: &Path,
+        file: BTreeMap<String, String>,
+        env: &[(String, String)],
+    ) -> Result<Config> {
+        let mut values: BTreeMap<String, String> =
+            DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (key, value) in file {
+            if !values.contains_key(&key) {
+                tracing::warn!(key = %key, "unknown configuration key ignored");
+                continue;
+            }
+            values.insert(key, value);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("QDB_") else { continue };
+            match DEFAULTS.iter().find(|(k, _)| env_name(k) == rest) {
+                Some((key, _)) => {
+                    values.insert(key.to_string(), value.clone());
+                }
+                None => tracing::warn!(variable = %name, "unknown configuration variable ignored"),
+            }
+        }
+        Self::build(root, &values)
+    }
+
+    fn build(root: &Path, v: &BTreeMap<String, String>) -> Result<Config> {
+        let get = |k: &str| v.get(k).map(|s| s.trim().to_string()).unwrap_or_default();
+        let resolve = |p: &str| -> PathBuf {
+            let path = PathBuf::from(p);
+            if path.is_absolute() { path } else { root.join(path) }
+        };
+        let copy_root = get("cairo.sql.copy.root");
+        let formats_file_raw = get("cairo.sql.copy.formats.file");
+        // The formats file is a product file: relative names resolve against
+        // the working directory first (where `conf/` ships), then the root.
+        let formats_file = {
+            let p = PathBuf::from(&formats_file_raw);
+            if p.is_absolute() || p.exists() { p } else { root.join(p) }
+        };
+        let formats = if formats_file.exists() {
+            TextLoaderFormats::load(&formats_file).map_err(|message| Error::Config {
+                key: "cairo.sql.copy.formats.file".into(),
+                value: formats_file_raw.clone(),
+                message,
+            })?
+        } else {
+            TextLoaderFormats::builtin()
+        };
+        let workers = parse_uint(v, "cairo.sql.copy.worker.count")? as usize;
+        let timeout_sec = parse_uint(v, "query.timeout.sec")?;
+        Ok(Config {
+            root: root.to_path_buf(),
+            http_enabled: parse_bool(v, "http.enabled")?,
+            http_bind: parse_addr(v, "http.bind.to")?,
+            pg_enabled: parse_bool(v, "pg.enabled")?,
+            pg_bind: parse_addr(v, "pg.net.bind.to")?,
+            pg_user: non_empty(v, "pg.user")?,
+            pg_password: get("pg.password"),
+            pg_readonly_enabled: parse_bool(v, "pg.readonly.user.enabled")?,
+            pg_readonly_user: non_empty(v, "pg.readonly.user")?,
+            pg_readonly_password: get("pg.readonly.password"),
+            http_auth_token: Some(get("http.auth.token")).filter(|t| !t.is_empty()),
+            http_multipart_max_size: parse_size(v, "http.multipart.max.size")?,
+            http_text_analysis_max_lines: parse_uint(v, "http.text.analysis.max.lines")? as usize,
+            copy_root: if copy_root.is_empty() { None } else { Some(resolve(&copy_root)) },
+            copy_work_root: resolve(&non_empty(v, "cairo.sql.copy.work.root")?),
+            copy_worker_count: if workers == 0 {
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            } else {
+                workers
+            },
+            copy_buffer_size: parse_size(v, "cairo.sql.copy.buffer.size")?,
+            copy_log_retention_days: parse_uint(v, "cairo.sql.copy.log.retention.days")? as u32,
+            copy_max_recorded_errors: parse_uint(v, "cairo.sql.copy.max.recorded.errors")?,
+            formats_file,
+            formats,
+            query_timeout_ms: timeout_sec.saturating_mul(1000),
+        })
+    }
+
+    /// `<root>/db`: where tables live.
+    pub fn db_root(&self) -> PathBuf {
+        self.root.join("db")
+    }
+}
+
+/// `http.bind.to` -> `HTTP_BIND_TO`.
+fn env_name(key: &str) -> String {
+    key.to_ascii_uppercase().replace('.', "_")
+}
+
+fn read_properties(path: &Path) -> Result<BTreeMap<String, String>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let map = java_properties::read(std::io::BufReader::new(file)).map_err(|e| Error::Config {
+        key: "--conf".into(),
+        value: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(map.into_iter().collect())
+}
+
+fn bad(key: &str, value: &str, message: &str) -> Error {
+    Error::Config { key: key.into(), value: value.into(), message: message.into() }
+}
+
+fn raw<'a>(v: &'a BTreeMap<String, String>, key: &str) -> &'a str {
+    v.get(key).map(|s| s.trim()).unwrap_or("")
+}
+
+fn non_empty(v: &BTreeMap<String, String>, key: &str) -> Result<String> {
+    let s = raw(v, key);
+    if s.is_empty() { Err(bad(key, s, "value must not be empty")) } else { Ok(s.to_string()) }
+}
+
+fn parse_bool(v: &BTreeMap<String, String>, key: &str) -> Result<bool> {
+    let s = raw(v, key);
+    match s.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(key, s, "expected true or false")),
+    }
+}
+
+fn parse_uint(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    let s = raw(v, key);
+    s.parse::<u64>().map_err(|_| bad(key, s, "expected a non-negative whole number"))
+}
+
+fn parse_addr(v: &BTreeMap<String, String>, key: &str) -> Result<SocketAddr> {
+    let s = raw(v, key);
+    // QuestDB accepts `0.0.0.0:9000` and also a bare `:9000`.
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse::<SocketAddr>().map_err(|_| bad(key, s, "expected host:port"))
+}
+
+/// Parses a size with an optional `k`, `m` or `g` suffix (powers of 1024).
+pub fn parse_size_str(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_lowercase() {
+                'k' => 1u64 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                _ => return None,
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_size(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    let s = raw(v, key);
+    parse_size_str(s).ok_or_else(|| bad(key, s, "expected a size such as 512k, 2m or 1g"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_spec() {
+        let c = Config::defaults(Path::new("/r")).unwrap();
+        assert_eq!(c.pg_bind.to_string(), "127.0.0.1:8812");
+        assert_eq!(c.http_bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.copy_root.as_deref(), Some(Path::new("/r/import")));
+        assert_eq!(c.copy_work_root, Path::new("/r/tmp"));
+        assert_eq!(c.http_multipart_max_size, 1 << 30);
+        assert_eq!(c.copy_buffer_size, 2 << 20);
+        assert!(c.http_auth_token.is_none());
+        assert_eq!(c.query_timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn env_beats_file_beats_default() {
+        let f = file(&[("pg.user", "filer"), ("query.timeout.sec", "5")]);
+        let env = vec![("QDB_PG_USER".to_string(), "envy".to_string())];
+        let c = Config::from_sources(Path::new("/r"), f, &env).unwrap();
+        assert_eq!(c.pg_user, "envy");
+        assert_eq!(c.query_timeout_ms, 5000);
+    }
+
+    #[test]
+    fn bad_value_names_key_and_value() {
+        let f = file(&[("http.multipart.max.size", "lots")]);
+        let err = Config::from_sources(Path::new("/r"), f, &[]).unwrap_err().to_string();
+        assert!(err.contains("http.multipart.max.size"), "{err}");
+        assert!(err.contains("lots"), "{err}");
+    }
+
+    #[test]
+    fn blank_copy_root_disables_copy() {
+        let f = file(&[("cairo.sql.copy.root", "")]);
+        let c = Config::from_sources(Path::new("/r"), f, &[]).unwrap();
+        assert!(c.copy_root.is_none());
+    }
+
+    #[test]
+    fn shipped_conf_has_every_key_with_default_value() {
+        let shipped = read_properties(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/server.conf")))
+            .unwrap();
+        for (k, v) in DEFAULTS {
+            assert_eq!(shipped.get(*k).map(String::as_str), Some(*v), "key {k}");
+        }
+        assert_eq!(shipped.len(), DEFAULTS.len());
+    }
+}

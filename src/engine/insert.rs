@@ -1,0 +1,136 @@
+//! INSERT (VALUES or a query) and the row-writing half of CREATE TABLE AS.
+//!
+//! The source runs as a DataFusion stream; each batch is converted column by
+//! column into the table's types (a value that does not fit fails the whole
+//! statement with 22P02 naming the column) and written to new files in
+//! chunks. One manifest swap at the end makes all rows visible at once; an
+//! error or a crash before it leaves the table as it was.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast as sp;
+use futures::StreamExt;
+
+use super::{Command, CommandKind, Engine, Output};
+use crate::catalog::{AppendTxn, Table, TableMeta};
+use crate::error::{Error, Result};
+use crate::sql::Insert;
+
+/// Rows buffered before a chunk is written, unless `batch N` says otherwise.
+const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
+
+impl Engine {
+    pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
+        let table = self.table(&insert.table)?;
+        let targets = target_columns(&table.meta(), &insert)?;
+        let plan = self.plan(sp::Statement::Query(insert.source), params).await?;
+        let rows = self.insert_plan(&table, plan, targets, insert.batch).await?;
+        Ok(Output::Command(Command { tag: "INSERT", rows: Some(rows), kind: CommandKind::Dml }))
+    }
+
+    /// Runs `plan` and appends its rows to `table`; source column `i` goes
+    /// to table column `targets[i]`, other columns get NULL.
+    pub(super) async fn insert_plan(&self, table: &Arc<Table>, plan: LogicalPlan, targets: Vec<usize>, chunk: Option<u64>) -> Result<u64> {
+        let width = plan.schema().fields().len();
+        if width != targets.len() {
+            return Err(Error::invalid(format!(
+                "column count mismatch [table={}, expected={}, actual={}]",
+                table.display_name(),
+                targets.len(),
+                width
+            )));
+        }
+        let chunk_rows = chunk.map(|n| n as usize).unwrap_or(DEFAULT_CHUNK_ROWS).max(1);
+        let meta = table.meta();
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let mut stream = df.execute_stream().await?;
+        let mut txn = Some(table.begin_append().await?);
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = convert_batch(&meta, &batch?, &targets)?;
+            pending_rows += batch.num_rows();
+            pending.push(batch);
+            if pending_rows >= chunk_rows {
+                txn = Some(write_chunk(txn.take().expect("open txn"), std::mem::take(&mut pending)).await?);
+                pending_rows = 0;
+            }
+        }
+        let mut txn = txn.take().expect("open txn");
+        if !pending.is_empty() {
+            txn = write_chunk(txn, pending).await?;
+        }
+        tokio::task::spawn_blocking(move || txn.commit()).await.map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Types of `$n` placeholders in `INSERT … VALUES`: those of the columns
+    /// they are written to.
+    pub(super) fn insert_param_types(&self, insert: &Insert) -> Result<Vec<Option<DataType>>> {
+        let table = self.table(&insert.table)?;
+        let meta = table.meta();
+        let targets = target_columns(&meta, insert)?;
+        let mut out: Vec<Option<DataType>> = Vec::new();
+        if let sp::SetExpr::Values(values) = insert.source.body.as_ref() {
+            for row in &values.rows {
+                for (j, e) in row.iter().enumerate() {
+                    if let sp::Expr::Value(v) = e
+                        && let sp::Value::Placeholder(p) = &v.value
+                        && let Ok(n) = p.trim_start_matches('$').parse::<usize>()
+                        && n >= 1
+                        && let Some(&col) = targets.get(j)
+                    {
+                        if out.len() < n {
+                            out.resize(n, None);
+                        }
+                        out[n - 1] = Some(meta.columns[col].ty.arrow_type());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn write_chunk(mut txn: AppendTxn, batches: Vec<RecordBatch>) -> Result<AppendTxn> {
+    tokio::task::spawn_blocking(move || {
+        txn.write(&batches)?;
+        Ok(txn)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+fn target_columns(meta: &TableMeta, insert: &Insert) -> Result<Vec<usize>> {
+    if insert.columns.is_empty() {
+        return Ok((0..meta.columns.len()).collect());
+    }
+    let mut out = Vec::with_capacity(insert.columns.len());
+    for (name, position) in &insert.columns {
+        let i = meta.column_index(name).ok_or_else(|| Error::ColumnNotFound { column: name.clone(), position: Some(*position) })?;
+        if out.contains(&i) {
+            return Err(Error::DuplicateColumn { column: name.clone() });
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+/// Builds a batch in the table's schema from a source batch.
+fn convert_batch(meta: &TableMeta, batch: &RecordBatch, targets: &[usize]) -> Result<RecordBatch> {
+    let schema = meta.arrow_schema();
+    let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
+    for (src, &dst) in targets.iter().enumerate() {
+        let col = &meta.columns[dst];
+        columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
+    }
+    let columns: Vec<ArrayRef> = columns
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows())))
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

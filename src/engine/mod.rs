@@ -1,0 +1,328 @@
+//! The engine: the one API the servers call. It owns the catalog, the
+//! DataFusion context and the system tables, executes parsed statements and
+//! returns [`Output`]s that the wire layers only have to encode.
+
+mod ddl;
+mod glue;
+mod insert;
+pub mod present;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast as sp;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::sql::{self, QdbLimit, SessionCommand, Statement};
+use crate::sys::{SysSchema, SysTable};
+
+/// Who runs a statement.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub read_only: bool,
+}
+
+impl Session {
+    pub fn admin() -> Self {
+        Session { user: "admin".into(), read_only: false }
+    }
+}
+
+/// Rows of a result, already complete.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Rows {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Keeps the rows QuestDB's LIMIT selects.
+    pub fn limit(self, limit: QdbLimit) -> Rows {
+        let (start, end) = limit.range(self.num_rows());
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for b in self.batches {
+            let (bs, be) = (offset, offset + b.num_rows());
+            offset = be;
+            let (s, e) = (start.max(bs), end.min(be));
+            if s < e {
+                out.push(b.slice(s - bs, e - s));
+            }
+        }
+        Rows { schema: self.schema, batches: out }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// CREATE, DROP, ALTER, RENAME, TRUNCATE.
+    Ddl,
+    /// INSERT.
+    Dml,
+    /// BEGIN, COMMIT, SET: accepted, change nothing.
+    Session,
+}
+
+/// What a statement that returns no rows did.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The PostgreSQL command tag (`CREATE TABLE`, `INSERT`, …).
+    pub tag: &'static str,
+    pub rows: Option<u64>,
+    pub kind: CommandKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Output {
+    Rows(Rows),
+    Command(Command),
+}
+
+impl Output {
+    fn ddl(tag: &'static str) -> Output {
+        Output::Command(Command { tag, rows: None, kind: CommandKind::Ddl })
+    }
+}
+
+/// What a client learns before executing a prepared statement.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// `$1`, `$2`, …: the inferred type of each parameter, when known.
+    pub params: Vec<Option<DataType>>,
+    /// The result columns, `None` for statements without rows.
+    pub schema: Option<SchemaRef>,
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("root", &self.config.root).finish()
+    }
+}
+
+impl Engine {
+    /// Opens the data root: loads the catalog, builds the query context.
+    pub fn open(config: Config) -> Result<Arc<Engine>> {
+        let spill = config.root.join("tmp").join("query");
+        for dir in [config.root.clone(), config.db_root(), spill.clone()] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let catalog = Arc::new(Catalog::open(&config.db_root())?);
+        let sys_tables: Vec<Arc<dyn SysTable>> = vec![Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog)))];
+        let sys = Arc::new(SysSchema::new(sys_tables));
+
+        let session_config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("qdb", crate::catalog::DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.optimizer.prefer_existing_sort", true);
+        let runtime = RuntimeEnvBuilder::new().with_temp_file_path(&spill).build_arc()?;
+        let state = SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog("qdb", Arc::new(glue::QdbCatalog { catalog: Arc::clone(&catalog), sys }));
+        Ok(Arc::new(Engine { config: Arc::new(config), catalog, ctx }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Parses and runs every statement of `sql` in order; stops at the first
+    /// error. Each statement commits on its own.
+    pub async fn execute(&self, sql: &str, session: &Session) -> Result<Vec<Output>> {
+        let statements = sql::parse(sql)?;
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            out.push(self.execute_statement(stmt, session, &[], None).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs one parsed statement with bound parameters (`$1`, …) under a
+    /// timeout (`None`: the configured `query.timeout.sec`).
+    pub async fn execute_statement(
+        &self,
+        stmt: Statement,
+        session: &Session,
+        params: &[ScalarValue],
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
+        self.check_permission(&stmt, session)?;
+        let timeout = timeout.unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
+        let run = self.run(stmt, params);
+        if timeout.is_zero() {
+            return run.await;
+        }
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { millis: timeout.as_millis() as u64 }),
+        }
+    }
+
+    fn check_permission(&self, stmt: &Statement, session: &Session) -> Result<()> {
+        if !stmt.is_write() {
+            return Ok(());
+        }
+        if session.read_only {
+            return Err(Error::PermissionDenied { message: format!("user '{}' is read-only", session.user) });
+        }
+        let touches_sys = match stmt {
+            Statement::CreateTable(c) => c.table.schema == crate::catalog::SYS_SCHEMA,
+            Statement::CreateSchema { name, .. } => name == crate::catalog::SYS_SCHEMA,
+            Statement::DropTable { tables, .. } | Statement::Truncate { tables } => {
+                tables.iter().any(|t| t.schema == crate::catalog::SYS_SCHEMA)
+            }
+            Statement::RenameTable { from, to } => from.schema == "sys" || to.schema == "sys",
+            Statement::RenameColumn { table, .. } => table.schema == "sys",
+            Statement::Insert(i) => i.table.schema == "sys",
+            _ => false,
+        };
+        if touches_sys {
+            return Err(Error::PermissionDenied { message: "the sys schema is read-only".into() });
+        }
+        Ok(())
+    }
+
+    async fn run(&self, stmt: Statement, params: &[ScalarValue]) -> Result<Output> {
+        match stmt {
+            Statement::Query { query, limit } => {
+                let rows = self.query(sp::Statement::Query(query), params).await?;
+                Ok(Output::Rows(match limit {
+                    Some(l) => rows.limit(l),
+                    None => rows,
+                }))
+            }
+            Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
+            Statement::Insert(insert) => self.insert(insert, params).await,
+            Statement::CreateTable(c) => self.create_table(c).await,
+            Statement::CreateSchema { name, if_not_exists } => {
+                self.catalog.create_schema(&name, if_not_exists)?;
+                Ok(Output::ddl("CREATE SCHEMA"))
+            }
+            Statement::DropTable { tables, if_exists } => self.drop_tables(tables, if_exists),
+            Statement::Truncate { tables } => self.truncate(tables).await,
+            Statement::RenameTable { from, to } => self.rename_table(from, to),
+            Statement::RenameColumn { table, from, to } => self.rename_column(table, from, to).await,
+            Statement::ShowTables => self.show_tables(),
+            Statement::ShowColumns { table } => self.show_columns(table),
+            Statement::ShowCreateTable { table } => self.show_create_table(table),
+            Statement::Session(cmd) => session_command(cmd),
+        }
+    }
+
+    /// Plans a statement DataFusion understands, binding parameters.
+    async fn plan(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
+        if params.is_empty() {
+            Ok(plan)
+        } else {
+            Ok(plan.with_param_values(ParamValues::List(params.iter().cloned().map(Into::into).collect()))?)
+        }
+    }
+
+    async fn query(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<Rows> {
+        let plan = self.plan(stmt, params).await?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok(Rows { schema, batches })
+    }
+
+    /// Parameter and result types of a statement, without running it.
+    pub async fn describe(&self, stmt: &Statement) -> Result<Described> {
+        match stmt {
+            Statement::Query { query, .. } => self.describe_plan(sp::Statement::Query(query.clone())).await,
+            Statement::Other(s) => self.describe_plan((**s).clone()).await,
+            Statement::Insert(i) => Ok(Described { params: self.insert_param_types(i)?, schema: None }),
+            Statement::ShowTables | Statement::ShowColumns { .. } | Statement::ShowCreateTable { .. } | Statement::Session(SessionCommand::Show(_)) => {
+                // Cheap and read-only: run it to learn its columns.
+                match self.run(stmt.clone(), &[]).await? {
+                    Output::Rows(r) => Ok(Described { params: vec![], schema: Some(r.schema) }),
+                    Output::Command(_) => Ok(Described { params: vec![], schema: None }),
+                }
+            }
+            _ => Ok(Described { params: vec![], schema: None }),
+        }
+    }
+
+    async fn describe_plan(&self, stmt: sp::Statement) -> Result<Described> {
+        let plan = self.plan(stmt, &[]).await?;
+        let types = plan.get_parameter_types()?;
+        let mut params: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .filter_map(|(name, t)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t)))
+            .collect();
+        params.sort_by_key(|(i, _)| *i);
+        let n = params.last().map(|(i, _)| *i).unwrap_or(0);
+        let mut out = vec![None; n];
+        for (i, t) in params {
+            out[i - 1] = t;
+        }
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        Ok(Described { params: out, schema: Some(schema) })
+    }
+
+}
+
+/// A one-column text result.
+pub(crate) fn text_rows(column: &str, values: Vec<String>) -> Rows {
+    let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]));
+    let array: ArrayRef = Arc::new(StringArray::from(values));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![array]).expect("one text column");
+    Rows { schema, batches: vec![batch] }
+}
+
+fn session_command(cmd: SessionCommand) -> Result<Output> {
+    let tag = match cmd {
+        SessionCommand::Begin => "BEGIN",
+        SessionCommand::Commit => "COMMIT",
+        SessionCommand::Rollback => "ROLLBACK",
+        SessionCommand::Set => "SET",
+        SessionCommand::Show(param) => {
+            let value = match param.replace(' ', "_").as_str() {
+                "transaction_isolation_level" | "transaction_isolation" => "read committed",
+                "server_version" => "16.6",
+                "server_version_num" => "160006",
+                "timezone" | "time_zone" => "UTC",
+                "datestyle" => "ISO, MDY",
+                "standard_conforming_strings" => "on",
+                "client_encoding" | "server_encoding" => "UTF8",
+                "search_path" => "public",
+                "max_identifier_length" => "63",
+                _ => return Err(Error::invalid(format!("unrecognized configuration parameter \"{param}\""))),
+            };
+            return Ok(Output::Rows(text_rows(&param.replace(' ', "_"), vec![value.to_string()])));
+        }
+    };
+    Ok(Output::Command(Command { tag, rows: None, kind: CommandKind::Session }))
+}

@@ -1,0 +1,216 @@
+//! The one error type of the engine and the one place that maps it to the
+//! outside world: a PostgreSQL SQLSTATE for pgwire, an HTTP status for the
+//! HTTP server, and a message for logs and `sys` tables.
+//!
+//! Every variant carries the object it is about (table, column, key, file,
+//! position) as fields, so no caller has to parse a message to learn them.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The statement does not parse. `position` is a 0-based character
+    /// offset into the statement text, as QuestDB reports it.
+    #[error("{message}")]
+    Syntax { message: String, position: usize },
+
+    #[error("table does not exist [table={table}]")]
+    TableNotFound { table: String },
+
+    #[error("table already exists [table={table}]")]
+    TableExists { table: String },
+
+    #[error("schema does not exist [schema={schema}]")]
+    SchemaNotFound { schema: String },
+
+    #[error("schema already exists [schema={schema}]")]
+    SchemaExists { schema: String },
+
+    #[error("Invalid column: {column}")]
+    ColumnNotFound { column: String, position: Option<usize> },
+
+    #[error("duplicate column [name={column}]")]
+    DuplicateColumn { column: String },
+
+    /// A value that does not fit the column it is written to.
+    #[error("inconvertible value: {value} [{from} -> {to}] [column={column}]")]
+    BadValue { column: String, value: String, from: String, to: String },
+
+    /// A semantically wrong statement that parsed (wrong type, bad option).
+    #[error("{message}")]
+    Invalid { message: String, position: Option<usize> },
+
+    #[error("{message}")]
+    Unsupported { message: String },
+
+    /// Writes into `sys`, or by the read-only login.
+    #[error("permission denied: {message}")]
+    PermissionDenied { message: String },
+
+    #[error("statement timed out after {millis} ms")]
+    Timeout { millis: u64 },
+
+    #[error("query cancelled")]
+    Cancelled,
+
+    /// A table whose files could not be read at start-up or later.
+    #[error("table {table} is unreadable: {reason} [file={file}]")]
+    Corrupt { table: String, file: String, reason: String },
+
+    #[error("configuration error: {message} [key={key}, value={value}]")]
+    Config { key: String, value: String, message: String },
+
+    #[error("i/o error on {path}: {source}")]
+    Io { path: String, #[source] source: std::io::Error },
+
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error("{0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), source }
+    }
+
+    pub fn syntax(message: impl Into<String>, position: usize) -> Self {
+        Error::Syntax { message: message.into(), position }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid { message: message.into(), position: None }
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Error::Unsupported { message: message.into() }
+    }
+
+    /// Unwraps DataFusion's wrappers so that an engine error raised inside a
+    /// DataFusion callback (a table provider, say) keeps its own mapping.
+    fn root(&self) -> RootKind<'_> {
+        match self {
+            Error::DataFusion(e) => RootKind::DataFusion(e.find_root()),
+            other => RootKind::Own(other),
+        }
+    }
+
+    /// The PostgreSQL SQLSTATE for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self.root() {
+            RootKind::Own(e) => match e {
+                Error::Syntax { .. } => "42601",
+                Error::TableNotFound { .. } => "42P01",
+                Error::TableExists { .. } => "42P07",
+                Error::SchemaNotFound { .. } => "3F000",
+                Error::SchemaExists { .. } => "42P06",
+                Error::ColumnNotFound { .. } => "42703",
+                Error::DuplicateColumn { .. } => "42701",
+                Error::BadValue { .. } => "22P02",
+                Error::Invalid { .. } => "42804",
+                Error::Unsupported { .. } => "0A000",
+                Error::PermissionDenied { .. } => "42501",
+                Error::Timeout { .. } | Error::Cancelled => "57014",
+                Error::Corrupt { .. } => "XX001",
+                Error::Config { .. } => "F0000",
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                    "53100"
+                }
+                Error::Io { .. } => "58030",
+                Error::Arrow(_) => "22000",
+                Error::Parquet(_) | Error::Internal(_) | Error::DataFusion(_) => "XX000",
+            },
+            RootKind::DataFusion(e) => datafusion_sqlstate(e),
+        }
+    }
+
+    /// The HTTP status for this error: client mistakes are 400, the rest 500.
+    pub fn http_status(&self) -> u16 {
+        match self.sqlstate() {
+            "42501" => 403,
+            s if s.starts_with("42") || s.starts_with("22") || s.starts_with("0A") => 400,
+            "3F000" => 400,
+            "57014" => 400,
+            _ => 500,
+        }
+    }
+
+    /// The position (0-based character offset) in the statement, when known.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            Error::Syntax { position, .. } => Some(*position),
+            Error::ColumnNotFound { position, .. } | Error::Invalid { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    /// The message users see: the engine's own words, DataFusion's without
+    /// its internal prefixes.
+    pub fn message(&self) -> String {
+        match self.root() {
+            RootKind::Own(e) => e.to_string(),
+            RootKind::DataFusion(e) => datafusion_message(e),
+        }
+    }
+}
+
+enum RootKind<'a> {
+    Own(&'a Error),
+    DataFusion(&'a DataFusionError),
+}
+
+fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    match e {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SchemaError(err, _) => {
+            use datafusion::common::SchemaError;
+            match err.as_ref() {
+                SchemaError::FieldNotFound { .. } => "42703",
+                SchemaError::DuplicateQualifiedField { .. }
+                | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+                _ => "42P01",
+            }
+        }
+        DataFusionError::Plan(msg) if msg.contains("table") && msg.contains("not found") => "42P01",
+        DataFusionError::Plan(_) => "42804",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::ArrowError(..) => "22000",
+        DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(own) => own.sqlstate(),
+            None => "XX000",
+        },
+        _ => "XX000",
+    }
+}
+
+fn datafusion_message(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(own) => own.message(),
+            None => inner.to_string(),
+        },
+        DataFusionError::SQL(err, _) => err.to_string(),
+        DataFusionError::Plan(msg) | DataFusionError::Execution(msg) => msg.clone(),
+        DataFusionError::SchemaError(err, _) => err.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

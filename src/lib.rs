@@ -1,0 +1,29 @@
+//! sluice: a SQL-first time-series engine whose headline job is bulk import.
+//!
+//! Architecture (dependencies point one way, left to right):
+//!
+//! ```text
+//! servers (pgwire, http) -> engine -> { sql, sys, catalog } -> storage
+//! ```
+//!
+//! * [`config`]: `conf/server.conf` + `QDB_*` environment -> typed [`config::Config`].
+//! * [`sql`]: the front end; QuestDB statements over sqlparser.
+//! * [`engine`]: the only API the servers call: sessions, statement
+//!   execution, results.
+//! * [`catalog`]: schemas, tables, definitions, the DataFusion table provider.
+//! * [`sys`]: the read-only `sys` schema, one file per system table.
+//! * [`storage`]: time partitions of sorted Parquet files and the atomic
+//!   manifest that names them.
+//! * [`servers`]: PostgreSQL wire protocol and HTTP adapters.
+#![deny(rust_2018_idioms)]
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod sql;
+pub mod storage;
+pub mod engine;
+pub mod servers;
+pub mod sys;
+
+pub use error::{Error, Result};

@@ -1,0 +1,56 @@
+//! HTTP server (axum): QuestDB's `/exec` (JSON) and `/exp` (CSV), with the
+//! optional bearer-token check of `http.auth.token` on every route.
+
+mod exec;
+mod render;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::engine::Engine;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/exec", get(exec::exec).post(exec::exec))
+        .route("/exp", get(exec::exp).post(exec::exp))
+        .layer(middleware::from_fn_with_state(Arc::clone(&engine), require_token))
+        .with_state(engine)
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let app = router(engine);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %e, "http server failed");
+    }
+}
+
+/// 401 without `Authorization: Bearer …`, 403 with a wrong token.
+async fn require_token(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+    let Some(token) = engine.config().http_auth_token.as_deref() else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match presented {
+        None => (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "missing Authorization: Bearer token"})))
+            .into_response(),
+        Some(t) if t == token => next.run(request).await,
+        Some(_) => (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "invalid token"}))).into_response(),
+    }
+}

@@ -1,0 +1,166 @@
+//! Simple and extended query handlers. Statements are parsed and described
+//! (parameter and result types) once, at Parse; Execute binds parameters and
+//! runs them through the engine.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, METADATA_USER, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+
+use super::auth::Users;
+use super::types;
+use crate::engine::{CommandKind, Described, Engine, Output, Session};
+use crate::error::Error;
+use crate::sql::{self, Statement};
+
+pub struct Handler {
+    engine: Arc<Engine>,
+    parser: Arc<Parser>,
+}
+
+impl Handler {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Handler { parser: Arc::new(Parser { engine: Arc::clone(&engine) }), engine }
+    }
+
+    fn session<C: ClientInfo>(&self, client: &C) -> Session {
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        Users::session(self.engine.config(), &user)
+    }
+}
+
+/// The engine error as a PostgreSQL error response.
+pub fn pg_error(e: &Error) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+fn error_info(e: &Error) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".to_string(), e.sqlstate().to_string(), e.message());
+    // PostgreSQL positions are 1-based.
+    info.position = e.position().map(|p| (p + 1).to_string());
+    info
+}
+
+fn response(output: Output, format: &Format) -> PgWireResult<Response> {
+    match output {
+        Output::Rows(rows) => Ok(Response::Query(types::query_response(rows, format)?)),
+        Output::Command(c) => {
+            let tag = match (c.tag, c.rows) {
+                ("INSERT", Some(n)) => Tag::new("INSERT").with_oid(0).with_rows(n as usize),
+                (t, Some(n)) => Tag::new(t).with_rows(n as usize),
+                (t, None) => Tag::new(t),
+            };
+            Ok(match (c.kind, c.tag) {
+                (CommandKind::Session, "BEGIN") => Response::TransactionStart(tag),
+                (CommandKind::Session, "COMMIT" | "ROLLBACK") => Response::TransactionEnd(tag),
+                _ => Response::Execution(tag),
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.session(client);
+        let statements = match sql::parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+        };
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            match self.engine.execute_statement(stmt, &session, &[], None).await {
+                Ok(o) => out.push(response(o, &Format::UnifiedText)?),
+                Err(e) => {
+                    out.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A statement prepared over the extended protocol.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    stmt: Statement,
+    described: Described,
+}
+
+pub struct Parser {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Arc<Prepared>;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = sql::parse(sql).map_err(|e| pg_error(&e))?;
+        if statements.len() > 1 {
+            return Err(pg_error(&Error::syntax("cannot insert multiple commands into a prepared statement", 0)));
+        }
+        let Some(stmt) = statements.pop() else { return Ok(None) };
+        let described = self.engine.describe(&stmt).await.map_err(|e| pg_error(&e))?;
+        Ok(Some(Arc::new(Prepared { stmt, described })))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.described.params.iter().map(|t| t.as_ref().map(types::pg_type).unwrap_or(Type::UNKNOWN)).collect())
+    }
+
+    fn get_result_schema(&self, stmt: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.described.schema {
+            Some(schema) => types::fields(schema, format.unwrap_or(&Format::UnifiedText)),
+            None => Ok(vec![]),
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Arc<Prepared>;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.session(client);
+        let prepared = &portal.statement.statement;
+        let mut params = Vec::with_capacity(portal.parameters.len());
+        for i in 0..portal.parameters.len() {
+            let expected = prepared.described.params.get(i).cloned().flatten();
+            let pg = portal
+                .statement
+                .parameter_types
+                .get(i)
+                .cloned()
+                .flatten()
+                .or_else(|| expected.as_ref().map(types::pg_type))
+                .unwrap_or(Type::UNKNOWN);
+            params.push(types::decode_param(portal, i, &pg, expected.as_ref())?);
+        }
+        let stmt = prepared.stmt.clone();
+        match self.engine.execute_statement(stmt, &session, &params, None).await {
+            Ok(o) => response(o, &portal.result_column_format),
+            Err(e) => Err(pg_error(&e)),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Writing and reading the Parquet files of a table.
+//!
+//! Rows are routed to their time partition and each new file is sorted by
+//! the designated timestamp (stable, so rows with equal timestamps keep their
+//! arrival order, as in QuestDB). Files get names that are never reused, so a
+//! reader holding an old manifest never sees a file change under it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use rayon::prelude::*;
+
+use super::{DataFile, PartitionBy};
+use crate::error::{Error, Result};
+
+/// How a table's rows are laid out: its Arrow schema, which column is the
+/// designated timestamp and the partition unit.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub schema: SchemaRef,
+    pub timestamp: Option<usize>,
+    pub partition_by: PartitionBy,
+}
+
+/// Snappy: cheap to write and to decode, and every Parquet reader knows it.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_created_by("sluice".to_string())
+        .build()
+}
+
+/// The designated timestamp column of `batch` as UTC microseconds.
+pub fn timestamp_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+    let micros = match column.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => column.clone(),
+        DataType::Timestamp(_, tz) => {
+            cast(column, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?
+        }
+        other => return Err(Error::Internal(format!("designated timestamp has type {other}"))),
+    };
+    Ok(micros
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("cast to microseconds")
+        .clone())
+}
+
+/// Writes `batches` (already in the table's schema) into new Parquet files
+/// below `table_dir`, one per touched partition, each sorted by the
+/// designated timestamp. `tag` makes the file names unique. Returns the
+/// entries for the manifest; nothing is visible until the caller commits.
+pub fn write_rows(table_dir: &Path, layout: &Layout, batches: &[RecordBatch], tag: &str) -> Result<Vec<DataFile>> {
+    let batch = concat_batches(&layout.schema, batches)?;
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    // Route rows: partition floor -> row indices (in arrival order).
+    let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    let ts = match layout.timestamp {
+        Some(i) => {
+            let ts = timestamp_micros(batch.column(i))?;
+            if ts.null_count() > 0 {
+                let name = layout.schema.field(i).name();
+                return Err(Error::BadValue {
+                    column: name.clone(),
+                    value: "NULL".into(),
+                    from: "NULL".into(),
+                    to: "designated TIMESTAMP (cannot be NULL)".into(),
+                });
+            }
+            for (row, t) in ts.values().iter().enumerate() {
+                groups.entry(layout.partition_by.floor(*t)).or_default().push(row as u32);
+            }
+            Some(ts)
+        }
+        None => {
+            groups.insert(i64::MIN, (0..batch.num_rows() as u32).collect());
+            None
+        }
+    };
+    let groups: Vec<(i64, Vec<u32>)> = groups.into_iter().collect();
+    groups
+        .into_par_iter()
+        .enumerate()
+        .map(|(n, (floor, mut rows))| {
+            let (min_ts, max_ts) = match &ts {
+                Some(ts) => {
+                    let values = ts.values();
+                    rows.sort_by_key(|&r| values[r as usize]);
+                    (Some(values[rows[0] as usize]), Some(values[*rows.last().expect("non-empty") as usize]))
+                }
+                None => (None, None),
+            };
+            let part_batch = take_record_batch(&batch, &UInt32Array::from(rows))?;
+            let partition = match layout.partition_by {
+                PartitionBy::None => "default".to_string(),
+                unit => unit.partition_name(floor),
+            };
+            let rel = format!("{partition}/{tag}-{n}.parquet");
+            let size = write_file(&table_dir.join(&rel), &part_batch)?;
+            Ok(DataFile { partition, path: rel, rows: part_batch.num_rows() as u64, size, min_ts, max_ts })
+        })
+        .collect()
+}
+
+/// Writes one Parquet file durably; returns its size in bytes.
+pub fn write_file(path: &Path, batch: &RecordBatch) -> Result<u64> {
+    let dir = path.parent().expect("file has a partition directory");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))?;
+    writer.write(batch)?;
+    let file = writer.into_inner()?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    super::sync_dir(dir)?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    Ok(size)
+}
+
+/// Checks that a file exists and its Parquet footer reads.
+pub fn verify_file(path: &Path) -> std::result::Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Reads whole files back (used to rewrite a table), cast to `schema`
+/// position by position, so a file written before a column rename still
+/// reads under the new names.
+pub fn read_files(table_dir: &Path, files: &[DataFile], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for f in files {
+        let path = table_dir.join(&f.path);
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+        for batch in reader {
+            let batch = batch?;
+            let columns: Vec<ArrayRef> = batch.columns().to_vec();
+            out.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,66 @@
+//! On-disk storage of tables: time partitions of sorted Parquet files and one
+//! manifest per table that names the live files (SPEC section 3).
+//!
+//! Storage knows Arrow schemas, partition units and files; it knows nothing
+//! of SQL, column type names or protocols. Every change of a table goes the
+//! same way: new Parquet files are written under new names, then the manifest
+//! is replaced atomically (write, fsync, rename, fsync directory). A crash at
+//! any moment therefore leaves either the old or the new manifest, and files
+//! that no manifest names are removed at the next start.
+
+pub mod files;
+pub mod manifest;
+pub mod partition;
+
+pub use files::{Layout, read_files, verify_file, write_rows};
+pub use manifest::{DataFile, Manifest};
+pub use partition::PartitionBy;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// fsyncs a directory so that a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+    f.sync_all().map_err(|e| Error::io(dir, e))
+}
+
+/// Removes every file and directory below the table directory `dir` that the
+/// manifest does not name (leftovers of writes interrupted by a crash).
+/// Returns the number of files removed.
+pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
+    let live: std::collections::HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let mut removed = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        if name == manifest::MANIFEST_FILE {
+            continue;
+        }
+        if path.is_dir() {
+            let mut kept = 0;
+            for file in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+                let file = file.map_err(|e| Error::io(&path, e))?;
+                let rel = format!("{name}/{}", file.file_name().to_string_lossy());
+                if live.contains(rel.as_str()) {
+                    kept += 1;
+                } else {
+                    tracing::info!(file = %file.path().display(), "removing file no manifest names");
+                    std::fs::remove_file(file.path()).map_err(|e| Error::io(file.path(), e))?;
+                    removed += 1;
+                }
+            }
+            if kept == 0 {
+                let _ = std::fs::remove_dir(&path);
+            }
+        } else {
+            tracing::info!(file = %path.display(), "removing file no manifest names");
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

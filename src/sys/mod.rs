@@ -1,0 +1,81 @@
+//! The `sys` schema: read-only virtual tables computed on every query from
+//! live engine state. Each table is one file implementing [`SysTable`];
+//! [`SysTableProvider`] adapts any of them to DataFusion, and
+//! [`SysSchema`] lists them under `sys`.
+
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{SchemaProvider, Session};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::error::Result;
+
+/// A system table: a fixed schema and a snapshot of rows.
+pub trait SysTable: std::fmt::Debug + Send + Sync {
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> SchemaRef;
+    /// The current rows, computed now.
+    fn snapshot(&self) -> Result<RecordBatch>;
+}
+
+/// Adapts a [`SysTable`] to DataFusion: every scan sees fresh rows.
+#[derive(Debug)]
+pub struct SysTableProvider(pub Arc<dyn SysTable>);
+
+#[async_trait]
+impl TableProvider for SysTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.0.snapshot()?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.0.schema(), projection.cloned())?)
+    }
+}
+
+/// The `sys` schema provider.
+#[derive(Debug, Default)]
+pub struct SysSchema {
+    tables: BTreeMap<&'static str, Arc<dyn SysTable>>,
+}
+
+impl SysSchema {
+    pub fn new(tables: Vec<Arc<dyn SysTable>>) -> Self {
+        SysSchema { tables: tables.into_iter().map(|t| (t.name(), t)).collect() }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SysSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().map(|k| k.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.tables.get(name).map(|t| Arc::new(SysTableProvider(Arc::clone(t))) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
