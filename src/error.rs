@@ -17,7 +17,7 @@ pub enum Error {
     Syntax { message: String, position: usize },
 
     #[error("table does not exist [table={table}]")]
-    TableNotFound { table: String },
+    TableNotFound { table: String, position: Option<usize> },
 
     #[error("table already exists [table={table}]")]
     TableExists { table: String },
@@ -148,7 +148,9 @@ impl Error {
     pub fn position(&self) -> Option<usize> {
         match self {
             Error::Syntax { position, .. } => Some(*position),
-            Error::ColumnNotFound { position, .. } | Error::Invalid { position, .. } => *position,
+            Error::ColumnNotFound { position, .. }
+            | Error::Invalid { position, .. }
+            | Error::TableNotFound { position, .. } => *position,
             _ => None,
         }
     }
@@ -213,4 +215,40 @@ impl From<Error> for DataFusionError {
             other => DataFusionError::External(Box::new(other)),
         }
     }
+}
+
+/// Gives an error from DataFusion's planner (unknown table or column) the
+/// engine's own kind and the position of the name in `sql`, which
+/// DataFusion does not report.
+pub fn locate_error(sql: &str, e: Error) -> Error {
+    if e.position().is_some() {
+        return e;
+    }
+    let message = e.message();
+    let find = |name: &str| -> Option<usize> {
+        let lower = sql.to_lowercase();
+        let byte = lower.find(&name.to_lowercase())?;
+        Some(sql[..byte].chars().count())
+    };
+    if e.sqlstate() == "42P01"
+        && let Some(rest) = message.strip_prefix("table '")
+        && let Some(full) = rest.strip_suffix("' not found")
+    {
+        let name = full.rsplit('.').next().unwrap_or(full).to_string();
+        let position = find(&name);
+        let table = full.strip_prefix("qdb.public.").or_else(|| full.strip_prefix("qdb.")).unwrap_or(full).to_string();
+        return Error::TableNotFound { table, position };
+    }
+    if e.sqlstate() == "42703" {
+        // "No field named x." / "No field named t.x."
+        if let Some(i) = message.find("No field named ") {
+            let rest = &message[i + "No field named ".len()..];
+            let name: String = rest.chars().take_while(|c| !matches!(c, '.' | ' ' | ',')).collect();
+            let name = name.trim_matches('"').to_string();
+            if !name.is_empty() {
+                return Error::ColumnNotFound { position: find(&name), column: name };
+            }
+        }
+    }
+    e
 }

@@ -105,7 +105,13 @@ async fn shutdown_signal() {
 
 async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), String> {
     let (_lock, engine) = open(root, conf)?;
-    let outputs = engine.execute(statement, &Session::admin()).await.map_err(|e| e.message())?;
+    let outputs = engine.execute(statement, &Session::admin()).await.map_err(|e| {
+        let e = sluice::error::locate_error(statement, e);
+        match e.position() {
+            Some(p) => format!("{} [position={p}]", e.message()),
+            None => e.message(),
+        }
+    })?;
     for output in outputs {
         match output {
             Output::Rows(rows) => {

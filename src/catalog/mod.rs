@@ -152,7 +152,7 @@ impl Catalog {
         if tables.contains_key(to) {
             return Err(Error::TableExists { table: to.into() });
         }
-        let table = tables.get(from).cloned().ok_or_else(|| Error::TableNotFound { table: from.into() })?;
+        let table = tables.get(from).cloned().ok_or_else(|| Error::TableNotFound { table: from.into(), position: None })?;
         let dir = self.db_root.join(schema).join(to);
         std::fs::rename(&table.dir, &dir).map_err(|e| Error::io(&table.dir, e))?;
         storage::sync_dir(&self.db_root.join(schema))?;

@@ -15,7 +15,7 @@ use crate::storage::PartitionBy;
 
 impl Engine {
     pub(crate) fn table(&self, t: &TableRef) -> Result<Arc<Table>> {
-        self.catalog.get(&t.schema, &t.name).ok_or_else(|| Error::TableNotFound { table: t.to_string() })
+        self.catalog.get(&t.schema, &t.name).ok_or_else(|| Error::TableNotFound { table: t.to_string(), position: Some(t.position) })
     }
 
     pub(super) async fn create_table(&self, c: CreateTable) -> Result<Output> {
@@ -67,7 +67,7 @@ impl Engine {
     pub(super) fn drop_tables(&self, tables: Vec<TableRef>, if_exists: bool) -> Result<Output> {
         for t in &tables {
             if !self.catalog.drop_table(&t.schema, &t.name)? && !if_exists {
-                return Err(Error::TableNotFound { table: t.to_string() });
+                return Err(Error::TableNotFound { table: t.to_string(), position: Some(t.position) });
             }
         }
         Ok(Output::ddl("DROP TABLE"))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::render;
 use crate::engine::{CommandKind, Engine, Output, Rows, Session};
-use crate::error::Error;
+use crate::error::{Error, locate_error};
 use crate::sql::{self, QdbLimit};
 
 fn session() -> Session {
@@ -37,14 +37,14 @@ async fn run(engine: &Engine, query: &str, headers: &HeaderMap) -> Result<(Outpu
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_millis);
     let started = Instant::now();
-    let statements = sql::parse(query)?;
+    let statements = sql::parse(query).map_err(|e| locate_error(query, e))?;
     let compiled = started.elapsed();
     if statements.is_empty() {
         return Err(Error::syntax("empty query", 0));
     }
     let mut last = None;
     for stmt in statements {
-        last = Some(engine.execute_statement(stmt, &session(), &[], timeout).await?);
+        last = Some(engine.execute_statement(stmt, &session(), &[], timeout).await.map_err(|e| locate_error(query, e))?);
     }
     Ok((last.expect("at least one statement"), compiled, started.elapsed() - compiled))
 }
@@ -87,20 +87,23 @@ pub async fn exec(State(engine): State<Arc<Engine>>, Query(params): Query<HashMa
         Ok(d) => d,
         Err(e) => return error_response(&query, &e),
     };
-    let mut body = serde_json::Map::new();
-    body.insert("query".into(), Value::String(query));
+    // QuestDB's key order (query, columns, dataset, count, timings); serde_json
+    // maps sort keys, so the object is assembled here.
+    let mut body = format!("{{\"query\":{}", Value::String(query));
     if !flag(&params, "nm") {
-        body.insert("columns".into(), render::json_columns(&rows.schema));
+        body.push_str(&format!(",\"columns\":{}", render::json_columns(&rows.schema)));
     }
-    body.insert("dataset".into(), dataset);
-    body.insert("count".into(), json!(if flag(&params, "count") { total } else { rows.num_rows() }));
+    body.push_str(&format!(",\"dataset\":{dataset}"));
+    body.push_str(&format!(",\"count\":{}", if flag(&params, "count") { total } else { rows.num_rows() }));
     if flag(&params, "timings") {
-        body.insert(
-            "timings".into(),
-            json!({"authentication": 0, "compiler": compiled.as_nanos() as u64, "execute": executed.as_nanos() as u64, "count": 0}),
-        );
+        body.push_str(&format!(
+            ",\"timings\":{{\"authentication\":0,\"compiler\":{},\"execute\":{},\"count\":0}}",
+            compiled.as_nanos(),
+            executed.as_nanos()
+        ));
     }
-    axum::Json(Value::Object(body)).into_response()
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub async fn exp(State(engine): State<Arc<Engine>>, Query(params): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {

@@ -15,7 +15,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use super::auth::Users;
 use super::types;
 use crate::engine::{CommandKind, Described, Engine, Output, Session};
-use crate::error::Error;
+use crate::error::{Error, locate_error};
 use crate::sql::{self, Statement};
 
 pub struct Handler {
@@ -73,14 +73,14 @@ impl SimpleQueryHandler for Handler {
         let session = self.session(client);
         let statements = match sql::parse(query) {
             Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&locate_error(query, e))))]),
         };
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
             match self.engine.execute_statement(stmt, &session, &[], None).await {
                 Ok(o) => out.push(response(o, &Format::UnifiedText)?),
                 Err(e) => {
-                    out.push(Response::Error(Box::new(error_info(&e))));
+                    out.push(Response::Error(Box::new(error_info(&locate_error(query, e)))));
                     break;
                 }
             }
@@ -113,7 +113,7 @@ impl QueryParser for Parser {
             return Err(pg_error(&Error::syntax("cannot insert multiple commands into a prepared statement", 0)));
         }
         let Some(stmt) = statements.pop() else { return Ok(None) };
-        let described = self.engine.describe(&stmt).await.map_err(|e| pg_error(&e))?;
+        let described = self.engine.describe(&stmt).await.map_err(|e| pg_error(&locate_error(sql, e)))?;
         Ok(Some(Arc::new(Prepared { stmt, described })))
     }
 
