@@ -2,9 +2,11 @@
 //!
 //! Each scan takes one manifest snapshot, drops every file whose designated
 //! timestamp range cannot meet the query's filters on that column, and hands
-//! the rest to DataFusion's Parquet reader in file groups that are each in
-//! timestamp order. The scan declares `ORDER BY ts ASC`, so a sorted query
-//! needs only a merge of the groups, never a full sort.
+//! the rest to DataFusion's Parquet reader. Like a QuestDB table scan, the
+//! output is in designated-timestamp order (insertion order for tables
+//! without one), so `LIMIT -n` means the latest rows and `ORDER BY ts` needs
+//! no sort: files whose ranges do not overlap are read as one ordered chain,
+//! and overlapping chains are merged.
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 
 use super::table::Table;
 use crate::storage::DataFile;
@@ -127,9 +130,9 @@ fn scalar_micros(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-/// Splits files into groups that are each ordered by timestamp without
-/// overlap, then splits long groups until there are `target` of them so
-/// that every core reads.
+/// Splits files into as few chains as possible, each ordered by timestamp
+/// without overlap; with `target` above the chain count, long chains are cut
+/// in two (each half still ordered) until there are `target` of them.
 pub fn ordered_groups(mut files: Vec<DataFile>, target: usize) -> Vec<Vec<DataFile>> {
     files.sort_by(|a, b| (a.min_ts, a.max_ts, &a.path).cmp(&(b.min_ts, b.max_ts, &b.path)));
     let mut groups: Vec<Vec<DataFile>> = Vec::new();
@@ -188,8 +191,10 @@ impl TableProvider for TableScanProvider {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        let target = state.config().target_partitions().max(1);
-        let groups = ordered_groups(files, target);
+        let groups = match ts_index {
+            Some(_) => ordered_groups(files, 1),
+            None => vec![files],
+        };
         let ncols = self.schema.fields().len();
         let file_groups: Vec<FileGroup> = groups
             .into_iter()
@@ -205,6 +210,7 @@ impl TableProvider for TableScanProvider {
                 FileGroup::new(files)
             })
             .collect();
+        let chains = file_groups.len();
 
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
@@ -212,16 +218,41 @@ impl TableProvider for TableScanProvider {
             .with_file_groups(file_groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit);
-        if let Some(i) = ts_index {
-            let sort = PhysicalSortExpr::new(
+        let ordering = ts_index.and_then(|i| {
+            LexOrdering::new(vec![PhysicalSortExpr::new(
                 Arc::new(Column::new(self.schema.field(i).name(), i)),
                 SortOptions { descending: false, nulls_first: false },
-            );
-            if let Some(ordering) = LexOrdering::new(vec![sort]) {
-                builder = builder.with_output_ordering(vec![ordering]);
-            }
+            )])
+        });
+        if let Some(o) = &ordering {
+            builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        format.create_physical_plan(state, builder.build()).await
+        let plan = format.create_physical_plan(state, builder.build()).await?;
+        match ordering {
+            // Overlapping chains: merge them into one ordered stream. The
+            // ordering is projected away when the scan does not read ts.
+            Some(_) if chains > 1 => {
+                let i = ts_index.expect("ordering comes from the designated timestamp");
+                // The merge works on the projected columns; without ts in
+                // the projection there is no order to keep.
+                let at = match projection {
+                    Some(p) => p.iter().position(|&c| c == i),
+                    None => Some(i),
+                };
+                match at {
+                    Some(at) => {
+                        let sort = PhysicalSortExpr::new(
+                            Arc::new(Column::new(self.schema.field(i).name(), at)),
+                            SortOptions { descending: false, nulls_first: false },
+                        );
+                        let o = LexOrdering::new(vec![sort]).expect("one sort expression");
+                        Ok(Arc::new(SortPreservingMergeExec::new(o, plan)))
+                    }
+                    None => Ok(plan),
+                }
+            }
+            _ => Ok(plan),
+        }
     }
 }
 

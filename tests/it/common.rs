@@ -1,0 +1,140 @@
+//! Starting and stopping a real server process on a scratch data root.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub root: PathBuf,
+    pub pg: SocketAddr,
+    pub http: SocketAddr,
+    child: Child,
+    env: Vec<(String, String)>,
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Server {
+    pub fn start(root: &Path) -> Server {
+        Self::start_with(root, &[])
+    }
+
+    /// Starts `sluice serve` on `root` with extra `QDB_*` settings.
+    pub fn start_with(root: &Path, env: &[(&str, &str)]) -> Server {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("serve")
+            .arg("--root")
+            .arg(root)
+            // Outside the repository, so the shipped conf/ is not picked up.
+            .current_dir(root.parent().unwrap())
+            .env("QDB_PG_NET_BIND_TO", "127.0.0.1:0")
+            .env("QDB_HTTP_BIND_TO", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn sluice");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut pg, mut http) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pg.is_none() || http.is_none() {
+            assert!(Instant::now() < deadline, "server did not start");
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(a) = line.strip_prefix("pgwire listening on ") {
+                pg = Some(a.parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("http listening on ") {
+                http = Some(a.parse().unwrap());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { root: root.to_path_buf(), pg: pg.unwrap(), http: http.unwrap(), child, env }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        self.client_as("admin", "quest").await.expect("connect")
+    }
+
+    pub async fn client_as(&self, user: &str, password: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let conn = format!("host={} port={} user={user} password={password} dbname=qdb", self.pg.ip(), self.pg.port());
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// SIGTERM (as Ctrl-C would), then waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::forget(self);
+    }
+
+    /// Stops cleanly and starts again on the same root and settings.
+    pub fn restart(self) -> Server {
+        let root = self.root.clone();
+        let env = self.env.clone();
+        assert!(self.stop().success());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start_with(&root, &env)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// All values of a one-column text result.
+pub async fn column(client: &tokio_postgres::Client, sql: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for m in client.simple_query(sql).await.unwrap() {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            out.push(r.get(0).map(str::to_string));
+        }
+    }
+    out
+}
+
+pub async fn scalar(client: &tokio_postgres::Client, sql: &str) -> String {
+    column(client, sql).await.into_iter().next().flatten().expect("one value")
+}
+
+/// The plan DataFusion chose, all rows and columns of EXPLAIN as one text.
+pub async fn explain(client: &tokio_postgres::Client, sql: &str) -> String {
+    let mut out = String::new();
+    for m in client.simple_query(&format!("EXPLAIN {sql}")).await.unwrap() {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            for i in 0..r.len() {
+                out.push_str(r.get(i).unwrap_or(""));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
