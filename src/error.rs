@@ -17,7 +17,10 @@ pub enum Error {
     Syntax { message: String, position: usize },
 
     #[error("table does not exist [table={table}]")]
-    TableNotFound { table: String, position: Option<usize> },
+    TableNotFound {
+        table: String,
+        position: Option<usize>,
+    },
 
     #[error("table already exists [table={table}]")]
     TableExists { table: String },
@@ -29,18 +32,29 @@ pub enum Error {
     SchemaExists { schema: String },
 
     #[error("Invalid column: {column}")]
-    ColumnNotFound { column: String, position: Option<usize> },
+    ColumnNotFound {
+        column: String,
+        position: Option<usize>,
+    },
 
     #[error("duplicate column [name={column}]")]
     DuplicateColumn { column: String },
 
     /// A value that does not fit the column it is written to.
     #[error("inconvertible value: {value} [{from} -> {to}] [column={column}]")]
-    BadValue { column: String, value: String, from: String, to: String },
+    BadValue {
+        column: String,
+        value: String,
+        from: String,
+        to: String,
+    },
 
     /// A semantically wrong statement that parsed (wrong type, bad option).
     #[error("{message}")]
-    Invalid { message: String, position: Option<usize> },
+    Invalid {
+        message: String,
+        position: Option<usize>,
+    },
 
     #[error("{message}")]
     Unsupported { message: String },
@@ -57,13 +71,25 @@ pub enum Error {
 
     /// A table whose files could not be read at start-up or later.
     #[error("table {table} is unreadable: {reason} [file={file}]")]
-    Corrupt { table: String, file: String, reason: String },
+    Corrupt {
+        table: String,
+        file: String,
+        reason: String,
+    },
 
     #[error("configuration error: {message} [key={key}, value={value}]")]
-    Config { key: String, value: String, message: String },
+    Config {
+        key: String,
+        value: String,
+        message: String,
+    },
 
     #[error("i/o error on {path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
@@ -80,19 +106,30 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().display().to_string(), source }
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
 
     pub fn syntax(message: impl Into<String>, position: usize) -> Self {
-        Error::Syntax { message: message.into(), position }
+        Error::Syntax {
+            message: message.into(),
+            position,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error::Invalid { message: message.into(), position: None }
+        Error::Invalid {
+            message: message.into(),
+            position: None,
+        }
     }
 
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Error::Unsupported { message: message.into() }
+        Error::Unsupported {
+            message: message.into(),
+        }
     }
 
     /// Unwraps DataFusion's wrappers so that an engine error raised inside a
@@ -236,17 +273,27 @@ pub fn locate_error(sql: &str, e: Error) -> Error {
     {
         let name = full.rsplit('.').next().unwrap_or(full).to_string();
         let position = find(&name);
-        let table = full.strip_prefix("qdb.public.").or_else(|| full.strip_prefix("qdb.")).unwrap_or(full).to_string();
+        let table = full
+            .strip_prefix("qdb.public.")
+            .or_else(|| full.strip_prefix("qdb."))
+            .unwrap_or(full)
+            .to_string();
         return Error::TableNotFound { table, position };
     }
     if e.sqlstate() == "42703" {
         // "No field named x." / "No field named t.x."
         if let Some(i) = message.find("No field named ") {
             let rest = &message[i + "No field named ".len()..];
-            let name: String = rest.chars().take_while(|c| !matches!(c, '.' | ' ' | ',')).collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| !matches!(c, '.' | ' ' | ','))
+                .collect();
             let name = name.trim_matches('"').to_string();
             if !name.is_empty() {
-                return Error::ColumnNotFound { position: find(&name), column: name };
+                return Error::ColumnNotFound {
+                    position: find(&name),
+                    column: name,
+                };
             }
         }
     }

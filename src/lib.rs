@@ -19,11 +19,11 @@
 
 pub mod catalog;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod servers;
 pub mod sql;
 pub mod storage;
-pub mod engine;
-pub mod servers;
 pub mod sys;
 
 pub use error::{Error, Result};

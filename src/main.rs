@@ -13,7 +13,11 @@ use sluice::engine::{Engine, Output, Session};
 use sluice::servers::Servers;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "SQL-first time-series engine with a parallel CSV importer")]
+#[command(
+    name = "sluice",
+    version,
+    about = "SQL-first time-series engine with a parallel CSV importer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -38,18 +42,26 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(async {
-            match cli.command.unwrap_or(Command::Serve) {
-                Command::Serve => serve(&cli.root, cli.conf.as_deref()).await,
-                Command::Sql { statement } => sql(&cli.root, cli.conf.as_deref(), &statement).await,
-            }
-        })
-    });
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                match cli.command.unwrap_or(Command::Serve) {
+                    Command::Serve => serve(&cli.root, cli.conf.as_deref()).await,
+                    Command::Sql { statement } => {
+                        sql(&cli.root, cli.conf.as_deref(), &statement).await
+                    }
+                }
+            })
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -61,11 +73,17 @@ fn main() -> ExitCode {
 
 /// Takes the root's lock file: one process owns a data root at a time.
 fn lock_root(root: &Path) -> Result<File, String> {
-    std::fs::create_dir_all(root).map_err(|e| format!("cannot create root {}: {e}", root.display()))?;
+    std::fs::create_dir_all(root)
+        .map_err(|e| format!("cannot create root {}: {e}", root.display()))?;
     let path = root.join(".lock");
     let file = File::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.try_lock()
-        .map_err(|_| format!("data root {} is in use by another sluice process (lock file {})", root.display(), path.display()))?;
+    file.try_lock().map_err(|_| {
+        format!(
+            "data root {} is in use by another sluice process (lock file {})",
+            root.display(),
+            path.display()
+        )
+    })?;
     Ok(file)
 }
 
@@ -96,7 +114,8 @@ async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -105,13 +124,16 @@ async fn shutdown_signal() {
 
 async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), String> {
     let (_lock, engine) = open(root, conf)?;
-    let outputs = engine.execute(statement, &Session::admin()).await.map_err(|e| {
-        let e = sluice::error::locate_error(statement, e);
-        match e.position() {
-            Some(p) => format!("{} [position={p}]", e.message()),
-            None => e.message(),
-        }
-    })?;
+    let outputs = engine
+        .execute(statement, &Session::admin())
+        .await
+        .map_err(|e| {
+            let e = sluice::error::locate_error(statement, e);
+            match e.position() {
+                Some(p) => format!("{} [position={p}]", e.message()),
+                None => e.message(),
+            }
+        })?;
     for output in outputs {
         match output {
             Output::Rows(rows) => {
@@ -122,7 +144,8 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
                     .map(|b| sluice::engine::present::present_batch(b, &presented))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
+                let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .map_err(|e| e.to_string())?;
                 println!("{table}");
                 println!("({} rows)", rows.num_rows());
             }

@@ -63,7 +63,10 @@ impl AsyncDB for Pg {
             }
         }
         match columns {
-            Some(n) => Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; n], rows }),
+            Some(n) => Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; n],
+                rows,
+            }),
             None => Ok(DBOutput::StatementComplete(count)),
         }
     }
@@ -74,8 +77,15 @@ impl AsyncDB for Pg {
         tokio::time::sleep(dur).await;
     }
 
-    async fn run_command(mut command: std::process::Command) -> std::io::Result<std::process::Output> {
-        tokio::process::Command::from(std::mem::replace(&mut command, std::process::Command::new("true"))).output().await
+    async fn run_command(
+        mut command: std::process::Command,
+    ) -> std::io::Result<std::process::Output> {
+        tokio::process::Command::from(std::mem::replace(
+            &mut command,
+            std::process::Command::new("true"),
+        ))
+        .output()
+        .await
     }
 
     fn error_sql_state(err: &PgError) -> Option<String> {
@@ -84,7 +94,9 @@ impl AsyncDB for Pg {
 }
 
 fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -117,17 +129,26 @@ async fn run_file(path: &Path, scratch: &Path) -> Result<(), String> {
     let root = scratch.join(path.file_stem().unwrap());
     let (_engine, servers) = start(&root).await;
     let addr = servers.pg_addr.unwrap();
-    let conn_str = format!("host={} port={} user=admin password=quest", addr.ip(), addr.port());
+    let conn_str = format!(
+        "host={} port={} user=admin password=quest",
+        addr.ip(),
+        addr.port()
+    );
     let mut runner = Runner::new(move || {
         let conn_str = conn_str.clone();
         async move {
-            let (client, connection) = tokio_postgres::connect(&conn_str, NoTls).await.map_err(PgError)?;
+            let (client, connection) = tokio_postgres::connect(&conn_str, NoTls)
+                .await
+                .map_err(PgError)?;
             tokio::spawn(connection);
             Ok(Pg { client })
         }
     });
     runner.set_var("__DATA_ROOT__".into(), root.display().to_string());
-    let result = runner.run_file_async(path).await.map_err(|e| e.display(true).to_string());
+    let result = runner
+        .run_file_async(path)
+        .await
+        .map_err(|e| e.display(true).to_string());
     servers.stop().await;
     let _ = std::fs::remove_dir_all(&root);
     result
@@ -135,11 +156,19 @@ async fn run_file(path: &Path, scratch: &Path) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let sql_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
     let mut files = Vec::new();
     slt_files(&sql_dir, &mut files);
-    files.retain(|f| filter.is_empty() || filter.iter().any(|s| f.to_string_lossy().contains(s.as_str())));
+    files.retain(|f| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|s| f.to_string_lossy().contains(s.as_str()))
+    });
     let scratch = std::env::temp_dir().join(format!("sluice-slt-{}", std::process::id()));
     let (mut passed, mut failed) = (0, 0);
     for f in &files {

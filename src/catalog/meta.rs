@@ -30,7 +30,14 @@ pub struct ColumnMeta {
 
 impl ColumnMeta {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
-        ColumnMeta { name: name.into(), ty, symbol_capacity: None, symbol_cache: None, indexed: false, index_capacity: None }
+        ColumnMeta {
+            name: name.into(),
+            ty,
+            symbol_capacity: None,
+            symbol_cache: None,
+            indexed: false,
+            index_capacity: None,
+        }
     }
 }
 
@@ -55,18 +62,27 @@ impl TableMeta {
             if c.name.is_empty() {
                 return Err(Error::invalid("empty column name"));
             }
-            if self.columns[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
-                return Err(Error::DuplicateColumn { column: c.name.clone() });
+            if self.columns[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&c.name))
+            {
+                return Err(Error::DuplicateColumn {
+                    column: c.name.clone(),
+                });
             }
             if c.indexed && c.ty != ColumnType::Symbol {
-                return Err(Error::invalid(format!("indexes are only supported for SYMBOL columns [column={}]", c.name)));
+                return Err(Error::invalid(format!(
+                    "indexes are only supported for SYMBOL columns [column={}]",
+                    c.name
+                )));
             }
         }
         match &self.timestamp {
             Some(ts) => {
-                let col = self
-                    .column(ts)
-                    .ok_or_else(|| Error::ColumnNotFound { column: ts.clone(), position: None })?;
+                let col = self.column(ts).ok_or_else(|| Error::ColumnNotFound {
+                    column: ts.clone(),
+                    position: None,
+                })?;
                 if !matches!(col.ty, ColumnType::Timestamp | ColumnType::TimestampNs) {
                     return Err(Error::invalid(format!(
                         "TIMESTAMP column expected [column={}, type={}]",
@@ -76,7 +92,9 @@ impl TableMeta {
                 }
             }
             None if self.partition_by != PartitionBy::None => {
-                return Err(Error::invalid("partitioning is possible only on tables with designated timestamps"));
+                return Err(Error::invalid(
+                    "partitioning is possible only on tables with designated timestamps",
+                ));
             }
             None => {}
         }
@@ -84,11 +102,15 @@ impl TableMeta {
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnMeta> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     pub fn timestamp_index(&self) -> Option<usize> {
@@ -96,11 +118,20 @@ impl TableMeta {
     }
 
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(self.columns.iter().map(|c| c.ty.field(&c.name)).collect::<Vec<_>>()))
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| c.ty.field(&c.name))
+                .collect::<Vec<_>>(),
+        ))
     }
 
     pub fn layout(&self) -> Layout {
-        Layout { schema: self.arrow_schema(), timestamp: self.timestamp_index(), partition_by: self.partition_by }
+        Layout {
+            schema: self.arrow_schema(),
+            timestamp: self.timestamp_index(),
+            partition_by: self.partition_by,
+        }
     }
 
     /// DDL that recreates the table (SHOW CREATE TABLE).
@@ -112,7 +143,11 @@ impl TableMeta {
                 let mut s = format!("\t{} {}", quote_ident(&c.name), c.ty.name());
                 if c.ty == ColumnType::Symbol {
                     s.push_str(&format!(" CAPACITY {}", c.symbol_capacity.unwrap_or(128)));
-                    s.push_str(if c.symbol_cache.unwrap_or(true) { " CACHE" } else { " NOCACHE" });
+                    s.push_str(if c.symbol_cache.unwrap_or(true) {
+                        " CACHE"
+                    } else {
+                        " NOCACHE"
+                    });
                 }
                 if c.indexed {
                     s.push_str(" INDEX");
@@ -123,7 +158,11 @@ impl TableMeta {
                 s
             })
             .collect();
-        let mut ddl = format!("CREATE TABLE {} ( \n{}\n)", quote_ident(name), cols.join(",\n"));
+        let mut ddl = format!(
+            "CREATE TABLE {} ( \n{}\n)",
+            quote_ident(name),
+            cols.join(",\n")
+        );
         if let Some(ts) = &self.timestamp {
             ddl.push_str(&format!(" timestamp({})", quote_ident(ts)));
         }
@@ -136,9 +175,18 @@ impl TableMeta {
 
 /// Quotes an identifier when it would not read back as itself unquoted.
 pub fn quote_ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 #[cfg(test)]
@@ -149,7 +197,11 @@ mod tests {
         let mut city = ColumnMeta::new("city", ColumnType::Symbol);
         city.symbol_capacity = Some(256);
         TableMeta {
-            columns: vec![ColumnMeta::new("ts", ColumnType::Timestamp), city, ColumnMeta::new("temp", ColumnType::Double)],
+            columns: vec![
+                ColumnMeta::new("ts", ColumnType::Timestamp),
+                city,
+                ColumnMeta::new("temp", ColumnType::Double),
+            ],
             timestamp: Some("ts".into()),
             partition_by: PartitionBy::Day,
             wal: true,

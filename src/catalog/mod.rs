@@ -61,39 +61,73 @@ impl Catalog {
                     Ok(t) => {
                         tables.insert(name, Arc::new(t));
                     }
-                    Err(e) => tracing::error!(table = %name, dir = %table_dir.display(), error = %e, "cannot load table"),
+                    Err(e) => {
+                        tracing::error!(table = %name, dir = %table_dir.display(), error = %e, "cannot load table")
+                    }
                 }
             }
             schemas.insert(schema, tables);
         }
-        Ok(Catalog { db_root: db_root.to_path_buf(), schemas: RwLock::new(schemas) })
+        Ok(Catalog {
+            db_root: db_root.to_path_buf(),
+            schemas: RwLock::new(schemas),
+        })
     }
 
     pub fn schema_names(&self) -> Vec<String> {
-        self.schemas.read().expect("catalog lock").keys().cloned().collect()
+        self.schemas
+            .read()
+            .expect("catalog lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn schema_exists(&self, schema: &str) -> bool {
-        self.schemas.read().expect("catalog lock").contains_key(schema)
+        self.schemas
+            .read()
+            .expect("catalog lock")
+            .contains_key(schema)
     }
 
     pub fn table_names(&self, schema: &str) -> Vec<String> {
-        self.schemas.read().expect("catalog lock").get(schema).map(|t| t.keys().cloned().collect()).unwrap_or_default()
+        self.schemas
+            .read()
+            .expect("catalog lock")
+            .get(schema)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every table, in schema then name order.
     pub fn tables(&self) -> Vec<Arc<Table>> {
-        self.schemas.read().expect("catalog lock").values().flat_map(|t| t.values().cloned()).collect()
+        self.schemas
+            .read()
+            .expect("catalog lock")
+            .values()
+            .flat_map(|t| t.values().cloned())
+            .collect()
     }
 
     pub fn get(&self, schema: &str, name: &str) -> Option<Arc<Table>> {
-        self.schemas.read().expect("catalog lock").get(schema)?.get(name).cloned()
+        self.schemas
+            .read()
+            .expect("catalog lock")
+            .get(schema)?
+            .get(name)
+            .cloned()
     }
 
     pub fn create_schema(&self, schema: &str, if_not_exists: bool) -> Result<()> {
         let mut schemas = self.schemas.write().expect("catalog lock");
         if schemas.contains_key(schema) || schema == SYS_SCHEMA {
-            return if if_not_exists { Ok(()) } else { Err(Error::SchemaExists { schema: schema.into() }) };
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(Error::SchemaExists {
+                    schema: schema.into(),
+                })
+            };
         }
         let dir = self.db_root.join(schema);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -105,18 +139,36 @@ impl Catalog {
     /// Creates an empty table. The directory appears under its name only once
     /// its manifest is durable, so a crash never leaves a half-made table.
     /// Returns `None` when the table existed and `if_not_exists` was given.
-    pub fn create_table(&self, schema: &str, name: &str, meta: TableMeta, if_not_exists: bool) -> Result<Option<Arc<Table>>> {
+    pub fn create_table(
+        &self,
+        schema: &str,
+        name: &str,
+        meta: TableMeta,
+        if_not_exists: bool,
+    ) -> Result<Option<Arc<Table>>> {
         meta.validate()?;
         validate_table_name(name)?;
         let mut schemas = self.schemas.write().expect("catalog lock");
-        let tables = schemas.get_mut(schema).ok_or_else(|| Error::SchemaNotFound { schema: schema.into() })?;
+        let tables = schemas
+            .get_mut(schema)
+            .ok_or_else(|| Error::SchemaNotFound {
+                schema: schema.into(),
+            })?;
         if tables.contains_key(name) {
-            return if if_not_exists { Ok(None) } else { Err(Error::TableExists { table: name.into() }) };
+            return if if_not_exists {
+                Ok(None)
+            } else {
+                Err(Error::TableExists { table: name.into() })
+            };
         }
         let schema_dir = self.db_root.join(schema);
-        let tmp = schema_dir.join(format!(".{name}.creating-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = schema_dir.join(format!(
+            ".{name}.creating-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let manifest = Manifest::new(serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?);
+        let manifest =
+            Manifest::new(serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?);
         manifest.store(&tmp)?;
         let dir = schema_dir.join(name);
         std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
@@ -130,8 +182,12 @@ impl Catalog {
     /// removed. Returns false when it did not exist.
     pub fn drop_table(&self, schema: &str, name: &str) -> Result<bool> {
         let mut schemas = self.schemas.write().expect("catalog lock");
-        let Some(tables) = schemas.get_mut(schema) else { return Ok(false) };
-        let Some(table) = tables.remove(name) else { return Ok(false) };
+        let Some(tables) = schemas.get_mut(schema) else {
+            return Ok(false);
+        };
+        let Some(table) = tables.remove(name) else {
+            return Ok(false);
+        };
         let schema_dir = self.db_root.join(schema);
         let gone = schema_dir.join(format!(".{name}.dropped-{}", uuid::Uuid::new_v4().simple()));
         std::fs::rename(&table.dir, &gone).map_err(|e| Error::io(&table.dir, e))?;
@@ -148,16 +204,33 @@ impl Catalog {
     pub fn rename_table(&self, schema: &str, from: &str, to: &str) -> Result<()> {
         validate_table_name(to)?;
         let mut schemas = self.schemas.write().expect("catalog lock");
-        let tables = schemas.get_mut(schema).ok_or_else(|| Error::SchemaNotFound { schema: schema.into() })?;
+        let tables = schemas
+            .get_mut(schema)
+            .ok_or_else(|| Error::SchemaNotFound {
+                schema: schema.into(),
+            })?;
         if tables.contains_key(to) {
             return Err(Error::TableExists { table: to.into() });
         }
-        let table = tables.get(from).cloned().ok_or_else(|| Error::TableNotFound { table: from.into(), position: None })?;
+        let table = tables
+            .get(from)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound {
+                table: from.into(),
+                position: None,
+            })?;
         let dir = self.db_root.join(schema).join(to);
         std::fs::rename(&table.dir, &dir).map_err(|e| Error::io(&table.dir, e))?;
         storage::sync_dir(&self.db_root.join(schema))?;
         let state = table.snapshot();
-        let renamed = Table::new(schema, to, dir, state.meta, (*state.manifest).clone(), state.broken);
+        let renamed = Table::new(
+            schema,
+            to,
+            dir,
+            state.meta,
+            (*state.manifest).clone(),
+            state.broken,
+        );
         tables.remove(from);
         tables.insert(to.to_string(), Arc::new(renamed));
         Ok(())
@@ -170,7 +243,11 @@ fn validate_table_name(name: &str) -> Result<()> {
         || name.contains(['/', '\\', '\0'])
         || name.contains("..")
         || name.len() > 127;
-    if bad { Err(Error::invalid(format!("invalid table name [table={name}]"))) } else { Ok(()) }
+    if bad {
+        Err(Error::invalid(format!("invalid table name [table={name}]")))
+    } else {
+        Ok(())
+    }
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -183,27 +260,43 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// Loads one table directory. A missing or unreadable data file does not
 /// fail the load: the table is kept, marked broken, and the file named.
 fn load_table(schema: &str, name: &str, dir: &Path) -> Result<Table> {
     let manifest = Manifest::load(dir)?;
-    let meta: TableMeta = serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
-        table: name.into(),
-        file: dir.join(storage::manifest::MANIFEST_FILE).display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let meta: TableMeta =
+        serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
+            table: name.into(),
+            file: dir
+                .join(storage::manifest::MANIFEST_FILE)
+                .display()
+                .to_string(),
+            reason: e.to_string(),
+        })?;
     storage::remove_orphans(dir, &manifest)?;
     let mut broken = None;
     for f in &manifest.files {
         let path = dir.join(&f.path);
         if let Err(reason) = storage::verify_file(&path) {
             tracing::error!(table = %name, file = %path.display(), %reason, "table file is unreadable; the table will report errors");
-            broken = Some(table::Broken { file: path.display().to_string(), reason });
+            broken = Some(table::Broken {
+                file: path.display().to_string(),
+                reason,
+            });
             break;
         }
     }
-    Ok(Table::new(schema, name, dir.to_path_buf(), meta, manifest, broken))
+    Ok(Table::new(
+        schema,
+        name,
+        dir.to_path_buf(),
+        meta,
+        manifest,
+        broken,
+    ))
 }

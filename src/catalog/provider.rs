@@ -23,7 +23,9 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -54,7 +56,10 @@ pub struct TsRange {
 }
 
 impl TsRange {
-    pub const ALL: TsRange = TsRange { lo: i64::MIN, hi: i64::MAX };
+    pub const ALL: TsRange = TsRange {
+        lo: i64::MIN,
+        hi: i64::MAX,
+    };
 
     fn meets(&self, f: &DataFile) -> bool {
         match (f.min_ts, f.max_ts) {
@@ -76,7 +81,11 @@ impl TsRange {
 
     fn narrow(&mut self, e: &Expr, ts: &str) {
         match e {
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
                 self.narrow(left, ts);
                 self.narrow(right, ts);
             }
@@ -137,7 +146,9 @@ pub fn ordered_groups(mut files: Vec<DataFile>, target: usize) -> Vec<Vec<DataFi
     files.sort_by(|a, b| (a.min_ts, a.max_ts, &a.path).cmp(&(b.min_ts, b.max_ts, &b.path)));
     let mut groups: Vec<Vec<DataFile>> = Vec::new();
     for f in files {
-        let slot = groups.iter_mut().find(|g| g.last().and_then(|l| l.max_ts) <= f.min_ts);
+        let slot = groups
+            .iter_mut()
+            .find(|g| g.last().and_then(|l| l.max_ts) <= f.min_ts);
         match slot {
             Some(g) => g.push(f),
             None => groups.push(vec![f]),
@@ -164,7 +175,10 @@ impl TableProvider for TableScanProvider {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -183,7 +197,13 @@ impl TableProvider for TableScanProvider {
             Some(ts) => TsRange::from_filters(filters, ts),
             None => TsRange::ALL,
         };
-        let files: Vec<DataFile> = snapshot.manifest.files.iter().filter(|f| range.meets(f)).cloned().collect();
+        let files: Vec<DataFile> = snapshot
+            .manifest
+            .files
+            .iter()
+            .filter(|f| range.meets(f))
+            .cloned()
+            .collect();
         if files.is_empty() {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
@@ -204,7 +224,9 @@ impl TableProvider for TableScanProvider {
                     .map(|f| {
                         let abs = self.table.dir.join(&f.path);
                         let path = abs.to_string_lossy().trim_start_matches('/').to_string();
-                        PartitionedFile::new(path, f.size).with_statistics(Arc::new(file_statistics(f, ncols, ts_index, &self.schema)))
+                        PartitionedFile::new(path, f.size).with_statistics(Arc::new(
+                            file_statistics(f, ncols, ts_index, &self.schema),
+                        ))
                     })
                     .collect();
                 FileGroup::new(files)
@@ -221,7 +243,10 @@ impl TableProvider for TableScanProvider {
         let ordering = ts_index.and_then(|i| {
             LexOrdering::new(vec![PhysicalSortExpr::new(
                 Arc::new(Column::new(self.schema.field(i).name(), i)),
-                SortOptions { descending: false, nulls_first: false },
+                SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                },
             )])
         });
         if let Some(o) = &ordering {
@@ -243,7 +268,10 @@ impl TableProvider for TableScanProvider {
                     Some(at) => {
                         let sort = PhysicalSortExpr::new(
                             Arc::new(Column::new(self.schema.field(i).name(), at)),
-                            SortOptions { descending: false, nulls_first: false },
+                            SortOptions {
+                                descending: false,
+                                nulls_first: false,
+                            },
                         );
                         let o = LexOrdering::new(vec![sort]).expect("one sort expression");
                         Ok(Arc::new(SortPreservingMergeExec::new(o, plan)))
@@ -258,7 +286,12 @@ impl TableProvider for TableScanProvider {
 
 /// Statistics DataFusion uses to check that files of a group do not
 /// overlap: the row count and the designated timestamp's min and max.
-fn file_statistics(f: &DataFile, ncols: usize, ts_index: Option<usize>, schema: &SchemaRef) -> Statistics {
+fn file_statistics(
+    f: &DataFile,
+    ncols: usize,
+    ts_index: Option<usize>,
+    schema: &SchemaRef,
+) -> Statistics {
     let mut columns = vec![ColumnStatistics::new_unknown(); ncols];
     if let (Some(i), Some(min), Some(max)) = (ts_index, f.min_ts, f.max_ts) {
         let as_scalar = |micros: i64| -> Option<ScalarValue> {
@@ -271,7 +304,11 @@ fn file_statistics(f: &DataFile, ncols: usize, ts_index: Option<usize>, schema: 
             columns[i].null_count = Precision::Exact(0);
         }
     }
-    Statistics { num_rows: Precision::Exact(f.rows as usize), total_byte_size: Precision::Absent, column_statistics: columns }
+    Statistics {
+        num_rows: Precision::Exact(f.rows as usize),
+        total_byte_size: Precision::Absent,
+        column_statistics: columns,
+    }
 }
 
 #[cfg(test)]
@@ -279,12 +316,25 @@ mod tests {
     use super::*;
 
     fn file(path: &str, min: i64, max: i64) -> DataFile {
-        DataFile { partition: "p".into(), path: path.into(), rows: 1, size: 1, min_ts: Some(min), max_ts: Some(max) }
+        DataFile {
+            partition: "p".into(),
+            path: path.into(),
+            rows: 1,
+            size: 1,
+            min_ts: Some(min),
+            max_ts: Some(max),
+        }
     }
 
     #[test]
     fn groups_never_overlap_and_fill_cores() {
-        let files = vec![file("a", 0, 10), file("b", 5, 15), file("c", 10, 20), file("d", 30, 40), file("e", 50, 60)];
+        let files = vec![
+            file("a", 0, 10),
+            file("b", 5, 15),
+            file("c", 10, 20),
+            file("d", 30, 40),
+            file("e", 50, 60),
+        ];
         let groups = ordered_groups(files, 2);
         assert!(groups.len() >= 2);
         for g in &groups {
@@ -298,8 +348,20 @@ mod tests {
     #[test]
     fn range_from_filters() {
         use datafusion::prelude::{col, lit};
-        let t = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), Some(Arc::from("UTC"))));
-        let r = TsRange::from_filters(&[col("ts").gt_eq(t(100)), col("ts").lt(t(200)), col("x").gt(lit(1))], "ts");
+        let t = |us: i64| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(us),
+                Some(Arc::from("UTC")),
+            ))
+        };
+        let r = TsRange::from_filters(
+            &[
+                col("ts").gt_eq(t(100)),
+                col("ts").lt(t(200)),
+                col("x").gt(lit(1)),
+            ],
+            "ts",
+        );
         assert_eq!(r, TsRange { lo: 100, hi: 200 });
         assert!(!r.meets(&file("a", 0, 99)));
         assert!(r.meets(&file("b", 150, 300)));

@@ -39,19 +39,34 @@ pub struct Broken {
 }
 
 impl Table {
-    pub fn new(schema_name: &str, name: &str, dir: PathBuf, meta: TableMeta, manifest: Manifest, broken: Option<Broken>) -> Table {
+    pub fn new(
+        schema_name: &str,
+        name: &str,
+        dir: PathBuf,
+        meta: TableMeta,
+        manifest: Manifest,
+        broken: Option<Broken>,
+    ) -> Table {
         Table {
             schema_name: schema_name.to_string(),
             name: name.to_string(),
             dir,
-            state: RwLock::new(TableState { meta, manifest: Arc::new(manifest), broken }),
+            state: RwLock::new(TableState {
+                meta,
+                manifest: Arc::new(manifest),
+                broken,
+            }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     /// The fully qualified name as users see it (`weather`, `other.t`).
     pub fn display_name(&self) -> String {
-        if self.schema_name == "public" { self.name.clone() } else { format!("{}.{}", self.schema_name, self.name) }
+        if self.schema_name == "public" {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.schema_name, self.name)
+        }
     }
 
     pub fn snapshot(&self) -> TableState {
@@ -65,7 +80,11 @@ impl Table {
     /// Fails when the table's files could not be read at start-up.
     pub fn check_readable(&self) -> Result<()> {
         match &self.snapshot().broken {
-            Some(b) => Err(Error::Corrupt { table: self.display_name(), file: b.file.clone(), reason: b.reason.clone() }),
+            Some(b) => Err(Error::Corrupt {
+                table: self.display_name(),
+                file: b.file.clone(),
+                reason: b.reason.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -76,7 +95,14 @@ impl Table {
         self.check_readable()?;
         let guard = Arc::clone(&self.write_lock).lock_owned().await;
         let version = self.snapshot().manifest.version + 1;
-        Ok(AppendTxn { table: Arc::clone(self), _guard: guard, version, written: Vec::new(), flushes: 0, committed: false })
+        Ok(AppendTxn {
+            table: Arc::clone(self),
+            _guard: guard,
+            version,
+            written: Vec::new(),
+            flushes: 0,
+            committed: false,
+        })
     }
 
     /// Replaces the table's content with nothing (TRUNCATE).
@@ -104,8 +130,14 @@ impl Table {
             let mut out = Vec::new();
             let version = old.manifest.version + 1;
             for (i, f) in old.manifest.files.iter().enumerate() {
-                let batches = storage::read_files(&this.dir, std::slice::from_ref(f), &layout.schema)?;
-                out.extend(storage::write_rows(&this.dir, &layout, &batches, &file_tag(version, &format!("r{i}")))?);
+                let batches =
+                    storage::read_files(&this.dir, std::slice::from_ref(f), &layout.schema)?;
+                out.extend(storage::write_rows(
+                    &this.dir,
+                    &layout,
+                    &batches,
+                    &file_tag(version, &format!("r{i}")),
+                )?);
             }
             Ok(out)
         })
@@ -115,7 +147,8 @@ impl Table {
         let mut manifest = (*old.manifest).clone();
         manifest.version += 1;
         manifest.files = files;
-        manifest.definition = serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
+        manifest.definition =
+            serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
         self.publish(new_meta, manifest)?;
         retire(&self.dir, old.manifest.files.clone());
         Ok(())

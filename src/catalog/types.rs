@@ -99,14 +99,19 @@ impl ColumnType {
             ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, utc),
             ColumnType::TimestampNs => DataType::Timestamp(TimeUnit::Nanosecond, utc),
             ColumnType::Char | ColumnType::Varchar | ColumnType::String => DataType::Utf8,
-            ColumnType::Symbol => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            ColumnType::Symbol => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
             ColumnType::Uuid => DataType::FixedSizeBinary(16),
             ColumnType::Ipv4 => DataType::UInt32,
         }
     }
 
     pub fn is_timestamp(&self) -> bool {
-        matches!(self, ColumnType::Timestamp | ColumnType::TimestampNs | ColumnType::Date)
+        matches!(
+            self,
+            ColumnType::Timestamp | ColumnType::TimestampNs | ColumnType::Date
+        )
     }
 
     /// The Arrow field of a column of this type.
@@ -118,7 +123,11 @@ impl ColumnType {
     /// The QuestDB type of a field: its metadata when present, else the best
     /// match for its Arrow type (query results, CREATE TABLE AS).
     pub fn of_field(field: &Field) -> ColumnType {
-        if let Some(t) = field.metadata().get(TYPE_KEY).and_then(|n| ColumnType::parse(n)) {
+        if let Some(t) = field
+            .metadata()
+            .get(TYPE_KEY)
+            .and_then(|n| ColumnType::parse(n))
+        {
             return t;
         }
         Self::from_arrow(field.data_type())
@@ -133,7 +142,9 @@ impl ColumnType {
             DataType::Int64 | DataType::UInt64 => ColumnType::Long,
             DataType::UInt32 => ColumnType::Long,
             DataType::Float16 | DataType::Float32 => ColumnType::Float,
-            DataType::Float64 | DataType::Decimal128(..) | DataType::Decimal256(..) => ColumnType::Double,
+            DataType::Float64 | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+                ColumnType::Double
+            }
             DataType::Timestamp(TimeUnit::Nanosecond, _) => ColumnType::TimestampNs,
             DataType::Timestamp(TimeUnit::Millisecond | TimeUnit::Second, _) => ColumnType::Date,
             DataType::Timestamp(..) => ColumnType::Timestamp,
@@ -153,26 +164,39 @@ impl ColumnType {
             return self.check_char(array, column);
         }
         if matches!(array.data_type(), DataType::Null) {
-            return Ok(datafusion::arrow::array::new_null_array(&target, array.len()));
+            return Ok(datafusion::arrow::array::new_null_array(
+                &target,
+                array.len(),
+            ));
         }
         let converted = match self {
-            ColumnType::Uuid => convert_text(array, |s| parse_uuid(s).map(|b| b.to_vec()), |strings| {
-                let mut b = FixedSizeBinaryBuilder::with_capacity(strings.len(), 16);
-                for v in strings {
-                    match v {
-                        Some(bytes) => b.append_value(bytes)?,
-                        None => b.append_null(),
+            ColumnType::Uuid => convert_text(
+                array,
+                |s| parse_uuid(s).map(|b| b.to_vec()),
+                |strings| {
+                    let mut b = FixedSizeBinaryBuilder::with_capacity(strings.len(), 16);
+                    for v in strings {
+                        match v {
+                            Some(bytes) => b.append_value(bytes)?,
+                            None => b.append_null(),
+                        }
                     }
-                }
-                Ok(Arc::new(b.finish()) as ArrayRef)
-            }),
-            ColumnType::Ipv4 => convert_text(array, |s| parse_ipv4(s).map(|v| v.to_be_bytes().to_vec()), |vals| {
-                let mut b = UInt32Builder::with_capacity(vals.len());
-                for v in vals {
-                    b.append_option(v.map(|bytes| u32::from_be_bytes(bytes.try_into().expect("4 bytes"))));
-                }
-                Ok(Arc::new(b.finish()) as ArrayRef)
-            }),
+                    Ok(Arc::new(b.finish()) as ArrayRef)
+                },
+            ),
+            ColumnType::Ipv4 => convert_text(
+                array,
+                |s| parse_ipv4(s).map(|v| v.to_be_bytes().to_vec()),
+                |vals| {
+                    let mut b = UInt32Builder::with_capacity(vals.len());
+                    for v in vals {
+                        b.append_option(
+                            v.map(|bytes| u32::from_be_bytes(bytes.try_into().expect("4 bytes"))),
+                        );
+                    }
+                    Ok(Arc::new(b.finish()) as ArrayRef)
+                },
+            ),
             ColumnType::Boolean if is_text(array.data_type()) => convert_text(
                 array,
                 |s| match s.trim().to_ascii_lowercase().as_str() {
@@ -187,7 +211,10 @@ impl ColumnType {
                 },
             ),
             _ => {
-                let opts = CastOptions { safe: true, format_options: FormatOptions::default() };
+                let opts = CastOptions {
+                    safe: true,
+                    format_options: FormatOptions::default(),
+                };
                 Ok(cast_with_options(array, &target, &opts)?)
             }
         }?;
@@ -200,8 +227,10 @@ impl ColumnType {
             }
         }
         // Float to integer casts truncate; a fraction is not a whole number.
-        if matches!(self, ColumnType::Byte | ColumnType::Short | ColumnType::Int | ColumnType::Long)
-            && matches!(array.data_type(), DataType::Float32 | DataType::Float64)
+        if matches!(
+            self,
+            ColumnType::Byte | ColumnType::Short | ColumnType::Int | ColumnType::Long
+        ) && matches!(array.data_type(), DataType::Float32 | DataType::Float64)
         {
             let as_f64 = cast_with_options(array, &DataType::Float64, &CastOptions::default())?;
             let f = as_f64.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
@@ -227,9 +256,12 @@ impl ColumnType {
     }
 
     fn bad_value(&self, array: &ArrayRef, row: usize, column: &str) -> Error {
-        let value = datafusion::arrow::util::display::ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
-            .map(|f| f.value(row).to_string())
-            .unwrap_or_default();
+        let value = datafusion::arrow::util::display::ArrayFormatter::try_new(
+            array.as_ref(),
+            &FormatOptions::default(),
+        )
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_default();
         Error::BadValue {
             column: column.to_string(),
             value,
@@ -255,7 +287,11 @@ fn convert_text(
     let strings: &StringArray = text.as_string::<i32>();
     let mut out = Vec::with_capacity(strings.len());
     for i in 0..strings.len() {
-        out.push(if strings.is_null(i) { None } else { parse(strings.value(i)) });
+        out.push(if strings.is_null(i) {
+            None
+        } else {
+            parse(strings.value(i))
+        });
     }
     Ok(build(out)?)
 }
@@ -279,7 +315,10 @@ mod tests {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![1, 120000]));
         let err = ColumnType::Short.convert(&a, "qty").unwrap_err();
         assert_eq!(err.sqlstate(), "22P02");
-        assert!(err.to_string().contains("qty") && err.to_string().contains("120000"), "{err}");
+        assert!(
+            err.to_string().contains("qty") && err.to_string().contains("120000"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -292,19 +331,29 @@ mod tests {
 
     #[test]
     fn uuid_and_ipv4_parse() {
-        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("11111111-2222-3333-4444-555555555555"), None]));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("11111111-2222-3333-4444-555555555555"),
+            None,
+        ]));
         let u = ColumnType::Uuid.convert(&a, "u").unwrap();
         assert_eq!(u.null_count(), 1);
         let a: ArrayRef = Arc::new(StringArray::from(vec!["10.0.0.1"]));
         let ip = ColumnType::Ipv4.convert(&a, "ip").unwrap();
-        assert_eq!(ip.as_primitive::<datafusion::arrow::datatypes::UInt32Type>().value(0), 0x0a000001);
+        assert_eq!(
+            ip.as_primitive::<datafusion::arrow::datatypes::UInt32Type>()
+                .value(0),
+            0x0a000001
+        );
         let a: ArrayRef = Arc::new(StringArray::from(vec!["10.0.0.300"]));
         assert!(ColumnType::Ipv4.convert(&a, "ip").is_err());
     }
 
     #[test]
     fn text_to_timestamp() {
-        let a: ArrayRef = Arc::new(StringArray::from(vec!["2024-01-02T03:04:05.000006Z", "2024-01-02 03:04:05"]));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            "2024-01-02T03:04:05.000006Z",
+            "2024-01-02 03:04:05",
+        ]));
         let t = ColumnType::Timestamp.convert(&a, "ts").unwrap();
         assert_eq!(t.null_count(), 0);
         let a: ArrayRef = Arc::new(StringArray::from(vec!["not a time"]));

@@ -79,7 +79,11 @@ impl Config {
             Some(path) => Some(read_properties(path)?),
             None => {
                 let default = Path::new("conf/server.conf");
-                if default.exists() { Some(read_properties(default)?) } else { None }
+                if default.exists() {
+                    Some(read_properties(default)?)
+                } else {
+                    None
+                }
             }
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -98,8 +102,10 @@ impl Config {
         file: BTreeMap<String, String>,
         env: &[(String, String)],
     ) -> Result<Config> {
-        let mut values: BTreeMap<String, String> =
-            DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut values: BTreeMap<String, String> = DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         for (key, value) in file {
             if !values.contains_key(&key) {
                 tracing::warn!(key = %key, "unknown configuration key ignored");
@@ -108,7 +114,9 @@ impl Config {
             values.insert(key, value);
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("QDB_") else { continue };
+            let Some(rest) = name.strip_prefix("QDB_") else {
+                continue;
+            };
             match DEFAULTS.iter().find(|(k, _)| env_name(k) == rest) {
                 Some((key, _)) => {
                     values.insert(key.to_string(), value.clone());
@@ -123,7 +131,11 @@ impl Config {
         let get = |k: &str| v.get(k).map(|s| s.trim().to_string()).unwrap_or_default();
         let resolve = |p: &str| -> PathBuf {
             let path = PathBuf::from(p);
-            if path.is_absolute() { path } else { root.join(path) }
+            if path.is_absolute() {
+                path
+            } else {
+                root.join(path)
+            }
         };
         let copy_root = get("cairo.sql.copy.root");
         let formats_file_raw = get("cairo.sql.copy.formats.file");
@@ -131,7 +143,11 @@ impl Config {
         // the working directory first (where `conf/` ships), then the root.
         let formats_file = {
             let p = PathBuf::from(&formats_file_raw);
-            if p.is_absolute() || p.exists() { p } else { root.join(p) }
+            if p.is_absolute() || p.exists() {
+                p
+            } else {
+                root.join(p)
+            }
         };
         let formats = if formats_file.exists() {
             TextLoaderFormats::load(&formats_file).map_err(|message| Error::Config {
@@ -158,10 +174,16 @@ impl Config {
             http_auth_token: Some(get("http.auth.token")).filter(|t| !t.is_empty()),
             http_multipart_max_size: parse_size(v, "http.multipart.max.size")?,
             http_text_analysis_max_lines: parse_uint(v, "http.text.analysis.max.lines")? as usize,
-            copy_root: if copy_root.is_empty() { None } else { Some(resolve(&copy_root)) },
+            copy_root: if copy_root.is_empty() {
+                None
+            } else {
+                Some(resolve(&copy_root))
+            },
             copy_work_root: resolve(&non_empty(v, "cairo.sql.copy.work.root")?),
             copy_worker_count: if workers == 0 {
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
             } else {
                 workers
             },
@@ -196,7 +218,11 @@ fn read_properties(path: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 fn bad(key: &str, value: &str, message: &str) -> Error {
-    Error::Config { key: key.into(), value: value.into(), message: message.into() }
+    Error::Config {
+        key: key.into(),
+        value: value.into(),
+        message: message.into(),
+    }
 }
 
 fn raw<'a>(v: &'a BTreeMap<String, String>, key: &str) -> &'a str {
@@ -205,7 +231,11 @@ fn raw<'a>(v: &'a BTreeMap<String, String>, key: &str) -> &'a str {
 
 fn non_empty(v: &BTreeMap<String, String>, key: &str) -> Result<String> {
     let s = raw(v, key);
-    if s.is_empty() { Err(bad(key, s, "value must not be empty")) } else { Ok(s.to_string()) }
+    if s.is_empty() {
+        Err(bad(key, s, "value must not be empty"))
+    } else {
+        Ok(s.to_string())
+    }
 }
 
 fn parse_bool(v: &BTreeMap<String, String>, key: &str) -> Result<bool> {
@@ -219,14 +249,20 @@ fn parse_bool(v: &BTreeMap<String, String>, key: &str) -> Result<bool> {
 
 fn parse_uint(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
     let s = raw(v, key);
-    s.parse::<u64>().map_err(|_| bad(key, s, "expected a non-negative whole number"))
+    s.parse::<u64>()
+        .map_err(|_| bad(key, s, "expected a non-negative whole number"))
 }
 
 fn parse_addr(v: &BTreeMap<String, String>, key: &str) -> Result<SocketAddr> {
     let s = raw(v, key);
     // QuestDB accepts `0.0.0.0:9000` and also a bare `:9000`.
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    full.parse::<SocketAddr>().map_err(|_| bad(key, s, "expected host:port"))
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse::<SocketAddr>()
+        .map_err(|_| bad(key, s, "expected host:port"))
 }
 
 /// Parses a size with an optional `k`, `m` or `g` suffix (powers of 1024).
@@ -257,7 +293,10 @@ mod tests {
     use super::*;
 
     fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -285,7 +324,9 @@ mod tests {
     #[test]
     fn bad_value_names_key_and_value() {
         let f = file(&[("http.multipart.max.size", "lots")]);
-        let err = Config::from_sources(Path::new("/r"), f, &[]).unwrap_err().to_string();
+        let err = Config::from_sources(Path::new("/r"), f, &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.multipart.max.size"), "{err}");
         assert!(err.contains("lots"), "{err}");
     }
@@ -299,8 +340,11 @@ mod tests {
 
     #[test]
     fn shipped_conf_has_every_key_with_default_value() {
-        let shipped = read_properties(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/server.conf")))
-            .unwrap();
+        let shipped = read_properties(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conf/server.conf"
+        )))
+        .unwrap();
         for (k, v) in DEFAULTS {
             assert_eq!(shipped.get(*k).map(String::as_str), Some(*v), "key {k}");
         }

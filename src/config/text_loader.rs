@@ -35,7 +35,12 @@ impl TextLoaderFormats {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let formats: TextLoaderFormats = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if let Some(bad) = formats.date.iter().chain(&formats.timestamp).find(|f| f.format.is_empty()) {
+        if let Some(bad) = formats
+            .date
+            .iter()
+            .chain(&formats.timestamp)
+            .find(|f| f.format.is_empty())
+        {
             return Err(format!("empty format pattern {bad:?}"));
         }
         Ok(formats)

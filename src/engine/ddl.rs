@@ -15,7 +15,12 @@ use crate::storage::PartitionBy;
 
 impl Engine {
     pub(crate) fn table(&self, t: &TableRef) -> Result<Arc<Table>> {
-        self.catalog.get(&t.schema, &t.name).ok_or_else(|| Error::TableNotFound { table: t.to_string(), position: Some(t.position) })
+        self.catalog
+            .get(&t.schema, &t.name)
+            .ok_or_else(|| Error::TableNotFound {
+                table: t.to_string(),
+                position: Some(t.position),
+            })
     }
 
     pub(super) async fn create_table(&self, c: CreateTable) -> Result<Output> {
@@ -41,7 +46,10 @@ impl Engine {
             wal: c.wal.unwrap_or(partition_by != PartitionBy::None),
         };
         if let Some((ts, position)) = &c.timestamp {
-            let col = meta.column(ts).ok_or_else(|| Error::ColumnNotFound { column: ts.clone(), position: Some(*position) })?;
+            let col = meta.column(ts).ok_or_else(|| Error::ColumnNotFound {
+                column: ts.clone(),
+                position: Some(*position),
+            })?;
             meta.timestamp = Some(col.name.clone());
             // CREATE TABLE AS may select a timestamp of another precision.
             if let Some(i) = meta.column_index(ts)
@@ -50,7 +58,10 @@ impl Engine {
                 meta.columns[i].ty = ColumnType::Timestamp;
             }
         }
-        let Some(table) = self.catalog.create_table(&c.table.schema, &c.table.name, meta, c.if_not_exists)? else {
+        let Some(table) =
+            self.catalog
+                .create_table(&c.table.schema, &c.table.name, meta, c.if_not_exists)?
+        else {
             return Ok(Output::ddl("CREATE TABLE"));
         };
         if let Some(plan) = source {
@@ -67,14 +78,20 @@ impl Engine {
     pub(super) fn drop_tables(&self, tables: Vec<TableRef>, if_exists: bool) -> Result<Output> {
         for t in &tables {
             if !self.catalog.drop_table(&t.schema, &t.name)? && !if_exists {
-                return Err(Error::TableNotFound { table: t.to_string(), position: Some(t.position) });
+                return Err(Error::TableNotFound {
+                    table: t.to_string(),
+                    position: Some(t.position),
+                });
             }
         }
         Ok(Output::ddl("DROP TABLE"))
     }
 
     pub(super) async fn truncate(&self, tables: Vec<TableRef>) -> Result<Output> {
-        let resolved = tables.iter().map(|t| self.table(t)).collect::<Result<Vec<_>>>()?;
+        let resolved = tables
+            .iter()
+            .map(|t| self.table(t))
+            .collect::<Result<Vec<_>>>()?;
         for t in resolved {
             t.truncate().await?;
         }
@@ -83,21 +100,38 @@ impl Engine {
 
     pub(super) fn rename_table(&self, from: TableRef, to: TableRef) -> Result<Output> {
         if from.schema != to.schema {
-            return Err(Error::invalid("a table can only be renamed within its schema"));
+            return Err(Error::invalid(
+                "a table can only be renamed within its schema",
+            ));
         }
         self.table(&from)?;
-        self.catalog.rename_table(&from.schema, &from.name, &to.name)?;
+        self.catalog
+            .rename_table(&from.schema, &from.name, &to.name)?;
         Ok(Output::ddl("RENAME TABLE"))
     }
 
-    pub(super) async fn rename_column(&self, table: TableRef, from: (String, usize), to: String) -> Result<Output> {
+    pub(super) async fn rename_column(
+        &self,
+        table: TableRef,
+        from: (String, usize),
+        to: String,
+    ) -> Result<Output> {
         let t = self.table(&table)?;
         let mut meta = t.meta();
-        let i = meta.column_index(&from.0).ok_or_else(|| Error::ColumnNotFound { column: from.0.clone(), position: Some(from.1) })?;
+        let i = meta
+            .column_index(&from.0)
+            .ok_or_else(|| Error::ColumnNotFound {
+                column: from.0.clone(),
+                position: Some(from.1),
+            })?;
         if meta.column_index(&to).is_some_and(|j| j != i) {
             return Err(Error::DuplicateColumn { column: to });
         }
-        if meta.timestamp.as_deref().is_some_and(|ts| ts.eq_ignore_ascii_case(&meta.columns[i].name)) {
+        if meta
+            .timestamp
+            .as_deref()
+            .is_some_and(|ts| ts.eq_ignore_ascii_case(&meta.columns[i].name))
+        {
             meta.timestamp = Some(to.clone());
         }
         meta.columns[i].name = to;
@@ -125,24 +159,51 @@ impl Engine {
             Field::new("upsertKey", DataType::Boolean, false),
         ]));
         let cols = &meta.columns;
-        let is_ts = |c: &ColumnMeta| meta.timestamp.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(&c.name));
+        let is_ts = |c: &ColumnMeta| {
+            meta.timestamp
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(&c.name))
+        };
         let sym = |c: &ColumnMeta| c.ty == ColumnType::Symbol;
         let arrays: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(cols.iter().map(|c| c.name.clone()))),
-            Arc::new(StringArray::from_iter_values(cols.iter().map(|c| c.ty.name()))),
-            Arc::new(BooleanArray::from_iter(cols.iter().map(|c| Some(c.indexed)))),
-            Arc::new(Int32Array::from_iter_values(cols.iter().map(|c| c.index_capacity.unwrap_or(if c.indexed { 256 } else { 0 }) as i32))),
-            Arc::new(BooleanArray::from_iter(cols.iter().map(|c| Some(sym(c) && c.symbol_cache.unwrap_or(true))))),
-            Arc::new(Int32Array::from_iter_values(cols.iter().map(|c| if sym(c) { c.symbol_capacity.unwrap_or(128) as i32 } else { 0 }))),
+            Arc::new(StringArray::from_iter_values(
+                cols.iter().map(|c| c.name.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                cols.iter().map(|c| c.ty.name()),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                cols.iter().map(|c| Some(c.indexed)),
+            )),
+            Arc::new(Int32Array::from_iter_values(cols.iter().map(|c| {
+                c.index_capacity.unwrap_or(if c.indexed { 256 } else { 0 }) as i32
+            }))),
+            Arc::new(BooleanArray::from_iter(
+                cols.iter()
+                    .map(|c| Some(sym(c) && c.symbol_cache.unwrap_or(true))),
+            )),
+            Arc::new(Int32Array::from_iter_values(cols.iter().map(|c| {
+                if sym(c) {
+                    c.symbol_capacity.unwrap_or(128) as i32
+                } else {
+                    0
+                }
+            }))),
             Arc::new(BooleanArray::from_iter(cols.iter().map(|c| Some(is_ts(c))))),
             Arc::new(BooleanArray::from_iter(cols.iter().map(|_| Some(false)))),
         ];
         let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-        Ok(Output::Rows(Rows { schema, batches: vec![batch] }))
+        Ok(Output::Rows(Rows {
+            schema,
+            batches: vec![batch],
+        }))
     }
 
     pub(super) fn show_create_table(&self, table: TableRef) -> Result<Output> {
         let meta = self.table(&table)?.meta();
-        Ok(Output::Rows(text_rows("ddl", vec![meta.ddl(&table.to_string())])))
+        Ok(Output::Rows(text_rows(
+            "ddl",
+            vec![meta.ddl(&table.to_string())],
+        )))
     }
 }

@@ -31,7 +31,10 @@ impl CatalogProvider for QdbCatalog {
             return Some(Arc::clone(&self.sys) as Arc<dyn SchemaProvider>);
         }
         if self.catalog.schema_exists(name) {
-            Some(Arc::new(UserSchema { catalog: Arc::clone(&self.catalog), schema: name.to_string() }))
+            Some(Arc::new(UserSchema {
+                catalog: Arc::clone(&self.catalog),
+                schema: name.to_string(),
+            }))
         } else {
             None
         }
@@ -51,7 +54,10 @@ impl SchemaProvider for UserSchema {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.catalog.get(&self.schema, name).map(|t| Arc::new(TableScanProvider::new(t)) as Arc<dyn TableProvider>))
+        Ok(self
+            .catalog
+            .get(&self.schema, name)
+            .map(|t| Arc::new(TableScanProvider::new(t)) as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {

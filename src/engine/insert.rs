@@ -27,14 +27,28 @@ impl Engine {
     pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
         let targets = target_columns(&table.meta(), &insert)?;
-        let plan = self.plan(sp::Statement::Query(insert.source), params).await?;
-        let rows = self.insert_plan(&table, plan, targets, insert.batch).await?;
-        Ok(Output::Command(Command { tag: "INSERT", rows: Some(rows), kind: CommandKind::Dml }))
+        let plan = self
+            .plan(sp::Statement::Query(insert.source), params)
+            .await?;
+        let rows = self
+            .insert_plan(&table, plan, targets, insert.batch)
+            .await?;
+        Ok(Output::Command(Command {
+            tag: "INSERT",
+            rows: Some(rows),
+            kind: CommandKind::Dml,
+        }))
     }
 
     /// Runs `plan` and appends its rows to `table`; source column `i` goes
     /// to table column `targets[i]`, other columns get NULL.
-    pub(super) async fn insert_plan(&self, table: &Arc<Table>, plan: LogicalPlan, targets: Vec<usize>, chunk: Option<u64>) -> Result<u64> {
+    pub(super) async fn insert_plan(
+        &self,
+        table: &Arc<Table>,
+        plan: LogicalPlan,
+        targets: Vec<usize>,
+        chunk: Option<u64>,
+    ) -> Result<u64> {
         let width = plan.schema().fields().len();
         if width != targets.len() {
             return Err(Error::invalid(format!(
@@ -44,7 +58,10 @@ impl Engine {
                 width
             )));
         }
-        let chunk_rows = chunk.map(|n| n as usize).unwrap_or(DEFAULT_CHUNK_ROWS).max(1);
+        let chunk_rows = chunk
+            .map(|n| n as usize)
+            .unwrap_or(DEFAULT_CHUNK_ROWS)
+            .max(1);
         let meta = table.meta();
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = df.execute_stream().await?;
@@ -56,7 +73,10 @@ impl Engine {
             pending_rows += batch.num_rows();
             pending.push(batch);
             if pending_rows >= chunk_rows {
-                txn = Some(write_chunk(txn.take().expect("open txn"), std::mem::take(&mut pending)).await?);
+                txn = Some(
+                    write_chunk(txn.take().expect("open txn"), std::mem::take(&mut pending))
+                        .await?,
+                );
                 pending_rows = 0;
             }
         }
@@ -64,7 +84,9 @@ impl Engine {
         if !pending.is_empty() {
             txn = write_chunk(txn, pending).await?;
         }
-        tokio::task::spawn_blocking(move || txn.commit()).await.map_err(|e| Error::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || txn.commit())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
     }
 
     /// Types of `$n` placeholders in `INSERT … VALUES`: those of the columns
@@ -110,9 +132,16 @@ fn target_columns(meta: &TableMeta, insert: &Insert) -> Result<Vec<usize>> {
     }
     let mut out = Vec::with_capacity(insert.columns.len());
     for (name, position) in &insert.columns {
-        let i = meta.column_index(name).ok_or_else(|| Error::ColumnNotFound { column: name.clone(), position: Some(*position) })?;
+        let i = meta
+            .column_index(name)
+            .ok_or_else(|| Error::ColumnNotFound {
+                column: name.clone(),
+                position: Some(*position),
+            })?;
         if out.contains(&i) {
-            return Err(Error::DuplicateColumn { column: name.clone() });
+            return Err(Error::DuplicateColumn {
+                column: name.clone(),
+            });
         }
         out.push(i);
     }
@@ -130,7 +159,9 @@ fn convert_batch(meta: &TableMeta, batch: &RecordBatch, targets: &[usize]) -> Re
     let columns: Vec<ArrayRef> = columns
         .into_iter()
         .enumerate()
-        .map(|(i, c)| c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows())))
+        .map(|(i, c)| {
+            c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
+        })
         .collect();
     Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -35,7 +35,10 @@ pub struct Session {
 
 impl Session {
     pub fn admin() -> Self {
-        Session { user: "admin".into(), read_only: false }
+        Session {
+            user: "admin".into(),
+            read_only: false,
+        }
     }
 }
 
@@ -64,7 +67,10 @@ impl Rows {
                 out.push(b.slice(s - bs, e - s));
             }
         }
-        Rows { schema: self.schema, batches: out }
+        Rows {
+            schema: self.schema,
+            batches: out,
+        }
     }
 }
 
@@ -95,7 +101,11 @@ pub enum Output {
 
 impl Output {
     fn ddl(tag: &'static str) -> Output {
-        Output::Command(Command { tag, rows: None, kind: CommandKind::Ddl })
+        Output::Command(Command {
+            tag,
+            rows: None,
+            kind: CommandKind::Ddl,
+        })
     }
 }
 
@@ -116,7 +126,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("root", &self.config.root).finish()
+        f.debug_struct("Engine")
+            .field("root", &self.config.root)
+            .finish()
     }
 }
 
@@ -128,7 +140,9 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         let catalog = Arc::new(Catalog::open(&config.db_root())?);
-        let sys_tables: Vec<Arc<dyn SysTable>> = vec![Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog)))];
+        let sys_tables: Vec<Arc<dyn SysTable>> = vec![Arc::new(
+            crate::sys::tables::TablesTable::new(Arc::clone(&catalog)),
+        )];
         let sys = Arc::new(SysSchema::new(sys_tables));
 
         let session_config = SessionConfig::new()
@@ -137,15 +151,27 @@ impl Engine {
             .with_create_default_catalog_and_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.optimizer.prefer_existing_sort", true);
-        let runtime = RuntimeEnvBuilder::new().with_temp_file_path(&spill).build_arc()?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_temp_file_path(&spill)
+            .build_arc()?;
         let state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime)
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        ctx.register_catalog("qdb", Arc::new(glue::QdbCatalog { catalog: Arc::clone(&catalog), sys }));
-        Ok(Arc::new(Engine { config: Arc::new(config), catalog, ctx }))
+        ctx.register_catalog(
+            "qdb",
+            Arc::new(glue::QdbCatalog {
+                catalog: Arc::clone(&catalog),
+                sys,
+            }),
+        );
+        Ok(Arc::new(Engine {
+            config: Arc::new(config),
+            catalog,
+            ctx,
+        }))
     }
 
     pub fn config(&self) -> &Config {
@@ -184,7 +210,9 @@ impl Engine {
         }
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
-            Err(_) => Err(Error::Timeout { millis: timeout.as_millis() as u64 }),
+            Err(_) => Err(Error::Timeout {
+                millis: timeout.as_millis() as u64,
+            }),
         }
     }
 
@@ -193,21 +221,25 @@ impl Engine {
             return Ok(());
         }
         if session.read_only {
-            return Err(Error::PermissionDenied { message: format!("user '{}' is read-only", session.user) });
+            return Err(Error::PermissionDenied {
+                message: format!("user '{}' is read-only", session.user),
+            });
         }
         let touches_sys = match stmt {
             Statement::CreateTable(c) => c.table.schema == crate::catalog::SYS_SCHEMA,
             Statement::CreateSchema { name, .. } => name == crate::catalog::SYS_SCHEMA,
-            Statement::DropTable { tables, .. } | Statement::Truncate { tables } => {
-                tables.iter().any(|t| t.schema == crate::catalog::SYS_SCHEMA)
-            }
+            Statement::DropTable { tables, .. } | Statement::Truncate { tables } => tables
+                .iter()
+                .any(|t| t.schema == crate::catalog::SYS_SCHEMA),
             Statement::RenameTable { from, to } => from.schema == "sys" || to.schema == "sys",
             Statement::RenameColumn { table, .. } => table.schema == "sys",
             Statement::Insert(i) => i.table.schema == "sys",
             _ => false,
         };
         if touches_sys {
-            return Err(Error::PermissionDenied { message: "the sys schema is read-only".into() });
+            return Err(Error::PermissionDenied {
+                message: "the sys schema is read-only".into(),
+            });
         }
         Ok(())
     }
@@ -224,14 +256,19 @@ impl Engine {
             Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
             Statement::Insert(insert) => self.insert(insert, params).await,
             Statement::CreateTable(c) => self.create_table(c).await,
-            Statement::CreateSchema { name, if_not_exists } => {
+            Statement::CreateSchema {
+                name,
+                if_not_exists,
+            } => {
                 self.catalog.create_schema(&name, if_not_exists)?;
                 Ok(Output::ddl("CREATE SCHEMA"))
             }
             Statement::DropTable { tables, if_exists } => self.drop_tables(tables, if_exists),
             Statement::Truncate { tables } => self.truncate(tables).await,
             Statement::RenameTable { from, to } => self.rename_table(from, to),
-            Statement::RenameColumn { table, from, to } => self.rename_column(table, from, to).await,
+            Statement::RenameColumn { table, from, to } => {
+                self.rename_column(table, from, to).await
+            }
             Statement::ShowTables => self.show_tables(),
             Statement::ShowColumns { table } => self.show_columns(table),
             Statement::ShowCreateTable { table } => self.show_create_table(table),
@@ -242,11 +279,15 @@ impl Engine {
     /// Plans a statement DataFusion understands, binding parameters.
     async fn plan(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
+        let plan = state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await?;
         if params.is_empty() {
             Ok(plan)
         } else {
-            Ok(plan.with_param_values(ParamValues::List(params.iter().cloned().map(Into::into).collect()))?)
+            Ok(plan.with_param_values(ParamValues::List(
+                params.iter().cloned().map(Into::into).collect(),
+            ))?)
         }
     }
 
@@ -261,17 +302,35 @@ impl Engine {
     /// Parameter and result types of a statement, without running it.
     pub async fn describe(&self, stmt: &Statement) -> Result<Described> {
         match stmt {
-            Statement::Query { query, .. } => self.describe_plan(sp::Statement::Query(query.clone())).await,
+            Statement::Query { query, .. } => {
+                self.describe_plan(sp::Statement::Query(query.clone()))
+                    .await
+            }
             Statement::Other(s) => self.describe_plan((**s).clone()).await,
-            Statement::Insert(i) => Ok(Described { params: self.insert_param_types(i)?, schema: None }),
-            Statement::ShowTables | Statement::ShowColumns { .. } | Statement::ShowCreateTable { .. } | Statement::Session(SessionCommand::Show(_)) => {
+            Statement::Insert(i) => Ok(Described {
+                params: self.insert_param_types(i)?,
+                schema: None,
+            }),
+            Statement::ShowTables
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCreateTable { .. }
+            | Statement::Session(SessionCommand::Show(_)) => {
                 // Cheap and read-only: run it to learn its columns.
                 match self.run(stmt.clone(), &[]).await? {
-                    Output::Rows(r) => Ok(Described { params: vec![], schema: Some(r.schema) }),
-                    Output::Command(_) => Ok(Described { params: vec![], schema: None }),
+                    Output::Rows(r) => Ok(Described {
+                        params: vec![],
+                        schema: Some(r.schema),
+                    }),
+                    Output::Command(_) => Ok(Described {
+                        params: vec![],
+                        schema: None,
+                    }),
                 }
             }
-            _ => Ok(Described { params: vec![], schema: None }),
+            _ => Ok(Described {
+                params: vec![],
+                schema: None,
+            }),
         }
     }
 
@@ -280,7 +339,12 @@ impl Engine {
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(usize, Option<DataType>)> = types
             .into_iter()
-            .filter_map(|(name, t)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t)))
+            .filter_map(|(name, t)| {
+                name.trim_start_matches('$')
+                    .parse::<usize>()
+                    .ok()
+                    .map(|i| (i, t))
+            })
             .collect();
         params.sort_by_key(|(i, _)| *i);
         let n = params.last().map(|(i, _)| *i).unwrap_or(0);
@@ -289,9 +353,11 @@ impl Engine {
             out[i - 1] = t;
         }
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        Ok(Described { params: out, schema: Some(schema) })
+        Ok(Described {
+            params: out,
+            schema: Some(schema),
+        })
     }
-
 }
 
 /// A one-column text result.
@@ -299,7 +365,10 @@ pub(crate) fn text_rows(column: &str, values: Vec<String>) -> Rows {
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]));
     let array: ArrayRef = Arc::new(StringArray::from(values));
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![array]).expect("one text column");
-    Rows { schema, batches: vec![batch] }
+    Rows {
+        schema,
+        batches: vec![batch],
+    }
 }
 
 fn session_command(cmd: SessionCommand) -> Result<Output> {
@@ -319,10 +388,21 @@ fn session_command(cmd: SessionCommand) -> Result<Output> {
                 "client_encoding" | "server_encoding" => "UTF8",
                 "search_path" => "public",
                 "max_identifier_length" => "63",
-                _ => return Err(Error::invalid(format!("unrecognized configuration parameter \"{param}\""))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "unrecognized configuration parameter \"{param}\""
+                    )));
+                }
             };
-            return Ok(Output::Rows(text_rows(&param.replace(' ', "_"), vec![value.to_string()])));
+            return Ok(Output::Rows(text_rows(
+                &param.replace(' ', "_"),
+                vec![value.to_string()],
+            )));
         }
     };
-    Ok(Output::Command(Command { tag, rows: None, kind: CommandKind::Session }))
+    Ok(Output::Command(Command {
+        tag,
+        rows: None,
+        kind: CommandKind::Session,
+    }))
 }

@@ -26,7 +26,9 @@ pub fn present_schema(schema: &SchemaRef) -> SchemaRef {
         schema
             .fields()
             .iter()
-            .map(|f| Field::new(f.name(), present_type(f), true).with_metadata(f.metadata().clone()))
+            .map(|f| {
+                Field::new(f.name(), present_type(f), true).with_metadata(f.metadata().clone())
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -52,15 +54,23 @@ fn present_column(field: &Field, col: &ArrayRef, to: &DataType) -> Result<ArrayR
             let a = col.as_fixed_size_binary();
             let s: StringArray = (0..a.len())
                 .map(|i| {
-                    a.is_valid(i).then(|| uuid::Uuid::from_slice(a.value(i)).map(|u| u.hyphenated().to_string()).unwrap_or_default())
+                    a.is_valid(i).then(|| {
+                        uuid::Uuid::from_slice(a.value(i))
+                            .map(|u| u.hyphenated().to_string())
+                            .unwrap_or_default()
+                    })
                 })
                 .collect();
             Arc::new(s)
         }
         (ColumnType::Ipv4, DataType::UInt32) => {
             let a = col.as_primitive::<UInt32Type>();
-            let s: StringArray =
-                (0..a.len()).map(|i| a.is_valid(i).then(|| std::net::Ipv4Addr::from(a.value(i)).to_string())).collect();
+            let s: StringArray = (0..a.len())
+                .map(|i| {
+                    a.is_valid(i)
+                        .then(|| std::net::Ipv4Addr::from(a.value(i)).to_string())
+                })
+                .collect();
             Arc::new(s)
         }
         _ => cast(col, to)?,

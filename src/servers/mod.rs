@@ -31,16 +31,37 @@ impl Servers {
         let mut pg_addr = None;
         if config.pg_enabled {
             let listener = bind(config.pg_bind, "pg.net.bind.to").await?;
-            pg_addr = Some(listener.local_addr().map_err(|e| Error::io("pg listener", e))?);
-            tasks.push(tokio::spawn(pgwire::serve(listener, Arc::clone(&engine), rx.clone())));
+            pg_addr = Some(
+                listener
+                    .local_addr()
+                    .map_err(|e| Error::io("pg listener", e))?,
+            );
+            tasks.push(tokio::spawn(pgwire::serve(
+                listener,
+                Arc::clone(&engine),
+                rx.clone(),
+            )));
         }
         let mut http_addr = None;
         if config.http_enabled {
             let listener = bind(config.http_bind, "http.bind.to").await?;
-            http_addr = Some(listener.local_addr().map_err(|e| Error::io("http listener", e))?);
-            tasks.push(tokio::spawn(http::serve(listener, Arc::clone(&engine), rx.clone())));
+            http_addr = Some(
+                listener
+                    .local_addr()
+                    .map_err(|e| Error::io("http listener", e))?,
+            );
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                Arc::clone(&engine),
+                rx.clone(),
+            )));
         }
-        Ok(Servers { pg_addr, http_addr, shutdown, tasks })
+        Ok(Servers {
+            pg_addr,
+            http_addr,
+            shutdown,
+            tasks,
+        })
     }
 
     /// Stops accepting connections and waits for the listeners to close.

@@ -18,7 +18,11 @@ pub struct TableRef {
 
 impl std::fmt::Display for TableRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.schema == crate::catalog::DEFAULT_SCHEMA { write!(f, "{}", self.name) } else { write!(f, "{}.{}", self.schema, self.name) }
+        if self.schema == crate::catalog::DEFAULT_SCHEMA {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}.{}", self.schema, self.name)
+        }
     }
 }
 
@@ -58,17 +62,39 @@ pub enum SessionCommand {
 #[derive(Debug, Clone)]
 pub enum Statement {
     CreateTable(CreateTable),
-    CreateSchema { name: String, if_not_exists: bool },
-    DropTable { tables: Vec<TableRef>, if_exists: bool },
-    Truncate { tables: Vec<TableRef> },
-    RenameTable { from: TableRef, to: TableRef },
-    RenameColumn { table: TableRef, from: (String, usize), to: String },
+    CreateSchema {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropTable {
+        tables: Vec<TableRef>,
+        if_exists: bool,
+    },
+    Truncate {
+        tables: Vec<TableRef>,
+    },
+    RenameTable {
+        from: TableRef,
+        to: TableRef,
+    },
+    RenameColumn {
+        table: TableRef,
+        from: (String, usize),
+        to: String,
+    },
     Insert(Insert),
     ShowTables,
-    ShowColumns { table: TableRef },
-    ShowCreateTable { table: TableRef },
+    ShowColumns {
+        table: TableRef,
+    },
+    ShowCreateTable {
+        table: TableRef,
+    },
     /// A query, with QuestDB's LIMIT forms taken out of the AST.
-    Query { query: Box<sp::Query>, limit: Option<QdbLimit> },
+    Query {
+        query: Box<sp::Query>,
+        limit: Option<QdbLimit>,
+    },
     /// EXPLAIN and anything else DataFusion plans as it is.
     Other(Box<sp::Statement>),
     Session(SessionCommand),

@@ -14,11 +14,18 @@ impl QdbLimit {
         let mut parts = s.splitn(2, ',');
         let a = parts.next()?.trim();
         match parts.next() {
-            None => Some(QdbLimit { lo: a.parse().ok()?, hi: None }),
+            None => Some(QdbLimit {
+                lo: a.parse().ok()?,
+                hi: None,
+            }),
             Some(b) => {
                 let b = b.trim();
                 let lo = if a.is_empty() { 0 } else { a.parse().ok()? };
-                let hi = if b.is_empty() { None } else { Some(b.parse().ok()?) };
+                let hi = if b.is_empty() {
+                    None
+                } else {
+                    Some(b.parse().ok()?)
+                };
                 Some(QdbLimit { lo, hi })
             }
         }
@@ -82,18 +89,51 @@ mod tests {
     fn questdb_examples() {
         assert_eq!(rows(QdbLimit { lo: 3, hi: None }), vec![1, 2, 3]);
         assert_eq!(rows(QdbLimit { lo: -2, hi: None }), vec![9, 10]);
-        assert_eq!(rows(QdbLimit { lo: 2, hi: 5.into() }), vec![3, 4, 5]);
-        assert_eq!(rows(QdbLimit { lo: 5, hi: 2.into() }), vec![3, 4, 5]);
-        assert_eq!(rows(QdbLimit { lo: -4, hi: Some(-1) }), vec![7, 8, 9]);
-        assert_eq!(rows(QdbLimit { lo: 2, hi: Some(-2) }), vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            rows(QdbLimit {
+                lo: 2,
+                hi: 5.into()
+            }),
+            vec![3, 4, 5]
+        );
+        assert_eq!(
+            rows(QdbLimit {
+                lo: 5,
+                hi: 2.into()
+            }),
+            vec![3, 4, 5]
+        );
+        assert_eq!(
+            rows(QdbLimit {
+                lo: -4,
+                hi: Some(-1)
+            }),
+            vec![7, 8, 9]
+        );
+        assert_eq!(
+            rows(QdbLimit {
+                lo: 2,
+                hi: Some(-2)
+            }),
+            vec![3, 4, 5, 6, 7, 8]
+        );
         assert_eq!(rows(QdbLimit { lo: 4, hi: Some(0) }), vec![1, 2, 3, 4]);
         assert_eq!(rows(QdbLimit { lo: 20, hi: None }).len(), 10);
     }
 
     #[test]
     fn http_param() {
-        assert_eq!(QdbLimit::parse_param("10"), Some(QdbLimit { lo: 10, hi: None }));
-        assert_eq!(QdbLimit::parse_param("10,20"), Some(QdbLimit { lo: 10, hi: Some(20) }));
+        assert_eq!(
+            QdbLimit::parse_param("10"),
+            Some(QdbLimit { lo: 10, hi: None })
+        );
+        assert_eq!(
+            QdbLimit::parse_param("10,20"),
+            Some(QdbLimit {
+                lo: 10,
+                hi: Some(20)
+            })
+        );
         assert_eq!(QdbLimit::parse_param("x"), None);
     }
 }

@@ -19,7 +19,9 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     // DataFusion's own default dialect: PostgreSQL-like, and it accepts the
     // `LIMIT lo, hi` form QuestDB uses.
     let dialect = GenericDialect {};
-    let parser = Parser::new(&dialect).try_with_sql(sql).map_err(|e| syntax_error(sql, e))?;
+    let parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| syntax_error(sql, e))?;
     let mut p = Qp { p: parser, sql };
     let mut out = Vec::new();
     loop {
@@ -62,10 +64,15 @@ fn syntax_error(sql: &str, e: ParserError) -> Error {
     let (message, position) = match msg.rfind(" at Line: ") {
         Some(i) => {
             let tail = &msg[i + " at Line: ".len()..];
-            let mut nums = tail.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+            let mut nums = tail
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty());
             let line = nums.next().and_then(|n| n.parse().ok()).unwrap_or(0);
             let column = nums.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-            (msg[..i].to_string(), offset_of(sql, Location { line, column }))
+            (
+                msg[..i].to_string(),
+                offset_of(sql, Location { line, column }),
+            )
         }
         None => (msg, sql.chars().count()),
     };
@@ -78,7 +85,11 @@ fn wrap<T>(sql: &str, r: std::result::Result<T, ParserError>) -> Result<T> {
 
 /// Normalises an identifier: unquoted names fold to lower case.
 pub fn ident_name(i: &sp::Ident) -> String {
-    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() }
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
 }
 
 struct Qp<'a> {
@@ -92,9 +103,11 @@ impl Qp<'_> {
     }
 
     fn err_at(&self, t: &TokenWithSpan, message: impl Into<String>) -> Error {
-        Error::Syntax { message: message.into(), position: self.pos(t) }
+        Error::Syntax {
+            message: message.into(),
+            position: self.pos(t),
+        }
     }
-
 
     /// True when the next token is the (non-reserved) word `w`.
     fn peek_word(&self, w: &str) -> bool {
@@ -132,9 +145,14 @@ impl Qp<'_> {
             if self.peek_word_nth(1, "schema") {
                 self.p.next_token();
                 self.p.next_token();
-                let if_not_exists = self.p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+                let if_not_exists =
+                    self.p
+                        .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
                 let id = wrap(self.sql, self.p.parse_identifier())?;
-                return Ok(Statement::CreateSchema { name: ident_name(&id), if_not_exists });
+                return Ok(Statement::CreateSchema {
+                    name: ident_name(&id),
+                    if_not_exists,
+                });
             }
         }
         if self.peek_word("drop") && self.peek_word_nth(1, "table") {
@@ -167,9 +185,16 @@ impl Qp<'_> {
                 let (from, at) = self.column_name()?;
                 self.expect_word("to")?;
                 let (to, _) = self.column_name()?;
-                return Ok(Statement::RenameColumn { table, from: (from, at), to });
+                return Ok(Statement::RenameColumn {
+                    table,
+                    from: (from, at),
+                    to,
+                });
             }
-            return Err(self.err_at(&t, "'rename column' expected (only ALTER TABLE … RENAME COLUMN is supported)"));
+            return Err(self.err_at(
+                &t,
+                "'rename column' expected (only ALTER TABLE … RENAME COLUMN is supported)",
+            ));
         }
         if self.peek_word("insert") {
             return self.insert();
@@ -177,7 +202,9 @@ impl Qp<'_> {
         if self.peek_word("show") {
             return self.show();
         }
-        if self.peek_word("begin") || (self.peek_word("start") && self.peek_word_nth(1, "transaction")) {
+        if self.peek_word("begin")
+            || (self.peek_word("start") && self.peek_word_nth(1, "transaction"))
+        {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Begin));
         }
@@ -189,19 +216,30 @@ impl Qp<'_> {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Rollback));
         }
-        if self.peek_word("set") || self.peek_word("discard") || self.peek_word("reset") || self.peek_word("deallocate") {
+        if self.peek_word("set")
+            || self.peek_word("discard")
+            || self.peek_word("reset")
+            || self.peek_word("deallocate")
+        {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Set));
         }
         match &first.token {
-            Token::Word(w) if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES) => self.query(),
+            Token::Word(w)
+                if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES) =>
+            {
+                self.query()
+            }
             Token::LParen => self.query(),
             _ => {
                 let stmt = wrap(self.sql, self.p.parse_statement())?;
                 match stmt {
                     sp::Statement::Query(q) => Ok(Self::query_statement(q)),
                     sp::Statement::Explain { .. } => Ok(Statement::Other(Box::new(stmt))),
-                    other => Err(self.err_at(&first, format!("unsupported statement: {}", first_words(&other.to_string())))),
+                    other => Err(self.err_at(
+                        &first,
+                        format!("unsupported statement: {}", first_words(&other.to_string())),
+                    )),
                 }
             }
         }
@@ -224,16 +262,20 @@ impl Qp<'_> {
     /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
     fn query_statement(mut q: Box<sp::Query>) -> Statement {
         let limit = match &q.limit_clause {
-            Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => match (int_literal(offset), int_literal(limit)) {
-                (Some(lo), Some(hi)) => Some(QdbLimit { lo, hi: Some(hi) }),
-                _ => None,
-            },
-            Some(sp::LimitClause::LimitOffset { limit: Some(l), offset: None, limit_by }) if limit_by.is_empty() => {
-                match int_literal(l) {
-                    Some(n) if n < 0 => Some(QdbLimit { lo: n, hi: None }),
+            Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                match (int_literal(offset), int_literal(limit)) {
+                    (Some(lo), Some(hi)) => Some(QdbLimit { lo, hi: Some(hi) }),
                     _ => None,
                 }
             }
+            Some(sp::LimitClause::LimitOffset {
+                limit: Some(l),
+                offset: None,
+                limit_by,
+            }) if limit_by.is_empty() => match int_literal(l) {
+                Some(n) if n < 0 => Some(QdbLimit { lo: n, hi: None }),
+                _ => None,
+            },
             _ => None,
         };
         if limit.is_some() {
@@ -256,16 +298,33 @@ impl Qp<'_> {
         let position = self.pos(&t);
         if let Token::SingleQuotedString(s) = &t.token {
             self.p.next_token();
-            return Ok(TableRef { schema: DEFAULT_SCHEMA.into(), name: s.clone(), position });
+            return Ok(TableRef {
+                schema: DEFAULT_SCHEMA.into(),
+                name: s.clone(),
+                position,
+            });
         }
         if !matches!(t.token, Token::Word(_)) {
             return Err(self.err_at(&t, "table name expected"));
         }
         let name = wrap(self.sql, self.p.parse_object_name(false))?;
-        let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(ident_name).collect();
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(ident_name)
+            .collect();
         match parts.as_slice() {
-            [n] => Ok(TableRef { schema: DEFAULT_SCHEMA.into(), name: n.clone(), position }),
-            [s, n] => Ok(TableRef { schema: s.clone(), name: n.clone(), position }),
+            [n] => Ok(TableRef {
+                schema: DEFAULT_SCHEMA.into(),
+                name: n.clone(),
+                position,
+            }),
+            [s, n] => Ok(TableRef {
+                schema: s.clone(),
+                name: n.clone(),
+                position,
+            }),
             _ => Err(self.err_at(&t, "table name expected")),
         }
     }
@@ -289,7 +348,9 @@ impl Qp<'_> {
     fn create_table(&mut self) -> Result<Statement> {
         self.p.next_token(); // CREATE
         self.p.next_token(); // TABLE
-        let if_not_exists = self.p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let if_not_exists = self
+            .p
+            .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
         let table = self.table_ref()?;
         let mut columns = Vec::new();
         let mut as_query = None;
@@ -317,9 +378,13 @@ impl Qp<'_> {
         loop {
             let t = self.p.peek_token();
             if self.parse_word("timestamp") {
-                self.p.expect_token(&Token::LParen).map_err(|e| syntax_error(self.sql, e))?;
+                self.p
+                    .expect_token(&Token::LParen)
+                    .map_err(|e| syntax_error(self.sql, e))?;
                 timestamp = Some(self.column_name()?);
-                self.p.expect_token(&Token::RParen).map_err(|e| syntax_error(self.sql, e))?;
+                self.p
+                    .expect_token(&Token::RParen)
+                    .map_err(|e| syntax_error(self.sql, e))?;
             } else if self.parse_word("partition") {
                 self.expect_word("by")?;
                 let u = self.p.next_token();
@@ -327,7 +392,12 @@ impl Qp<'_> {
                     Token::Word(w) => PartitionBy::parse(&w.value),
                     _ => None,
                 };
-                partition_by = Some(unit.ok_or_else(|| self.err_at(&u, "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected"))?);
+                partition_by = Some(unit.ok_or_else(|| {
+                    self.err_at(
+                        &u,
+                        "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected",
+                    )
+                })?);
             } else if self.parse_word("wal") {
                 wal = Some(true);
             } else if self.parse_word("bypass") {
@@ -339,7 +409,15 @@ impl Qp<'_> {
                 return Err(self.err_at(&t, format!("unexpected token [{}]", t.token)));
             }
         }
-        Ok(Statement::CreateTable(CreateTable { table, if_not_exists, columns, as_query, timestamp, partition_by, wal }))
+        Ok(Statement::CreateTable(CreateTable {
+            table,
+            if_not_exists,
+            columns,
+            as_query,
+            timestamp,
+            partition_by,
+            wal,
+        }))
     }
 
     fn column_def(&mut self) -> Result<ColumnMeta> {
@@ -352,7 +430,8 @@ impl Qp<'_> {
         if type_name.eq_ignore_ascii_case("double") && self.parse_word("precision") {
             type_name = "DOUBLE PRECISION".into();
         }
-        let ty = ColumnType::parse(&type_name).ok_or_else(|| self.err_at(&t, format!("unsupported column type: {type_name}")))?;
+        let ty = ColumnType::parse(&type_name)
+            .ok_or_else(|| self.err_at(&t, format!("unsupported column type: {type_name}")))?;
         // VARCHAR(n) and the like: the length is accepted and ignored.
         if self.p.consume_token(&Token::LParen) {
             wrap(self.sql, self.p.parse_literal_uint())?;
@@ -411,7 +490,12 @@ impl Qp<'_> {
             batch = Some(b);
         }
         let source = wrap(self.sql, self.p.parse_query())?;
-        Ok(Statement::Insert(Insert { table, columns, source, batch }))
+        Ok(Statement::Insert(Insert {
+            table,
+            columns,
+            source,
+            batch,
+        }))
     }
 
     /// QuestDB's `batch N` (and `o3MaxLag …`, accepted and ignored).
@@ -443,12 +527,16 @@ impl Qp<'_> {
             if !self.p.parse_keyword(Keyword::FROM) {
                 return Err(self.err_at(&t, "'from' expected"));
             }
-            return Ok(Statement::ShowColumns { table: self.table_ref()? });
+            return Ok(Statement::ShowColumns {
+                table: self.table_ref()?,
+            });
         }
         if self.peek_word("create") && self.peek_word_nth(1, "table") {
             self.p.next_token();
             self.p.next_token();
-            return Ok(Statement::ShowCreateTable { table: self.table_ref()? });
+            return Ok(Statement::ShowCreateTable {
+                table: self.table_ref()?,
+            });
         }
         let mut words = Vec::new();
         while !matches!(self.p.peek_token().token, Token::SemiColon | Token::EOF) {
@@ -469,14 +557,21 @@ fn int_literal(e: &sp::Expr) -> Option<i64> {
             sp::Value::Number(n, _) => n.parse().ok(),
             _ => None,
         },
-        sp::Expr::UnaryOp { op: sp::UnaryOperator::Minus, expr } => int_literal(expr).map(|n| -n),
+        sp::Expr::UnaryOp {
+            op: sp::UnaryOperator::Minus,
+            expr,
+        } => int_literal(expr).map(|n| -n),
         sp::Expr::Nested(inner) => int_literal(inner),
         _ => None,
     }
 }
 
 fn first_words(s: &str) -> String {
-    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase()
+    s.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
 }
 
 #[cfg(test)]
@@ -491,8 +586,12 @@ mod tests {
 
     #[test]
     fn create_table_questdb_style() {
-        let s = one("CREATE TABLE weather (ts TIMESTAMP, city SYMBOL CAPACITY 256 CACHE INDEX, temp DOUBLE, ok BOOLEAN) TIMESTAMP(ts) PARTITION BY DAY WAL;");
-        let Statement::CreateTable(c) = s else { panic!() };
+        let s = one(
+            "CREATE TABLE weather (ts TIMESTAMP, city SYMBOL CAPACITY 256 CACHE INDEX, temp DOUBLE, ok BOOLEAN) TIMESTAMP(ts) PARTITION BY DAY WAL;",
+        );
+        let Statement::CreateTable(c) = s else {
+            panic!()
+        };
         assert_eq!(c.table.name, "weather");
         assert_eq!(c.columns.len(), 4);
         assert_eq!(c.columns[1].symbol_capacity, Some(256));
@@ -504,8 +603,11 @@ mod tests {
 
     #[test]
     fn create_table_as() {
-        let s = one("create table t2 as (select * from t) timestamp(ts) partition by month bypass wal");
-        let Statement::CreateTable(c) = s else { panic!() };
+        let s =
+            one("create table t2 as (select * from t) timestamp(ts) partition by month bypass wal");
+        let Statement::CreateTable(c) = s else {
+            panic!()
+        };
         assert!(c.as_query.is_some());
         assert_eq!(c.partition_by, Some(PartitionBy::Month));
         assert_eq!(c.wal, Some(false));
@@ -524,38 +626,83 @@ mod tests {
 
     #[test]
     fn limits() {
-        let Statement::Query { limit, query } = one("select * from t limit -2") else { panic!() };
+        let Statement::Query { limit, query } = one("select * from t limit -2") else {
+            panic!()
+        };
         assert_eq!(limit, Some(QdbLimit { lo: -2, hi: None }));
         assert!(query.limit_clause.is_none());
-        let Statement::Query { limit, .. } = one("select * from t limit 1, 3") else { panic!() };
+        let Statement::Query { limit, .. } = one("select * from t limit 1, 3") else {
+            panic!()
+        };
         assert_eq!(limit, Some(QdbLimit { lo: 1, hi: Some(3) }));
-        let Statement::Query { limit, query } = one("select * from t limit 5") else { panic!() };
+        let Statement::Query { limit, query } = one("select * from t limit 5") else {
+            panic!()
+        };
         assert_eq!(limit, None);
         assert!(query.limit_clause.is_some());
     }
 
     #[test]
     fn insert_forms() {
-        let Statement::Insert(i) = one("insert into t (a, b) values (1, 'x'), (2, 'y')") else { panic!() };
-        assert_eq!(i.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        let Statement::Insert(i) = one("insert into t batch 100 select * from u") else { panic!() };
+        let Statement::Insert(i) = one("insert into t (a, b) values (1, 'x'), (2, 'y')") else {
+            panic!()
+        };
+        assert_eq!(
+            i.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let Statement::Insert(i) = one("insert into t batch 100 select * from u") else {
+            panic!()
+        };
         assert_eq!(i.batch, Some(100));
-        let Statement::Insert(i) = one("insert batch 5 into t select * from u") else { panic!() };
+        let Statement::Insert(i) = one("insert batch 5 into t select * from u") else {
+            panic!()
+        };
         assert_eq!(i.batch, Some(5));
     }
 
     #[test]
     fn misc_statements() {
         assert!(matches!(one("SHOW TABLES"), Statement::ShowTables));
-        assert!(matches!(one("show columns from weather"), Statement::ShowColumns { .. }));
-        assert!(matches!(one("SHOW CREATE TABLE weather"), Statement::ShowCreateTable { .. }));
-        assert!(matches!(one("rename table a to b"), Statement::RenameTable { .. }));
-        assert!(matches!(one("alter table a rename column x to y"), Statement::RenameColumn { .. }));
-        assert!(matches!(one("truncate table a"), Statement::Truncate { .. }));
-        assert!(matches!(one("drop table if exists a"), Statement::DropTable { if_exists: true, .. }));
-        assert!(matches!(one("BEGIN"), Statement::Session(SessionCommand::Begin)));
-        assert!(matches!(one("SET extra_float_digits = 3"), Statement::Session(SessionCommand::Set)));
+        assert!(matches!(
+            one("show columns from weather"),
+            Statement::ShowColumns { .. }
+        ));
+        assert!(matches!(
+            one("SHOW CREATE TABLE weather"),
+            Statement::ShowCreateTable { .. }
+        ));
+        assert!(matches!(
+            one("rename table a to b"),
+            Statement::RenameTable { .. }
+        ));
+        assert!(matches!(
+            one("alter table a rename column x to y"),
+            Statement::RenameColumn { .. }
+        ));
+        assert!(matches!(
+            one("truncate table a"),
+            Statement::Truncate { .. }
+        ));
+        assert!(matches!(
+            one("drop table if exists a"),
+            Statement::DropTable {
+                if_exists: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            one("BEGIN"),
+            Statement::Session(SessionCommand::Begin)
+        ));
+        assert!(matches!(
+            one("SET extra_float_digits = 3"),
+            Statement::Session(SessionCommand::Set)
+        ));
         assert_eq!(parse("select 1; select 2;").unwrap().len(), 2);
-        assert!(matches!(one("CREATE SCHEMA s2"), Statement::CreateSchema { .. }));
+        assert!(matches!(
+            one("CREATE SCHEMA s2"),
+            Statement::CreateSchema { .. }
+        ));
     }
 }

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, RecordBatch, TimestampMicrosecondArray, UInt32Array,
+};
 use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -44,10 +46,15 @@ fn writer_properties() -> WriterProperties {
 pub fn timestamp_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     let micros = match column.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => column.clone(),
-        DataType::Timestamp(_, tz) => {
-            cast(column, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?
+        DataType::Timestamp(_, tz) => cast(
+            column,
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        )?,
+        other => {
+            return Err(Error::Internal(format!(
+                "designated timestamp has type {other}"
+            )));
         }
-        other => return Err(Error::Internal(format!("designated timestamp has type {other}"))),
     };
     Ok(micros
         .as_any()
@@ -60,7 +67,12 @@ pub fn timestamp_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> 
 /// below `table_dir`, one per touched partition, each sorted by the
 /// designated timestamp. `tag` makes the file names unique. Returns the
 /// entries for the manifest; nothing is visible until the caller commits.
-pub fn write_rows(table_dir: &Path, layout: &Layout, batches: &[RecordBatch], tag: &str) -> Result<Vec<DataFile>> {
+pub fn write_rows(
+    table_dir: &Path,
+    layout: &Layout,
+    batches: &[RecordBatch],
+    tag: &str,
+) -> Result<Vec<DataFile>> {
     let batch = concat_batches(&layout.schema, batches)?;
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
@@ -80,7 +92,10 @@ pub fn write_rows(table_dir: &Path, layout: &Layout, batches: &[RecordBatch], ta
                 });
             }
             for (row, t) in ts.values().iter().enumerate() {
-                groups.entry(layout.partition_by.floor(*t)).or_default().push(row as u32);
+                groups
+                    .entry(layout.partition_by.floor(*t))
+                    .or_default()
+                    .push(row as u32);
             }
             Some(ts)
         }
@@ -98,7 +113,10 @@ pub fn write_rows(table_dir: &Path, layout: &Layout, batches: &[RecordBatch], ta
                 Some(ts) => {
                     let values = ts.values();
                     rows.sort_by_key(|&r| values[r as usize]);
-                    (Some(values[rows[0] as usize]), Some(values[*rows.last().expect("non-empty") as usize]))
+                    (
+                        Some(values[rows[0] as usize]),
+                        Some(values[*rows.last().expect("non-empty") as usize]),
+                    )
                 }
                 None => (None, None),
             };
@@ -109,7 +127,14 @@ pub fn write_rows(table_dir: &Path, layout: &Layout, batches: &[RecordBatch], ta
             };
             let rel = format!("{partition}/{tag}-{n}.parquet");
             let size = write_file(&table_dir.join(&rel), &part_batch)?;
-            Ok(DataFile { partition, path: rel, rows: part_batch.num_rows() as u64, size, min_ts, max_ts })
+            Ok(DataFile {
+                partition,
+                path: rel,
+                rows: part_batch.num_rows() as u64,
+                size,
+                min_ts,
+                max_ts,
+            })
         })
         .collect()
 }
@@ -138,12 +163,18 @@ pub fn verify_file(path: &Path) -> std::result::Result<(), String> {
 /// Reads whole files back (used to rewrite a table), cast to `schema`
 /// position by position, so a file written before a column rename still
 /// reads under the new names.
-pub fn read_files(table_dir: &Path, files: &[DataFile], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+pub fn read_files(
+    table_dir: &Path,
+    files: &[DataFile],
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for f in files {
         let path = table_dir.join(&f.path);
         let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(64 * 1024)
+            .build()?;
         for batch in reader {
             let batch = batch?;
             let columns: Vec<ArrayRef> = batch.columns().to_vec();

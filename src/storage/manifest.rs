@@ -37,7 +37,11 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn new(definition: serde_json::Value) -> Self {
-        Manifest { version: 0, definition, files: Vec::new() }
+        Manifest {
+            version: 0,
+            definition,
+            files: Vec::new(),
+        }
     }
 
     pub fn row_count(&self) -> u64 {
@@ -55,7 +59,10 @@ impl Manifest {
         let path = table_dir.join(MANIFEST_FILE);
         let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
-            table: table_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            table: table_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
             file: path.display().to_string(),
             reason: e.to_string(),
         })

@@ -30,7 +30,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// manifest does not name (leftovers of writes interrupted by a crash).
 /// Returns the number of files removed.
 pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
-    let live: std::collections::HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let live: std::collections::HashSet<&str> =
+        manifest.files.iter().map(|f| f.path.as_str()).collect();
     let mut removed = 0;
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {

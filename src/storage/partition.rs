@@ -59,7 +59,11 @@ impl PartitionBy {
             }
             PartitionBy::Month | PartitionBy::Year => {
                 let dt = to_datetime(micros);
-                let month = if *self == PartitionBy::Year { 1 } else { dt.month() };
+                let month = if *self == PartitionBy::Year {
+                    1
+                } else {
+                    dt.month()
+                };
                 let start = chrono::NaiveDate::from_ymd_opt(dt.year(), month, 1)
                     .expect("valid first of month")
                     .and_hms_opt(0, 0, 0)
@@ -77,7 +81,13 @@ impl PartitionBy {
         let dt = to_datetime(micros);
         match self {
             PartitionBy::None => unreachable!(),
-            PartitionBy::Hour => format!("{:04}-{:02}-{:02}T{:02}", dt.year(), dt.month(), dt.day(), dt.hour()),
+            PartitionBy::Hour => format!(
+                "{:04}-{:02}-{:02}T{:02}",
+                dt.year(),
+                dt.month(),
+                dt.day(),
+                dt.hour()
+            ),
             PartitionBy::Day => format!("{:04}-{:02}-{:02}", dt.year(), dt.month(), dt.day()),
             PartitionBy::Week => {
                 let w = dt.iso_week();
@@ -98,7 +108,9 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
     }
 
     #[test]
@@ -114,13 +126,32 @@ mod tests {
 
     #[test]
     fn floors_agree_with_names() {
-        for unit in [PartitionBy::Hour, PartitionBy::Day, PartitionBy::Week, PartitionBy::Month, PartitionBy::Year] {
-            for s in ["1969-12-31T23:59:59Z", "2010-07-05T13:45:00Z", "2012-02-29T00:00:00Z", "2021-01-03T10:00:00Z"] {
+        for unit in [
+            PartitionBy::Hour,
+            PartitionBy::Day,
+            PartitionBy::Week,
+            PartitionBy::Month,
+            PartitionBy::Year,
+        ] {
+            for s in [
+                "1969-12-31T23:59:59Z",
+                "2010-07-05T13:45:00Z",
+                "2012-02-29T00:00:00Z",
+                "2021-01-03T10:00:00Z",
+            ] {
                 let t = ts(s);
                 let f = unit.floor(t);
                 assert!(f <= t);
-                assert_eq!(unit.partition_name(f), unit.partition_name(t), "{unit:?} {s}");
-                assert_ne!(unit.partition_name(f - 1), unit.partition_name(t), "{unit:?} {s}");
+                assert_eq!(
+                    unit.partition_name(f),
+                    unit.partition_name(t),
+                    "{unit:?} {s}"
+                );
+                assert_ne!(
+                    unit.partition_name(f - 1),
+                    unit.partition_name(t),
+                    "{unit:?} {s}"
+                );
             }
         }
     }

@@ -49,7 +49,11 @@ impl TableProvider for SysTableProvider {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let batch = self.0.snapshot()?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.0.schema(), projection.cloned())?)
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.0.schema(),
+            projection.cloned(),
+        )?)
     }
 }
 
@@ -61,7 +65,9 @@ pub struct SysSchema {
 
 impl SysSchema {
     pub fn new(tables: Vec<Arc<dyn SysTable>>) -> Self {
-        SysSchema { tables: tables.into_iter().map(|t| (t.name(), t)).collect() }
+        SysSchema {
+            tables: tables.into_iter().map(|t| (t.name(), t)).collect(),
+        }
     }
 }
 
@@ -72,7 +78,10 @@ impl SchemaProvider for SysSchema {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.tables.get(name).map(|t| Arc::new(SysTableProvider(Arc::clone(t))) as Arc<dyn TableProvider>))
+        Ok(self
+            .tables
+            .get(name)
+            .map(|t| Arc::new(SysTableProvider(Arc::clone(t))) as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -47,13 +47,27 @@ impl SysTable for TablesTable {
         let batch = RecordBatch::try_new(
             Arc::clone(&self.schema),
             vec![
-                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.schema_name.as_str()))),
-                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.name.as_str()))),
-                Arc::new(StringArray::from_iter(states.iter().map(|s| s.meta.timestamp.clone()))),
-                Arc::new(StringArray::from_iter_values(states.iter().map(|s| s.meta.partition_by.name()))),
-                Arc::new(Int64Array::from_iter_values(states.iter().map(|s| s.manifest.row_count() as i64))),
-                Arc::new(Int64Array::from_iter_values(states.iter().map(|s| s.manifest.partition_count() as i64))),
-                Arc::new(BooleanArray::from_iter(states.iter().map(|s| Some(s.meta.wal)))),
+                Arc::new(StringArray::from_iter_values(
+                    tables.iter().map(|t| t.schema_name.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    tables.iter().map(|t| t.name.as_str()),
+                )),
+                Arc::new(StringArray::from_iter(
+                    states.iter().map(|s| s.meta.timestamp.clone()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    states.iter().map(|s| s.meta.partition_by.name()),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    states.iter().map(|s| s.manifest.row_count() as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    states.iter().map(|s| s.manifest.partition_count() as i64),
+                )),
+                Arc::new(BooleanArray::from_iter(
+                    states.iter().map(|s| Some(s.meta.wal)),
+                )),
             ],
         )?;
         Ok(batch)

@@ -29,7 +29,10 @@ impl Server {
 
     /// Starts `sluice serve` on `root` with extra `QDB_*` settings.
     pub fn start_with(root: &Path, env: &[(&str, &str)]) -> Server {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.arg("serve")
             .arg("--root")
@@ -51,7 +54,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         while pg.is_none() || http.is_none() {
             assert!(Instant::now() < deadline, "server did not start");
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(a) = line.strip_prefix("pgwire listening on ") {
                 pg = Some(a.parse().unwrap());
             } else if let Some(a) = line.strip_prefix("http listening on ") {
@@ -60,15 +66,29 @@ impl Server {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { root: root.to_path_buf(), pg: pg.unwrap(), http: http.unwrap(), child, env }
+        Server {
+            root: root.to_path_buf(),
+            pg: pg.unwrap(),
+            http: http.unwrap(),
+            child,
+            env,
+        }
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
         self.client_as("admin", "quest").await.expect("connect")
     }
 
-    pub async fn client_as(&self, user: &str, password: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let conn = format!("host={} port={} user={user} password={password} dbname=qdb", self.pg.ip(), self.pg.port());
+    pub async fn client_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let conn = format!(
+            "host={} port={} user={user} password={password} dbname=qdb",
+            self.pg.ip(),
+            self.pg.port()
+        );
         let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         Ok(client)
@@ -80,7 +100,11 @@ impl Server {
 
     /// SIGTERM (as Ctrl-C would), then waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let status = self.child.wait().unwrap();
         std::mem::forget(self);
         status
@@ -122,13 +146,22 @@ pub async fn column(client: &tokio_postgres::Client, sql: &str) -> Vec<Option<St
 }
 
 pub async fn scalar(client: &tokio_postgres::Client, sql: &str) -> String {
-    column(client, sql).await.into_iter().next().flatten().expect("one value")
+    column(client, sql)
+        .await
+        .into_iter()
+        .next()
+        .flatten()
+        .expect("one value")
 }
 
 /// The plan DataFusion chose, all rows and columns of EXPLAIN as one text.
 pub async fn explain(client: &tokio_postgres::Client, sql: &str) -> String {
     let mut out = String::new();
-    for m in client.simple_query(&format!("EXPLAIN {sql}")).await.unwrap() {
+    for m in client
+        .simple_query(&format!("EXPLAIN {sql}"))
+        .await
+        .unwrap()
+    {
         if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
             for i in 0..r.len() {
                 out.push_str(r.get(i).unwrap_or(""));

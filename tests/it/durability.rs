@@ -24,9 +24,19 @@ async fn restart_keeps_everything_and_removes_stray_files() {
 
     let server = server.restart();
     let client = server.client().await;
-    assert_eq!(scalar(&client, "SELECT string_agg(city, ',' ORDER BY ts) FROM w").await, "Rome,Oslo");
+    assert_eq!(
+        scalar(&client, "SELECT string_agg(city, ',' ORDER BY ts) FROM w").await,
+        "Rome,Oslo"
+    );
     assert_eq!(scalar(&client, "SELECT v FROM plain").await, "42");
-    assert_eq!(scalar(&client, "SELECT row_count FROM sys.tables WHERE table_name = 'w'").await, "2");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT row_count FROM sys.tables WHERE table_name = 'w'"
+        )
+        .await,
+        "2"
+    );
     assert!(!stray.exists(), "stray file survived the restart");
     assert!(server.stop().success(), "clean shutdown on SIGTERM");
 }
@@ -48,48 +58,85 @@ async fn kill9_during_insert_select_is_all_or_nothing() {
         ))
         .await
         .unwrap();
-    assert_eq!(scalar(&client, "SELECT count(*) FROM src").await, n.to_string());
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM src").await,
+        n.to_string()
+    );
     assert!(server.stop().success());
 
     // Several kill points; each must leave dst with 1 or 1 + n rows.
     let dst_dir = root.join("db/public/dst");
     let files_in = |dir: &std::path::Path| -> usize {
-        walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count()
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
     };
     let mut interrupted_mid_write = false;
     for delay_ms in [150u64, 600, 2000] {
         let server_now = Server::start(&root);
         let c = server_now.client().await;
-        let insert = tokio::spawn(async move { c.batch_execute("INSERT INTO dst batch 100000 SELECT * FROM src").await });
+        let insert = tokio::spawn(async move {
+            c.batch_execute("INSERT INTO dst batch 100000 SELECT * FROM src")
+                .await
+        });
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         server_now.kill9();
         let _ = insert.await;
         let written = files_in(&dst_dir);
         let check = Server::start(&root);
         let c = check.client().await;
-        let count: i64 = scalar(&c, "SELECT count(*) FROM dst").await.parse().unwrap();
+        let count: i64 = scalar(&c, "SELECT count(*) FROM dst")
+            .await
+            .parse()
+            .unwrap();
         eprintln!("kill -9 after {delay_ms} ms: dst has {count} rows");
-        assert!(count == 1 || count == 1 + n, "partial insert visible after kill -9 at {delay_ms} ms: {count} rows");
-        let listed: i64 = scalar(&c, "SELECT row_count FROM sys.tables WHERE table_name = 'dst'").await.parse().unwrap();
+        assert!(
+            count == 1 || count == 1 + n,
+            "partial insert visible after kill -9 at {delay_ms} ms: {count} rows"
+        );
+        let listed: i64 = scalar(
+            &c,
+            "SELECT row_count FROM sys.tables WHERE table_name = 'dst'",
+        )
+        .await
+        .parse()
+        .unwrap();
         assert_eq!(listed, count);
         if count == 1 && written > 1 {
             // Files of the unfinished insert were on disk; start-up removed them.
             interrupted_mid_write = true;
-            assert_eq!(files_in(&dst_dir), 1, "start-up left files no manifest names");
+            assert_eq!(
+                files_in(&dst_dir),
+                1,
+                "start-up left files no manifest names"
+            );
         }
         // Back to one row for the next round.
         if count > 1 {
-            c.batch_execute("TRUNCATE TABLE dst; INSERT INTO dst VALUES ('2000-01-01T00:00:00Z', -1);").await.unwrap();
+            c.batch_execute(
+                "TRUNCATE TABLE dst; INSERT INTO dst VALUES ('2000-01-01T00:00:00Z', -1);",
+            )
+            .await
+            .unwrap();
         }
         assert!(check.stop().success());
     }
-    assert!(interrupted_mid_write, "no kill landed while the insert was writing files");
+    assert!(
+        interrupted_mid_write,
+        "no kill landed while the insert was writing files"
+    );
 
     // And uninterrupted, the same insert lands whole.
     let server = Server::start(&root);
     let c = server.client().await;
-    c.batch_execute("INSERT INTO dst batch 100000 SELECT * FROM src").await.unwrap();
-    assert_eq!(scalar(&c, "SELECT count(*) FROM dst").await, (n + 1).to_string());
+    c.batch_execute("INSERT INTO dst batch 100000 SELECT * FROM src")
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&c, "SELECT count(*) FROM dst").await,
+        (n + 1).to_string()
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -125,7 +172,12 @@ async fn corrupt_file_is_reported_and_isolated() {
         .unwrap();
     assert!(server.stop().success());
     let part = root.join("db/public/bad/2024-01-01");
-    let file = std::fs::read_dir(&part).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&part)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&file, b"PAR1 this is not parquet").unwrap();
 
     let server = Server::start(&root);
@@ -133,11 +185,19 @@ async fn corrupt_file_is_reported_and_isolated() {
     assert_eq!(scalar(&client, "SELECT v FROM good").await, "7");
     let e = client.simple_query("SELECT * FROM bad").await.unwrap_err();
     let msg = e.as_db_error().unwrap().message().to_string();
-    assert!(msg.contains("bad") && msg.contains(file.file_name().unwrap().to_str().unwrap()), "{msg}");
+    assert!(
+        msg.contains("bad") && msg.contains(file.file_name().unwrap().to_str().unwrap()),
+        "{msg}"
+    );
     // The damaged file was not removed: the data is the user's to recover.
     assert!(file.exists());
     // Writes to the damaged table are refused too, not silently mixed.
-    assert!(client.simple_query("INSERT INTO bad VALUES ('2024-01-02T00:00:00Z', 2)").await.is_err());
+    assert!(
+        client
+            .simple_query("INSERT INTO bad VALUES ('2024-01-02T00:00:00Z', 2)")
+            .await
+            .is_err()
+    );
 }
 
 /// `sluice sql` runs a statement in-process, and refuses while a server
@@ -153,10 +213,22 @@ async fn cli_sql_and_root_lock() {
             .output()
             .unwrap()
     };
-    assert!(run("CREATE TABLE c (ts TIMESTAMP, v INT) TIMESTAMP(ts) PARTITION BY DAY").status.success());
-    assert!(run("INSERT INTO c VALUES ('2024-01-01T00:00:00Z', 5)").status.success());
+    assert!(
+        run("CREATE TABLE c (ts TIMESTAMP, v INT) TIMESTAMP(ts) PARTITION BY DAY")
+            .status
+            .success()
+    );
+    assert!(
+        run("INSERT INTO c VALUES ('2024-01-01T00:00:00Z', 5)")
+            .status
+            .success()
+    );
     let out = run("SELECT v FROM c");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("| 5 |"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("| 5 |"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let bad = run("SELECT * FROM missing");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("table does not exist"));
@@ -164,6 +236,10 @@ async fn cli_sql_and_root_lock() {
     let server = Server::start(&root);
     let locked = run("SELECT 1");
     assert!(!locked.status.success());
-    assert!(String::from_utf8_lossy(&locked.stderr).contains("in use"), "{}", String::from_utf8_lossy(&locked.stderr));
+    assert!(
+        String::from_utf8_lossy(&locked.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
     drop(server);
 }

@@ -29,28 +29,49 @@ async fn weather_walkthrough_over_extended_protocol() {
     let base = 1_704_067_200; // 2024-01-01T00:00:00Z
     // Days 3, 0, 4, 1, 2 and hours out of order inside each day.
     let order = [3u64, 0, 4, 1, 2];
-    let insert = client.prepare("INSERT INTO weather VALUES ($1, $2, $3, $4)").await.unwrap();
+    let insert = client
+        .prepare("INSERT INTO weather VALUES ($1, $2, $3, $4)")
+        .await
+        .unwrap();
     let mut n = 0;
     for d in order {
         for h in [7u64, 1, 13] {
             let ts = at(base + d * DAY + h * 3600);
             let city = ["London", "Paris", "Oslo"][(h % 3) as usize];
             let temp = d as f64 * 10.0 + h as f64;
-            let rows = client.execute(&insert, &[&ts, &city, &temp, &(h % 2 == 1)]).await.unwrap();
+            let rows = client
+                .execute(&insert, &[&ts, &city, &temp, &(h % 2 == 1)])
+                .await
+                .unwrap();
             assert_eq!(rows, 1);
             n += 1;
         }
     }
-    let rows = client.query("SELECT ts, city, temp, ok FROM weather WHERE temp >= $1 ORDER BY ts", &[&0.0f64]).await.unwrap();
+    let rows = client
+        .query(
+            "SELECT ts, city, temp, ok FROM weather WHERE temp >= $1 ORDER BY ts",
+            &[&0.0f64],
+        )
+        .await
+        .unwrap();
     assert_eq!(rows.len(), n);
     let times: Vec<SystemTime> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in timestamp order");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not in timestamp order"
+    );
     assert_eq!(times[0], at(base + 3600));
     let first_temp: f64 = rows[0].get(2);
     assert_eq!(first_temp, 1.0);
 
     // Parameters in filters, typed results.
-    let r = client.query_one("SELECT count(*), max(temp) FROM weather WHERE ts >= $1 AND ts < $2", &[&at(base + DAY), &at(base + 2 * DAY)]).await.unwrap();
+    let r = client
+        .query_one(
+            "SELECT count(*), max(temp) FROM weather WHERE ts >= $1 AND ts < $2",
+            &[&at(base + DAY), &at(base + 2 * DAY)],
+        )
+        .await
+        .unwrap();
     assert_eq!(r.get::<_, i64>(0), 3);
     assert_eq!(r.get::<_, f64>(1), 23.0);
 
@@ -63,17 +84,38 @@ async fn weather_walkthrough_over_extended_protocol() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     days.sort();
-    assert_eq!(days, ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]);
+    assert_eq!(
+        days,
+        [
+            "2024-01-01",
+            "2024-01-02",
+            "2024-01-03",
+            "2024-01-04",
+            "2024-01-05"
+        ]
+    );
     for day in &days {
         for f in std::fs::read_dir(table_dir.join(day)).unwrap() {
             let f = f.unwrap().path();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
             let schema = reader.schema().clone();
-            assert_eq!(schema.field(0).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+            assert_eq!(
+                schema.field(0).data_type(),
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            );
             for batch in reader.build().unwrap() {
                 let batch = batch.unwrap();
-                let ts = batch.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-                assert!(ts.values().windows(2).all(|w| w[0] <= w[1]), "{} not sorted", f.display());
+                let ts = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .unwrap();
+                assert!(
+                    ts.values().windows(2).all(|w| w[0] <= w[1]),
+                    "{} not sorted",
+                    f.display()
+                );
             }
         }
     }
@@ -81,8 +123,15 @@ async fn weather_walkthrough_over_extended_protocol() {
     // ORDER BY the designated timestamp needs no sort; a range reads one partition.
     let plan = explain(&client, "SELECT * FROM weather ORDER BY ts").await;
     assert!(!plan.contains("SortExec"), "{plan}");
-    assert!(plan.contains("output_ordering=[ts@0 ASC NULLS LAST]"), "{plan}");
-    let plan = explain(&client, "SELECT * FROM weather WHERE ts >= '2024-01-02' AND ts < '2024-01-03'").await;
+    assert!(
+        plan.contains("output_ordering=[ts@0 ASC NULLS LAST]"),
+        "{plan}"
+    );
+    let plan = explain(
+        &client,
+        "SELECT * FROM weather WHERE ts >= '2024-01-02' AND ts < '2024-01-03'",
+    )
+    .await;
     assert!(plan.contains("2024-01-02/"), "{plan}");
     for other in ["2024-01-01/", "2024-01-03/", "2024-01-04/", "2024-01-05/"] {
         assert!(!plan.contains(other), "{other} not pruned: {plan}");
@@ -94,29 +143,60 @@ async fn errors_carry_sqlstate_and_position() {
     let root = scratch("errors").join("data");
     let server = Server::start(&root);
     let client = server.client().await;
-    client.batch_execute("CREATE TABLE t (ts TIMESTAMP, qty SHORT) TIMESTAMP(ts) PARTITION BY DAY").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (ts TIMESTAMP, qty SHORT) TIMESTAMP(ts) PARTITION BY DAY")
+        .await
+        .unwrap();
 
-    let e = client.simple_query("SELECT * FROM t WHERE").await.unwrap_err();
+    let e = client
+        .simple_query("SELECT * FROM t WHERE")
+        .await
+        .unwrap_err();
     let db = e.as_db_error().unwrap();
     assert_eq!(db.code().code(), "42601");
     assert!(db.position().is_some());
 
-    let e = client.simple_query("SELECT * FROM missing").await.unwrap_err();
+    let e = client
+        .simple_query("SELECT * FROM missing")
+        .await
+        .unwrap_err();
     let db = e.as_db_error().unwrap();
     assert_eq!(db.code().code(), "42P01");
     assert!(db.message().contains("missing"), "{}", db.message());
-    assert!(matches!(db.position(), Some(tokio_postgres::error::ErrorPosition::Original(15))), "{:?}", db.position());
+    assert!(
+        matches!(
+            db.position(),
+            Some(tokio_postgres::error::ErrorPosition::Original(15))
+        ),
+        "{:?}",
+        db.position()
+    );
 
-    let e = client.simple_query("INSERT INTO t VALUES ('2024-01-01T00:00:00Z', 70000)").await.unwrap_err();
+    let e = client
+        .simple_query("INSERT INTO t VALUES ('2024-01-01T00:00:00Z', 70000)")
+        .await
+        .unwrap_err();
     let db = e.as_db_error().unwrap();
     assert_eq!(db.code().code(), "22P02");
     assert!(db.message().contains("qty"), "{}", db.message());
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "0");
 
     // Over the extended protocol the parameter is typed by its column (int2).
-    let e = client.execute("INSERT INTO t VALUES ($1, $2)", &[&SystemTime::now(), &70000i32]).await.unwrap_err();
+    let e = client
+        .execute(
+            "INSERT INTO t VALUES ($1, $2)",
+            &[&SystemTime::now(), &70000i32],
+        )
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("serializing parameter 1"), "{e}");
-    client.execute("INSERT INTO t VALUES ($1, $2)", &[&SystemTime::now(), &7i16]).await.unwrap();
+    client
+        .execute(
+            "INSERT INTO t VALUES ($1, $2)",
+            &[&SystemTime::now(), &7i16],
+        )
+        .await
+        .unwrap();
     assert_eq!(scalar(&client, "SELECT qty FROM t").await, "7");
 
     // The connection is still usable after errors.
@@ -126,14 +206,28 @@ async fn errors_carry_sqlstate_and_position() {
 #[tokio::test]
 async fn logins_and_read_only_user() {
     let root = scratch("logins").join("data");
-    let server = Server::start_with(&root, &[("QDB_PG_READONLY_USER_ENABLED", "true"), ("QDB_PG_READONLY_USER", "reader")]);
+    let server = Server::start_with(
+        &root,
+        &[
+            ("QDB_PG_READONLY_USER_ENABLED", "true"),
+            ("QDB_PG_READONLY_USER", "reader"),
+        ],
+    );
     assert!(server.client_as("admin", "wrong").await.is_err());
     assert!(server.client_as("nobody", "quest").await.is_err());
     let admin = server.client().await;
-    admin.batch_execute("CREATE TABLE r (v LONG); INSERT INTO r VALUES (1), (2);").await.unwrap();
+    admin
+        .batch_execute("CREATE TABLE r (v LONG); INSERT INTO r VALUES (1), (2);")
+        .await
+        .unwrap();
     let reader = server.client_as("reader", "quest").await.unwrap();
     assert_eq!(scalar(&reader, "SELECT sum(v) FROM r").await, "3");
-    for write in ["INSERT INTO r VALUES (3)", "DROP TABLE r", "CREATE TABLE x (a INT)", "TRUNCATE TABLE r"] {
+    for write in [
+        "INSERT INTO r VALUES (3)",
+        "DROP TABLE r",
+        "CREATE TABLE x (a INT)",
+        "TRUNCATE TABLE r",
+    ] {
         let e = reader.simple_query(write).await.unwrap_err();
         assert_eq!(e.code().unwrap().code(), "42501", "{write}");
     }
@@ -147,13 +241,24 @@ async fn transactions_and_session_statements_are_accepted() {
     let mut client = server.client().await;
     let tx = client.transaction().await.unwrap();
     tx.batch_execute("CREATE TABLE s (v INT)").await.unwrap();
-    tx.execute("INSERT INTO s VALUES ($1)", &[&7i32]).await.unwrap();
+    tx.execute("INSERT INTO s VALUES ($1)", &[&7i32])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    client.batch_execute("SET application_name = 'x'; SET extra_float_digits = 3").await.unwrap();
-    assert_eq!(scalar(&client, "SHOW transaction isolation level").await, "read committed");
+    client
+        .batch_execute("SET application_name = 'x'; SET extra_float_digits = 3")
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&client, "SHOW transaction isolation level").await,
+        "read committed"
+    );
     assert_eq!(scalar(&client, "SELECT v FROM s").await, "7");
     let show = column(&client, "SHOW CREATE TABLE s").await;
-    assert_eq!(show[0].as_deref(), Some("CREATE TABLE s ( \n\tv INT\n) PARTITION BY NONE BYPASS WAL;"));
+    assert_eq!(
+        show[0].as_deref(),
+        Some("CREATE TABLE s ( \n\tv INT\n) PARTITION BY NONE BYPASS WAL;")
+    );
 }
 
 /// psql itself, as a user would run it.
@@ -162,21 +267,55 @@ async fn psql_smoke() {
     let root = scratch("psql").join("data");
     let server = Server::start(&root);
     let out = std::process::Command::new("psql")
-        .args(["-h", &server.pg.ip().to_string(), "-p", &server.pg.port().to_string(), "-U", "admin", "-v", "ON_ERROR_STOP=1", "-A", "-t"])
-        .args(["-c", "CREATE TABLE p (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY HOUR;"])
-        .args(["-c", "INSERT INTO p VALUES ('2024-01-01T02:00:00Z', 2.5), ('2024-01-01T01:00:00Z', 1.5);"])
+        .args([
+            "-h",
+            &server.pg.ip().to_string(),
+            "-p",
+            &server.pg.port().to_string(),
+            "-U",
+            "admin",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-A",
+            "-t",
+        ])
+        .args([
+            "-c",
+            "CREATE TABLE p (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY HOUR;",
+        ])
+        .args([
+            "-c",
+            "INSERT INTO p VALUES ('2024-01-01T02:00:00Z', 2.5), ('2024-01-01T01:00:00Z', 1.5);",
+        ])
         .args(["-c", "SELECT v FROM p ORDER BY ts;"])
         .env("PGPASSWORD", "quest")
         .output()
         .expect("psql is installed");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "psql failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1.5\n2.5"), "{stdout}");
     let bad = std::process::Command::new("psql")
-        .args(["-h", &server.pg.ip().to_string(), "-p", &server.pg.port().to_string(), "-U", "admin", "-c", "SELECT * FROM nope"])
+        .args([
+            "-h",
+            &server.pg.ip().to_string(),
+            "-p",
+            &server.pg.port().to_string(),
+            "-U",
+            "admin",
+            "-c",
+            "SELECT * FROM nope",
+        ])
         .env("PGPASSWORD", "quest")
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("table does not exist"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("table does not exist"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

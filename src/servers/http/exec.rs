@@ -15,11 +15,16 @@ use crate::error::{Error, locate_error};
 use crate::sql::{self, QdbLimit};
 
 fn session() -> Session {
-    Session { user: "http".into(), read_only: false }
+    Session {
+        user: "http".into(),
+        read_only: false,
+    }
 }
 
 fn flag(params: &HashMap<String, String>, name: &str) -> bool {
-    params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// QuestDB's error body: `{"query", "error", "position"}`.
@@ -30,7 +35,11 @@ fn error_response(query: &str, e: &Error) -> Response {
 }
 
 /// Runs every statement of the text; the last output is the answer.
-async fn run(engine: &Engine, query: &str, headers: &HeaderMap) -> Result<(Output, Duration, Duration), Error> {
+async fn run(
+    engine: &Engine,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<(Output, Duration, Duration), Error> {
     let timeout = headers
         .get("Statement-Timeout")
         .and_then(|v| v.to_str().ok())
@@ -44,9 +53,18 @@ async fn run(engine: &Engine, query: &str, headers: &HeaderMap) -> Result<(Outpu
     }
     let mut last = None;
     for stmt in statements {
-        last = Some(engine.execute_statement(stmt, &session(), &[], timeout).await.map_err(|e| locate_error(query, e))?);
+        last = Some(
+            engine
+                .execute_statement(stmt, &session(), &[], timeout)
+                .await
+                .map_err(|e| locate_error(query, e))?,
+        );
     }
-    Ok((last.expect("at least one statement"), compiled, started.elapsed() - compiled))
+    Ok((
+        last.expect("at least one statement"),
+        compiled,
+        started.elapsed() - compiled,
+    ))
 }
 
 fn parse_limit(params: &HashMap<String, String>) -> Result<Option<QdbLimit>, Error> {
@@ -59,7 +77,11 @@ fn parse_limit(params: &HashMap<String, String>) -> Result<Option<QdbLimit>, Err
     }
 }
 
-pub async fn exec(State(engine): State<Arc<Engine>>, Query(params): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+pub async fn exec(
+    State(engine): State<Arc<Engine>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let Some(query) = params.get("query").cloned() else {
         return error_response("", &Error::syntax("No query text", 0));
     };
@@ -74,7 +96,11 @@ pub async fn exec(State(engine): State<Arc<Engine>>, Query(params): Query<HashMa
     let rows = match output {
         Output::Rows(rows) => rows,
         Output::Command(c) => {
-            let key = if c.kind == CommandKind::Dml { "dml" } else { "ddl" };
+            let key = if c.kind == CommandKind::Dml {
+                "dml"
+            } else {
+                "ddl"
+            };
             return axum::Json(json!({ key: "OK" })).into_response();
         }
     };
@@ -91,10 +117,20 @@ pub async fn exec(State(engine): State<Arc<Engine>>, Query(params): Query<HashMa
     // maps sort keys, so the object is assembled here.
     let mut body = format!("{{\"query\":{}", Value::String(query));
     if !flag(&params, "nm") {
-        body.push_str(&format!(",\"columns\":{}", render::json_columns(&rows.schema)));
+        body.push_str(&format!(
+            ",\"columns\":{}",
+            render::json_columns(&rows.schema)
+        ));
     }
     body.push_str(&format!(",\"dataset\":{dataset}"));
-    body.push_str(&format!(",\"count\":{}", if flag(&params, "count") { total } else { rows.num_rows() }));
+    body.push_str(&format!(
+        ",\"count\":{}",
+        if flag(&params, "count") {
+            total
+        } else {
+            rows.num_rows()
+        }
+    ));
     if flag(&params, "timings") {
         body.push_str(&format!(
             ",\"timings\":{{\"authentication\":0,\"compiler\":{},\"execute\":{},\"count\":0}}",
@@ -106,7 +142,11 @@ pub async fn exec(State(engine): State<Arc<Engine>>, Query(params): Query<HashMa
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-pub async fn exp(State(engine): State<Arc<Engine>>, Query(params): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+pub async fn exp(
+    State(engine): State<Arc<Engine>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let Some(query) = params.get("query").cloned() else {
         return error_response("", &Error::syntax("No query text", 0));
     };
@@ -116,7 +156,12 @@ pub async fn exp(State(engine): State<Arc<Engine>>, Query(params): Query<HashMap
     };
     let rows: Rows = match run(&engine, &query, &headers).await {
         Ok((Output::Rows(rows), _, _)) => rows,
-        Ok((Output::Command(_), _, _)) => return error_response(&query, &Error::invalid("/exp needs a query that returns rows")),
+        Ok((Output::Command(_), _, _)) => {
+            return error_response(
+                &query,
+                &Error::invalid("/exp needs a query that returns rows"),
+            );
+        }
         Err(e) => return error_response(&query, &e),
     };
     let rows = match limit {
@@ -126,7 +171,13 @@ pub async fn exp(State(engine): State<Arc<Engine>>, Query(params): Query<HashMap
     match render::csv(&rows) {
         Ok(body) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"questdb-query.csv\"")],
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"questdb-query.csv\"",
+                ),
+            ],
             body,
         )
             .into_response(),

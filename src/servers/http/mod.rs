@@ -21,23 +21,37 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/exec", get(exec::exec).post(exec::exec))
         .route("/exp", get(exec::exp).post(exec::exp))
-        .layer(middleware::from_fn_with_state(Arc::clone(&engine), require_token))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&engine),
+            require_token,
+        ))
         .with_state(engine)
 }
 
 /// Serves until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = router(engine);
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         tracing::error!(error = %e, "http server failed");
     }
 }
 
 /// 401 without `Authorization: Bearer …`, 403 with a wrong token.
-async fn require_token(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(engine): State<Arc<Engine>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(token) = engine.config().http_auth_token.as_deref() else {
         return next.run(request).await;
     };
@@ -45,12 +59,22 @@ async fn require_token(State(engine): State<Arc<Engine>>, request: Request, next
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
-        None => (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "missing Authorization: Bearer token"})))
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "missing Authorization: Bearer token"})),
+        )
             .into_response(),
         Some(t) if t == token => next.run(request).await,
-        Some(_) => (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "invalid token"}))).into_response(),
+        Some(_) => (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({"error": "invalid token"})),
+        )
+            .into_response(),
     }
 }

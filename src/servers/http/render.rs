@@ -4,8 +4,8 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef, TimeUnit,
-    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+    TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
@@ -38,11 +38,25 @@ enum Cell {
 pub fn format_timestamp(v: i64, unit: TimeUnit) -> String {
     let (secs, nanos, digits) = match unit {
         TimeUnit::Second => (v, 0, 0),
-        TimeUnit::Millisecond => (v.div_euclid(1_000), (v.rem_euclid(1_000) * 1_000_000) as u32, 3),
-        TimeUnit::Microsecond => (v.div_euclid(1_000_000), (v.rem_euclid(1_000_000) * 1_000) as u32, 6),
-        TimeUnit::Nanosecond => (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000) as u32, 9),
+        TimeUnit::Millisecond => (
+            v.div_euclid(1_000),
+            (v.rem_euclid(1_000) * 1_000_000) as u32,
+            3,
+        ),
+        TimeUnit::Microsecond => (
+            v.div_euclid(1_000_000),
+            (v.rem_euclid(1_000_000) * 1_000) as u32,
+            6,
+        ),
+        TimeUnit::Nanosecond => (
+            v.div_euclid(1_000_000_000),
+            v.rem_euclid(1_000_000_000) as u32,
+            9,
+        ),
     };
-    let Some(dt) = chrono::DateTime::from_timestamp(secs, nanos) else { return v.to_string() };
+    let Some(dt) = chrono::DateTime::from_timestamp(secs, nanos) else {
+        return v.to_string();
+    };
     match digits {
         3 => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         6 => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -55,7 +69,15 @@ fn cells(col: &ArrayRef) -> Result<Vec<Cell>> {
     macro_rules! nums {
         ($t:ty) => {{
             let a = col.as_primitive::<$t>();
-            (0..a.len()).map(|i| if a.is_null(i) { Cell::Null } else { Cell::Number(json!(a.value(i))) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Number(json!(a.value(i)))
+                    }
+                })
+                .collect()
         }};
     }
     macro_rules! floats {
@@ -64,7 +86,11 @@ fn cells(col: &ArrayRef) -> Result<Vec<Cell>> {
             (0..a.len())
                 .map(|i| {
                     let v = a.value(i) as f64;
-                    if a.is_null(i) || !v.is_finite() { Cell::Null } else { Cell::Number(json!(v)) }
+                    if a.is_null(i) || !v.is_finite() {
+                        Cell::Null
+                    } else {
+                        Cell::Number(json!(v))
+                    }
                 })
                 .collect()
         }};
@@ -72,7 +98,15 @@ fn cells(col: &ArrayRef) -> Result<Vec<Cell>> {
     Ok(match col.data_type() {
         DataType::Boolean => {
             let a = col.as_boolean();
-            (0..a.len()).map(|i| if a.is_null(i) { Cell::Null } else { Cell::Bool(a.value(i)) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Bool(a.value(i))
+                    }
+                })
+                .collect()
         }
         DataType::Int8 => nums!(Int8Type),
         DataType::Int16 => nums!(Int16Type),
@@ -87,20 +121,45 @@ fn cells(col: &ArrayRef) -> Result<Vec<Cell>> {
         DataType::Timestamp(unit, _) => {
             let a = datafusion::arrow::compute::cast(col, &DataType::Int64)?;
             let a = a.as_primitive::<Int64Type>();
-            (0..a.len()).map(|i| if a.is_null(i) { Cell::Null } else { Cell::Text(format_timestamp(a.value(i), *unit)) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Text(format_timestamp(a.value(i), *unit))
+                    }
+                })
+                .collect()
         }
         DataType::Date32 | DataType::Date64 => {
-            let ms = datafusion::arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+            let ms = datafusion::arrow::compute::cast(
+                col,
+                &DataType::Timestamp(TimeUnit::Millisecond, None),
+            )?;
             let a = datafusion::arrow::compute::cast(&ms, &DataType::Int64)?;
             let a = a.as_primitive::<Int64Type>();
             (0..a.len())
-                .map(|i| if a.is_null(i) { Cell::Null } else { Cell::Text(format_timestamp(a.value(i), TimeUnit::Millisecond)) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Text(format_timestamp(a.value(i), TimeUnit::Millisecond))
+                    }
+                })
                 .collect()
         }
         _ => {
             let opts = FormatOptions::default();
             let f = ArrayFormatter::try_new(col.as_ref(), &opts)?;
-            (0..col.len()).map(|i| if col.is_null(i) { Cell::Null } else { Cell::Text(f.value(i).to_string()) }).collect()
+            (0..col.len())
+                .map(|i| {
+                    if col.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Text(f.value(i).to_string())
+                    }
+                })
+                .collect()
         }
     })
 }
@@ -159,7 +218,12 @@ pub fn csv(rows: &Rows) -> Result<String> {
                     Cell::Null => {}
                     Cell::Number(n) => out.push_str(&n.to_string()),
                     Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                    Cell::Text(s) if matches!(batch.column(i).data_type(), DataType::Timestamp(..) | DataType::Date32 | DataType::Date64) => {
+                    Cell::Text(s)
+                        if matches!(
+                            batch.column(i).data_type(),
+                            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+                        ) =>
+                    {
                         out.push_str(s)
                     }
                     Cell::Text(s) => csv_quote(s, &mut out),

@@ -20,14 +20,20 @@ impl Users {
         Users {
             user: c.pg_user.clone(),
             password: c.pg_password.clone(),
-            readonly: c.pg_readonly_enabled.then(|| (c.pg_readonly_user.clone(), c.pg_readonly_password.clone())),
+            readonly: c
+                .pg_readonly_enabled
+                .then(|| (c.pg_readonly_user.clone(), c.pg_readonly_password.clone())),
         }
     }
 
     /// The session of a logged-in user.
     pub fn session(config: &Config, user: &str) -> Session {
-        let read_only = config.pg_readonly_enabled && user == config.pg_readonly_user && user != config.pg_user;
-        Session { user: user.to_string(), read_only }
+        let read_only =
+            config.pg_readonly_enabled && user == config.pg_readonly_user && user != config.pg_user;
+        Session {
+            user: user.to_string(),
+            read_only,
+        }
     }
 }
 

@@ -25,11 +25,20 @@ pub struct Handler {
 
 impl Handler {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Handler { parser: Arc::new(Parser { engine: Arc::clone(&engine) }), engine }
+        Handler {
+            parser: Arc::new(Parser {
+                engine: Arc::clone(&engine),
+            }),
+            engine,
+        }
     }
 
     fn session<C: ClientInfo>(&self, client: &C) -> Session {
-        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
         Users::session(self.engine.config(), &user)
     }
 }
@@ -73,14 +82,24 @@ impl SimpleQueryHandler for Handler {
         let session = self.session(client);
         let statements = match sql::parse(query) {
             Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&locate_error(query, e))))]),
+            Err(e) => {
+                return Ok(vec![Response::Error(Box::new(error_info(&locate_error(
+                    query, e,
+                ))))]);
+            }
         };
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
-            match self.engine.execute_statement(stmt, &session, &[], None).await {
+            match self
+                .engine
+                .execute_statement(stmt, &session, &[], None)
+                .await
+            {
                 Ok(o) => out.push(response(o, &Format::UnifiedText)?),
                 Err(e) => {
-                    out.push(Response::Error(Box::new(error_info(&locate_error(query, e)))));
+                    out.push(Response::Error(Box::new(error_info(&locate_error(
+                        query, e,
+                    )))));
                     break;
                 }
             }
@@ -104,24 +123,47 @@ pub struct Parser {
 impl QueryParser for Parser {
     type Statement = Arc<Prepared>;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         let mut statements = sql::parse(sql).map_err(|e| pg_error(&e))?;
         if statements.len() > 1 {
-            return Err(pg_error(&Error::syntax("cannot insert multiple commands into a prepared statement", 0)));
+            return Err(pg_error(&Error::syntax(
+                "cannot insert multiple commands into a prepared statement",
+                0,
+            )));
         }
-        let Some(stmt) = statements.pop() else { return Ok(None) };
-        let described = self.engine.describe(&stmt).await.map_err(|e| pg_error(&locate_error(sql, e)))?;
+        let Some(stmt) = statements.pop() else {
+            return Ok(None);
+        };
+        let described = self
+            .engine
+            .describe(&stmt)
+            .await
+            .map_err(|e| pg_error(&locate_error(sql, e)))?;
         Ok(Some(Arc::new(Prepared { stmt, described })))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        Ok(stmt.described.params.iter().map(|t| t.as_ref().map(types::pg_type).unwrap_or(Type::UNKNOWN)).collect())
+        Ok(stmt
+            .described
+            .params
+            .iter()
+            .map(|t| t.as_ref().map(types::pg_type).unwrap_or(Type::UNKNOWN))
+            .collect())
     }
 
-    fn get_result_schema(&self, stmt: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.described.schema {
             Some(schema) => types::fields(schema, format.unwrap_or(&Format::UnifiedText)),
             None => Ok(vec![]),
@@ -138,7 +180,12 @@ impl ExtendedQueryHandler for Handler {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -158,7 +205,11 @@ impl ExtendedQueryHandler for Handler {
             params.push(types::decode_param(portal, i, &pg, expected.as_ref())?);
         }
         let stmt = prepared.stmt.clone();
-        match self.engine.execute_statement(stmt, &session, &params, None).await {
+        match self
+            .engine
+            .execute_statement(stmt, &session, &params, None)
+            .await
+        {
             Ok(o) => response(o, &portal.result_column_format),
             Err(e) => Err(pg_error(&e)),
         }

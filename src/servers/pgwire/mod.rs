@@ -9,9 +9,9 @@ mod types;
 use std::sync::Arc;
 
 use pgwire::api::PgWireServerHandlers;
+use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
-use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,13 +38,20 @@ impl PgWireServerHandlers for Factory {
 }
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut params = DefaultServerParameterProvider::default();
     params.server_version = "16.6 (sluice)".to_string();
     params.time_zone = "UTC".to_string();
     let factory = Arc::new(Factory {
         handler: Arc::new(handler::Handler::new(Arc::clone(&engine))),
-        startup: Arc::new(CleartextPasswordAuthStartupHandler::new(auth::Users::new(engine.config()), params)),
+        startup: Arc::new(CleartextPasswordAuthStartupHandler::new(
+            auth::Users::new(engine.config()),
+            params,
+        )),
     });
     loop {
         tokio::select! {
