@@ -135,7 +135,9 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens the data root: loads the catalog, builds the query context.
     pub fn open(config: Config) -> Result<Arc<Engine>> {
+        // DataFusion's spill files; whatever a killed process left is junk.
         let spill = config.root.join("tmp").join("query");
+        let _ = std::fs::remove_dir_all(&spill);
         for dir in [config.root.clone(), config.db_root(), spill.clone()] {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }

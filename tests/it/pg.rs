@@ -319,3 +319,45 @@ async fn psql_smoke() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// psycopg 3 (what Python users run): parameters, executemany, a
+/// transaction block, typed results.
+#[tokio::test]
+async fn psycopg_smoke() {
+    let root = scratch("psycopg").join("data");
+    let server = Server::start(&root);
+    let script = r#"
+import datetime, os, psycopg
+dsn = f"host=127.0.0.1 port={os.environ['PG_PORT']} user=admin password=quest dbname=qdb"
+with psycopg.connect(dsn) as conn:
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE py (ts TIMESTAMP, name VARCHAR, v DOUBLE, n LONG) TIMESTAMP(ts) PARTITION BY DAY")
+        cur.execute("INSERT INTO py VALUES (%s, %s, %s, %s)", (datetime.datetime(2024, 1, 2, 3, 4, 5), "a'b", 1.5, 7))
+        cur.executemany("INSERT INTO py VALUES (%s, %s, %s, %s)",
+                        [(datetime.datetime(2024, 1, 1, 0, 0, i), f"r{i}", i * 0.5, i) for i in range(3)])
+        conn.commit()
+        cur.execute("SELECT ts, name, v, n FROM py WHERE n >= %s ORDER BY ts", (1,))
+        rows = cur.fetchall()
+        assert rows[0] == (datetime.datetime(2024, 1, 1, 0, 0, 1), "r1", 0.5, 1), rows
+        assert rows[-1] == (datetime.datetime(2024, 1, 2, 3, 4, 5), "a'b", 1.5, 7), rows
+        try:
+            cur.execute("SELECT * FROM nope")
+            raise SystemExit("no error")
+        except psycopg.errors.UndefinedTable:
+            conn.rollback()
+        cur.execute("SELECT count(*) FROM py")
+        assert cur.fetchone() == (4,)
+print("psycopg ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PG_PORT", server.pg.port().to_string())
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("psycopg ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
