@@ -64,11 +64,18 @@ impl Servers {
         })
     }
 
-    /// Stops accepting connections and waits for the listeners to close.
+    /// Stops accepting connections and waits (at most a few seconds, so an
+    /// idle client cannot hold shutdown hostage) for the listeners to close.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
-            let _ = t.await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
     }
 }

@@ -38,7 +38,18 @@ async fn restart_keeps_everything_and_removes_stray_files() {
         "2"
     );
     assert!(!stray.exists(), "stray file survived the restart");
+    // An idle keep-alive HTTP client must not hold up shutdown.
+    let http = reqwest::Client::new();
+    let ok = http
+        .get(server.url("/exec?query=SELECT%201"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let started = std::time::Instant::now();
     assert!(server.stop().success(), "clean shutdown on SIGTERM");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(http);
 }
 
 /// `kill -9` while a large INSERT … SELECT runs: after restart the target
