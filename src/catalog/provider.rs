@@ -140,9 +140,8 @@ fn scalar_micros(v: &ScalarValue) -> Option<i64> {
 }
 
 /// Splits files into as few chains as possible, each ordered by timestamp
-/// without overlap; with `target` above the chain count, long chains are cut
-/// in two (each half still ordered) until there are `target` of them.
-pub fn ordered_groups(mut files: Vec<DataFile>, target: usize) -> Vec<Vec<DataFile>> {
+/// without overlap.
+pub fn ordered_groups(mut files: Vec<DataFile>) -> Vec<Vec<DataFile>> {
     files.sort_by(|a, b| (a.min_ts, a.max_ts, &a.path).cmp(&(b.min_ts, b.max_ts, &b.path)));
     let mut groups: Vec<Vec<DataFile>> = Vec::new();
     for f in files {
@@ -153,14 +152,6 @@ pub fn ordered_groups(mut files: Vec<DataFile>, target: usize) -> Vec<Vec<DataFi
             Some(g) => g.push(f),
             None => groups.push(vec![f]),
         }
-    }
-    while groups.len() < target {
-        let (i, longest) = match groups.iter().enumerate().max_by_key(|(_, g)| g.len()) {
-            Some((i, g)) if g.len() > 1 => (i, g.len()),
-            _ => break,
-        };
-        let tail = groups[i].split_off(longest / 2);
-        groups.push(tail);
     }
     groups
 }
@@ -212,7 +203,7 @@ impl TableProvider for TableScanProvider {
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         let groups = match ts_index {
-            Some(_) => ordered_groups(files, 1),
+            Some(_) => ordered_groups(files),
             None => vec![files],
         };
         let ncols = self.schema.fields().len();
@@ -327,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_never_overlap_and_fill_cores() {
+    fn chains_never_overlap() {
         let files = vec![
             file("a", 0, 10),
             file("b", 5, 15),
@@ -335,8 +326,8 @@ mod tests {
             file("d", 30, 40),
             file("e", 50, 60),
         ];
-        let groups = ordered_groups(files, 2);
-        assert!(groups.len() >= 2);
+        let groups = ordered_groups(files);
+        assert_eq!(groups.len(), 2, "{groups:?}");
         for g in &groups {
             for w in g.windows(2) {
                 assert!(w[0].max_ts <= w[1].min_ts, "{g:?}");

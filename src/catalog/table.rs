@@ -202,7 +202,7 @@ impl AppendTxn {
         let old = self.table.snapshot();
         let mut manifest = (*old.manifest).clone();
         manifest.version = self.version;
-        manifest.files.append(&mut self.written.clone());
+        manifest.files.extend(self.written.iter().cloned());
         self.table.publish(old.meta, manifest)?;
         self.committed = true;
         Ok(rows)

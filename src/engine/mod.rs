@@ -20,7 +20,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast as sp;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, SYS_SCHEMA};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sql::{self, QdbLimit, SessionCommand, Statement};
@@ -228,14 +228,16 @@ impl Engine {
             });
         }
         let touches_sys = match stmt {
-            Statement::CreateTable(c) => c.table.schema == crate::catalog::SYS_SCHEMA,
-            Statement::CreateSchema { name, .. } => name == crate::catalog::SYS_SCHEMA,
-            Statement::DropTable { tables, .. } | Statement::Truncate { tables } => tables
-                .iter()
-                .any(|t| t.schema == crate::catalog::SYS_SCHEMA),
-            Statement::RenameTable { from, to } => from.schema == "sys" || to.schema == "sys",
-            Statement::RenameColumn { table, .. } => table.schema == "sys",
-            Statement::Insert(i) => i.table.schema == "sys",
+            Statement::CreateTable(c) => c.table.schema == SYS_SCHEMA,
+            Statement::CreateSchema { name, .. } => name == SYS_SCHEMA,
+            Statement::DropTable { tables, .. } | Statement::Truncate { tables } => {
+                tables.iter().any(|t| t.schema == SYS_SCHEMA)
+            }
+            Statement::RenameTable { from, to } => {
+                from.schema == SYS_SCHEMA || to.schema == SYS_SCHEMA
+            }
+            Statement::RenameColumn { table, .. } => table.schema == SYS_SCHEMA,
+            Statement::Insert(i) => i.table.schema == SYS_SCHEMA,
             _ => false,
         };
         if touches_sys {

@@ -12,7 +12,7 @@ use crate::catalog::ColumnType;
 use crate::error::Result;
 
 /// The wire type of a field.
-fn present_type(field: &Field) -> DataType {
+pub fn present_type(field: &Field) -> DataType {
     match (ColumnType::of_field(field), field.data_type()) {
         (ColumnType::Uuid, DataType::FixedSizeBinary(16)) => DataType::Utf8,
         (ColumnType::Ipv4, DataType::UInt32) => DataType::Utf8,

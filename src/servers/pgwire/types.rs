@@ -12,15 +12,12 @@ use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
 
 use crate::engine::Rows;
-use crate::engine::present::{present_batch, present_schema};
+use crate::engine::present::{present_batch, present_schema, present_type};
 
 /// The pg type of an Arrow type as the engine presents it.
 pub fn pg_type(t: &DataType) -> Type {
-    let field = Arc::new(Field::new("p", t.clone(), true));
-    let presented = present_schema(&Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-        field,
-    ])));
-    arrow_pg::datatypes::into_pg_type(presented.field(0).data_type()).unwrap_or(Type::TEXT)
+    let presented = present_type(&Field::new("p", t.clone(), true));
+    arrow_pg::datatypes::into_pg_type(&presented).unwrap_or(Type::TEXT)
 }
 
 pub fn fields(
