@@ -3,13 +3,15 @@
 //! Architecture (dependencies point one way, left to right):
 //!
 //! ```text
-//! servers (pgwire, http) -> engine -> { sql, sys, catalog } -> storage
+//! servers (pgwire, http) -> engine -> { sql, import, sys, catalog } -> storage
 //! ```
 //!
 //! * [`config`]: `conf/server.conf` + `QDB_*` environment -> typed [`config::Config`].
 //! * [`sql`]: the front end; QuestDB statements over sqlparser.
 //! * [`engine`]: the only API the servers call: sessions, statement
 //!   execution, results.
+//! * [`import`]: the CSV importer (COPY, `sluice import`), one module per
+//!   phase, and the journal behind `sys.text_import_log`.
 //! * [`catalog`]: schemas, tables, definitions, the DataFusion table provider.
 //! * [`sys`]: the read-only `sys` schema, one file per system table.
 //! * [`storage`]: time partitions of sorted Parquet files and the atomic
@@ -21,6 +23,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod import;
 pub mod servers;
 pub mod sql;
 pub mod storage;

@@ -2,6 +2,8 @@
 //!
 //! * `sluice [serve] [--root DIR] [--conf FILE]`: the pgwire and HTTP servers.
 //! * `sluice sql "STATEMENT" [--root DIR]`: one statement, in-process.
+//! * `sluice import FILE --table T [...]`: the COPY importer, in-process,
+//!   with a progress bar.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,38 @@ enum Command {
         /// The statement text.
         statement: String,
     },
+    /// Import a CSV file with the COPY pipeline, in-process.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The CSV file.
+    file: PathBuf,
+    /// Target table (created when missing).
+    #[arg(long)]
+    table: String,
+    /// Designated timestamp column.
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// Timestamp pattern, e.g. yyyy-MM-ddTHH:mm:ss.SSSUUUZ.
+    #[arg(long)]
+    format: Option<String>,
+    /// NONE, HOUR, DAY, WEEK, MONTH or YEAR.
+    #[arg(long)]
+    partition_by: Option<String>,
+    /// Field delimiter (one ASCII character).
+    #[arg(long, default_value = ",")]
+    delimiter: String,
+    /// The first line is a header.
+    #[arg(long, conflicts_with = "no_header")]
+    header: bool,
+    /// The first line is data.
+    #[arg(long)]
+    no_header: bool,
+    /// skip_row, skip_column or abort.
+    #[arg(long, default_value = "skip_row")]
+    on_error: String,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +93,7 @@ fn main() -> ExitCode {
                     Command::Sql { statement } => {
                         sql(&cli.root, cli.conf.as_deref(), &statement).await
                     }
+                    Command::Import(args) => import(&cli.root, cli.conf.as_deref(), args).await,
                 }
             })
         });
@@ -97,7 +132,9 @@ fn open(root: &Path, conf: Option<&Path>) -> Result<(File, std::sync::Arc<Engine
 
 async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
     let (_lock, engine) = open(root, conf)?;
-    let servers = Servers::start(engine).await.map_err(|e| e.to_string())?;
+    let servers = Servers::start(std::sync::Arc::clone(&engine))
+        .await
+        .map_err(|e| e.to_string())?;
     // Plain lines on stdout so scripts and tests can find the ports.
     if let Some(a) = servers.pg_addr {
         println!("pgwire listening on {a}");
@@ -109,6 +146,139 @@ async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     servers.stop().await;
+    // A running import is cancelled and leaves its table as it was.
+    let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+    Ok(())
+}
+
+async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), String> {
+    use sluice::import::{ImportRequest, OnError, Progress};
+    use std::io::IsTerminal;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let partition_by = match &a.partition_by {
+        Some(p) => Some(sluice::storage::PartitionBy::parse(p).ok_or_else(|| {
+            format!("--partition-by: 'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected, got '{p}'")
+        })?),
+        None => None,
+    };
+    let delimiter = match a.delimiter.as_bytes() {
+        [d] => *d,
+        _ => return Err("--delimiter: one ASCII character expected".into()),
+    };
+    let on_error = match a.on_error.to_ascii_lowercase().as_str() {
+        "skip_row" => OnError::SkipRow,
+        "skip_column" => OnError::SkipColumn,
+        "abort" => OnError::Abort,
+        other => {
+            return Err(format!(
+                "--on-error: skip_row, skip_column or abort expected, got '{other}'"
+            ));
+        }
+    };
+    if a.timestamp.is_none()
+        && partition_by.is_some_and(|p| p != sluice::storage::PartitionBy::None)
+    {
+        return Err("invalid option used for import without a designated timestamp (format or partition by)".into());
+    }
+    let path = a
+        .file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let (schema, table) = match a.table.split_once('.') {
+        Some((s, t)) => (s.to_string(), t.to_string()),
+        None => (sluice::catalog::DEFAULT_SCHEMA.to_string(), a.table.clone()),
+    };
+    let (_lock, engine) = open(root, conf)?;
+    let req = ImportRequest {
+        schema,
+        table,
+        file_name: a.file.display().to_string(),
+        path,
+        header: if a.header {
+            Some(true)
+        } else if a.no_header {
+            Some(false)
+        } else {
+            None
+        },
+        timestamp: a.timestamp,
+        format: a.format,
+        delimiter,
+        partition_by,
+        on_error,
+    };
+    let progress = Arc::new(Progress::default());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let job = {
+        let (engine, progress, cancel) = (
+            Arc::clone(&engine),
+            Arc::clone(&progress),
+            Arc::clone(&cancel),
+        );
+        tokio::task::spawn_blocking(move || engine.importer().run_now(&req, &progress, cancel))
+    };
+    tokio::pin!(job);
+    let tty = std::io::stderr().is_terminal();
+    let mut last_phase = "";
+    let started = std::time::Instant::now();
+    let result = loop {
+        tokio::select! {
+            r = &mut job => break r.map_err(|e| e.to_string())?,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("cancelling…");
+                cancel.store(true, Ordering::Relaxed);
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                let phase = *progress.phase.lock().expect("progress");
+                let done = progress.bytes_done.load(Ordering::Relaxed);
+                let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
+                if tty {
+                    let width = 30usize;
+                    let filled = ((done.min(total) * width as u64) / total) as usize;
+                    eprint!(
+                        "\r{:<24} [{}{}] {:>3}% {:>6.1}s",
+                        phase,
+                        "#".repeat(filled),
+                        " ".repeat(width - filled),
+                        done.min(total) * 100 / total,
+                        started.elapsed().as_secs_f64()
+                    );
+                } else if phase != last_phase {
+                    eprintln!("phase {phase}");
+                }
+                last_phase = phase;
+            }
+        }
+    };
+    if tty {
+        eprintln!();
+    }
+    let summary = result
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let mb = summary.bytes as f64 / 1_048_576.0;
+    println!("import {} finished", summary.id);
+    println!("rows handled:  {}", summary.rows_handled);
+    println!("rows imported: {}", summary.rows_imported);
+    println!("rows rejected: {}", summary.errors);
+    println!("partitions:    {}", summary.partitions);
+    println!(
+        "time:          {:.2} s ({:.1} MB/s, {:.0} rows/s)",
+        summary.seconds,
+        mb / summary.seconds.max(1e-9),
+        summary.rows_handled as f64 / summary.seconds.max(1e-9)
+    );
+    for (phase, secs) in &summary.phases {
+        println!("  {phase:<24} {secs:.3} s");
+    }
+    if summary.errors > 0 {
+        println!(
+            "rejected rows are listed in sys.text_import_errors where id = '{}'",
+            summary.id
+        );
+    }
     Ok(())
 }
 

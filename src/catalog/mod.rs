@@ -17,10 +17,10 @@ use std::sync::{Arc, RwLock};
 
 pub use meta::{ColumnMeta, TableMeta, quote_ident};
 pub use table::{AppendTxn, Table};
-pub use types::ColumnType;
+pub use types::{ColumnType, parse_ipv4, parse_uuid};
 
 use crate::error::{Error, Result};
-use crate::storage::{self, Manifest};
+use crate::storage::{self, DataFile, Manifest};
 
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The virtual, read-only schema of system tables.
@@ -167,15 +167,73 @@ impl Catalog {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let manifest =
+        let table = self.install(tables, schema, name, meta, &tmp, Vec::new())?;
+        Ok(Some(table))
+    }
+
+    /// A hidden directory where an import builds a new table; start-up
+    /// removes it if the import never finished.
+    pub fn staging_dir(&self, schema: &str, name: &str, import_id: &str) -> Result<PathBuf> {
+        validate_table_name(name)?;
+        if !self.schema_exists(schema) {
+            return Err(Error::SchemaNotFound {
+                schema: schema.into(),
+            });
+        }
+        Ok(self
+            .db_root
+            .join(schema)
+            .join(format!(".{name}.importing-{import_id}")))
+    }
+
+    /// Creates a table from a staging directory that already holds its
+    /// files: the manifest lists them, and one rename publishes the table.
+    pub fn create_table_with_files(
+        &self,
+        schema: &str,
+        name: &str,
+        meta: TableMeta,
+        staging: &Path,
+        files: Vec<DataFile>,
+    ) -> Result<Arc<Table>> {
+        meta.validate()?;
+        validate_table_name(name)?;
+        let mut schemas = self.schemas.write().expect("catalog lock");
+        let tables = schemas
+            .get_mut(schema)
+            .ok_or_else(|| Error::SchemaNotFound {
+                schema: schema.into(),
+            })?;
+        if tables.contains_key(name) {
+            return Err(Error::TableExists { table: name.into() });
+        }
+        self.install(tables, schema, name, meta, staging, files)
+    }
+
+    /// Writes the manifest into `tmp` and renames it to the table's name.
+    fn install(
+        &self,
+        tables: &mut BTreeMap<String, Arc<Table>>,
+        schema: &str,
+        name: &str,
+        meta: TableMeta,
+        tmp: &Path,
+        files: Vec<DataFile>,
+    ) -> Result<Arc<Table>> {
+        let schema_dir = self.db_root.join(schema);
+        let mut manifest =
             Manifest::new(serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?);
-        manifest.store(&tmp)?;
+        if !files.is_empty() {
+            manifest.version += 1;
+            manifest.files = files;
+        }
+        manifest.store(tmp)?;
         let dir = schema_dir.join(name);
-        std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+        std::fs::rename(tmp, &dir).map_err(|e| Error::io(&dir, e))?;
         storage::sync_dir(&schema_dir)?;
         let table = Arc::new(Table::new(schema, name, dir, meta, manifest, None));
         tables.insert(name.to_string(), Arc::clone(&table));
-        Ok(Some(table))
+        Ok(table)
     }
 
     /// Drops a table: its directory is first renamed away (atomic), then

@@ -105,6 +105,22 @@ impl Table {
         })
     }
 
+    /// [`Table::begin_append`] for threads outside the async runtime (the
+    /// importer).
+    pub fn begin_append_blocking(self: &Arc<Self>) -> Result<AppendTxn> {
+        self.check_readable()?;
+        let guard = Arc::clone(&self.write_lock).blocking_lock_owned();
+        let version = self.snapshot().manifest.version + 1;
+        Ok(AppendTxn {
+            table: Arc::clone(self),
+            _guard: guard,
+            version,
+            written: Vec::new(),
+            flushes: 0,
+            committed: false,
+        })
+    }
+
     /// Replaces the table's content with nothing (TRUNCATE).
     pub async fn truncate(self: &Arc<Self>) -> Result<()> {
         let _guard = self.write_lock.lock().await;
@@ -194,6 +210,12 @@ impl AppendTxn {
         let files = storage::write_rows(&self.table.dir, &layout, batches, &tag)?;
         self.written.extend(files);
         Ok(())
+    }
+
+    /// Adopts files written elsewhere below the table directory (the
+    /// importer's); like written ones, they are removed unless committed.
+    pub fn add_files(&mut self, files: Vec<DataFile>) {
+        self.written.extend(files);
     }
 
     /// Makes every written row visible at once. Returns the row count.

@@ -37,6 +37,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.sql.copy.log.retention.days", "3"),
     ("cairo.sql.copy.max.recorded.errors", "10000"),
     ("cairo.sql.copy.formats.file", "conf/text_loader.json"),
+    ("cairo.sql.copy.min.chunk.size", "4m"),
+    ("cairo.sql.copy.index.memory", "256m"),
     ("query.timeout.sec", "60"),
 ];
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub copy_buffer_size: u64,
     pub copy_log_retention_days: u32,
     pub copy_max_recorded_errors: u64,
+    pub copy_min_chunk_size: u64,
+    pub copy_index_memory: u64,
     pub formats_file: PathBuf,
     pub formats: TextLoaderFormats,
     pub query_timeout_ms: u64,
@@ -190,6 +194,8 @@ impl Config {
             copy_buffer_size: parse_size(v, "cairo.sql.copy.buffer.size")?,
             copy_log_retention_days: parse_uint(v, "cairo.sql.copy.log.retention.days")? as u32,
             copy_max_recorded_errors: parse_uint(v, "cairo.sql.copy.max.recorded.errors")?,
+            copy_min_chunk_size: parse_size(v, "cairo.sql.copy.min.chunk.size")?.max(1),
+            copy_index_memory: parse_size(v, "cairo.sql.copy.index.memory")?.max(16),
             formats_file,
             formats,
             query_timeout_ms: timeout_sec.saturating_mul(1000),

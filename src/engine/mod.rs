@@ -2,6 +2,7 @@
 //! DataFusion context and the system tables, executes parsed statements and
 //! returns [`Output`]s that the wire layers only have to encode.
 
+mod copy;
 mod ddl;
 mod glue;
 mod insert;
@@ -23,7 +24,11 @@ use datafusion::sql::sqlparser::ast as sp;
 use crate::catalog::{Catalog, SYS_SCHEMA};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::import::log::ImportLog;
+use crate::import::{Importer, Settings as ImportSettings};
 use crate::sql::{self, QdbLimit, SessionCommand, Statement};
+use crate::sys::text_import_errors::TextImportErrors;
+use crate::sys::text_import_log::TextImportLog;
 use crate::sys::{SysSchema, SysTable};
 
 /// Who runs a statement.
@@ -121,6 +126,7 @@ pub struct Described {
 pub struct Engine {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
+    importer: Arc<Importer>,
     ctx: SessionContext,
 }
 
@@ -142,9 +148,23 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         let catalog = Arc::new(Catalog::open(&config.db_root())?);
-        let sys_tables: Vec<Arc<dyn SysTable>> = vec![Arc::new(
-            crate::sys::tables::TablesTable::new(Arc::clone(&catalog)),
-        )];
+        if let Some(root) = &config.copy_root {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        }
+        let journal = Arc::new(ImportLog::open(
+            &config.root.join("sys"),
+            config.copy_log_retention_days,
+        )?);
+        let importer = Arc::new(Importer::new(
+            Arc::clone(&catalog),
+            Arc::clone(&journal),
+            ImportSettings::from_config(&config),
+        ));
+        let sys_tables: Vec<Arc<dyn SysTable>> = vec![
+            Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
+            Arc::new(TextImportLog::new(Arc::clone(&journal))),
+            Arc::new(TextImportErrors::new(journal)),
+        ];
         let sys = Arc::new(SysSchema::new(sys_tables));
 
         let session_config = SessionConfig::new()
@@ -172,6 +192,7 @@ impl Engine {
         Ok(Arc::new(Engine {
             config: Arc::new(config),
             catalog,
+            importer,
             ctx,
         }))
     }
@@ -182,6 +203,15 @@ impl Engine {
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    pub fn importer(&self) -> &Arc<Importer> {
+        &self.importer
+    }
+
+    /// Stops background work: cancels a running import and waits for it.
+    pub fn shutdown(&self) {
+        self.importer.shutdown();
     }
 
     /// Parses and runs every statement of `sql` in order; stops at the first
@@ -238,6 +268,7 @@ impl Engine {
             }
             Statement::RenameColumn { table, .. } => table.schema == SYS_SCHEMA,
             Statement::Insert(i) => i.table.schema == SYS_SCHEMA,
+            Statement::Copy(c) => c.table.schema == SYS_SCHEMA,
             _ => false,
         };
         if touches_sys {
@@ -277,6 +308,8 @@ impl Engine {
             Statement::ShowColumns { table } => self.show_columns(table),
             Statement::ShowCreateTable { table } => self.show_create_table(table),
             Statement::Session(cmd) => session_command(cmd),
+            Statement::Copy(c) => self.copy(c),
+            Statement::CopyCancel { id } => self.copy_cancel(id),
         }
     }
 
@@ -331,6 +364,14 @@ impl Engine {
                     }),
                 }
             }
+            Statement::Copy(_) => Ok(Described {
+                params: vec![],
+                schema: Some(copy::copy_schema(false)),
+            }),
+            Statement::CopyCancel { .. } => Ok(Described {
+                params: vec![],
+                schema: Some(copy::copy_schema(true)),
+            }),
             _ => Ok(Described {
                 params: vec![],
                 schema: None,

@@ -47,6 +47,29 @@ pub struct Insert {
     pub batch: Option<u64>,
 }
 
+/// `ON ERROR` of COPY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyOnError {
+    SkipRow,
+    SkipColumn,
+    Abort,
+}
+
+/// `COPY t FROM 'file' [WITH …]`, options as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    pub table: TableRef,
+    pub file: String,
+    /// Where the file literal starts in the statement text.
+    pub file_position: usize,
+    pub header: Option<bool>,
+    pub timestamp: Option<String>,
+    pub format: Option<String>,
+    pub delimiter: Option<u8>,
+    pub partition_by: Option<PartitionBy>,
+    pub on_error: Option<CopyOnError>,
+}
+
 /// Statements a PostgreSQL client sends for its session that change nothing
 /// here: transactions are implicit (every statement commits on its own).
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +121,11 @@ pub enum Statement {
     /// EXPLAIN and anything else DataFusion plans as it is.
     Other(Box<sp::Statement>),
     Session(SessionCommand),
+    Copy(Copy),
+    /// `COPY 'id' CANCEL`; the id as written.
+    CopyCancel {
+        id: String,
+    },
 }
 
 impl Statement {
@@ -112,6 +140,8 @@ impl Statement {
                 | Statement::RenameTable { .. }
                 | Statement::RenameColumn { .. }
                 | Statement::Insert(_)
+                | Statement::Copy(_)
+                | Statement::CopyCancel { .. }
         )
     }
 }

@@ -10,6 +10,6 @@ pub mod ast;
 pub mod limit;
 pub mod parser;
 
-pub use ast::{CreateTable, Insert, SessionCommand, Statement, TableRef};
+pub use ast::{Copy, CopyOnError, CreateTable, Insert, SessionCommand, Statement, TableRef};
 pub use limit::QdbLimit;
 pub use parser::parse;

@@ -8,7 +8,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
-use super::ast::{CreateTable, Insert, SessionCommand, Statement, TableRef};
+use super::ast::{Copy, CopyOnError, CreateTable, Insert, SessionCommand, Statement, TableRef};
 use super::limit::QdbLimit;
 use crate::catalog::{ColumnMeta, ColumnType, DEFAULT_SCHEMA};
 use crate::error::{Error, Result};
@@ -198,6 +198,9 @@ impl Qp<'_> {
         }
         if self.peek_word("insert") {
             return self.insert();
+        }
+        if self.peek_word("copy") {
+            return self.copy();
         }
         if self.peek_word("show") {
             return self.show();
@@ -517,6 +520,185 @@ impl Qp<'_> {
         }
     }
 
+    /// A single-quoted string or a bare word, and where it starts.
+    fn string_or_word(&mut self) -> Option<(String, usize)> {
+        let t = self.p.peek_token();
+        let v = match &t.token {
+            Token::SingleQuotedString(s) => s.clone(),
+            Token::Word(w) => w.value.clone(),
+            Token::Number(n, _) => n.clone(),
+            _ => return None,
+        };
+        self.p.next_token();
+        Some((v, self.pos(&t)))
+    }
+
+    /// QuestDB's COPY: `COPY t FROM 'file' [WITH option …]` and
+    /// `COPY 'id' CANCEL`.
+    fn copy(&mut self) -> Result<Statement> {
+        self.p.next_token();
+        let first = self.p.peek_token();
+        if first.token == Token::LParen {
+            let _ = wrap(self.sql, self.p.parse_query())?;
+            if self.parse_word("from") {
+                return Err(self.err_at(&first, "subqueries are not supported for `COPY-FROM`"));
+            }
+            return Err(Error::unsupported("COPY (query) TO is not supported yet"));
+        }
+        if let Token::SingleQuotedString(id) = &first.token {
+            let id = id.clone();
+            self.p.next_token();
+            self.expect_word("cancel")?;
+            return Ok(Statement::CopyCancel { id });
+        }
+        if matches!(first.token, Token::Number(..)) || self.peek_word_nth(1, "cancel") {
+            // An unquoted id: `COPY 55ca24e5ba328050 CANCEL`.
+            let mut id = String::new();
+            while !self.peek_word("cancel") {
+                let t = self.p.next_token();
+                match t.token {
+                    Token::Word(w) => id.push_str(&w.value),
+                    Token::Number(n, _) => id.push_str(&n),
+                    _ => return Err(self.err_at(&t, "'cancel' expected")),
+                }
+            }
+            self.p.next_token();
+            return Ok(Statement::CopyCancel { id });
+        }
+        let table = self.table_ref()?;
+        if self.parse_word("to") {
+            return Err(Error::unsupported("COPY … TO is not supported yet"));
+        }
+        if !self.parse_word("from") {
+            let t = self.p.peek_token();
+            return Err(self.err_at(&t, "'from' or 'to' or 'cancel' expected"));
+        }
+        let lit = self.p.peek_token();
+        let file_position = self.pos(&lit);
+        let file = match &lit.token {
+            Token::SingleQuotedString(s) => s.clone(),
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("stdin") => {
+                return Err(Error::unsupported("COPY … FROM STDIN is not supported yet"));
+            }
+            _ => return Err(self.err_at(&lit, "file name expected")),
+        };
+        self.p.next_token();
+        if file.is_empty() {
+            return Err(self.err_at(&lit, "file name expected"));
+        }
+        if let Some(i) = file.find("..") {
+            // QuestDB's position: the literal's plus the index in the name.
+            return Err(Error::syntax(
+                "'.' is not allowed",
+                file_position + file[..i].chars().count(),
+            ));
+        }
+        let mut copy = Copy {
+            table,
+            file,
+            file_position,
+            header: None,
+            timestamp: None,
+            format: None,
+            delimiter: None,
+            partition_by: None,
+            on_error: None,
+        };
+        let t = self.p.peek_token();
+        if matches!(t.token, Token::SemiColon | Token::EOF) {
+            return Ok(Statement::Copy(copy));
+        }
+        if !self.parse_word("with") {
+            return Err(self.err_at(&t, "'with' expected"));
+        }
+        loop {
+            let t = self.p.peek_token();
+            if matches!(t.token, Token::SemiColon | Token::EOF) {
+                break;
+            }
+            if self.parse_word("header") {
+                let v = self.p.peek_token();
+                copy.header = Some(match &v.token {
+                    Token::Word(w) if w.value.eq_ignore_ascii_case("true") => true,
+                    Token::Word(w) if w.value.eq_ignore_ascii_case("false") => false,
+                    _ => return Err(self.err_at(&v, "'true' or 'false' expected")),
+                });
+                self.p.next_token();
+            } else if self.parse_word("timestamp") {
+                let v = self.p.peek_token();
+                let Some((name, _)) = self.string_or_word() else {
+                    return Err(self.err_at(&v, "timestamp column name expected"));
+                };
+                if name.is_empty()
+                    || name.contains(|c: char| c.is_control() || "\"'?.,/\\:()+*%~-".contains(c))
+                {
+                    return Err(
+                        self.err_at(&v, "timestamp column name contains invalid characters")
+                    );
+                }
+                copy.timestamp = Some(name);
+            } else if self.parse_word("format") {
+                let v = self.p.peek_token();
+                let Some((f, _)) = self.string_or_word() else {
+                    return Err(self.err_at(&v, "format expected"));
+                };
+                copy.format = Some(f);
+            } else if self.parse_word("delimiter") {
+                let v = self.p.peek_token();
+                let Some((d, _)) = self.string_or_word() else {
+                    return Err(self.err_at(&v, "delimiter expected"));
+                };
+                let mut chars = d.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if c.is_ascii() => copy.delimiter = Some(c as u8),
+                    (Some(_), None) => {
+                        return Err(self.err_at(&v, "delimiter is not an ascii character"));
+                    }
+                    _ => {
+                        return Err(
+                            self.err_at(&v, "delimiter is empty or contains more than 1 character")
+                        );
+                    }
+                }
+            } else if self.parse_word("partition") {
+                self.expect_word("by")?;
+                let v = self.p.peek_token();
+                let unit = match &v.token {
+                    Token::Word(w) => PartitionBy::parse(&w.value),
+                    _ => None,
+                };
+                let Some(unit) = unit else {
+                    return Err(self.err_at(
+                        &v,
+                        "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected",
+                    ));
+                };
+                self.p.next_token();
+                copy.partition_by = Some(unit);
+            } else if self.parse_word("on") {
+                self.expect_word("error")?;
+                let v = self.p.peek_token();
+                let mode = match &v.token {
+                    Token::Word(w) => match w.value.to_ascii_lowercase().as_str() {
+                        "skip_row" => Some(CopyOnError::SkipRow),
+                        "skip_column" => Some(CopyOnError::SkipColumn),
+                        "abort" => Some(CopyOnError::Abort),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(mode) = mode else {
+                    return Err(self.err_at(&v, "invalid 'on error' copy option found"));
+                };
+                self.p.next_token();
+                copy.on_error = Some(mode);
+            } else {
+                return Err(self.err_at(&t, "unexpected option"));
+            }
+        }
+        Ok(Statement::Copy(copy))
+    }
+
     fn show(&mut self) -> Result<Statement> {
         self.p.next_token(); // SHOW
         if self.parse_word("tables") {
@@ -659,6 +841,86 @@ mod tests {
             panic!()
         };
         assert_eq!(i.batch, Some(5));
+    }
+
+    #[test]
+    fn copy_grammar() {
+        let Statement::Copy(c) = one(
+            "COPY x FROM 'somefile.csv' WITH HEADER TRUE PARTITION BY DAY TIMESTAMP 'ts1' FORMAT 'yyyy-MM-ddTHH:mm:ss' DELIMITER ';' ON ERROR SKIP_COLUMN",
+        ) else {
+            panic!()
+        };
+        assert_eq!(c.header, Some(true));
+        assert_eq!(c.partition_by, Some(PartitionBy::Day));
+        assert_eq!(c.timestamp.as_deref(), Some("ts1"));
+        assert_eq!(c.format.as_deref(), Some("yyyy-MM-ddTHH:mm:ss"));
+        assert_eq!(c.delimiter, Some(b';'));
+        assert_eq!(c.on_error, Some(CopyOnError::SkipColumn));
+        let Statement::Copy(c) = one("copy y from 'somefile.csv';") else {
+            panic!()
+        };
+        assert_eq!((c.header, c.delimiter, c.on_error), (None, None, None));
+        let err = |sql: &str| {
+            let e = parse(sql).unwrap_err();
+            (e.to_string(), e.position())
+        };
+        assert_eq!(
+            err("copy x from ''"),
+            ("file name expected".into(), Some(12))
+        );
+        assert_eq!(
+            err("copy x from '../../../../../'"),
+            ("'.' is not allowed".into(), Some(12))
+        );
+        assert_eq!(
+            err(r"copy x from '\..\..\'"),
+            ("'.' is not allowed".into(), Some(13))
+        );
+        assert_eq!(
+            err("copy x from 'somefile.csv' partition by HOUR;"),
+            ("'with' expected".into(), Some(27))
+        );
+        assert_eq!(
+            err("copy 'foobar' cancel aw beans;"),
+            ("unexpected token [aw]".into(), Some(21))
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with delimiter '';").0,
+            "delimiter is empty or contains more than 1 character"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with delimiter '____';").0,
+            "delimiter is empty or contains more than 1 character"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with delimiter 'ą';").0,
+            "delimiter is not an ascii character"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with YadaYadaYada;").0,
+            "unexpected option"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with on error EXPLODE;").0,
+            "invalid 'on error' copy option found"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with partition by jiffy;").0,
+            "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected"
+        );
+        assert_eq!(
+            err("copy x from 'a.csv' with header yes;").0,
+            "'true' or 'false' expected"
+        );
+        assert_eq!(
+            err("copy (select 1) from 'a.csv'").0,
+            "subqueries are not supported for `COPY-FROM`"
+        );
+        assert_eq!(
+            err("copy x with header true").0,
+            "'from' or 'to' or 'cancel' expected"
+        );
+        assert!(matches!(one("copy 'ab12' cancel"), Statement::CopyCancel { id } if id == "ab12"));
     }
 
     #[test]

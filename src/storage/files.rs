@@ -153,6 +153,46 @@ pub fn write_file(path: &Path, batch: &RecordBatch) -> Result<u64> {
     Ok(size)
 }
 
+/// A Parquet file written batch by batch (the importer streams partitions
+/// that do not fit one batch). Invisible until a manifest names it.
+pub struct FileWriter {
+    path: std::path::PathBuf,
+    writer: ArrowWriter<std::fs::File>,
+}
+
+impl FileWriter {
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<FileWriter> {
+        let dir = path.parent().expect("file has a partition directory");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))?;
+        Ok(FileWriter {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Closes the file durably; returns its size in bytes.
+    pub fn finish(self) -> Result<u64> {
+        let file = self.writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        super::sync_dir(self.path.parent().expect("partition directory"))?;
+        Ok(file.metadata().map_err(|e| Error::io(&self.path, e))?.len())
+    }
+
+    /// Drops the file unfinished and removes it.
+    pub fn abandon(self) {
+        let path = self.path.clone();
+        drop(self);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Checks that a file exists and its Parquet footer reads.
 pub fn verify_file(path: &Path) -> std::result::Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;

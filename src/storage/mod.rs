@@ -12,7 +12,7 @@ pub mod files;
 pub mod manifest;
 pub mod partition;
 
-pub use files::{Layout, read_files, verify_file, write_rows};
+pub use files::{FileWriter, Layout, read_files, verify_file, write_rows};
 pub use manifest::{DataFile, Manifest};
 pub use partition::PartitionBy;
 

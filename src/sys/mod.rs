@@ -4,6 +4,8 @@
 //! [`SysSchema`] lists them under `sys`.
 
 pub mod tables;
+pub mod text_import_errors;
+pub mod text_import_log;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,629 @@
+//! Phase `analyze_file_structure`: samples the start of the file, infers a
+//! type per column (QuestDB's probe order), decides whether the first record
+//! is a header, normalises names, then maps the file onto the target table
+//! (existing: by name, else by position; new: the inferred definition).
+
+use super::ImportError;
+use super::csv::{Field, read_record};
+use super::decode::{TimestampParser, parse_float, parse_int};
+use super::format::Pattern;
+use crate::catalog::{ColumnMeta, ColumnType, TableMeta, parse_ipv4, parse_uuid};
+use crate::config::TextLoaderFormats;
+use crate::storage::PartitionBy;
+
+/// A column type inferred from the sample; timestamp-like types keep the
+/// pattern that matched.
+#[derive(Debug, Clone)]
+pub struct Detected {
+    pub ty: ColumnType,
+    pub pattern: Option<Pattern>,
+}
+
+/// What the sample says about the file.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    /// Offset of the first data record (after a BOM and the header).
+    pub data_start: usize,
+    /// Where parsing starts (after a BOM): the header's offset when there is one.
+    pub text_start: usize,
+    pub header: bool,
+    pub names: Vec<String>,
+    /// Per file column; `None` when every sampled value was empty.
+    pub detected: Vec<Option<Detected>>,
+}
+
+/// The probes, in QuestDB's priority order.
+struct Probes {
+    dates: Vec<Pattern>,
+    timestamps: Vec<Pattern>,
+}
+
+const CHAR: usize = 0;
+const INT: usize = 1;
+const LONG: usize = 2;
+const DOUBLE: usize = 3;
+const BOOLEAN: usize = 4;
+const UUID: usize = 5;
+const IPV4: usize = 6;
+const FIXED: usize = 7;
+
+impl Probes {
+    fn new(formats: &TextLoaderFormats) -> Probes {
+        let compile = |list: &[crate::config::TimestampFormat]| {
+            list.iter()
+                .filter_map(|f| Pattern::compile(&f.format).ok())
+                .collect::<Vec<_>>()
+        };
+        Probes {
+            dates: compile(&formats.date),
+            timestamps: compile(&formats.timestamp),
+        }
+    }
+
+    fn count(&self) -> usize {
+        FIXED + self.dates.len() + self.timestamps.len()
+    }
+
+    fn accepts(&self, probe: usize, v: &[u8]) -> bool {
+        let no_leading_zero = || !(v.len() > 2 && v[0] == b'0' && v[1] != b'.');
+        match probe {
+            CHAR => v.len() == 1 && v[0].is_ascii_alphabetic(),
+            INT => no_leading_zero() && parse_int(v).is_some_and(|x| i32::try_from(x).is_ok()),
+            LONG => no_leading_zero() && parse_int(v).is_some(),
+            DOUBLE => parse_float(v).is_some(),
+            BOOLEAN => v.eq_ignore_ascii_case(b"true") || v.eq_ignore_ascii_case(b"false"),
+            UUID => std::str::from_utf8(v).ok().and_then(parse_uuid).is_some(),
+            IPV4 => v.contains(&b'.') && std::str::from_utf8(v).ok().and_then(parse_ipv4).is_some(),
+            p if p < FIXED + self.dates.len() => self.dates[p - FIXED].parse(v).is_some(),
+            p => self.timestamps[p - FIXED - self.dates.len()]
+                .parse(v)
+                .is_some(),
+        }
+    }
+
+    fn detected(&self, probe: usize) -> Detected {
+        let (ty, pattern) = match probe {
+            CHAR => (ColumnType::Char, None),
+            INT => (ColumnType::Int, None),
+            LONG => (ColumnType::Long, None),
+            DOUBLE => (ColumnType::Double, None),
+            BOOLEAN => (ColumnType::Boolean, None),
+            UUID => (ColumnType::Uuid, None),
+            IPV4 => (ColumnType::Ipv4, None),
+            p if p < FIXED + self.dates.len() => {
+                (ColumnType::Date, Some(self.dates[p - FIXED].clone()))
+            }
+            p => {
+                let pat = self.timestamps[p - FIXED - self.dates.len()].clone();
+                (pat.column_type(), Some(pat))
+            }
+        };
+        Detected { ty, pattern }
+    }
+
+    /// Types of every column over `records` (field values, `None` = null).
+    fn detect(&self, records: &[Vec<Option<Vec<u8>>>], width: usize) -> Vec<Option<Detected>> {
+        let n = self.count();
+        (0..width)
+            .map(|c| {
+                let mut alive = vec![true; n];
+                let mut seen = false;
+                for r in records {
+                    let Some(Some(v)) = r.get(c) else { continue };
+                    seen = true;
+                    for (p, a) in alive.iter_mut().enumerate() {
+                        if *a && !self.accepts(p, v) {
+                            *a = false;
+                        }
+                    }
+                }
+                if !seen {
+                    return None;
+                }
+                Some(match alive.iter().position(|a| *a) {
+                    Some(p) => self.detected(p),
+                    None => Detected {
+                        ty: ColumnType::Varchar,
+                        pattern: None,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_text(d: &Option<Detected>) -> bool {
+    match d {
+        None => true,
+        Some(d) => matches!(d.ty, ColumnType::Varchar | ColumnType::Char),
+    }
+}
+
+/// Options that shape the analysis.
+pub struct AnalyzeOptions<'a> {
+    pub delimiter: u8,
+    pub header: Option<bool>,
+    pub timestamp: Option<&'a str>,
+    pub format: Option<&'a Pattern>,
+    pub max_lines: usize,
+    pub sample_bytes: usize,
+    pub formats: &'a TextLoaderFormats,
+}
+
+/// Analyses the start of `buf` (the whole file).
+pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, ImportError> {
+    let text_start = if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let sample_end = buf.len().min(text_start + opts.sample_bytes.max(1));
+    let sample = &buf[..sample_end];
+    if let Some(at) = memchr::memchr(0, sample) {
+        return Err(ImportError::setup(format!(
+            "[-1] cannot determine text structure: the file looks binary (NUL byte at offset {at})"
+        )));
+    }
+    // Sample records: complete ones only, unless the sample is the whole file.
+    let mut fields: Vec<Field> = Vec::new();
+    let mut records: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+    let mut offsets = Vec::new();
+    let mut pos = text_start;
+    while records.len() < opts.max_lines.max(1) {
+        let Some(r) = read_record(sample, pos, opts.delimiter, &mut fields) else {
+            break;
+        };
+        let complete = r.next < sample.len() || sample_end == buf.len();
+        if !complete || r.open_quote {
+            break;
+        }
+        offsets.push((r.start, r.next));
+        records.push(
+            fields
+                .iter()
+                .map(|f| (!f.is_null(sample)).then(|| f.value(sample).into_owned()))
+                .collect(),
+        );
+        pos = r.next;
+    }
+    let Some(first) = records.first() else {
+        return Err(ImportError::setup("[-1] cannot determine text structure"));
+    };
+    let width = first.len();
+    let probes = Probes::new(opts.formats);
+    let header = match opts.header {
+        Some(h) => h,
+        None => {
+            records.len() >= 2 && {
+                let first_types = probes.detect(&records[..1], width);
+                let all = probes.detect(&records, width);
+                let rest = probes.detect(&records[1..], width);
+                first_types.iter().all(is_text)
+                    && (0..width).any(|c| {
+                        !is_text(&rest[c])
+                            && all[c].as_ref().map(|d| d.ty) != rest[c].as_ref().map(|d| d.ty)
+                    })
+            }
+        }
+    };
+    let (names, data_records, data_start) = if header {
+        let raw = &records[0];
+        let names = header_names(raw)?;
+        (names, &records[1..], offsets[0].1)
+    } else {
+        (
+            (0..width).map(|i| format!("f{i}")).collect(),
+            &records[..],
+            text_start,
+        )
+    };
+    let mut detected = probes.detect(data_records, width);
+    if let (Some(ts), Some(fmt)) = (opts.timestamp, opts.format)
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+    {
+        detected[i] = Some(Detected {
+            ty: fmt.column_type(),
+            pattern: Some(fmt.clone()),
+        });
+    }
+    Ok(Structure {
+        data_start,
+        text_start,
+        header,
+        names,
+        detected,
+    })
+}
+
+/// QuestDB's name rules: drop punctuation and control characters and
+/// upper-case the next kept character; a leading digit gets `_`; empty
+/// names become `f<i>` made unique with `_`; duplicates are an error.
+fn header_names(raw: &[Option<Vec<u8>>]) -> Result<Vec<String>, ImportError> {
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, v) in raw.iter().enumerate() {
+        let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned();
+        let mut out = String::new();
+        let mut upper = false;
+        for c in text.chars() {
+            let drop = matches!(
+                c,
+                ' ' | '?'
+                    | '.'
+                    | ','
+                    | '\''
+                    | '"'
+                    | '\\'
+                    | '/'
+                    | ':'
+                    | ')'
+                    | '('
+                    | '+'
+                    | '-'
+                    | '*'
+                    | '%'
+                    | '~'
+            ) || (c as u32) < 0x20
+                || c == '\u{7f}';
+            if c == '\u{feff}' {
+                continue;
+            }
+            if drop {
+                upper = true;
+                continue;
+            }
+            if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        if out.starts_with(|c: char| c.is_ascii_digit()) {
+            out.insert(0, '_');
+        }
+        if out.is_empty() {
+            let mut candidate = format!("f{i}");
+            let mut tries = 0;
+            while names
+                .iter()
+                .chain(raw_names(raw).iter())
+                .any(|n| n.eq_ignore_ascii_case(&candidate))
+            {
+                candidate.push('_');
+                tries += 1;
+                if tries > 20 {
+                    return Err(ImportError::setup(format!(
+                        "Failed to generate unique name for column [no={i}]"
+                    )));
+                }
+            }
+            out = candidate;
+        }
+        if names.iter().any(|n| n.eq_ignore_ascii_case(&out)) {
+            return Err(ImportError::setup(format!(
+                "duplicate column name found [no={i},name={out}]"
+            )));
+        }
+        names.push(out);
+    }
+    Ok(names)
+}
+
+fn raw_names(raw: &[Option<Vec<u8>>]) -> Vec<String> {
+    raw.iter()
+        .map(|v| String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+/// How the file maps onto the table.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub meta: TableMeta,
+    pub new_table: bool,
+    /// Per table column: the file column feeding it.
+    pub sources: Vec<Option<usize>>,
+    /// Per table column: how timestamp-like text is parsed.
+    pub parsers: Vec<Option<TimestampParser>>,
+    /// The designated timestamp: table column and file column.
+    pub timestamp: Option<(usize, usize)>,
+    pub file_columns: usize,
+}
+
+/// What the COPY statement asked for, as far as the plan cares.
+pub struct PlanOptions<'a> {
+    pub table: &'a str,
+    pub timestamp: Option<&'a str>,
+    pub format: Option<&'a Pattern>,
+    pub partition_by: Option<PartitionBy>,
+    pub formats: &'a TextLoaderFormats,
+}
+
+fn all_patterns(formats: &TextLoaderFormats, first: Option<&Pattern>) -> Vec<Pattern> {
+    let mut v: Vec<Pattern> = first.into_iter().cloned().collect();
+    for f in formats.date.iter().chain(&formats.timestamp) {
+        if let Ok(p) = Pattern::compile(&f.format)
+            && !v.contains(&p)
+        {
+            v.push(p);
+        }
+    }
+    v
+}
+
+fn timestamp_like(d: &Option<Detected>) -> bool {
+    match d {
+        None => true,
+        Some(d) => matches!(
+            d.ty,
+            ColumnType::Timestamp | ColumnType::TimestampNs | ColumnType::Long | ColumnType::Int
+        ),
+    }
+}
+
+/// Builds the plan for a new table (`existing` = None) or an existing one.
+pub fn plan(
+    s: &Structure,
+    existing: Option<&TableMeta>,
+    o: &PlanOptions<'_>,
+) -> Result<Plan, ImportError> {
+    let width = s.names.len();
+    match existing {
+        None => {
+            let mut columns = Vec::with_capacity(width);
+            let mut parsers = Vec::with_capacity(width);
+            for (i, name) in s.names.iter().enumerate() {
+                let d = &s.detected[i];
+                let ty = d.as_ref().map(|d| d.ty).unwrap_or(ColumnType::Varchar);
+                parsers.push(ty.is_timestamp().then(|| TimestampParser {
+                    patterns: all_patterns(o.formats, d.as_ref().and_then(|d| d.pattern.as_ref())),
+                    epoch_integers: false,
+                }));
+                columns.push(ColumnMeta::new(name.clone(), ty));
+            }
+            let partitioned = o.partition_by.is_some_and(|p| p != PartitionBy::None);
+            let timestamp = match o.timestamp {
+                None => None,
+                Some(ts) => {
+                    let Some(i) = s.names.iter().position(|n| n.eq_ignore_ascii_case(ts)) else {
+                        return Err(ImportError::setup(if partitioned {
+                            format!("timestamp column '{ts}' not found in file header")
+                        } else {
+                            format!("invalid timestamp column '{ts}'")
+                        }));
+                    };
+                    match columns[i].ty {
+                        ColumnType::Timestamp | ColumnType::TimestampNs => {}
+                        ColumnType::Long => {
+                            // Raw integers: epoch microseconds.
+                            columns[i].ty = ColumnType::Timestamp;
+                            parsers[i] = Some(TimestampParser {
+                                patterns: Vec::new(),
+                                epoch_integers: true,
+                            });
+                        }
+                        _ => {
+                            return Err(ImportError::setup(if partitioned {
+                                format!("column is not a timestamp [no={i}, name='{ts}']")
+                            } else {
+                                format!("not a timestamp '{ts}'")
+                            }));
+                        }
+                    }
+                    Some((i, i))
+                }
+            };
+            let meta = TableMeta {
+                timestamp: timestamp.map(|(i, _)| columns[i].name.clone()),
+                columns,
+                partition_by: if partitioned {
+                    o.partition_by.unwrap_or(PartitionBy::None)
+                } else {
+                    PartitionBy::None
+                },
+                wal: true,
+            };
+            meta.validate()
+                .map_err(|e| ImportError::setup(e.to_string()))?;
+            Ok(Plan {
+                meta,
+                new_table: true,
+                sources: (0..width).map(Some).collect(),
+                parsers,
+                timestamp,
+                file_columns: width,
+            })
+        }
+        Some(meta) => {
+            let tcols = meta.columns.len();
+            if width > tcols {
+                return Err(ImportError::setup(format!(
+                    "column count mismatch [textColumnCount={width}, tableColumnCount={tcols}, table={}]",
+                    o.table
+                )));
+            }
+            if let Some(p) = o.partition_by
+                && meta.partition_by != PartitionBy::None
+                && p != meta.partition_by
+            {
+                return Err(ImportError::setup(
+                    "declared partition by unit doesn't match table's",
+                ));
+            }
+            let mut sources: Vec<Option<usize>> = vec![None; tcols];
+            for (i, name) in s.names.iter().enumerate() {
+                let target = meta
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name))
+                    .unwrap_or(i);
+                if sources[target].is_some() {
+                    return Err(ImportError::setup(format!(
+                        "file columns {} and {i} both map to table column '{}'",
+                        sources[target].unwrap_or_default(),
+                        meta.columns[target].name
+                    )));
+                }
+                sources[target] = Some(i);
+            }
+            let designated = meta.timestamp_index();
+            if let Some(ts) = o.timestamp {
+                let named = meta
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(ts));
+                if named.is_none() || named != designated && designated.is_some() {
+                    return Err(ImportError::setup(format!(
+                        "invalid timestamp column [name='{ts}']"
+                    )));
+                }
+            }
+            let mut parsers = Vec::with_capacity(tcols);
+            for (c, col) in meta.columns.iter().enumerate() {
+                if !col.ty.is_timestamp() {
+                    parsers.push(None);
+                    continue;
+                }
+                let detected = sources[c].and_then(|f| s.detected[f].as_ref());
+                let format_applies = o.format.is_some()
+                    && match o.timestamp {
+                        Some(ts) => col.name.eq_ignore_ascii_case(ts),
+                        None => Some(c) == designated,
+                    };
+                let patterns = if format_applies {
+                    vec![o.format.cloned().expect("format")]
+                } else {
+                    all_patterns(o.formats, detected.and_then(|d| d.pattern.as_ref()))
+                };
+                parsers.push(Some(TimestampParser {
+                    patterns,
+                    epoch_integers: true,
+                }));
+            }
+            let timestamp = match designated {
+                None => None,
+                Some(c) => {
+                    let name = o.timestamp.unwrap_or("");
+                    let Some(f) = sources[c] else {
+                        return Err(ImportError::setup(format!(
+                            "column is not a timestamp [no={c}, name='{name}']"
+                        )));
+                    };
+                    let with_format = o.format.is_some();
+                    if !with_format && !timestamp_like(&s.detected[f]) {
+                        return Err(ImportError::setup(format!(
+                            "column is not a timestamp [no={f}, name='{name}']"
+                        )));
+                    }
+                    Some((c, f))
+                }
+            };
+            Ok(Plan {
+                meta: meta.clone(),
+                new_table: false,
+                sources,
+                parsers,
+                timestamp,
+                file_columns: width,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze_str(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
+        let formats = TextLoaderFormats::builtin();
+        analyze(
+            text.as_bytes(),
+            &AnalyzeOptions {
+                delimiter: b',',
+                header,
+                timestamp: None,
+                format: None,
+                max_lines: 1000,
+                sample_bytes: 1 << 20,
+                formats: &formats,
+            },
+        )
+    }
+
+    #[test]
+    fn header_and_types() {
+        let s = analyze_str("ts,100i,i0,x\n1972-09-29T00:00:00.000000Z,100.0,i1,1\n1972-09-30T00:00:00.000000Z,25.47,j1,2\n", None).unwrap();
+        assert!(s.header);
+        assert_eq!(s.names, ["ts", "_100i", "i0", "x"]);
+        let types: Vec<_> = s.detected.iter().map(|d| d.as_ref().unwrap().ty).collect();
+        assert_eq!(
+            types,
+            [
+                ColumnType::Timestamp,
+                ColumnType::Double,
+                ColumnType::Varchar,
+                ColumnType::Int
+            ]
+        );
+        let s = analyze_str("a,b\n1,2\n", Some(false)).unwrap();
+        assert_eq!(s.names, ["f0", "f1"]);
+    }
+
+    #[test]
+    fn names_normalised_and_duplicates() {
+        let s = analyze_str("Int Sym,1,,\"x.y\"\n1,2,3,4\n", Some(true)).unwrap();
+        assert_eq!(s.names, ["IntSym", "_1", "f2", "xY"]);
+        let e = analyze_str("a,b,A\n1,2,3\n", Some(true)).unwrap_err();
+        assert_eq!(e.to_string(), "duplicate column name found [no=2,name=A]");
+    }
+
+    #[test]
+    fn binary_and_empty() {
+        assert!(analyze_str("\0\0\0", None).is_err());
+        assert!(analyze_str("\n\n", None).is_err());
+    }
+}
+
+/// The outcome of the phase: what the file looks like and how it maps.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub structure: Structure,
+    pub plan: Plan,
+}
+
+/// Phase `analyze_file_structure` for `job` over the mapped file `buf`;
+/// `existing` is the target's definition when the table exists.
+pub fn run(
+    job: &super::Job<'_>,
+    buf: &[u8],
+    existing: Option<&TableMeta>,
+) -> Result<Analysis, ImportError> {
+    let req = job.req;
+    let format = match &req.format {
+        Some(f) => Some(Pattern::compile(f).map_err(ImportError::setup)?),
+        None => None,
+    };
+    let structure = analyze(
+        buf,
+        &AnalyzeOptions {
+            delimiter: req.delimiter,
+            header: req.header,
+            timestamp: req.timestamp.as_deref(),
+            format: format.as_ref(),
+            max_lines: job.settings.analysis_lines,
+            sample_bytes: job.settings.buffer_size,
+            formats: &job.settings.formats,
+        },
+    )?;
+    let plan = plan(
+        &structure,
+        existing,
+        &PlanOptions {
+            table: &req.table,
+            timestamp: req.timestamp.as_deref(),
+            format: format.as_ref(),
+            partition_by: req.partition_by,
+            formats: &job.settings.formats,
+        },
+    )?;
+    Ok(Analysis { structure, plan })
+}

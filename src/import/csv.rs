@@ -1,0 +1,245 @@
+//! The CSV lexer every phase shares: finds records and field spans in a
+//! byte buffer without copying. Rules (QuestDB's): records end at `\n` or
+//! `\r`, empty lines are skipped, a field is quoted only when `"` is its
+//! first byte, `""` inside quotes is one quote, delimiters and line breaks
+//! inside quotes are data.
+
+use std::borrow::Cow;
+
+/// One field of a record: a byte range of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub start: usize,
+    pub end: usize,
+    /// The raw range starts with a quote; its value is inside the quotes.
+    pub quoted: bool,
+    /// The value needs rewriting (`""` pairs or text after the closing quote).
+    pub escaped: bool,
+}
+
+impl Field {
+    /// The field's value: borrowed unless quotes must be collapsed.
+    pub fn value<'a>(&self, buf: &'a [u8]) -> Cow<'a, [u8]> {
+        let raw = &buf[self.start..self.end];
+        if !self.quoted {
+            return Cow::Borrowed(raw);
+        }
+        if !self.escaped {
+            // `"abc"`: strip the two quotes (an unterminated one has no closer).
+            let inner = &raw[1..];
+            return Cow::Borrowed(inner.strip_suffix(b"\"").unwrap_or(inner));
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        let mut in_quotes = true;
+        let mut i = 1;
+        while i < raw.len() {
+            let b = raw[i];
+            if in_quotes && b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    out.push(b'"');
+                    i += 2;
+                    continue;
+                }
+                in_quotes = false;
+            } else {
+                out.push(b);
+            }
+            i += 1;
+        }
+        Cow::Owned(out)
+    }
+
+    /// An empty field, `""`, or an unquoted `NULL` in any case.
+    pub fn is_null(&self, buf: &[u8]) -> bool {
+        let raw = &buf[self.start..self.end];
+        raw.is_empty() || raw == b"\"\"" || (!self.quoted && raw.eq_ignore_ascii_case(b"null"))
+    }
+}
+
+/// Where a record lies in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Offset of the record's first byte.
+    pub start: usize,
+    /// Offset just past the record's terminator (the next record's search start).
+    pub next: usize,
+    /// The buffer ended inside a quoted field.
+    pub open_quote: bool,
+}
+
+/// Reads the record at or after `pos` into `fields` (cleared first). Empty
+/// lines before it are skipped. `None` when only line breaks remain.
+pub fn read_record(
+    buf: &[u8],
+    mut pos: usize,
+    delim: u8,
+    fields: &mut Vec<Field>,
+) -> Option<Record> {
+    fields.clear();
+    while pos < buf.len() && (buf[pos] == b'\n' || buf[pos] == b'\r') {
+        pos += 1;
+    }
+    if pos >= buf.len() {
+        return None;
+    }
+    let start = pos;
+    loop {
+        // One field starting at `pos`.
+        if pos < buf.len() && buf[pos] == b'"' {
+            let fstart = pos;
+            let mut escaped = false;
+            let mut i = pos + 1;
+            // Find the closing quote, skipping `""` pairs.
+            let close = loop {
+                match memchr::memchr(b'"', &buf[i..]) {
+                    None => break None,
+                    Some(k) => {
+                        let q = i + k;
+                        if buf.get(q + 1) == Some(&b'"') {
+                            escaped = true;
+                            i = q + 2;
+                        } else {
+                            break Some(q);
+                        }
+                    }
+                }
+            };
+            let Some(close) = close else {
+                fields.push(Field {
+                    start: fstart,
+                    end: buf.len(),
+                    quoted: true,
+                    escaped,
+                });
+                return Some(Record {
+                    start,
+                    next: buf.len(),
+                    open_quote: true,
+                });
+            };
+            // Text after the closing quote up to the delimiter is kept.
+            let after = close + 1;
+            let stop = memchr::memchr3(delim, b'\n', b'\r', &buf[after..])
+                .map(|k| after + k)
+                .unwrap_or(buf.len());
+            if stop > after {
+                escaped = true;
+            }
+            fields.push(Field {
+                start: fstart,
+                end: stop,
+                quoted: true,
+                escaped,
+            });
+            pos = stop;
+        } else {
+            let stop = memchr::memchr3(delim, b'\n', b'\r', &buf[pos..])
+                .map(|k| pos + k)
+                .unwrap_or(buf.len());
+            fields.push(Field {
+                start: pos,
+                end: stop,
+                quoted: false,
+                escaped: false,
+            });
+            pos = stop;
+        }
+        if pos >= buf.len() {
+            return Some(Record {
+                start,
+                next: buf.len(),
+                open_quote: false,
+            });
+        }
+        if buf[pos] == delim {
+            pos += 1;
+            continue;
+        }
+        // A line break ends the record.
+        return Some(Record {
+            start,
+            next: pos + 1,
+            open_quote: false,
+        });
+    }
+}
+
+/// Line breaks in `bytes`: `\n`, `\r\n` and a bare `\r` each count once.
+/// `next` is the byte after `bytes`, to see whether a final `\r` is
+/// followed by `\n`.
+pub fn count_lines(bytes: &[u8], next: Option<u8>) -> u64 {
+    let mut n = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    for i in memchr::memchr_iter(b'\r', bytes) {
+        let following = bytes.get(i + 1).copied().or(next);
+        if following != Some(b'\n') {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// 1-based line numbers of the given byte offsets (sorted ascending) in `buf`.
+pub fn line_numbers(buf: &[u8], offsets: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut line = 1u64;
+    let mut at = 0usize;
+    for &o in offsets {
+        let o = (o as usize).min(buf.len());
+        if o > at {
+            line += count_lines(&buf[at..o], buf.get(o).copied());
+            at = o;
+        }
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(buf: &[u8]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut fields = Vec::new();
+        let mut pos = 0;
+        while let Some(r) = read_record(buf, pos, b',', &mut fields) {
+            out.push(
+                fields
+                    .iter()
+                    .map(|f| String::from_utf8(f.value(buf).into_owned()).unwrap())
+                    .collect(),
+            );
+            pos = r.next;
+        }
+        out
+    }
+
+    #[test]
+    fn quotes_line_breaks_and_empty_lines() {
+        let buf = b"a,b\r\n\"x,\r\ny\",\"q\"\"q\"\r\n\r\n\rlast,\"\"";
+        assert_eq!(
+            values(buf),
+            vec![vec!["a", "b"], vec!["x,\r\ny", "q\"q"], vec!["last", ""],]
+        );
+    }
+
+    #[test]
+    fn mid_field_quote_is_literal_and_trailing_text_kept() {
+        assert_eq!(values(b"foobar\",x\n"), vec![vec!["foobar\"", "x"]]);
+        assert_eq!(values(b"\"ab\"cd,x\n"), vec![vec!["abcd", "x"]]);
+    }
+
+    #[test]
+    fn open_quote_at_end() {
+        let mut fields = Vec::new();
+        let r = read_record(b"a,\"open\nmore", 0, b',', &mut fields).unwrap();
+        assert!(r.open_quote);
+    }
+
+    #[test]
+    fn lines() {
+        let buf = b"h\r\na\rb\nc\r\nd";
+        let starts = [0u64, 3, 5, 7, 10];
+        assert_eq!(line_numbers(buf, &starts), vec![1, 2, 3, 4, 5]);
+    }
+}

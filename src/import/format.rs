@@ -1,0 +1,551 @@
+//! QuestDB's date/timestamp pattern language (`yyyy-MM-ddTHH:mm:ss.SSSUUUZ`),
+//! compiled once and matched against byte slices. A value must match the
+//! whole pattern. Results are UTC nanoseconds, converted to the target
+//! column's unit by the caller.
+
+use crate::catalog::ColumnType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Literal(u8),
+    Era,
+    /// Year with a digit range; `two_digit` maps to the current century.
+    Year {
+        min: usize,
+        max: usize,
+        two_digit: bool,
+    },
+    Month {
+        min: usize,
+        max: usize,
+    },
+    MonthName,
+    Day {
+        min: usize,
+        max: usize,
+    },
+    DayName,
+    DayOfWeek,
+    DayOfYear {
+        min: usize,
+        max: usize,
+    },
+    Hour24 {
+        min: usize,
+        max: usize,
+    },
+    Hour1To24 {
+        min: usize,
+        max: usize,
+    },
+    Hour0To11 {
+        min: usize,
+        max: usize,
+    },
+    Hour1To12 {
+        min: usize,
+        max: usize,
+    },
+    AmPm,
+    Minute {
+        min: usize,
+        max: usize,
+    },
+    Second {
+        min: usize,
+        max: usize,
+    },
+    Millis {
+        min: usize,
+        max: usize,
+    },
+    /// Digits 4–6 of the fraction.
+    Micros {
+        min: usize,
+        max: usize,
+    },
+    /// Digits 7–9 of the fraction.
+    Nanos {
+        min: usize,
+        max: usize,
+    },
+    /// A whole fraction of up to `digits` digits (`U+`, `N+`).
+    Fraction {
+        digits: usize,
+    },
+    Zone,
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    pub text: String,
+    units: Vec<Unit>,
+    /// The pattern has nanosecond units: values are TIMESTAMP_NS.
+    pub nanos: bool,
+}
+
+fn numeric(u: &Unit) -> bool {
+    !matches!(
+        u,
+        Unit::Literal(_) | Unit::Era | Unit::MonthName | Unit::DayName | Unit::AmPm | Unit::Zone
+    )
+}
+
+impl Pattern {
+    pub fn compile(text: &str) -> Result<Pattern, String> {
+        let b = text.as_bytes();
+        let mut units = Vec::new();
+        let mut nanos = false;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            let mut n = 1;
+            while i + n < b.len() && b[i + n] == c {
+                n += 1;
+            }
+            let plus = b.get(i + n) == Some(&b'+');
+            let var = |max: usize| (1, max);
+            let unit = match (c, n) {
+                (b'G', _) => Unit::Era,
+                (b'y', 1) => Unit::Year {
+                    min: 1,
+                    max: 4,
+                    two_digit: true,
+                },
+                (b'y', 2) => Unit::Year {
+                    min: 2,
+                    max: 2,
+                    two_digit: true,
+                },
+                (b'y', k) | (b'Y', k) => Unit::Year {
+                    min: k.min(4),
+                    max: k.min(4),
+                    two_digit: false,
+                },
+                (b'M', 1) => Unit::Month { min: 1, max: 2 },
+                (b'M', 2) => Unit::Month { min: 2, max: 2 },
+                (b'M', _) => Unit::MonthName,
+                (b'd', 1) => Unit::Day { min: 1, max: 2 },
+                (b'd', _) => Unit::Day { min: 2, max: 2 },
+                (b'E', _) => Unit::DayName,
+                (b'u', _) => Unit::DayOfWeek,
+                (b'D', k) => Unit::DayOfYear {
+                    min: if k == 1 { 1 } else { k.min(3) },
+                    max: 3,
+                },
+                (b'w', _) => Unit::DayOfYear { min: 1, max: 2 },
+                (b'a', _) => Unit::AmPm,
+                (b'H', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Hour24 { min, max }
+                }
+                (b'k', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Hour1To24 { min, max }
+                }
+                (b'K', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Hour0To11 { min, max }
+                }
+                (b'h', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Hour1To12 { min, max }
+                }
+                (b'm', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Minute { min, max }
+                }
+                (b's', k) => {
+                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
+                    Unit::Second { min, max }
+                }
+                (b'S', 1) => Unit::Millis { min: 1, max: 3 },
+                (b'S', _) => Unit::Millis { min: 3, max: 3 },
+                (b'U', 1) if plus => Unit::Fraction { digits: 6 },
+                (b'U', 1) => Unit::Micros { min: 1, max: 3 },
+                (b'U', _) => Unit::Micros { min: 3, max: 3 },
+                (b'N', 1) if plus => Unit::Fraction { digits: 9 },
+                (b'N', 1) => Unit::Nanos { min: 1, max: 3 },
+                (b'N', _) => Unit::Nanos { min: 3, max: 3 },
+                (b'z', _) | (b'Z', _) | (b'x', _) | (b'X', _) => Unit::Zone,
+                _ => {
+                    // Anything else is literal text, one byte at a time.
+                    units.push(Unit::Literal(c));
+                    i += 1;
+                    continue;
+                }
+            };
+            if matches!(c, b'N') {
+                nanos = true;
+            }
+            units.push(unit);
+            i += n + usize::from(plus && matches!(c, b'U' | b'N') && n == 1);
+        }
+        if units.iter().all(|u| matches!(u, Unit::Literal(_))) {
+            return Err(format!(
+                "invalid timestamp format '{text}': no date or time units"
+            ));
+        }
+        // A variable-width numeric unit directly followed by another numeric
+        // unit takes the fewest digits, so `yyyyMMdd`-style packing works.
+        for k in 0..units.len().saturating_sub(1) {
+            if numeric(&units[k + 1]) {
+                match &mut units[k] {
+                    Unit::Month { min, max }
+                    | Unit::Day { min, max }
+                    | Unit::Hour24 { min, max }
+                    | Unit::Hour1To24 { min, max }
+                    | Unit::Hour0To11 { min, max }
+                    | Unit::Hour1To12 { min, max }
+                    | Unit::Minute { min, max }
+                    | Unit::Second { min, max }
+                    | Unit::Millis { min, max }
+                    | Unit::Micros { min, max }
+                    | Unit::Nanos { min, max } => *max = *min,
+                    _ => {}
+                }
+            }
+        }
+        Ok(Pattern {
+            text: text.to_string(),
+            units,
+            nanos,
+        })
+    }
+
+    /// The column type values of this pattern get when inferred.
+    pub fn column_type(&self) -> ColumnType {
+        if self.nanos {
+            ColumnType::TimestampNs
+        } else {
+            ColumnType::Timestamp
+        }
+    }
+
+    /// Parses `s` completely; UTC nanoseconds since the epoch.
+    pub fn parse(&self, s: &[u8]) -> Option<i64> {
+        let mut p = 0usize;
+        let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
+        let mut day_of_year: Option<i64> = None;
+        let (mut hour, mut minute, mut second, mut frac_nanos) = (0i64, 0i64, 0i64, 0i64);
+        let mut pm: Option<bool> = None;
+        let mut offset_secs = 0i64;
+        let mut bc = false;
+        for u in &self.units {
+            match *u {
+                Unit::Literal(c) => {
+                    if s.get(p) != Some(&c) {
+                        return None;
+                    }
+                    p += 1;
+                }
+                Unit::Era => {
+                    let rest = &s[p..];
+                    if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"AD") {
+                        p += 2;
+                    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"BC") {
+                        bc = true;
+                        p += 2;
+                    } else {
+                        return None;
+                    }
+                }
+                Unit::Year {
+                    min,
+                    max,
+                    two_digit,
+                } => {
+                    let neg = s.get(p) == Some(&b'-') && !two_digit;
+                    if neg {
+                        p += 1;
+                    }
+                    let (v, n) =
+                        digits(s, &mut p, min, if two_digit && max == 4 { 9 } else { max })?;
+                    year = if two_digit && n <= 2 {
+                        let century = chrono::Utc::now()
+                            .format("%Y")
+                            .to_string()
+                            .parse::<i64>()
+                            .unwrap_or(2000)
+                            / 100
+                            * 100;
+                        century + v
+                    } else {
+                        v
+                    };
+                    if neg {
+                        year = -year;
+                    }
+                }
+                Unit::Month { min, max } => month = digits(s, &mut p, min, max)?.0,
+                Unit::MonthName => month = name(s, &mut p, &MONTHS)? as i64 + 1,
+                Unit::Day { min, max } => day = digits(s, &mut p, min, max)?.0,
+                Unit::DayName => {
+                    name(s, &mut p, &DAYS)?;
+                }
+                Unit::DayOfWeek => {
+                    digits(s, &mut p, 1, 1)?;
+                }
+                Unit::DayOfYear { min, max } => day_of_year = Some(digits(s, &mut p, min, max)?.0),
+                Unit::Hour24 { min, max } => hour = digits(s, &mut p, min, max)?.0,
+                Unit::Hour1To24 { min, max } => hour = digits(s, &mut p, min, max)?.0 % 24,
+                Unit::Hour0To11 { min, max } => hour = digits(s, &mut p, min, max)?.0,
+                Unit::Hour1To12 { min, max } => hour = digits(s, &mut p, min, max)?.0 % 12,
+                Unit::AmPm => {
+                    let rest = &s[p..];
+                    if rest.len() < 2 {
+                        return None;
+                    }
+                    if rest[..2].eq_ignore_ascii_case(b"AM") {
+                        pm = Some(false);
+                    } else if rest[..2].eq_ignore_ascii_case(b"PM") {
+                        pm = Some(true);
+                    } else {
+                        return None;
+                    }
+                    p += 2;
+                }
+                Unit::Minute { min, max } => minute = digits(s, &mut p, min, max)?.0,
+                Unit::Second { min, max } => second = digits(s, &mut p, min, max)?.0,
+                Unit::Millis { min, max } => {
+                    frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000_000
+                }
+                Unit::Micros { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000,
+                Unit::Nanos { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0,
+                Unit::Fraction { digits: d } => {
+                    let (v, n) = digits(s, &mut p, 1, d)?;
+                    frac_nanos += v * 10i64.pow((9 - n) as u32);
+                }
+                Unit::Zone => offset_secs = zone(s, &mut p)?,
+            }
+        }
+        if p != s.len() {
+            return None;
+        }
+        if let Some(pm) = pm {
+            if hour > 11 {
+                return None;
+            }
+            if pm {
+                hour += 12;
+            }
+        }
+        if bc {
+            year = 1 - year;
+        }
+        if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let days = match day_of_year {
+            Some(doy) => {
+                if !(1..=366).contains(&doy) {
+                    return None;
+                }
+                days_from_civil(year, 1, 1) + doy - 1
+            }
+            None => {
+                if day < 1 || day > days_in_month(year, month) {
+                    return None;
+                }
+                days_from_civil(year, month, day)
+            }
+        };
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+        secs.checked_mul(1_000_000_000)?.checked_add(frac_nanos)
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// Reads between `min` and `max` ASCII digits.
+fn digits(s: &[u8], p: &mut usize, min: usize, max: usize) -> Option<(i64, usize)> {
+    let mut v = 0i64;
+    let mut n = 0;
+    while n < max {
+        match s.get(*p + n) {
+            Some(c) if c.is_ascii_digit() => {
+                v = v * 10 + i64::from(c - b'0');
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    if n < min {
+        return None;
+    }
+    *p += n;
+    Some((v, n))
+}
+
+/// A full or three-letter English name; returns its index.
+fn name(s: &[u8], p: &mut usize, names: &[&str]) -> Option<usize> {
+    let rest = &s[*p..];
+    for (i, n) in names.iter().enumerate() {
+        let n = n.as_bytes();
+        if rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n) {
+            *p += n.len();
+            return Some(i);
+        }
+    }
+    for (i, n) in names.iter().enumerate() {
+        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(&n.as_bytes()[..3]) {
+            *p += 3;
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// `Z`, `UTC`, `GMT`, `+hh`, `+hhmm`, `+hh:mm` (optionally after UTC/GMT).
+fn zone(s: &[u8], p: &mut usize) -> Option<i64> {
+    let rest = &s[*p..];
+    if rest.first() == Some(&b'Z') {
+        *p += 1;
+        return Some(0);
+    }
+    if rest.len() >= 3
+        && (rest[..3].eq_ignore_ascii_case(b"UTC") || rest[..3].eq_ignore_ascii_case(b"GMT"))
+    {
+        *p += 3;
+        if !matches!(s.get(*p), Some(b'+') | Some(b'-')) {
+            return Some(0);
+        }
+    }
+    let sign = match s.get(*p) {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    *p += 1;
+    let (h, _) = digits(s, p, 2, 2)?;
+    let mut m = 0;
+    if s.get(*p) == Some(&b':') {
+        *p += 1;
+        m = digits(s, p, 2, 2)?.0;
+    } else if let Some((v, _)) = digits(s, p, 2, 2) {
+        m = v;
+    }
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Converts UTC nanoseconds to the unit of a timestamp-like column
+/// (floor division, so instants before 1970 stay in the right unit step).
+pub fn nanos_to_unit(nanos: i64, ty: ColumnType) -> i64 {
+    match ty {
+        ColumnType::Date => nanos.div_euclid(1_000_000),
+        ColumnType::TimestampNs => nanos,
+        _ => nanos.div_euclid(1_000),
+    }
+}
+
+/// Microseconds of a value stored in the unit of `ty`.
+pub fn unit_to_micros(v: i64, ty: ColumnType) -> i64 {
+    match ty {
+        ColumnType::Date => v.saturating_mul(1000),
+        ColumnType::TimestampNs => v.div_euclid(1000),
+        _ => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(p: &str, s: &str) -> Option<i64> {
+        Pattern::compile(p).unwrap().parse(s.as_bytes())
+    }
+
+    #[test]
+    fn iso_forms() {
+        let p = "yyyy-MM-ddTHH:mm:ss.SSSUUUZ";
+        assert_eq!(
+            parse(p, "1970-01-02T00:00:00.000001Z"),
+            Some(86_400_000_001_000)
+        );
+        assert_eq!(parse(p, "2022-05-10T11:52:00.000Z"), None);
+        assert_eq!(
+            parse("yyyy-MM-ddTHH:mm:ss.SSSz", "2022-05-10T11:52:00.000Z"),
+            Some(1_652_183_520_000_000_000)
+        );
+        assert_eq!(
+            parse(
+                "yyyy-MM-ddTHH:mm:ss.SSSUUUNNNz",
+                "2025-08-05T00:00:00.000000001Z"
+            ),
+            Some(1_754_352_000_000_000_001)
+        );
+        assert!(Pattern::compile("yyyy-MM-ddTHH:mm:ss.N+").unwrap().nanos);
+        assert_eq!(
+            parse("yyyy-MM-ddTHH:mm:ss.U+z", "1970-01-01T00:00:01.5Z"),
+            Some(1_500_000_000)
+        );
+        assert_eq!(parse("yyyy-MM-dd HH:mm:ss", "1970-01-01 01:00:00x"), None);
+    }
+
+    #[test]
+    fn dates_and_zones() {
+        assert_eq!(parse("MM/dd/y", "01/02/1970"), Some(86_400_000_000_000));
+        assert_eq!(parse("dd/MM/y", "02/01/1970"), Some(86_400_000_000_000));
+        assert_eq!(
+            parse("yyyy-MM-ddTHH:mm:ssx", "1970-01-01T01:00:00+01:00"),
+            Some(0)
+        );
+        assert_eq!(parse("yyyyMMdd", "19700102"), Some(86_400_000_000_000));
+        assert_eq!(
+            parse("dd MMM yyyy hh:mm a", "02 Jan 1970 01:00 PM"),
+            Some((86_400 + 13 * 3600) * 1_000_000_000)
+        );
+        assert_eq!(parse("yyyy-MM-dd", "2023-02-29"), None);
+        assert_eq!(parse("yyyy-MM-dd", "1969-12-31"), Some(-86_400_000_000_000));
+    }
+}

@@ -1,0 +1,283 @@
+//! Phase `indexing`: one task per chunk reads every record, parses its
+//! designated timestamp and files `(timestamp, offset)` under the record's
+//! partition. Entries are 16 bytes; past the memory budget a task spills
+//! its entries to files under the work directory, so memory does not grow
+//! with the file. Records whose timestamp is missing or does not parse are
+//! rejected here, with their offset (their line number is added later).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+
+use super::analyze::Analysis;
+use super::boundary::Chunk;
+use super::csv::{Field, line_numbers, read_record};
+use super::format::unit_to_micros;
+use super::{ImportError, Job, OnError, RowError, shown_value};
+
+const PHASE: &str = "indexing";
+
+/// One index entry: the timestamp in the column's unit and the record's
+/// byte offset.
+pub type Entry = (i64, u64);
+
+/// The entries of one partition found by one chunk task.
+#[derive(Debug, Default)]
+pub struct PartIndex {
+    pub memory: Vec<Entry>,
+    pub spilled: Vec<PathBuf>,
+}
+
+impl PartIndex {
+    pub fn len_in_memory(&self) -> usize {
+        self.memory.len()
+    }
+}
+
+/// Everything indexed: partitions by floor (UTC micros).
+#[derive(Debug, Default)]
+pub struct Index {
+    pub partitions: HashMap<i64, Vec<PartIndex>>,
+    /// Records whose timestamp was indexed.
+    pub rows: u64,
+    /// Records seen, good or bad.
+    pub records: u64,
+}
+
+struct TaskOut {
+    parts: HashMap<i64, PartIndex>,
+    rows: u64,
+    records: u64,
+    /// Offset after the task's last record: the next chunk must start there.
+    ended_at: usize,
+}
+
+/// Writes entries as little-endian pairs.
+fn spill(path: &Path, entries: &[Entry]) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("spill file has a directory"))?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (ts, off) in entries {
+        f.write_all(&ts.to_le_bytes())?;
+        f.write_all(&off.to_le_bytes())?;
+    }
+    f.flush()
+}
+
+/// Reads a spill file back.
+pub fn read_spill(path: &Path) -> std::io::Result<Vec<Entry>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes
+        .chunks_exact(16)
+        .map(|c| {
+            (
+                i64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(c[8..].try_into().expect("8 bytes")),
+            )
+        })
+        .collect())
+}
+
+fn index_chunk(
+    job: &Job<'_>,
+    buf: &[u8],
+    a: &Analysis,
+    chunk: Chunk,
+    n: usize,
+    budget: usize,
+    work_dir: &Path,
+) -> Result<TaskOut, ImportError> {
+    let (ts_col, ts_field) = a
+        .plan
+        .timestamp
+        .expect("partitioned import has a timestamp");
+    let col = &a.plan.meta.columns[ts_col];
+    let ty = col.ty;
+    let parser = a.plan.parsers[ts_col].as_ref().expect("timestamp parser");
+    let unit = a.plan.meta.partition_by;
+    let delim = job.req.delimiter;
+    let mut out = TaskOut {
+        parts: HashMap::new(),
+        rows: 0,
+        records: 0,
+        ended_at: chunk.start,
+    };
+    let mut in_memory = 0usize;
+    let mut spills = 0usize;
+    let mut fields: Vec<Field> = Vec::with_capacity(a.plan.file_columns + 1);
+    let mut pos = chunk.start;
+    let mut last_progress = pos;
+    while let Some(r) = read_record(buf, pos, delim, &mut fields) {
+        if r.start >= chunk.end {
+            break;
+        }
+        pos = r.next;
+        out.ended_at = r.next;
+        out.records += 1;
+        if out.records % 65_536 == 0 {
+            job.check(PHASE)?;
+            job.progress
+                .bytes_done
+                .fetch_add((pos - last_progress) as u64, Ordering::Relaxed);
+            last_progress = pos;
+        }
+        let reject = |message: String, value: Option<String>| -> Result<(), ImportError> {
+            let e = RowError {
+                offset: r.start as u64,
+                column: if r.open_quote {
+                    None
+                } else {
+                    Some(col.name.clone())
+                },
+                value,
+                message,
+            };
+            if job.req.on_error == OnError::Abort {
+                let line = line_numbers(buf, &[e.offset])[0];
+                return Err(ImportError::Phase {
+                    phase: PHASE,
+                    message: format!(
+                        "{} [file={}, line={line}, offset={}, column={}]",
+                        e.message,
+                        job.req.file_name,
+                        e.offset,
+                        e.column.as_deref().unwrap_or("")
+                    ),
+                });
+            }
+            job.errors.push(e);
+            Ok(())
+        };
+        if r.open_quote {
+            reject(
+                "quote is missing: the file ends inside a quoted field".into(),
+                None,
+            )?;
+            continue;
+        }
+        let Some(f) = fields.get(ts_field).filter(|f| !f.is_null(buf)) else {
+            reject("designated timestamp is missing".into(), None)?;
+            continue;
+        };
+        let raw = f.value(buf);
+        let ts = match parser.parse(&raw, ty) {
+            Ok(v) => v,
+            Err(reason) => {
+                reject(
+                    format!("could not parse timestamp: {reason}"),
+                    Some(shown_value(&raw)),
+                )?;
+                continue;
+            }
+        };
+        let floor = unit.floor(unit_to_micros(ts, ty));
+        out.parts
+            .entry(floor)
+            .or_default()
+            .memory
+            .push((ts, r.start as u64));
+        out.rows += 1;
+        in_memory += 1;
+        if in_memory * 16 > budget {
+            for (floor, part) in out.parts.iter_mut() {
+                if part.memory.is_empty() {
+                    continue;
+                }
+                spills += 1;
+                let path = work_dir
+                    .join(format!("{floor}"))
+                    .join(format!("{n}_{spills}"));
+                spill(&path, &part.memory).map_err(|e| ImportError::Phase {
+                    phase: PHASE,
+                    message: format!(
+                        "could not write index file [path='{}']: {e}",
+                        path.display()
+                    ),
+                })?;
+                part.memory = Vec::new();
+                part.spilled.push(path);
+            }
+            in_memory = 0;
+        }
+    }
+    job.progress.bytes_done.fetch_add(
+        (pos.max(last_progress) - last_progress) as u64,
+        Ordering::Relaxed,
+    );
+    job.check(PHASE)?;
+    Ok(out)
+}
+
+/// The phase.
+pub fn run(
+    job: &Job<'_>,
+    buf: &[u8],
+    a: &Analysis,
+    chunks: &[Chunk],
+    work_dir: &Path,
+) -> Result<Index, ImportError> {
+    std::fs::create_dir_all(work_dir).map_err(|e| {
+        ImportError::setup(format!(
+            "could not create temporary import work directory [path='{}']: {e}",
+            work_dir.display()
+        ))
+    })?;
+    let budget = job.settings.index_memory / job.settings.workers.max(1);
+    let errors_before = job.errors.count();
+    let outs: Vec<TaskOut> = job.pool.install(|| {
+        chunks
+            .par_iter()
+            .enumerate()
+            .map(|(n, c)| index_chunk(job, buf, a, *c, n, budget, work_dir))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    // A literal quote inside an unquoted field can fool the parity rule of
+    // boundary_check; then a chunk's records do not end where the next
+    // chunk starts. Index the whole file in one task instead.
+    let consistent = outs.windows(2).zip(chunks.windows(2)).all(|(o, c)| {
+        let mut at = o[0].ended_at;
+        while at < buf.len() && (buf[at] == b'\n' || buf[at] == b'\r') {
+            at += 1;
+        }
+        let mut start = c[1].start;
+        while start < buf.len() && (buf[start] == b'\n' || buf[start] == b'\r') {
+            start += 1;
+        }
+        o[0].records == 0 || at == start
+    });
+    let outs = if consistent || chunks.len() == 1 {
+        outs
+    } else {
+        tracing::warn!(
+            import = job.id,
+            "chunk boundaries did not match record boundaries; indexing in one task"
+        );
+        job.errors.rewind(errors_before);
+        let _ = std::fs::remove_dir_all(work_dir);
+        let _ = std::fs::create_dir_all(work_dir);
+        let whole = Chunk {
+            start: chunks[0].start,
+            end: buf.len(),
+        };
+        vec![index_chunk(
+            job,
+            buf,
+            a,
+            whole,
+            0,
+            job.settings.index_memory,
+            work_dir,
+        )?]
+    };
+    let mut index = Index::default();
+    for o in outs {
+        index.rows += o.rows;
+        index.records += o.records;
+        for (floor, part) in o.parts {
+            index.partitions.entry(floor).or_default().push(part);
+        }
+    }
+    Ok(index)
+}

@@ -1,0 +1,716 @@
+//! The CSV importer behind `COPY t FROM 'file'` and `sluice import`.
+//!
+//! A partitioned target goes through the parallel pipeline, one module per
+//! phase: [`analyze`] (structure and types), [`boundary`] (chunks that start
+//! at record starts), [`indexing`] (timestamp and offset of every record,
+//! routed to its partition), [`partition_import`] (partitions sorted and
+//! written as Parquet in parallel) and [`attach`] (one atomic manifest
+//! swap). Other targets take the one-pass [`serial`] importer. Both share
+//! the lexer ([`csv`]), the pattern language ([`format`]) and the checked
+//! conversions ([`decode`]), and report to the journal ([`log`]) that
+//! `sys.text_import_log` and `sys.text_import_errors` show.
+//!
+//! One import runs at a time ([`Importer`] holds the slot); it runs on its
+//! own thread with its own rayon pool and checks its cancel flag inside
+//! every phase. Nothing is visible in the table until the final swap, so a
+//! failure, a cancel or a crash leaves the table as it was.
+
+pub mod analyze;
+pub mod attach;
+pub mod boundary;
+pub mod csv;
+pub mod decode;
+pub mod format;
+pub mod indexing;
+pub mod log;
+pub mod partition_import;
+pub mod rows;
+pub mod serial;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, TextLoaderFormats};
+use crate::error::{Error, Result};
+use crate::storage::PartitionBy;
+use log::{ErrorRow, ImportLog, LogRow, now_micros};
+
+/// What to do with a value that does not convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Drop the row (the default).
+    SkipRow,
+    /// Keep the row with NULL in the bad field.
+    SkipColumn,
+    /// Fail the whole import; the table stays as it was.
+    Abort,
+}
+
+/// One import, as the COPY statement (or the CLI) asked for it.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub schema: String,
+    pub table: String,
+    /// The file name as written in the statement (for the log).
+    pub file_name: String,
+    /// The resolved path, already confined to the copy root.
+    pub path: PathBuf,
+    pub header: Option<bool>,
+    pub timestamp: Option<String>,
+    pub format: Option<String>,
+    pub delimiter: u8,
+    pub partition_by: Option<PartitionBy>,
+    pub on_error: OnError,
+}
+
+impl ImportRequest {
+    fn table_display(&self) -> String {
+        if self.schema == crate::catalog::DEFAULT_SCHEMA {
+            self.table.clone()
+        } else {
+            format!("{}.{}", self.schema, self.table)
+        }
+    }
+}
+
+/// Importer settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub workers: usize,
+    pub buffer_size: usize,
+    pub analysis_lines: usize,
+    pub work_root: PathBuf,
+    pub max_recorded_errors: usize,
+    pub formats: TextLoaderFormats,
+    /// Smallest chunk worth its own indexing task.
+    pub min_chunk_size: usize,
+    /// Index entries (16 bytes each) held in memory before spilling to the
+    /// work root, over all workers.
+    pub index_memory: usize,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        Settings {
+            workers: c.copy_worker_count.max(1),
+            buffer_size: c.copy_buffer_size as usize,
+            analysis_lines: c.http_text_analysis_max_lines,
+            work_root: c.copy_work_root.clone(),
+            max_recorded_errors: c.copy_max_recorded_errors as usize,
+            formats: c.formats.clone(),
+            min_chunk_size: c.copy_min_chunk_size as usize,
+            index_memory: c.copy_index_memory as usize,
+        }
+    }
+}
+
+/// Why an import stopped. The text is what the log's `message` shows.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Raised by the coordinator (open, structure, validation).
+    #[error("{message}")]
+    Setup { message: String },
+    /// A phase task failed.
+    #[error("import failed [phase={phase}, msg=`{message}`]")]
+    Phase {
+        phase: &'static str,
+        message: String,
+    },
+    #[error("import cancelled [phase={phase}, msg=`Cancelled`]")]
+    Cancelled { phase: &'static str },
+    #[error("import was cancelled")]
+    SerialCancelled,
+}
+
+impl ImportError {
+    pub fn setup(message: impl Into<String>) -> Self {
+        ImportError::Setup {
+            message: message.into(),
+        }
+    }
+
+    pub fn is_cancel(&self) -> bool {
+        matches!(
+            self,
+            ImportError::Cancelled { .. } | ImportError::SerialCancelled
+        )
+    }
+}
+
+/// A rejected row or field, before its line number is known.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    pub offset: u64,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+/// Error rows of one import: every one is counted, the first
+/// `max_recorded_errors` are kept for `sys.text_import_errors`.
+#[derive(Debug)]
+pub struct ErrorSink {
+    kept: Mutex<Vec<RowError>>,
+    count: AtomicU64,
+    max: usize,
+}
+
+impl ErrorSink {
+    fn new(max: usize) -> Self {
+        ErrorSink {
+            kept: Mutex::new(Vec::new()),
+            count: AtomicU64::new(0),
+            max,
+        }
+    }
+
+    pub fn push(&self, e: RowError) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        if (n as usize) < self.max {
+            self.kept.lock().expect("error sink").push(e);
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the errors after the first `n` (a phase that starts over).
+    pub fn rewind(&self, n: u64) {
+        self.count.store(n, Ordering::Relaxed);
+        self.kept
+            .lock()
+            .expect("error sink")
+            .truncate((n as usize).min(self.max));
+    }
+}
+
+/// Shortens a bad value for messages and the errors table.
+pub fn shown_value(raw: &[u8]) -> String {
+    const MAX: usize = 256;
+    let s = String::from_utf8_lossy(&raw[..raw.len().min(MAX)]).into_owned();
+    if raw.len() > MAX {
+        format!("{s}…")
+    } else {
+        s
+    }
+}
+
+/// Progress of the running import, for the CLI's progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub phase: Mutex<&'static str>,
+    pub bytes_done: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+/// The result of a finished import.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: String,
+    pub rows_handled: u64,
+    pub rows_imported: u64,
+    pub errors: u64,
+    pub partitions: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+/// Everything a phase needs about the running import.
+pub struct Job<'a> {
+    pub id: &'a str,
+    pub req: &'a ImportRequest,
+    pub settings: &'a Settings,
+    pub cancel: &'a AtomicBool,
+    pub journal: &'a ImportLog,
+    pub errors: ErrorSink,
+    pub progress: &'a Progress,
+    pub pool: rayon::ThreadPool,
+    phases: Mutex<Vec<(&'static str, f64)>>,
+}
+
+impl Job<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Fails with the phase's cancel error when a cancel was asked for.
+    pub fn check(&self, phase: &'static str) -> std::result::Result<(), ImportError> {
+        if self.cancelled() {
+            Err(ImportError::Cancelled { phase })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn log(
+        &self,
+        phase: Option<&str>,
+        status: &str,
+        message: Option<String>,
+        counts: (Option<i64>, Option<i64>, i64),
+    ) {
+        let row = LogRow {
+            ts: now_micros(),
+            id: self.id.to_string(),
+            table_name: self.req.table_display(),
+            file: self.req.file_name.clone(),
+            phase: phase.map(str::to_string),
+            status: status.to_string(),
+            message,
+            rows_handled: counts.0,
+            rows_imported: counts.1,
+            errors: counts.2,
+        };
+        if let Err(e) = self.journal.append(row) {
+            tracing::warn!(import = self.id, "could not write the import log: {e}");
+        }
+    }
+
+    /// Runs one phase between its `started` and `finished` log rows. A
+    /// failing phase gets no `finished` row (the import-level row follows).
+    pub fn phase<T>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce() -> std::result::Result<T, ImportError>,
+    ) -> std::result::Result<T, ImportError> {
+        self.check(name)?;
+        *self.progress.phase.lock().expect("progress") = name;
+        self.log(Some(name), "started", None, (None, None, 0));
+        let errors_before = self.errors.count();
+        let t = Instant::now();
+        let out = f()?;
+        let secs = t.elapsed().as_secs_f64();
+        self.phases.lock().expect("phases").push((name, secs));
+        tracing::info!(
+            import = self.id,
+            phase = name,
+            seconds = secs,
+            "phase finished"
+        );
+        self.log(
+            Some(name),
+            "finished",
+            None,
+            (None, None, (self.errors.count() - errors_before) as i64),
+        );
+        Ok(out)
+    }
+}
+
+/// Maps a storage or catalog error raised inside a phase.
+pub fn phase_error(phase: &'static str) -> impl Fn(Error) -> ImportError {
+    move |e| ImportError::Phase {
+        phase,
+        message: e.to_string(),
+    }
+}
+
+struct Active {
+    id: String,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The one import slot and the background thread running it.
+pub struct Importer {
+    catalog: Arc<Catalog>,
+    journal: Arc<ImportLog>,
+    settings: Settings,
+    active: Mutex<Option<Active>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Importer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer").finish_non_exhaustive()
+    }
+}
+
+/// Parses an import id as COPY CANCEL accepts it (hex, up to 16 digits).
+pub fn parse_id(text: &str) -> Option<String> {
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(text, 16)
+        .ok()
+        .map(|v| format!("{v:016x}"))
+}
+
+impl Importer {
+    pub fn new(catalog: Arc<Catalog>, journal: Arc<ImportLog>, settings: Settings) -> Importer {
+        // Scratch left by a run that died with the process.
+        let _ = std::fs::remove_dir_all(settings.work_root.join("import"));
+        Importer {
+            catalog,
+            journal,
+            settings,
+            active: Mutex::new(None),
+            thread: Mutex::new(None),
+        }
+    }
+
+    pub fn journal(&self) -> &Arc<ImportLog> {
+        &self.journal
+    }
+
+    fn reserve(&self) -> Result<(String, Arc<AtomicBool>)> {
+        let mut active = self.active.lock().expect("import slot");
+        if let Some(a) = active.as_ref() {
+            return Err(Error::invalid(format!(
+                "unable to process the import request - another import may be in progress [activeImportId={}]",
+                a.id
+            )));
+        }
+        let id = format!("{:016x}", rand_id());
+        let cancel = Arc::new(AtomicBool::new(false));
+        *active = Some(Active {
+            id: id.clone(),
+            cancel: Arc::clone(&cancel),
+        });
+        Ok((id, cancel))
+    }
+
+    fn release(&self, id: &str) {
+        let mut active = self.active.lock().expect("import slot");
+        if active.as_ref().is_some_and(|a| a.id == id) {
+            *active = None;
+        }
+    }
+
+    /// Starts `req` in the background; returns its id at once.
+    pub fn submit(self: &Arc<Self>, req: ImportRequest) -> Result<String> {
+        let (id, cancel) = self.reserve()?;
+        // Reap the previous import's thread (it has released the slot).
+        if let Some(h) = self.thread.lock().expect("import thread").take() {
+            let _ = h.join();
+        }
+        let this = Arc::clone(self);
+        let job_id = id.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("copy-{id}"))
+            .spawn(move || {
+                let progress = Progress::default();
+                let _ = this.run(&job_id, &req, &cancel, &progress);
+                this.release(&job_id);
+            })
+            .map_err(|e| Error::Internal(format!("could not start the import thread: {e}")))?;
+        *self.thread.lock().expect("import thread") = Some(handle);
+        Ok(id)
+    }
+
+    /// Runs `req` on the calling thread (the CLI), with the same slot, log
+    /// and pipeline as COPY.
+    pub fn run_now(
+        &self,
+        req: &ImportRequest,
+        progress: &Progress,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<std::result::Result<Summary, ImportError>> {
+        let (id, slot_cancel) = self.reserve()?;
+        // Either flag cancels: the CLI's (Ctrl-C) or the slot's.
+        let watcher_stop = Arc::new(AtomicBool::new(false));
+        let (c1, c2, stop) = (
+            Arc::clone(&cancel),
+            Arc::clone(&slot_cancel),
+            Arc::clone(&watcher_stop),
+        );
+        let watcher = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if c1.load(Ordering::Relaxed) {
+                    c2.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let out = self.run(&id, req, &slot_cancel, progress);
+        watcher_stop.store(true, Ordering::Relaxed);
+        let _ = watcher.join();
+        self.release(&id);
+        Ok(out)
+    }
+
+    /// `COPY 'id' CANCEL`: the status to report.
+    pub fn cancel(&self, id: &str) -> String {
+        if let Some(a) = self.active.lock().expect("import slot").as_ref()
+            && a.id == id
+        {
+            a.cancel.store(true, Ordering::Relaxed);
+            return "cancelled".to_string();
+        }
+        self.journal
+            .latest_status(id)
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+
+    /// Cancels the running import and waits for it to stop (server shutdown).
+    pub fn shutdown(&self) {
+        if let Some(a) = self.active.lock().expect("import slot").as_ref() {
+            a.cancel.store(true, Ordering::Relaxed);
+        }
+        if let Some(h) = self.thread.lock().expect("import thread").take() {
+            let _ = h.join();
+        }
+    }
+
+    /// The whole import: log rows, pipeline choice, clean-up.
+    fn run(
+        &self,
+        id: &str,
+        req: &ImportRequest,
+        cancel: &AtomicBool,
+        progress: &Progress,
+    ) -> std::result::Result<Summary, ImportError> {
+        let started = Instant::now();
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.settings.workers)
+            .thread_name(|i| format!("copy-worker-{i}"))
+            .build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let job_err = ImportError::setup(format!(
+                    "Invalid worker count set [value={}]: {e}",
+                    self.settings.workers
+                ));
+                self.journal_row(
+                    id,
+                    req,
+                    "failed",
+                    Some(job_err.to_string()),
+                    (Some(0), Some(0), 0),
+                );
+                return Err(job_err);
+            }
+        };
+        let job = Job {
+            id,
+            req,
+            settings: &self.settings,
+            cancel,
+            journal: &self.journal,
+            errors: ErrorSink::new(self.settings.max_recorded_errors),
+            progress,
+            pool,
+            phases: Mutex::new(Vec::new()),
+        };
+        job.log(None, "started", None, (None, None, 0));
+        let work_dir = self.settings.work_root.join("import").join(id);
+        let result = self.pipeline(&job, &work_dir);
+        let _ = std::fs::remove_dir_all(&work_dir);
+        let errors = job.errors.count();
+        let out = match result {
+            Ok(mut s) => {
+                s.id = id.to_string();
+                s.seconds = started.elapsed().as_secs_f64();
+                s.phases = job.phases.lock().expect("phases").clone();
+                job.log(
+                    None,
+                    "finished",
+                    None,
+                    (
+                        Some(s.rows_handled as i64),
+                        Some(s.rows_imported as i64),
+                        errors as i64,
+                    ),
+                );
+                tracing::info!(
+                    import = id,
+                    rows = s.rows_imported,
+                    errors,
+                    seconds = s.seconds,
+                    "import finished"
+                );
+                Ok(s)
+            }
+            Err((e, handled)) => {
+                let status = if e.is_cancel() { "cancelled" } else { "failed" };
+                tracing::warn!(import = id, "import {status}: {e}");
+                job.log(
+                    None,
+                    status,
+                    Some(e.to_string()),
+                    (Some(handled as i64), Some(0), errors as i64),
+                );
+                Err(e)
+            }
+        };
+        self.flush_errors(&job);
+        let _ = self.journal.trim();
+        out
+    }
+
+    fn journal_row(
+        &self,
+        id: &str,
+        req: &ImportRequest,
+        status: &str,
+        message: Option<String>,
+        counts: (Option<i64>, Option<i64>, i64),
+    ) {
+        let _ = self.journal.append(LogRow {
+            ts: now_micros(),
+            id: id.to_string(),
+            table_name: req.table_display(),
+            file: req.file_name.clone(),
+            phase: None,
+            status: status.to_string(),
+            message,
+            rows_handled: counts.0,
+            rows_imported: counts.1,
+            errors: counts.2,
+        });
+    }
+
+    /// Gives the kept error rows their line numbers and journals them.
+    fn flush_errors(&self, job: &Job<'_>) {
+        let mut kept = std::mem::take(&mut *job.errors.kept.lock().expect("error sink"));
+        if kept.is_empty() {
+            return;
+        }
+        kept.sort_by_key(|e| e.offset);
+        let lines = match std::fs::File::open(&job.req.path)
+            .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
+        {
+            Ok(map) => {
+                let offsets: Vec<u64> = kept.iter().map(|e| e.offset).collect();
+                csv::line_numbers(&map, &offsets)
+            }
+            Err(_) => vec![0; kept.len()],
+        };
+        let ts = now_micros();
+        let rows = kept
+            .into_iter()
+            .zip(lines)
+            .map(|(e, line)| ErrorRow {
+                ts,
+                id: job.id.to_string(),
+                line: line as i64,
+                byte_offset: e.offset as i64,
+                column_name: e.column,
+                value: e.value,
+                message: e.message,
+            })
+            .collect();
+        if let Err(e) = self.journal.append_errors(rows) {
+            tracing::warn!(import = job.id, "could not write import errors: {e}");
+        }
+    }
+
+    /// Opens the file, analyses it and runs the parallel or serial pipeline.
+    /// On error, also returns the rows handled so far.
+    fn pipeline(
+        &self,
+        job: &Job<'_>,
+        work_dir: &Path,
+    ) -> std::result::Result<Summary, (ImportError, u64)> {
+        let req = job.req;
+        let path = &req.path;
+        let file = std::fs::File::open(path).map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(-1);
+            let msg = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "[{errno}] could not open, file does not exist: {}",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "[{errno}] could not open read-only [file={}]",
+                    path.display()
+                )
+            };
+            (ImportError::setup(msg), 0)
+        })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err((
+                ImportError::setup(format!(
+                    "ignored empty input file [file='{}']",
+                    path.display()
+                )),
+                0,
+            ));
+        }
+        // SAFETY: the file is opened read-only and COPY documents that the
+        // source must not change while it is imported.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| {
+            (
+                ImportError::setup(format!(
+                    "could not read from file '{}' to analyze structure: {e}",
+                    path.display()
+                )),
+                0,
+            )
+        })?;
+        job.progress.bytes_total.store(len, Ordering::Relaxed);
+        let existing = self.catalog.get(&req.schema, &req.table);
+        let partitioned = match &existing {
+            Some(t) => t.meta().partition_by != PartitionBy::None,
+            None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
+        };
+        let meta = existing.as_ref().map(|t| t.meta());
+        if partitioned {
+            let plan = job
+                .phase("analyze_file_structure", || {
+                    analyze::run(job, &map, meta.as_ref())
+                })
+                .map_err(|e| (e, 0))?;
+            self.parallel(job, &map, plan, work_dir)
+        } else {
+            let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
+            serial::run(job, &map, &plan, &self.catalog)
+        }
+    }
+
+    fn parallel(
+        &self,
+        job: &Job<'_>,
+        map: &[u8],
+        plan: analyze::Analysis,
+        work_dir: &Path,
+    ) -> std::result::Result<Summary, (ImportError, u64)> {
+        let chunks = job
+            .phase("boundary_check", || {
+                boundary::run(job, map, plan.structure.data_start)
+            })
+            .map_err(|e| (e, 0))?;
+        let index = job
+            .phase("indexing", || {
+                indexing::run(job, map, &plan, &chunks, work_dir)
+            })
+            .map_err(|e| (e, 0))?;
+        let handled = index.rows;
+        let target =
+            attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?;
+        let written = job
+            .phase("partition_import", || {
+                partition_import::run(job, map, &plan, index, &target)
+            })
+            .map_err(|e| (e, handled))?;
+        let partitions = written.files.len();
+        let imported = written.rows;
+        job.phase("attach_partitions", || {
+            target.attach(&self.catalog, &plan, written.files)
+        })
+        .map_err(|e| (e, handled))?;
+        Ok(Summary {
+            id: String::new(),
+            rows_handled: handled,
+            rows_imported: imported,
+            errors: job.errors.count(),
+            partitions,
+            bytes: map.len() as u64,
+            seconds: 0.0,
+            phases: Vec::new(),
+        })
+    }
+}
+
+fn rand_id() -> u64 {
+    // A random positive 63-bit id, as QuestDB's ids are.
+    let u = uuid::Uuid::new_v4().as_u128();
+    ((u >> 64) as u64 ^ u as u64) & (i64::MAX as u64)
+}

@@ -1,0 +1,153 @@
+//! The serial importer, for targets without partitions: one pass over the
+//! records, decoded into batches and written as files of the target, made
+//! visible by the same single attach as the parallel pipeline. It writes
+//! only the import-level rows of `sys.text_import_log`.
+
+use std::sync::atomic::Ordering;
+
+use super::analyze::Analysis;
+use super::attach::Target;
+use super::csv::{Field, line_numbers, read_record};
+use super::rows::{Outcome, RowDecoder};
+use super::{ImportError, Job, OnError, RowError, Summary, phase_error, shown_value};
+use crate::catalog::Catalog;
+use crate::storage::{DataFile, write_rows};
+
+/// Rows decoded per Arrow batch.
+const BATCH_ROWS: usize = 64 * 1024;
+/// Rows per written file (each file is sorted by the designated timestamp).
+const FILE_ROWS: usize = 1024 * 1024;
+
+fn abort(job: &Job<'_>, buf: &[u8], e: RowError) -> ImportError {
+    let line = line_numbers(buf, &[e.offset])[0];
+    ImportError::setup(format!(
+        "[-1] bad syntax [file={}, line={line}, offset={}, column={}, value='{}']: {}",
+        job.req.file_name,
+        e.offset,
+        e.column.as_deref().unwrap_or(""),
+        e.value.as_deref().unwrap_or(""),
+        e.message
+    ))
+}
+
+/// Imports the whole file; on error also reports the rows handled.
+pub fn run(
+    job: &Job<'_>,
+    buf: &[u8],
+    a: &Analysis,
+    catalog: &Catalog,
+) -> Result<Summary, (ImportError, u64)> {
+    let target = Target::prepare(catalog, job, a).map_err(|e| (e, 0))?;
+    let plan = &a.plan;
+    let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
+    let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
+    let mut values = Vec::with_capacity(plan.meta.columns.len());
+    let mut batches = Vec::new();
+    let mut pending = 0usize;
+    let mut files: Vec<DataFile> = Vec::new();
+    let (mut handled, mut imported) = (0u64, 0u64);
+    let layout = plan.meta.layout();
+    let ts_col = plan.timestamp.map(|(c, _)| c);
+    let remove_files = |files: &[DataFile]| {
+        for f in files {
+            let _ = std::fs::remove_file(target.dir().join(&f.path));
+        }
+    };
+    let flush = |batches: &mut Vec<_>, files: &mut Vec<DataFile>| -> Result<(), ImportError> {
+        let tag = format!("imp-{}-{}", job.id, files.len());
+        let written = write_rows(target.dir(), &layout, batches, &tag)
+            .map_err(|e| ImportError::setup(e.to_string()))?;
+        files.extend(written);
+        batches.clear();
+        Ok(())
+    };
+    let mut pos = a.structure.data_start;
+    let result = (|| {
+        while let Some(r) = read_record(buf, pos, job.req.delimiter, &mut fields) {
+            pos = r.next;
+            handled += 1;
+            if handled % 65_536 == 0 {
+                if job.cancelled() {
+                    return Err(ImportError::SerialCancelled);
+                }
+                job.progress.bytes_done.store(pos as u64, Ordering::Relaxed);
+            }
+            if r.open_quote {
+                let e = RowError {
+                    offset: r.start as u64,
+                    column: None,
+                    value: None,
+                    message: "quote is missing: the file ends inside a quoted field".into(),
+                };
+                if job.req.on_error == OnError::Abort {
+                    return Err(abort(job, buf, e));
+                }
+                job.errors.push(e);
+                continue;
+            }
+            // The designated timestamp cannot be NULL.
+            if let Some(c) = ts_col {
+                let src = plan.timestamp.map(|(_, f)| f).unwrap_or(c);
+                if fields.get(src).is_none_or(|f| f.is_null(buf)) {
+                    let e = RowError {
+                        offset: r.start as u64,
+                        column: Some(plan.meta.columns[c].name.clone()),
+                        value: fields.get(src).map(|f| shown_value(&f.value(buf))),
+                        message: "designated timestamp is missing".into(),
+                    };
+                    if job.req.on_error == OnError::Abort {
+                        return Err(abort(job, buf, e));
+                    }
+                    job.errors.push(e);
+                    continue;
+                }
+            }
+            match decoder.push(buf, &fields, r.start as u64, None, &mut values, &job.errors) {
+                Ok(Outcome::Imported) => imported += 1,
+                Ok(Outcome::Skipped) => {}
+                Err(e) => return Err(abort(job, buf, e)),
+            }
+            if decoder.rows() >= BATCH_ROWS {
+                batches.push(decoder.finish());
+                pending += BATCH_ROWS;
+                if pending >= FILE_ROWS {
+                    flush(&mut batches, &mut files)?;
+                    pending = 0;
+                }
+            }
+        }
+        if job.cancelled() {
+            return Err(ImportError::SerialCancelled);
+        }
+        if decoder.rows() > 0 {
+            batches.push(decoder.finish());
+        }
+        if !batches.is_empty() {
+            flush(&mut batches, &mut files)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        remove_files(&files);
+        return Err((e, handled));
+    }
+    let partitions = files.len().min(1);
+    target
+        .attach(catalog, a, files)
+        .map_err(|e| (e, handled))
+        .map_err(|(e, h)| match e {
+            ImportError::Phase { message, .. } => (ImportError::setup(message), h),
+            other => (other, h),
+        })?;
+    let _ = phase_error;
+    Ok(Summary {
+        id: String::new(),
+        rows_handled: handled,
+        rows_imported: imported,
+        errors: job.errors.count(),
+        partitions,
+        bytes: buf.len() as u64,
+        seconds: 0.0,
+        phases: Vec::new(),
+    })
+}
