@@ -304,6 +304,9 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
                 None => e.message(),
             }
         })?;
+    // A COPY runs in the background; this process must not end under it.
+    let waiter = std::sync::Arc::clone(&engine);
+    let _ = tokio::task::spawn_blocking(move || waiter.importer().wait()).await;
     for output in outputs {
         match output {
             Output::Rows(rows) => {

@@ -16,6 +16,7 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 struct Pg {
     client: tokio_postgres::Client,
+    engine: Arc<Engine>,
 }
 
 #[derive(Debug)]
@@ -40,6 +41,18 @@ impl AsyncDB for Pg {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
         let messages = self.client.simple_query(sql).await.map_err(PgError)?;
+        // COPY answers at once and imports in the background. Waiting for
+        // the import here (what a client polling sys.text_import_log does)
+        // keeps the files deterministic.
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(3)
+            .map(str::to_lowercase)
+            .collect();
+        if words.first().is_some_and(|w| w == "copy") && !sql.to_lowercase().contains("cancel") {
+            let engine = Arc::clone(&self.engine);
+            let _ = tokio::task::spawn_blocking(move || engine.importer().wait()).await;
+        }
         let mut rows = Vec::new();
         let mut columns = None;
         let mut count = 0;
@@ -111,10 +124,17 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
 async fn start(root: &Path) -> (Arc<Engine>, Servers) {
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root).unwrap();
+    let copy_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/data");
+    let copy_root = copy_root.display().to_string();
     let file = [
         ("pg.net.bind.to", "127.0.0.1:0"),
         ("http.bind.to", "127.0.0.1:0"),
         ("pg.readonly.user.enabled", "true"),
+        ("cairo.sql.copy.root", copy_root.as_str()),
+        // Three workers and tiny chunks: every import crosses chunk
+        // boundaries, also in the conformance files.
+        ("cairo.sql.copy.worker.count", "3"),
+        ("cairo.sql.copy.min.chunk.size", "1"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -127,21 +147,23 @@ async fn start(root: &Path) -> (Arc<Engine>, Servers) {
 
 async fn run_file(path: &Path, scratch: &Path) -> Result<(), String> {
     let root = scratch.join(path.file_stem().unwrap());
-    let (_engine, servers) = start(&root).await;
+    let (engine, servers) = start(&root).await;
     let addr = servers.pg_addr.unwrap();
     let conn_str = format!(
         "host={} port={} user=admin password=quest",
         addr.ip(),
         addr.port()
     );
+    let runner_engine = Arc::clone(&engine);
     let mut runner = Runner::new(move || {
         let conn_str = conn_str.clone();
+        let engine = Arc::clone(&runner_engine);
         async move {
             let (client, connection) = tokio_postgres::connect(&conn_str, NoTls)
                 .await
                 .map_err(PgError)?;
             tokio::spawn(connection);
-            Ok(Pg { client })
+            Ok(Pg { client, engine })
         }
     });
     runner.set_var("__DATA_ROOT__".into(), root.display().to_string());
@@ -150,6 +172,7 @@ async fn run_file(path: &Path, scratch: &Path) -> Result<(), String> {
         .await
         .map_err(|e| e.display(true).to_string());
     servers.stop().await;
+    engine.shutdown();
     let _ = std::fs::remove_dir_all(&root);
     result
 }

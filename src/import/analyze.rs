@@ -374,8 +374,18 @@ pub fn plan(
             for (i, name) in s.names.iter().enumerate() {
                 let d = &s.detected[i];
                 let ty = d.as_ref().map(|d| d.ty).unwrap_or(ColumnType::Varchar);
+                // FORMAT is the only pattern of the TIMESTAMP column; other
+                // columns try their detected pattern first, then the rest.
+                let given = o
+                    .format
+                    .filter(|_| o.timestamp.is_some_and(|t| t.eq_ignore_ascii_case(name)));
                 parsers.push(ty.is_timestamp().then(|| TimestampParser {
-                    patterns: all_patterns(o.formats, d.as_ref().and_then(|d| d.pattern.as_ref())),
+                    patterns: match given {
+                        Some(f) => vec![f.clone()],
+                        None => {
+                            all_patterns(o.formats, d.as_ref().and_then(|d| d.pattern.as_ref()))
+                        }
+                    },
                     epoch_integers: false,
                 }));
                 columns.push(ColumnMeta::new(name.clone(), ty));

@@ -127,8 +127,41 @@ impl ImportLog {
             errors: Mutex::new(Store::open(dir.join("text_import_errors.jsonl"))?),
             retention_days,
         };
+        log.close_interrupted()?;
         log.trim()?;
         Ok(log)
+    }
+
+    /// Imports that have no final row were running when the process died:
+    /// they get a `failed` row (their table was left as it was).
+    fn close_interrupted(&self) -> Result<()> {
+        let mut log = self.log.lock().expect("import log lock");
+        let mut open: Vec<LogRow> = Vec::new();
+        for r in &log.rows {
+            if r.phase.is_none() {
+                open.retain(|o| o.id != r.id);
+                if r.status == "started" {
+                    open.push(r.clone());
+                }
+            }
+        }
+        let ts = now_micros();
+        let closing = open
+            .into_iter()
+            .map(|r| LogRow {
+                ts,
+                phase: None,
+                status: "failed".into(),
+                message: Some("import interrupted: the server stopped before it finished".into()),
+                rows_handled: Some(0),
+                rows_imported: Some(0),
+                ..r
+            })
+            .collect::<Vec<_>>();
+        if closing.is_empty() {
+            return Ok(());
+        }
+        log.append(closing)
     }
 
     pub fn append(&self, row: LogRow) -> Result<()> {

@@ -446,6 +446,13 @@ impl Importer {
             .unwrap_or_else(|| "unknown".to_string())
     }
 
+    /// Waits for the background import, if any, to end (`sluice sql "COPY …"`).
+    pub fn wait(&self) {
+        if let Some(h) = self.thread.lock().expect("import thread").take() {
+            let _ = h.join();
+        }
+    }
+
     /// Cancels the running import and waits for it to stop (server shutdown).
     pub fn shutdown(&self) {
         if let Some(a) = self.active.lock().expect("import slot").as_ref() {
