@@ -355,7 +355,11 @@ fn timestamp_like(d: &Option<Detected>) -> bool {
         None => true,
         Some(d) => matches!(
             d.ty,
-            ColumnType::Timestamp | ColumnType::TimestampNs | ColumnType::Long | ColumnType::Int
+            ColumnType::Timestamp
+                | ColumnType::TimestampNs
+                | ColumnType::Date
+                | ColumnType::Long
+                | ColumnType::Int
         ),
     }
 }
@@ -401,6 +405,18 @@ pub fn plan(
                             format!("invalid timestamp column '{ts}'")
                         }));
                     };
+                    if s.detected[i].is_none() {
+                        // No values were sampled (a header-only file, say):
+                        // nothing contradicts a timestamp.
+                        columns[i].ty = o.format.map_or(ColumnType::Timestamp, |f| f.column_type());
+                        parsers[i] = Some(TimestampParser {
+                            patterns: match o.format {
+                                Some(f) => vec![f.clone()],
+                                None => all_patterns(o.formats, None),
+                            },
+                            epoch_integers: false,
+                        });
+                    }
                     match columns[i].ty {
                         ColumnType::Timestamp | ColumnType::TimestampNs => {}
                         ColumnType::Long => {
@@ -459,6 +475,18 @@ pub fn plan(
                     "declared partition by unit doesn't match table's",
                 ));
             }
+            let designated = meta.timestamp_index();
+            if let Some(ts) = o.timestamp {
+                let named = meta
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(ts));
+                if named.is_none() || named != designated && designated.is_some() {
+                    return Err(ImportError::setup(format!(
+                        "invalid timestamp column [name='{ts}']"
+                    )));
+                }
+            }
             let mut sources: Vec<Option<usize>> = vec![None; tcols];
             for (i, name) in s.names.iter().enumerate() {
                 let target = meta
@@ -474,18 +502,6 @@ pub fn plan(
                     )));
                 }
                 sources[target] = Some(i);
-            }
-            let designated = meta.timestamp_index();
-            if let Some(ts) = o.timestamp {
-                let named = meta
-                    .columns
-                    .iter()
-                    .position(|c| c.name.eq_ignore_ascii_case(ts));
-                if named.is_none() || named != designated && designated.is_some() {
-                    return Err(ImportError::setup(format!(
-                        "invalid timestamp column [name='{ts}']"
-                    )));
-                }
             }
             let mut parsers = Vec::with_capacity(tcols);
             for (c, col) in meta.columns.iter().enumerate() {

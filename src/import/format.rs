@@ -69,9 +69,11 @@ enum Unit {
         min: usize,
         max: usize,
     },
-    /// A whole fraction of up to `digits` digits (`U+`, `N+`).
+    /// A whole second fraction of `min..=max` digits (`U+`, `N+`, and
+    /// runs of more than three `S`, e.g. `SSSSSS` for microseconds).
     Fraction {
-        digits: usize,
+        min: usize,
+        max: usize,
     },
     Zone,
 }
@@ -161,11 +163,15 @@ impl Pattern {
                     Unit::Second { min, max }
                 }
                 (b'S', 1) => Unit::Millis { min: 1, max: 3 },
-                (b'S', _) => Unit::Millis { min: 3, max: 3 },
-                (b'U', 1) if plus => Unit::Fraction { digits: 6 },
+                (b'S', 2..=3) => Unit::Millis { min: 3, max: 3 },
+                (b'S', k) => Unit::Fraction {
+                    min: k.min(9),
+                    max: k.min(9),
+                },
+                (b'U', 1) if plus => Unit::Fraction { min: 1, max: 6 },
                 (b'U', 1) => Unit::Micros { min: 1, max: 3 },
                 (b'U', _) => Unit::Micros { min: 3, max: 3 },
-                (b'N', 1) if plus => Unit::Fraction { digits: 9 },
+                (b'N', 1) if plus => Unit::Fraction { min: 1, max: 9 },
                 (b'N', 1) => Unit::Nanos { min: 1, max: 3 },
                 (b'N', _) => Unit::Nanos { min: 3, max: 3 },
                 (b'z', _) | (b'Z', _) | (b'x', _) | (b'X', _) => Unit::Zone,
@@ -313,8 +319,8 @@ impl Pattern {
                 }
                 Unit::Micros { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000,
                 Unit::Nanos { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0,
-                Unit::Fraction { digits: d } => {
-                    let (v, n) = digits(s, &mut p, 1, d)?;
+                Unit::Fraction { min, max } => {
+                    let (v, n) = digits(s, &mut p, min, max)?;
                     frac_nanos += v * 10i64.pow((9 - n) as u32);
                 }
                 Unit::Zone => offset_secs = zone(s, &mut p)?,

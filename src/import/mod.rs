@@ -690,6 +690,14 @@ impl Importer {
             })
             .map_err(|e| (e, 0))?;
         let handled = index.rows;
+        if index.partitions.is_empty() {
+            let message = if index.records > 0 {
+                "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors."
+            } else {
+                "No rows in input file to import."
+            };
+            return Err((ImportError::setup(message), handled));
+        }
         let target =
             attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?;
         let written = job
