@@ -82,6 +82,15 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
     if neg { Some(v) } else { v.checked_neg() }
 }
 
+/// An optional sign and digits only (an integer too big for any type).
+fn is_integer_text(s: &[u8]) -> bool {
+    let digits = s
+        .strip_prefix(b"-")
+        .or_else(|| s.strip_prefix(b"+"))
+        .unwrap_or(s);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
 /// Parses a floating point number (`1.5`, `-2e3`, `NaN`, `Infinity`).
 pub fn parse_float(s: &[u8]) -> Option<f64> {
     let t = std::str::from_utf8(s).ok()?;
@@ -112,6 +121,7 @@ pub fn parse_value<'a>(
         match parse_int(&raw) {
             Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
             Some(_) => Err(format!("out of range for {name}")),
+            None if is_integer_text(&raw) => Err(format!("out of range for {name}")),
             None => Err(format!("not a valid {name}")),
         }
     };
