@@ -392,7 +392,9 @@ pub fn plan(
                     },
                     epoch_integers: false,
                 }));
-                columns.push(ColumnMeta::new(name.clone(), ty));
+                // Stored folded to lower case, like an unquoted SQL name, so
+                // `tempF` in a query (folded by the SQL front end) finds it.
+                columns.push(ColumnMeta::new(name.to_lowercase(), ty));
             }
             let partitioned = o.partition_by.is_some_and(|p| p != PartitionBy::None);
             let timestamp = match o.timestamp {

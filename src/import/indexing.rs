@@ -116,7 +116,7 @@ fn index_chunk(
         pos = r.next;
         out.ended_at = r.next;
         out.records += 1;
-        if out.records % 65_536 == 0 {
+        if out.records.is_multiple_of(65_536) {
             job.check(PHASE)?;
             job.progress
                 .bytes_done

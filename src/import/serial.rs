@@ -66,7 +66,7 @@ pub fn run(
         while let Some(r) = read_record(buf, pos, job.req.delimiter, &mut fields) {
             pos = r.next;
             handled += 1;
-            if handled % 65_536 == 0 {
+            if handled.is_multiple_of(65_536) {
                 if job.cancelled() {
                     return Err(ImportError::SerialCancelled);
                 }

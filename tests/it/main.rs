@@ -5,8 +5,11 @@
 //!   parameters, logins, errors, psql.
 //! * `http`: `/exec` and `/exp`.
 //! * `durability`: restart, `kill -9` during a write, corrupt files.
+//! * `copy`: COPY end to end (psql workflow, differential check, cancel,
+//!   `kill -9` around attach, HTTP, `sluice import`).
 
 mod common;
+mod copy;
 mod durability;
 mod http;
 mod pg;
