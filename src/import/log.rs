@@ -229,12 +229,28 @@ mod tests {
             table_name: "t".into(),
             file: "f.csv".into(),
             phase: None,
-            status: "started".into(),
+            status: "finished".into(),
             message: None,
-            rows_handled: None,
-            rows_imported: None,
+            rows_handled: Some(1),
+            rows_imported: Some(1),
             errors: 0,
         }
+    }
+
+    #[test]
+    fn interrupted_imports_are_closed_at_open() {
+        let dir = std::env::temp_dir().join(format!("sluice-log-{}", uuid::Uuid::new_v4()));
+        {
+            let log = ImportLog::open(&dir, 3).unwrap();
+            log.append(LogRow {
+                status: "started".into(),
+                ..row(now_micros(), "a")
+            })
+            .unwrap();
+        }
+        let log = ImportLog::open(&dir, 3).unwrap();
+        assert_eq!(log.latest_status("a").as_deref(), Some("failed"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
