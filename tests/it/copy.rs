@@ -574,3 +574,33 @@ async fn cli_import() {
         r.rows.to_string()
     );
 }
+
+/// SIGTERM during an import cancels it: the server stops promptly, the log
+/// says `cancelled`, and no table or scratch space is left.
+#[tokio::test]
+async fn shutdown_cancels_a_running_import() {
+    let (server, import) = start("copy-shutdown", &[("QDB_CAIRO_SQL_COPY_WORKER_COUNT", "1")]);
+    weather_csv(&import.join("big.csv"), 1_000_000, 100, 9);
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY w FROM 'big.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(client);
+    let root = server.root.clone();
+    let t = Instant::now();
+    assert!(server.stop().success());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    let server = Server::start(&root);
+    let client = server.client().await;
+    let status = scalar(&client, &format!("select status from sys.text_import_log where id = '{id}' and phase is null order by ts desc limit 1")).await;
+    assert_eq!(status, "cancelled");
+    assert!(client.simple_query("select * from w").await.is_err());
+    assert!(!root.join("tmp/import").join(&id).exists());
+}
