@@ -31,12 +31,6 @@ pub struct PartIndex {
     pub spilled: Vec<PathBuf>,
 }
 
-impl PartIndex {
-    pub fn len_in_memory(&self) -> usize {
-        self.memory.len()
-    }
-}
-
 /// Everything indexed: partitions by floor (UTC micros).
 #[derive(Debug, Default)]
 pub struct Index {

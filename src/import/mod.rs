@@ -302,14 +302,6 @@ impl Job<'_> {
     }
 }
 
-/// Maps a storage or catalog error raised inside a phase.
-pub fn phase_error(phase: &'static str) -> impl Fn(Error) -> ImportError {
-    move |e| ImportError::Phase {
-        phase,
-        message: e.to_string(),
-    }
-}
-
 struct Active {
     id: String,
     cancel: Arc<AtomicBool>,

@@ -9,7 +9,7 @@ use super::analyze::Analysis;
 use super::attach::Target;
 use super::csv::{Field, line_numbers, read_record};
 use super::rows::{Outcome, RowDecoder};
-use super::{ImportError, Job, OnError, RowError, Summary, phase_error, shown_value};
+use super::{ImportError, Job, OnError, RowError, Summary, shown_value};
 use crate::catalog::Catalog;
 use crate::storage::{DataFile, write_rows};
 
@@ -47,7 +47,6 @@ pub fn run(
     let mut files: Vec<DataFile> = Vec::new();
     let (mut handled, mut imported) = (0u64, 0u64);
     let layout = plan.meta.layout();
-    let ts_col = plan.timestamp.map(|(c, _)| c);
     let remove_files = |files: &[DataFile]| {
         for f in files {
             let _ = std::fs::remove_file(target.dir().join(&f.path));
@@ -86,21 +85,20 @@ pub fn run(
                 continue;
             }
             // The designated timestamp cannot be NULL.
-            if let Some(c) = ts_col {
-                let src = plan.timestamp.map(|(_, f)| f).unwrap_or(c);
-                if fields.get(src).is_none_or(|f| f.is_null(buf)) {
-                    let e = RowError {
-                        offset: r.start as u64,
-                        column: Some(plan.meta.columns[c].name.clone()),
-                        value: fields.get(src).map(|f| shown_value(&f.value(buf))),
-                        message: "designated timestamp is missing".into(),
-                    };
-                    if job.req.on_error == OnError::Abort {
-                        return Err(abort(job, buf, e));
-                    }
-                    job.errors.push(e);
-                    continue;
+            if let Some((c, src)) = plan.timestamp
+                && fields.get(src).is_none_or(|f| f.is_null(buf))
+            {
+                let e = RowError {
+                    offset: r.start as u64,
+                    column: Some(plan.meta.columns[c].name.clone()),
+                    value: fields.get(src).map(|f| shown_value(&f.value(buf))),
+                    message: "designated timestamp is missing".into(),
+                };
+                if job.req.on_error == OnError::Abort {
+                    return Err(abort(job, buf, e));
                 }
+                job.errors.push(e);
+                continue;
             }
             match decoder.push(buf, &fields, r.start as u64, None, &mut values, &job.errors) {
                 Ok(Outcome::Imported) => imported += 1,
@@ -139,7 +137,6 @@ pub fn run(
             ImportError::Phase { message, .. } => (ImportError::setup(message), h),
             other => (other, h),
         })?;
-    let _ = phase_error;
     Ok(Summary {
         id: String::new(),
         rows_handled: handled,
