@@ -146,21 +146,11 @@ impl Catalog {
         meta: TableMeta,
         if_not_exists: bool,
     ) -> Result<Option<Arc<Table>>> {
-        meta.validate()?;
-        validate_table_name(name)?;
         let mut schemas = self.schemas.write().expect("catalog lock");
-        let tables = schemas
-            .get_mut(schema)
-            .ok_or_else(|| Error::SchemaNotFound {
-                schema: schema.into(),
-            })?;
-        if tables.contains_key(name) {
-            return if if_not_exists {
-                Ok(None)
-            } else {
-                Err(Error::TableExists { table: name.into() })
-            };
-        }
+        let tables = match free_slot(&mut schemas, schema, name, &meta) {
+            Err(Error::TableExists { .. }) if if_not_exists => return Ok(None),
+            other => other?,
+        };
         let schema_dir = self.db_root.join(schema);
         let tmp = schema_dir.join(format!(
             ".{name}.creating-{}",
@@ -196,17 +186,8 @@ impl Catalog {
         staging: &Path,
         files: Vec<DataFile>,
     ) -> Result<Arc<Table>> {
-        meta.validate()?;
-        validate_table_name(name)?;
         let mut schemas = self.schemas.write().expect("catalog lock");
-        let tables = schemas
-            .get_mut(schema)
-            .ok_or_else(|| Error::SchemaNotFound {
-                schema: schema.into(),
-            })?;
-        if tables.contains_key(name) {
-            return Err(Error::TableExists { table: name.into() });
-        }
+        let tables = free_slot(&mut schemas, schema, name, &meta)?;
         self.install(tables, schema, name, meta, staging, files)
     }
 
@@ -293,6 +274,27 @@ impl Catalog {
         tables.insert(to.to_string(), Arc::new(renamed));
         Ok(())
     }
+}
+
+/// The tables of `schema`, checked to have no table `name` yet, for a
+/// valid definition `meta`.
+fn free_slot<'a>(
+    schemas: &'a mut BTreeMap<String, BTreeMap<String, Arc<Table>>>,
+    schema: &str,
+    name: &str,
+    meta: &TableMeta,
+) -> Result<&'a mut BTreeMap<String, Arc<Table>>> {
+    meta.validate()?;
+    validate_table_name(name)?;
+    let tables = schemas
+        .get_mut(schema)
+        .ok_or_else(|| Error::SchemaNotFound {
+            schema: schema.into(),
+        })?;
+    if tables.contains_key(name) {
+        return Err(Error::TableExists { table: name.into() });
+    }
+    Ok(tables)
 }
 
 fn validate_table_name(name: &str) -> Result<()> {

@@ -94,15 +94,7 @@ impl Table {
     pub async fn begin_append(self: &Arc<Self>) -> Result<AppendTxn> {
         self.check_readable()?;
         let guard = Arc::clone(&self.write_lock).lock_owned().await;
-        let version = self.snapshot().manifest.version + 1;
-        Ok(AppendTxn {
-            table: Arc::clone(self),
-            _guard: guard,
-            version,
-            written: Vec::new(),
-            flushes: 0,
-            committed: false,
-        })
+        Ok(self.txn(guard))
     }
 
     /// [`Table::begin_append`] for threads outside the async runtime (the
@@ -110,15 +102,19 @@ impl Table {
     pub fn begin_append_blocking(self: &Arc<Self>) -> Result<AppendTxn> {
         self.check_readable()?;
         let guard = Arc::clone(&self.write_lock).blocking_lock_owned();
-        let version = self.snapshot().manifest.version + 1;
-        Ok(AppendTxn {
+        Ok(self.txn(guard))
+    }
+
+    /// A transaction holding the write lock `guard`.
+    fn txn(self: &Arc<Self>, guard: tokio::sync::OwnedMutexGuard<()>) -> AppendTxn {
+        AppendTxn {
             table: Arc::clone(self),
             _guard: guard,
-            version,
+            version: self.snapshot().manifest.version + 1,
             written: Vec::new(),
             flushes: 0,
             committed: false,
-        })
+        }
     }
 
     /// Replaces the table's content with nothing (TRUNCATE).

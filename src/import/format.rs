@@ -107,7 +107,8 @@ impl Pattern {
                 n += 1;
             }
             let plus = b.get(i + n) == Some(&b'+');
-            let var = |max: usize| (1, max);
+            // `H` takes one or two digits, `HH` exactly two (likewise m, s, …).
+            let (min2, max2) = if n == 1 { (1, 2) } else { (2, 2) };
             let unit = match (c, n) {
                 (b'G', _) => Unit::Era,
                 (b'y', 1) => Unit::Year {
@@ -125,11 +126,15 @@ impl Pattern {
                     max: k.min(4),
                     two_digit: false,
                 },
-                (b'M', 1) => Unit::Month { min: 1, max: 2 },
-                (b'M', 2) => Unit::Month { min: 2, max: 2 },
+                (b'M', 1..=2) => Unit::Month {
+                    min: min2,
+                    max: max2,
+                },
                 (b'M', _) => Unit::MonthName,
-                (b'd', 1) => Unit::Day { min: 1, max: 2 },
-                (b'd', _) => Unit::Day { min: 2, max: 2 },
+                (b'd', _) => Unit::Day {
+                    min: min2,
+                    max: max2,
+                },
                 (b'E', _) => Unit::DayName,
                 (b'u', _) => Unit::DayOfWeek,
                 (b'D', k) => Unit::DayOfYear {
@@ -138,30 +143,30 @@ impl Pattern {
                 },
                 (b'w', _) => Unit::DayOfYear { min: 1, max: 2 },
                 (b'a', _) => Unit::AmPm,
-                (b'H', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Hour24 { min, max }
-                }
-                (b'k', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Hour1To24 { min, max }
-                }
-                (b'K', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Hour0To11 { min, max }
-                }
-                (b'h', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Hour1To12 { min, max }
-                }
-                (b'm', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Minute { min, max }
-                }
-                (b's', k) => {
-                    let (min, max) = if k == 1 { var(2) } else { (2, 2) };
-                    Unit::Second { min, max }
-                }
+                (b'H', _) => Unit::Hour24 {
+                    min: min2,
+                    max: max2,
+                },
+                (b'k', _) => Unit::Hour1To24 {
+                    min: min2,
+                    max: max2,
+                },
+                (b'K', _) => Unit::Hour0To11 {
+                    min: min2,
+                    max: max2,
+                },
+                (b'h', _) => Unit::Hour1To12 {
+                    min: min2,
+                    max: max2,
+                },
+                (b'm', _) => Unit::Minute {
+                    min: min2,
+                    max: max2,
+                },
+                (b's', _) => Unit::Second {
+                    min: min2,
+                    max: max2,
+                },
                 (b'S', 1) => Unit::Millis { min: 1, max: 3 },
                 (b'S', 2..=3) => Unit::Millis { min: 3, max: 3 },
                 (b'S', k) => Unit::Fraction {
@@ -269,14 +274,7 @@ impl Pattern {
                     let (v, n) =
                         digits(s, &mut p, min, if two_digit && max == 4 { 9 } else { max })?;
                     year = if two_digit && n <= 2 {
-                        let century = chrono::Utc::now()
-                            .format("%Y")
-                            .to_string()
-                            .parse::<i64>()
-                            .unwrap_or(2000)
-                            / 100
-                            * 100;
-                        century + v
+                        current_century() + v
                     } else {
                         v
                     };
@@ -360,6 +358,16 @@ impl Pattern {
         let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
         secs.checked_mul(1_000_000_000)?.checked_add(frac_nanos)
     }
+}
+
+/// The first year of the current century (two-digit years land in it),
+/// computed once rather than per value.
+fn current_century() -> i64 {
+    static CENTURY: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *CENTURY.get_or_init(|| {
+        use chrono::Datelike;
+        i64::from(chrono::Utc::now().year()) / 100 * 100
+    })
 }
 
 const MONTHS: [&str; 12] = [

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::analyze::Analysis;
 use super::boundary::Chunk;
-use super::csv::{Field, line_numbers, read_record};
+use super::csv::{Field, read_record};
 use super::format::unit_to_micros;
 use super::{ImportError, Job, OnError, RowError, shown_value};
 
@@ -129,16 +129,9 @@ fn index_chunk(
                 message,
             };
             if job.req.on_error == OnError::Abort {
-                let line = line_numbers(buf, &[e.offset])[0];
                 return Err(ImportError::Phase {
                     phase: PHASE,
-                    message: format!(
-                        "{} [file={}, line={line}, offset={}, column={}]",
-                        e.message,
-                        job.req.file_name,
-                        e.offset,
-                        e.column.as_deref().unwrap_or("")
-                    ),
+                    message: e.abort_text(&job.req.file_name, buf),
                 });
             }
             job.errors.push(e);

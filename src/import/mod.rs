@@ -149,6 +149,20 @@ pub struct RowError {
     pub message: String,
 }
 
+impl RowError {
+    /// The text an ABORT fails with: where the record is and why.
+    pub fn abort_text(&self, file: &str, buf: &[u8]) -> String {
+        let line = csv::line_numbers(buf, &[self.offset])[0];
+        format!(
+            "bad syntax [file={file}, line={line}, offset={}, column={}, value='{}']: {}",
+            self.offset,
+            self.column.as_deref().unwrap_or(""),
+            self.value.as_deref().unwrap_or(""),
+            self.message
+        )
+    }
+}
+
 /// Error rows of one import: every one is counted, the first
 /// `max_recorded_errors` are kept for `sys.text_import_errors`.
 #[derive(Debug)]
@@ -208,7 +222,7 @@ pub struct Progress {
 }
 
 /// The result of a finished import.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub id: String,
     pub rows_handled: u64,
@@ -218,6 +232,26 @@ pub struct Summary {
     pub bytes: u64,
     pub seconds: f64,
     pub phases: Vec<(&'static str, f64)>,
+}
+
+impl Summary {
+    /// What a pipeline knows when it ends; the driver adds id and times.
+    fn counts(
+        job: &Job<'_>,
+        handled: u64,
+        imported: u64,
+        partitions: usize,
+        bytes: usize,
+    ) -> Summary {
+        Summary {
+            rows_handled: handled,
+            rows_imported: imported,
+            errors: job.errors.count(),
+            partitions,
+            bytes: bytes as u64,
+            ..Summary::default()
+        }
+    }
 }
 
 /// Everything a phase needs about the running import.
@@ -254,21 +288,15 @@ impl Job<'_> {
         message: Option<String>,
         counts: (Option<i64>, Option<i64>, i64),
     ) {
-        let row = LogRow {
-            ts: now_micros(),
-            id: self.id.to_string(),
-            table_name: self.req.table_display(),
-            file: self.req.file_name.clone(),
-            phase: phase.map(str::to_string),
-            status: status.to_string(),
+        journal_row(
+            self.journal,
+            self.id,
+            self.req,
+            phase,
+            status,
             message,
-            rows_handled: counts.0,
-            rows_imported: counts.1,
-            errors: counts.2,
-        };
-        if let Err(e) = self.journal.append(row) {
-            tracing::warn!(import = self.id, "could not write the import log: {e}");
-        }
+            counts,
+        );
     }
 
     /// Runs one phase between its `started` and `finished` log rows. A
@@ -475,9 +503,11 @@ impl Importer {
                     "Invalid worker count set [value={}]: {e}",
                     self.settings.workers
                 ));
-                self.journal_row(
+                journal_row(
+                    &self.journal,
                     id,
                     req,
+                    None,
                     "failed",
                     Some(job_err.to_string()),
                     (Some(0), Some(0), 0),
@@ -540,28 +570,6 @@ impl Importer {
         self.flush_errors(&job);
         let _ = self.journal.trim();
         out
-    }
-
-    fn journal_row(
-        &self,
-        id: &str,
-        req: &ImportRequest,
-        status: &str,
-        message: Option<String>,
-        counts: (Option<i64>, Option<i64>, i64),
-    ) {
-        let _ = self.journal.append(LogRow {
-            ts: now_micros(),
-            id: id.to_string(),
-            table_name: req.table_display(),
-            file: req.file_name.clone(),
-            phase: None,
-            status: status.to_string(),
-            message,
-            rows_handled: counts.0,
-            rows_imported: counts.1,
-            errors: counts.2,
-        });
     }
 
     /// Gives the kept error rows their line numbers and journals them.
@@ -703,16 +711,41 @@ impl Importer {
             target.attach(&self.catalog, &plan, written.files)
         })
         .map_err(|e| (e, handled))?;
-        Ok(Summary {
-            id: String::new(),
-            rows_handled: handled,
-            rows_imported: imported,
-            errors: job.errors.count(),
+        Ok(Summary::counts(
+            job,
+            handled,
+            imported,
             partitions,
-            bytes: map.len() as u64,
-            seconds: 0.0,
-            phases: Vec::new(),
-        })
+            map.len(),
+        ))
+    }
+}
+
+/// Appends one row to `sys.text_import_log`. A journal that cannot be
+/// written must not fail the import: it is reported in the server log.
+fn journal_row(
+    journal: &ImportLog,
+    id: &str,
+    req: &ImportRequest,
+    phase: Option<&str>,
+    status: &str,
+    message: Option<String>,
+    counts: (Option<i64>, Option<i64>, i64),
+) {
+    let row = LogRow {
+        ts: now_micros(),
+        id: id.to_string(),
+        table_name: req.table_display(),
+        file: req.file_name.clone(),
+        phase: phase.map(str::to_string),
+        status: status.to_string(),
+        message,
+        rows_handled: counts.0,
+        rows_imported: counts.1,
+        errors: counts.2,
+    };
+    if let Err(e) = journal.append(row) {
+        tracing::warn!(import = id, "could not write the import log: {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::analyze::Analysis;
 use super::attach::Target;
-use super::csv::{Field, line_numbers, read_record};
+use super::csv::{Field, read_record};
 use super::format::unit_to_micros;
 use super::indexing::{Entry, Index, PartIndex, read_spill};
 use super::rows::{Outcome, RowDecoder};
@@ -91,17 +91,9 @@ fn import_partition(
                 }
                 Ok(Outcome::Skipped) => {}
                 Err(e) => {
-                    let line = line_numbers(buf, &[e.offset])[0];
                     return Err(ImportError::Phase {
                         phase: PHASE,
-                        message: format!(
-                            "bad syntax [file={}, line={line}, offset={}, column={}, value='{}']: {}",
-                            job.req.file_name,
-                            e.offset,
-                            e.column.as_deref().unwrap_or(""),
-                            e.value.as_deref().unwrap_or(""),
-                            e.message
-                        ),
+                        message: e.abort_text(&job.req.file_name, buf),
                     });
                 }
             }

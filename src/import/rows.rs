@@ -95,14 +95,14 @@ impl RowDecoder {
                     continue;
                 }
             };
-            let raw = field.value(buf);
-            match parse_value(raw.clone(), col.ty, col.parser.as_ref()) {
+            match parse_value(field.value(buf), col.ty, col.parser.as_ref()) {
                 Ok(v) => values.push(v),
                 Err(reason) => {
+                    // Errors are rare: decode the text again for the report.
                     let e = RowError {
                         offset,
                         column: Some(col.name.clone()),
-                        value: Some(shown_value(&raw)),
+                        value: Some(shown_value(&field.value(buf))),
                         message: format!("cannot convert to {}: {reason}", col.ty.name()),
                     };
                     match self.on_error {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::analyze::Analysis;
 use super::attach::Target;
-use super::csv::{Field, line_numbers, read_record};
+use super::csv::{Field, read_record};
 use super::rows::{Outcome, RowDecoder};
 use super::{ImportError, Job, OnError, RowError, Summary, shown_value};
 use crate::catalog::Catalog;
@@ -19,15 +19,7 @@ const BATCH_ROWS: usize = 64 * 1024;
 const FILE_ROWS: usize = 1024 * 1024;
 
 fn abort(job: &Job<'_>, buf: &[u8], e: RowError) -> ImportError {
-    let line = line_numbers(buf, &[e.offset])[0];
-    ImportError::setup(format!(
-        "[-1] bad syntax [file={}, line={line}, offset={}, column={}, value='{}']: {}",
-        job.req.file_name,
-        e.offset,
-        e.column.as_deref().unwrap_or(""),
-        e.value.as_deref().unwrap_or(""),
-        e.message
-    ))
+    ImportError::setup(format!("[-1] {}", e.abort_text(&job.req.file_name, buf)))
 }
 
 /// Imports the whole file; on error also reports the rows handled.
@@ -137,14 +129,11 @@ pub fn run(
             ImportError::Phase { message, .. } => (ImportError::setup(message), h),
             other => (other, h),
         })?;
-    Ok(Summary {
-        id: String::new(),
-        rows_handled: handled,
-        rows_imported: imported,
-        errors: job.errors.count(),
+    Ok(Summary::counts(
+        job,
+        handled,
+        imported,
         partitions,
-        bytes: buf.len() as u64,
-        seconds: 0.0,
-        phases: Vec::new(),
-    })
+        buf.len(),
+    ))
 }
