@@ -1,6 +1,7 @@
 //! The engine: the one API the servers call. It owns the catalog, the
-//! DataFusion context and the system tables, executes parsed statements and
-//! returns [`Output`]s that the wire layers only have to encode.
+//! importer, the DataFusion context and the system tables, executes parsed
+//! statements and returns [`Output`]s that the wire layers only have to
+//! encode.
 
 mod copy;
 mod ddl;
