@@ -69,10 +69,19 @@ pub struct Record {
 
 /// Reads the record at or after `pos` into `fields` (cleared first). Empty
 /// lines before it are skipped. `None` when only line breaks remain.
-pub fn read_record(
+#[inline]
+pub fn read_record(buf: &[u8], pos: usize, delim: u8, fields: &mut Vec<Field>) -> Option<Record> {
+    read_record_prefix(buf, pos, delim, usize::MAX, fields)
+}
+
+/// [`read_record`] that splits only the first `limit` fields and then
+/// jumps to the end of the record, stopping only at quotes and line
+/// breaks. Indexing needs one field of each record, not all of them.
+pub fn read_record_prefix(
     buf: &[u8],
     mut pos: usize,
     delim: u8,
+    limit: usize,
     fields: &mut Vec<Field>,
 ) -> Option<Record> {
     fields.clear();
@@ -153,6 +162,9 @@ pub fn read_record(
         }
         if buf[pos] == delim {
             pos += 1;
+            if fields.len() >= limit {
+                return Some(skip_record(buf, start, pos, delim));
+            }
             continue;
         }
         // A line break ends the record.
@@ -161,6 +173,52 @@ pub fn read_record(
             next: pos + 1,
             open_quote: false,
         });
+    }
+}
+
+/// The rest of the record that starts at `start`, from `pos` (a field
+/// start), by the lexer's rules: a quote opens a quoted field only as the
+/// first byte of a field, so a quote after a delimiter skips to its closing
+/// quote and any other quote is a literal byte.
+fn skip_record(buf: &[u8], start: usize, mut pos: usize, delim: u8) -> Record {
+    loop {
+        let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[pos..]) else {
+            return Record {
+                start,
+                next: buf.len(),
+                open_quote: false,
+            };
+        };
+        let at = pos + k;
+        if buf[at] != b'"' {
+            return Record {
+                start,
+                next: at + 1,
+                open_quote: false,
+            };
+        }
+        if buf[at - 1] != delim {
+            pos = at + 1;
+            continue;
+        }
+        // An opening quote: find its closing quote, skipping `""` pairs.
+        let mut i = at + 1;
+        loop {
+            match memchr::memchr(b'"', &buf[i..]) {
+                None => {
+                    return Record {
+                        start,
+                        next: buf.len(),
+                        open_quote: true,
+                    };
+                }
+                Some(k) if buf.get(i + k + 1) == Some(&b'"') => i += k + 2,
+                Some(k) => {
+                    pos = i + k + 1;
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -227,6 +285,23 @@ mod tests {
     fn mid_field_quote_is_literal_and_trailing_text_kept() {
         assert_eq!(values(b"foobar\",x\n"), vec![vec!["foobar\"", "x"]]);
         assert_eq!(values(b"\"ab\"cd,x\n"), vec![vec!["abcd", "x"]]);
+    }
+
+    #[test]
+    fn prefix_reader_ends_records_where_the_full_reader_does() {
+        let buf: &[u8] = b"a,b\r\n1,\"x,\r\ny\",\"q\"\"q\"\r\n\r\n\rlast,\"\"\n\
+            2,ab\"c,\"d\"e\"f,\"\"\"\"\n3,\"\"\"\n\",z\n4,\"unterminated\nrest";
+        for limit in 0..4 {
+            let (mut full, mut prefix) = (Vec::new(), Vec::new());
+            let mut pos = 0;
+            while let Some(r) = read_record(buf, pos, b',', &mut full) {
+                let p = read_record_prefix(buf, pos, b',', limit, &mut prefix).unwrap();
+                assert_eq!(p, r, "limit {limit} at {pos}");
+                let n = limit.max(1).min(full.len());
+                assert_eq!(prefix[..], full[..n]);
+                pos = r.next;
+            }
+        }
     }
 
     #[test]

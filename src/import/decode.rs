@@ -91,8 +91,56 @@ fn is_integer_text(s: &[u8]) -> bool {
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
+/// Exact powers of ten an f64 holds.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Plain decimals (`-12.345`) whose digits fit 53 bits and whose fraction
+/// has at most 22 digits: the digits and the power of ten are both exact
+/// in an f64, so one IEEE division is correctly rounded (Clinger's fast
+/// path) and gives the same value as the full parser, several times faster.
+#[inline]
+fn parse_float_fast(s: &[u8]) -> Option<f64> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.len() > 24 {
+        return None;
+    }
+    let mut mant: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for (i, &c) in body.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                if digits == 19 {
+                    return None;
+                }
+                mant = mant * 10 + u64::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(i + 1),
+            _ => return None,
+        }
+    }
+    let scale = frac.map_or(0, |f| body.len() - f);
+    if digits == 0 || mant > 1 << 53 || scale > 22 {
+        return None;
+    }
+    let v = mant as f64 / POW10[scale];
+    Some(if neg { -v } else { v })
+}
+
 /// Parses a floating point number (`1.5`, `-2e3`, `NaN`, `Infinity`).
+#[inline]
 pub fn parse_float(s: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_float_fast(s) {
+        return Some(v);
+    }
     let t = std::str::from_utf8(s).ok()?;
     if t.is_empty() || t.starts_with(|c: char| c.is_whitespace()) {
         return None;
@@ -341,5 +389,59 @@ mod tests {
         assert!(p("1e39", ColumnType::Float).is_err());
         assert!(p("CHAR", ColumnType::Char).is_err());
         assert!(parse_value(Cow::Borrowed(&[0xff, 0xfe][..]), ColumnType::Varchar, None).is_err());
+    }
+
+    #[test]
+    fn fast_float_path_matches_the_full_parser() {
+        let cases = [
+            "0",
+            "-0",
+            "1.",
+            ".5",
+            "99.177845842208",
+            "-65.618046051403",
+            "0.1",
+            "0.3",
+            "123456789012345678",
+            "9007199254740993",
+            "1.7976931348623157",
+            "4.9e-324",
+            "1e22",
+            "+3.25",
+            "00012.5000",
+            "12345678901234567890.5",
+            "0.0000000000000000000001",
+            "1.2.3",
+            "-",
+            ".",
+            "1a",
+            "",
+            " 1",
+        ];
+        for c in cases {
+            let full = std::str::from_utf8(c.as_bytes())
+                .ok()
+                .filter(|t| !t.starts_with(' '))
+                .and_then(|t| t.parse::<f64>().ok());
+            let got = parse_float(c.as_bytes());
+            assert_eq!(
+                got.map(f64::to_bits),
+                full.map(f64::to_bits),
+                "{c:?}: {got:?} vs {full:?}"
+            );
+        }
+        // Random decimals of the generator's shape round-trip bit for bit.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let text = format!("{}.{:012}", x % 1000, (x >> 20) % 1_000_000_000_000);
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(
+                parse_float(text.as_bytes()).unwrap().to_bits(),
+                want.to_bits()
+            );
+        }
     }
 }

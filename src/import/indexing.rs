@@ -8,13 +8,14 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
 use super::analyze::Analysis;
 use super::boundary::Chunk;
-use super::csv::{Field, read_record};
+use super::csv::{Field, read_record_prefix};
 use super::format::unit_to_micros;
 use super::{ImportError, Job, OnError, RowError, shown_value};
 
@@ -24,11 +25,50 @@ const PHASE: &str = "indexing";
 /// byte offset.
 pub type Entry = (i64, u64);
 
-/// The entries of one partition found by one chunk task.
+/// A run of one partition's entries inside a spill file.
+#[derive(Debug, Clone)]
+pub struct SpillRun {
+    pub file: Arc<PathBuf>,
+    /// Byte offset of the run in the file.
+    pub offset: u64,
+    pub count: usize,
+}
+
+impl SpillRun {
+    /// Reads the run back.
+    pub fn read(&self) -> std::io::Result<Vec<Entry>> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(self.file.as_path())?;
+        let mut bytes = vec![0u8; self.count * 16];
+        f.read_exact_at(&mut bytes, self.offset)?;
+        Ok(bytes
+            .chunks_exact(16)
+            .map(|c| {
+                (
+                    i64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
+                    u64::from_le_bytes(c[8..].try_into().expect("8 bytes")),
+                )
+            })
+            .collect())
+    }
+}
+
+/// The entries of one partition found by one chunk task: runs spilled to
+/// disk (earlier in the file) and the ones still in memory.
 #[derive(Debug, Default)]
 pub struct PartIndex {
     pub memory: Vec<Entry>,
-    pub spilled: Vec<PathBuf>,
+    pub spilled: Vec<SpillRun>,
+}
+
+impl PartIndex {
+    pub fn len(&self) -> usize {
+        self.memory.len() + self.spilled.iter().map(|r| r.count).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Everything indexed: partitions by floor (UTC micros).
@@ -41,37 +81,62 @@ pub struct Index {
     pub records: u64,
 }
 
+/// Partition floors are multiples of a unit: a multiplicative hash spreads
+/// them well and costs one multiply per row instead of SipHash's rounds.
+#[derive(Default, Clone, Copy)]
+pub struct FloorHasher(u64);
+
+impl std::hash::Hasher for FloorHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type FloorMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<FloorHasher>>;
+
 struct TaskOut {
-    parts: HashMap<i64, PartIndex>,
+    parts: FloorMap<PartIndex>,
     rows: u64,
     records: u64,
     /// Offset after the task's last record: the next chunk must start there.
     ended_at: usize,
 }
 
-/// Writes entries as little-endian pairs.
-fn spill(path: &Path, entries: &[Entry]) -> std::io::Result<()> {
-    std::fs::create_dir_all(path.parent().expect("spill file has a directory"))?;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for (ts, off) in entries {
-        f.write_all(&ts.to_le_bytes())?;
-        f.write_all(&off.to_le_bytes())?;
+/// Moves every partition's in-memory entries into one new file at `path`
+/// (little-endian pairs, one run per partition), leaving a [`SpillRun`]
+/// per partition in their place. One file per spill, not per partition, so
+/// thousands of partitions cost one file creation.
+fn spill(path: &Path, parts: &mut FloorMap<PartIndex>) -> std::io::Result<()> {
+    let file = Arc::new(path.to_path_buf());
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut offset = 0u64;
+    for part in parts.values_mut() {
+        if part.memory.is_empty() {
+            continue;
+        }
+        for (ts, off) in &part.memory {
+            f.write_all(&ts.to_le_bytes())?;
+            f.write_all(&off.to_le_bytes())?;
+        }
+        part.spilled.push(SpillRun {
+            file: Arc::clone(&file),
+            offset,
+            count: part.memory.len(),
+        });
+        offset += part.memory.len() as u64 * 16;
+        part.memory = Vec::new();
     }
     f.flush()
-}
-
-/// Reads a spill file back.
-pub fn read_spill(path: &Path) -> std::io::Result<Vec<Entry>> {
-    let bytes = std::fs::read(path)?;
-    Ok(bytes
-        .chunks_exact(16)
-        .map(|c| {
-            (
-                i64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
-                u64::from_le_bytes(c[8..].try_into().expect("8 bytes")),
-            )
-        })
-        .collect())
 }
 
 fn index_chunk(
@@ -93,7 +158,7 @@ fn index_chunk(
     let unit = a.plan.meta.partition_by;
     let delim = job.req.delimiter;
     let mut out = TaskOut {
-        parts: HashMap::new(),
+        parts: FloorMap::default(),
         rows: 0,
         records: 0,
         ended_at: chunk.start,
@@ -103,7 +168,9 @@ fn index_chunk(
     let mut fields: Vec<Field> = Vec::with_capacity(a.plan.file_columns + 1);
     let mut pos = chunk.start;
     let mut last_progress = pos;
-    while let Some(r) = read_record(buf, pos, delim, &mut fields) {
+    // Only the fields up to the timestamp are split; the lexer jumps over
+    // the rest of each record.
+    while let Some(r) = read_record_prefix(buf, pos, delim, ts_field + 1, &mut fields) {
         if r.start >= chunk.end {
             break;
         }
@@ -168,24 +235,15 @@ fn index_chunk(
         out.rows += 1;
         in_memory += 1;
         if in_memory * 16 > budget {
-            for (floor, part) in out.parts.iter_mut() {
-                if part.memory.is_empty() {
-                    continue;
-                }
-                spills += 1;
-                let path = work_dir
-                    .join(format!("{floor}"))
-                    .join(format!("{n}_{spills}"));
-                spill(&path, &part.memory).map_err(|e| ImportError::Phase {
-                    phase: PHASE,
-                    message: format!(
-                        "could not write index file [path='{}']: {e}",
-                        path.display()
-                    ),
-                })?;
-                part.memory = Vec::new();
-                part.spilled.push(path);
-            }
+            spills += 1;
+            let path = work_dir.join(format!("{n}_{spills}.idx"));
+            spill(&path, &mut out.parts).map_err(|e| ImportError::Phase {
+                phase: PHASE,
+                message: format!(
+                    "could not write index file [path='{}']: {e}",
+                    path.display()
+                ),
+            })?;
             in_memory = 0;
         }
     }

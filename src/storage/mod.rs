@@ -20,6 +20,37 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Makes every file and directory below `dir` durable. On Linux one
+/// `syncfs` flushes the whole file system in one journal commit, which for
+/// an import of thousands of partition files is seconds faster than an
+/// fsync per file and per directory; elsewhere each is fsynced.
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+        // SAFETY: syncfs takes an open descriptor, which `f` owns until the
+        // end of this block; it does not touch memory.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(Error::io(dir, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            if path.is_dir() {
+                sync_tree(&path)?;
+            } else {
+                let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                f.sync_all().map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        sync_dir(dir)
+    }
+}
+
 /// fsyncs a directory so that a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;

@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""Import benchmark: sluice COPY against DuckDB on the same CSV, same job.
+
+The job, for both: CSV -> day-partitioned Parquet sorted by the timestamp.
+  sluice: COPY <t> FROM '<file>' WITH HEADER true TIMESTAMP 'timestamp'
+          PARTITION BY DAY, sent over HTTP /exec to a release server, timed
+          from the statement to the final row of sys.text_import_log.
+  DuckDB: COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM read_csv(f)
+          ORDER BY timestamp) TO dir (FORMAT parquet, PARTITION_BY (day)).
+
+Every run starts a fresh process (server or DuckDB) so its VmHWM is the
+peak of that one import; RssAnon (anonymous memory: the mapped CSV's page
+cache is not in it) is sampled every 10 ms. Runs are interleaved per case,
+the page cache is warmed first, medians are reported. The floor is one
+`wc -l` over the file.
+
+Usage (from the repository root):
+  python3 benches/import.py            # all cases, 1M and 10M rows, 3 runs
+  python3 benches/import.py --quick    # 1M rows, 1 run each (a smoke test)
+  python3 benches/import.py --cases main --sizes 10m --runs 5
+
+Data: CSVs are generated with ../shared/tools/gen_csv.py (or $SLUICE_GEN_CSV)
+into $SLUICE_BENCH_DIR (default /var/tmp/sluice-bench) unless they exist.
+$SLUICE_BENCH_WEATHER / $SLUICE_BENCH_TRADES name existing files to use
+instead of generated ones (then --sizes does not apply to that shape).
+numpy and duckdb are installed with pip if missing.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(os.environ.get("SLUICE_BENCH_DIR", "/var/tmp/sluice-bench"))
+GEN_CSV = Path(os.environ.get("SLUICE_GEN_CSV", REPO.parent / "shared/tools/gen_csv.py"))
+SIZES = {"1m": 1_000_000, "10m": 10_000_000}
+
+# name -> (shape, days, workers, table)
+CASES = {
+    "main": ("weather", 100, 2, "weather"),
+    "workers1": ("weather", 100, 1, "weather"),
+    "many": ("weather", 3653, 2, "weather"),
+    "trades": ("trades", 100, 2, "trades"),
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_module(name):
+    try:
+        __import__(name)
+    except ImportError:
+        log(f"installing {name} with pip")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", name], check=True
+        )
+
+
+def build_sluice():
+    """Builds the release binary and returns its path."""
+    log("cargo build --release --locked")
+    out = subprocess.run(
+        ["cargo", "build", "--release", "--locked", "--message-format=json"],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.PIPE,
+    ).stdout
+    for line in out.decode().splitlines():
+        msg = json.loads(line)
+        if (
+            msg.get("reason") == "compiler-artifact"
+            and msg["target"]["name"] == "sluice"
+            and "bin" in msg["target"]["kind"]
+        ):
+            return Path(msg["executable"])
+    raise SystemExit("cargo did not report the sluice binary")
+
+
+def data_file(shape, rows, days):
+    env = os.environ.get(f"SLUICE_BENCH_{shape.upper()}")
+    if env:
+        return Path(env)
+    path = BENCH_DIR / f"{shape}-{rows}-{days}d.csv"
+    if not path.exists():
+        ensure_module("numpy")
+        log(f"generating {path}")
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable, str(GEN_CSV), "--rows", str(rows), "--days", str(days),
+                "--shape", shape, "--out", str(path),
+            ],
+            check=True,
+        )
+    return path
+
+
+class MemorySampler:
+    """Samples RssAnon and reads VmHWM of one process until stopped."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak_anon = 0
+        self.hwm = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        self.peak_anon = max(self.peak_anon, int(line.split()[1]) * 1024)
+                    elif line.startswith("VmHWM:"):
+                        self.hwm = max(self.hwm, int(line.split()[1]) * 1024)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._read()
+            time.sleep(0.01)
+
+    def stop(self):
+        self._read()
+        self._stop.set()
+        self._thread.join()
+        return self.peak_anon, self.hwm
+
+
+class Server:
+    """A release sluice server on a fresh data root, HTTP only."""
+
+    def __init__(self, binary, root, copy_root, workers):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        conf = root / "server.conf"
+        conf.write_text(
+            "http.bind.to=127.0.0.1:0\n"
+            "pg.enabled=false\n"
+            f"cairo.sql.copy.root={copy_root}\n"
+            f"cairo.sql.copy.worker.count={workers}\n"
+            "query.timeout.sec=600\n"
+        )
+        self.root = root
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--root", str(root), "--conf", str(conf)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.url = None
+        for line in self.proc.stdout:
+            if line.startswith("http listening on "):
+                self.url = "http://" + line.split()[-1]
+                break
+        if self.url is None:
+            raise SystemExit("the server did not start")
+        # Keep draining stdout so the server never blocks on a full pipe.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def sql(self, query):
+        url = f"{self.url}/exec?" + urllib.parse.urlencode({"query": query})
+        try:
+            with urllib.request.urlopen(url, timeout=600) as r:
+                body = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read())
+        if "error" in body:
+            raise RuntimeError(f"{query}: {body['error']}")
+        return body.get("dataset", [])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def sluice_run(binary, csv, table, workers, rows):
+    root = BENCH_DIR / "root"
+    server = Server(binary, root, csv.parent, workers)
+    mem = MemorySampler(server.proc.pid)
+    try:
+        start = time.perf_counter()
+        [[import_id]] = server.sql(
+            f"COPY {table} FROM '{csv.name}' WITH HEADER true TIMESTAMP 'timestamp' "
+            "PARTITION BY DAY"
+        )
+        while True:
+            final = server.sql(
+                "SELECT status, message, rows_imported, errors FROM sys.text_import_log "
+                f"WHERE id = '{import_id}' AND phase IS NULL AND status <> 'started'"
+            )
+            if final:
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        peak_anon, hwm = mem.stop()
+        status, message, imported, errors = final[0]
+        if status != "finished" or imported != rows or errors != 0:
+            raise SystemExit(
+                f"import {import_id} ended {status} ({message}): "
+                f"{imported} rows imported of {rows}, {errors} errors"
+            )
+        phases = {}
+        for phase, status, ts in server.sql(
+            "SELECT phase, status, ts FROM sys.text_import_log "
+            f"WHERE id = '{import_id}' AND phase IS NOT NULL ORDER BY ts"
+        ):
+            ts = datetime.fromisoformat(ts).timestamp()
+            if status == "started":
+                phases[phase] = ts
+            else:
+                phases[phase] = ts - phases[phase]
+        [[count]] = server.sql(f"SELECT count(*) FROM {table}")
+        if count != rows:
+            raise SystemExit(f"table {table} has {count} rows, expected {rows}")
+        return {
+            "seconds": elapsed,
+            "peak_anon": peak_anon,
+            "hwm": hwm,
+            "phases": phases,
+            "server": server,
+        }
+    except BaseException:
+        mem.stop()
+        server.stop()
+        raise
+
+
+DUCK_SCRIPT = """
+import sys, time, duckdb
+con = duckdb.connect()
+start = time.perf_counter()
+con.execute(sys.argv[1])
+print(time.perf_counter() - start)
+"""
+
+
+def duckdb_run(csv):
+    out = BENCH_DIR / "duckdb-out"
+    shutil.rmtree(out, ignore_errors=True)
+    query = (
+        f"COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM read_csv('{csv}') "
+        f"ORDER BY timestamp) TO '{out}' (FORMAT parquet, PARTITION_BY (day))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DUCK_SCRIPT, query], stdout=subprocess.PIPE, text=True
+    )
+    mem = MemorySampler(proc.pid)
+    stdout, _ = proc.communicate()
+    peak_anon, hwm = mem.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"duckdb failed with exit code {proc.returncode}")
+    seconds = float(stdout.strip().splitlines()[-1])
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "peak_anon": peak_anon, "hwm": hwm}
+
+
+def floor_seconds(csv):
+    best = None
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run(["wc", "-l", str(csv)], check=True, stdout=subprocess.DEVNULL)
+        t = time.perf_counter() - start
+        best = t if best is None else min(best, t)
+    return best
+
+
+def mib(n):
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def summary(name, runs, size, rows):
+    secs = statistics.median(r["seconds"] for r in runs)
+    anon = max(r["peak_anon"] for r in runs)
+    hwm = max(r["hwm"] for r in runs)
+    print(
+        f"  {name:<8} median {secs:7.2f} s  {size / 1e6 / secs:8.1f} MB/s  "
+        f"{rows / secs / 1e6:6.2f} M rows/s  peak RssAnon {mib(anon):>10}  "
+        f"VmHWM {mib(hwm):>10}   runs: " + ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    )
+    return secs, anon
+
+
+def query_side(server, table):
+    """The query targets: a count/avg over the table and a pruned range scan."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        [[count, avg]] = server.sql(f"SELECT count(*), avg(tempF) FROM {table}")
+        times.append(time.perf_counter() - start)
+    print(
+        f"  query    SELECT count(*), avg(tempF): {count} rows, avg {avg:.6f}, "
+        f"median {statistics.median(times) * 1000:.0f} ms (HTTP round trip included)"
+    )
+    [[days]] = server.sql(
+        f"SELECT count(DISTINCT cast(timestamp AS DATE)) FROM {table} "
+        "WHERE timestamp >= '2010-02-01' AND timestamp < '2010-03-01'"
+    )
+    plan = server.sql(
+        f"EXPLAIN ANALYZE SELECT count(*) FROM {table} "
+        "WHERE timestamp >= '2010-02-01' AND timestamp < '2010-03-01'"
+    )
+    text = "\n".join(str(cell) for row in plan for cell in row)
+    scans = [line.strip() for line in text.splitlines() if "DataSourceExec" in line]
+    files = len(list((server.root / "db").rglob("*.parquet")))
+    print(
+        f"  range    EXPLAIN ANALYZE, timestamp in February 2010 ({days} days with rows); "
+        f"the table has {files} files"
+    )
+    for line in scans:
+        metrics = dict(
+            m.split("=", 1) for m in line.split("metrics=[", 1)[1].rstrip("]").split(", ") if "=" in m
+        )
+        print(
+            "           DataSourceExec: "
+            + ", ".join(
+                f"{k}={metrics.get(k)}"
+                for k in ("files_opened", "files_ranges_pruned_statistics", "output_rows", "bytes_scanned")
+            )
+        )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default=",".join(CASES), help="comma list of " + ", ".join(CASES))
+    ap.add_argument("--sizes", default="1m,10m", help="comma list of 1m, 10m")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="1m rows, one run of each case")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--binary", type=Path, help="use this sluice binary, do not build")
+    a = ap.parse_args()
+    if a.quick:
+        a.sizes, a.runs = "1m", 1
+    if not a.no_duckdb:
+        ensure_module("duckdb")
+    binary = a.binary or build_sluice()
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    cpus = os.cpu_count()
+    print(f"sluice import benchmark: {binary}, {cpus} cores, {a.runs} runs per tool")
+    results = {}
+    for size_name in a.sizes.split(","):
+        for case in a.cases.split(","):
+            shape, days, workers, table = CASES[case]
+            if case == "workers1" and size_name != "10m" and "10m" in a.sizes:
+                continue
+            rows = SIZES[size_name]
+            csv = data_file(shape, rows, days)
+            size = csv.stat().st_size
+            with open(csv, "rb") as f:
+                rows = sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 24), b"")) - 1
+            floor = floor_seconds(csv)
+            print(
+                f"\n[{case} {size_name}] {csv.name}: {size / 1e6:,.0f} MB, {rows:,} rows, "
+                f"{days} days, PARTITION BY DAY, cairo.sql.copy.worker.count={workers}"
+            )
+            print(f"  floor    wc -l {floor:.2f} s ({size / 1e6 / floor:,.0f} MB/s)")
+            ours, duck = [], []
+            for i in range(a.runs):
+                r = sluice_run(binary, csv, table, workers, rows)
+                last = i == a.runs - 1
+                if last and shape == "weather" and case != "workers1":
+                    query_side(r["server"], table)
+                r["server"].stop()
+                del r["server"]
+                ours.append(r)
+                if not a.no_duckdb and case != "workers1":
+                    duck.append(duckdb_run(csv))
+            secs, anon = summary("sluice", ours, size, rows)
+            phases = {p: statistics.median(r["phases"][p] for r in ours) for p in ours[0]["phases"]}
+            print("  phases   " + ", ".join(f"{p} {s:.2f} s" for p, s in phases.items()))
+            entry = {"seconds": secs, "peak_anon": anon, "bytes": size, "rows": rows}
+            if duck:
+                dsecs, _ = summary("duckdb", duck, size, rows)
+                print(f"  ratio    sluice/duckdb throughput {dsecs / secs:.2f}x")
+                entry["duckdb_seconds"] = dsecs
+            results[f"{case} {size_name}"] = entry
+    if "main 10m" in results and "workers1 10m" in results:
+        speedup = results["workers1 10m"]["seconds"] / results["main 10m"]["seconds"]
+        print(f"\nworkers=2 vs workers=1 on the 10M weather file: {speedup:.2f}x")
+    if "main 10m" in results and "main 1m" in results:
+        grow = results["main 10m"]["peak_anon"] / max(results["main 1m"]["peak_anon"], 1)
+        print(f"peak RssAnon 10M / 1M rows: {grow:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
