@@ -19,6 +19,7 @@ pub struct Field {
 
 impl Field {
     /// The field's value: borrowed unless quotes must be collapsed.
+    #[inline]
     pub fn value<'a>(&self, buf: &'a [u8]) -> Cow<'a, [u8]> {
         let raw = &buf[self.start..self.end];
         if !self.quoted {
@@ -50,10 +51,57 @@ impl Field {
     }
 
     /// An empty field, `""`, or an unquoted `NULL` in any case.
+    #[inline]
     pub fn is_null(&self, buf: &[u8]) -> bool {
         let raw = &buf[self.start..self.end];
         raw.is_empty() || raw == b"\"\"" || (!self.quoted && raw.eq_ignore_ascii_case(b"null"))
     }
+}
+
+/// The first position at or after `pos` holding `a`, `b` or `c`.
+///
+/// Fields are short (a number, a timestamp), so the search is inlined and
+/// looks at 16 bytes per step with SSE2 (part of every x86_64 CPU): for
+/// most fields one step. A library memchr pays a call and its set-up per
+/// field, which at 14 fields per record was a quarter of the import.
+#[inline(always)]
+fn find3(buf: &[u8], mut pos: usize, a: u8, b: u8, c: u8) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is always available on x86_64, and every load reads
+        // the 16 bytes at `pos`, which the loop condition keeps inside `buf`.
+        unsafe {
+            let (va, vb, vc) = (
+                _mm_set1_epi8(a as i8),
+                _mm_set1_epi8(b as i8),
+                _mm_set1_epi8(c as i8),
+            );
+            while pos + 16 <= buf.len() {
+                let v = _mm_loadu_si128(buf.as_ptr().add(pos) as *const __m128i);
+                let hits = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+                    _mm_cmpeq_epi8(v, vc),
+                );
+                let mask = _mm_movemask_epi8(hits) as u32;
+                if mask != 0 {
+                    return Some(pos + mask.trailing_zeros() as usize);
+                }
+                pos += 16;
+            }
+        }
+    }
+    while pos < buf.len() {
+        let x = buf[pos];
+        if x == a || x == b || x == c {
+            return Some(pos);
+        }
+        pos += 1;
+    }
+    None
 }
 
 /// Where a record lies in the buffer.
@@ -100,10 +148,9 @@ pub fn read_record_prefix(
             let mut i = pos + 1;
             // Find the closing quote, skipping `""` pairs.
             let close = loop {
-                match memchr::memchr(b'"', &buf[i..]) {
+                match find3(buf, i, b'"', b'"', b'"') {
                     None => break None,
-                    Some(k) => {
-                        let q = i + k;
+                    Some(q) => {
                         if buf.get(q + 1) == Some(&b'"') {
                             escaped = true;
                             i = q + 2;
@@ -128,9 +175,7 @@ pub fn read_record_prefix(
             };
             // Text after the closing quote up to the delimiter is kept.
             let after = close + 1;
-            let stop = memchr::memchr3(delim, b'\n', b'\r', &buf[after..])
-                .map(|k| after + k)
-                .unwrap_or(buf.len());
+            let stop = find3(buf, after, delim, b'\n', b'\r').unwrap_or(buf.len());
             if stop > after {
                 escaped = true;
             }
@@ -142,9 +187,7 @@ pub fn read_record_prefix(
             });
             pos = stop;
         } else {
-            let stop = memchr::memchr3(delim, b'\n', b'\r', &buf[pos..])
-                .map(|k| pos + k)
-                .unwrap_or(buf.len());
+            let stop = find3(buf, pos, delim, b'\n', b'\r').unwrap_or(buf.len());
             fields.push(Field {
                 start: pos,
                 end: stop,
@@ -182,14 +225,13 @@ pub fn read_record_prefix(
 /// quote and any other quote is a literal byte.
 fn skip_record(buf: &[u8], start: usize, mut pos: usize, delim: u8) -> Record {
     loop {
-        let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[pos..]) else {
+        let Some(at) = find3(buf, pos, b'"', b'\n', b'\r') else {
             return Record {
                 start,
                 next: buf.len(),
                 open_quote: false,
             };
         };
-        let at = pos + k;
         if buf[at] != b'"' {
             return Record {
                 start,
@@ -204,7 +246,7 @@ fn skip_record(buf: &[u8], start: usize, mut pos: usize, delim: u8) -> Record {
         // An opening quote: find its closing quote, skipping `""` pairs.
         let mut i = at + 1;
         loop {
-            match memchr::memchr(b'"', &buf[i..]) {
+            match find3(buf, i, b'"', b'"', b'"') {
                 None => {
                     return Record {
                         start,
@@ -212,9 +254,9 @@ fn skip_record(buf: &[u8], start: usize, mut pos: usize, delim: u8) -> Record {
                         open_quote: true,
                     };
                 }
-                Some(k) if buf.get(i + k + 1) == Some(&b'"') => i += k + 2,
-                Some(k) => {
-                    pos = i + k + 1;
+                Some(q) if buf.get(q + 1) == Some(&b'"') => i = q + 2,
+                Some(q) => {
+                    pos = q + 1;
                     break;
                 }
             }

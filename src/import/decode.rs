@@ -2,30 +2,19 @@
 //! table's types. Every conversion is checked: a value that does not fit
 //! its column is an error with a reason, never a silent change.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float32Builder, Float64Builder,
-    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
-    TimestampMicrosecondBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder,
-    UInt32Builder,
+    ArrayRef, BooleanArray, FixedSizeBinaryArray, Float32Array, Float64Array, Int8Array,
+    Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, UInt32Array,
 };
-use datafusion::arrow::datatypes::Int32Type;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 
 use super::format::{Pattern, nanos_to_unit};
 use crate::catalog::{ColumnType, parse_ipv4, parse_uuid};
-
-/// A parsed field, borrowed from the file where possible.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value<'a> {
-    Null,
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Text(Cow<'a, str>),
-    Fixed([u8; 16]),
-}
 
 /// How timestamp-like text becomes a value: the detected or given patterns
 /// in order, and optionally integers taken as epoch values in the unit.
@@ -37,6 +26,7 @@ pub struct TimestampParser {
 
 impl TimestampParser {
     /// The value in the unit of `ty`, or the reason it does not parse.
+    #[inline]
     pub fn parse(&self, text: &[u8], ty: ColumnType) -> Result<i64, String> {
         for p in &self.patterns {
             if let Some(n) = p.parse(text) {
@@ -63,6 +53,7 @@ impl TimestampParser {
 }
 
 /// Parses a decimal integer (optional sign), without overflow.
+#[inline]
 pub fn parse_int(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.first()? {
         b'-' => (true, &s[1..]),
@@ -148,217 +139,284 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
-fn utf8(raw: Cow<'_, [u8]>) -> Result<Cow<'_, str>, String> {
-    match raw {
-        Cow::Borrowed(b) => std::str::from_utf8(b)
-            .map(Cow::Borrowed)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to())),
-        Cow::Owned(v) => String::from_utf8(v)
-            .map(Cow::Owned)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to())),
+fn utf8(raw: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+}
+
+#[inline]
+fn int_in(raw: &[u8], lo: i64, hi: i64, name: &str) -> Result<i64, String> {
+    match parse_int(raw) {
+        Some(v) if (lo..=hi).contains(&v) => Ok(v),
+        Some(_) => Err(format!("out of range for {name}")),
+        None if is_integer_text(raw) => Err(format!("out of range for {name}")),
+        None => Err(format!("not a valid {name}")),
     }
 }
 
-/// Parses the text of one field for a column of type `ty`.
-pub fn parse_value<'a>(
-    raw: Cow<'a, [u8]>,
+/// Values of one column, kept in plain vectors rather than Arrow builders
+/// so a row can be taken back (`truncate`) when a later field of it fails
+/// under ON ERROR SKIP_ROW; they become Arrow arrays in [`finish`].
+///
+/// [`finish`]: ColumnBuilder::finish
+#[derive(Debug)]
+enum Data {
+    Boolean(Vec<bool>),
+    Int8(Vec<i8>),
+    Int16(Vec<i16>),
+    Int32(Vec<i32>),
+    Int64(Vec<i64>),
+    Float32(Vec<f32>),
+    Float64(Vec<f64>),
+    Millis(Vec<i64>),
+    Micros(Vec<i64>),
+    Nanos(Vec<i64>),
+    /// Utf8 (CHAR, VARCHAR, STRING, and SYMBOL before its dictionary).
+    Text {
+        offsets: Vec<i32>,
+        bytes: Vec<u8>,
+    },
+    Fixed(Vec<[u8; 16]>),
+    UInt32(Vec<u32>),
+}
+
+/// One column of the table being built from field text: every value is
+/// parsed from bytes and appended directly, or rejected with a reason.
+#[derive(Debug)]
+pub struct ColumnBuilder {
     ty: ColumnType,
-    ts: Option<&TimestampParser>,
-) -> Result<Value<'a>, String> {
-    let int_in = |lo: i64, hi: i64, name: &str| -> Result<Value<'a>, String> {
-        match parse_int(&raw) {
-            Some(v) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
-            Some(_) => Err(format!("out of range for {name}")),
-            None if is_integer_text(&raw) => Err(format!("out of range for {name}")),
-            None => Err(format!("not a valid {name}")),
-        }
-    };
-    match ty {
-        ColumnType::Boolean => {
-            if raw.eq_ignore_ascii_case(b"true") {
-                Ok(Value::Bool(true))
-            } else if raw.eq_ignore_ascii_case(b"false") {
-                Ok(Value::Bool(false))
-            } else {
-                Err("not a BOOLEAN (true or false)".into())
-            }
-        }
-        ColumnType::Byte => int_in(i8::MIN.into(), i8::MAX.into(), "BYTE"),
-        ColumnType::Short => int_in(i16::MIN.into(), i16::MAX.into(), "SHORT"),
-        ColumnType::Int => int_in(i32::MIN.into(), i32::MAX.into(), "INT"),
-        ColumnType::Long => int_in(i64::MIN, i64::MAX, "LONG"),
-        ColumnType::Float => match parse_float(&raw) {
-            Some(v) if v.is_finite() && (v as f32).is_infinite() => {
-                Err("out of range for FLOAT".into())
-            }
-            Some(v) => Ok(Value::Float(v)),
-            None => Err("not a valid FLOAT".into()),
-        },
-        ColumnType::Double => parse_float(&raw)
-            .map(Value::Float)
-            .ok_or_else(|| "not a valid DOUBLE".into()),
-        ColumnType::Char => {
-            let s = utf8(raw)?;
-            if s.chars().count() == 1 {
-                Ok(Value::Text(s))
-            } else {
-                Err("not a single character (CHAR)".into())
-            }
-        }
-        ColumnType::Varchar | ColumnType::String | ColumnType::Symbol => {
-            Ok(Value::Text(utf8(raw)?))
-        }
-        ColumnType::Date | ColumnType::Timestamp | ColumnType::TimestampNs => {
-            let parser = ts.expect("timestamp columns have a parser");
-            parser.parse(&raw, ty).map(Value::Int)
-        }
-        ColumnType::Uuid => std::str::from_utf8(&raw)
-            .ok()
-            .and_then(parse_uuid)
-            .map(Value::Fixed)
-            .ok_or_else(|| "not a valid UUID".into()),
-        ColumnType::Ipv4 => std::str::from_utf8(&raw)
-            .ok()
-            .and_then(parse_ipv4)
-            .map(|v| Value::Int(i64::from(v)))
-            .ok_or_else(|| "not a valid IPv4 address".into()),
-    }
-}
-
-/// An Arrow builder for one column of the table's type.
-pub enum ColumnBuilder {
-    Boolean(BooleanBuilder),
-    Int8(Int8Builder),
-    Int16(Int16Builder),
-    Int32(Int32Builder),
-    Int64(Int64Builder),
-    Float32(Float32Builder),
-    Float64(Float64Builder),
-    Millis(TimestampMillisecondBuilder),
-    Micros(TimestampMicrosecondBuilder),
-    Nanos(TimestampNanosecondBuilder),
-    Utf8(StringBuilder),
-    Symbol(StringDictionaryBuilder<Int32Type>),
-    Fixed(FixedSizeBinaryBuilder),
-    UInt32(UInt32Builder),
+    data: Data,
+    valid: Vec<bool>,
+    nulls: usize,
 }
 
 impl ColumnBuilder {
     pub fn new(ty: ColumnType, capacity: usize) -> ColumnBuilder {
-        match ty {
-            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
-            ColumnType::Byte => ColumnBuilder::Int8(Int8Builder::with_capacity(capacity)),
-            ColumnType::Short => ColumnBuilder::Int16(Int16Builder::with_capacity(capacity)),
-            ColumnType::Int => ColumnBuilder::Int32(Int32Builder::with_capacity(capacity)),
-            ColumnType::Long => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
-            ColumnType::Float => ColumnBuilder::Float32(Float32Builder::with_capacity(capacity)),
-            ColumnType::Double => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
-            ColumnType::Date => ColumnBuilder::Millis(
-                TimestampMillisecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            ),
-            ColumnType::Timestamp => ColumnBuilder::Micros(
-                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            ),
-            ColumnType::TimestampNs => ColumnBuilder::Nanos(
-                TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            ),
-            ColumnType::Char | ColumnType::Varchar | ColumnType::String => {
-                ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 8))
+        let data = match ty {
+            ColumnType::Boolean => Data::Boolean(Vec::with_capacity(capacity)),
+            ColumnType::Byte => Data::Int8(Vec::with_capacity(capacity)),
+            ColumnType::Short => Data::Int16(Vec::with_capacity(capacity)),
+            ColumnType::Int => Data::Int32(Vec::with_capacity(capacity)),
+            ColumnType::Long => Data::Int64(Vec::with_capacity(capacity)),
+            ColumnType::Float => Data::Float32(Vec::with_capacity(capacity)),
+            ColumnType::Double => Data::Float64(Vec::with_capacity(capacity)),
+            ColumnType::Date => Data::Millis(Vec::with_capacity(capacity)),
+            ColumnType::Timestamp => Data::Micros(Vec::with_capacity(capacity)),
+            ColumnType::TimestampNs => Data::Nanos(Vec::with_capacity(capacity)),
+            ColumnType::Char | ColumnType::Varchar | ColumnType::String | ColumnType::Symbol => {
+                let mut offsets = Vec::with_capacity(capacity + 1);
+                offsets.push(0);
+                Data::Text {
+                    offsets,
+                    bytes: Vec::with_capacity(capacity * 8),
+                }
             }
-            ColumnType::Symbol => ColumnBuilder::Symbol(StringDictionaryBuilder::new()),
-            ColumnType::Uuid => {
-                ColumnBuilder::Fixed(FixedSizeBinaryBuilder::with_capacity(capacity, 16))
-            }
-            ColumnType::Ipv4 => ColumnBuilder::UInt32(UInt32Builder::with_capacity(capacity)),
-        }
-    }
-
-    /// Appends a value produced by [`parse_value`] for this column's type.
-    pub fn push(&mut self, v: &Value<'_>) {
-        use ColumnBuilder as B;
-        match (self, v) {
-            (B::Boolean(b), Value::Bool(x)) => b.append_value(*x),
-            (B::Int8(b), Value::Int(x)) => b.append_value(*x as i8),
-            (B::Int16(b), Value::Int(x)) => b.append_value(*x as i16),
-            (B::Int32(b), Value::Int(x)) => b.append_value(*x as i32),
-            (B::Int64(b), Value::Int(x)) => b.append_value(*x),
-            (B::Float32(b), Value::Float(x)) => b.append_value(*x as f32),
-            (B::Float64(b), Value::Float(x)) => b.append_value(*x),
-            (B::Millis(b), Value::Int(x)) => b.append_value(*x),
-            (B::Micros(b), Value::Int(x)) => b.append_value(*x),
-            (B::Nanos(b), Value::Int(x)) => b.append_value(*x),
-            (B::Utf8(b), Value::Text(s)) => b.append_value(s),
-            (B::Symbol(b), Value::Text(s)) => {
-                b.append_value(s.as_ref());
-            }
-            (B::Fixed(b), Value::Fixed(x)) => b.append_value(x).expect("16 bytes"),
-            (B::UInt32(b), Value::Int(x)) => b.append_value(*x as u32),
-            (b, _) => b.push_null(),
-        }
-    }
-
-    pub fn push_null(&mut self) {
-        use ColumnBuilder as B;
-        match self {
-            B::Boolean(b) => b.append_null(),
-            B::Int8(b) => b.append_null(),
-            B::Int16(b) => b.append_null(),
-            B::Int32(b) => b.append_null(),
-            B::Int64(b) => b.append_null(),
-            B::Float32(b) => b.append_null(),
-            B::Float64(b) => b.append_null(),
-            B::Millis(b) => b.append_null(),
-            B::Micros(b) => b.append_null(),
-            B::Nanos(b) => b.append_null(),
-            B::Utf8(b) => b.append_null(),
-            B::Symbol(b) => b.append_null(),
-            B::Fixed(b) => b.append_null(),
-            B::UInt32(b) => b.append_null(),
+            ColumnType::Uuid => Data::Fixed(Vec::with_capacity(capacity)),
+            ColumnType::Ipv4 => Data::UInt32(Vec::with_capacity(capacity)),
+        };
+        ColumnBuilder {
+            ty,
+            data,
+            valid: Vec::with_capacity(capacity),
+            nulls: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        use ColumnBuilder as B;
-        match self {
-            B::Boolean(b) => b.len(),
-            B::Int8(b) => b.len(),
-            B::Int16(b) => b.len(),
-            B::Int32(b) => b.len(),
-            B::Int64(b) => b.len(),
-            B::Float32(b) => b.len(),
-            B::Float64(b) => b.len(),
-            B::Millis(b) => b.len(),
-            B::Micros(b) => b.len(),
-            B::Nanos(b) => b.len(),
-            B::Utf8(b) => b.len(),
-            B::Symbol(b) => b.len(),
-            B::Fixed(b) => b.len(),
-            B::UInt32(b) => b.len(),
-        }
+        self.valid.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.valid.is_empty()
+    }
+
+    /// Bytes of text held (a batch is flushed before Utf8 offsets overflow).
+    pub fn text_bytes(&self) -> usize {
+        match &self.data {
+            Data::Text { bytes, .. } => bytes.len(),
+            _ => 0,
+        }
+    }
+
+    /// Appends an already parsed integer value (the designated timestamp
+    /// that indexing parsed) to an integer or timestamp column.
+    #[inline]
+    pub fn push_int(&mut self, v: i64) {
+        match &mut self.data {
+            Data::Int64(d) | Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => d.push(v),
+            _ => unreachable!("push_int on a {} column", self.ty.name()),
+        }
+        self.valid.push(true);
+    }
+
+    #[inline]
+    pub fn push_null(&mut self) {
+        match &mut self.data {
+            Data::Boolean(d) => d.push(false),
+            Data::Int8(d) => d.push(0),
+            Data::Int16(d) => d.push(0),
+            Data::Int32(d) => d.push(0),
+            Data::Int64(d) | Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => d.push(0),
+            Data::Float32(d) => d.push(0.0),
+            Data::Float64(d) => d.push(0.0),
+            Data::Text { offsets, bytes } => offsets.push(bytes.len() as i32),
+            Data::Fixed(d) => d.push([0; 16]),
+            Data::UInt32(d) => d.push(0),
+        }
+        self.valid.push(false);
+        self.nulls += 1;
+    }
+
+    /// Parses the text of one field for this column's type and appends it.
+    /// On failure nothing is appended and the reason is returned.
+    #[inline]
+    pub fn push_text(&mut self, raw: &[u8], ts: Option<&TimestampParser>) -> Result<(), String> {
+        let ty = self.ty;
+        match &mut self.data {
+            Data::Boolean(d) => {
+                if raw.eq_ignore_ascii_case(b"true") {
+                    d.push(true);
+                } else if raw.eq_ignore_ascii_case(b"false") {
+                    d.push(false);
+                } else {
+                    return Err("not a BOOLEAN (true or false)".into());
+                }
+            }
+            Data::Int8(d) => d.push(int_in(raw, i8::MIN.into(), i8::MAX.into(), "BYTE")? as i8),
+            Data::Int16(d) => {
+                d.push(int_in(raw, i16::MIN.into(), i16::MAX.into(), "SHORT")? as i16)
+            }
+            Data::Int32(d) => d.push(int_in(raw, i32::MIN.into(), i32::MAX.into(), "INT")? as i32),
+            Data::Int64(d) => d.push(int_in(raw, i64::MIN, i64::MAX, "LONG")?),
+            Data::Float32(d) => match parse_float(raw) {
+                Some(v) if v.is_finite() && (v as f32).is_infinite() => {
+                    return Err("out of range for FLOAT".into());
+                }
+                Some(v) => d.push(v as f32),
+                None => return Err("not a valid FLOAT".into()),
+            },
+            Data::Float64(d) => d.push(parse_float(raw).ok_or("not a valid DOUBLE")?),
+            Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => {
+                let parser = ts.expect("timestamp columns have a parser");
+                d.push(parser.parse(raw, ty)?);
+            }
+            Data::Text { offsets, bytes } => {
+                let s = utf8(raw)?;
+                if ty == ColumnType::Char && s.chars().count() != 1 {
+                    return Err("not a single character (CHAR)".into());
+                }
+                let end = i32::try_from(bytes.len() + s.len())
+                    .map_err(|_| "text too long for one batch (2 GiB)".to_string())?;
+                bytes.extend_from_slice(s.as_bytes());
+                offsets.push(end);
+            }
+            Data::Fixed(d) => d.push(
+                std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(parse_uuid)
+                    .ok_or("not a valid UUID")?,
+            ),
+            Data::UInt32(d) => d.push(
+                std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(parse_ipv4)
+                    .ok_or("not a valid IPv4 address")?,
+            ),
+        }
+        self.valid.push(true);
+        Ok(())
+    }
+
+    /// Drops values past the first `len` (a row taken back).
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len() {
+            return;
+        }
+        self.nulls -= self.valid[len..].iter().filter(|v| !**v).count();
+        self.valid.truncate(len);
+        match &mut self.data {
+            Data::Boolean(d) => d.truncate(len),
+            Data::Int8(d) => d.truncate(len),
+            Data::Int16(d) => d.truncate(len),
+            Data::Int32(d) => d.truncate(len),
+            Data::Int64(d) | Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => d.truncate(len),
+            Data::Float32(d) => d.truncate(len),
+            Data::Float64(d) => d.truncate(len),
+            Data::Text { offsets, bytes } => {
+                offsets.truncate(len + 1);
+                bytes.truncate(*offsets.last().expect("offsets start with 0") as usize);
+            }
+            Data::Fixed(d) => d.truncate(len),
+            Data::UInt32(d) => d.truncate(len),
+        }
     }
 
     /// The array built so far; the builder starts over empty.
     pub fn finish(&mut self) -> ArrayRef {
-        use ColumnBuilder as B;
-        match self {
-            B::Boolean(b) => Arc::new(b.finish()),
-            B::Int8(b) => Arc::new(b.finish()),
-            B::Int16(b) => Arc::new(b.finish()),
-            B::Int32(b) => Arc::new(b.finish()),
-            B::Int64(b) => Arc::new(b.finish()),
-            B::Float32(b) => Arc::new(b.finish()),
-            B::Float64(b) => Arc::new(b.finish()),
-            B::Millis(b) => Arc::new(b.finish()),
-            B::Micros(b) => Arc::new(b.finish()),
-            B::Nanos(b) => Arc::new(b.finish()),
-            B::Utf8(b) => Arc::new(b.finish()),
-            B::Symbol(b) => Arc::new(b.finish()),
-            B::Fixed(b) => Arc::new(b.finish()),
-            B::UInt32(b) => Arc::new(b.finish()),
+        let capacity = self.len();
+        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(capacity));
+        let nulls = (std::mem::take(&mut self.nulls) > 0).then(|| NullBuffer::from(valid));
+        fn take<T>(v: &mut Vec<T>) -> ScalarBuffer<T>
+        where
+            T: datafusion::arrow::datatypes::ArrowNativeType,
+        {
+            let cap = v.len();
+            ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
+        }
+        match &mut self.data {
+            Data::Boolean(d) => {
+                let values: BooleanBuffer = d.iter().copied().collect();
+                d.clear();
+                Arc::new(BooleanArray::new(values, nulls))
+            }
+            Data::Int8(d) => Arc::new(Int8Array::new(take(d), nulls)),
+            Data::Int16(d) => Arc::new(Int16Array::new(take(d), nulls)),
+            Data::Int32(d) => Arc::new(Int32Array::new(take(d), nulls)),
+            Data::Int64(d) => Arc::new(Int64Array::new(take(d), nulls)),
+            Data::Float32(d) => Arc::new(Float32Array::new(take(d), nulls)),
+            Data::Float64(d) => Arc::new(Float64Array::new(take(d), nulls)),
+            Data::Millis(d) => {
+                Arc::new(TimestampMillisecondArray::new(take(d), nulls).with_timezone("UTC"))
+            }
+            Data::Micros(d) => {
+                Arc::new(TimestampMicrosecondArray::new(take(d), nulls).with_timezone("UTC"))
+            }
+            Data::Nanos(d) => {
+                Arc::new(TimestampNanosecondArray::new(take(d), nulls).with_timezone("UTC"))
+            }
+            Data::Text { offsets, bytes } => {
+                let cap = bytes.len();
+                let offs = std::mem::replace(offsets, {
+                    let mut o = Vec::with_capacity(capacity + 1);
+                    o.push(0);
+                    o
+                });
+                let values = std::mem::replace(bytes, Vec::with_capacity(cap));
+                // SAFETY: every value appended was validated as UTF-8 and
+                // the offsets grow monotonically from 0 to `values.len()`.
+                let strings = unsafe {
+                    StringArray::new_unchecked(
+                        OffsetBuffer::new_unchecked(ScalarBuffer::from(offs)),
+                        Buffer::from_vec(values),
+                        nulls,
+                    )
+                };
+                if self.ty == ColumnType::Symbol {
+                    let dict =
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    cast(&strings, &dict).expect("Utf8 casts to a dictionary")
+                } else {
+                    Arc::new(strings)
+                }
+            }
+            Data::Fixed(d) => {
+                let flat: Vec<u8> = d.iter().flatten().copied().collect();
+                d.clear();
+                Arc::new(
+                    FixedSizeBinaryArray::try_new(16, Buffer::from_vec(flat), nulls)
+                        .expect("16-byte values"),
+                )
+            }
+            Data::UInt32(d) => Arc::new(UInt32Array::new(take(d), nulls)),
         }
     }
 }
@@ -366,9 +424,14 @@ impl ColumnBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::Array;
 
-    fn p(s: &str, ty: ColumnType) -> Result<Value<'_>, String> {
-        parse_value(Cow::Borrowed(s.as_bytes()), ty, None)
+    /// Parses one value into a fresh column; the value as text or the error.
+    fn p(s: &str, ty: ColumnType) -> Result<String, String> {
+        let mut b = ColumnBuilder::new(ty, 1);
+        b.push_text(s.as_bytes(), None)?;
+        let a = b.finish();
+        Ok(datafusion::arrow::util::display::array_value_to_string(&a, 0).unwrap())
     }
 
     #[test]
@@ -377,18 +440,39 @@ mod tests {
             p("120000", ColumnType::Short).unwrap_err(),
             "out of range for SHORT"
         );
-        assert_eq!(p("-32768", ColumnType::Short), Ok(Value::Int(-32768)));
+        assert_eq!(p("-32768", ColumnType::Short).unwrap(), "-32768");
         assert!(p("9223372036854775808", ColumnType::Long).is_err());
         assert_eq!(
-            p("-9223372036854775808", ColumnType::Long),
-            Ok(Value::Int(i64::MIN))
+            p("-9223372036854775808", ColumnType::Long).unwrap(),
+            "-9223372036854775808"
         );
         assert!(p("1.5", ColumnType::Int).is_err());
         assert!(p("BOOL", ColumnType::Boolean).is_err());
-        assert_eq!(p("TRUE", ColumnType::Boolean), Ok(Value::Bool(true)));
+        assert_eq!(p("TRUE", ColumnType::Boolean).unwrap(), "true");
         assert!(p("1e39", ColumnType::Float).is_err());
         assert!(p("CHAR", ColumnType::Char).is_err());
-        assert!(parse_value(Cow::Borrowed(&[0xff, 0xfe][..]), ColumnType::Varchar, None).is_err());
+        assert_eq!(p("é", ColumnType::Char).unwrap(), "é");
+        assert_eq!(p("CLR", ColumnType::Symbol).unwrap(), "CLR");
+        let mut b = ColumnBuilder::new(ColumnType::Varchar, 1);
+        assert!(b.push_text(&[0xff, 0xfe], None).is_err());
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn rows_taken_back_leave_no_trace() {
+        let mut b = ColumnBuilder::new(ColumnType::Varchar, 4);
+        b.push_text(b"keep", None).unwrap();
+        b.push_null();
+        b.push_text(b"drop", None).unwrap();
+        b.push_null();
+        b.truncate(2);
+        b.push_text(b"x", None).unwrap();
+        let a = b.finish();
+        let s = a.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!((s.value(0), s.is_null(1), s.value(2)), ("keep", true, "x"));
+        assert_eq!(s.null_count(), 1);
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -503,6 +503,7 @@ pub fn nanos_to_unit(nanos: i64, ty: ColumnType) -> i64 {
 }
 
 /// Microseconds of a value stored in the unit of `ty`.
+#[inline]
 pub fn unit_to_micros(v: i64, ty: ColumnType) -> i64 {
     match ty {
         ColumnType::Date => v.saturating_mul(1000),

@@ -22,8 +22,34 @@ use super::{ImportError, Job, OnError, RowError, shown_value};
 const PHASE: &str = "indexing";
 
 /// One index entry: the timestamp in the column's unit and the record's
-/// byte offset.
+/// place, packed by [`place`]: its byte offset in the low 40 bits (files
+/// up to 1 TiB) and its length in the high 24 (saturated at [`LEN_MAX`]).
+/// The length lets partition_import bound the bytes it decodes at once.
 pub type Entry = (i64, u64);
+
+const OFFSET_BITS: u32 = 40;
+/// Largest file the parallel importer indexes.
+pub const MAX_FILE: u64 = 1 << OFFSET_BITS;
+/// Lengths from this value up are stored as this value.
+pub const LEN_MAX: usize = (1 << (64 - OFFSET_BITS)) - 1;
+
+/// Packs a record's offset and length into an entry's second half.
+#[inline]
+pub fn place(offset: usize, len: usize) -> u64 {
+    offset as u64 | (len.min(LEN_MAX) as u64) << OFFSET_BITS
+}
+
+/// The byte offset of an entry's record.
+#[inline]
+pub fn offset_of(place: u64) -> u64 {
+    place & (MAX_FILE - 1)
+}
+
+/// The length of an entry's record (`LEN_MAX`: that long or longer).
+#[inline]
+pub fn len_of(place: u64) -> usize {
+    (place >> OFFSET_BITS) as usize
+}
 
 /// A run of one partition's entries inside a spill file.
 #[derive(Debug, Clone)]
@@ -231,7 +257,7 @@ fn index_chunk(
             .entry(floor)
             .or_default()
             .memory
-            .push((ts, r.start as u64));
+            .push((ts, place(r.start, r.next - r.start)));
         out.rows += 1;
         in_memory += 1;
         if in_memory * 16 > budget {
@@ -263,6 +289,12 @@ pub fn run(
     chunks: &[Chunk],
     work_dir: &Path,
 ) -> Result<Index, ImportError> {
+    if buf.len() as u64 >= MAX_FILE {
+        return Err(ImportError::setup(format!(
+            "file is too large for the parallel importer [size={}, max={MAX_FILE}]",
+            buf.len()
+        )));
+    }
     std::fs::create_dir_all(work_dir).map_err(|e| {
         ImportError::setup(format!(
             "could not create temporary import work directory [path='{}']: {e}",

@@ -5,6 +5,8 @@
 //! mapped file into Arrow builders and streams batches into one Parquet
 //! file. Files are invisible until `attach_partitions`.
 
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
@@ -12,14 +14,14 @@ use super::analyze::Analysis;
 use super::attach::Target;
 use super::csv::{Field, read_record};
 use super::format::unit_to_micros;
-use super::indexing::{Entry, Index, PartIndex};
+use super::indexing::{Entry, Index, LEN_MAX, PartIndex, len_of, offset_of};
 use super::rows::{Outcome, RowDecoder};
 use super::{ImportError, Job};
 use crate::storage::{DataFile, FileWriter};
 
 const PHASE: &str = "partition_import";
-/// Rows per Arrow batch (and per Parquet write).
-const BATCH_ROWS: usize = 64 * 1024;
+/// Rows per window: decoded together, sorted, written as one batch.
+const BATCH_ROWS: usize = 256 * 1024;
 
 /// Records are read in timestamp order, so from scattered places in the
 /// file: asking for the record this many entries ahead hides most of the
@@ -60,27 +62,27 @@ fn io_error(e: crate::error::Error) -> ImportError {
     }
 }
 
-/// Sorts entries by (timestamp, offset). They arrive in file order
-/// (chunks in order, each chunk's spilled runs before its memory), so a
-/// stable sort on the timestamp alone gives that order: an LSD radix sort
-/// over the bits by which the partition's timestamps differ, 11 bits per
-/// pass. Small inputs use the comparison sort.
-fn sort_entries(entries: &mut Vec<Entry>) {
+/// Sorts pairs by (key, rank) where the second halves are ranks that
+/// already increase (a record's offset, a decoded row's position): a
+/// stable LSD radix sort on the key alone then gives that order, over only
+/// the bits by which the keys differ, 11 bits per pass. Small inputs, or
+/// second halves out of order, use the comparison sort on `rank`.
+fn sort_by_key_then_rank(pairs: &mut Vec<(i64, u64)>, rank: impl Fn(u64) -> u64) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
-    if entries.len() < 4096 || !entries.windows(2).all(|w| w[0].1 < w[1].1) {
-        entries.sort_unstable();
+    if pairs.len() < 4096 || !pairs.windows(2).all(|w| rank(w[0].1) < rank(w[1].1)) {
+        pairs.sort_unstable_by_key(|&(k, r)| (k, rank(r)));
         return;
     }
-    let min = entries.iter().map(|e| e.0).min().expect("non-empty");
-    let max = entries.iter().map(|e| e.0).max().expect("non-empty");
+    let min = pairs.iter().map(|e| e.0).min().expect("non-empty");
+    let max = pairs.iter().map(|e| e.0).max().expect("non-empty");
     let span = max.abs_diff(min);
     let passes = (64 - span.leading_zeros()).div_ceil(BITS);
-    let mut from = std::mem::take(entries);
-    let mut to: Vec<Entry> = vec![(0, 0); from.len()];
+    let mut from = std::mem::take(pairs);
+    let mut to: Vec<(i64, u64)> = vec![(0, 0); from.len()];
     for pass in 0..passes {
         let shift = pass * BITS;
-        let key = |e: &Entry| ((e.0.abs_diff(min) >> shift) as usize) & (BUCKETS - 1);
+        let key = |e: &(i64, u64)| ((e.0.abs_diff(min) >> shift) as usize) & (BUCKETS - 1);
         let mut starts = vec![0usize; BUCKETS];
         for e in &from {
             starts[key(e)] += 1;
@@ -98,7 +100,33 @@ fn sort_entries(entries: &mut Vec<Entry>) {
         }
         std::mem::swap(&mut from, &mut to);
     }
-    *entries = from;
+    *pairs = from;
+}
+
+/// Index entries in (timestamp, offset) order.
+fn sort_entries(entries: &mut Vec<Entry>) {
+    sort_by_key_then_rank(entries, offset_of);
+}
+
+/// The end of the window that starts at `start`: at most `BATCH_ROWS`
+/// records and about `max_bytes` of them (which bounds a worker's memory
+/// however wide records are, and keeps Utf8 offsets far from overflow); a
+/// record of unknown (huge) length is a window of its own.
+fn window_end(entries: &[Entry], start: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut end = start;
+    while end < entries.len() && end - start < BATCH_ROWS {
+        let len = len_of(entries[end].1);
+        if end > start && (len == LEN_MAX || bytes + len > max_bytes) {
+            break;
+        }
+        bytes += len;
+        end += 1;
+        if len == LEN_MAX {
+            break;
+        }
+    }
+    end
 }
 
 fn import_partition(
@@ -124,7 +152,6 @@ fn import_partition(
         }
         entries.extend(p.memory);
     }
-    sort_entries(&mut entries);
     let plan = &a.plan;
     let (ts_col, _) = plan.timestamp.expect("partitioned import has a timestamp");
     let ts_type = plan.meta.columns[ts_col].ty;
@@ -134,46 +161,67 @@ fn import_partition(
     let mut writer = FileWriter::create(&path, schema.clone()).map_err(io_error)?;
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
     let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
-    let mut values = Vec::with_capacity(plan.meta.columns.len());
+    // (timestamp, position in the decoded batch) of the rows imported.
+    let mut keys: Vec<(i64, u64)> = Vec::with_capacity(BATCH_ROWS.min(entries.len()));
     let (mut rows, mut min_ts, mut max_ts) = (0u64, i64::MAX, i64::MIN);
+    // Entries arrive in file order. A partition that is one window is
+    // decoded in that order as it is; a bigger one is put in timestamp
+    // order and cut into windows of consecutive timestamps.
+    // A quarter of the worker's share of the importer's memory budget
+    // (32 MB by default): big enough that a day of a large file is one
+    // window and a Parquet write of many rows, small enough to bound memory.
+    let max_bytes = (job.settings.index_memory / job.settings.workers.max(1) / 4).max(1);
+    let one_window = window_end(&entries, 0, max_bytes) == entries.len();
+    if !one_window {
+        sort_entries(&mut entries);
+    }
     let result = (|| {
-        for (i, &(ts, offset)) in entries.iter().enumerate() {
-            if i % 65_536 == 65_535 {
-                job.check(PHASE)?;
+        let mut start = 0;
+        while start < entries.len() {
+            job.check(PHASE)?;
+            let end = window_end(&entries, start, max_bytes);
+            let window = &mut entries[start..end];
+            start = end;
+            // Decoding in file order reads the mapped file forwards: far
+            // fewer cache and TLB misses than jumping in timestamp order.
+            if !window.is_sorted_by_key(|e| offset_of(e.1)) {
+                window.sort_unstable_by_key(|e| offset_of(e.1));
             }
-            if let Some(&(_, ahead)) = entries.get(i + PREFETCH_AHEAD) {
-                prefetch(buf, ahead as usize);
-            }
-            read_record(buf, offset as usize, job.req.delimiter, &mut fields)
-                .expect("indexed offsets start records");
-            match decoder.push(
-                buf,
-                &fields,
-                offset,
-                Some((ts_col, ts)),
-                &mut values,
-                &job.errors,
-            ) {
-                Ok(Outcome::Imported) => {
-                    rows += 1;
-                    let micros = unit_to_micros(ts, ts_type);
-                    min_ts = min_ts.min(micros);
-                    max_ts = max_ts.max(micros);
+            keys.clear();
+            for (i, &(ts, place)) in window.iter().enumerate() {
+                if let Some(&(_, ahead)) = window.get(i + PREFETCH_AHEAD) {
+                    prefetch(buf, offset_of(ahead) as usize);
                 }
-                Ok(Outcome::Skipped) => {}
-                Err(e) => {
-                    return Err(ImportError::Phase {
-                        phase: PHASE,
-                        message: e.abort_text(&job.req.file_name, buf),
-                    });
+                let offset = offset_of(place);
+                read_record(buf, offset as usize, job.req.delimiter, &mut fields)
+                    .expect("indexed offsets start records");
+                match decoder.push(buf, &fields, offset, Some((ts_col, ts)), &job.errors) {
+                    Ok(Outcome::Imported) => keys.push((ts, keys.len() as u64)),
+                    Ok(Outcome::Skipped) => {}
+                    Err(e) => {
+                        return Err(ImportError::Phase {
+                            phase: PHASE,
+                            message: e.abort_text(&job.req.file_name, buf),
+                        });
+                    }
                 }
             }
-            if decoder.rows() >= BATCH_ROWS {
-                writer.write(&decoder.finish()).map_err(io_error)?;
+            if keys.is_empty() {
+                continue;
             }
-        }
-        if decoder.rows() > 0 {
-            writer.write(&decoder.finish()).map_err(io_error)?;
+            let batch = decoder.finish();
+            // Stable by timestamp: equal timestamps keep file order.
+            let batch = if keys.is_sorted_by_key(|k| k.0) {
+                batch
+            } else {
+                sort_by_key_then_rank(&mut keys, |r| r);
+                let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.1 as u32));
+                take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
+            };
+            rows += keys.len() as u64;
+            min_ts = min_ts.min(unit_to_micros(keys[0].0, ts_type));
+            max_ts = max_ts.max(unit_to_micros(keys[keys.len() - 1].0, ts_type));
+            writer.write(&batch).map_err(io_error)?;
         }
         Ok(())
     })();
@@ -272,12 +320,13 @@ mod tests {
                 // Many equal timestamps, a day's span in microseconds.
                 (
                     1_262_304_000_000_000 + (x % 86_400_000_000) as i64 / 1_000_000 * 7,
-                    off * 130,
+                    // Lengths vary: the order is by offset, not by the packed value.
+                    crate::import::indexing::place(off as usize * 130, (x % 200) as usize),
                 )
             })
             .collect();
         let mut want = entries.clone();
-        want.sort_unstable();
+        want.sort_unstable_by_key(|&(ts, p)| (ts, offset_of(p)));
         sort_entries(&mut entries);
         assert_eq!(entries, want);
         let mut negative: Vec<Entry> = (0..5000u64).map(|o| (-(o as i64 % 97) * 1000, o)).collect();
@@ -285,5 +334,28 @@ mod tests {
         want.sort_unstable();
         sort_entries(&mut negative);
         assert_eq!(negative, want);
+    }
+
+    #[test]
+    fn windows_bound_rows_and_bytes() {
+        use crate::import::indexing::place;
+        let small: Vec<Entry> = (0..600_000)
+            .map(|i| (i, place(i as usize * 10, 10)))
+            .collect();
+        assert_eq!(window_end(&small, 0, 64 << 20), BATCH_ROWS);
+        assert_eq!(window_end(&small, 599_000, 64 << 20), 600_000);
+        assert_eq!(window_end(&small, 0, 2 << 20), (2 << 20) / 10);
+        let wide: Vec<Entry> = (0..100)
+            .map(|i| (i, place((i as usize) << 22, 4 << 20)))
+            .collect();
+        assert_eq!(window_end(&wide, 0, 64 << 20), 16);
+        assert_eq!(window_end(&wide, 0, 1), 1);
+        let huge = vec![
+            (0, place(0, 10)),
+            (1, place(10, usize::MAX)),
+            (2, place(99, 1)),
+        ];
+        assert_eq!(window_end(&huge, 0, 64 << 20), 1);
+        assert_eq!(window_end(&huge, 1, 64 << 20), 2);
     }
 }

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 
 use super::analyze::Plan;
 use super::csv::Field;
-use super::decode::{ColumnBuilder, TimestampParser, Value, parse_value};
+use super::decode::{ColumnBuilder, TimestampParser};
 use super::{ErrorSink, OnError, RowError, shown_value};
 use crate::catalog::ColumnType;
 
@@ -27,6 +27,8 @@ pub struct RowDecoder {
     schema: SchemaRef,
     file_columns: usize,
     on_error: OnError,
+    /// Rows in the builders (every builder has this many values).
+    rows: usize,
 }
 
 /// What became of one record.
@@ -60,67 +62,71 @@ impl RowDecoder {
             schema: plan.meta.arrow_schema(),
             file_columns: plan.file_columns,
             on_error,
+            rows: 0,
         }
     }
 
     pub fn rows(&self) -> usize {
-        self.builders.first().map_or(0, |b| b.len())
+        self.rows
+    }
+
+    /// A batch is due: the row target is reached, or the text held nears
+    /// what Utf8's 32-bit offsets can address.
+    pub fn full(&self, batch_rows: usize) -> bool {
+        self.rows >= batch_rows || self.builders.iter().any(|b| b.text_bytes() > 1 << 30)
     }
 
     /// Decodes one record. `known` is a column whose value was already
     /// parsed (the designated timestamp at indexing). Under ABORT the first
-    /// error is returned; otherwise errors go to `sink`.
-    pub fn push<'a>(
+    /// error is returned; otherwise errors go to `sink`. A record that is
+    /// not imported leaves no value behind in any column.
+    pub fn push(
         &mut self,
-        buf: &'a [u8],
+        buf: &[u8],
         fields: &[Field],
         offset: u64,
         known: Option<(usize, i64)>,
-        values: &mut Vec<Value<'a>>,
         sink: &ErrorSink,
     ) -> Result<Outcome, RowError> {
-        values.clear();
-        let mut skip = false;
-        for (i, col) in self.columns.iter().enumerate() {
+        let row = self.rows;
+        let mut failed: Option<RowError> = None;
+        for (i, (col, b)) in self
+            .columns
+            .iter()
+            .zip(self.builders.iter_mut())
+            .enumerate()
+        {
             if let Some((k, v)) = known
                 && k == i
             {
-                values.push(Value::Int(v));
+                b.push_int(v);
                 continue;
             }
             let field = match col.source.and_then(|s| fields.get(s)) {
                 Some(f) if !f.is_null(buf) => f,
                 _ => {
-                    values.push(Value::Null);
+                    b.push_null();
                     continue;
                 }
             };
-            match parse_value(field.value(buf), col.ty, col.parser.as_ref()) {
-                Ok(v) => values.push(v),
-                Err(reason) => {
-                    // Errors are rare: decode the text again for the report.
-                    let e = RowError {
-                        offset,
-                        column: Some(col.name.clone()),
-                        value: Some(shown_value(&field.value(buf))),
-                        message: format!("cannot convert to {}: {reason}", col.ty.name()),
-                    };
-                    match self.on_error {
-                        OnError::Abort => return Err(e),
-                        OnError::SkipRow => {
-                            sink.push(e);
-                            skip = true;
-                            break;
-                        }
-                        OnError::SkipColumn => {
-                            sink.push(e);
-                            values.push(Value::Null);
-                        }
-                    }
+            let value = field.value(buf);
+            if let Err(reason) = b.push_text(&value, col.parser.as_ref()) {
+                let e = RowError {
+                    offset,
+                    column: Some(col.name.clone()),
+                    value: Some(shown_value(&value)),
+                    message: format!("cannot convert to {}: {reason}", col.ty.name()),
+                };
+                if self.on_error == OnError::SkipColumn {
+                    sink.push(e);
+                    b.push_null();
+                } else {
+                    failed = Some(e);
+                    break;
                 }
             }
         }
-        if !skip && fields.len() > self.file_columns {
+        if failed.is_none() && fields.len() > self.file_columns {
             // Extra fields that hold data would be lost: that is an error.
             // Empty trailing fields (`a,b,`) carry nothing and pass.
             let extra = &fields[self.file_columns..];
@@ -135,30 +141,30 @@ impl RowDecoder {
                         fields.len()
                     ),
                 };
-                match self.on_error {
-                    OnError::Abort => return Err(e),
-                    OnError::SkipRow => {
-                        sink.push(e);
-                        skip = true;
-                    }
-                    OnError::SkipColumn => sink.push(e),
+                if self.on_error == OnError::SkipColumn {
+                    sink.push(e);
+                } else {
+                    failed = Some(e);
                 }
             }
         }
-        if skip {
+        if let Some(e) = failed {
+            for b in &mut self.builders {
+                b.truncate(row);
+            }
+            if self.on_error == OnError::Abort {
+                return Err(e);
+            }
+            sink.push(e);
             return Ok(Outcome::Skipped);
         }
-        for (b, v) in self.builders.iter_mut().zip(values.iter()) {
-            match v {
-                Value::Null => b.push_null(),
-                v => b.push(v),
-            }
-        }
+        self.rows += 1;
         Ok(Outcome::Imported)
     }
 
     /// The rows decoded so far as one batch; the decoder starts over.
     pub fn finish(&mut self) -> RecordBatch {
+        self.rows = 0;
         let columns = self.builders.iter_mut().map(|b| b.finish()).collect();
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .expect("builders follow the table schema")

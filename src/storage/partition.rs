@@ -46,6 +46,7 @@ impl PartitionBy {
 
     /// The start (UTC microseconds) of the partition holding `micros`. Two
     /// timestamps share a partition exactly when their floors are equal.
+    #[inline]
     pub fn floor(&self, micros: i64) -> i64 {
         match self {
             PartitionBy::None => i64::MIN,
