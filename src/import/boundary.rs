@@ -25,10 +25,18 @@ struct Scan {
     first_break: [Option<usize>; 2],
 }
 
-fn scan(buf: &[u8], start: usize, end: usize) -> Scan {
+/// How far a chunk is searched for its first line break of each parity
+/// before the rest is only counted. A file without line breaks inside
+/// quotes never has a break at odd parity, and looking for one stopped at
+/// every quote and line break of the chunk.
+const BREAK_SEARCH: usize = 1 << 20;
+
+/// The chunk's quote count, and its first breaks within `limit` bytes.
+fn scan(buf: &[u8], start: usize, end: usize, limit: usize) -> Scan {
     let mut s = Scan::default();
+    let stop = end.min(start.saturating_add(limit));
     let mut pos = start;
-    while let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[pos..end]) {
+    while let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[pos..stop]) {
         let at = pos + k;
         match buf[at] {
             b'"' => s.quotes += 1,
@@ -52,6 +60,7 @@ fn scan(buf: &[u8], start: usize, end: usize) -> Scan {
         }
         pos = at + 1;
     }
+    s.quotes += memchr::memchr_iter(b'"', &buf[stop..end]).count() as u64;
     s
 }
 
@@ -74,12 +83,18 @@ pub fn chunks(buf: &[u8], data_start: usize, workers: usize, min_chunk: usize) -
             )
         })
         .collect();
-    let scans: Vec<Scan> = bounds.par_iter().map(|&(s, e)| scan(buf, s, e)).collect();
+    let scans: Vec<Scan> = bounds
+        .par_iter()
+        .map(|&(s, e)| scan(buf, s, e, BREAK_SEARCH))
+        .collect();
     let mut starts = vec![data_start];
     let mut quotes = scans[0].quotes;
-    for sc in scans.iter().skip(1) {
+    for (i, sc) in scans.iter().enumerate().skip(1) {
         let parity = (quotes & 1) as usize;
-        if let Some(at) = sc.first_break[parity]
+        // Rare: a quoted field longer than the search; look further.
+        let first = sc.first_break[parity]
+            .or_else(|| scan(buf, bounds[i].0, bounds[i].1, usize::MAX).first_break[parity]);
+        if let Some(at) = first
             && at < buf.len()
             && at > *starts.last().expect("first start")
         {
@@ -124,6 +139,17 @@ mod tests {
         let starts: Vec<usize> = chunks(&buf, 0, 3, 1).iter().map(|c| c.start).collect();
         assert_eq!(starts, [0, 90, 185]);
         assert_eq!(chunks(&buf, 0, 1, 1).len(), 1);
+    }
+
+    #[test]
+    fn long_quoted_fields_are_searched_past_the_limit() {
+        let buf = b"a,\"x\ny\nz\",b\nc,d\n";
+        let short = scan(buf, 0, buf.len(), 4);
+        assert_eq!(short.quotes, 2);
+        assert_eq!(short.first_break, [None, None]);
+        let full = scan(buf, 0, buf.len(), usize::MAX);
+        assert_eq!(full.quotes, 2);
+        assert_eq!(full.first_break, [Some(12), Some(5)]);
     }
 
     #[test]

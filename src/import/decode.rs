@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, FixedSizeBinaryArray, Float32Array, Float64Array, Int8Array,
-    Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, BooleanBufferBuilder, FixedSizeBinaryArray, Float32Array, Float64Array,
+    Int8Array, Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, UInt32Array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -104,26 +104,58 @@ fn parse_float_fast(s: &[u8]) -> Option<f64> {
     }
     let mut mant: u64 = 0;
     let mut digits = 0usize;
-    let mut frac: Option<usize> = None;
-    for (i, &c) in body.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                if digits == 19 {
-                    return None;
-                }
-                mant = mant * 10 + u64::from(c - b'0');
-                digits += 1;
-            }
-            b'.' if frac.is_none() => frac = Some(i + 1),
-            _ => return None,
+    let mut i = 0;
+    let digit_run = |i: &mut usize, mant: &mut u64, digits: &mut usize| -> Option<()> {
+        // Eight digits at a time while they last, then one at a time.
+        while *i + 8 <= body.len() && *digits + 8 <= 19 {
+            let Some(v) = eight_digits(&body[*i..*i + 8]) else {
+                break;
+            };
+            *mant = *mant * 100_000_000 + v;
+            *digits += 8;
+            *i += 8;
         }
+        while *i < body.len() && body[*i].is_ascii_digit() {
+            if *digits == 19 {
+                return None;
+            }
+            *mant = *mant * 10 + u64::from(body[*i] - b'0');
+            *digits += 1;
+            *i += 1;
+        }
+        Some(())
+    };
+    digit_run(&mut i, &mut mant, &mut digits)?;
+    let mut scale = 0;
+    if i < body.len() && body[i] == b'.' {
+        i += 1;
+        let before = i;
+        digit_run(&mut i, &mut mant, &mut digits)?;
+        scale = i - before;
     }
-    let scale = frac.map_or(0, |f| body.len() - f);
-    if digits == 0 || mant > 1 << 53 || scale > 22 {
+    if i != body.len() || digits == 0 || mant > 1 << 53 || scale > 22 {
         return None;
     }
     let v = mant as f64 / POW10[scale];
     Some(if neg { -v } else { v })
+}
+
+/// The value of eight ASCII digits, or `None` if any byte is not a digit
+/// (SWAR: all eight checked and combined in a few 64-bit operations).
+#[inline]
+fn eight_digits(b: &[u8]) -> Option<u64> {
+    let v = u64::from_le_bytes(b.try_into().ok()?);
+    // Every byte is 0x30..=0x39: high nibble 3, and adding 6 keeps it 3.
+    let ok = (v & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+        && (v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
+    if !ok {
+        return None;
+    }
+    let v = v - 0x3030_3030_3030_3030;
+    // Pairs, then quads, then the eight (the first byte is most significant).
+    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v * 10_000 + (v >> 32)) & 0xFFFF_FFFF)
 }
 
 /// Parses a floating point number (`1.5`, `-2e3`, `NaN`, `Infinity`).
@@ -185,7 +217,7 @@ enum Data {
 pub struct ColumnBuilder {
     ty: ColumnType,
     data: Data,
-    valid: Vec<bool>,
+    valid: BooleanBufferBuilder,
     nulls: usize,
 }
 
@@ -216,7 +248,7 @@ impl ColumnBuilder {
         ColumnBuilder {
             ty,
             data,
-            valid: Vec::with_capacity(capacity),
+            valid: BooleanBufferBuilder::new(capacity),
             nulls: 0,
         }
     }
@@ -245,7 +277,7 @@ impl ColumnBuilder {
             Data::Int64(d) | Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => d.push(v),
             _ => unreachable!("push_int on a {} column", self.ty.name()),
         }
-        self.valid.push(true);
+        self.valid.append(true);
     }
 
     #[inline]
@@ -262,7 +294,7 @@ impl ColumnBuilder {
             Data::Fixed(d) => d.push([0; 16]),
             Data::UInt32(d) => d.push(0),
         }
-        self.valid.push(false);
+        self.valid.append(false);
         self.nulls += 1;
     }
 
@@ -322,7 +354,7 @@ impl ColumnBuilder {
                     .ok_or("not a valid IPv4 address")?,
             ),
         }
-        self.valid.push(true);
+        self.valid.append(true);
         Ok(())
     }
 
@@ -331,7 +363,9 @@ impl ColumnBuilder {
         if len >= self.len() {
             return;
         }
-        self.nulls -= self.valid[len..].iter().filter(|v| !**v).count();
+        self.nulls -= (len..self.len())
+            .filter(|&i| !self.valid.get_bit(i))
+            .count();
         self.valid.truncate(len);
         match &mut self.data {
             Data::Boolean(d) => d.truncate(len),
@@ -353,8 +387,8 @@ impl ColumnBuilder {
     /// The array built so far; the builder starts over empty.
     pub fn finish(&mut self) -> ArrayRef {
         let capacity = self.len();
-        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(capacity));
-        let nulls = (std::mem::take(&mut self.nulls) > 0).then(|| NullBuffer::from(valid));
+        let valid = self.valid.finish();
+        let nulls = (std::mem::take(&mut self.nulls) > 0).then(|| NullBuffer::new(valid));
         fn take<T>(v: &mut Vec<T>) -> ScalarBuffer<T>
         where
             T: datafusion::arrow::datatypes::ArrowNativeType,
@@ -514,6 +548,11 @@ mod tests {
                 "{c:?}: {got:?} vs {full:?}"
             );
         }
+        assert_eq!(eight_digits(b"12345678"), Some(12_345_678));
+        assert_eq!(eight_digits(b"00000009"), Some(9));
+        assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+        assert_eq!(eight_digits(b"1234:678"), None);
+        assert_eq!(eight_digits(b"1234/678"), None);
         // Random decimals of the generator's shape round-trip bit for bit.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..100_000 {
