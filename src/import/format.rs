@@ -85,6 +85,133 @@ pub struct Pattern {
     units: Vec<Unit>,
     /// The pattern has nanosecond units: values are TIMESTAMP_NS.
     pub nanos: bool,
+    /// Set when every unit has a fixed width (ISO-8601 layouts): each
+    /// value then sits at a known position.
+    fixed: Option<Fixed>,
+}
+
+/// Positions of the values of a fixed-width pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fixed {
+    /// (what, first byte, width, multiplier into nanoseconds for fractions).
+    slots: Vec<(Slot, usize, usize, i64)>,
+    literals: Vec<(usize, u8)>,
+    /// Length of a value, without the zone.
+    len: usize,
+    /// The pattern ends with a zone; the fast path takes only `Z`.
+    zone: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Fraction,
+}
+
+impl Fixed {
+    fn of(units: &[Unit]) -> Option<Fixed> {
+        let mut f = Fixed {
+            slots: Vec::new(),
+            literals: Vec::new(),
+            len: 0,
+            zone: false,
+        };
+        for (i, u) in units.iter().enumerate() {
+            let (slot, width, scale) = match *u {
+                Unit::Literal(c) => {
+                    f.literals.push((f.len, c));
+                    f.len += 1;
+                    continue;
+                }
+                Unit::Zone if i == units.len() - 1 => {
+                    f.zone = true;
+                    continue;
+                }
+                Unit::Year {
+                    min: 4,
+                    max: 4,
+                    two_digit: false,
+                } => (Slot::Year, 4, 1),
+                Unit::Month { min, max } if min == max => (Slot::Month, min, 1),
+                Unit::Day { min, max } if min == max => (Slot::Day, min, 1),
+                Unit::Hour24 { min, max } if min == max => (Slot::Hour, min, 1),
+                Unit::Minute { min, max } if min == max => (Slot::Minute, min, 1),
+                Unit::Second { min, max } if min == max => (Slot::Second, min, 1),
+                Unit::Millis { min: 3, max: 3 } => (Slot::Fraction, 3, 1_000_000),
+                Unit::Micros { min: 3, max: 3 } => (Slot::Fraction, 3, 1_000),
+                Unit::Nanos { min: 3, max: 3 } => (Slot::Fraction, 3, 1),
+                Unit::Fraction { min, max } if min == max && max <= 9 => {
+                    (Slot::Fraction, min, 10i64.pow((9 - min) as u32))
+                }
+                _ => return None,
+            };
+            f.slots.push((slot, f.len, width, scale));
+            f.len += width;
+        }
+        Some(f)
+    }
+
+    /// The value, when `s` has exactly this layout with digits in every
+    /// numeric position (and `Z` as the zone); `None` sends the text to the
+    /// general parser, which decides (signed years, other zones, errors).
+    #[inline]
+    fn parse(&self, s: &[u8]) -> Option<Option<i64>> {
+        let len = if self.zone {
+            if s.last() != Some(&b'Z') {
+                return None;
+            }
+            s.len() - 1
+        } else {
+            s.len()
+        };
+        if len != self.len {
+            return None;
+        }
+        for &(at, c) in &self.literals {
+            if s[at] != c {
+                return None;
+            }
+        }
+        let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
+        let (mut hour, mut minute, mut second, mut frac) = (0i64, 0i64, 0i64, 0i64);
+        for &(slot, at, width, scale) in &self.slots {
+            let mut v = 0i64;
+            for &c in &s[at..at + width] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + i64::from(c - b'0');
+            }
+            match slot {
+                Slot::Year => year = v,
+                Slot::Month => month = v,
+                Slot::Day => day = v,
+                Slot::Hour => hour = v,
+                Slot::Minute => minute = v,
+                Slot::Second => second = v,
+                Slot::Fraction => frac += v * scale,
+            }
+        }
+        if !(1..=12).contains(&month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+            || day < 1
+            || day > days_in_month(year, month)
+        {
+            return Some(None);
+        }
+        let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+        Some(
+            secs.checked_mul(1_000_000_000)
+                .and_then(|n| n.checked_add(frac)),
+        )
+    }
 }
 
 fn numeric(u: &Unit) -> bool {
@@ -220,6 +347,7 @@ impl Pattern {
         }
         Ok(Pattern {
             text: text.to_string(),
+            fixed: Fixed::of(&units),
             units,
             nanos,
         })
@@ -235,7 +363,18 @@ impl Pattern {
     }
 
     /// Parses `s` completely; UTC nanoseconds since the epoch.
+    #[inline]
     pub fn parse(&self, s: &[u8]) -> Option<i64> {
+        if let Some(fixed) = &self.fixed
+            && let Some(v) = fixed.parse(s)
+        {
+            return v;
+        }
+        self.parse_general(s)
+    }
+
+    /// [`Pattern::parse`] unit by unit, for every pattern and text.
+    fn parse_general(&self, s: &[u8]) -> Option<i64> {
         let mut p = 0usize;
         let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
         let mut day_of_year: Option<i64> = None;
@@ -545,6 +684,62 @@ mod tests {
             Some(1_500_000_000)
         );
         assert_eq!(parse("yyyy-MM-dd HH:mm:ss", "1970-01-01 01:00:00x"), None);
+    }
+
+    #[test]
+    fn fixed_layouts_agree_with_the_general_parser() {
+        let patterns = [
+            "yyyy-MM-ddTHH:mm:ss.SSSUUUZ",
+            "yyyy-MM-ddTHH:mm:ss.SSSz",
+            "yyyy-MM-dd HH:mm:ss",
+            "yyyy-MM-ddTHH:mm:ss.SSSUUUNNNz",
+            "yyyyMMdd",
+            "dd/MM/yyyy",
+        ];
+        let base = [
+            "2010-03-19T09:29:40.259523Z",
+            "2010-03-19T09:29:40.259Z",
+            "2010-03-19 09:29:40",
+            "2025-08-05T00:00:00.000000001Z",
+            "20100319",
+            "19/03/2010",
+            "-2010-03-19T09:29:40.259523Z",
+            "2010-03-19T09:29:40.259523+01:00",
+            "2010-02-29T00:00:00.000000Z",
+            "2012-02-29T23:59:59.999999Z",
+        ];
+        let alphabet = b"0123456789-:.TZ +a/";
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut texts: Vec<Vec<u8>> = base.iter().map(|t| t.as_bytes().to_vec()).collect();
+        for t in base {
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut m = t.as_bytes().to_vec();
+                let at = (x as usize >> 8) % m.len();
+                m[at] = alphabet[(x as usize >> 32) % alphabet.len()];
+                texts.push(m);
+            }
+        }
+        for p in patterns {
+            let pat = Pattern::compile(p).unwrap();
+            assert!(pat.fixed.is_some(), "{p} has a fixed layout");
+            for t in &texts {
+                assert_eq!(
+                    pat.parse(t),
+                    pat.parse_general(t),
+                    "{p} on {:?}",
+                    String::from_utf8_lossy(t)
+                );
+            }
+        }
+        assert!(
+            Pattern::compile("yyyy-MM-ddTHH:mm:ss.U+z")
+                .unwrap()
+                .fixed
+                .is_none()
+        );
     }
 
     #[test]
