@@ -159,7 +159,7 @@ fn import_partition(
     let rel = format!("{partition}/imp-{}.parquet", job.id);
     let path = target.dir().join(&rel);
     let mut writer = FileWriter::create(&path, schema.clone()).map_err(io_error)?;
-    let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
+    let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS.min(entries.len()));
     let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
     // (timestamp, position in the decoded batch) of the rows imported.
     let mut keys: Vec<(i64, u64)> = Vec::with_capacity(BATCH_ROWS.min(entries.len()));
