@@ -1,8 +1,9 @@
 //! Phase `indexing`: one task per chunk reads every record, parses its
-//! designated timestamp and files `(timestamp, offset)` under the record's
-//! partition. Entries are 16 bytes; past the memory budget a task spills
-//! its entries to files under the work directory, so memory does not grow
-//! with the file. Records whose timestamp is missing or does not parse are
+//! designated timestamp (splitting only the fields up to it) and files
+//! `(timestamp, offset and length)` under the record's partition. Entries
+//! are 16 bytes; past the memory budget a task spills its entries, one file
+//! per spill, under the work directory, so memory does not grow with the
+//! file. Records whose timestamp is missing or does not parse are
 //! rejected here, with their offset (their line number is added later).
 
 use std::collections::HashMap;

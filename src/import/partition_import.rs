@@ -1,9 +1,12 @@
 //! Phase `partition_import`: partitions in parallel, biggest first. Each
-//! gathers its index entries (memory and spill files), sorts them by
-//! (timestamp, offset) so out-of-order input comes out ordered and equal
-//! timestamps keep file order, decodes each record straight from the
-//! mapped file into Arrow builders and streams batches into one Parquet
-//! file. Files are invisible until `attach_partitions`.
+//! gathers its index entries (memory and spill runs) and cuts them into
+//! windows of consecutive timestamps (the whole partition when it fits
+//! one). A window is decoded in file order, straight from the mapped file
+//! into typed column buffers, then put in (timestamp, offset) order with
+//! one `take`, so out-of-order input comes out ordered and equal
+//! timestamps keep file order; windows stream into one Parquet file per
+//! partition. One file-system sync makes them durable; they stay invisible
+//! until `attach_partitions`.
 
 use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
@@ -233,7 +236,7 @@ fn import_partition(
         writer.abandon();
         return Ok(None);
     }
-    let size = writer.finish_unsynced().map_err(io_error)?;
+    let size = writer.finish().map_err(io_error)?;
     Ok(Some((
         DataFile {
             partition,

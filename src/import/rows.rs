@@ -1,5 +1,6 @@
 //! Records to table rows: decodes the fields of one record into the
-//! table's column builders, applying the ON ERROR rule. Shared by the
+//! table's column buffers, applying the ON ERROR rule (a skipped row is
+//! taken back from every column). Shared by the
 //! parallel (per partition) and serial importers.
 
 use std::sync::Arc;

@@ -216,20 +216,10 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Closes the file durably; returns its size in bytes.
+    /// Closes the file without waiting for the disk and returns its size;
+    /// the caller makes all its files durable at once with
+    /// [`super::sync_tree`] before any manifest names them.
     pub fn finish(self) -> Result<u64> {
-        let path = self.path.clone();
-        let size = self.finish_unsynced()?;
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
-        super::sync_dir(path.parent().expect("partition directory"))?;
-        Ok(size)
-    }
-
-    /// Closes the file without waiting for the disk; the caller makes a
-    /// batch of files durable at once with [`super::sync_tree`] before any
-    /// manifest names them.
-    pub fn finish_unsynced(self) -> Result<u64> {
         let file = self.writer.into_inner()?;
         #[cfg(target_os = "linux")]
         {
