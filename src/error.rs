@@ -100,8 +100,30 @@ pub enum Error {
     #[error("{0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
 
+    /// An import that stopped (bad data under ABORT, a bad file, a cancel).
+    #[error("{message}")]
+    ImportFailed { table: String, message: String },
+
+    /// An upload or decompressed input over the configured limit.
+    #[error("{what} exceeds the size limit [limit={limit} bytes]")]
+    TooLarge { what: String, limit: u64 },
+
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::import::source::SourceError> for Error {
+    fn from(e: crate::import::source::SourceError) -> Self {
+        use crate::import::source::SourceError;
+        match e {
+            SourceError::TooLarge { what, limit } => Error::TooLarge {
+                what: what.to_string(),
+                limit,
+            },
+            corrupt @ SourceError::Corrupt { .. } => Error::invalid(corrupt.to_string()),
+            io @ SourceError::Io { .. } => Error::Internal(io.to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -164,6 +186,8 @@ impl Error {
                 }
                 Error::Io { .. } => "58030",
                 Error::Arrow(_) => "22000",
+                Error::ImportFailed { .. } => "22P02",
+                Error::TooLarge { .. } => "54000",
                 Error::Parquet(_) | Error::Internal(_) | Error::DataFusion(_) => "XX000",
             },
             RootKind::DataFusion(e) => datafusion_sqlstate(e),
@@ -174,6 +198,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self.sqlstate() {
             "42501" => 403,
+            "54000" => 413,
             s if s.starts_with("42") || s.starts_with("22") || s.starts_with("0A") => 400,
             "3F000" => 400,
             "57014" => 400,

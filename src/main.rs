@@ -208,6 +208,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         delimiter,
         partition_by,
         on_error,
+        options: Default::default(),
     };
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));

@@ -30,6 +30,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("http.auth.token", ""),
     ("http.multipart.max.size", "1g"),
     ("http.text.analysis.max.lines", "1000"),
+    ("http.bulk.import.poll.ms", "1000"),
     ("cairo.sql.copy.root", "import"),
     ("cairo.sql.copy.work.root", "tmp"),
     ("cairo.sql.copy.worker.count", "0"),
@@ -60,6 +61,8 @@ pub struct Config {
     pub http_auth_token: Option<String>,
     pub http_multipart_max_size: u64,
     pub http_text_analysis_max_lines: usize,
+    /// How often the bulk-import scheduler looks for staged jobs.
+    pub bulk_import_poll_ms: u64,
     /// `None` when blank: COPY is disabled.
     pub copy_root: Option<PathBuf>,
     pub copy_work_root: PathBuf,
@@ -196,6 +199,7 @@ impl Config {
             copy_max_recorded_errors: parse_uint(v, "cairo.sql.copy.max.recorded.errors")?,
             copy_min_chunk_size: parse_size(v, "cairo.sql.copy.min.chunk.size")?.max(1),
             copy_index_memory: parse_size(v, "cairo.sql.copy.index.memory")?.max(16),
+            bulk_import_poll_ms: parse_uint(v, "http.bulk.import.poll.ms")?.max(10),
             formats_file,
             formats,
             query_timeout_ms: timeout_sec.saturating_mul(1000),

@@ -105,6 +105,7 @@ impl Engine {
                 CopyOnError::SkipColumn => OnError::SkipColumn,
                 CopyOnError::Abort => OnError::Abort,
             },
+            options: Default::default(),
         };
         if !self.catalog.schema_exists(&req.schema) {
             return Err(Error::SchemaNotFound { schema: req.schema });

@@ -3,9 +3,11 @@
 //! statements and returns [`Output`]s that the wire layers only have to
 //! encode.
 
+pub mod bulk;
 mod copy;
 mod ddl;
 mod glue;
+pub mod ingest;
 mod insert;
 pub mod present;
 
@@ -128,6 +130,7 @@ pub struct Engine {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
     importer: Arc<Importer>,
+    bulk: Arc<bulk::BulkImports>,
     ctx: SessionContext,
 }
 
@@ -161,6 +164,11 @@ impl Engine {
             Arc::clone(&journal),
             ImportSettings::from_config(&config),
         ));
+        let bulk = bulk::BulkImports::start(
+            &config.root,
+            Arc::clone(&catalog),
+            Duration::from_millis(config.bulk_import_poll_ms),
+        )?;
         let sys_tables: Vec<Arc<dyn SysTable>> = vec![
             Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
@@ -194,6 +202,7 @@ impl Engine {
             config: Arc::new(config),
             catalog,
             importer,
+            bulk,
             ctx,
         }))
     }
@@ -210,9 +219,15 @@ impl Engine {
         &self.importer
     }
 
+    /// The Parquet bulk-import jobs and their scheduler.
+    pub fn bulk(&self) -> &Arc<bulk::BulkImports> {
+        &self.bulk
+    }
+
     /// Stops background work: cancels a running import and waits for it.
     pub fn shutdown(&self) {
         self.importer.shutdown();
+        self.bulk.shutdown();
     }
 
     /// Parses and runs every statement of `sql` in order; stops at the first

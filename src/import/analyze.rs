@@ -148,6 +148,74 @@ pub struct AnalyzeOptions<'a> {
     pub max_lines: usize,
     pub sample_bytes: usize,
     pub formats: &'a TextLoaderFormats,
+    /// Records before the header that are not part of the table.
+    pub skip_records: usize,
+    /// An unquoted field equal to this is NULL.
+    pub null_text: Option<&'a [u8]>,
+    /// A file column renamed (from, to) before anything refers to it.
+    pub rename: Option<(&'a str, &'a str)>,
+    /// Types given by the caller, by column name.
+    pub overrides: &'a [super::ColumnOverride],
+}
+
+/// Guesses the delimiter of a text sample (`/imp` without `delimiter`):
+/// of `,` tab `;` `|`, the one found the same number of times, outside
+/// quotes, on every sampled line, the most often; otherwise the most
+/// frequent; `,` when none occurs.
+pub fn detect_delimiter(sample: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 4] = [b',', b'\t', b';', b'|'];
+    let mut counts: Vec<[usize; 4]> = Vec::new();
+    let mut current = [0usize; 4];
+    let mut in_quotes = false;
+    let mut line_has_data = false;
+    for &b in sample {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => {
+                if line_has_data {
+                    counts.push(current);
+                }
+                current = [0; 4];
+                line_has_data = false;
+                if counts.len() >= 100 {
+                    break;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if b != b'\r' {
+            line_has_data = true;
+        }
+        if !in_quotes && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+            current[i] += 1;
+        }
+    }
+    if line_has_data && counts.is_empty() {
+        counts.push(current);
+    }
+    let mut best: Option<(bool, usize, usize)> = None;
+    let mut best_i = 0;
+    for i in 0..CANDIDATES.len() {
+        let first = counts.first().map_or(0, |c| c[i]);
+        let total: usize = counts.iter().map(|c| c[i]).sum();
+        if total == 0 {
+            continue;
+        }
+        let consistent = first > 0 && counts.iter().all(|c| c[i] == first);
+        let key = (consistent, first, total);
+        if best.is_none_or(|(bc, bf, bt)| (consistent, first, total) > (bc, bf, bt)) {
+            best = Some(key);
+            best_i = i;
+        }
+    }
+    if best.is_some() { CANDIDATES[best_i] } else { b',' }
+}
+
+/// Whether `f` is NULL: the built-in rule or the caller's NULL text.
+#[inline]
+pub fn field_is_null(f: &Field, buf: &[u8], null_text: Option<&[u8]>) -> bool {
+    f.is_null(buf) || null_text.is_some_and(|n| !f.quoted && &buf[f.start..f.end] == n)
 }
 
 /// Analyses the start of `buf` (the whole file).
@@ -157,6 +225,16 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     } else {
         0
     };
+    let mut text_start = text_start;
+    if opts.skip_records > 0 {
+        let mut fields = Vec::new();
+        for _ in 0..opts.skip_records {
+            match read_record(buf, text_start, opts.delimiter, &mut fields) {
+                Some(r) => text_start = r.next,
+                None => break,
+            }
+        }
+    }
     let sample_end = buf.len().min(text_start + opts.sample_bytes.max(1));
     let sample = &buf[..sample_end];
     if let Some(at) = memchr::memchr(0, sample) {
@@ -181,7 +259,9 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         records.push(
             fields
                 .iter()
-                .map(|f| (!f.is_null(sample)).then(|| f.value(sample).into_owned()))
+                .map(|f| {
+                    (!field_is_null(f, sample, opts.null_text)).then(|| f.value(sample).into_owned())
+                })
                 .collect(),
         );
         pos = r.next;
@@ -217,7 +297,28 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             text_start,
         )
     };
+    let mut names = names;
+    if let Some((from, to)) = opts.rename
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(from))
+    {
+        names[i] = to.to_string();
+    }
     let mut detected = probes.detect(data_records, width);
+    for o in opts.overrides {
+        let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(&o.name)) else {
+            return Err(ImportError::setup(format!(
+                "schema names a column that is not in the file [column={}]",
+                o.name
+            )));
+        };
+        let pattern = match &o.pattern {
+            Some(p) => Some(Pattern::compile(p).map_err(|e| {
+                ImportError::setup(format!("invalid pattern [column={}, pattern={p}]: {e}", o.name))
+            })?),
+            None => detected[i].as_ref().and_then(|d| d.pattern.clone()),
+        };
+        detected[i] = Some(Detected { ty: o.ty, pattern });
+    }
     if let (Some(ts), Some(fmt)) = (opts.timestamp, opts.format)
         && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
     {
@@ -327,6 +428,10 @@ pub struct Plan {
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,
     pub file_columns: usize,
+    /// An unquoted field equal to this is NULL.
+    pub null_text: Option<Vec<u8>>,
+    /// Values past the file's columns are ignored instead of rejected.
+    pub skip_extra_values: bool,
 }
 
 /// What the COPY statement asked for, as far as the plan cares.
@@ -459,6 +564,8 @@ pub fn plan(
                 parsers,
                 timestamp,
                 file_columns: width,
+                null_text: None,
+                skip_extra_values: false,
             })
         }
         Some(meta) => {
@@ -552,6 +659,8 @@ pub fn plan(
                 parsers,
                 timestamp,
                 file_columns: width,
+                null_text: None,
+                skip_extra_values: false,
             })
         }
     }
@@ -573,6 +682,10 @@ mod tests {
                 max_lines: 1000,
                 sample_bytes: 1 << 20,
                 formats: &formats,
+                skip_records: 0,
+                null_text: None,
+                rename: None,
+                overrides: &[],
             },
         )
     }
@@ -602,6 +715,15 @@ mod tests {
         assert_eq!(s.names, ["IntSym", "_1", "f2", "xY"]);
         let e = analyze_str("a,b,A\n1,2,3\n", Some(true)).unwrap_err();
         assert_eq!(e.to_string(), "duplicate column name found [no=2,name=A]");
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(detect_delimiter(b"a,b,c\n1,2,3\n"), b',');
+        assert_eq!(detect_delimiter(b"a\tb\tc\n1\t2,5\t3\n"), b'\t');
+        assert_eq!(detect_delimiter(b"a;b\n\"1;2\";3\n"), b';');
+        assert_eq!(detect_delimiter(b"x|y\r\n1|2\r\n"), b'|');
+        assert_eq!(detect_delimiter(b"single\nline\n"), b',');
     }
 
     #[test]
@@ -640,9 +762,17 @@ pub fn run(
             max_lines: job.settings.analysis_lines,
             sample_bytes: job.settings.buffer_size,
             formats: &job.settings.formats,
+            skip_records: req.options.skip_records,
+            null_text: req.options.null_text.as_deref(),
+            rename: req
+                .options
+                .rename
+                .as_ref()
+                .map(|(a, b)| (a.as_str(), b.as_str())),
+            overrides: &req.options.columns,
         },
     )?;
-    let plan = plan(
+    let mut plan = plan(
         &structure,
         existing,
         &PlanOptions {
@@ -653,5 +783,7 @@ pub fn run(
             formats: &job.settings.formats,
         },
     )?;
+    plan.null_text = req.options.null_text.clone();
+    plan.skip_extra_values = req.options.skip_extra_values;
     Ok(Analysis { structure, plan })
 }

@@ -88,6 +88,9 @@ pub struct Pattern {
     /// Set when every unit has a fixed width (ISO-8601 layouts): each
     /// value then sits at a known position.
     fixed: Option<Fixed>,
+    /// `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`: an integer count of
+    /// this many nanoseconds since 1970-01-01 UTC.
+    epoch: Option<i64>,
 }
 
 /// Positions of the values of a fixed-width pattern.
@@ -223,6 +226,22 @@ fn numeric(u: &Unit) -> bool {
 
 impl Pattern {
     pub fn compile(text: &str) -> Result<Pattern, String> {
+        let epoch = match text.to_ascii_lowercase().as_str() {
+            "epoch_s" => Some(1_000_000_000),
+            "epoch_ms" => Some(1_000_000),
+            "epoch_us" => Some(1_000),
+            "epoch_ns" => Some(1),
+            _ => None,
+        };
+        if let Some(scale) = epoch {
+            return Ok(Pattern {
+                text: text.to_string(),
+                units: Vec::new(),
+                nanos: scale == 1,
+                fixed: None,
+                epoch: Some(scale),
+            });
+        }
         let b = text.as_bytes();
         let mut units = Vec::new();
         let mut nanos = false;
@@ -350,6 +369,7 @@ impl Pattern {
             fixed: Fixed::of(&units),
             units,
             nanos,
+            epoch: None,
         })
     }
 
@@ -365,6 +385,9 @@ impl Pattern {
     /// Parses `s` completely; UTC nanoseconds since the epoch.
     #[inline]
     pub fn parse(&self, s: &[u8]) -> Option<i64> {
+        if let Some(scale) = self.epoch {
+            return crate::import::decode::parse_int(s)?.checked_mul(scale);
+        }
         if let Some(fixed) = &self.fixed
             && let Some(v) = fixed.parse(s)
         {

@@ -26,6 +26,8 @@ pub mod log;
 pub mod partition_import;
 pub mod rows;
 pub mod serial;
+pub mod source;
+pub mod pgtext;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,6 +66,34 @@ pub struct ImportRequest {
     pub delimiter: u8,
     pub partition_by: Option<PartitionBy>,
     pub on_error: OnError,
+    /// What the HTTP endpoints and COPY FROM STDIN add to COPY's options.
+    pub options: ImportOptions,
+}
+
+/// A column type given by the caller (`/imp`'s `schema` part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnOverride {
+    pub name: String,
+    pub ty: crate::catalog::ColumnType,
+    /// Timestamp pattern for a DATE/TIMESTAMP column.
+    pub pattern: Option<String>,
+}
+
+/// Options beyond COPY's grammar; the defaults are COPY's behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Types for named file columns (a new table only).
+    pub columns: Vec<ColumnOverride>,
+    /// File column renamed before it is mapped (Arc's time column).
+    pub rename: Option<(String, String)>,
+    /// Records skipped before the header (Arc's `skip_rows`).
+    pub skip_records: usize,
+    /// Ignore values past the last column instead of rejecting the row.
+    pub skip_extra_values: bool,
+    /// An unquoted field equal to this is NULL (COPY FROM STDIN's NULL).
+    pub null_text: Option<Vec<u8>>,
+    /// Fail with `table does not exist` instead of creating the table.
+    pub must_exist: bool,
 }
 
 impl ImportRequest {
@@ -170,6 +200,8 @@ pub struct ErrorSink {
     kept: Mutex<Vec<RowError>>,
     count: AtomicU64,
     max: usize,
+    /// Exact error count per column name (rows with no column are not here).
+    per_column: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl ErrorSink {
@@ -178,10 +210,19 @@ impl ErrorSink {
             kept: Mutex::new(Vec::new()),
             count: AtomicU64::new(0),
             max,
+            per_column: Mutex::new(Default::default()),
         }
     }
 
     pub fn push(&self, e: RowError) {
+        if let Some(c) = &e.column {
+            *self
+                .per_column
+                .lock()
+                .expect("error sink")
+                .entry(c.clone())
+                .or_default() += 1;
+        }
         let n = self.count.fetch_add(1, Ordering::Relaxed);
         if (n as usize) < self.max {
             self.kept.lock().expect("error sink").push(e);
@@ -192,8 +233,16 @@ impl ErrorSink {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Errors per column name.
+    pub fn per_column(&self) -> std::collections::HashMap<String, u64> {
+        self.per_column.lock().expect("error sink").clone()
+    }
+
     /// Forgets the errors after the first `n` (a phase that starts over).
     pub fn rewind(&self, n: u64) {
+        if n == 0 {
+            self.per_column.lock().expect("error sink").clear();
+        }
         self.count.store(n, Ordering::Relaxed);
         self.kept
             .lock()
@@ -232,6 +281,13 @@ pub struct Summary {
     pub bytes: u64,
     pub seconds: f64,
     pub phases: Vec<(&'static str, f64)>,
+    /// The first record was a header.
+    pub header: bool,
+    /// Errors per table column name.
+    pub column_errors: std::collections::HashMap<String, u64>,
+    /// Range of the designated timestamps written (UTC microseconds).
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
 }
 
 impl Summary {
@@ -249,8 +305,17 @@ impl Summary {
             errors: job.errors.count(),
             partitions,
             bytes: bytes as u64,
+            column_errors: job.errors.per_column(),
             ..Summary::default()
         }
+    }
+
+    /// Adds what the analysis and the written files say.
+    fn with(mut self, a: &analyze::Analysis, files: &[crate::storage::DataFile]) -> Summary {
+        self.header = a.structure.header;
+        self.min_ts = files.iter().filter_map(|f| f.min_ts).min();
+        self.max_ts = files.iter().filter_map(|f| f.max_ts).max();
+        self
     }
 }
 
@@ -265,6 +330,8 @@ pub struct Job<'a> {
     pub progress: &'a Progress,
     pub pool: rayon::ThreadPool,
     phases: Mutex<Vec<(&'static str, f64)>>,
+    /// The decompressed copy of a compressed source, in the work root.
+    decompressed: Mutex<Option<source::TempFile>>,
 }
 
 impl Job<'_> {
@@ -453,6 +520,27 @@ impl Importer {
         Ok(out)
     }
 
+    /// Runs `req` on the calling thread for a synchronous caller (`/imp`,
+    /// the Arc endpoint, COPY FROM STDIN, bulk jobs): waits up to `wait`
+    /// for a running import to end instead of refusing at once. `cancel`
+    /// stops it (a client that went away).
+    pub fn run_sync(
+        &self,
+        req: &ImportRequest,
+        wait: std::time::Duration,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<std::result::Result<Summary, ImportError>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let busy = self.active.lock().expect("import slot").is_some();
+            if !busy || Instant::now() >= deadline || cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.run_now(req, &Progress::default(), cancel)
+    }
+
     /// `COPY 'id' CANCEL`: the status to report.
     pub fn cancel(&self, id: &str) -> String {
         if let Some(a) = self.active.lock().expect("import slot").as_ref()
@@ -525,6 +613,7 @@ impl Importer {
             progress,
             pool,
             phases: Mutex::new(Vec::new()),
+            decompressed: Mutex::new(None),
         };
         job.log(None, "started", None, (None, None, 0));
         let work_dir = self.settings.work_root.join("import").join(id);
@@ -568,6 +657,7 @@ impl Importer {
             }
         };
         self.flush_errors(&job);
+        drop(job.decompressed.lock().expect("source").take());
         let _ = self.journal.trim();
         out
     }
@@ -579,7 +669,12 @@ impl Importer {
             return;
         }
         kept.sort_by_key(|e| e.offset);
-        let lines = match std::fs::File::open(&job.req.path)
+        // Lines of a compressed source are lines of its decompressed text.
+        let path = match job.decompressed.lock().expect("source").as_ref() {
+            Some(t) => t.path.clone(),
+            None => job.req.path.clone(),
+        };
+        let lines = match std::fs::File::open(&path)
             .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
         {
             Ok(map) => {
@@ -631,6 +726,26 @@ impl Importer {
             };
             (ImportError::setup(msg), 0)
         })?;
+        let compression = source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
+        let (file, path) = if compression == source::Compression::None {
+            (file, path.clone())
+        } else {
+            // A gzip or zstd file is decompressed into the work root first:
+            // the phases need a plain file they can map and split.
+            let out = source::TempFile {
+                path: self.settings.work_root.join("import").join(format!("{}.input", job.id)),
+            };
+            let _ = std::fs::create_dir_all(self.settings.work_root.join("import"));
+            source::decompress(path, &out.path, compression, u64::MAX, &req.file_name)
+                .map_err(|e| (ImportError::setup(e.to_string()), 0))?;
+            let f = std::fs::File::open(&out.path).map_err(|e| {
+                (ImportError::setup(format!("could not open the decompressed input: {e}")), 0)
+            })?;
+            let p = out.path.clone();
+            *job.decompressed.lock().expect("source") = Some(out);
+            (f, p)
+        };
+        let path = &path;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
             return Err((
@@ -654,6 +769,12 @@ impl Importer {
         })?;
         job.progress.bytes_total.store(len, Ordering::Relaxed);
         let existing = self.catalog.get(&req.schema, &req.table);
+        if existing.is_none() && req.options.must_exist {
+            return Err((
+                ImportError::setup(format!("table does not exist [table={}]", req.table)),
+                0,
+            ));
+        }
         let partitioned = match &existing {
             Some(t) => t.meta().partition_by != PartitionBy::None,
             None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
@@ -707,17 +828,13 @@ impl Importer {
             .map_err(|e| (e, handled))?;
         let partitions = written.files.len();
         let imported = written.rows;
+        let summary =
+            Summary::counts(job, handled, imported, partitions, map.len()).with(&plan, &written.files);
         job.phase("attach_partitions", || {
             target.attach(&self.catalog, &plan, written.files)
         })
         .map_err(|e| (e, handled))?;
-        Ok(Summary::counts(
-            job,
-            handled,
-            imported,
-            partitions,
-            map.len(),
-        ))
+        Ok(summary)
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use super::analyze::Plan;
+use super::analyze::{Plan, field_is_null};
 use super::csv::Field;
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::{ErrorSink, OnError, RowError, shown_value};
@@ -30,6 +30,8 @@ pub struct RowDecoder {
     on_error: OnError,
     /// Rows in the builders (every builder has this many values).
     rows: usize,
+    null_text: Option<Vec<u8>>,
+    skip_extra_values: bool,
 }
 
 /// What became of one record.
@@ -64,6 +66,8 @@ impl RowDecoder {
             file_columns: plan.file_columns,
             on_error,
             rows: 0,
+            null_text: plan.null_text.clone(),
+            skip_extra_values: plan.skip_extra_values,
         }
     }
 
@@ -104,7 +108,7 @@ impl RowDecoder {
                 continue;
             }
             let field = match col.source.and_then(|s| fields.get(s)) {
-                Some(f) if !f.is_null(buf) => f,
+                Some(f) if !field_is_null(f, buf, self.null_text.as_deref()) => f,
                 _ => {
                     b.push_null();
                     continue;
@@ -127,7 +131,7 @@ impl RowDecoder {
                 }
             }
         }
-        if failed.is_none() && fields.len() > self.file_columns {
+        if failed.is_none() && !self.skip_extra_values && fields.len() > self.file_columns {
             // Extra fields that hold data would be lost: that is an error.
             // Empty trailing fields (`a,b,`) carry nothing and pass.
             let extra = &fields[self.file_columns..];

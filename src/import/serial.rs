@@ -121,6 +121,7 @@ pub fn run(
         return Err((e, handled));
     }
     let partitions = files.len().min(1);
+    let summary = Summary::counts(job, handled, imported, partitions, buf.len()).with(a, &files);
     target
         .attach(catalog, a, files)
         .map_err(|e| (e, handled))
@@ -128,11 +129,5 @@ pub fn run(
             ImportError::Phase { message, .. } => (ImportError::setup(message), h),
             other => (other, h),
         })?;
-    Ok(Summary::counts(
-        job,
-        handled,
-        imported,
-        partitions,
-        buf.len(),
-    ))
+    Ok(summary)
 }

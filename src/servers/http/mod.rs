@@ -1,8 +1,13 @@
-//! HTTP server (axum): QuestDB's `/exec` (JSON) and `/exp` (CSV), with the
-//! optional bearer-token check of `http.auth.token` on every route.
+//! HTTP server (axum): QuestDB's `/exec` (JSON), `/exp` (CSV) and `/imp`
+//! (upload), Arc's CSV import and InfluxDB 3's Parquet bulk import, with the
+//! bearer-token check of `http.auth.token` on every route.
 
+mod arc;
+mod bulk;
 mod exec;
+pub mod imp;
 mod render;
+mod upload;
 
 use std::sync::Arc;
 
@@ -11,7 +16,8 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,6 +27,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/exec", get(exec::exec).post(exec::exec))
         .route("/exp", get(exec::exp).post(exec::exp))
+        .route("/imp", post(imp::imp))
+        .route("/api/v1/import/csv", post(arc::import_csv))
+        .route(
+            "/api/v3/enterprise/import",
+            post(bulk::upload).get(bulk::list),
+        )
+        // Uploads are streamed to disk with `http.multipart.max.size`
+        // enforced there (also after decompression), not buffered.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&engine),
             require_token,

@@ -1,0 +1,560 @@
+//! Parquet bulk-import jobs (InfluxDB 3's `/api/v3/enterprise/import`): an
+//! upload is validated at once from its footer (row count, time range from
+//! column statistics, column mapping against the target table) and staged
+//! under `<root>/bulk/`; a scheduler thread applies staged jobs through the
+//! table's append transaction, so a job's rows appear all at once or not at
+//! all. Job records live in `<root>/bulk/jobs.json`, replaced atomically on
+//! every change, and survive restarts (an interrupted job is staged again).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::compute::can_cast_types;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::file::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, TableMeta};
+use crate::error::{Error, Result};
+
+/// One job, with InfluxDB's field names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BulkJob {
+    pub upload_uuid: String,
+    pub filename: String,
+    pub size_bytes: u64,
+    pub row_count: i64,
+    pub min_timestamp_ns: i64,
+    pub max_timestamp_ns: i64,
+    pub db_id: u32,
+    pub table_id: u32,
+    pub database: String,
+    pub table: String,
+    pub iox_parquet: bool,
+    pub column_metadata: Option<String>,
+    /// `staged`, `importing`, `completed` or `errored`.
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub last_updated_at: i64,
+    pub last_message: Option<String>,
+}
+
+/// Why an upload was refused; the HTTP layer picks the status from it.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+/// The job list and the scheduler that applies it.
+pub struct BulkImports {
+    dir: PathBuf,
+    catalog: Arc<Catalog>,
+    jobs: Mutex<Vec<BulkJob>>,
+    stop: AtomicBool,
+    wake: (Mutex<bool>, std::sync::Condvar),
+    poll: Duration,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for BulkImports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkImports").field("dir", &self.dir).finish()
+    }
+}
+
+impl BulkImports {
+    /// Loads the jobs below `root` and starts the scheduler.
+    pub fn start(root: &Path, catalog: Arc<Catalog>, poll: Duration) -> Result<Arc<BulkImports>> {
+        let dir = root.join("bulk");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let file = dir.join("jobs.json");
+        let mut jobs: Vec<BulkJob> = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                table: "bulk import jobs".into(),
+                file: file.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&file, e)),
+        };
+        // A job cut off by a stop or crash never committed (the commit is
+        // one manifest swap), so it starts over.
+        for j in &mut jobs {
+            if j.status == "importing" {
+                j.status = "staged".into();
+                j.last_updated_at = now_ns();
+            }
+        }
+        // Staged files no job names are left-overs of a refused upload.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if let Some(id) = name.strip_suffix(".parquet")
+                    && !jobs.iter().any(|j| j.upload_uuid == id && j.status == "staged")
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let this = Arc::new(BulkImports {
+            dir,
+            catalog,
+            jobs: Mutex::new(jobs),
+            stop: AtomicBool::new(false),
+            wake: (Mutex::new(false), std::sync::Condvar::new()),
+            poll,
+            thread: Mutex::new(None),
+        });
+        this.store()?;
+        let worker = Arc::clone(&this);
+        let handle = std::thread::Builder::new()
+            .name("bulk-import".into())
+            .spawn(move || worker.scheduler())
+            .map_err(|e| Error::Internal(format!("could not start the bulk scheduler: {e}")))?;
+        *this.thread.lock().expect("bulk thread") = Some(handle);
+        Ok(this)
+    }
+
+    /// Stops the scheduler; a job being applied is abandoned uncommitted.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.notify();
+        if let Some(h) = self.thread.lock().expect("bulk thread").take() {
+            let _ = h.join();
+        }
+    }
+
+    fn notify(&self) {
+        *self.wake.0.lock().expect("bulk wake") = true;
+        self.wake.1.notify_all();
+    }
+
+    pub fn list(&self) -> Vec<BulkJob> {
+        self.jobs.lock().expect("bulk jobs").clone()
+    }
+
+    /// Writes the job list: temporary file, fsync, rename.
+    fn store(&self) -> Result<()> {
+        let jobs = self.jobs.lock().expect("bulk jobs").clone();
+        let bytes = serde_json::to_vec_pretty(&jobs).map_err(|e| Error::Internal(e.to_string()))?;
+        let tmp = self.dir.join("jobs.json.tmp");
+        let file = self.dir.join("jobs.json");
+        (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &file)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        })()
+        .map_err(|e| Error::io(&file, e))
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut BulkJob)) -> Result<()> {
+        {
+            let mut jobs = self.jobs.lock().expect("bulk jobs");
+            if let Some(j) = jobs.iter_mut().find(|j| j.upload_uuid == id) {
+                f(j);
+                j.last_updated_at = now_ns();
+            }
+        }
+        self.store()
+    }
+
+    /// Validates the uploaded Parquet file `data` and stages it as a job.
+    pub fn stage(
+        &self,
+        database: &str,
+        table: &str,
+        filename: &str,
+        data: &Path,
+        column_metadata: Option<String>,
+    ) -> std::result::Result<BulkJob, BulkError> {
+        let schemas = self.catalog.schema_names();
+        let Some(db_pos) = schemas.iter().position(|s| s == database) else {
+            return Err(BulkError::NotFound(format!(
+                "database not found [database={database}]"
+            )));
+        };
+        let tables = self.catalog.table_names(database);
+        let (Some(table_pos), Some(target)) = (
+            tables.iter().position(|t| t == table),
+            self.catalog.get(database, table),
+        ) else {
+            return Err(BulkError::NotFound(format!(
+                "table not found [database={database}, table={table}]"
+            )));
+        };
+        let meta = target.meta();
+        let mapping = parse_column_metadata(column_metadata.as_deref())?;
+        let size_bytes = std::fs::metadata(data)
+            .map_err(|e| BulkError::Internal(e.to_string()))?
+            .len();
+        let checked = inspect(data, filename, &meta, &mapping)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let staged = self.dir.join(format!("{id}.parquet"));
+        std::fs::copy(data, &staged)
+            .and_then(|_| std::fs::File::open(&staged)?.sync_all())
+            .map_err(|e| BulkError::Internal(format!("could not stage the upload: {e}")))?;
+        let now = now_ns();
+        let job = BulkJob {
+            upload_uuid: id,
+            filename: filename.to_string(),
+            size_bytes,
+            row_count: checked.rows,
+            min_timestamp_ns: checked.min_ns,
+            max_timestamp_ns: checked.max_ns,
+            db_id: db_pos as u32 + 1,
+            table_id: table_pos as u32 + 1,
+            database: database.to_string(),
+            table: table.to_string(),
+            iox_parquet: checked.iox,
+            column_metadata,
+            status: "staged".into(),
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            last_updated_at: now,
+            last_message: None,
+        };
+        self.jobs.lock().expect("bulk jobs").push(job.clone());
+        if let Err(e) = self.store() {
+            self.jobs
+                .lock()
+                .expect("bulk jobs")
+                .retain(|j| j.upload_uuid != job.upload_uuid);
+            let _ = std::fs::remove_file(&staged);
+            return Err(BulkError::Internal(format!("could not write the job status: {e}")));
+        }
+        self.notify();
+        Ok(job)
+    }
+
+    fn scheduler(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let next = self
+                .jobs
+                .lock()
+                .expect("bulk jobs")
+                .iter()
+                .find(|j| j.status == "staged")
+                .cloned();
+            match next {
+                Some(job) => self.apply(&job),
+                None => {
+                    let guard = self.wake.0.lock().expect("bulk wake");
+                    let (mut guard, _) = self
+                        .wake
+                        .1
+                        .wait_timeout_while(guard, self.poll, |woken| !*woken)
+                        .expect("bulk wake");
+                    *guard = false;
+                }
+            }
+            // The configured poll interval also paces job starts.
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(self.poll.min(Duration::from_millis(50)));
+        }
+    }
+
+    fn apply(&self, job: &BulkJob) {
+        let id = job.upload_uuid.clone();
+        if self
+            .update(&id, |j| {
+                j.status = "importing".into();
+                j.started_at = Some(now_ns());
+            })
+            .is_err()
+        {
+            return;
+        }
+        let staged = self.dir.join(format!("{id}.parquet"));
+        let result = self.load(job, &staged);
+        if self.stop.load(Ordering::Relaxed) && result.is_err() {
+            // Stopped mid-way: nothing was committed; the job is redone
+            // at the next start.
+            return;
+        }
+        let _ = self.update(&id, |j| match &result {
+            Ok(rows) => {
+                j.status = "completed".into();
+                j.completed_at = Some(now_ns());
+                j.last_message = Some(format!("imported {rows} rows"));
+            }
+            Err(e) => {
+                j.status = "errored".into();
+                j.completed_at = Some(now_ns());
+                j.last_message = Some(e.to_string());
+            }
+        });
+        let _ = std::fs::remove_file(&staged);
+    }
+
+    /// Reads the staged file in batches into one append transaction.
+    fn load(&self, job: &BulkJob, staged: &Path) -> Result<u64> {
+        let table = self
+            .catalog
+            .get(&job.database, &job.table)
+            .ok_or_else(|| Error::TableNotFound {
+                table: job.table.clone(),
+                position: None,
+            })?;
+        let meta = table.meta();
+        let mapping = parse_column_metadata(job.column_metadata.as_deref())
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let file = std::fs::File::open(staged).map_err(|e| Error::io(staged, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(64 * 1024)
+            .build()?;
+        let mut txn = table.begin_append_blocking()?;
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0usize;
+        for batch in reader {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let batch = batch?;
+            pending_rows += batch.num_rows();
+            pending.push(to_table(&meta, &batch, &mapping)?);
+            if pending_rows >= 1 << 20 {
+                txn.write(&pending)?;
+                pending.clear();
+                pending_rows = 0;
+            }
+        }
+        if !pending.is_empty() {
+            txn.write(&pending)?;
+        }
+        if table.meta() != meta {
+            return Err(Error::invalid(format!(
+                "the definition of table {} changed during the import",
+                table.display_name()
+            )));
+        }
+        txn.commit()
+    }
+}
+
+/// Parquet column name -> table column name, from `column_metadata`: a JSON
+/// object whose values are a column name or `{"name": …}`.
+fn parse_column_metadata(
+    text: Option<&str>,
+) -> std::result::Result<HashMap<String, String>, BulkError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let bad = |why: String| BulkError::BadRequest(format!("malformed column_metadata: {why}"));
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("a JSON object of parquet column -> table column expected".into()))?;
+    let mut out = HashMap::new();
+    for (from, to) in obj {
+        let to = match to {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => match o.get("name").and_then(|n| n.as_str()) {
+                Some(s) => s.to_string(),
+                None => return Err(bad(format!("column '{from}' has no target \"name\""))),
+            },
+            _ => return Err(bad(format!("column '{from}' maps to neither a name nor an object"))),
+        };
+        out.insert(from.clone(), to);
+    }
+    Ok(out)
+}
+
+/// What the footer says.
+struct Checked {
+    rows: i64,
+    min_ns: i64,
+    max_ns: i64,
+    iox: bool,
+}
+
+/// The table column each file column goes to.
+fn targets(
+    meta: &TableMeta,
+    names: &[String],
+    mapping: &HashMap<String, String>,
+) -> std::result::Result<Vec<usize>, BulkError> {
+    for from in mapping.keys() {
+        if !names.iter().any(|n| n == from) {
+            return Err(BulkError::BadRequest(format!(
+                "column_metadata names a column that is not in the file [column={from}]"
+            )));
+        }
+    }
+    names
+        .iter()
+        .map(|n| {
+            let target = mapping.get(n).unwrap_or(n);
+            meta.column_index(target).ok_or_else(|| {
+                BulkError::BadRequest(format!(
+                    "column mapping mismatch: table {} has no column '{target}' (file column '{n}')",
+                    meta_table_hint(meta)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `(a, b, c)`: the table's columns, for messages.
+fn meta_table_hint(meta: &TableMeta) -> String {
+    let names: Vec<&str> = meta.columns.iter().map(|c| c.name.as_str()).collect();
+    format!("({})", names.join(", "))
+}
+
+fn inspect(
+    path: &Path,
+    filename: &str,
+    meta: &TableMeta,
+    mapping: &HashMap<String, String>,
+) -> std::result::Result<Checked, BulkError> {
+    let invalid = |why: String| {
+        BulkError::BadRequest(format!("invalid Parquet file [file={filename}]: {why}"))
+    };
+    let file = std::fs::File::open(path).map_err(|e| BulkError::Internal(e.to_string()))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(BulkError::BadRequest(format!(
+            "empty Parquet file [file={filename}]: the upload has no bytes"
+        )));
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| invalid(e.to_string()))?;
+    let md = builder.metadata().clone();
+    let schema = builder.schema().clone();
+    let rows = md.file_metadata().num_rows();
+    if rows == 0 {
+        return Err(BulkError::BadRequest(format!(
+            "empty Parquet file [file={filename}]: it holds no rows"
+        )));
+    }
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let targets = targets(meta, &names, mapping)?;
+    for (i, &t) in targets.iter().enumerate() {
+        let from = schema.field(i).data_type();
+        let col = &meta.columns[t];
+        let to = col.ty.arrow_type();
+        let ok = from == &to
+            || can_cast_types(from, &to)
+            || (matches!(from, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+                && matches!(col.ty, crate::catalog::ColumnType::Uuid | crate::catalog::ColumnType::Ipv4));
+        if !ok {
+            return Err(BulkError::BadRequest(format!(
+                "column type mismatch [column={}, file type={from}, table type={}]",
+                names[i],
+                col.ty.name()
+            )));
+        }
+    }
+    let Some(ts_index) = meta.timestamp_index() else {
+        return Err(BulkError::BadRequest(format!(
+            "table has no designated timestamp to import into [table columns={}]",
+            meta_table_hint(meta)
+        )));
+    };
+    let ts_name = &meta.columns[ts_index].name;
+    let Some(file_col) = targets.iter().position(|&t| t == ts_index) else {
+        return Err(BulkError::BadRequest(format!(
+            "missing time column: the file has no column for the table's timestamp '{ts_name}'"
+        )));
+    };
+    let unit_ns: i64 = match schema.field(file_col).data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        DataType::Int64 => 1_000,
+        other => {
+            return Err(BulkError::BadRequest(format!(
+                "time column '{}' is {other}, not a timestamp",
+                names[file_col]
+            )));
+        }
+    };
+    // The leaf column of a flat schema has the field's index.
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for rg in md.row_groups() {
+        if rg.num_rows() == 0 {
+            continue;
+        }
+        match rg.column(file_col).statistics() {
+            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(lo), Some(hi)) => {
+                    min = min.min(lo.saturating_mul(unit_ns));
+                    max = max.max(hi.saturating_mul(unit_ns));
+                }
+                _ => {
+                    return Err(BulkError::BadRequest(format!(
+                        "time column '{}' has no min/max statistics",
+                        names[file_col]
+                    )));
+                }
+            },
+            _ => {
+                return Err(BulkError::BadRequest(format!(
+                    "time column '{}' has no statistics to take the time range from",
+                    names[file_col]
+                )));
+            }
+        }
+    }
+    let iox = md
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| kv.iter().any(|k| k.key.starts_with("IOX")));
+    Ok(Checked {
+        rows,
+        min_ns: min,
+        max_ns: max,
+        iox,
+    })
+}
+
+/// A file batch in the table's schema: mapped by name, converted with the
+/// table's checked conversions, absent columns NULL.
+fn to_table(
+    meta: &TableMeta,
+    batch: &RecordBatch,
+    mapping: &HashMap<String, String>,
+) -> Result<RecordBatch> {
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let targets = targets(meta, &names, mapping).map_err(|e| Error::invalid(e.to_string()))?;
+    let schema = meta.arrow_schema();
+    let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
+    for (src, &dst) in targets.iter().enumerate() {
+        let col = &meta.columns[dst];
+        columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
+    }
+    let columns: Vec<ArrayRef> = columns
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

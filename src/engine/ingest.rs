@@ -1,0 +1,97 @@
+//! Synchronous imports: `/imp`, the Arc CSV endpoint and COPY FROM STDIN
+//! hand the engine a spooled file and wait for the importer (the same
+//! pipeline, journal and commit as COPY) to finish with it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::Engine;
+use crate::catalog::TableMeta;
+use crate::error::{Error, Result};
+use crate::import::{ImportRequest, Summary};
+
+/// A finished synchronous import.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub summary: Summary,
+    /// The table's definition after the import.
+    pub meta: TableMeta,
+    /// The table existed before (its timestamp and partitioning were used).
+    pub existed: bool,
+}
+
+/// Cancels the import when the caller's future is dropped (a client that
+/// went away mid-import): the table is then left as it was.
+struct CancelOnDrop(Arc<AtomicBool>, bool);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long a synchronous import waits for a running COPY to finish.
+const SLOT_WAIT: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Scratch directory for uploads and COPY FROM STDIN data.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.config.copy_work_root.join("uploads")
+    }
+
+    /// `http.multipart.max.size`: the largest upload, also after decompression.
+    pub fn upload_limit(&self) -> u64 {
+        self.config.http_multipart_max_size
+    }
+
+    /// Imports `req.path` (a spooled file) and waits for the result.
+    /// `overwrite` drops an existing table first (`/imp?overwrite=true`).
+    pub async fn import_file(&self, req: ImportRequest, overwrite: bool) -> Result<Imported> {
+        if !self.catalog.schema_exists(&req.schema) {
+            return Err(Error::SchemaNotFound { schema: req.schema });
+        }
+        if req.schema == crate::catalog::SYS_SCHEMA {
+            return Err(Error::PermissionDenied {
+                message: "the sys schema is read-only".into(),
+            });
+        }
+        let mut existed = self.catalog.get(&req.schema, &req.table).is_some();
+        if existed && overwrite {
+            self.catalog.drop_table(&req.schema, &req.table)?;
+            existed = false;
+        }
+        if !existed && req.options.must_exist {
+            return Err(Error::TableNotFound {
+                table: req.table.clone(),
+                position: None,
+            });
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut guard = CancelOnDrop(Arc::clone(&cancel), false);
+        let importer = Arc::clone(&self.importer);
+        let table = req.table.clone();
+        let (schema, name) = (req.schema.clone(), req.table.clone());
+        let outcome = tokio::task::spawn_blocking(move || importer.run_sync(&req, SLOT_WAIT, cancel))
+            .await
+            .map_err(|e| Error::Internal(format!("import task failed: {e}")))?;
+        guard.1 = true;
+        let summary = outcome?.map_err(|e| Error::ImportFailed {
+            table,
+            message: e.to_string(),
+        })?;
+        let meta = self
+            .catalog
+            .get(&schema, &name)
+            .map(|t| t.meta())
+            .ok_or_else(|| Error::Internal(format!("table {name} vanished after its import")))?;
+        Ok(Imported {
+            summary,
+            meta,
+            existed,
+        })
+    }
+}
