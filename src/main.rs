@@ -327,6 +327,16 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
                 Some(n) => println!("{} {n}", c.tag),
                 None => println!("{}", c.tag),
             },
+            Output::CopyOut(out) => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                for line in &out.lines {
+                    stdout.write_all(line).map_err(|e| e.to_string())?;
+                }
+            }
+            Output::CopyIn(_) => {
+                return Err("COPY FROM STDIN needs a PostgreSQL client (psql \\copy); use `sluice import` for files".into());
+            }
         }
     }
     Ok(())

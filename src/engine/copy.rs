@@ -7,10 +7,16 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use datafusion::arrow::array::Array;
+
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
-use crate::import::{ImportRequest, OnError, parse_id};
-use crate::sql::{Copy, CopyOnError};
+use crate::import::pgtext::TextToCsv;
+use crate::import::source::Spool;
+use crate::import::{ImportOptions, ImportRequest, OnError, parse_id};
+use crate::sql::{
+    Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions, Statement,
+};
 use crate::storage::PartitionBy;
 
 /// Result columns of COPY (`id`) and COPY CANCEL (`id`, `status`).
@@ -124,6 +130,337 @@ impl Engine {
         let status = self.importer.cancel(&parsed);
         one_row(copy_schema(true), &[&id, &status])
     }
+}
+
+/// An accepted `COPY t FROM STDIN`: where the rows go and how they are
+/// written.
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    pub schema: String,
+    pub table: String,
+    /// The columns the data holds, in order (all of the table's when the
+    /// statement named none).
+    pub columns: Vec<String>,
+    named_columns: bool,
+    pub options: PgCopyOptions,
+}
+
+/// The rows of `COPY … TO STDOUT`, each line already encoded.
+#[derive(Debug, Clone)]
+pub struct CopyOut {
+    pub columns: usize,
+    pub lines: Vec<Vec<u8>>,
+}
+
+/// Receives the data of one COPY FROM STDIN into a spool (text format
+/// rewritten as CSV on the way). An error is kept and reported when the
+/// client finishes, as PostgreSQL does.
+pub struct CopyInSink {
+    spec: CopyIn,
+    spool: Spool,
+    text: Option<TextToCsv>,
+    /// The client's header line, replaced by the named columns.
+    skip_header_line: bool,
+    error: Option<Error>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for CopyInSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyInSink")
+            .field("table", &self.spec.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CopyInSink {
+    pub fn columns(&self) -> usize {
+        self.spec.columns.len()
+    }
+
+    /// Takes the next piece of data.
+    pub fn write(&mut self, mut data: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.skip_header_line {
+            match memchr::memchr(b'\n', data) {
+                Some(i) => {
+                    data = &data[i + 1..];
+                    self.skip_header_line = false;
+                }
+                None => return,
+            }
+        }
+        let r = match &mut self.text {
+            Some(t) => {
+                self.scratch.clear();
+                t.feed(data, &mut self.scratch);
+                self.spool.write(&self.scratch)
+            }
+            None => self.spool.write(data),
+        };
+        if let Err(e) = r {
+            self.error = Some(e.into());
+        }
+    }
+}
+
+fn csv_name(name: &str, delimiter: u8) -> String {
+    if name.bytes().any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r') {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    } else {
+        name.to_string()
+    }
+}
+
+impl Engine {
+    pub(super) fn copy_from_stdin(&self, c: CopyFromStdin) -> Result<Output> {
+        let o = &c.options;
+        if o.format == PgCopyFormat::Csv
+            && (o.quote.is_some_and(|q| q != b'"') || o.escape.is_some_and(|e| e != b'"'))
+        {
+            return Err(Error::unsupported(
+                "COPY FROM STDIN supports QUOTE '\"' and ESCAPE '\"' only (the CSV dialect of the importer)",
+            ));
+        }
+        if o.format == PgCopyFormat::Text && (o.quote.is_some() || o.escape.is_some()) {
+            return Err(Error::invalid("COPY QUOTE and ESCAPE are available only in CSV mode"));
+        }
+        if o.delimiter.is_some_and(|d| d == b'\n' || d == b'\r' || d == b'"') {
+            return Err(Error::invalid("COPY delimiter cannot be newline, carriage return or quote"));
+        }
+        let table = self
+            .catalog
+            .get(&c.table.schema, &c.table.name)
+            .ok_or_else(|| Error::TableNotFound {
+                table: c.table.to_string(),
+                position: Some(c.table.position),
+            })?;
+        let meta = table.meta();
+        let named_columns = !c.columns.is_empty();
+        let columns = if named_columns {
+            for (i, name) in c.columns.iter().enumerate() {
+                if meta.column_index(name).is_none() {
+                    return Err(Error::ColumnNotFound {
+                        column: name.clone(),
+                        position: None,
+                    });
+                }
+                if c.columns[..i].iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    return Err(Error::DuplicateColumn {
+                        column: name.clone(),
+                    });
+                }
+            }
+            c.columns.clone()
+        } else {
+            meta.columns.iter().map(|c| c.name.clone()).collect()
+        };
+        Ok(Output::CopyIn(CopyIn {
+            schema: c.table.schema.clone(),
+            table: c.table.name.clone(),
+            columns,
+            named_columns,
+            options: c.options,
+        }))
+    }
+
+    /// Opens the spool for an accepted COPY FROM STDIN.
+    pub fn copy_in_sink(&self, spec: CopyIn) -> Result<CopyInSink> {
+        // No upload limit here: like PostgreSQL's COPY, the stream may be
+        // as large as the disk allows.
+        let mut spool = Spool::create(&self.upload_dir(), u64::MAX)?;
+        let text = (spec.options.format == PgCopyFormat::Text).then(|| {
+            TextToCsv::new(
+                spec.options.delimiter.unwrap_or(b'\t'),
+                spec.options
+                    .null
+                    .clone()
+                    .unwrap_or_else(|| "\\N".into())
+                    .into_bytes(),
+            )
+        });
+        let delimiter = if text.is_some() {
+            b','
+        } else {
+            spec.options.delimiter.unwrap_or(b',')
+        };
+        if spec.named_columns {
+            // The named columns become the header the importer maps by.
+            let line: Vec<String> = spec.columns.iter().map(|c| csv_name(c, delimiter)).collect();
+            let mut line = line.join(&(delimiter as char).to_string());
+            line.push('\n');
+            spool.write(line.as_bytes())?;
+        }
+        Ok(CopyInSink {
+            skip_header_line: spec.named_columns && spec.options.header,
+            spec,
+            spool,
+            text,
+            error: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Imports what the sink received; the number of rows imported.
+    pub async fn copy_in_finish(&self, mut sink: CopyInSink) -> Result<u64> {
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        if let Some(t) = &mut sink.text {
+            let mut tail = Vec::new();
+            t.finish(&mut tail);
+            sink.spool.write(&tail)?;
+        }
+        let CopyInSink {
+            spec, spool, text, ..
+        } = sink;
+        let (data, _) = tokio::task::spawn_blocking(move || spool.finish_raw())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        if text.is_none() {
+            crate::import::pgtext::trim_end_marker(&data.path).map_err(|e| Error::io(&data.path, e))?;
+        }
+        if std::fs::metadata(&data.path).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Ok(0);
+        }
+        let o = &spec.options;
+        let delimiter = if text.is_some() { b',' } else { o.delimiter.unwrap_or(b',') };
+        let req = ImportRequest {
+            schema: spec.schema.clone(),
+            table: spec.table.clone(),
+            file_name: "STDIN".to_string(),
+            path: data.path.clone(),
+            header: Some(spec.named_columns || o.header),
+            timestamp: None,
+            format: None,
+            delimiter,
+            partition_by: None,
+            on_error: if o.ignore_errors { OnError::SkipRow } else { OnError::Abort },
+            options: ImportOptions {
+                null_text: if text.is_some() {
+                    None
+                } else {
+                    o.null.clone().filter(|n| !n.is_empty()).map(String::into_bytes)
+                },
+                must_exist: true,
+                ..ImportOptions::default()
+            },
+        };
+        let imported = self.import_file(req, false).await;
+        drop(data);
+        Ok(imported?.summary.rows_imported)
+    }
+
+    pub(super) async fn copy_to_stdout(
+        &self,
+        source: CopySource,
+        o: PgCopyOptions,
+    ) -> Result<Output> {
+        let query = match source {
+            CopySource::Query(q) => q,
+            CopySource::Table(t) => {
+                let sql = format!(
+                    "SELECT * FROM \"{}\".\"{}\"",
+                    t.schema.replace('"', "\"\""),
+                    t.name.replace('"', "\"\"")
+                );
+                match crate::sql::parse(&sql)?.pop() {
+                    Some(Statement::Query { query, .. }) => query,
+                    _ => return Err(Error::Internal("could not build the COPY query".into())),
+                }
+            }
+        };
+        let rows = self
+            .query(datafusion::sql::sqlparser::ast::Statement::Query(query), &[])
+            .await?;
+        encode_copy_out(&rows, &o)
+    }
+}
+
+/// Encodes rows as PostgreSQL's COPY text or CSV format.
+fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let csv = o.format == PgCopyFormat::Csv;
+    let delimiter = o.delimiter.unwrap_or(if csv { b',' } else { b'\t' });
+    let null = o
+        .null
+        .clone()
+        .unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
+    let presented = super::present::present_schema(&rows.schema);
+    let put = |out: &mut Vec<u8>, v: &str| {
+        if csv {
+            let needs = v.is_empty()
+                || v == null
+                || v.bytes().any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+            if needs {
+                out.push(b'"');
+                out.extend_from_slice(v.replace('"', "\"\"").as_bytes());
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(v.as_bytes());
+            }
+        } else {
+            for b in v.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b if b == delimiter => {
+                        out.push(b'\\');
+                        out.push(b);
+                    }
+                    b => out.push(b),
+                }
+            }
+        }
+    };
+    let mut lines = Vec::with_capacity(rows.num_rows());
+    let mut header = Vec::new();
+    if o.header {
+        for (i, f) in presented.fields().iter().enumerate() {
+            if i > 0 {
+                header.push(delimiter);
+            }
+            put(&mut header, f.name());
+        }
+        header.push(b'\n');
+    }
+    let opts = FormatOptions::new()
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    for batch in &rows.batches {
+        let batch = super::present::present_batch(batch, &presented)?;
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for r in 0..batch.num_rows() {
+            let mut line = std::mem::take(&mut header);
+            for (i, (col, f)) in batch.columns().iter().zip(&formatters).enumerate() {
+                if i > 0 {
+                    line.push(delimiter);
+                }
+                if col.is_null(r) {
+                    line.extend_from_slice(null.as_bytes());
+                } else {
+                    put(&mut line, &f.value(r).to_string());
+                }
+            }
+            line.push(b'\n');
+            lines.push(line);
+        }
+    }
+    if !header.is_empty() {
+        lines.push(header);
+    }
+    Ok(Output::CopyOut(CopyOut {
+        columns: presented.fields().len(),
+        lines,
+    }))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! encode.
 
 pub mod bulk;
-mod copy;
+pub mod copy;
 mod ddl;
 mod glue;
 pub mod ingest;
@@ -105,6 +105,11 @@ pub struct Command {
 pub enum Output {
     Rows(Rows),
     Command(Command),
+    /// COPY FROM STDIN accepted: the wire layer now streams the data into
+    /// [`Engine::copy_in_sink`] and finishes with [`Engine::copy_in_finish`].
+    CopyIn(copy::CopyIn),
+    /// COPY TO STDOUT: one encoded line per row.
+    CopyOut(copy::CopyOut),
 }
 
 impl Output {
@@ -285,6 +290,7 @@ impl Engine {
             Statement::RenameColumn { table, .. } => table.schema == SYS_SCHEMA,
             Statement::Insert(i) => i.table.schema == SYS_SCHEMA,
             Statement::Copy(c) => c.table.schema == SYS_SCHEMA,
+            Statement::CopyFromStdin(c) => c.table.schema == SYS_SCHEMA,
             _ => false,
         };
         if touches_sys {
@@ -326,6 +332,10 @@ impl Engine {
             Statement::Session(cmd) => session_command(cmd),
             Statement::Copy(c) => self.copy(c),
             Statement::CopyCancel { id } => self.copy_cancel(id),
+            Statement::CopyFromStdin(c) => self.copy_from_stdin(c),
+            Statement::CopyToStdout { source, options } => {
+                self.copy_to_stdout(source, options).await
+            }
         }
     }
 
@@ -374,7 +384,7 @@ impl Engine {
                         params: vec![],
                         schema: Some(r.schema),
                     }),
-                    Output::Command(_) => Ok(Described {
+                    _ => Ok(Described {
                         params: vec![],
                         schema: None,
                     }),

@@ -70,6 +70,57 @@ pub struct Copy {
     pub on_error: Option<CopyOnError>,
 }
 
+/// PostgreSQL's COPY data format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgCopyFormat {
+    Text,
+    Csv,
+}
+
+/// PostgreSQL's COPY options (`WITH (FORMAT csv, HEADER, …)` or the old
+/// bare-word form), as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgCopyOptions {
+    pub format: PgCopyFormat,
+    pub header: bool,
+    pub delimiter: Option<u8>,
+    pub null: Option<String>,
+    pub quote: Option<u8>,
+    pub escape: Option<u8>,
+    /// `ON_ERROR ignore`: bad rows are skipped (and recorded) instead of
+    /// failing the COPY.
+    pub ignore_errors: bool,
+}
+
+impl Default for PgCopyOptions {
+    fn default() -> Self {
+        PgCopyOptions {
+            format: PgCopyFormat::Text,
+            header: false,
+            delimiter: None,
+            null: None,
+            quote: None,
+            escape: None,
+            ignore_errors: false,
+        }
+    }
+}
+
+/// `COPY t [(cols)] FROM STDIN [WITH …]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFromStdin {
+    pub table: TableRef,
+    pub columns: Vec<String>,
+    pub options: PgCopyOptions,
+}
+
+/// What `COPY … TO STDOUT` exports.
+#[derive(Debug, Clone)]
+pub enum CopySource {
+    Table(TableRef),
+    Query(Box<sp::Query>),
+}
+
 /// Statements a PostgreSQL client sends for its session that change nothing
 /// here: transactions are implicit (every statement commits on its own).
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +177,11 @@ pub enum Statement {
     CopyCancel {
         id: String,
     },
+    CopyFromStdin(CopyFromStdin),
+    CopyToStdout {
+        source: CopySource,
+        options: PgCopyOptions,
+    },
 }
 
 impl Statement {
@@ -142,6 +198,7 @@ impl Statement {
                 | Statement::Insert(_)
                 | Statement::Copy(_)
                 | Statement::CopyCancel { .. }
+                | Statement::CopyFromStdin(_)
         )
     }
 }

@@ -10,6 +10,9 @@ pub mod ast;
 pub mod limit;
 pub mod parser;
 
-pub use ast::{Copy, CopyOnError, CreateTable, Insert, SessionCommand, Statement, TableRef};
+pub use ast::{
+    Copy, CopyFromStdin, CopyOnError, CopySource, CreateTable, Insert, PgCopyFormat, PgCopyOptions,
+    SessionCommand, Statement, TableRef,
+};
 pub use limit::QdbLimit;
 pub use parser::parse;

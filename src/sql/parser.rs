@@ -8,7 +8,10 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
-use super::ast::{Copy, CopyOnError, CreateTable, Insert, SessionCommand, Statement, TableRef};
+use super::ast::{
+    Copy, CopyFromStdin, CopyOnError, CopySource, CreateTable, Insert, PgCopyFormat, PgCopyOptions,
+    SessionCommand, Statement, TableRef,
+};
 use super::limit::QdbLimit;
 use crate::catalog::{ColumnMeta, ColumnType, DEFAULT_SCHEMA};
 use crate::error::{Error, Result};
@@ -539,11 +542,21 @@ impl Qp<'_> {
         self.p.next_token();
         let first = self.p.peek_token();
         if first.token == Token::LParen {
-            let _ = wrap(self.sql, self.p.parse_query())?;
+            self.p.next_token();
+            let query = wrap(self.sql, self.p.parse_query())?;
+            self.p
+                .expect_token(&Token::RParen)
+                .map_err(|e| syntax_error(self.sql, e))?;
             if self.parse_word("from") {
                 return Err(self.err_at(&first, "subqueries are not supported for `COPY-FROM`"));
             }
-            return Err(Error::unsupported("COPY (query) TO is not supported yet"));
+            self.expect_word("to")?;
+            self.expect_stdout()?;
+            let options = self.pg_copy_options()?;
+            return Ok(Statement::CopyToStdout {
+                source: CopySource::Query(query),
+                options,
+            });
         }
         if let Token::SingleQuotedString(id) = &first.token {
             let id = id.clone();
@@ -566,8 +579,39 @@ impl Qp<'_> {
             return Ok(Statement::CopyCancel { id });
         }
         let table = self.table_ref()?;
+        let mut columns = Vec::new();
+        if self.p.consume_token(&Token::LParen) {
+            loop {
+                let t = self.p.next_token();
+                match t.token {
+                    Token::Word(w) => columns.push(if w.quote_style.is_some() {
+                        w.value
+                    } else {
+                        w.value.to_lowercase()
+                    }),
+                    _ => return Err(self.err_at(&t, "column name expected")),
+                }
+                if self.p.consume_token(&Token::RParen) {
+                    break;
+                }
+                let t = self.p.peek_token();
+                if !self.p.consume_token(&Token::Comma) {
+                    return Err(self.err_at(&t, "',' or ')' expected"));
+                }
+            }
+        }
         if self.parse_word("to") {
-            return Err(Error::unsupported("COPY … TO is not supported yet"));
+            self.expect_stdout()?;
+            if !columns.is_empty() {
+                return Err(Error::unsupported(
+                    "COPY t (columns) TO STDOUT: use COPY (SELECT columns FROM t) TO STDOUT",
+                ));
+            }
+            let options = self.pg_copy_options()?;
+            return Ok(Statement::CopyToStdout {
+                source: CopySource::Table(table),
+                options,
+            });
         }
         if !self.parse_word("from") {
             let t = self.p.peek_token();
@@ -578,11 +622,22 @@ impl Qp<'_> {
         let file = match &lit.token {
             Token::SingleQuotedString(s) => s.clone(),
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("stdin") => {
-                return Err(Error::unsupported("COPY … FROM STDIN is not supported yet"));
+                self.p.next_token();
+                let options = self.pg_copy_options()?;
+                return Ok(Statement::CopyFromStdin(CopyFromStdin {
+                    table,
+                    columns,
+                    options,
+                }));
             }
             _ => return Err(self.err_at(&lit, "file name expected")),
         };
         self.p.next_token();
+        if !columns.is_empty() {
+            return Err(Error::unsupported(
+                "a column list is supported by COPY FROM STDIN only",
+            ));
+        }
         if file.is_empty() {
             return Err(self.err_at(&lit, "file name expected"));
         }
@@ -697,6 +752,154 @@ impl Qp<'_> {
             }
         }
         Ok(Statement::Copy(copy))
+    }
+
+    fn expect_stdout(&mut self) -> Result<()> {
+        let t = self.p.peek_token();
+        if self.parse_word("stdout") {
+            Ok(())
+        } else {
+            Err(self.err_at(&t, "COPY … TO supports STDOUT only ('stdout' expected)"))
+        }
+    }
+
+    /// One quoted character option (DELIMITER, QUOTE, ESCAPE).
+    fn pg_char(&mut self, name: &str) -> Result<u8> {
+        let v = self.p.peek_token();
+        let Some((text, _)) = self.string_or_word() else {
+            return Err(self.err_at(&v, format!("{name} expects a quoted character")));
+        };
+        match text.as_bytes() {
+            [c] if c.is_ascii() => Ok(*c),
+            _ => Err(self.err_at(
+                &v,
+                format!("COPY {name} must be a single one-byte character"),
+            )),
+        }
+    }
+
+    /// PostgreSQL's COPY options: `[WITH] (name [value], …)` or the legacy
+    /// bare words (`CSV HEADER DELIMITER ','`).
+    fn pg_copy_options(&mut self) -> Result<PgCopyOptions> {
+        let mut o = PgCopyOptions::default();
+        self.parse_word("with");
+        let at_end = |t: &Token| matches!(t, Token::SemiColon | Token::EOF);
+        let parenthesised = self.p.consume_token(&Token::LParen);
+        loop {
+            let t = self.p.peek_token();
+            if parenthesised && self.p.consume_token(&Token::RParen) {
+                break;
+            }
+            if !parenthesised && at_end(&t.token) {
+                break;
+            }
+            let name = match &t.token {
+                Token::Word(w) => w.value.to_ascii_lowercase(),
+                _ => return Err(self.err_at(&t, "COPY option expected")),
+            };
+            self.p.next_token();
+            // In the list form a value may follow; in the legacy form `AS` may.
+            if !parenthesised {
+                self.parse_word("as");
+            }
+            match name.as_str() {
+                "format" => {
+                    let v = self.p.next_token();
+                    o.format = match &v.token {
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("csv") => PgCopyFormat::Csv,
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("text") => PgCopyFormat::Text,
+                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("csv") => PgCopyFormat::Csv,
+                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("text") => PgCopyFormat::Text,
+                        _ => {
+                            return Err(Error::unsupported(format!(
+                                "COPY format '{}' is not supported (csv or text)",
+                                v.token
+                            )));
+                        }
+                    };
+                }
+                "csv" => o.format = PgCopyFormat::Csv,
+                "text" => o.format = PgCopyFormat::Text,
+                "binary" => {
+                    return Err(Error::unsupported(
+                        "COPY format binary is not supported (csv or text)",
+                    ));
+                }
+                "header" => {
+                    let v = self.p.peek_token();
+                    o.header = match &v.token {
+                        Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "on") => {
+                            self.p.next_token();
+                            true
+                        }
+                        Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "false" | "off") => {
+                            self.p.next_token();
+                            false
+                        }
+                        Token::Number(n, _) if n == "1" || n == "0" => {
+                            self.p.next_token();
+                            n == "1"
+                        }
+                        _ => true,
+                    };
+                }
+                "delimiter" => o.delimiter = Some(self.pg_char("DELIMITER")?),
+                "quote" => o.quote = Some(self.pg_char("QUOTE")?),
+                "escape" => o.escape = Some(self.pg_char("ESCAPE")?),
+                "null" => {
+                    let v = self.p.peek_token();
+                    match &v.token {
+                        Token::SingleQuotedString(s) => o.null = Some(s.clone()),
+                        _ => return Err(self.err_at(&v, "NULL expects a quoted string")),
+                    }
+                    self.p.next_token();
+                }
+                "on_error" => {
+                    let v = self.p.next_token();
+                    o.ignore_errors = match &v.token {
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("ignore") => true,
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("stop") => false,
+                        _ => return Err(self.err_at(&v, "ON_ERROR expects stop or ignore")),
+                    };
+                }
+                "encoding" => {
+                    let v = self.p.next_token();
+                    let text = match &v.token {
+                        Token::SingleQuotedString(s) => s.clone(),
+                        Token::Word(w) => w.value.clone(),
+                        _ => String::new(),
+                    };
+                    let ok = matches!(
+                        text.to_ascii_lowercase().replace(['-', '_'], "").as_str(),
+                        "utf8" | "unicode"
+                    );
+                    if !ok {
+                        return Err(Error::unsupported("COPY ENCODING must be UTF8"));
+                    }
+                }
+                "freeze" => {
+                    let v = self.p.peek_token();
+                    if matches!(&v.token, Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "on" | "off")) {
+                        self.p.next_token();
+                    }
+                }
+                other => {
+                    return Err(self.err_at(&t, format!("COPY option '{other}' is not supported")));
+                }
+            }
+            if parenthesised && !self.p.consume_token(&Token::Comma) {
+                let t = self.p.peek_token();
+                if !self.p.consume_token(&Token::RParen) {
+                    return Err(self.err_at(&t, "',' or ')' expected"));
+                }
+                break;
+            }
+        }
+        let t = self.p.peek_token();
+        if !at_end(&t.token) {
+            return Err(self.err_at(&t, "unexpected text after the COPY options"));
+        }
+        Ok(o)
     }
 
     fn show(&mut self) -> Result<Statement> {

@@ -28,6 +28,13 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
 }
 
 /// QuestDB's error body: `{"query", "error", "position"}`.
+/// COPY FROM STDIN / TO STDOUT stream over the PostgreSQL protocol only.
+fn stdio_error() -> Error {
+    Error::unsupported(
+        "COPY FROM STDIN and COPY TO STDOUT need the PostgreSQL wire protocol (psql \\copy); over HTTP use /imp and /exp",
+    )
+}
+
 fn error_response(query: &str, e: &Error) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"query": query, "error": e.message(), "position": e.position().unwrap_or(0)});
@@ -103,6 +110,9 @@ pub async fn exec(
             };
             return axum::Json(json!({ key: "OK" })).into_response();
         }
+        Output::CopyIn(_) | Output::CopyOut(_) => {
+            return error_response(&query, &stdio_error());
+        }
     };
     let total = rows.num_rows();
     let rows = match limit {
@@ -156,6 +166,9 @@ pub async fn exp(
     };
     let rows: Rows = match run(&engine, &query, &headers).await {
         Ok((Output::Rows(rows), _, _)) => rows,
+        Ok((Output::CopyIn(_) | Output::CopyOut(_), _, _)) => {
+            return error_response(&query, &stdio_error());
+        }
         Ok((Output::Command(_), _, _)) => {
             return error_response(
                 &query,

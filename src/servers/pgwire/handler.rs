@@ -2,9 +2,15 @@
 //! (parameter and result types) once, at Parse; Execute binds parameters and
 //! runs them through the engine.
 
-use std::sync::Arc;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::results::CopyResponse;
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response, Tag};
@@ -14,6 +20,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
 use super::auth::Users;
 use super::types;
+use crate::engine::copy::CopyInSink;
 use crate::engine::{CommandKind, Described, Engine, Output, Session};
 use crate::error::{Error, locate_error};
 use crate::sql::{self, Statement};
@@ -55,8 +62,51 @@ fn error_info(e: &Error) -> ErrorInfo {
     info
 }
 
+/// The COPY FROM STDIN in progress on a connection.
+#[derive(Default)]
+struct CopyState(Mutex<Option<CopyInSink>>);
+
+/// The wire response of one statement; a COPY FROM STDIN opens its sink and
+/// parks it on the connection until CopyDone or CopyFail.
+fn respond<C: ClientInfo>(
+    engine: &Engine,
+    client: &C,
+    output: Output,
+    format: &Format,
+) -> PgWireResult<Response> {
+    match output {
+        Output::CopyIn(spec) => {
+            let sink = engine.copy_in_sink(spec).map_err(|e| pg_error(&e))?;
+            let columns = sink.columns();
+            client
+                .session_extensions()
+                .insert(CopyState(Mutex::new(Some(sink))));
+            Ok(Response::CopyIn(CopyResponse::new(
+                0,
+                columns,
+                futures::stream::empty(),
+            )))
+        }
+        Output::CopyOut(out) => {
+            let data = out
+                .lines
+                .into_iter()
+                .map(|l| Ok(CopyData::new(bytes::Bytes::from(l))));
+            Ok(Response::CopyOut(CopyResponse::new(
+                0,
+                out.columns,
+                futures::stream::iter(data),
+            )))
+        }
+        other => response(other, format),
+    }
+}
+
 fn response(output: Output, format: &Format) -> PgWireResult<Response> {
     match output {
+        Output::CopyIn(_) | Output::CopyOut(_) => Err(pg_error(&Error::Internal(
+            "COPY data outside a COPY response".into(),
+        ))),
         Output::Rows(rows) => Ok(Response::Query(types::query_response(rows, format)?)),
         Output::Command(c) => {
             let tag = match (c.tag, c.rows) {
@@ -95,7 +145,14 @@ impl SimpleQueryHandler for Handler {
                 .execute_statement(stmt, &session, &[], None)
                 .await
             {
-                Ok(o) => out.push(response(o, &Format::UnifiedText)?),
+                Ok(o) => {
+                    let copy_in = matches!(o, Output::CopyIn(_));
+                    out.push(respond(&self.engine, client, o, &Format::UnifiedText)?);
+                    if copy_in {
+                        // The data follows; later statements would be lost.
+                        break;
+                    }
+                }
                 Err(e) => {
                     out.push(Response::Error(Box::new(error_info(&locate_error(
                         query, e,
@@ -210,8 +267,68 @@ impl ExtendedQueryHandler for Handler {
             .execute_statement(stmt, &session, &params, None)
             .await
         {
-            Ok(o) => response(o, &portal.result_column_format),
+            Ok(o) => respond(&self.engine, client, o, &portal.result_column_format),
             Err(e) => Err(pg_error(&e)),
         }
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Handler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(state) = client.session_extensions().get::<CopyState>()
+            && let Some(sink) = state.0.lock().expect("copy state").as_mut()
+        {
+            sink.write(&copy_data.data);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sink = client
+            .session_extensions()
+            .get::<CopyState>()
+            .and_then(|s| s.0.lock().expect("copy state").take());
+        let Some(sink) = sink else {
+            return Err(pg_error(&Error::Internal("no COPY in progress".into())));
+        };
+        let rows = self
+            .engine
+            .copy_in_finish(sink)
+            .await
+            .map_err(|e| pg_error(&e))?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(rows as usize).into(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Dropping the sink removes the spooled data; nothing was imported.
+        if let Some(state) = client.session_extensions().get::<CopyState>() {
+            drop(state.0.lock().expect("copy state").take());
+        }
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".to_string(),
+            "57014".to_string(),
+            format!("COPY from stdin failed: {}", fail.message),
+        )))
     }
 }
