@@ -74,7 +74,9 @@ pub struct BulkImports {
 
 impl std::fmt::Debug for BulkImports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BulkImports").field("dir", &self.dir).finish()
+        f.debug_struct("BulkImports")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -106,7 +108,9 @@ impl BulkImports {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if let Some(id) = name.strip_suffix(".parquet")
-                    && !jobs.iter().any(|j| j.upload_uuid == id && j.status == "staged")
+                    && !jobs
+                        .iter()
+                        .any(|j| j.upload_uuid == id && j.status == "staged")
                 {
                     let _ = std::fs::remove_file(e.path());
                 }
@@ -240,7 +244,9 @@ impl BulkImports {
                 .expect("bulk jobs")
                 .retain(|j| j.upload_uuid != job.upload_uuid);
             let _ = std::fs::remove_file(&staged);
-            return Err(BulkError::Internal(format!("could not write the job status: {e}")));
+            return Err(BulkError::Internal(format!(
+                "could not write the job status: {e}"
+            )));
         }
         self.notify();
         Ok(job)
@@ -310,13 +316,13 @@ impl BulkImports {
 
     /// Reads the staged file in batches into one append transaction.
     fn load(&self, job: &BulkJob, staged: &Path) -> Result<u64> {
-        let table = self
-            .catalog
-            .get(&job.database, &job.table)
-            .ok_or_else(|| Error::TableNotFound {
-                table: job.table.clone(),
-                position: None,
-            })?;
+        let table =
+            self.catalog
+                .get(&job.database, &job.table)
+                .ok_or_else(|| Error::TableNotFound {
+                    table: job.table.clone(),
+                    position: None,
+                })?;
         let meta = table.meta();
         let mapping = parse_column_metadata(job.column_metadata.as_deref())
             .map_err(|e| Error::invalid(e.to_string()))?;
@@ -374,7 +380,11 @@ fn parse_column_metadata(
                 Some(s) => s.to_string(),
                 None => return Err(bad(format!("column '{from}' has no target \"name\""))),
             },
-            _ => return Err(bad(format!("column '{from}' maps to neither a name nor an object"))),
+            _ => {
+                return Err(bad(format!(
+                    "column '{from}' maps to neither a name nor an object"
+                )));
+            }
         };
         out.insert(from.clone(), to);
     }
@@ -453,11 +463,7 @@ fn inspect(
         let from = schema.field(i).data_type();
         let col = &meta.columns[t];
         let to = col.ty.arrow_type();
-        let ok = from == &to
-            || can_cast_types(from, &to)
-            || (matches!(from, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-                && matches!(col.ty, crate::catalog::ColumnType::Uuid | crate::catalog::ColumnType::Ipv4));
-        if !ok {
+        if !(from == &to || (compatible(from, col.ty) && can_cast_types(from, &to))) {
             return Err(BulkError::BadRequest(format!(
                 "column type mismatch [column={}, file type={from}, table type={}]",
                 names[i],
@@ -527,6 +533,33 @@ fn inspect(
         max_ns: max,
         iox,
     })
+}
+
+/// Whether Parquet values of type `from` belong in a column of type `to`
+/// without changing their meaning (a float is not a timestamp, text is not
+/// a number).
+fn compatible(from: &DataType, to: crate::catalog::ColumnType) -> bool {
+    use crate::catalog::ColumnType as T;
+    let from = match from {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        other => other,
+    };
+    let text = matches!(
+        from,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    match to {
+        T::Boolean => matches!(from, DataType::Boolean),
+        T::Byte | T::Short | T::Int | T::Long => from.is_integer(),
+        T::Float | T::Double => from.is_integer() || from.is_floating(),
+        T::Date | T::Timestamp | T::TimestampNs => matches!(
+            from,
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Int64
+        ),
+        T::Varchar | T::String | T::Symbol | T::Char => text,
+        T::Uuid => text || matches!(from, DataType::FixedSizeBinary(16)),
+        T::Ipv4 => text || matches!(from, DataType::UInt32),
+    }
 }
 
 /// A file batch in the table's schema: mapped by name, converted with the

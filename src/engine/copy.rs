@@ -207,7 +207,10 @@ impl CopyInSink {
 }
 
 fn csv_name(name: &str, delimiter: u8) -> String {
-    if name.bytes().any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r') {
+    if name
+        .bytes()
+        .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
+    {
         format!("\"{}\"", name.replace('"', "\"\""))
     } else {
         name.to_string()
@@ -225,10 +228,16 @@ impl Engine {
             ));
         }
         if o.format == PgCopyFormat::Text && (o.quote.is_some() || o.escape.is_some()) {
-            return Err(Error::invalid("COPY QUOTE and ESCAPE are available only in CSV mode"));
+            return Err(Error::invalid(
+                "COPY QUOTE and ESCAPE are available only in CSV mode",
+            ));
         }
-        if o.delimiter.is_some_and(|d| d == b'\n' || d == b'\r' || d == b'"') {
-            return Err(Error::invalid("COPY delimiter cannot be newline, carriage return or quote"));
+        if o.delimiter
+            .is_some_and(|d| d == b'\n' || d == b'\r' || d == b'"')
+        {
+            return Err(Error::invalid(
+                "COPY delimiter cannot be newline, carriage return or quote",
+            ));
         }
         let table = self
             .catalog
@@ -288,7 +297,11 @@ impl Engine {
         };
         if spec.named_columns {
             // The named columns become the header the importer maps by.
-            let line: Vec<String> = spec.columns.iter().map(|c| csv_name(c, delimiter)).collect();
+            let line: Vec<String> = spec
+                .columns
+                .iter()
+                .map(|c| csv_name(c, delimiter))
+                .collect();
             let mut line = line.join(&(delimiter as char).to_string());
             line.push('\n');
             spool.write(line.as_bytes())?;
@@ -320,13 +333,18 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         if text.is_none() {
-            crate::import::pgtext::trim_end_marker(&data.path).map_err(|e| Error::io(&data.path, e))?;
+            crate::import::pgtext::trim_end_marker(&data.path)
+                .map_err(|e| Error::io(&data.path, e))?;
         }
         if std::fs::metadata(&data.path).map(|m| m.len()).unwrap_or(0) == 0 {
             return Ok(0);
         }
         let o = &spec.options;
-        let delimiter = if text.is_some() { b',' } else { o.delimiter.unwrap_or(b',') };
+        let delimiter = if text.is_some() {
+            b','
+        } else {
+            o.delimiter.unwrap_or(b',')
+        };
         let req = ImportRequest {
             schema: spec.schema.clone(),
             table: spec.table.clone(),
@@ -337,12 +355,19 @@ impl Engine {
             format: None,
             delimiter,
             partition_by: None,
-            on_error: if o.ignore_errors { OnError::SkipRow } else { OnError::Abort },
+            on_error: if o.ignore_errors {
+                OnError::SkipRow
+            } else {
+                OnError::Abort
+            },
             options: ImportOptions {
                 null_text: if text.is_some() {
                     None
                 } else {
-                    o.null.clone().filter(|n| !n.is_empty()).map(String::into_bytes)
+                    o.null
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .map(String::into_bytes)
                 },
                 must_exist: true,
                 ..ImportOptions::default()
@@ -373,7 +398,10 @@ impl Engine {
             }
         };
         let rows = self
-            .query(datafusion::sql::sqlparser::ast::Statement::Query(query), &[])
+            .query(
+                datafusion::sql::sqlparser::ast::Statement::Query(query),
+                &[],
+            )
             .await?;
         encode_copy_out(&rows, &o)
     }
@@ -393,7 +421,8 @@ fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
         if csv {
             let needs = v.is_empty()
                 || v == null
-                || v.bytes().any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+                || v.bytes()
+                    .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
             if needs {
                 out.push(b'"');
                 out.extend_from_slice(v.replace('"', "\"\"").as_bytes());

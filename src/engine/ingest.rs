@@ -75,9 +75,10 @@ impl Engine {
         let importer = Arc::clone(&self.importer);
         let table = req.table.clone();
         let (schema, name) = (req.schema.clone(), req.table.clone());
-        let outcome = tokio::task::spawn_blocking(move || importer.run_sync(&req, SLOT_WAIT, cancel))
-            .await
-            .map_err(|e| Error::Internal(format!("import task failed: {e}")))?;
+        let outcome =
+            tokio::task::spawn_blocking(move || importer.run_sync(&req, SLOT_WAIT, cancel))
+                .await
+                .map_err(|e| Error::Internal(format!("import task failed: {e}")))?;
         guard.1 = true;
         let summary = outcome?.map_err(|e| Error::ImportFailed {
             table,

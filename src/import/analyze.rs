@@ -209,7 +209,11 @@ pub fn detect_delimiter(sample: &[u8]) -> u8 {
             best_i = i;
         }
     }
-    if best.is_some() { CANDIDATES[best_i] } else { b',' }
+    if best.is_some() {
+        CANDIDATES[best_i]
+    } else {
+        b','
+    }
 }
 
 /// Whether `f` is NULL: the built-in rule or the caller's NULL text.
@@ -260,7 +264,8 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             fields
                 .iter()
                 .map(|f| {
-                    (!field_is_null(f, sample, opts.null_text)).then(|| f.value(sample).into_owned())
+                    (!field_is_null(f, sample, opts.null_text))
+                        .then(|| f.value(sample).into_owned())
                 })
                 .collect(),
         );
@@ -313,7 +318,10 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         };
         let pattern = match &o.pattern {
             Some(p) => Some(Pattern::compile(p).map_err(|e| {
-                ImportError::setup(format!("invalid pattern [column={}, pattern={p}]: {e}", o.name))
+                ImportError::setup(format!(
+                    "invalid pattern [column={}, pattern={p}]: {e}",
+                    o.name
+                ))
             })?),
             None => detected[i].as_ref().and_then(|d| d.pattern.clone()),
         };

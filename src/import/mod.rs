@@ -24,10 +24,10 @@ pub mod format;
 pub mod indexing;
 pub mod log;
 pub mod partition_import;
+pub mod pgtext;
 pub mod rows;
 pub mod serial;
 pub mod source;
-pub mod pgtext;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -674,8 +674,7 @@ impl Importer {
             Some(t) => t.path.clone(),
             None => job.req.path.clone(),
         };
-        let lines = match std::fs::File::open(&path)
-            .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
+        let lines = match std::fs::File::open(&path).and_then(|f| unsafe { memmap2::Mmap::map(&f) })
         {
             Ok(map) => {
                 let offsets: Vec<u64> = kept.iter().map(|e| e.offset).collect();
@@ -726,20 +725,28 @@ impl Importer {
             };
             (ImportError::setup(msg), 0)
         })?;
-        let compression = source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
+        let compression =
+            source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
         let (file, path) = if compression == source::Compression::None {
             (file, path.clone())
         } else {
             // A gzip or zstd file is decompressed into the work root first:
             // the phases need a plain file they can map and split.
             let out = source::TempFile {
-                path: self.settings.work_root.join("import").join(format!("{}.input", job.id)),
+                path: self
+                    .settings
+                    .work_root
+                    .join("import")
+                    .join(format!("{}.input", job.id)),
             };
             let _ = std::fs::create_dir_all(self.settings.work_root.join("import"));
             source::decompress(path, &out.path, compression, u64::MAX, &req.file_name)
                 .map_err(|e| (ImportError::setup(e.to_string()), 0))?;
             let f = std::fs::File::open(&out.path).map_err(|e| {
-                (ImportError::setup(format!("could not open the decompressed input: {e}")), 0)
+                (
+                    ImportError::setup(format!("could not open the decompressed input: {e}")),
+                    0,
+                )
             })?;
             let p = out.path.clone();
             *job.decompressed.lock().expect("source") = Some(out);
@@ -828,8 +835,8 @@ impl Importer {
             .map_err(|e| (e, handled))?;
         let partitions = written.files.len();
         let imported = written.rows;
-        let summary =
-            Summary::counts(job, handled, imported, partitions, map.len()).with(&plan, &written.files);
+        let summary = Summary::counts(job, handled, imported, partitions, map.len())
+            .with(&plan, &written.files);
         job.phase("attach_partitions", || {
             target.attach(&self.catalog, &plan, written.files)
         })

@@ -160,7 +160,10 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 pub fn trim_end_marker(path: &Path) -> std::io::Result<()> {
     let len = std::fs::metadata(path)?.len();
     let tail_len = len.min(5);
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
     use std::io::{Read, Seek, SeekFrom};
     f.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = Vec::new();
@@ -202,7 +205,10 @@ mod tests {
         );
         assert_eq!(convert(&[b"l1\\nl2\t\\101\\x42\n"]), "\"l1\nl2\",AB\n");
         // Split anywhere; the end marker stops the data.
-        assert_eq!(convert(&[b"1\t", b"a\n2", b"\tb\n\\.\n3\tc\n"]), "1,a\n2,b\n");
+        assert_eq!(
+            convert(&[b"1\t", b"a\n2", b"\tb\n\\.\n3\tc\n"]),
+            "1,a\n2,b\n"
+        );
         assert_eq!(convert(&[b"1\ta"]), "1,a\n");
     }
 

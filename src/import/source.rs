@@ -44,7 +44,9 @@ pub enum SourceError {
     #[error("{what} exceeds the size limit [limit={limit} bytes]")]
     TooLarge { what: &'static str, limit: u64 },
     /// A compressed stream that does not decode (truncated, corrupt).
-    #[error("{compression} stream is corrupt or truncated [file={file}, decompressed={at} bytes]: {message}")]
+    #[error(
+        "{compression} stream is corrupt or truncated [file={file}, decompressed={at} bytes]: {message}"
+    )]
     Corrupt {
         compression: &'static str,
         file: String,
@@ -179,7 +181,8 @@ pub fn decompress(
     limit: u64,
     name: &str,
 ) -> Result<u64, SourceError> {
-    let input = std::io::BufReader::with_capacity(1 << 20, File::open(src).map_err(|e| io_err(src, e))?);
+    let input =
+        std::io::BufReader::with_capacity(1 << 20, File::open(src).map_err(|e| io_err(src, e))?);
     let mut reader: Box<dyn Read> = match compression {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(
@@ -220,8 +223,7 @@ pub fn decompress(
         }
         out.write_all(&buf[..n]).map_err(|e| io_err(dst, e))?;
     }
-    out.into_inner()
-        .map_err(|e| io_err(dst, e.into_error()))?;
+    out.into_inner().map_err(|e| io_err(dst, e.into_error()))?;
     Ok(total)
 }
 
@@ -269,7 +271,10 @@ mod tests {
         let mut s = Spool::create(&d, 1 << 20).unwrap();
         s.write(b"x\n1\n").unwrap();
         let (f, c) = s.finish("x").unwrap();
-        assert_eq!((c, std::fs::read(&f.path).unwrap()), (Compression::None, b"x\n1\n".to_vec()));
+        assert_eq!(
+            (c, std::fs::read(&f.path).unwrap()),
+            (Compression::None, b"x\n1\n".to_vec())
+        );
         drop(f);
         // Every scratch file is gone.
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);

@@ -807,9 +807,15 @@ impl Qp<'_> {
                     let v = self.p.next_token();
                     o.format = match &v.token {
                         Token::Word(w) if w.value.eq_ignore_ascii_case("csv") => PgCopyFormat::Csv,
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("text") => PgCopyFormat::Text,
-                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("csv") => PgCopyFormat::Csv,
-                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("text") => PgCopyFormat::Text,
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("text") => {
+                            PgCopyFormat::Text
+                        }
+                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("csv") => {
+                            PgCopyFormat::Csv
+                        }
+                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("text") => {
+                            PgCopyFormat::Text
+                        }
                         _ => {
                             return Err(Error::unsupported(format!(
                                 "COPY format '{}' is not supported (csv or text)",
@@ -828,11 +834,15 @@ impl Qp<'_> {
                 "header" => {
                     let v = self.p.peek_token();
                     o.header = match &v.token {
-                        Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "on") => {
+                        Token::Word(w)
+                            if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "on") =>
+                        {
                             self.p.next_token();
                             true
                         }
-                        Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "false" | "off") => {
+                        Token::Word(w)
+                            if matches!(w.value.to_ascii_lowercase().as_str(), "false" | "off") =>
+                        {
                             self.p.next_token();
                             false
                         }
@@ -879,7 +889,8 @@ impl Qp<'_> {
                 }
                 "freeze" => {
                     let v = self.p.peek_token();
-                    if matches!(&v.token, Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "on" | "off")) {
+                    if matches!(&v.token, Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "on" | "off"))
+                    {
                         self.p.next_token();
                     }
                 }

@@ -7,9 +7,12 @@
 //! * `durability`: restart, `kill -9` during a write, corrupt files.
 //! * `copy`: COPY end to end (psql workflow, differential check, cancel,
 //!   `kill -9` around attach, HTTP, `sluice import`).
+//! * `ingest`: `/imp`, Arc's CSV endpoint, Parquet bulk-import jobs,
+//!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 
 mod common;
 mod copy;
 mod durability;
 mod http;
+mod ingest;
 mod pg;

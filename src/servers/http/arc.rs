@@ -22,7 +22,11 @@ use crate::import::{ImportOptions, ImportRequest, OnError};
 use crate::storage::PartitionBy;
 
 fn fail(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({"status": "error", "error": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"status": "error", "error": message})),
+    )
+        .into_response()
 }
 
 fn error_response(e: &Error) -> Response {
@@ -51,12 +55,20 @@ pub async fn import_csv(
             "database is required: header X-Arc-Database or parameter db".into(),
         );
     };
-    let Some(measurement) = params.get("measurement").filter(|m| !m.is_empty()).cloned() else {
+    let database = database.to_lowercase();
+    let Some(measurement) = params
+        .get("measurement")
+        .filter(|m| !m.is_empty())
+        .map(|m| m.to_lowercase())
+    else {
         return fail(StatusCode::BAD_REQUEST, "measurement is required".into());
     };
     for (what, name) in [("database", &database), ("measurement", &measurement)] {
         if name.contains(['.', '/', '\\', '"', '\'']) || name == crate::catalog::SYS_SCHEMA {
-            return fail(StatusCode::BAD_REQUEST, format!("invalid {what} name '{name}'"));
+            return fail(
+                StatusCode::BAD_REQUEST,
+                format!("invalid {what} name '{name}'"),
+            );
         }
     }
     let time_column = params
@@ -73,7 +85,9 @@ pub async fn import_csv(
         Some(f) => {
             return fail(
                 StatusCode::BAD_REQUEST,
-                format!("invalid time_format '{f}' (epoch_s, epoch_ms, epoch_us, epoch_ns or empty)"),
+                format!(
+                    "invalid time_format '{f}' (epoch_s, epoch_ms, epoch_us, epoch_ns or empty)"
+                ),
             );
         }
     };
@@ -89,7 +103,10 @@ pub async fn import_csv(
         None => 0,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            return fail(StatusCode::BAD_REQUEST, "skip_rows must be a whole number".into());
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "skip_rows must be a whole number".into(),
+            );
         }
     };
     let upload = match upload::read(&engine, multipart, "file", &[], true).await {
@@ -139,7 +156,12 @@ pub async fn import_csv(
             }
         })
     };
-    let columns: Vec<&str> = imported.meta.columns.iter().map(|c| c.name.as_str()).collect();
+    let columns: Vec<&str> = imported
+        .meta
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     axum::Json(json!({
         "status": "ok",
         "result": {

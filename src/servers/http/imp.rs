@@ -116,7 +116,9 @@ pub async fn imp(
     Query(params): Query<HashMap<String, String>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let json = params.get("fmt").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = params
+        .get("fmt")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     match run(&engine, &params, multipart).await {
         Ok((imported, r)) => respond(&imported, &r),
         Err(e) => {
@@ -136,7 +138,9 @@ async fn run(
     params: &HashMap<String, String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(Imported, Request), Error> {
-    let json = params.get("fmt").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = params
+        .get("fmt")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let overwrite = flag(params, "overwrite")?;
     let create = match params.get("create") {
         None => true,
@@ -187,10 +191,11 @@ async fn run(
         _ => Vec::new(),
     };
     let file_name = file.name.clone().filter(|n| !n.is_empty() && n != "-");
+    // Folded to lower case like an unquoted SQL name, so that queries find it.
     let table = match params.get("name").filter(|n| !n.is_empty()) {
-        Some(n) => n.clone(),
+        Some(n) => n.to_lowercase(),
         None => match &file_name {
-            Some(f) => table_from_file_name(f),
+            Some(f) => table_from_file_name(f).to_lowercase(),
             None => {
                 return Err(Error::invalid(
                     "table name is missing: give 'name' or a file name in the 'data' part",
@@ -199,7 +204,9 @@ async fn run(
         },
     };
     if table.is_empty() || table.contains(['.', '/', '\\']) {
-        return Err(Error::invalid(format!("invalid table name [table={table}]")));
+        return Err(Error::invalid(format!(
+            "invalid table name [table={table}]"
+        )));
     }
     let delimiter = match delimiter {
         Some(d) => d,
@@ -222,7 +229,10 @@ async fn run(
     let existing = if overwrite {
         None
     } else {
-        engine.catalog().get(DEFAULT_SCHEMA, &table).map(|t| t.meta())
+        engine
+            .catalog()
+            .get(DEFAULT_SCHEMA, &table)
+            .map(|t| t.meta())
     };
     let (timestamp, partition_by) = match &existing {
         Some(meta) => {
@@ -407,15 +417,20 @@ mod tests {
     #[test]
     fn names_from_files() {
         assert_eq!(table_from_file_name("weather.csv"), "weather");
-        assert_eq!(table_from_file_name("/tmp/my data-2024.csv.gz"), "mydata2024");
+        assert_eq!(
+            table_from_file_name("/tmp/my data-2024.csv.gz"),
+            "mydata2024"
+        );
         assert_eq!(table_from_file_name("trades"), "trades");
         assert_eq!(table_from_file_name("a.b.tsv"), "ab");
     }
 
     #[test]
     fn schema_part() {
-        let s = parse_schema(r#"[{"name":"ts","type":"TIMESTAMP","pattern":"yyyy"},{"name":"s","type":"symbol"}]"#)
-            .unwrap();
+        let s = parse_schema(
+            r#"[{"name":"ts","type":"TIMESTAMP","pattern":"yyyy"},{"name":"s","type":"symbol"}]"#,
+        )
+        .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].ty, ColumnType::Symbol);
         assert!(parse_schema("[{\"name\":\"x\",\"type\":\"NOPE\"}]").is_err());

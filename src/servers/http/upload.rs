@@ -107,7 +107,11 @@ pub async fn read(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(bad(format!("malformed multipart body in part '{name}': {e}"))),
+                Err(e) => {
+                    return Err(bad(format!(
+                        "malformed multipart body in part '{name}': {e}"
+                    )));
+                }
             }
         }
         let text = String::from_utf8(text)

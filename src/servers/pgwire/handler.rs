@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::copy::CopyHandler;
-use pgwire::api::results::CopyResponse;
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, METADATA_USER, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
 use super::auth::Users;
 use super::types;

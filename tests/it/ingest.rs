@@ -1,0 +1,1106 @@
+//! Every way in besides COPY: `/imp`, Arc's `/api/v1/import/csv` and
+//! InfluxDB 3's Parquet bulk import with reqwest and curl, COPY FROM STDIN
+//! and COPY TO STDOUT with tokio-postgres and psql, compressed COPY files.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use futures::SinkExt;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::common::{Server, scalar, scratch};
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn sql_json(server: &Server, query: &str) -> Value {
+    let url = server.url(&format!("/exec?query={}", enc(query)));
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// The dataset of a query through `/exec`.
+async fn dataset(server: &Server, query: &str) -> Value {
+    let v = sql_json(server, query).await;
+    assert!(v.get("dataset").is_some(), "{query}: {v}");
+    v["dataset"].clone()
+}
+
+async fn table_exists(server: &Server, name: &str) -> bool {
+    let v = sql_json(server, "SHOW TABLES").await;
+    v["dataset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r[0] == json!(name))
+}
+
+fn file_part(name: &str, bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes).file_name(name.to_string())
+}
+
+async fn post_form(server: &Server, path: &str, form: Form) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .post(server.url(path))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+const SENSORS: &str = "ts,sensor,temperature,humidity\n\
+2024-01-01T00:00:00.000000Z,s1,20.5,40\n\
+2024-01-01T12:00:00.000000Z,s2,21.5,41\n\
+2024-01-02T00:00:00.000000Z,s1,bad,42\n\
+2024-01-03T00:00:00.000000Z,s3,23.5,43\n";
+
+#[tokio::test]
+async fn imp_uploads_like_questdb() {
+    let root = scratch("imp").join("data");
+    let server = Server::start(&root);
+
+    // Name from the file, header and types detected, DAY by default with a
+    // timestamp, JSON with per-column errors (the schema makes
+    // temperature DOUBLE, so `bad` is one rejected row).
+    let form = Form::new()
+        .text(
+            "schema",
+            r#"[{"name":"temperature","type":"DOUBLE"},{"name":"sensor","type":"SYMBOL"}]"#,
+        )
+        .part("data", file_part("Sensor Data.csv", SENSORS.into()));
+    let (s, body) = post_form(&server, "/imp?timestamp=ts&fmt=json", form).await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "OK");
+    assert_eq!(v["location"], "sensordata");
+    assert_eq!(
+        (v["rowsImported"].clone(), v["rowsRejected"].clone()),
+        (json!(3), json!(1))
+    );
+    assert_eq!(v["header"], true);
+    assert_eq!(v["partitionBy"], "DAY");
+    assert_eq!(v["timestamp"], "ts");
+    assert_eq!(
+        v["columns"],
+        json!([
+            {"name": "ts", "type": "TIMESTAMP", "size": 8, "errors": 0},
+            {"name": "sensor", "type": "SYMBOL", "size": 4, "errors": 0},
+            {"name": "temperature", "type": "DOUBLE", "size": 8, "errors": 1},
+            {"name": "humidity", "type": "INT", "size": 4, "errors": 0},
+        ])
+    );
+    assert_eq!(
+        dataset(&server, "SELECT count(*), sum(temperature) FROM sensordata").await,
+        json!([[3, 65.5]])
+    );
+    // The rejected row names its line.
+    let errors = dataset(
+        &server,
+        "SELECT line, column_name, value FROM sys.text_import_errors",
+    )
+    .await;
+    assert_eq!(errors, json!([[4, "temperature", "bad"]]));
+
+    // Tabular answer; a semicolon file whose delimiter is detected; no
+    // header detected on an all-text first row is still fine with forceHeader.
+    let semi = SENSORS.replace(',', ";").replace("bad", "22.5");
+    let form = Form::new().part("data", file_part("semi.csv", semi.into_bytes()));
+    let (s, body) = post_form(&server, "/imp?name=semi&forceHeader=true", form).await;
+    assert_eq!(s, 200, "{body}");
+    let line = |words: &[&str]| {
+        body.lines()
+            .any(|l| words.iter().all(|w| l.split('|').any(|c| c.trim() == *w)))
+    };
+    assert!(line(&["Rows imported", "4"]), "{body}");
+    assert!(line(&["temperature", "DOUBLE", "0"]), "{body}");
+    assert!(line(&["Partition by", "NONE"]), "{body}");
+
+    // Appending (create=false) to an existing table; then overwrite.
+    let form = Form::new().part(
+        "data",
+        file_part("x.csv", SENSORS.replace("bad", "1").into()),
+    );
+    let (s, body) = post_form(
+        &server,
+        "/imp?name=semi&create=false&fmt=json&partitionBy=DAY",
+        form,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["rowsImported"], 4);
+    assert_eq!(v["warnings"], json!(["Existing table PartitionBy is used"]));
+    assert_eq!(
+        dataset(&server, "SELECT count(*) FROM semi").await,
+        json!([[8]])
+    );
+    let form = Form::new().part("data", file_part("x.csv", "a,b\n1,2\n3,4\n".into()));
+    let (s, body) = post_form(&server, "/imp?name=semi&overwrite=true&fmt=json", form).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        dataset(&server, "SELECT * FROM semi").await,
+        json!([[1, 2], [3, 4]])
+    );
+
+    // create=false against a missing table: nothing is created.
+    let form = Form::new().part("data", file_part("x.csv", SENSORS.into()));
+    let (s, body) = post_form(&server, "/imp?name=missing&create=false&fmt=json", form).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (400, r#"{"status":"table does not exist [table=missing]"}"#)
+    );
+    assert!(!table_exists(&server, "missing").await);
+
+    // atomicity=abort: the bad row fails the request and nothing is written.
+    let form = Form::new()
+        .text("schema", r#"[{"name":"temperature","type":"DOUBLE"}]"#)
+        .part("data", file_part("x.csv", SENSORS.into()));
+    let (s, body) = post_form(&server, "/imp?name=strict&atomicity=abort&fmt=json", form).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("line=4"), "{body}");
+    assert!(!table_exists(&server, "strict").await);
+
+    // skipLev keeps rows with extra values; without it they are rejected.
+    let extra = "a,b\n1,2\n3,4,5\n";
+    for (flag, rows) in [("false", 1), ("true", 2)] {
+        let form = Form::new().part("data", file_part("x.csv", extra.into()));
+        let path = format!("/imp?name=lev{flag}&skipLev={flag}&fmt=json");
+        let (s, body) = post_form(&server, &path, form).await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["rowsImported"], rows, "{body}");
+    }
+
+    // Compressed bodies (gzip and zstd), a tab-separated file.
+    let tsv = SENSORS.replace(',', "\t").replace("bad", "22.5");
+    let zst = zstd::stream::encode_all(tsv.as_bytes(), 3).unwrap();
+    for (name, bytes) in [("g.tsv.gz", gzip(tsv.as_bytes())), ("z.tsv.zst", zst)] {
+        let form = Form::new().part("data", file_part(name, bytes));
+        let (s, body) =
+            post_form(&server, "/imp?fmt=json&timestamp=ts&partitionBy=HOUR", form).await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["rowsImported"], 4, "{body}");
+        let table = v["location"].as_str().unwrap().to_string();
+        assert_eq!(
+            dataset(
+                &server,
+                &format!("SELECT count(*), max(temperature) FROM {table}")
+            )
+            .await,
+            json!([[4, 23.5]])
+        );
+    }
+
+    // curl, as the documentation shows it.
+    let dir = root.parent().unwrap();
+    let file = dir.join("weather.csv");
+    std::fs::write(&file, SENSORS.replace("bad", "19.0")).unwrap();
+    let (s, body) = curl(&[
+        "-F",
+        &format!("data=@{}", file.display()),
+        &server.url("/imp?fmt=json&timestamp=ts&partitionBy=MONTH"),
+    ]);
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["location"].clone(), v["rowsImported"].clone()),
+        (json!("weather"), json!(4))
+    );
+    assert_eq!(
+        dataset(
+            &server,
+            "SELECT count(*) FROM weather WHERE ts >= '2024-01-02'"
+        )
+        .await,
+        json!([[2]])
+    );
+}
+
+#[tokio::test]
+async fn imp_refuses_bad_uploads_without_writing() {
+    let root = scratch("imp-bad").join("data");
+    let server = Server::start_with(&root, &[("QDB_HTTP_MULTIPART_MAX_SIZE", "64k")]);
+    let client = reqwest::Client::new();
+
+    // No boundary.
+    let resp = client
+        .post(server.url("/imp?fmt=json&name=t1"))
+        .header("Content-Type", "multipart/form-data")
+        .body(SENSORS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("boundary"));
+
+    let cases: Vec<(&str, Form, u16, &str)> = vec![
+        (
+            "no data part",
+            Form::new().part("file", file_part("a.csv", SENSORS.into())),
+            400,
+            "no 'data' part",
+        ),
+        (
+            "schema after data",
+            Form::new()
+                .part("data", file_part("a.csv", SENSORS.into()))
+                .text("schema", "[]"),
+            400,
+            "must come before the 'data' part",
+        ),
+        (
+            "unknown column in schema",
+            Form::new()
+                .text("schema", r#"[{"name":"nope","type":"INT"}]"#)
+                .part("data", file_part("a.csv", SENSORS.into())),
+            400,
+            "not in the file [column=nope]",
+        ),
+        (
+            "schema not JSON",
+            Form::new()
+                .text("schema", "{oops")
+                .part("data", file_part("a.csv", SENSORS.into())),
+            400,
+            "schema is not valid JSON",
+        ),
+        (
+            "truncated gzip",
+            Form::new().part("data", {
+                let g = gzip(SENSORS.repeat(20).as_bytes());
+                file_part("a.csv.gz", g[..g.len() / 2].to_vec())
+            }),
+            400,
+            "gzip stream is corrupt or truncated",
+        ),
+        (
+            "gzip bomb",
+            Form::new().part("data", file_part("a.csv.gz", gzip(&vec![b'1'; 8 << 20]))),
+            413,
+            "decompressed data exceeds the size limit",
+        ),
+        (
+            "over the limit",
+            Form::new().part(
+                "data",
+                file_part("a.csv", SENSORS.repeat(1000).into_bytes()),
+            ),
+            413,
+            "upload exceeds the size limit",
+        ),
+    ];
+    for (what, form, status, message) in cases {
+        let (s, body) = post_form(&server, "/imp?fmt=json&name=t1", form).await;
+        assert_eq!(s, status, "{what}: {body}");
+        assert!(body.contains(message), "{what}: {body}");
+        assert!(
+            !table_exists(&server, "t1").await,
+            "{what} created the table"
+        );
+    }
+    // Scratch files of refused uploads are gone.
+    let uploads = root.join("tmp").join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn arc_csv_import() {
+    let root = scratch("arc").join("data");
+    let server = Server::start_with(&root, &[("QDB_HTTP_MULTIPART_MAX_SIZE", "64k")]);
+    let client = reqwest::Client::new();
+    // Two metadata rows, tab-separated, epoch seconds, time column `ts`.
+    let tsv = "exported by x\nunits: C\nts\ttemperature\tdevice\n1736899200\t21.5\td1\n1736902800\t22.5\td2\n1736906400\t23\td1\n1736906401\t24\td2\n";
+    let form = Form::new().part("file", file_part("telemetry.tsv.gz", gzip(tsv.as_bytes())));
+    let resp = client
+        .post(server.url("/api/v1/import/csv?measurement=telemetry&time_column=ts&time_format=epoch_s&delimiter=%09&skip_rows=2"))
+        .header("X-Arc-Database", "satellites")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "ok");
+    let r = &v["result"];
+    assert_eq!(r["database"], "satellites");
+    assert_eq!(r["measurement"], "telemetry");
+    assert_eq!(r["rows_imported"], 4);
+    assert_eq!(r["partitions_created"], 3);
+    assert_eq!(r["time_range_min"], "2025-01-15T00:00:00Z");
+    assert_eq!(r["time_range_max"], "2025-01-15T02:00:01Z");
+    assert_eq!(r["columns"], json!(["time", "temperature", "device"]));
+    assert!(r["duration_ms"].is_u64());
+    assert_eq!(
+        dataset(
+            &server,
+            "SELECT time, temperature FROM satellites.telemetry ORDER BY time LIMIT 1"
+        )
+        .await,
+        json!([["2025-01-15T00:00:00.000000Z", 21.5]])
+    );
+    let ddl = dataset(&server, "SHOW CREATE TABLE satellites.telemetry").await;
+    assert!(
+        ddl[0][0].as_str().unwrap().contains("PARTITION BY HOUR"),
+        "{ddl}"
+    );
+    // Three hour directories on disk.
+    let hours: Vec<String> =
+        std::fs::read_dir(root.join("db").join("satellites").join("telemetry"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+    assert_eq!(hours.len(), 3, "{hours:?}");
+    assert!(hours.contains(&"2025-01-15T01".to_string()), "{hours:?}");
+
+    // Millisecond epochs into the same measurement with `db` and curl.
+    let dir = root.parent().unwrap();
+    let file = dir.join("more.csv");
+    std::fs::write(&file, "time,temperature,device\n1736913600000,30,d3\n").unwrap();
+    let (s, body) = curl(&[
+        "-H",
+        "X-Arc-Database: satellites",
+        "-F",
+        &format!("file=@{}", file.display()),
+        &server.url("/api/v1/import/csv?measurement=telemetry&time_format=epoch_ms"),
+    ]);
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        dataset(
+            &server,
+            "SELECT count(*), max(time) FROM satellites.telemetry"
+        )
+        .await,
+        json!([[5, "2025-01-15T04:00:00.000000Z"]])
+    );
+
+    // Missing database, measurement, file; too large; a bad time format.
+    let form = || Form::new().part("file", file_part("a.csv", b"time,x\n1,2\n".to_vec()));
+    for (url, db, status, message) in [
+        (
+            "/api/v1/import/csv?measurement=m",
+            None,
+            400,
+            "database is required",
+        ),
+        (
+            "/api/v1/import/csv",
+            Some("d"),
+            400,
+            "measurement is required",
+        ),
+        (
+            "/api/v1/import/csv?measurement=m&time_format=iso",
+            Some("d"),
+            400,
+            "invalid time_format",
+        ),
+    ] {
+        let mut req = client.post(server.url(url)).multipart(form());
+        if let Some(db) = db {
+            req = req.header("X-Arc-Database", db);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{url}");
+        assert!(resp.text().await.unwrap().contains(message), "{url}");
+    }
+    let resp = client
+        .post(server.url("/api/v1/import/csv?measurement=m&db=d"))
+        .multipart(Form::new().text("other", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("file is required"));
+    let big = format!("time,x\n{}", "1736899200000000,1\n".repeat(10_000));
+    let resp = client
+        .post(server.url("/api/v1/import/csv?measurement=big&db=d"))
+        .multipart(Form::new().part("file", file_part("big.csv", big.into_bytes())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(
+        dataset(
+            &server,
+            "SELECT count(*) FROM sys.tables WHERE table_name = 'big'"
+        )
+        .await,
+        json!([[0]])
+    );
+}
+
+/// A Parquet file as InfluxDB would take it: time (ns), a double, a tag.
+fn parquet_file(path: &Path, rows: i64, with_time: bool) {
+    let mut fields = vec![
+        Field::new("usage", DataType::Float64, true),
+        Field::new("host", DataType::Utf8, true),
+    ];
+    let base = 1_706_745_600_000_000_000i64; // 2024-02-01
+    let mut columns: Vec<datafusion::arrow::array::ArrayRef> = vec![
+        Arc::new(Float64Array::from_iter_values(
+            (0..rows).map(|i| i as f64 * 0.5),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("h{}", i % 3)),
+        )),
+    ];
+    if with_time {
+        fields.insert(
+            0,
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        );
+        columns.insert(
+            0,
+            Arc::new(TimestampNanosecondArray::from_iter_values(
+                (0..rows).map(|i| base + i * 3_600_000_000_000),
+            )),
+        );
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+async fn bulk_post(server: &Server, token: Option<&str>, form: Form) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(server.url("/api/v3/enterprise/import"))
+        .multipart(form);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn bulk_jobs(server: &Server) -> Vec<Value> {
+    reqwest::Client::new()
+        .get(server.url("/api/v3/enterprise/import"))
+        .bearer_auth("operator")
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
+
+fn bulk_form(file: &Path, table: &str, metadata: Option<&str>) -> Form {
+    let mut f = Form::new()
+        .text("database", "public")
+        .text("table", table.to_string())
+        .part(
+            "file_bytes",
+            Part::bytes(std::fs::read(file).unwrap()).file_name("cpu.parquet"),
+        );
+    if let Some(m) = metadata {
+        f = f.text("column_metadata", m.to_string());
+    }
+    f
+}
+
+#[tokio::test]
+async fn parquet_bulk_import_jobs() {
+    let root = scratch("bulk").join("data");
+    let dir = root.parent().unwrap().to_path_buf();
+    let pq = dir.join("cpu.parquet");
+    parquet_file(&pq, 48, true);
+
+    // Without a configured token the endpoints refuse.
+    let server = Server::start(&root);
+    let (s, v) = bulk_post(&server, None, bulk_form(&pq, "cpu", None)).await;
+    assert_eq!(s, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("http.auth.token"));
+    server.stop();
+
+    // A scheduler that does not run yet: the job stays staged across a restart.
+    let token = [
+        ("QDB_HTTP_AUTH_TOKEN", "operator"),
+        ("QDB_HTTP_BULK_IMPORT_POLL_MS", "3600000"),
+    ];
+    let server = Server::start_with(&root, &token);
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE cpu (time TIMESTAMP, usage DOUBLE, host SYMBOL) TIMESTAMP(time) PARTITION BY DAY")
+        .await
+        .unwrap();
+    // Token missing, then wrong.
+    let (s, _) = bulk_post(&server, None, bulk_form(&pq, "cpu", None)).await;
+    assert_eq!(s, 401);
+    let (s, _) = bulk_post(&server, Some("wrong"), bulk_form(&pq, "cpu", None)).await;
+    assert_eq!(s, 403);
+    let resp = reqwest::get(server.url("/api/v3/enterprise/import"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    let (s, job) = bulk_post(&server, Some("operator"), bulk_form(&pq, "cpu", None)).await;
+    assert_eq!(s, 200, "{job}");
+    assert_eq!(job["status"], "staged");
+    assert_eq!(job["row_count"], 48);
+    assert_eq!(job["filename"], "cpu.parquet");
+    assert_eq!(job["min_timestamp_ns"], 1_706_745_600_000_000_000i64);
+    assert_eq!(
+        job["max_timestamp_ns"],
+        1_706_745_600_000_000_000i64 + 47 * 3_600_000_000_000
+    );
+    assert_eq!(job["size_bytes"], std::fs::metadata(&pq).unwrap().len());
+    assert_eq!(job["iox_parquet"], false);
+    for key in [
+        "upload_uuid",
+        "db_id",
+        "table_id",
+        "created_at",
+        "last_updated_at",
+    ] {
+        assert!(!job[key].is_null(), "{key} in {job}");
+    }
+    assert!(job.get("started_at").is_some() && job.get("completed_at").is_some());
+    assert!(job.get("last_message").is_some());
+    assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "0");
+    drop(client);
+
+    let server = {
+        assert!(server.stop().success());
+        Server::start_with(
+            &root,
+            &[
+                ("QDB_HTTP_AUTH_TOKEN", "operator"),
+                ("QDB_HTTP_BULK_IMPORT_POLL_MS", "50"),
+            ],
+        )
+    };
+    let id = job["upload_uuid"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let jobs = bulk_jobs(&server).await;
+        let j = jobs
+            .iter()
+            .find(|j| j["upload_uuid"] == id)
+            .cloned()
+            .expect("job kept across restart");
+        if j["status"] == "completed" || j["status"] == "errored" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "job not applied: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["started_at"].as_i64().unwrap() <= done["completed_at"].as_i64().unwrap());
+    let client = server.client().await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
+    assert_eq!(
+        scalar(&client, "SELECT count(DISTINCT host) FROM cpu").await,
+        "3"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT max(time) FROM cpu").await,
+        "2024-02-02 23:00:00.000000"
+    );
+
+    // column_metadata renames: usage -> load.
+    client
+        .batch_execute("CREATE TABLE cpu2 (time TIMESTAMP, load DOUBLE, host VARCHAR) TIMESTAMP(time) PARTITION BY DAY")
+        .await
+        .unwrap();
+    let (s, job) = bulk_post(
+        &server,
+        Some("operator"),
+        bulk_form(&pq, "cpu2", Some(r#"{"usage": "load"}"#)),
+    )
+    .await;
+    assert_eq!(s, 200, "{job}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scalar(&client, "SELECT count(*) FROM cpu2").await != "48" {
+        assert!(Instant::now() < deadline, "{:?}", bulk_jobs(&server).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(scalar(&client, "SELECT sum(load) FROM cpu2").await, "564.0");
+
+    // Refusals, each with its status; nothing reaches the table.
+    let empty = dir.join("empty.parquet");
+    parquet_file(&empty, 0, true);
+    let no_time = dir.join("notime.parquet");
+    parquet_file(&no_time, 5, false);
+    let truncated = dir.join("trunc.parquet");
+    let bytes = std::fs::read(&pq).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let csv = dir.join("data.parquet");
+    std::fs::write(&csv, SENSORS).unwrap();
+    let zero = dir.join("zero.parquet");
+    std::fs::write(&zero, b"").unwrap();
+    client
+        .batch_execute("CREATE TABLE cpu3 (time TIMESTAMP, usage TIMESTAMP, host VARCHAR) TIMESTAMP(time) PARTITION BY DAY")
+        .await
+        .unwrap();
+    let cases: Vec<(&str, Form, u16, &str)> = vec![
+        (
+            "empty",
+            bulk_form(&empty, "cpu", None),
+            400,
+            "empty Parquet file",
+        ),
+        (
+            "no bytes",
+            bulk_form(&zero, "cpu", None),
+            400,
+            "empty Parquet file",
+        ),
+        (
+            "truncated",
+            bulk_form(&truncated, "cpu", None),
+            400,
+            "invalid Parquet file",
+        ),
+        (
+            "not parquet",
+            bulk_form(&csv, "cpu", None),
+            400,
+            "invalid Parquet file",
+        ),
+        (
+            "metadata not JSON",
+            bulk_form(&pq, "cpu", Some("{nope")),
+            400,
+            "malformed column_metadata",
+        ),
+        (
+            "metadata names a missing column",
+            bulk_form(&pq, "cpu", Some(r#"{"cpu_pct": "usage"}"#)),
+            400,
+            "not in the file [column=cpu_pct]",
+        ),
+        (
+            "mapping to a missing table column",
+            bulk_form(&pq, "cpu", Some(r#"{"usage": "nope"}"#)),
+            400,
+            "has no column 'nope'",
+        ),
+        (
+            "no time column",
+            bulk_form(&no_time, "cpu", None),
+            400,
+            "missing time column",
+        ),
+        (
+            "type mismatch",
+            bulk_form(&pq, "cpu3", None),
+            400,
+            "column type mismatch",
+        ),
+        (
+            "unknown table",
+            bulk_form(&pq, "nope", None),
+            404,
+            "table not found",
+        ),
+        (
+            "unknown database",
+            Form::new()
+                .text("database", "nodb")
+                .text("table", "cpu")
+                .part(
+                    "file_bytes",
+                    Part::bytes(bytes.clone()).file_name("cpu.parquet"),
+                ),
+            404,
+            "database not found",
+        ),
+        (
+            "missing file_bytes",
+            Form::new().text("database", "public").text("table", "cpu"),
+            400,
+            "missing file_bytes",
+        ),
+        (
+            "missing table",
+            Form::new().text("database", "public").part(
+                "file_bytes",
+                Part::bytes(bytes.clone()).file_name("cpu.parquet"),
+            ),
+            400,
+            "missing table",
+        ),
+    ];
+    let jobs_before = bulk_jobs(&server).await.len();
+    for (what, form, status, message) in cases {
+        let (s, v) = bulk_post(&server, Some("operator"), form).await;
+        assert_eq!(s, status, "{what}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains(message),
+            "{what}: {v}"
+        );
+    }
+    let resp = reqwest::Client::new()
+        .post(server.url("/api/v3/enterprise/import"))
+        .bearer_auth("operator")
+        .header("Content-Type", "multipart/form-data")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400, "no boundary");
+    assert_eq!(bulk_jobs(&server).await.len(), jobs_before);
+    assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM cpu3").await, "0");
+
+    // curl lists the jobs with the token.
+    let (s, body) = curl(&[
+        "-H",
+        "Authorization: Bearer operator",
+        &server.url("/api/v3/enterprise/import"),
+    ]);
+    assert_eq!(s, 200);
+    let list: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|j| j["status"] == "completed"), "{body}");
+}
+
+#[tokio::test]
+async fn copy_from_stdin_and_to_stdout() {
+    let root = scratch("stdin").join("data");
+    let server = Server::start(&root);
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE t (ts TIMESTAMP, name VARCHAR, v DOUBLE, n INT) TIMESTAMP(ts) PARTITION BY DAY")
+        .await
+        .unwrap();
+
+    // CSV with a header, in pieces that split records.
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    for piece in [
+        "ts,name,v,n\n2024-01-01T00:00:00.000000Z,a,1.5,1\n2024-01-0",
+        "2T00:00:00.000000Z,\"b,\"\"c\"\"\",2.5,\n2024-01-03T00:00:00.000000Z,,3.5,3\n",
+    ] {
+        sink.send(bytes::Bytes::from(piece)).await.unwrap();
+    }
+    assert_eq!(sink.finish().await.unwrap(), 3);
+
+    // Text format: tab, \N, escapes; a column list in another order.
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY t (n, ts, name) FROM STDIN")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"4\t2024-01-04T00:00:00.000000Z\tx\\ty\n\\N\t2024-01-05T00:00:00.000000Z\t\\N\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+
+    // NULL and DELIMITER options in CSV.
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv, DELIMITER ';', NULL 'NA')")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"2024-01-06T00:00:00.000000Z;NA;6.5;NA\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+    let rows = client
+        .query("SELECT name, v, n FROM t ORDER BY ts", &[])
+        .await
+        .unwrap();
+    let got: Vec<(Option<String>, Option<f64>, Option<i32>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("a".into()), Some(1.5), Some(1)),
+            (Some("b,\"c\"".into()), Some(2.5), None),
+            (None, Some(3.5), Some(3)),
+            (Some("x\ty".into()), None, Some(4)),
+            (None, None, None),
+            (None, Some(6.5), None),
+        ]
+    );
+
+    // A bad value fails the COPY, naming the line; nothing is added.
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n",
+    ))
+    .await
+    .unwrap();
+    let err = sink.finish().await.unwrap_err();
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "22P02");
+    assert!(db.message().contains("line=2"), "{}", db.message());
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "6");
+    // ON_ERROR ignore keeps the good row.
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv, ON_ERROR ignore)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+
+    // CopyFail (a dropped sink) leaves the table unchanged.
+    {
+        let sink = client
+            .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv)")
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from_static(
+            b"2024-01-09T00:00:00.000000Z,gone,1,1\n",
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
+
+    // A connection that drops mid-COPY leaves it unchanged too.
+    let conn = format!(
+        "host={} port={} user=admin password=quest dbname=qdb",
+        server.pg.ip(),
+        server.pg.port()
+    );
+    let (other, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    let sink = other
+        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"2024-01-10T00:00:00.000000Z,gone,1,1\n",
+    ))
+    .await
+    .unwrap();
+    task.abort();
+    let _ = task.await;
+    drop(other);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
+
+    // Unknown table; binary format.
+    for (sql, code) in [
+        ("COPY t FROM STDIN (FORMAT binary)", "0A000"),
+        ("COPY t FROM STDIN (FORMAT csv, QUOTE '''')", "0A000"),
+        ("COPY nope FROM STDIN", "42P01"),
+    ] {
+        let fresh = server.client().await;
+        match fresh.copy_in::<_, bytes::Bytes>(sql).await {
+            Ok(_) => panic!("{sql} was accepted"),
+            Err(e) => assert_eq!(
+                e.as_db_error().map(|d| d.code().code()),
+                Some(code),
+                "{sql}: {e:?}"
+            ),
+        }
+    }
+
+    // COPY TO STDOUT, CSV with a header and text.
+    let stream = client
+        .copy_out("COPY (SELECT ts, name, n FROM t WHERE ts < '2024-01-03' ORDER BY ts) TO STDOUT WITH (FORMAT csv, HEADER)")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+    let text: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
+    assert_eq!(
+        text,
+        "ts,name,n\n2024-01-01 00:00:00,a,1\n2024-01-02 00:00:00,\"b,\"\"c\"\"\",\n"
+    );
+    let stream = client.copy_out("COPY t TO STDOUT").await.unwrap();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+    let text: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
+    assert!(
+        text.contains("2024-01-04 00:00:00\tx\\ty\t\\N\t4\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 7);
+
+    // psql's \copy, both directions.
+    let dir = root.parent().unwrap();
+    let input = dir.join("in.csv");
+    std::fs::write(
+        &input,
+        "ts,name,v,n\r\n2024-02-01T00:00:00.000000Z,psql,9.5,9\r\n",
+    )
+    .unwrap();
+    let out = dir.join("out.csv");
+    let psql = |cmd: &str| {
+        let o = std::process::Command::new("psql")
+            .args([
+                "-h",
+                &server.pg.ip().to_string(),
+                "-p",
+                &server.pg.port().to_string(),
+            ])
+            .args([
+                "-U",
+                "admin",
+                "-d",
+                "qdb",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                cmd,
+            ])
+            .env("PGPASSWORD", "quest")
+            .output()
+            .expect("psql is installed");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (ok, text) = psql(&format!(
+        "\\copy t from '{}' with (format csv, header)",
+        input.display()
+    ));
+    assert!(ok && text.contains("COPY 1"), "{text}");
+    let (ok, text) = psql(&format!(
+        "\\copy (select name, n from t where name = 'psql') to '{}' csv",
+        out.display()
+    ));
+    assert!(ok, "{text}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "psql,9\n");
+    let (ok, text) = psql("\\copy t from stdin");
+    assert!(ok && text.contains("COPY 0"), "{text}");
+}
+
+#[tokio::test]
+async fn copy_reads_compressed_files() {
+    let root = scratch("copy-gz").join("data");
+    let server = Server::start(&root);
+    let import = root.join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    let csv = SENSORS.replace("bad", "22.5");
+    std::fs::write(import.join("s.csv.gz"), gzip(csv.as_bytes())).unwrap();
+    std::fs::write(
+        import.join("s.csv.zst"),
+        zstd::stream::encode_all(csv.as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    let broken = gzip(csv.repeat(50).as_bytes());
+    std::fs::write(import.join("broken.csv.gz"), &broken[..broken.len() / 2]).unwrap();
+    let client = server.client().await;
+    for (table, file) in [
+        ("g", "s.csv.gz"),
+        ("z", "s.csv.zst"),
+        ("b", "broken.csv.gz"),
+    ] {
+        let id = scalar(
+            &client,
+            &format!("COPY {table} FROM '{file}' WITH HEADER true TIMESTAMP 'ts' PARTITION BY DAY"),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (status, message) = loop {
+            let rows = client
+                .query(
+                    "SELECT status, message FROM sys.text_import_log WHERE id = $1 AND phase IS NULL AND status <> 'started'",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            if let Some(r) = rows.first() {
+                break (r.get::<_, String>(0), r.get::<_, Option<String>>(1));
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if table == "b" {
+            assert_eq!(status, "failed");
+            assert!(
+                message
+                    .unwrap()
+                    .contains("gzip stream is corrupt or truncated")
+            );
+            assert_eq!(
+                scalar(
+                    &client,
+                    "SELECT count(*) FROM sys.tables WHERE table_name = 'b'"
+                )
+                .await,
+                "0"
+            );
+        } else {
+            assert_eq!(status, "finished", "{message:?}");
+            assert_eq!(
+                scalar(&client, &format!("SELECT count(*) FROM {table}")).await,
+                "4"
+            );
+        }
+    }
+    // The decompressed copies are gone from the work root.
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp").join("import"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
