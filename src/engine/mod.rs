@@ -398,6 +398,15 @@ impl Engine {
                 params: vec![],
                 schema: Some(copy::copy_schema(true)),
             }),
+            Statement::CopyFromStdin(c) => {
+                // Checked at Parse, as PostgreSQL does: a missing table or
+                // column fails before the client starts sending data.
+                self.copy_from_stdin(c.clone())?;
+                Ok(Described {
+                    params: vec![],
+                    schema: None,
+                })
+            }
             _ => Ok(Described {
                 params: vec![],
                 schema: None,

@@ -578,6 +578,34 @@ async fn parquet_bulk_import_jobs() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
+    // The token guards every route, uploads included.
+    let http = reqwest::Client::new();
+    for (post, path) in [
+        (false, "/exec?query=select%201"),
+        (false, "/exp?query=select%201"),
+        (true, "/imp?name=guarded"),
+        (true, "/api/v1/import/csv?measurement=guarded&db=d"),
+    ] {
+        for (token, status) in [(None, 401), (Some("wrong"), 403), (Some("operator"), 200)] {
+            let mut req = if post {
+                let part = if path.starts_with("/imp") {
+                    "data"
+                } else {
+                    "file"
+                };
+                let csv = b"time,x\n2024-01-01T00:00:00.000000Z,1\n".to_vec();
+                http.post(server.url(path))
+                    .multipart(Form::new().part(part, file_part("a.csv", csv)))
+            } else {
+                http.get(server.url(path))
+            };
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{path} with {token:?}");
+        }
+    }
 
     let (s, job) = bulk_post(&server, Some("operator"), bulk_form(&pq, "cpu", None)).await;
     assert_eq!(s, 200, "{job}");
@@ -946,8 +974,7 @@ async fn copy_from_stdin_and_to_stdout() {
         ("COPY t FROM STDIN (FORMAT csv, QUOTE '''')", "0A000"),
         ("COPY nope FROM STDIN", "42P01"),
     ] {
-        let fresh = server.client().await;
-        match fresh.copy_in::<_, bytes::Bytes>(sql).await {
+        match client.copy_in::<_, bytes::Bytes>(sql).await {
             Ok(_) => panic!("{sql} was accepted"),
             Err(e) => assert_eq!(
                 e.as_db_error().map(|d| d.code().code()),
@@ -955,6 +982,8 @@ async fn copy_from_stdin_and_to_stdout() {
                 "{sql}: {e:?}"
             ),
         }
+        // The connection stays usable.
+        assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
     }
 
     // COPY TO STDOUT, CSV with a header and text.
