@@ -114,6 +114,7 @@ impl Table {
             written: Vec::new(),
             flushes: 0,
             committed: false,
+            label: String::new(),
         }
     }
 
@@ -185,9 +186,16 @@ pub struct AppendTxn {
     written: Vec<DataFile>,
     flushes: u32,
     committed: bool,
+    /// Put in every file name, so a committed writer can be recognised.
+    label: String,
 }
 
 impl AppendTxn {
+    /// Names this transaction's files with `label` (letters and digits).
+    pub fn set_label(&mut self, label: &str) {
+        self.label = label.chars().filter(char::is_ascii_alphanumeric).collect();
+    }
+
     pub fn table(&self) -> &Arc<Table> {
         &self.table
     }
@@ -201,7 +209,7 @@ impl AppendTxn {
     /// from a blocking context.
     pub fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
         let layout = self.table.meta().layout();
-        let tag = file_tag(self.version, &self.flushes.to_string());
+        let tag = file_tag(self.version, &format!("{}{}", self.label, self.flushes));
         self.flushes += 1;
         let files = storage::write_rows(&self.table.dir, &layout, batches, &tag)?;
         self.written.extend(files);

@@ -95,13 +95,31 @@ impl BulkImports {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io(&file, e)),
         };
-        // A job cut off by a stop or crash never committed (the commit is
-        // one manifest swap), so it starts over.
+        // A job cut off by a stop or crash either committed (its files,
+        // named after the job, are in the table's manifest: only the status
+        // write was lost) or not (the commit is one manifest swap): then it
+        // starts over.
         for j in &mut jobs {
-            if j.status == "importing" {
-                j.status = "staged".into();
-                j.last_updated_at = now_ns();
+            if j.status != "importing" {
+                continue;
             }
+            let label = job_label(&j.upload_uuid);
+            let committed = catalog.get(&j.database, &j.table).is_some_and(|t| {
+                t.snapshot()
+                    .manifest
+                    .files
+                    .iter()
+                    .any(|f| f.path.contains(&label))
+            });
+            let now = now_ns();
+            if committed {
+                j.status = "completed".into();
+                j.completed_at = Some(now);
+                j.last_message = Some("imported (status recovered at start-up)".into());
+            } else {
+                j.status = "staged".into();
+            }
+            j.last_updated_at = now;
         }
         // Staged files no job names are left-overs of a refused upload.
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -331,6 +349,7 @@ impl BulkImports {
             .with_batch_size(64 * 1024)
             .build()?;
         let mut txn = table.begin_append_blocking()?;
+        txn.set_label(&job_label(&job.upload_uuid));
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0usize;
         for batch in reader {
@@ -357,6 +376,12 @@ impl BulkImports {
         }
         txn.commit()
     }
+}
+
+/// What the files a job writes are named with.
+fn job_label(id: &str) -> String {
+    let hex: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("bulk{hex}")
 }
 
 /// Parquet column name -> table column name, from `column_metadata`: a JSON

@@ -156,6 +156,21 @@ pub struct AnalyzeOptions<'a> {
     pub rename: Option<(&'a str, &'a str)>,
     /// Types given by the caller, by column name.
     pub overrides: &'a [super::ColumnOverride],
+    /// An integer timestamp column is read as epoch seconds, milliseconds,
+    /// microseconds or nanoseconds by the size of its values (Arc's
+    /// automatic time format) instead of as microseconds.
+    pub guess_epoch: bool,
+}
+
+/// The epoch unit integers of this size most likely count: seconds up to
+/// the year 5138, then milliseconds, microseconds, nanoseconds.
+pub fn epoch_unit_of(max_abs: u64) -> &'static str {
+    match max_abs {
+        0..100_000_000_000 => "epoch_s",
+        100_000_000_000..100_000_000_000_000 => "epoch_ms",
+        100_000_000_000_000..100_000_000_000_000_000 => "epoch_us",
+        _ => "epoch_ns",
+    }
 }
 
 /// Guesses the delimiter of a text sample (`/imp` without `delimiter`):
@@ -309,6 +324,27 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         names[i] = to.to_string();
     }
     let mut detected = probes.detect(data_records, width);
+    if opts.guess_epoch
+        && opts.format.is_none()
+        && let Some(ts) = opts.timestamp
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+        && detected[i]
+            .as_ref()
+            .is_some_and(|d| matches!(d.ty, ColumnType::Int | ColumnType::Long))
+    {
+        let max_abs = data_records
+            .iter()
+            .filter_map(|r| r.get(i).cloned().flatten())
+            .filter_map(|v| parse_int(&v))
+            .map(i64::unsigned_abs)
+            .max()
+            .unwrap_or(0);
+        let pattern = Pattern::compile(epoch_unit_of(max_abs)).map_err(ImportError::setup)?;
+        detected[i] = Some(Detected {
+            ty: pattern.column_type(),
+            pattern: Some(pattern),
+        });
+    }
     for o in opts.overrides {
         let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(&o.name)) else {
             return Err(ImportError::setup(format!(
@@ -694,6 +730,7 @@ mod tests {
                 null_text: None,
                 rename: None,
                 overrides: &[],
+                guess_epoch: false,
             },
         )
     }
@@ -723,6 +760,14 @@ mod tests {
         assert_eq!(s.names, ["IntSym", "_1", "f2", "xY"]);
         let e = analyze_str("a,b,A\n1,2,3\n", Some(true)).unwrap_err();
         assert_eq!(e.to_string(), "duplicate column name found [no=2,name=A]");
+    }
+
+    #[test]
+    fn epoch_units_by_size() {
+        assert_eq!(epoch_unit_of(1_736_899_200), "epoch_s");
+        assert_eq!(epoch_unit_of(1_736_899_200_000), "epoch_ms");
+        assert_eq!(epoch_unit_of(1_736_899_200_000_000), "epoch_us");
+        assert_eq!(epoch_unit_of(1_736_899_200_000_000_000), "epoch_ns");
     }
 
     #[test]
@@ -778,6 +823,7 @@ pub fn run(
                 .as_ref()
                 .map(|(a, b)| (a.as_str(), b.as_str())),
             overrides: &req.options.columns,
+            guess_epoch: req.options.guess_epoch,
         },
     )?;
     let mut plan = plan(

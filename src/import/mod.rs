@@ -94,6 +94,8 @@ pub struct ImportOptions {
     pub null_text: Option<Vec<u8>>,
     /// Fail with `table does not exist` instead of creating the table.
     pub must_exist: bool,
+    /// Integer timestamps: pick the epoch unit from the values' size.
+    pub guess_epoch: bool,
 }
 
 impl ImportRequest {

@@ -411,6 +411,26 @@ async fn arc_csv_import() {
         json!([[5, "2025-01-15T04:00:00.000000Z"]])
     );
 
+    // No time_format: the unit of integer times follows their size
+    // (nanoseconds here, as InfluxDB writes them).
+    let resp = client
+        .post(server.url("/api/v1/import/csv?measurement=ns&db=satellites"))
+        .multipart(Form::new().part(
+            "file",
+            file_part(
+                "ns.csv",
+                b"time,v\n1736899200000000000,1\n1736899200500000000,2\n".to_vec(),
+            ),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        dataset(&server, "SELECT max(time) FROM satellites.ns").await,
+        json!([["2025-01-15T00:00:00.500000000Z"]])
+    );
+
     // Missing database, measurement, file; too large; a bad time format.
     let form = || Form::new().part("file", file_part("a.csv", b"time,x\n1,2\n".to_vec()));
     for (url, db, status, message) in [
@@ -827,6 +847,34 @@ async fn parquet_bulk_import_jobs() {
     let list: Vec<Value> = serde_json::from_str(&body).unwrap();
     assert_eq!(list.len(), 2);
     assert!(list.iter().all(|j| j["status"] == "completed"), "{body}");
+
+    // A crash after the commit but before the status write: the restart
+    // finds the job's files in the table and does not import it twice.
+    drop(client);
+    assert!(server.stop().success());
+    let jobs_file = root.join("bulk").join("jobs.json");
+    let mut jobs: Vec<Value> = serde_json::from_slice(&std::fs::read(&jobs_file).unwrap()).unwrap();
+    jobs[0]["status"] = json!("importing");
+    jobs[0]["completed_at"] = Value::Null;
+    std::fs::write(&jobs_file, serde_json::to_vec(&jobs).unwrap()).unwrap();
+    let server = Server::start_with(
+        &root,
+        &[
+            ("QDB_HTTP_AUTH_TOKEN", "operator"),
+            ("QDB_HTTP_BULK_IMPORT_POLL_MS", "50"),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list = bulk_jobs(&server).await;
+    assert_eq!(list[0]["status"], "completed", "{list:?}");
+    assert!(
+        list[0]["last_message"]
+            .as_str()
+            .unwrap()
+            .contains("recovered")
+    );
+    let client = server.client().await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ pub async fn import_csv(
         options: ImportOptions {
             rename: (time_column != "time").then(|| (time_column.clone(), "time".to_string())),
             skip_records,
+            guess_epoch: true,
             ..ImportOptions::default()
         },
     };
