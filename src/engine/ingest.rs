@@ -10,7 +10,12 @@ use std::time::Duration;
 use super::Engine;
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
-use crate::import::{ImportRequest, Summary};
+use crate::import::Summary;
+// What the servers need to describe an import; they reach the importer only
+// through the engine.
+pub use crate::import::analyze::detect_delimiter;
+pub use crate::import::source::{Spool, TempFile};
+pub use crate::import::{ColumnOverride, ImportOptions, ImportRequest, OnError};
 
 /// A finished synchronous import.
 #[derive(Debug, Clone)]

@@ -17,8 +17,8 @@ use serde_json::json;
 use super::render::format_timestamp;
 use super::upload;
 use crate::engine::Engine;
+use crate::engine::ingest::{ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
-use crate::import::{ImportOptions, ImportRequest, OnError};
 use crate::storage::PartitionBy;
 
 fn fail(status: StatusCode, message: String) -> Response {

@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use super::upload;
 use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
 use crate::engine::Engine;
-use crate::engine::ingest::Imported;
+use crate::engine::ingest::{
+    ColumnOverride, ImportOptions, ImportRequest, Imported, OnError, detect_delimiter,
+};
 use crate::error::Error;
-use crate::import::analyze::detect_delimiter;
-use crate::import::{ColumnOverride, ImportOptions, ImportRequest, OnError};
 use crate::storage::PartitionBy;
 
 fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, Error> {

@@ -8,8 +8,8 @@ use axum::extract::Multipart;
 use axum::extract::multipart::MultipartRejection;
 
 use crate::engine::Engine;
+use crate::engine::ingest::{Spool, TempFile};
 use crate::error::Error;
-use crate::import::source::{Spool, TempFile};
 
 /// Largest text part (a schema, a database name).
 const TEXT_PART_MAX: usize = 1 << 20;
