@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -601,18 +601,5 @@ fn to_table(
         .map(|f| f.name().clone())
         .collect();
     let targets = targets(meta, &names, mapping).map_err(|e| Error::invalid(e.to_string()))?;
-    let schema = meta.arrow_schema();
-    let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
-    for (src, &dst) in targets.iter().enumerate() {
-        let col = &meta.columns[dst];
-        columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
-    }
-    let columns: Vec<ArrayRef> = columns
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
-        })
-        .collect();
-    Ok(RecordBatch::try_new(schema, columns)?)
+    super::insert::convert_batch(meta, batch, &targets)
 }

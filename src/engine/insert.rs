@@ -149,7 +149,11 @@ fn target_columns(meta: &TableMeta, insert: &Insert) -> Result<Vec<usize>> {
 }
 
 /// Builds a batch in the table's schema from a source batch.
-fn convert_batch(meta: &TableMeta, batch: &RecordBatch, targets: &[usize]) -> Result<RecordBatch> {
+pub(super) fn convert_batch(
+    meta: &TableMeta,
+    batch: &RecordBatch,
+    targets: &[usize],
+) -> Result<RecordBatch> {
     let schema = meta.arrow_schema();
     let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
     for (src, &dst) in targets.iter().enumerate() {

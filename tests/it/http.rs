@@ -2,19 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, scratch};
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::common::{Server, enc, scratch};
 
 async fn exec(server: &Server, query: &str, extra: &str) -> (u16, Value, String) {
     let url = server.url(&format!("/exec?query={}{extra}", enc(query)));

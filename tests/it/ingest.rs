@@ -13,19 +13,7 @@ use futures::SinkExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::common::{Server, scalar, scratch};
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::common::{Server, enc, scalar, scratch};
 
 async fn sql_json(server: &Server, query: &str) -> Value {
     let url = server.url(&format!("/exec?query={}", enc(query)));
@@ -877,6 +865,20 @@ async fn parquet_bulk_import_jobs() {
     assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
 }
 
+/// COPY FROM STDIN with each of `pieces` as one CopyData message.
+async fn copy_in(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    pieces: &[&[u8]],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
+    futures::pin_mut!(sink);
+    for p in pieces {
+        sink.send(bytes::Bytes::copy_from_slice(p)).await?;
+    }
+    sink.finish().await
+}
+
 #[tokio::test]
 async fn copy_from_stdin_and_to_stdout() {
     let root = scratch("stdin").join("data");
@@ -888,44 +890,35 @@ async fn copy_from_stdin_and_to_stdout() {
         .unwrap();
 
     // CSV with a header, in pieces that split records.
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN WITH (FORMAT csv, HEADER true)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    for piece in [
-        "ts,name,v,n\n2024-01-01T00:00:00.000000Z,a,1.5,1\n2024-01-0",
-        "2T00:00:00.000000Z,\"b,\"\"c\"\"\",2.5,\n2024-01-03T00:00:00.000000Z,,3.5,3\n",
-    ] {
-        sink.send(bytes::Bytes::from(piece)).await.unwrap();
-    }
-    assert_eq!(sink.finish().await.unwrap(), 3);
+    let n = copy_in(
+        &client,
+        "COPY t FROM STDIN WITH (FORMAT csv, HEADER true)",
+        &[
+            b"ts,name,v,n\n2024-01-01T00:00:00.000000Z,a,1.5,1\n2024-01-0",
+            b"2T00:00:00.000000Z,\"b,\"\"c\"\"\",2.5,\n2024-01-03T00:00:00.000000Z,,3.5,3\n",
+        ],
+    )
+    .await;
+    assert_eq!(n.unwrap(), 3);
 
     // Text format: tab, \N, escapes; a column list in another order.
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY t (n, ts, name) FROM STDIN")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        b"4\t2024-01-04T00:00:00.000000Z\tx\\ty\n\\N\t2024-01-05T00:00:00.000000Z\t\\N\n",
-    ))
-    .await
-    .unwrap();
-    assert_eq!(sink.finish().await.unwrap(), 2);
+    let n = copy_in(
+        &client,
+        "COPY t (n, ts, name) FROM STDIN",
+        &[b"4\t2024-01-04T00:00:00.000000Z\tx\\ty\n\\N\t2024-01-05T00:00:00.000000Z\t\\N\n"],
+    )
+    .await;
+    assert_eq!(n.unwrap(), 2);
 
     // NULL and DELIMITER options in CSV.
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv, DELIMITER ';', NULL 'NA')")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        b"2024-01-06T00:00:00.000000Z;NA;6.5;NA\n",
-    ))
-    .await
-    .unwrap();
-    assert_eq!(sink.finish().await.unwrap(), 1);
+    let n = copy_in(
+        &client,
+        "COPY t FROM STDIN (FORMAT csv, DELIMITER ';', NULL 'NA')",
+        &[b"2024-01-06T00:00:00.000000Z;NA;6.5;NA\n"],
+    )
+    .await;
+    assert_eq!(n.unwrap(), 1);
+
     let rows = client
         .query("SELECT name, v, n FROM t ORDER BY ts", &[])
         .await
@@ -947,33 +940,22 @@ async fn copy_from_stdin_and_to_stdout() {
     );
 
     // A bad value fails the COPY, naming the line; nothing is added.
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv)")
+    let two = b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n";
+    let err = copy_in(&client, "COPY t FROM STDIN (FORMAT csv)", &[two])
         .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n",
-    ))
-    .await
-    .unwrap();
-    let err = sink.finish().await.unwrap_err();
+        .unwrap_err();
     let db = err.as_db_error().expect("server error");
     assert_eq!(db.code().code(), "22P02");
     assert!(db.message().contains("line=2"), "{}", db.message());
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "6");
     // ON_ERROR ignore keeps the good row.
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY t FROM STDIN (FORMAT csv, ON_ERROR ignore)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n",
-    ))
-    .await
-    .unwrap();
-    assert_eq!(sink.finish().await.unwrap(), 1);
+    let n = copy_in(
+        &client,
+        "COPY t FROM STDIN (FORMAT csv, ON_ERROR ignore)",
+        &[two],
+    )
+    .await;
+    assert_eq!(n.unwrap(), 1);
 
     // CopyFail (a dropped sink) leaves the table unchanged.
     {
