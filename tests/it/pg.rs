@@ -321,7 +321,7 @@ async fn psql_smoke() {
 }
 
 /// psycopg 3 (what Python users run): parameters, executemany, a
-/// transaction block, typed results.
+/// transaction block, typed results, `cursor.copy()` both ways.
 #[tokio::test]
 async fn psycopg_smoke() {
     let root = scratch("psycopg").join("data");
@@ -347,6 +347,14 @@ with psycopg.connect(dsn) as conn:
             conn.rollback()
         cur.execute("SELECT count(*) FROM py")
         assert cur.fetchone() == (4,)
+        # cursor.copy(): COPY FROM STDIN in text format, and TO STDOUT.
+        with cur.copy("COPY py (ts, name, v, n) FROM STDIN") as copy:
+            copy.write_row((datetime.datetime(2024, 1, 3), "copied\ttab", 2.5, 9))
+            copy.write_row((datetime.datetime(2024, 1, 3, 1), None, None, 10))
+        conn.commit()
+        with cur.copy("COPY (SELECT name, v, n FROM py WHERE n >= 9 ORDER BY ts) TO STDOUT") as copy:
+            rows = list(copy.rows())
+        assert rows == [("copied\ttab", "2.5", "9"), (None, None, "10")], rows
 print("psycopg ok")
 "#;
     let out = std::process::Command::new("python3")
