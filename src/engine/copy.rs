@@ -159,8 +159,6 @@ pub struct CopyInSink {
     spec: CopyIn,
     spool: Spool,
     text: Option<TextToCsv>,
-    /// The client's header line, replaced by the named columns.
-    skip_header_line: bool,
     error: Option<Error>,
     scratch: Vec<u8>,
 }
@@ -179,18 +177,9 @@ impl CopyInSink {
     }
 
     /// Takes the next piece of data.
-    pub fn write(&mut self, mut data: &[u8]) {
+    pub fn write(&mut self, data: &[u8]) {
         if self.error.is_some() {
             return;
-        }
-        if self.skip_header_line {
-            match memchr::memchr(b'\n', data) {
-                Some(i) => {
-                    data = &data[i + 1..];
-                    self.skip_header_line = false;
-                }
-                None => return,
-            }
         }
         let r = match &mut self.text {
             Some(t) => {
@@ -203,17 +192,6 @@ impl CopyInSink {
         if let Err(e) = r {
             self.error = Some(e.into());
         }
-    }
-}
-
-fn csv_name(name: &str, delimiter: u8) -> String {
-    if name
-        .bytes()
-        .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
-    {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    } else {
-        name.to_string()
     }
 }
 
@@ -279,7 +257,7 @@ impl Engine {
     pub fn copy_in_sink(&self, spec: CopyIn) -> Result<CopyInSink> {
         // No upload limit here: like PostgreSQL's COPY, the stream may be
         // as large as the disk allows.
-        let mut spool = Spool::create(&self.upload_dir(), u64::MAX)?;
+        let spool = Spool::create(&self.upload_dir(), u64::MAX)?;
         let text = (spec.options.format == PgCopyFormat::Text).then(|| {
             TextToCsv::new(
                 spec.options.delimiter.unwrap_or(b'\t'),
@@ -290,24 +268,7 @@ impl Engine {
                     .into_bytes(),
             )
         });
-        let delimiter = if text.is_some() {
-            b','
-        } else {
-            spec.options.delimiter.unwrap_or(b',')
-        };
-        if spec.named_columns {
-            // The named columns become the header the importer maps by.
-            let line: Vec<String> = spec
-                .columns
-                .iter()
-                .map(|c| csv_name(c, delimiter))
-                .collect();
-            let mut line = line.join(&(delimiter as char).to_string());
-            line.push('\n');
-            spool.write(line.as_bytes())?;
-        }
         Ok(CopyInSink {
-            skip_header_line: spec.named_columns && spec.options.header,
             spec,
             spool,
             text,
@@ -350,7 +311,7 @@ impl Engine {
             table: spec.table.clone(),
             file_name: "STDIN".to_string(),
             path: data.path.clone(),
-            header: Some(spec.named_columns || o.header),
+            header: Some(o.header),
             timestamp: None,
             format: None,
             delimiter,
@@ -370,6 +331,9 @@ impl Engine {
                         .map(String::into_bytes)
                 },
                 must_exist: true,
+                // The column list names the data's columns; a header line
+                // (HEADER true) is skipped, as PostgreSQL does.
+                column_names: spec.named_columns.then(|| spec.columns.clone()),
                 ..ImportOptions::default()
             },
         };

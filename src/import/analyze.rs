@@ -156,6 +156,9 @@ pub struct AnalyzeOptions<'a> {
     pub rename: Option<(&'a str, &'a str)>,
     /// Types given by the caller, by column name.
     pub overrides: &'a [super::ColumnOverride],
+    /// Names of the file's columns given by the caller (COPY FROM STDIN's
+    /// column list); a header record is then skipped, not read.
+    pub names: Option<&'a [String]>,
     /// An integer timestamp column is read as epoch seconds, milliseconds,
     /// microseconds or nanoseconds by the size of its values (Arc's
     /// automatic time format) instead of as microseconds.
@@ -307,9 +310,13 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         }
     };
     let (names, data_records, data_start) = if header {
-        let raw = &records[0];
-        let names = header_names(raw)?;
+        let names = match opts.names {
+            Some(given) => given.to_vec(),
+            None => header_names(&records[0])?,
+        };
         (names, &records[1..], offsets[0].1)
+    } else if let Some(given) = opts.names {
+        (given.to_vec(), &records[..], text_start)
     } else {
         (
             (0..width).map(|i| format!("f{i}")).collect(),
@@ -323,7 +330,8 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     {
         names[i] = to.to_string();
     }
-    let mut detected = probes.detect(data_records, width);
+    // Given names may be fewer than the fields: the rest are extra values.
+    let mut detected = probes.detect(data_records, names.len());
     if opts.guess_epoch
         && opts.format.is_none()
         && let Some(ts) = opts.timestamp
@@ -731,6 +739,7 @@ mod tests {
                 rename: None,
                 overrides: &[],
                 guess_epoch: false,
+                names: None,
             },
         )
     }
@@ -824,6 +833,7 @@ pub fn run(
                 .map(|(a, b)| (a.as_str(), b.as_str())),
             overrides: &req.options.columns,
             guess_epoch: req.options.guess_epoch,
+            names: req.options.column_names.as_deref(),
         },
     )?;
     let mut plan = plan(

@@ -96,6 +96,8 @@ pub struct ImportOptions {
     pub must_exist: bool,
     /// Integer timestamps: pick the epoch unit from the values' size.
     pub guess_epoch: bool,
+    /// The file's column names, in order (COPY FROM STDIN's column list).
+    pub column_names: Option<Vec<String>>,
 }
 
 impl ImportRequest {

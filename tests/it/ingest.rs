@@ -1091,6 +1091,29 @@ async fn copy_from_stdin_and_to_stdout() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "psql,9\n");
     let (ok, text) = psql("\\copy t from stdin");
     assert!(ok && text.contains("COPY 0"), "{text}");
+
+    // A column list with HEADER: the header line is skipped, columns map
+    // by the list, and error lines are the client's own line numbers.
+    let n = copy_in(
+        &client,
+        "COPY t (name, ts) FROM STDIN (FORMAT csv, HEADER)",
+        &[b"anything,here\nlisted,2024-03-01T00:00:00.000000Z\n"],
+    )
+    .await;
+    assert_eq!(n.unwrap(), 1);
+    assert_eq!(
+        scalar(&client, "SELECT name FROM t WHERE ts = '2024-03-01'").await,
+        "listed"
+    );
+    let err = copy_in(
+        &client,
+        "COPY t (n, ts) FROM STDIN (FORMAT csv)",
+        &[b"1,2024-03-02T00:00:00.000000Z\nx,2024-03-03T00:00:00.000000Z\n"],
+    )
+    .await
+    .unwrap_err();
+    let message = err.as_db_error().expect("server error").message().to_string();
+    assert!(message.contains("line=2"), "{message}");
 }
 
 #[tokio::test]
