@@ -46,17 +46,6 @@ pub struct BulkJob {
     pub last_message: Option<String>,
 }
 
-/// Why an upload was refused; the HTTP layer picks the status from it.
-#[derive(Debug, thiserror::Error)]
-pub enum BulkError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
@@ -156,15 +145,11 @@ impl BulkImports {
     /// Stops the scheduler; a job being applied is abandoned uncommitted.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.notify();
+        *self.wake.0.lock().expect("bulk wake") = true;
+        self.wake.1.notify_all();
         if let Some(h) = self.thread.lock().expect("bulk thread").take() {
             let _ = h.join();
         }
-    }
-
-    fn notify(&self) {
-        *self.wake.0.lock().expect("bulk wake") = true;
-        self.wake.1.notify_all();
     }
 
     pub fn list(&self) -> Vec<BulkJob> {
@@ -207,33 +192,34 @@ impl BulkImports {
         filename: &str,
         data: &Path,
         column_metadata: Option<String>,
-    ) -> std::result::Result<BulkJob, BulkError> {
+    ) -> Result<BulkJob> {
         let schemas = self.catalog.schema_names();
         let Some(db_pos) = schemas.iter().position(|s| s == database) else {
-            return Err(BulkError::NotFound(format!(
-                "database not found [database={database}]"
-            )));
+            return Err(Error::SchemaNotFound {
+                schema: database.to_string(),
+            });
         };
         let tables = self.catalog.table_names(database);
         let (Some(table_pos), Some(target)) = (
             tables.iter().position(|t| t == table),
             self.catalog.get(database, table),
         ) else {
-            return Err(BulkError::NotFound(format!(
-                "table not found [database={database}, table={table}]"
-            )));
+            return Err(Error::TableNotFound {
+                table: format!("{database}.{table}"),
+                position: None,
+            });
         };
         let meta = target.meta();
         let mapping = parse_column_metadata(column_metadata.as_deref())?;
         let size_bytes = std::fs::metadata(data)
-            .map_err(|e| BulkError::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(e.to_string()))?
             .len();
         let checked = inspect(data, filename, &meta, &mapping)?;
         let id = uuid::Uuid::new_v4().to_string();
         let staged = self.dir.join(format!("{id}.parquet"));
         std::fs::copy(data, &staged)
             .and_then(|_| std::fs::File::open(&staged)?.sync_all())
-            .map_err(|e| BulkError::Internal(format!("could not stage the upload: {e}")))?;
+            .map_err(|e| Error::Internal(format!("could not stage the upload: {e}")))?;
         let now = now_ns();
         let job = BulkJob {
             upload_uuid: id,
@@ -262,11 +248,11 @@ impl BulkImports {
                 .expect("bulk jobs")
                 .retain(|j| j.upload_uuid != job.upload_uuid);
             let _ = std::fs::remove_file(&staged);
-            return Err(BulkError::Internal(format!(
+            return Err(Error::Internal(format!(
                 "could not write the job status: {e}"
             )));
         }
-        self.notify();
+        // The scheduler picks the job up at its next poll.
         Ok(job)
     }
 
@@ -291,11 +277,6 @@ impl BulkImports {
                     *guard = false;
                 }
             }
-            // The configured poll interval also paces job starts.
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            std::thread::sleep(self.poll.min(Duration::from_millis(50)));
         }
     }
 
@@ -342,12 +323,18 @@ impl BulkImports {
                     position: None,
                 })?;
         let meta = table.meta();
-        let mapping = parse_column_metadata(job.column_metadata.as_deref())
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mapping = parse_column_metadata(job.column_metadata.as_deref())?;
         let file = std::fs::File::open(staged).map_err(|e| Error::io(staged, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-            .with_batch_size(64 * 1024)
-            .build()?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let names: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        // Where each file column goes; absent table columns stay NULL.
+        let targets = targets(&meta, &names, &mapping)?;
+        let reader = builder.with_batch_size(64 * 1024).build()?;
         let mut txn = table.begin_append_blocking()?;
         txn.set_label(&job_label(&job.upload_uuid));
         let mut pending: Vec<RecordBatch> = Vec::new();
@@ -358,7 +345,7 @@ impl BulkImports {
             }
             let batch = batch?;
             pending_rows += batch.num_rows();
-            pending.push(to_table(&meta, &batch, &mapping)?);
+            pending.push(super::insert::convert_batch(&meta, &batch, &targets)?);
             if pending_rows >= 1 << 20 {
                 txn.write(&pending)?;
                 pending.clear();
@@ -386,13 +373,11 @@ fn job_label(id: &str) -> String {
 
 /// Parquet column name -> table column name, from `column_metadata`: a JSON
 /// object whose values are a column name or `{"name": …}`.
-fn parse_column_metadata(
-    text: Option<&str>,
-) -> std::result::Result<HashMap<String, String>, BulkError> {
+fn parse_column_metadata(text: Option<&str>) -> Result<HashMap<String, String>> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(HashMap::new());
     };
-    let bad = |why: String| BulkError::BadRequest(format!("malformed column_metadata: {why}"));
+    let bad = |why: String| Error::invalid(format!("malformed column_metadata: {why}"));
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     let obj = v
         .as_object()
@@ -429,10 +414,10 @@ fn targets(
     meta: &TableMeta,
     names: &[String],
     mapping: &HashMap<String, String>,
-) -> std::result::Result<Vec<usize>, BulkError> {
+) -> Result<Vec<usize>> {
     for from in mapping.keys() {
         if !names.iter().any(|n| n == from) {
-            return Err(BulkError::BadRequest(format!(
+            return Err(Error::invalid(format!(
                 "column_metadata names a column that is not in the file [column={from}]"
             )));
         }
@@ -442,7 +427,7 @@ fn targets(
         .map(|n| {
             let target = mapping.get(n).unwrap_or(n);
             meta.column_index(target).ok_or_else(|| {
-                BulkError::BadRequest(format!(
+                Error::invalid(format!(
                     "column mapping mismatch: table {} has no column '{target}' (file column '{n}')",
                     meta_table_hint(meta)
                 ))
@@ -462,13 +447,12 @@ fn inspect(
     filename: &str,
     meta: &TableMeta,
     mapping: &HashMap<String, String>,
-) -> std::result::Result<Checked, BulkError> {
-    let invalid = |why: String| {
-        BulkError::BadRequest(format!("invalid Parquet file [file={filename}]: {why}"))
-    };
-    let file = std::fs::File::open(path).map_err(|e| BulkError::Internal(e.to_string()))?;
+) -> Result<Checked> {
+    let invalid =
+        |why: String| Error::invalid(format!("invalid Parquet file [file={filename}]: {why}"));
+    let file = std::fs::File::open(path).map_err(|e| Error::Internal(e.to_string()))?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(BulkError::BadRequest(format!(
+        return Err(Error::invalid(format!(
             "empty Parquet file [file={filename}]: the upload has no bytes"
         )));
     }
@@ -478,7 +462,7 @@ fn inspect(
     let schema = builder.schema().clone();
     let rows = md.file_metadata().num_rows();
     if rows == 0 {
-        return Err(BulkError::BadRequest(format!(
+        return Err(Error::invalid(format!(
             "empty Parquet file [file={filename}]: it holds no rows"
         )));
     }
@@ -489,7 +473,7 @@ fn inspect(
         let col = &meta.columns[t];
         let to = col.ty.arrow_type();
         if !(from == &to || (compatible(from, col.ty) && can_cast_types(from, &to))) {
-            return Err(BulkError::BadRequest(format!(
+            return Err(Error::invalid(format!(
                 "column type mismatch [column={}, file type={from}, table type={}]",
                 names[i],
                 col.ty.name()
@@ -497,14 +481,14 @@ fn inspect(
         }
     }
     let Some(ts_index) = meta.timestamp_index() else {
-        return Err(BulkError::BadRequest(format!(
+        return Err(Error::invalid(format!(
             "table has no designated timestamp to import into [table columns={}]",
             meta_table_hint(meta)
         )));
     };
     let ts_name = &meta.columns[ts_index].name;
     let Some(file_col) = targets.iter().position(|&t| t == ts_index) else {
-        return Err(BulkError::BadRequest(format!(
+        return Err(Error::invalid(format!(
             "missing time column: the file has no column for the table's timestamp '{ts_name}'"
         )));
     };
@@ -515,7 +499,7 @@ fn inspect(
         DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
         DataType::Int64 => 1_000,
         other => {
-            return Err(BulkError::BadRequest(format!(
+            return Err(Error::invalid(format!(
                 "time column '{}' is {other}, not a timestamp",
                 names[file_col]
             )));
@@ -534,14 +518,14 @@ fn inspect(
                     max = max.max(hi.saturating_mul(unit_ns));
                 }
                 _ => {
-                    return Err(BulkError::BadRequest(format!(
+                    return Err(Error::invalid(format!(
                         "time column '{}' has no min/max statistics",
                         names[file_col]
                     )));
                 }
             },
             _ => {
-                return Err(BulkError::BadRequest(format!(
+                return Err(Error::invalid(format!(
                     "time column '{}' has no statistics to take the time range from",
                     names[file_col]
                 )));
@@ -585,21 +569,4 @@ fn compatible(from: &DataType, to: crate::catalog::ColumnType) -> bool {
         T::Uuid => text || matches!(from, DataType::FixedSizeBinary(16)),
         T::Ipv4 => text || matches!(from, DataType::UInt32),
     }
-}
-
-/// A file batch in the table's schema: mapped by name, converted with the
-/// table's checked conversions, absent columns NULL.
-fn to_table(
-    meta: &TableMeta,
-    batch: &RecordBatch,
-    mapping: &HashMap<String, String>,
-) -> Result<RecordBatch> {
-    let names: Vec<String> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let targets = targets(meta, &names, mapping).map_err(|e| Error::invalid(e.to_string()))?;
-    super::insert::convert_batch(meta, batch, &targets)
 }

@@ -424,6 +424,8 @@ fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
     let opts = FormatOptions::new()
         .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    // One buffer for every value's text, not a String per value.
+    let mut cell = String::new();
     for batch in &rows.batches {
         let batch = super::present::present_batch(batch, &presented)?;
         let formatters = batch
@@ -440,7 +442,10 @@ fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
                 if col.is_null(r) {
                     line.extend_from_slice(null.as_bytes());
                 } else {
-                    put(&mut line, &f.value(r).to_string());
+                    use std::fmt::Write as _;
+                    cell.clear();
+                    let _ = write!(cell, "{}", f.value(r));
+                    put(&mut line, &cell);
                 }
             }
             line.push(b'\n');

@@ -177,61 +177,39 @@ pub fn epoch_unit_of(max_abs: u64) -> &'static str {
 }
 
 /// Guesses the delimiter of a text sample (`/imp` without `delimiter`):
-/// of `,` tab `;` `|`, the one found the same number of times, outside
-/// quotes, on every sampled line, the most often; otherwise the most
-/// frequent; `,` when none occurs.
+/// each of `,` tab `;` `|` splits the sample with the importer's lexer;
+/// the one giving every record the same number of fields, most fields
+/// first, wins; otherwise the one giving the most fields; `,` when none
+/// splits anything.
 pub fn detect_delimiter(sample: &[u8]) -> u8 {
     const CANDIDATES: [u8; 4] = [b',', b'\t', b';', b'|'];
-    let mut counts: Vec<[usize; 4]> = Vec::new();
-    let mut current = [0usize; 4];
-    let mut in_quotes = false;
-    let mut line_has_data = false;
-    for &b in sample {
-        match b {
-            b'"' => in_quotes = !in_quotes,
-            b'\n' if !in_quotes => {
-                if line_has_data {
-                    counts.push(current);
-                }
-                current = [0; 4];
-                line_has_data = false;
-                if counts.len() >= 100 {
-                    break;
-                }
-                continue;
+    let mut best: Option<((bool, usize, usize), u8)> = None;
+    let mut fields = Vec::new();
+    for d in CANDIDATES {
+        let mut counts = Vec::new();
+        let mut pos = 0;
+        while counts.len() < 100 {
+            let Some(r) = read_record(sample, pos, d, &mut fields) else {
+                break;
+            };
+            // A record cut by the end of the sample says nothing.
+            if r.open_quote || (r.next >= sample.len() && !counts.is_empty()) {
+                break;
             }
-            _ => {}
+            counts.push(fields.len());
+            pos = r.next;
         }
-        if b != b'\r' {
-            line_has_data = true;
-        }
-        if !in_quotes && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
-            current[i] += 1;
-        }
-    }
-    if line_has_data && counts.is_empty() {
-        counts.push(current);
-    }
-    let mut best: Option<(bool, usize, usize)> = None;
-    let mut best_i = 0;
-    for i in 0..CANDIDATES.len() {
-        let first = counts.first().map_or(0, |c| c[i]);
-        let total: usize = counts.iter().map(|c| c[i]).sum();
-        if total == 0 {
+        let first = counts.first().copied().unwrap_or(0);
+        let total: usize = counts.iter().sum::<usize>() - counts.len();
+        if first < 2 && total == 0 {
             continue;
         }
-        let consistent = first > 0 && counts.iter().all(|c| c[i] == first);
-        let key = (consistent, first, total);
-        if best.is_none_or(|(bc, bf, bt)| (consistent, first, total) > (bc, bf, bt)) {
-            best = Some(key);
-            best_i = i;
+        let key = (counts.iter().all(|&c| c == first), first, total);
+        if best.is_none_or(|(k, _)| key > k) {
+            best = Some((key, d));
         }
     }
-    if best.is_some() {
-        CANDIDATES[best_i]
-    } else {
-        b','
-    }
+    best.map_or(b',', |(_, d)| d)
 }
 
 /// Whether `f` is NULL: the built-in rule or the caller's NULL text.
@@ -388,52 +366,59 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     })
 }
 
-/// QuestDB's name rules: drop punctuation and control characters and
-/// upper-case the next kept character; a leading digit gets `_`; empty
-/// names become `f<i>` made unique with `_`; duplicates are an error.
+/// QuestDB's name rule for one name: punctuation and control characters
+/// are dropped and the next kept character upper-cased; a leading digit
+/// gets `_`. Used for header names and for tables named after a file.
+pub fn normalise_name(text: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in text.chars() {
+        let drop = matches!(
+            c,
+            ' ' | '?'
+                | '.'
+                | ','
+                | '\''
+                | '"'
+                | '\\'
+                | '/'
+                | ':'
+                | ')'
+                | '('
+                | '+'
+                | '-'
+                | '*'
+                | '%'
+                | '~'
+        ) || (c as u32) < 0x20
+            || c == '\u{7f}';
+        if c == '\u{feff}' {
+            continue;
+        }
+        if drop {
+            upper = true;
+            continue;
+        }
+        if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// QuestDB's name rules ([`normalise_name`]); empty names become `f<i>`
+/// made unique with `_`; duplicates are an error.
 fn header_names(raw: &[Option<Vec<u8>>]) -> Result<Vec<String>, ImportError> {
     let mut names: Vec<String> = Vec::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
-        let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned();
-        let mut out = String::new();
-        let mut upper = false;
-        for c in text.chars() {
-            let drop = matches!(
-                c,
-                ' ' | '?'
-                    | '.'
-                    | ','
-                    | '\''
-                    | '"'
-                    | '\\'
-                    | '/'
-                    | ':'
-                    | ')'
-                    | '('
-                    | '+'
-                    | '-'
-                    | '*'
-                    | '%'
-                    | '~'
-            ) || (c as u32) < 0x20
-                || c == '\u{7f}';
-            if c == '\u{feff}' {
-                continue;
-            }
-            if drop {
-                upper = true;
-                continue;
-            }
-            if upper {
-                out.extend(c.to_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        if out.starts_with(|c: char| c.is_ascii_digit()) {
-            out.insert(0, '_');
-        }
+        let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default());
+        let mut out = normalise_name(&text);
         if out.is_empty() {
             let mut candidate = format!("f{i}");
             let mut tries = 0;

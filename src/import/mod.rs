@@ -8,7 +8,10 @@
 //! swap). Other targets take the one-pass [`serial`] importer. Both share
 //! the lexer ([`csv`]), the pattern language ([`format`]) and the checked
 //! conversions ([`decode`]), and report to the journal ([`log`]) that
-//! `sys.text_import_log` and `sys.text_import_errors` show.
+//! `sys.text_import_log` and `sys.text_import_errors` show. Input that is
+//! not a plain file under the copy root (uploads, COPY FROM STDIN, gzip or
+//! zstd files) is made one first by [`source`] (and [`pgtext`] for
+//! PostgreSQL's text format), so every way in shares this pipeline.
 //!
 //! One import runs at a time ([`Importer`] holds the slot); it runs on its
 //! own thread with its own rayon pool and checks its cancel flag inside

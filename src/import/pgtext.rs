@@ -3,6 +3,7 @@
 //! so that COPY FROM STDIN in text format goes through the importer's one
 //! CSV lexer. Also the `\.` end-of-data line psql may send in either format.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
@@ -97,7 +98,7 @@ impl TextToCsv {
             return;
         }
         out.push(b'"');
-        for &b in &value {
+        for &b in value.iter() {
             if b == b'"' {
                 out.push(b'"');
             }
@@ -107,10 +108,10 @@ impl TextToCsv {
     }
 }
 
-/// Resolves the text format's backslash sequences.
-fn unescape(raw: &[u8]) -> Vec<u8> {
+/// Resolves the text format's backslash sequences (borrowed when none).
+fn unescape(raw: &[u8]) -> Cow<'_, [u8]> {
     if !raw.contains(&b'\\') {
-        return raw.to_vec();
+        return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -153,7 +154,7 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
             other => out.push(other),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Cuts a final `\.` line (psql's end-of-data marker) off a spooled file.

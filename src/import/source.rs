@@ -141,11 +141,8 @@ impl Spool {
     /// `limit` bytes out, which stops a decompression bomb) and the
     /// compressed copy removed.
     pub fn finish(self, name: &str) -> Result<(TempFile, Compression), SourceError> {
-        let Spool {
-            file, temp, limit, ..
-        } = self;
-        file.into_inner()
-            .map_err(|e| io_err(&temp.path, e.into_error()))?;
+        let limit = self.limit;
+        let (temp, _) = self.finish_raw()?;
         let compression = sniff_file(&temp.path)?;
         if compression == Compression::None {
             return Ok((temp, compression));

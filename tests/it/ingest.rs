@@ -773,7 +773,7 @@ async fn parquet_bulk_import_jobs() {
             "unknown table",
             bulk_form(&pq, "nope", None),
             404,
-            "table not found",
+            "table does not exist",
         ),
         (
             "unknown database",
@@ -785,7 +785,7 @@ async fn parquet_bulk_import_jobs() {
                     Part::bytes(bytes.clone()).file_name("cpu.parquet"),
                 ),
             404,
-            "database not found",
+            "schema does not exist",
         ),
         (
             "missing file_bytes",
@@ -1112,7 +1112,11 @@ async fn copy_from_stdin_and_to_stdout() {
     )
     .await
     .unwrap_err();
-    let message = err.as_db_error().expect("server error").message().to_string();
+    let message = err
+        .as_db_error()
+        .expect("server error")
+        .message()
+        .to_string();
     assert!(message.contains("line=2"), "{message}");
 }
 

@@ -91,13 +91,9 @@ pub async fn import_csv(
             );
         }
     };
-    let delimiter = match params.get("delimiter").map(String::as_str) {
-        None | Some("") => b',',
-        Some("\\t") => b'\t',
-        Some(d) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
-        Some(d) => {
-            return fail(StatusCode::BAD_REQUEST, format!("invalid delimiter '{d}'"));
-        }
+    let delimiter = match upload::delimiter_param(params.get("delimiter").map(String::as_str)) {
+        Ok(d) => d.unwrap_or(b','),
+        Err(e) => return error_response(&e),
     };
     let skip_records = match params.get("skip_rows").map(|s| s.parse::<usize>()) {
         None => 0,

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::upload;
 use crate::engine::Engine;
-use crate::engine::bulk::BulkError;
+use crate::error::Error;
 
 fn fail(status: StatusCode, message: impl Into<String>) -> Response {
     (
@@ -82,9 +82,15 @@ pub async fn upload(
     .await;
     match staged {
         Ok(Ok(job)) => axum::Json(job).into_response(),
-        Ok(Err(BulkError::BadRequest(m))) => fail(StatusCode::BAD_REQUEST, m),
-        Ok(Err(BulkError::NotFound(m))) => fail(StatusCode::NOT_FOUND, m),
-        Ok(Err(BulkError::Internal(m))) => fail(StatusCode::INTERNAL_SERVER_ERROR, m),
+        Ok(Err(e)) => {
+            // InfluxDB answers 404 for an unknown database or table.
+            let status = match e {
+                Error::SchemaNotFound { .. } | Error::TableNotFound { .. } => StatusCode::NOT_FOUND,
+                ref other => StatusCode::from_u16(other.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            };
+            fail(status, e.message())
+        }
         Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

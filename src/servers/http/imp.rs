@@ -17,6 +17,7 @@ use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
 use crate::engine::Engine;
 use crate::engine::ingest::{
     ColumnOverride, ImportOptions, ImportRequest, Imported, OnError, detect_delimiter,
+    normalise_name,
 };
 use crate::error::Error;
 use crate::storage::PartitionBy;
@@ -32,8 +33,8 @@ fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, Error> {
     }
 }
 
-/// QuestDB's name rules for a table named after its file: the extension
-/// goes, and characters a table name may not hold are dropped.
+/// A table named after its file: the extension goes, and the rest follows
+/// QuestDB's name rule (the importer's, as for header names).
 pub fn table_from_file_name(file: &str) -> String {
     let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
     let mut stem = base;
@@ -47,14 +48,7 @@ pub fn table_from_file_name(file: &str) -> String {
             stem = &stem[..stem.len() - ext.len()];
         }
     }
-    sanitize_name(stem)
-}
-
-/// Drops whitespace, control characters and `. ? , : \ / ) ( + - * ~ % ' "`.
-pub fn sanitize_name(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && !".?,:\\/)(+-*~%'\"".contains(*c))
-        .collect()
+    normalise_name(stem)
 }
 
 fn parse_schema(text: &str) -> Result<Vec<ColumnOverride>, Error> {
@@ -106,7 +100,6 @@ fn type_size(ty: ColumnType) -> u32 {
 
 struct Request {
     req: ImportRequest,
-    overwrite: bool,
     warnings: Vec<String>,
     json: bool,
 }
@@ -166,16 +159,7 @@ async fn run(
                 .ok_or_else(|| Error::invalid(format!("invalid partitionBy '{p}'")))?,
         ),
     };
-    let delimiter = match params.get("delimiter").map(String::as_str) {
-        None | Some("") => None,
-        Some("\\t") => Some(b'\t'),
-        Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
-        Some(d) => {
-            return Err(Error::invalid(format!(
-                "invalid delimiter '{d}' (one ASCII character expected)"
-            )));
-        }
-    };
+    let delimiter = upload::delimiter_param(params.get("delimiter").map(String::as_str))?;
     let skip_lev = flag(params, "skipLev")?;
     let force_header = flag(params, "forceHeader")?;
     flag(params, "durable")?; // every import is durable: it is synced before it commits
@@ -284,7 +268,6 @@ async fn run(
         imported,
         Request {
             req,
-            overwrite,
             warnings,
             json,
         },
@@ -298,7 +281,6 @@ fn respond(imported: &Imported, r: &Request) -> Response {
     let errors_of = |name: &str| s.column_errors.get(name).copied().unwrap_or(0);
     let partition = meta.partition_by.name();
     let timestamp = meta.timestamp.clone();
-    let _ = r.overwrite;
     if r.json {
         let columns: Vec<Value> = meta
             .columns
@@ -419,10 +401,10 @@ mod tests {
         assert_eq!(table_from_file_name("weather.csv"), "weather");
         assert_eq!(
             table_from_file_name("/tmp/my data-2024.csv.gz"),
-            "mydata2024"
+            "myData2024"
         );
         assert_eq!(table_from_file_name("trades"), "trades");
-        assert_eq!(table_from_file_name("a.b.tsv"), "ab");
+        assert_eq!(table_from_file_name("a.b.tsv"), "aB");
     }
 
     #[test]

@@ -33,6 +33,19 @@ fn bad(message: impl Into<String>) -> Error {
     Error::invalid(message)
 }
 
+/// A `delimiter` query parameter: one ASCII character (URL-encoded, so a
+/// tab is `%09`; `\t` is taken too); `None` when absent or empty.
+pub fn delimiter_param(value: Option<&str>) -> Result<Option<u8>, Error> {
+    match value {
+        None | Some("") => Ok(None),
+        Some("\\t") => Ok(Some(b'\t')),
+        Some(d) if d.len() == 1 && d.is_ascii() => Ok(Some(d.as_bytes()[0])),
+        Some(d) => Err(bad(format!(
+            "invalid delimiter '{d}' (one ASCII character expected)"
+        ))),
+    }
+}
+
 /// Reads `multipart`; `file_part` names the data part, and the parts in
 /// `before_file` must precede it (QuestDB's rule for `schema`).
 pub async fn read(
