@@ -31,6 +31,14 @@ pub enum Error {
     #[error("schema already exists [schema={schema}]")]
     SchemaExists { schema: String },
 
+    /// A schema or table name the catalog's name rule refuses.
+    #[error("invalid {kind} name [{kind}={name}]: {reason}")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+
     #[error("Invalid column: {column}")]
     ColumnNotFound {
         column: String,
@@ -172,6 +180,7 @@ impl Error {
                 Error::TableExists { .. } => "42P07",
                 Error::SchemaNotFound { .. } => "3F000",
                 Error::SchemaExists { .. } => "42P06",
+                Error::InvalidName { .. } => "42602",
                 Error::ColumnNotFound { .. } => "42703",
                 Error::DuplicateColumn { .. } => "42701",
                 Error::BadValue { .. } => "22P02",

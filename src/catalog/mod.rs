@@ -7,6 +7,7 @@
 //! names the file; the other tables work.
 
 pub mod meta;
+pub mod name;
 pub mod provider;
 pub mod table;
 pub mod types;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 pub use meta::{ColumnMeta, TableMeta, quote_ident};
+pub use name::NameKind;
 pub use table::{AppendTxn, Table};
 pub use types::{ColumnType, parse_ipv4, parse_uuid};
 
@@ -119,6 +121,7 @@ impl Catalog {
     }
 
     pub fn create_schema(&self, schema: &str, if_not_exists: bool) -> Result<()> {
+        name::check(NameKind::Schema, schema)?;
         let mut schemas = self.schemas.write().expect("catalog lock");
         if schemas.contains_key(schema) || schema == SYS_SCHEMA {
             return if if_not_exists {
@@ -297,17 +300,8 @@ fn free_slot<'a>(
     Ok(tables)
 }
 
-fn validate_table_name(name: &str) -> Result<()> {
-    let bad = name.is_empty()
-        || name.starts_with('.')
-        || name.contains(['/', '\\', '\0'])
-        || name.contains("..")
-        || name.len() > 127;
-    if bad {
-        Err(Error::invalid(format!("invalid table name [table={name}]")))
-    } else {
-        Ok(())
-    }
+fn validate_table_name(table: &str) -> Result<()> {
+    name::check(NameKind::Table, table)
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {

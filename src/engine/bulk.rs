@@ -193,6 +193,8 @@ impl BulkImports {
         data: &Path,
         column_metadata: Option<String>,
     ) -> Result<BulkJob> {
+        crate::catalog::name::check(crate::catalog::NameKind::Schema, database)?;
+        crate::catalog::name::check(crate::catalog::NameKind::Table, table)?;
         let schemas = self.catalog.schema_names();
         let Some(db_pos) = schemas.iter().position(|s| s == database) else {
             return Err(Error::SchemaNotFound {

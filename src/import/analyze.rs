@@ -5,8 +5,8 @@
 
 use super::ImportError;
 use super::csv::{Field, read_record};
-use super::decode::{TimestampParser, parse_float, parse_int};
-use super::format::Pattern;
+use super::decode::{self, TimestampParser, parse_float, parse_int};
+use super::format::{Pattern, parse_iso};
 use crate::catalog::{ColumnMeta, ColumnType, TableMeta, parse_ipv4, parse_uuid};
 use crate::config::TextLoaderFormats;
 use crate::storage::PartitionBy;
@@ -17,6 +17,19 @@ use crate::storage::PartitionBy;
 pub struct Detected {
     pub ty: ColumnType,
     pub pattern: Option<Pattern>,
+    /// The type came from inference (not from the caller or FORMAT): its
+    /// decoder then rejects values inference would not have kept.
+    pub inferred: bool,
+}
+
+impl Detected {
+    fn given(ty: ColumnType, pattern: Option<Pattern>) -> Detected {
+        Detected {
+            ty,
+            pattern,
+            inferred: false,
+        }
+    }
 }
 
 /// What the sample says about the file.
@@ -32,20 +45,49 @@ pub struct Structure {
     pub detected: Vec<Option<Detected>>,
 }
 
+/// Share of a column's sampled non-null values, in percent, that must
+/// parse as a type for the column to get it; the rest become row errors.
+/// Below it the column is VARCHAR, which keeps every value.
+pub const INFER_MAJORITY_PERCENT: usize = 95;
+
+/// One type probe, in QuestDB's priority order: the first of the probes
+/// accepting the most values wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Char,
+    Int,
+    Long,
+    Double,
+    Boolean,
+    Uuid,
+    Ipv4,
+    /// `text_loader.json`'s date patterns, by index.
+    Date(usize),
+    /// `text_loader.json`'s timestamp patterns, by index.
+    Timestamp(usize),
+    /// ISO-8601 text of any precision, `T` or space ([`parse_iso`]),
+    /// kept in microseconds; then in nanoseconds when it has more digits.
+    Iso,
+    IsoNs,
+}
+
+/// How one value fares under one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    /// Does not parse: under the majority rule, a row error.
+    Reject,
+    /// Parses, but the value would change (`08123` as a number): the
+    /// column never gets this type.
+    Veto,
+}
+
 /// The probes, in QuestDB's priority order.
 struct Probes {
     dates: Vec<Pattern>,
     timestamps: Vec<Pattern>,
+    order: Vec<Probe>,
 }
-
-const CHAR: usize = 0;
-const INT: usize = 1;
-const LONG: usize = 2;
-const DOUBLE: usize = 3;
-const BOOLEAN: usize = 4;
-const UUID: usize = 5;
-const IPV4: usize = 6;
-const FIXED: usize = 7;
 
 impl Probes {
     fn new(formats: &TextLoaderFormats) -> Probes {
@@ -54,77 +96,158 @@ impl Probes {
                 .filter_map(|f| Pattern::compile(&f.format).ok())
                 .collect::<Vec<_>>()
         };
+        let dates = compile(&formats.date);
+        let timestamps = compile(&formats.timestamp);
+        let mut order = vec![
+            Probe::Char,
+            Probe::Int,
+            Probe::Long,
+            Probe::Double,
+            Probe::Boolean,
+            Probe::Uuid,
+            Probe::Ipv4,
+        ];
+        order.extend((0..dates.len()).map(Probe::Date));
+        order.extend((0..timestamps.len()).map(Probe::Timestamp));
+        order.extend([Probe::Iso, Probe::IsoNs]);
         Probes {
-            dates: compile(&formats.date),
-            timestamps: compile(&formats.timestamp),
+            dates,
+            timestamps,
+            order,
         }
     }
 
-    fn count(&self) -> usize {
-        FIXED + self.dates.len() + self.timestamps.len()
-    }
-
-    fn accepts(&self, probe: usize, v: &[u8]) -> bool {
-        let no_leading_zero = || !(v.len() > 2 && v[0] == b'0' && v[1] != b'.');
+    fn judge(&self, probe: Probe, v: &[u8]) -> Verdict {
+        use Verdict::{Accept, Reject, Veto};
+        let ok = |b: bool| if b { Accept } else { Reject };
+        // Text that parses but would not keep its meaning in `ty`.
+        let fits = |ty: ColumnType| decode::inferred_text_fits(ty, v).is_ok();
         match probe {
-            CHAR => v.len() == 1 && v[0].is_ascii_alphabetic(),
-            INT => no_leading_zero() && parse_int(v).is_some_and(|x| i32::try_from(x).is_ok()),
-            LONG => no_leading_zero() && parse_int(v).is_some(),
-            DOUBLE => parse_float(v).is_some(),
-            BOOLEAN => v.eq_ignore_ascii_case(b"true") || v.eq_ignore_ascii_case(b"false"),
-            UUID => std::str::from_utf8(v).ok().and_then(parse_uuid).is_some(),
-            IPV4 => v.contains(&b'.') && std::str::from_utf8(v).ok().and_then(parse_ipv4).is_some(),
-            p if p < FIXED + self.dates.len() => self.dates[p - FIXED].parse(v).is_some(),
-            p => self.timestamps[p - FIXED - self.dates.len()]
-                .parse(v)
-                .is_some(),
+            Probe::Char => ok(v.len() == 1 && v[0].is_ascii_alphabetic()),
+            Probe::Int | Probe::Long => {
+                let Some(x) = parse_int(v) else {
+                    return Reject;
+                };
+                if probe == Probe::Int && i32::try_from(x).is_err() {
+                    return Reject;
+                }
+                if fits(ColumnType::Long) { Accept } else { Veto }
+            }
+            Probe::Double => match parse_float(v) {
+                None => Reject,
+                Some(x) if x.is_infinite() && v.iter().any(u8::is_ascii_digit) => Veto,
+                Some(x) if !fits(ColumnType::Double) || !decode::float_round_trips(v, x) => Veto,
+                Some(_) => Accept,
+            },
+            Probe::Boolean => {
+                ok(v.eq_ignore_ascii_case(b"true") || v.eq_ignore_ascii_case(b"false"))
+            }
+            Probe::Uuid => match std::str::from_utf8(v).ok().and_then(parse_uuid) {
+                // Only the canonical 8-4-4-4-12 form reads back as written.
+                Some(_) if v.len() == 36 && v[8] == b'-' => Accept,
+                Some(_) => Veto,
+                None => Reject,
+            },
+            Probe::Ipv4 => match std::str::from_utf8(v).ok().and_then(parse_ipv4) {
+                Some(_) if v.contains(&b'.') && fits(ColumnType::Ipv4) => Accept,
+                Some(_) if v.contains(&b'.') => Veto,
+                _ => Reject,
+            },
+            Probe::Date(i) => match self.dates[i].parse(v) {
+                Some(n) if n % 1_000_000 == 0 => Accept,
+                Some(_) => Veto,
+                None => Reject,
+            },
+            Probe::Timestamp(i) => {
+                let p = &self.timestamps[i];
+                match p.parse(v) {
+                    Some(n) if p.nanos || n % 1_000 == 0 => Accept,
+                    Some(_) => Veto,
+                    None => Reject,
+                }
+            }
+            Probe::Iso => match parse_iso(v) {
+                Some(n) if n % 1_000 == 0 => Accept,
+                Some(_) => Veto,
+                None => Reject,
+            },
+            Probe::IsoNs => ok(parse_iso(v).is_some()),
         }
     }
 
-    fn detected(&self, probe: usize) -> Detected {
+    fn detected(&self, probe: Probe) -> Detected {
         let (ty, pattern) = match probe {
-            CHAR => (ColumnType::Char, None),
-            INT => (ColumnType::Int, None),
-            LONG => (ColumnType::Long, None),
-            DOUBLE => (ColumnType::Double, None),
-            BOOLEAN => (ColumnType::Boolean, None),
-            UUID => (ColumnType::Uuid, None),
-            IPV4 => (ColumnType::Ipv4, None),
-            p if p < FIXED + self.dates.len() => {
-                (ColumnType::Date, Some(self.dates[p - FIXED].clone()))
-            }
-            p => {
-                let pat = self.timestamps[p - FIXED - self.dates.len()].clone();
+            Probe::Char => (ColumnType::Char, None),
+            Probe::Int => (ColumnType::Int, None),
+            Probe::Long => (ColumnType::Long, None),
+            Probe::Double => (ColumnType::Double, None),
+            Probe::Boolean => (ColumnType::Boolean, None),
+            Probe::Uuid => (ColumnType::Uuid, None),
+            Probe::Ipv4 => (ColumnType::Ipv4, None),
+            Probe::Date(i) => (ColumnType::Date, Some(self.dates[i].clone())),
+            Probe::Timestamp(i) => {
+                let pat = self.timestamps[i].clone();
                 (pat.column_type(), Some(pat))
             }
+            Probe::Iso => (ColumnType::Timestamp, None),
+            Probe::IsoNs => (ColumnType::TimestampNs, None),
         };
-        Detected { ty, pattern }
+        Detected {
+            ty,
+            pattern,
+            inferred: true,
+        }
     }
 
     /// Types of every column over `records` (field values, `None` = null).
-    fn detect(&self, records: &[Vec<Option<Vec<u8>>>], width: usize) -> Vec<Option<Detected>> {
-        let n = self.count();
+    /// A probe that any value vetoes is out; of the rest, the one accepting
+    /// the most values wins (the first in priority order on a tie) when it
+    /// accepts at least `majority` percent of the non-null values. CHAR
+    /// must accept all of them: a text column never rejects a row.
+    fn detect(
+        &self,
+        records: &[Vec<Option<Vec<u8>>>],
+        width: usize,
+        majority: usize,
+    ) -> Vec<Option<Detected>> {
         (0..width)
             .map(|c| {
-                let mut alive = vec![true; n];
-                let mut seen = false;
+                let mut accepted = vec![0usize; self.order.len()];
+                let mut vetoed = vec![false; self.order.len()];
+                let mut seen = 0usize;
                 for r in records {
                     let Some(Some(v)) = r.get(c) else { continue };
-                    seen = true;
-                    for (p, a) in alive.iter_mut().enumerate() {
-                        if *a && !self.accepts(p, v) {
-                            *a = false;
+                    seen += 1;
+                    for (k, &probe) in self.order.iter().enumerate() {
+                        if vetoed[k] {
+                            continue;
+                        }
+                        match self.judge(probe, v) {
+                            Verdict::Accept => accepted[k] += 1,
+                            Verdict::Reject => {}
+                            Verdict::Veto => vetoed[k] = true,
                         }
                     }
                 }
-                if !seen {
+                if seen == 0 {
                     return None;
                 }
-                Some(match alive.iter().position(|a| *a) {
-                    Some(p) => self.detected(p),
+                let mut best: Option<(usize, usize)> = None;
+                for (k, &probe) in self.order.iter().enumerate() {
+                    let need = if probe == Probe::Char { 100 } else { majority };
+                    if vetoed[k] || accepted[k] * 100 < seen * need {
+                        continue;
+                    }
+                    if best.is_none_or(|(_, n)| accepted[k] > n) {
+                        best = Some((k, accepted[k]));
+                    }
+                }
+                Some(match best {
+                    Some((k, _)) => self.detected(self.order[k]),
                     None => Detected {
                         ty: ColumnType::Varchar,
                         pattern: None,
+                        inferred: true,
                     },
                 })
             })
@@ -218,6 +341,52 @@ pub fn field_is_null(f: &Field, buf: &[u8], null_text: Option<&[u8]>) -> bool {
     f.is_null(buf) || null_text.is_some_and(|n| !f.quoted && &buf[f.start..f.end] == n)
 }
 
+/// Magic numbers of binary formats a user may point COPY at by mistake.
+const BINARY_MAGIC: [(&[u8], &str); 11] = [
+    (b"PAR1", "Parquet"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"\x89PNG", "PNG image"),
+    (b"\xFF\xD8\xFF", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"%PDF", "PDF"),
+    (b"\x7FELF", "ELF executable"),
+    (b"BZh", "bzip2"),
+    (b"\xFD7zXZ\0", "xz"),
+    (b"7z\xBC\xAF", "7-Zip"),
+    (b"SQLite format 3\0", "SQLite database"),
+];
+
+/// Share of the sample, in percent, of NUL and other control bytes and
+/// bytes of invalid UTF-8 above which a file is binary, not text with a
+/// few bad fields (those are row errors).
+const BINARY_PERCENT: usize = 10;
+
+/// Why `sample` (the start of the file) is not text, if it is not: a
+/// known binary magic number, or a large share of bytes no text has.
+fn looks_binary(sample: &[u8]) -> Option<String> {
+    if let Some((_, what)) = BINARY_MAGIC.iter().find(|(m, _)| sample.starts_with(m)) {
+        return Some(format!("{what} magic number at offset 0"));
+    }
+    let control = sample
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
+        .count();
+    let mut invalid = 0;
+    let mut rest = sample;
+    while let Err(e) = std::str::from_utf8(rest) {
+        let bad = e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+        invalid += bad;
+        rest = &rest[e.valid_up_to() + bad..];
+    }
+    let odd = control + invalid;
+    (odd * 100 > sample.len() * BINARY_PERCENT).then(|| {
+        format!(
+            "{odd} of the first {} bytes are NUL, control characters or invalid UTF-8",
+            sample.len()
+        )
+    })
+}
+
 /// Analyses the start of `buf` (the whole file).
 pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, ImportError> {
     let text_start = if buf.starts_with(b"\xEF\xBB\xBF") {
@@ -237,9 +406,9 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     }
     let sample_end = buf.len().min(text_start + opts.sample_bytes.max(1));
     let sample = &buf[..sample_end];
-    if let Some(at) = memchr::memchr(0, sample) {
+    if let Some(why) = looks_binary(&sample[text_start..]) {
         return Err(ImportError::setup(format!(
-            "[-1] cannot determine text structure: the file looks binary (NUL byte at offset {at})"
+            "[-1] cannot determine text structure: the file looks binary ({why})"
         )));
     }
     // Sample records: complete ones only, unless the sample is the whole file.
@@ -276,9 +445,11 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         Some(h) => h,
         None => {
             records.len() >= 2 && {
-                let first_types = probes.detect(&records[..1], width);
-                let all = probes.detect(&records, width);
-                let rest = probes.detect(&records[1..], width);
+                // Strictly (every value): a header is the one record whose
+                // text no type takes, which the majority rule would excuse.
+                let first_types = probes.detect(&records[..1], width, 100);
+                let all = probes.detect(&records, width, 100);
+                let rest = probes.detect(&records[1..], width, 100);
                 first_types.iter().all(is_text)
                     && (0..width).any(|c| {
                         !is_text(&rest[c])
@@ -309,7 +480,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         names[i] = to.to_string();
     }
     // Given names may be fewer than the fields: the rest are extra values.
-    let mut detected = probes.detect(data_records, names.len());
+    let mut detected = probes.detect(data_records, names.len(), INFER_MAJORITY_PERCENT);
     if opts.guess_epoch
         && opts.format.is_none()
         && let Some(ts) = opts.timestamp
@@ -326,10 +497,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             .max()
             .unwrap_or(0);
         let pattern = Pattern::compile(epoch_unit_of(max_abs)).map_err(ImportError::setup)?;
-        detected[i] = Some(Detected {
-            ty: pattern.column_type(),
-            pattern: Some(pattern),
-        });
+        detected[i] = Some(Detected::given(pattern.column_type(), Some(pattern)));
     }
     for o in opts.overrides {
         let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(&o.name)) else {
@@ -347,15 +515,12 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             })?),
             None => detected[i].as_ref().and_then(|d| d.pattern.clone()),
         };
-        detected[i] = Some(Detected { ty: o.ty, pattern });
+        detected[i] = Some(Detected::given(o.ty, pattern));
     }
     if let (Some(ts), Some(fmt)) = (opts.timestamp, opts.format)
         && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
     {
-        detected[i] = Some(Detected {
-            ty: fmt.column_type(),
-            pattern: Some(fmt.clone()),
-        });
+        detected[i] = Some(Detected::given(fmt.column_type(), Some(fmt.clone())));
     }
     Ok(Structure {
         data_start,
@@ -462,6 +627,9 @@ pub struct Plan {
     pub sources: Vec<Option<usize>>,
     /// Per table column: how timestamp-like text is parsed.
     pub parsers: Vec<Option<TimestampParser>>,
+    /// Per table column: its type was inferred (a new table), so text it
+    /// would not keep is a row error ([`decode::inferred_text_fits`]).
+    pub inferred: Vec<bool>,
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,
     pub file_columns: usize,
@@ -492,20 +660,6 @@ fn all_patterns(formats: &TextLoaderFormats, first: Option<&Pattern>) -> Vec<Pat
     v
 }
 
-fn timestamp_like(d: &Option<Detected>) -> bool {
-    match d {
-        None => true,
-        Some(d) => matches!(
-            d.ty,
-            ColumnType::Timestamp
-                | ColumnType::TimestampNs
-                | ColumnType::Date
-                | ColumnType::Long
-                | ColumnType::Int
-        ),
-    }
-}
-
 /// Builds the plan for a new table (`existing` = None) or an existing one.
 pub fn plan(
     s: &Structure,
@@ -517,6 +671,7 @@ pub fn plan(
         None => {
             let mut columns = Vec::with_capacity(width);
             let mut parsers = Vec::with_capacity(width);
+            let mut inferred = Vec::with_capacity(width);
             for (i, name) in s.names.iter().enumerate() {
                 let d = &s.detected[i];
                 let ty = d.as_ref().map(|d| d.ty).unwrap_or(ColumnType::Varchar);
@@ -532,8 +687,10 @@ pub fn plan(
                             all_patterns(o.formats, d.as_ref().and_then(|d| d.pattern.as_ref()))
                         }
                     },
+                    iso: given.is_none(),
                     epoch_integers: false,
                 }));
+                inferred.push(d.as_ref().is_some_and(|d| d.inferred));
                 // Stored folded to lower case, like an unquoted SQL name, so
                 // `tempF` in a query (folded by the SQL front end) finds it.
                 columns.push(ColumnMeta::new(name.to_lowercase(), ty));
@@ -558,6 +715,7 @@ pub fn plan(
                                 Some(f) => vec![f.clone()],
                                 None => all_patterns(o.formats, None),
                             },
+                            iso: o.format.is_none(),
                             epoch_integers: false,
                         });
                     }
@@ -568,8 +726,10 @@ pub fn plan(
                             columns[i].ty = ColumnType::Timestamp;
                             parsers[i] = Some(TimestampParser {
                                 patterns: Vec::new(),
+                                iso: false,
                                 epoch_integers: true,
                             });
+                            inferred[i] = false;
                         }
                         _ => {
                             return Err(ImportError::setup(if partitioned {
@@ -599,6 +759,7 @@ pub fn plan(
                 new_table: true,
                 sources: (0..width).map(Some).collect(),
                 parsers,
+                inferred,
                 timestamp,
                 file_columns: width,
                 null_text: None,
@@ -668,24 +829,21 @@ pub fn plan(
                 };
                 parsers.push(Some(TimestampParser {
                     patterns,
+                    iso: !format_applies,
                     epoch_integers: true,
                 }));
             }
+            // The table's types win: the sample only ordered the patterns
+            // above, and a value that matches none is a row error.
             let timestamp = match designated {
                 None => None,
                 Some(c) => {
-                    let name = o.timestamp.unwrap_or("");
                     let Some(f) = sources[c] else {
                         return Err(ImportError::setup(format!(
-                            "column is not a timestamp [no={c}, name='{name}']"
+                            "the file has no column for the designated timestamp [column={}, table={}]",
+                            meta.columns[c].name, o.table
                         )));
                     };
-                    let with_format = o.format.is_some();
-                    if !with_format && !timestamp_like(&s.detected[f]) {
-                        return Err(ImportError::setup(format!(
-                            "column is not a timestamp [no={f}, name='{name}']"
-                        )));
-                    }
                     Some((c, f))
                 }
             };
@@ -694,6 +852,7 @@ pub fn plan(
                 new_table: false,
                 sources,
                 parsers,
+                inferred: vec![false; tcols],
                 timestamp,
                 file_columns: width,
                 null_text: None,

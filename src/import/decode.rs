@@ -13,14 +13,18 @@ use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer,
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 
-use super::format::{Pattern, nanos_to_unit};
+use super::format::{Pattern, nanos_to_unit_exact, parse_iso};
 use crate::catalog::{ColumnType, parse_ipv4, parse_uuid};
 
 /// How timestamp-like text becomes a value: the detected or given patterns
-/// in order, and optionally integers taken as epoch values in the unit.
+/// in order, then (without FORMAT) PostgreSQL's ISO input one value at a
+/// time, and optionally integers taken as epoch values in the unit.
 #[derive(Debug, Clone)]
 pub struct TimestampParser {
     pub patterns: Vec<Pattern>,
+    /// Values matching no pattern may still be ISO-8601 text of any
+    /// precision, `T` or space ([`parse_iso`]).
+    pub iso: bool,
     pub epoch_integers: bool,
 }
 
@@ -28,21 +32,26 @@ impl TimestampParser {
     /// The value in the unit of `ty`, or the reason it does not parse.
     #[inline]
     pub fn parse(&self, text: &[u8], ty: ColumnType) -> Result<i64, String> {
-        for p in &self.patterns {
-            if let Some(n) = p.parse(text) {
-                return Ok(nanos_to_unit(n, ty));
-            }
+        let nanos = self
+            .patterns
+            .iter()
+            .find_map(|p| p.parse(text))
+            .or_else(|| if self.iso { parse_iso(text) } else { None });
+        if let Some(n) = nanos {
+            return nanos_to_unit_exact(n, ty).map_err(str::to_string);
         }
         if self.epoch_integers
             && let Some(v) = parse_int(text)
         {
             return Ok(v);
         }
+        let iso = if self.iso { " or ISO-8601 text" } else { "" };
         Err(match self.patterns.as_slice() {
+            [] if self.iso => "not ISO-8601 text".to_string(),
             [] => "not an epoch integer".to_string(),
-            [one] => format!("does not match format '{}'", one.text),
+            [one] => format!("does not match format '{}'{iso}", one.text),
             many => format!(
-                "matches none of the formats {}",
+                "matches none of the formats {}{iso}",
                 many.iter()
                     .map(|p| format!("'{}'", p.text))
                     .collect::<Vec<_>>()
@@ -50,6 +59,105 @@ impl TimestampParser {
             ),
         })
     }
+}
+
+/// Why a number's text would not survive as the number: a leading zero
+/// (`08123`, `-007`, `00.5`; a lone `0` and `0.x` are fine) is lost, as are
+/// decimal digits beyond what a DOUBLE holds. Inference never picks a
+/// numeric type for such text, and a column it inferred rejects it: the
+/// one round-trip rule for both.
+#[inline]
+pub fn leading_zero(s: &[u8]) -> bool {
+    let digits = match s.first() {
+        Some(b'-' | b'+') => &s[1..],
+        _ => s,
+    };
+    digits.len() >= 2 && digits[0] == b'0' && digits[1].is_ascii_digit()
+}
+
+/// Whether `v`, parsed from `text`, is the same decimal number: the
+/// significant digits and exponent of the text equal those of the
+/// shortest representation of `v`. Text of at most 15 significant digits
+/// always is (an f64 holds 15 decimal digits); only longer text, such as a
+/// 20-digit id, is checked digit by digit. `NaN` and infinities written
+/// as words are themselves; a finite number that overflows is not.
+pub fn float_round_trips(text: &[u8], v: f64) -> bool {
+    if !v.is_finite() {
+        return !text.iter().any(u8::is_ascii_digit);
+    }
+    let Some((digits, exp)) = decimal_digits(text) else {
+        return false;
+    };
+    if digits.len() <= 15 {
+        return true;
+    }
+    let shortest = format!("{:e}", v.abs());
+    decimal_digits(shortest.as_bytes()).is_some_and(|(d, e)| d == digits && e == exp)
+}
+
+/// Whether text keeps its meaning in a column of inferred type `ty`: no
+/// leading zeros in numbers, no surrounding spaces in UUID and IPv4 text
+/// (both would be dropped). Inference's probes and the decoder of an
+/// inferred column both ask this (the DOUBLE digit check is
+/// [`float_round_trips`], after parsing).
+#[inline]
+pub fn inferred_text_fits(ty: ColumnType, raw: &[u8]) -> Result<(), String> {
+    match ty {
+        ColumnType::Byte
+        | ColumnType::Short
+        | ColumnType::Int
+        | ColumnType::Long
+        | ColumnType::Float
+        | ColumnType::Double
+            if leading_zero(raw) =>
+        {
+            Err(format!(
+                "the leading zero would be lost in {} (the column's type was inferred; declare it VARCHAR to keep it)",
+                ty.name()
+            ))
+        }
+        ColumnType::Uuid | ColumnType::Ipv4
+            if raw.first().is_some_and(u8::is_ascii_whitespace)
+                || raw.last().is_some_and(u8::is_ascii_whitespace) =>
+        {
+            Err(format!("surrounding spaces would be lost in {}", ty.name()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Significant digits (no leading or trailing zeros) and the decimal
+/// exponent of the first one, of a decimal number's text (`-1.20e3` is
+/// `("12", 3)`); zero is `("", 0)`.
+fn decimal_digits(text: &[u8]) -> Option<(Vec<u8>, i64)> {
+    let body = match text.first() {
+        Some(b'-' | b'+') => &text[1..],
+        _ => text,
+    };
+    let (mantissa, exp) = match body.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(i) => (
+            &body[..i],
+            std::str::from_utf8(&body[i + 1..])
+                .ok()?
+                .parse::<i64>()
+                .ok()?,
+        ),
+        None => (body, 0),
+    };
+    let point = mantissa.iter().position(|&c| c == b'.');
+    let int_len = point.unwrap_or(mantissa.len()) as i64;
+    let all: Vec<u8> = mantissa.iter().copied().filter(|c| *c != b'.').collect();
+    if !all.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let Some(first) = all.iter().position(|&c| c != b'0') else {
+        return Some((Vec::new(), 0));
+    };
+    let last = all
+        .iter()
+        .rposition(|&c| c != b'0')
+        .expect("a non-zero digit");
+    Some((all[first..=last].to_vec(), exp + int_len - first as i64 - 1))
 }
 
 /// Parses a decimal integer (optional sign), without overflow.
@@ -171,8 +279,15 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
+/// Text values are UTF-8 without NUL bytes: PostgreSQL's protocol and
+/// every client end a string at NUL, so one could never be read back.
 fn utf8(raw: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+    let s = std::str::from_utf8(raw)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    match memchr::memchr(0, raw) {
+        Some(at) => Err(format!("NUL byte at byte {at}")),
+        None => Ok(s),
+    }
 }
 
 #[inline]
@@ -219,6 +334,9 @@ pub struct ColumnBuilder {
     data: Data,
     valid: BooleanBufferBuilder,
     nulls: usize,
+    /// The type was inferred, not declared: text it would not keep
+    /// ([`inferred_text_fits`]) is rejected rather than converted.
+    inferred: bool,
 }
 
 impl ColumnBuilder {
@@ -250,7 +368,16 @@ impl ColumnBuilder {
             data,
             valid: BooleanBufferBuilder::new(capacity),
             nulls: 0,
+            inferred: false,
         }
+    }
+
+    /// A column whose type inference chose: values its probe would have
+    /// refused as changing (a leading zero, digits a DOUBLE drops) are
+    /// row errors here too, so no value later in the file is altered.
+    pub fn inferred(mut self, inferred: bool) -> ColumnBuilder {
+        self.inferred = inferred;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -303,6 +430,9 @@ impl ColumnBuilder {
     #[inline]
     pub fn push_text(&mut self, raw: &[u8], ts: Option<&TimestampParser>) -> Result<(), String> {
         let ty = self.ty;
+        if self.inferred {
+            inferred_text_fits(ty, raw)?;
+        }
         match &mut self.data {
             Data::Boolean(d) => {
                 if raw.eq_ignore_ascii_case(b"true") {
@@ -326,7 +456,19 @@ impl ColumnBuilder {
                 Some(v) => d.push(v as f32),
                 None => return Err("not a valid FLOAT".into()),
             },
-            Data::Float64(d) => d.push(parse_float(raw).ok_or("not a valid DOUBLE")?),
+            Data::Float64(d) => {
+                let v = parse_float(raw).ok_or("not a valid DOUBLE")?;
+                if v.is_infinite() && raw.iter().any(u8::is_ascii_digit) {
+                    return Err("out of range for DOUBLE".into());
+                }
+                if self.inferred && !float_round_trips(raw, v) {
+                    return Err(format!(
+                        "{} digits do not fit a DOUBLE (the column's type was inferred; declare it VARCHAR to keep them)",
+                        raw.len()
+                    ));
+                }
+                d.push(v)
+            }
             Data::Millis(d) | Data::Micros(d) | Data::Nanos(d) => {
                 let parser = ts.expect("timestamp columns have a parser");
                 d.push(parser.parse(raw, ty)?);

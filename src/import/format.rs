@@ -522,6 +522,66 @@ impl Pattern {
     }
 }
 
+/// PostgreSQL's timestamp input as every driver writes it, one value at a
+/// time: `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM`, `:SS`,
+/// a fraction of 1 to 9 digits, then optionally `Z` or an offset (`+hh`,
+/// `+hhmm`, `+hh:mm`, also after one space). Values of one column may mix
+/// precisions and separators (`2024-01-01 00:00:00` beside
+/// `2024-01-02 00:00:00.123456`), which one fixed pattern cannot. UTC
+/// nanoseconds; `None` for anything else or an impossible date or time.
+pub fn parse_iso(s: &[u8]) -> Option<i64> {
+    let mut p = 0usize;
+    let neg = s.first() == Some(&b'-');
+    if neg {
+        p += 1;
+    }
+    let (mut year, _) = digits(s, &mut p, 4, 4)?;
+    if neg {
+        year = -year;
+    }
+    let lit = |p: &mut usize, c: u8| -> Option<()> { (s.get(*p) == Some(&c)).then(|| *p += 1) };
+    lit(&mut p, b'-')?;
+    let (month, _) = digits(s, &mut p, 2, 2)?;
+    lit(&mut p, b'-')?;
+    let (day, _) = digits(s, &mut p, 2, 2)?;
+    let (mut hour, mut minute, mut second, mut frac) = (0, 0, 0, 0);
+    let mut offset = 0;
+    if p < s.len() && (s[p] == b'T' || s[p] == b' ') {
+        p += 1;
+        hour = digits(s, &mut p, 2, 2)?.0;
+        lit(&mut p, b':')?;
+        minute = digits(s, &mut p, 2, 2)?.0;
+        if s.get(p) == Some(&b':') {
+            p += 1;
+            second = digits(s, &mut p, 2, 2)?.0;
+            if s.get(p) == Some(&b'.') {
+                p += 1;
+                let (v, n) = digits(s, &mut p, 1, 9)?;
+                frac = v * 10i64.pow((9 - n) as u32);
+            }
+        }
+        if s.get(p) == Some(&b' ') && matches!(s.get(p + 1), Some(b'+' | b'-')) {
+            p += 1;
+        }
+        if p < s.len() {
+            offset = zone(s, &mut p)?;
+        }
+    }
+    if p != s.len()
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(frac)
+}
+
 /// The first year of the current century (two-digit years land in it),
 /// computed once rather than per value.
 fn current_century() -> i64 {
@@ -662,6 +722,27 @@ pub fn nanos_to_unit(nanos: i64, ty: ColumnType) -> i64 {
         ColumnType::TimestampNs => nanos,
         _ => nanos.div_euclid(1_000),
     }
+}
+
+/// [`nanos_to_unit`] that refuses to drop digits: a value with more
+/// precision than the column holds (nanoseconds into TIMESTAMP,
+/// microseconds into DATE) is an error, never silently truncated.
+#[inline]
+pub fn nanos_to_unit_exact(nanos: i64, ty: ColumnType) -> Result<i64, &'static str> {
+    let step = match ty {
+        ColumnType::Date => 1_000_000,
+        ColumnType::TimestampNs => 1,
+        _ => 1_000,
+    };
+    if nanos % step != 0 {
+        return Err(match ty {
+            ColumnType::Date => "sub-millisecond digits would be lost in a DATE column",
+            _ => {
+                "sub-microsecond digits would be lost in a TIMESTAMP column (TIMESTAMP_NS keeps them)"
+            }
+        });
+    }
+    Ok(nanos.div_euclid(step))
 }
 
 /// Microseconds of a value stored in the unit of `ty`.

@@ -57,7 +57,8 @@ impl RowDecoder {
             .collect();
         let builders = columns
             .iter()
-            .map(|c| ColumnBuilder::new(c.ty, capacity))
+            .zip(&plan.inferred)
+            .map(|(c, &inferred)| ColumnBuilder::new(c.ty, capacity).inferred(inferred))
             .collect();
         RowDecoder {
             columns,

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::render::format_timestamp;
 use super::upload;
+use crate::catalog::name::{self, NameKind};
 use crate::engine::Engine;
 use crate::engine::ingest::{ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
@@ -105,7 +106,7 @@ pub async fn import_csv(
             );
         }
     };
-    let upload = match upload::read(&engine, multipart, "file", &[], true).await {
+    let upload = match upload::read(&engine, multipart, "file", true).await {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };
@@ -115,6 +116,13 @@ pub async fn import_csv(
             "file is required: send the CSV as multipart form field 'file'".into(),
         );
     };
+    // Both names are checked before anything is created, so a hostile
+    // measurement does not leave a new schema behind.
+    let names_ok = name::check(NameKind::Schema, &database)
+        .and_then(|_| name::check(NameKind::Table, &measurement));
+    if let Err(e) = names_ok {
+        return error_response(&e);
+    }
     if let Err(e) = engine.catalog().create_schema(&database, true) {
         return error_response(&e);
     }

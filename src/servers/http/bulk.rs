@@ -48,7 +48,7 @@ pub async fn upload(
     if let Some(r) = token_required(&engine) {
         return r;
     }
-    let upload = match upload::read(&engine, multipart, "file_bytes", &[], false).await {
+    let upload = match upload::read(&engine, multipart, "file_bytes", false).await {
         Ok(u) => u,
         Err(e) => {
             let status =

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::upload;
+use crate::catalog::name::{self, NameKind};
 use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
 use crate::engine::Engine;
 use crate::engine::ingest::{
@@ -164,7 +165,7 @@ async fn run(
     let force_header = flag(params, "forceHeader")?;
     flag(params, "durable")?; // every import is durable: it is synced before it commits
 
-    let upload = upload::read(engine, multipart, "data", &["schema"], true).await?;
+    let upload = upload::read(engine, multipart, "data", true).await?;
     let Some(file) = upload.file else {
         return Err(Error::invalid(
             "no 'data' part in the request: send the CSV as multipart form field 'data'",
@@ -187,11 +188,7 @@ async fn run(
             }
         },
     };
-    if table.is_empty() || table.contains(['.', '/', '\\']) {
-        return Err(Error::invalid(format!(
-            "invalid table name [table={table}]"
-        )));
-    }
+    name::check(NameKind::Table, &table)?;
     let delimiter = match delimiter {
         Some(d) => d,
         None => {

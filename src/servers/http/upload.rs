@@ -46,13 +46,13 @@ pub fn delimiter_param(value: Option<&str>) -> Result<Option<u8>, Error> {
     }
 }
 
-/// Reads `multipart`; `file_part` names the data part, and the parts in
-/// `before_file` must precede it (QuestDB's rule for `schema`).
+/// Reads `multipart`; `file_part` names the data part. Text parts may come
+/// before or after it (the `questdb-rest` client sends `schema` last): the
+/// file is spooled to disk either way, so nothing waits on the order.
 pub async fn read(
     engine: &Engine,
     multipart: Result<Multipart, MultipartRejection>,
     file_part: &str,
-    before_file: &[&str],
     decompress: bool,
 ) -> Result<Upload, Error> {
     let mut multipart = multipart.map_err(|r| {
@@ -103,11 +103,6 @@ pub async fn read(
                 data,
             });
             continue;
-        }
-        if out.file.is_some() && before_file.contains(&name.as_str()) {
-            return Err(bad(format!(
-                "the '{name}' part must come before the '{file_part}' part"
-            )));
         }
         let mut text = Vec::new();
         let mut field = field;
