@@ -16,9 +16,10 @@ use rayon::prelude::*;
 
 use super::analyze::Analysis;
 use super::boundary::Chunk;
-use super::csv::{Field, read_record_prefix};
+use super::csv::{Field, read_record, read_record_prefix};
 use super::format::unit_to_micros;
-use super::{ImportError, Job, OnError, RowError, shown_value};
+use super::reject::Rejection;
+use super::{ImportError, Job, RowError};
 
 const PHASE: &str = "indexing";
 
@@ -184,6 +185,10 @@ fn index_chunk(
     let parser = a.plan.parsers[ts_col].as_ref().expect("timestamp parser");
     let unit = a.plan.meta.partition_by;
     let delim = job.req.delimiter;
+    let policy = Rejection {
+        on_error: job.req.on_error,
+        sink: &job.errors,
+    };
     let mut out = TaskOut {
         parts: FloorMap::default(),
         rows: 0,
@@ -211,45 +216,40 @@ fn index_chunk(
                 .fetch_add((pos - last_progress) as u64, Ordering::Relaxed);
             last_progress = pos;
         }
-        let reject = |message: String, value: Option<String>| -> Result<(), ImportError> {
-            let e = RowError {
-                offset: r.start as u64,
-                column: if r.open_quote {
-                    None
-                } else {
-                    Some(col.name.clone())
-                },
-                value,
-                message,
-            };
-            if job.req.on_error == OnError::Abort {
-                return Err(ImportError::Phase {
-                    phase: PHASE,
-                    message: e.abort_text(&job.req.file_name, buf),
-                });
-            }
-            job.errors.push(e);
-            Ok(())
+        let reject = |e: RowError| -> Result<(), ImportError> {
+            policy.record(e).map_err(|e| ImportError::Phase {
+                phase: PHASE,
+                message: e.abort_text(&job.req.file_name, buf),
+            })
         };
         if r.open_quote {
-            reject(
-                "quote is missing: the file ends inside a quoted field".into(),
-                None,
-            )?;
+            // Only the last record of a file can be open: read all of it to
+            // name the field that never closes.
+            let mut all = Vec::new();
+            read_record(buf, r.start, delim, &mut all);
+            reject(RowError::open_quote(
+                r.start as u64,
+                all.len().saturating_sub(1),
+                &a.structure.names,
+            ))?;
             continue;
         }
         let Some(f) = fields.get(ts_field).filter(|f| !f.is_null(buf)) else {
-            reject("designated timestamp is missing".into(), None)?;
+            reject(RowError::missing_timestamp(r.start as u64, &col.name))?;
             continue;
         };
         let raw = f.value(buf);
         let ts = match parser.parse(&raw, ty) {
             Ok(v) => v,
             Err(reason) => {
-                reject(
-                    format!("could not parse timestamp: {reason}"),
-                    Some(shown_value(&raw)),
-                )?;
+                reject(RowError::bad_value(
+                    r.start as u64,
+                    &col.name,
+                    ty,
+                    true,
+                    &raw,
+                    &reason,
+                ))?;
                 continue;
             }
         };

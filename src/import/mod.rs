@@ -28,6 +28,7 @@ pub mod indexing;
 pub mod log;
 pub mod partition_import;
 pub mod pgtext;
+pub mod reject;
 pub mod rows;
 pub mod serial;
 pub mod source;

@@ -11,7 +11,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use super::analyze::{Plan, field_is_null};
 use super::csv::Field;
 use super::decode::{ColumnBuilder, TimestampParser};
-use super::{ErrorSink, OnError, RowError, shown_value};
+use super::reject::{FieldFate, Rejection};
+use super::{ErrorSink, OnError, RowError};
 use crate::catalog::ColumnType;
 
 struct Column {
@@ -32,6 +33,8 @@ pub struct RowDecoder {
     rows: usize,
     null_text: Option<Vec<u8>>,
     skip_extra_values: bool,
+    /// The designated timestamp's table column: never NULLed.
+    designated: Option<usize>,
 }
 
 /// What became of one record.
@@ -69,6 +72,7 @@ impl RowDecoder {
             rows: 0,
             null_text: plan.null_text.clone(),
             skip_extra_values: plan.skip_extra_values,
+            designated: plan.timestamp.map(|(c, _)| c),
         }
     }
 
@@ -94,6 +98,10 @@ impl RowDecoder {
         known: Option<(usize, i64)>,
         sink: &ErrorSink,
     ) -> Result<Outcome, RowError> {
+        let policy = Rejection {
+            on_error: self.on_error,
+            sink,
+        };
         let row = self.rows;
         let mut failed: Option<RowError> = None;
         for (i, (col, b)) in self
@@ -108,8 +116,13 @@ impl RowDecoder {
                 b.push_int(v);
                 continue;
             }
+            let designated = self.designated == Some(i);
             let field = match col.source.and_then(|s| fields.get(s)) {
                 Some(f) if !field_is_null(f, buf, self.null_text.as_deref()) => f,
+                _ if designated => {
+                    failed = Some(RowError::missing_timestamp(offset, &col.name));
+                    break;
+                }
                 _ => {
                     b.push_null();
                     continue;
@@ -117,18 +130,16 @@ impl RowDecoder {
             };
             let value = field.value(buf);
             if let Err(reason) = b.push_text(&value, col.parser.as_ref()) {
-                let e = RowError {
-                    offset,
-                    column: Some(col.name.clone()),
-                    value: Some(shown_value(&value)),
-                    message: format!("cannot convert to {}: {reason}", col.ty.name()),
-                };
-                if self.on_error == OnError::SkipColumn {
-                    sink.push(e);
-                    b.push_null();
-                } else {
-                    failed = Some(e);
-                    break;
+                let e = RowError::bad_value(offset, &col.name, col.ty, designated, &value, &reason);
+                match policy.field(designated) {
+                    FieldFate::Null => {
+                        sink.push(e);
+                        b.push_null();
+                    }
+                    FieldFate::DropRow => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
         }
@@ -137,20 +148,11 @@ impl RowDecoder {
             // Empty trailing fields (`a,b,`) carry nothing and pass.
             let extra = &fields[self.file_columns..];
             if let Some(f) = extra.iter().find(|f| f.start != f.end) {
-                let e = RowError {
-                    offset,
-                    column: None,
-                    value: Some(shown_value(&f.value(buf))),
-                    message: format!(
-                        "too many fields [expected={}, found={}]",
-                        self.file_columns,
-                        fields.len()
-                    ),
-                };
-                if self.on_error == OnError::SkipColumn {
-                    sink.push(e);
-                } else {
-                    failed = Some(e);
+                let e =
+                    RowError::extra_fields(offset, self.file_columns, fields.len(), &f.value(buf));
+                match policy.field(false) {
+                    FieldFate::Null => sink.push(e),
+                    FieldFate::DropRow => failed = Some(e),
                 }
             }
         }
@@ -158,10 +160,7 @@ impl RowDecoder {
             for b in &mut self.builders {
                 b.truncate(row);
             }
-            if self.on_error == OnError::Abort {
-                return Err(e);
-            }
-            sink.push(e);
+            policy.record(e)?;
             return Ok(Outcome::Skipped);
         }
         self.rows += 1;

@@ -9,7 +9,8 @@ use super::analyze::Analysis;
 use super::attach::Target;
 use super::csv::{Field, read_record};
 use super::rows::{Outcome, RowDecoder};
-use super::{ImportError, Job, OnError, RowError, Summary, shown_value};
+use super::reject::Rejection;
+use super::{ImportError, Job, RowError, Summary};
 use crate::catalog::Catalog;
 use crate::storage::{DataFile, write_rows};
 
@@ -51,6 +52,10 @@ pub fn run(
         batches.clear();
         Ok(())
     };
+    let policy = Rejection {
+        on_error: job.req.on_error,
+        sink: &job.errors,
+    };
     let mut pos = a.structure.data_start;
     let result = (|| {
         while let Some(r) = read_record(buf, pos, job.req.delimiter, &mut fields) {
@@ -63,32 +68,13 @@ pub fn run(
                 job.progress.bytes_done.store(pos as u64, Ordering::Relaxed);
             }
             if r.open_quote {
-                let e = RowError {
-                    offset: r.start as u64,
-                    column: None,
-                    value: None,
-                    message: "quote is missing: the file ends inside a quoted field".into(),
-                };
-                if job.req.on_error == OnError::Abort {
-                    return Err(abort(job, buf, e));
-                }
-                job.errors.push(e);
-                continue;
-            }
-            // The designated timestamp cannot be NULL.
-            if let Some((c, src)) = plan.timestamp
-                && fields.get(src).is_none_or(|f| f.is_null(buf))
-            {
-                let e = RowError {
-                    offset: r.start as u64,
-                    column: Some(plan.meta.columns[c].name.clone()),
-                    value: fields.get(src).map(|f| shown_value(&f.value(buf))),
-                    message: "designated timestamp is missing".into(),
-                };
-                if job.req.on_error == OnError::Abort {
-                    return Err(abort(job, buf, e));
-                }
-                job.errors.push(e);
+                policy
+                    .record(RowError::open_quote(
+                        r.start as u64,
+                        fields.len().saturating_sub(1),
+                        &a.structure.names,
+                    ))
+                    .map_err(|e| abort(job, buf, e))?;
                 continue;
             }
             match decoder.push(buf, &fields, r.start as u64, None, &job.errors) {
