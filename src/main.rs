@@ -63,6 +63,12 @@ struct ImportArgs {
     /// Field delimiter (one ASCII character).
     #[arg(long, default_value = ",")]
     delimiter: String,
+    /// Quote character (one ASCII character).
+    #[arg(long, default_value = "\"")]
+    quote: String,
+    /// Escape character inside quotes (default: the quote, doubled).
+    #[arg(long)]
+    escape: Option<String>,
     /// The first line is a header.
     #[arg(long, conflicts_with = "no_header")]
     header: bool,
@@ -163,9 +169,18 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         })?),
         None => None,
     };
-    let delimiter = match a.delimiter.as_bytes() {
-        [d] => *d,
-        _ => return Err("--delimiter: one ASCII character expected".into()),
+    let one_byte = |name: &str, v: &str| match v.as_bytes() {
+        [b] if b.is_ascii() => Ok(*b),
+        _ => Err(format!("--{name}: one ASCII character expected")),
+    };
+    let quote = one_byte("quote", &a.quote)?;
+    let dialect = sluice::import::csv::Dialect {
+        delimiter: one_byte("delimiter", &a.delimiter)?,
+        quote,
+        escape: match &a.escape {
+            Some(e) => one_byte("escape", e)?,
+            None => quote,
+        },
     };
     let on_error = match a.on_error.to_ascii_lowercase().as_str() {
         "skip_row" => OnError::SkipRow,
@@ -177,11 +192,6 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
             ));
         }
     };
-    if a.timestamp.is_none()
-        && partition_by.is_some_and(|p| p != sluice::storage::PartitionBy::None)
-    {
-        return Err("invalid option used for import without a designated timestamp (format or partition by)".into());
-    }
     let path = a
         .file
         .canonicalize()
@@ -205,7 +215,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         },
         timestamp: a.timestamp,
         format: a.format,
-        delimiter,
+        dialect,
         partition_by,
         on_error,
         options: Default::default(),

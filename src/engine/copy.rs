@@ -11,13 +11,13 @@ use datafusion::arrow::array::Array;
 
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
+use crate::import::csv::{Dialect, Nulls};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
 use crate::import::{ImportOptions, ImportRequest, OnError, parse_id};
 use crate::sql::{
     Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions, Statement,
 };
-use crate::storage::PartitionBy;
 
 /// Result columns of COPY (`id`) and COPY CANCEL (`id`, `status`).
 pub fn copy_schema(cancel: bool) -> SchemaRef {
@@ -87,11 +87,6 @@ impl Engine {
                 "COPY is disabled ['cairo.sql.copy.root' is not set?]",
             ));
         };
-        if c.timestamp.is_none() && c.partition_by.is_some_and(|p| p != PartitionBy::None) {
-            return Err(Error::invalid(
-                "invalid option used for import without a designated timestamp (format or partition by)",
-            ));
-        }
         let path = resolve_copy_path(root, &c.file).map_err(|message| Error::Invalid {
             message,
             position: Some(c.file_position),
@@ -104,7 +99,7 @@ impl Engine {
             header: c.header,
             timestamp: c.timestamp,
             format: c.format,
-            delimiter: c.delimiter.unwrap_or(b','),
+            dialect: Dialect::new(c.delimiter.unwrap_or(b',')),
             partition_by: c.partition_by,
             on_error: match c.on_error.unwrap_or(CopyOnError::SkipRow) {
                 CopyOnError::SkipRow => OnError::SkipRow,
@@ -195,28 +190,31 @@ impl CopyInSink {
     }
 }
 
+/// The CSV dialect of a COPY FROM STDIN in CSV format: PostgreSQL's
+/// defaults (`,`, `"`, and ESCAPE the same as QUOTE).
+fn pg_dialect(o: &PgCopyOptions) -> Dialect {
+    let quote = o.quote.unwrap_or(b'"');
+    Dialect {
+        delimiter: o.delimiter.unwrap_or(if o.format == PgCopyFormat::Csv {
+            b','
+        } else {
+            b'\t'
+        }),
+        quote,
+        escape: o.escape.unwrap_or(quote),
+    }
+}
+
 impl Engine {
     pub(super) fn copy_from_stdin(&self, c: CopyFromStdin) -> Result<Output> {
         let o = &c.options;
-        if o.format == PgCopyFormat::Csv
-            && (o.quote.is_some_and(|q| q != b'"') || o.escape.is_some_and(|e| e != b'"'))
-        {
-            return Err(Error::unsupported(
-                "COPY FROM STDIN supports QUOTE '\"' and ESCAPE '\"' only (the CSV dialect of the importer)",
-            ));
-        }
         if o.format == PgCopyFormat::Text && (o.quote.is_some() || o.escape.is_some()) {
             return Err(Error::invalid(
                 "COPY QUOTE and ESCAPE are available only in CSV mode",
             ));
         }
-        if o.delimiter
-            .is_some_and(|d| d == b'\n' || d == b'\r' || d == b'"')
-        {
-            return Err(Error::invalid(
-                "COPY delimiter cannot be newline, carriage return or quote",
-            ));
-        }
+        // Checked here, at Parse, so a bad option never starts a copy_in.
+        pg_dialect(o).check().map_err(Error::invalid)?;
         let table = self
             .catalog
             .get(&c.table.schema, &c.table.name)
@@ -301,10 +299,14 @@ impl Engine {
             return Ok(0);
         }
         let o = &spec.options;
-        let delimiter = if text.is_some() {
-            b','
-        } else {
-            o.delimiter.unwrap_or(b',')
+        // The text format arrives rewritten as CSV with QuestDB's dialect,
+        // NULL as an unquoted empty field and the empty string as `""`.
+        let (dialect, null) = match text {
+            Some(_) => (Dialect::default(), Vec::new()),
+            None => (
+                pg_dialect(o),
+                o.null.clone().unwrap_or_default().into_bytes(),
+            ),
         };
         let req = ImportRequest {
             schema: spec.schema.clone(),
@@ -314,7 +316,7 @@ impl Engine {
             header: Some(o.header),
             timestamp: None,
             format: None,
-            delimiter,
+            dialect,
             partition_by: None,
             on_error: if o.ignore_errors {
                 OnError::SkipRow
@@ -322,14 +324,8 @@ impl Engine {
                 OnError::Abort
             },
             options: ImportOptions {
-                null_text: if text.is_some() {
-                    None
-                } else {
-                    o.null
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .map(String::into_bytes)
-                },
+                // PostgreSQL's rule: only the NULL text, unquoted, is NULL.
+                nulls: Nulls::Postgres(null),
                 must_exist: true,
                 // The column list names the data's columns; a header line
                 // (HEADER true) is skipped, as PostgreSQL does.

@@ -4,7 +4,7 @@
 //! (existing: by name, else by position; new: the inferred definition).
 
 use super::ImportError;
-use super::csv::{Field, read_record};
+use super::csv::{Dialect, Field, Nulls, read_record};
 use super::decode::{self, TimestampParser, parse_float, parse_int};
 use super::format::{Pattern, parse_iso};
 use crate::catalog::{ColumnMeta, ColumnType, TableMeta, parse_ipv4, parse_uuid};
@@ -264,7 +264,7 @@ fn is_text(d: &Option<Detected>) -> bool {
 
 /// Options that shape the analysis.
 pub struct AnalyzeOptions<'a> {
-    pub delimiter: u8,
+    pub dialect: Dialect,
     pub header: Option<bool>,
     pub timestamp: Option<&'a str>,
     pub format: Option<&'a Pattern>,
@@ -273,8 +273,8 @@ pub struct AnalyzeOptions<'a> {
     pub formats: &'a TextLoaderFormats,
     /// Records before the header that are not part of the table.
     pub skip_records: usize,
-    /// An unquoted field equal to this is NULL.
-    pub null_text: Option<&'a [u8]>,
+    /// Which fields are NULL.
+    pub nulls: &'a Nulls,
     /// A file column renamed (from, to) before anything refers to it.
     pub rename: Option<(&'a str, &'a str)>,
     /// Types given by the caller, by column name.
@@ -312,7 +312,7 @@ pub fn detect_delimiter(sample: &[u8]) -> u8 {
         let mut counts = Vec::new();
         let mut pos = 0;
         while counts.len() < 100 {
-            let Some(r) = read_record(sample, pos, d, &mut fields) else {
+            let Some(r) = read_record(sample, pos, Dialect::new(d), &mut fields) else {
                 break;
             };
             // A record cut by the end of the sample says nothing.
@@ -333,12 +333,6 @@ pub fn detect_delimiter(sample: &[u8]) -> u8 {
         }
     }
     best.map_or(b',', |(_, d)| d)
-}
-
-/// Whether `f` is NULL: the built-in rule or the caller's NULL text.
-#[inline]
-pub fn field_is_null(f: &Field, buf: &[u8], null_text: Option<&[u8]>) -> bool {
-    f.is_null(buf) || null_text.is_some_and(|n| !f.quoted && &buf[f.start..f.end] == n)
 }
 
 /// Magic numbers of binary formats a user may point COPY at by mistake.
@@ -398,7 +392,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     if opts.skip_records > 0 {
         let mut fields = Vec::new();
         for _ in 0..opts.skip_records {
-            match read_record(buf, text_start, opts.delimiter, &mut fields) {
+            match read_record(buf, text_start, opts.dialect, &mut fields) {
                 Some(r) => text_start = r.next,
                 None => break,
             }
@@ -417,7 +411,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     let mut offsets = Vec::new();
     let mut pos = text_start;
     while records.len() < opts.max_lines.max(1) {
-        let Some(r) = read_record(sample, pos, opts.delimiter, &mut fields) else {
+        let Some(r) = read_record(sample, pos, opts.dialect, &mut fields) else {
             break;
         };
         let complete = r.next < sample.len() || sample_end == buf.len();
@@ -428,10 +422,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         records.push(
             fields
                 .iter()
-                .map(|f| {
-                    (!field_is_null(f, sample, opts.null_text))
-                        .then(|| f.value(sample).into_owned())
-                })
+                .map(|f| (!f.is_null(sample, opts.nulls)).then(|| f.value(sample).into_owned()))
                 .collect(),
         );
         pos = r.next;
@@ -633,8 +624,8 @@ pub struct Plan {
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,
     pub file_columns: usize,
-    /// An unquoted field equal to this is NULL.
-    pub null_text: Option<Vec<u8>>,
+    /// Which fields are NULL.
+    pub nulls: Nulls,
     /// Values past the file's columns are ignored instead of rejected.
     pub skip_extra_values: bool,
 }
@@ -762,7 +753,7 @@ pub fn plan(
                 inferred,
                 timestamp,
                 file_columns: width,
-                null_text: None,
+                nulls: Nulls::default(),
                 skip_extra_values: false,
             })
         }
@@ -855,7 +846,7 @@ pub fn plan(
                 inferred: vec![false; tcols],
                 timestamp,
                 file_columns: width,
-                null_text: None,
+                nulls: Nulls::default(),
                 skip_extra_values: false,
             })
         }
@@ -871,7 +862,7 @@ mod tests {
         analyze(
             text.as_bytes(),
             &AnalyzeOptions {
-                delimiter: b',',
+                dialect: Dialect::default(),
                 header,
                 timestamp: None,
                 format: None,
@@ -879,7 +870,7 @@ mod tests {
                 sample_bytes: 1 << 20,
                 formats: &formats,
                 skip_records: 0,
-                null_text: None,
+                nulls: &Nulls::default(),
                 rename: None,
                 overrides: &[],
                 guess_epoch: false,
@@ -961,7 +952,7 @@ pub fn run(
     let structure = analyze(
         buf,
         &AnalyzeOptions {
-            delimiter: req.delimiter,
+            dialect: req.dialect,
             header: req.header,
             timestamp: req.timestamp.as_deref(),
             format: format.as_ref(),
@@ -969,7 +960,7 @@ pub fn run(
             sample_bytes: job.settings.buffer_size,
             formats: &job.settings.formats,
             skip_records: req.options.skip_records,
-            null_text: req.options.null_text.as_deref(),
+            nulls: &req.options.nulls,
             rename: req
                 .options
                 .rename
@@ -991,7 +982,7 @@ pub fn run(
             formats: &job.settings.formats,
         },
     )?;
-    plan.null_text = req.options.null_text.clone();
+    plan.nulls = req.options.nulls.clone();
     plan.skip_extra_values = req.options.skip_extra_values;
     Ok(Analysis { structure, plan })
 }

@@ -1,10 +1,53 @@
 //! The CSV lexer every phase shares: finds records and field spans in a
 //! byte buffer without copying. Rules (QuestDB's): records end at `\n` or
-//! `\r`, empty lines are skipped, a field is quoted only when `"` is its
-//! first byte, `""` inside quotes is one quote, delimiters and line breaks
-//! inside quotes are data.
+//! `\r`, empty lines are skipped, a field is quoted only when the quote
+//! byte is its first byte, a doubled quote inside quotes is one quote,
+//! delimiters and line breaks inside quotes are data. The delimiter, quote
+//! and escape bytes are the [`Dialect`] (PostgreSQL's DELIMITER, QUOTE and
+//! ESCAPE); which fields are NULL is the [`Nulls`] rule.
 
 use std::borrow::Cow;
+
+/// The bytes that shape a CSV file. The default is QuestDB's: `,` and `"`
+/// with quotes escaped by doubling. A different `escape` (PostgreSQL's
+/// `ESCAPE '\\'`) also makes escape+quote and escape+escape inside quotes
+/// the literal second byte; elsewhere the escape byte is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub escape: u8,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect::new(b',')
+    }
+}
+
+impl Dialect {
+    /// `delimiter` with `"` quotes escaped by doubling.
+    pub const fn new(delimiter: u8) -> Dialect {
+        Dialect {
+            delimiter,
+            quote: b'"',
+            escape: b'"',
+        }
+    }
+
+    /// Why these bytes cannot describe a file, if they cannot: none may be
+    /// a line break, and the delimiter must differ from the other two.
+    pub fn check(&self) -> Result<(), String> {
+        let line_break = |b: u8| b == b'\n' || b == b'\r';
+        if line_break(self.delimiter) || line_break(self.quote) || line_break(self.escape) {
+            return Err("the delimiter, quote and escape cannot be a line break".into());
+        }
+        if self.delimiter == self.quote || self.delimiter == self.escape {
+            return Err("the delimiter must differ from the quote and escape characters".into());
+        }
+        Ok(())
+    }
+}
 
 /// One field of a record: a byte range of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,48 +56,96 @@ pub struct Field {
     pub end: usize,
     /// The raw range starts with a quote; its value is inside the quotes.
     pub quoted: bool,
-    /// The value needs rewriting (`""` pairs or text after the closing quote).
+    /// The value needs rewriting (escapes or text after the closing quote).
     pub escaped: bool,
+    /// The dialect's quote and escape bytes, so the value can be read
+    /// without it (they fit in the struct's padding).
+    quote: u8,
+    escape: u8,
 }
 
 impl Field {
-    /// The field's value: borrowed unless quotes must be collapsed.
+    /// The field's value: borrowed unless escapes must be resolved.
     #[inline]
     pub fn value<'a>(&self, buf: &'a [u8]) -> Cow<'a, [u8]> {
         let raw = &buf[self.start..self.end];
         if !self.quoted {
             return Cow::Borrowed(raw);
         }
+        let (q, e) = (self.quote, self.escape);
         if !self.escaped {
             // `"abc"`: strip the two quotes (an unterminated one has no closer).
             let inner = &raw[1..];
-            return Cow::Borrowed(inner.strip_suffix(b"\"").unwrap_or(inner));
+            return Cow::Borrowed(inner.strip_suffix(&[q]).unwrap_or(inner));
         }
         let mut out = Vec::with_capacity(raw.len());
         let mut in_quotes = true;
         let mut i = 1;
         while i < raw.len() {
             let b = raw[i];
-            if in_quotes && b == b'"' {
-                if raw.get(i + 1) == Some(&b'"') {
-                    out.push(b'"');
+            if in_quotes {
+                let next = raw.get(i + 1).copied();
+                if b == e && e != q && (next == Some(q) || next == Some(e)) {
+                    out.push(next.unwrap_or(b));
                     i += 2;
                     continue;
                 }
-                in_quotes = false;
-            } else {
-                out.push(b);
+                if b == q {
+                    if next == Some(q) {
+                        out.push(q);
+                        i += 2;
+                        continue;
+                    }
+                    in_quotes = false;
+                    i += 1;
+                    continue;
+                }
             }
+            out.push(b);
             i += 1;
         }
         Cow::Owned(out)
     }
 
-    /// An empty field, `""`, or an unquoted `NULL` in any case.
+    /// The field's bytes as written, quotes included.
     #[inline]
-    pub fn is_null(&self, buf: &[u8]) -> bool {
-        let raw = &buf[self.start..self.end];
-        raw.is_empty() || raw == b"\"\"" || (!self.quoted && raw.eq_ignore_ascii_case(b"null"))
+    pub fn raw<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.start..self.end]
+    }
+
+    /// Whether the field is NULL under `nulls`.
+    #[inline]
+    pub fn is_null(&self, buf: &[u8], nulls: &Nulls) -> bool {
+        let raw = self.raw(buf);
+        match nulls {
+            Nulls::QuestDb(text) => {
+                raw.is_empty()
+                    || (self.quoted && raw.len() == 2 && raw[1] == self.quote)
+                    || (!self.quoted
+                        && (raw.eq_ignore_ascii_case(b"null")
+                            || text.as_deref().is_some_and(|t| raw == t)))
+            }
+            Nulls::Postgres(text) => !self.quoted && raw == text.as_slice(),
+        }
+    }
+}
+
+/// Which fields are NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nulls {
+    /// QuestDB COPY (SPEC section 3): an empty field, a quoted empty field
+    /// and an unquoted `NULL` in any case, and also an unquoted field equal
+    /// to the given text.
+    QuestDb(Option<Vec<u8>>),
+    /// PostgreSQL's COPY: only an unquoted field equal to the NULL text (in
+    /// CSV the empty string by default); a quoted field is never NULL, so
+    /// `""` is the empty string.
+    Postgres(Vec<u8>),
+}
+
+impl Default for Nulls {
+    fn default() -> Self {
+        Nulls::QuestDb(None)
     }
 }
 
@@ -118,8 +209,8 @@ pub struct Record {
 /// Reads the record at or after `pos` into `fields` (cleared first). Empty
 /// lines before it are skipped. `None` when only line breaks remain.
 #[inline]
-pub fn read_record(buf: &[u8], pos: usize, delim: u8, fields: &mut Vec<Field>) -> Option<Record> {
-    read_record_prefix(buf, pos, delim, usize::MAX, fields)
+pub fn read_record(buf: &[u8], pos: usize, d: Dialect, fields: &mut Vec<Field>) -> Option<Record> {
+    read_record_prefix(buf, pos, d, usize::MAX, fields)
 }
 
 /// [`read_record`] that splits only the first `limit` fields and then
@@ -128,7 +219,7 @@ pub fn read_record(buf: &[u8], pos: usize, delim: u8, fields: &mut Vec<Field>) -
 pub fn read_record_prefix(
     buf: &[u8],
     mut pos: usize,
-    delim: u8,
+    d: Dialect,
     limit: usize,
     fields: &mut Vec<Field>,
 ) -> Option<Record> {
@@ -139,34 +230,22 @@ pub fn read_record_prefix(
     if pos >= buf.len() {
         return None;
     }
+    let (delim, quote, escape) = (d.delimiter, d.quote, d.escape);
+    let field = |start, end, quoted, escaped| Field {
+        start,
+        end,
+        quoted,
+        escaped,
+        quote,
+        escape,
+    };
     let start = pos;
     loop {
         // One field starting at `pos`.
-        if pos < buf.len() && buf[pos] == b'"' {
+        if pos < buf.len() && buf[pos] == quote {
             let fstart = pos;
-            let mut escaped = false;
-            let mut i = pos + 1;
-            // Find the closing quote, skipping `""` pairs.
-            let close = loop {
-                match find3(buf, i, b'"', b'"', b'"') {
-                    None => break None,
-                    Some(q) => {
-                        if buf.get(q + 1) == Some(&b'"') {
-                            escaped = true;
-                            i = q + 2;
-                        } else {
-                            break Some(q);
-                        }
-                    }
-                }
-            };
-            let Some(close) = close else {
-                fields.push(Field {
-                    start: fstart,
-                    end: buf.len(),
-                    quoted: true,
-                    escaped,
-                });
+            let Some((close, mut escaped)) = closing_quote(buf, pos + 1, d) else {
+                fields.push(field(fstart, buf.len(), true, true));
                 return Some(Record {
                     start,
                     next: buf.len(),
@@ -179,21 +258,11 @@ pub fn read_record_prefix(
             if stop > after {
                 escaped = true;
             }
-            fields.push(Field {
-                start: fstart,
-                end: stop,
-                quoted: true,
-                escaped,
-            });
+            fields.push(field(fstart, stop, true, escaped));
             pos = stop;
         } else {
             let stop = find3(buf, pos, delim, b'\n', b'\r').unwrap_or(buf.len());
-            fields.push(Field {
-                start: pos,
-                end: stop,
-                quoted: false,
-                escaped: false,
-            });
+            fields.push(field(pos, stop, false, false));
             pos = stop;
         }
         if pos >= buf.len() {
@@ -206,7 +275,7 @@ pub fn read_record_prefix(
         if buf[pos] == delim {
             pos += 1;
             if fields.len() >= limit {
-                return Some(skip_record(buf, start, pos, delim));
+                return Some(skip_record(buf, start, pos, d));
             }
             continue;
         }
@@ -219,47 +288,66 @@ pub fn read_record_prefix(
     }
 }
 
+/// The closing quote of a quoted field whose text starts at `i`, and
+/// whether the text holds escapes; `None` when the buffer ends first.
+#[inline]
+fn closing_quote(buf: &[u8], mut i: usize, d: Dialect) -> Option<(usize, bool)> {
+    let (q, e) = (d.quote, d.escape);
+    let mut escaped = false;
+    loop {
+        let at = find3(buf, i, q, e, e)?;
+        let next = buf.get(at + 1).copied();
+        if buf[at] == e && e != q {
+            if next == Some(q) || next == Some(e) {
+                escaped = true;
+                i = at + 2;
+            } else {
+                i = at + 1;
+            }
+            continue;
+        }
+        if next == Some(q) {
+            escaped = true;
+            i = at + 2;
+            continue;
+        }
+        return Some((at, escaped));
+    }
+}
+
 /// The rest of the record that starts at `start`, from `pos` (a field
 /// start), by the lexer's rules: a quote opens a quoted field only as the
 /// first byte of a field, so a quote after a delimiter skips to its closing
 /// quote and any other quote is a literal byte.
-fn skip_record(buf: &[u8], start: usize, mut pos: usize, delim: u8) -> Record {
+fn skip_record(buf: &[u8], start: usize, mut pos: usize, d: Dialect) -> Record {
     loop {
-        let Some(at) = find3(buf, pos, b'"', b'\n', b'\r') else {
+        let Some(at) = find3(buf, pos, d.quote, b'\n', b'\r') else {
             return Record {
                 start,
                 next: buf.len(),
                 open_quote: false,
             };
         };
-        if buf[at] != b'"' {
+        if buf[at] != d.quote {
             return Record {
                 start,
                 next: at + 1,
                 open_quote: false,
             };
         }
-        if buf[at - 1] != delim {
+        if buf[at - 1] != d.delimiter {
             pos = at + 1;
             continue;
         }
-        // An opening quote: find its closing quote, skipping `""` pairs.
-        let mut i = at + 1;
-        loop {
-            match find3(buf, i, b'"', b'"', b'"') {
-                None => {
-                    return Record {
-                        start,
-                        next: buf.len(),
-                        open_quote: true,
-                    };
-                }
-                Some(q) if buf.get(q + 1) == Some(&b'"') => i = q + 2,
-                Some(q) => {
-                    pos = q + 1;
-                    break;
-                }
+        match closing_quote(buf, at + 1, d) {
+            None => {
+                return Record {
+                    start,
+                    next: buf.len(),
+                    open_quote: true,
+                };
             }
+            Some((close, _)) => pos = close + 1,
         }
     }
 }
@@ -302,7 +390,7 @@ mod tests {
         let mut out = Vec::new();
         let mut fields = Vec::new();
         let mut pos = 0;
-        while let Some(r) = read_record(buf, pos, b',', &mut fields) {
+        while let Some(r) = read_record(buf, pos, Dialect::new(b','), &mut fields) {
             out.push(
                 fields
                     .iter()
@@ -336,8 +424,9 @@ mod tests {
         for limit in 0..4 {
             let (mut full, mut prefix) = (Vec::new(), Vec::new());
             let mut pos = 0;
-            while let Some(r) = read_record(buf, pos, b',', &mut full) {
-                let p = read_record_prefix(buf, pos, b',', limit, &mut prefix).unwrap();
+            while let Some(r) = read_record(buf, pos, Dialect::new(b','), &mut full) {
+                let p =
+                    read_record_prefix(buf, pos, Dialect::new(b','), limit, &mut prefix).unwrap();
                 assert_eq!(p, r, "limit {limit} at {pos}");
                 let n = limit.max(1).min(full.len());
                 assert_eq!(prefix[..], full[..n]);
@@ -349,7 +438,7 @@ mod tests {
     #[test]
     fn open_quote_at_end() {
         let mut fields = Vec::new();
-        let r = read_record(b"a,\"open\nmore", 0, b',', &mut fields).unwrap();
+        let r = read_record(b"a,\"open\nmore", 0, Dialect::new(b','), &mut fields).unwrap();
         assert!(r.open_quote);
     }
 

@@ -184,7 +184,7 @@ fn index_chunk(
     let ty = col.ty;
     let parser = a.plan.parsers[ts_col].as_ref().expect("timestamp parser");
     let unit = a.plan.meta.partition_by;
-    let delim = job.req.delimiter;
+    let dialect = job.req.dialect;
     let policy = Rejection {
         on_error: job.req.on_error,
         sink: &job.errors,
@@ -202,7 +202,7 @@ fn index_chunk(
     let mut last_progress = pos;
     // Only the fields up to the timestamp are split; the lexer jumps over
     // the rest of each record.
-    while let Some(r) = read_record_prefix(buf, pos, delim, ts_field + 1, &mut fields) {
+    while let Some(r) = read_record_prefix(buf, pos, dialect, ts_field + 1, &mut fields) {
         if r.start >= chunk.end {
             break;
         }
@@ -226,7 +226,7 @@ fn index_chunk(
             // Only the last record of a file can be open: read all of it to
             // name the field that never closes.
             let mut all = Vec::new();
-            read_record(buf, r.start, delim, &mut all);
+            read_record(buf, r.start, dialect, &mut all);
             reject(RowError::open_quote(
                 r.start as u64,
                 all.len().saturating_sub(1),
@@ -234,7 +234,10 @@ fn index_chunk(
             ))?;
             continue;
         }
-        let Some(f) = fields.get(ts_field).filter(|f| !f.is_null(buf)) else {
+        let Some(f) = fields
+            .get(ts_field)
+            .filter(|f| !f.is_null(buf, &a.plan.nulls))
+        else {
             reject(RowError::missing_timestamp(r.start as u64, &col.name))?;
             continue;
         };

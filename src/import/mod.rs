@@ -29,6 +29,7 @@ pub mod log;
 pub mod partition_import;
 pub mod pgtext;
 pub mod reject;
+pub mod request;
 pub mod rows;
 pub mod serial;
 pub mod source;
@@ -44,75 +45,7 @@ use crate::error::{Error, Result};
 use crate::storage::PartitionBy;
 use log::{ErrorRow, ImportLog, LogRow, now_micros};
 
-/// What to do with a value that does not convert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Drop the row (the default).
-    SkipRow,
-    /// Keep the row with NULL in the bad field.
-    SkipColumn,
-    /// Fail the whole import; the table stays as it was.
-    Abort,
-}
-
-/// One import, as the COPY statement (or the CLI) asked for it.
-#[derive(Debug, Clone)]
-pub struct ImportRequest {
-    pub schema: String,
-    pub table: String,
-    /// The file name as written in the statement (for the log).
-    pub file_name: String,
-    /// The resolved path, already confined to the copy root.
-    pub path: PathBuf,
-    pub header: Option<bool>,
-    pub timestamp: Option<String>,
-    pub format: Option<String>,
-    pub delimiter: u8,
-    pub partition_by: Option<PartitionBy>,
-    pub on_error: OnError,
-    /// What the HTTP endpoints and COPY FROM STDIN add to COPY's options.
-    pub options: ImportOptions,
-}
-
-/// A column type given by the caller (`/imp`'s `schema` part).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnOverride {
-    pub name: String,
-    pub ty: crate::catalog::ColumnType,
-    /// Timestamp pattern for a DATE/TIMESTAMP column.
-    pub pattern: Option<String>,
-}
-
-/// Options beyond COPY's grammar; the defaults are COPY's behaviour.
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// Types for named file columns (a new table only).
-    pub columns: Vec<ColumnOverride>,
-    /// File column renamed before it is mapped (Arc's time column).
-    pub rename: Option<(String, String)>,
-    /// Records skipped before the header (Arc's `skip_rows`).
-    pub skip_records: usize,
-    /// Ignore values past the last column instead of rejecting the row.
-    pub skip_extra_values: bool,
-    /// An unquoted field equal to this is NULL (COPY FROM STDIN's NULL).
-    pub null_text: Option<Vec<u8>>,
-    /// Fail with `table does not exist` instead of creating the table.
-    pub must_exist: bool,
-    /// Integer timestamps: pick the epoch unit from the values' size.
-    pub guess_epoch: bool,
-    /// The file's column names, in order (COPY FROM STDIN's column list).
-    pub column_names: Option<Vec<String>>,
-}
-
-impl ImportRequest {
-    fn table_display(&self) -> String {
-        if self.schema == crate::catalog::DEFAULT_SCHEMA {
-            self.table.clone()
-        } else {
-            format!("{}.{}", self.schema, self.table)
-        }
-    }
-}
+pub use request::{ColumnOverride, ImportOptions, ImportRequest, OnError};
 
 /// Importer settings taken from the configuration.
 #[derive(Debug, Clone)]
@@ -284,6 +217,10 @@ pub struct Summary {
     pub id: String,
     pub rows_handled: u64,
     pub rows_imported: u64,
+    /// Data records that did not become rows, whichever phase refused them
+    /// (`rows_handled` leaves out those refused at indexing, as QuestDB's
+    /// log does).
+    pub rows_rejected: u64,
     pub errors: u64,
     pub partitions: usize,
     pub bytes: u64,
@@ -302,14 +239,14 @@ impl Summary {
     /// What a pipeline knows when it ends; the driver adds id and times.
     fn counts(
         job: &Job<'_>,
-        handled: u64,
-        imported: u64,
+        (records, handled, imported): (u64, u64, u64),
         partitions: usize,
         bytes: usize,
     ) -> Summary {
         Summary {
             rows_handled: handled,
             rows_imported: imported,
+            rows_rejected: records.saturating_sub(imported),
             errors: job.errors.count(),
             partitions,
             bytes: bytes as u64,
@@ -478,6 +415,7 @@ impl Importer {
 
     /// Starts `req` in the background; returns its id at once.
     pub fn submit(self: &Arc<Self>, req: ImportRequest) -> Result<String> {
+        req.validate()?;
         let (id, cancel) = self.reserve()?;
         // Reap the previous import's thread (it has released the slot).
         if let Some(h) = self.thread.lock().expect("import thread").take() {
@@ -505,6 +443,7 @@ impl Importer {
         progress: &Progress,
         cancel: Arc<AtomicBool>,
     ) -> Result<std::result::Result<Summary, ImportError>> {
+        req.validate()?;
         let (id, slot_cancel) = self.reserve()?;
         // Either flag cancels: the CLI's (Ctrl-C) or the slot's.
         let watcher_stop = Arc::new(AtomicBool::new(false));
@@ -826,6 +765,7 @@ impl Importer {
             })
             .map_err(|e| (e, 0))?;
         let handled = index.rows;
+        let index_records = index.records;
         if index.partitions.is_empty() {
             let message = if index.records > 0 {
                 "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors."
@@ -843,8 +783,13 @@ impl Importer {
             .map_err(|e| (e, handled))?;
         let partitions = written.files.len();
         let imported = written.rows;
-        let summary = Summary::counts(job, handled, imported, partitions, map.len())
-            .with(&plan, &written.files);
+        let summary = Summary::counts(
+            job,
+            (index_records, handled, imported),
+            partitions,
+            map.len(),
+        )
+        .with(&plan, &written.files);
         job.phase("attach_partitions", || {
             target.attach(&self.catalog, &plan, written.files)
         })

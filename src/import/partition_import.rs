@@ -196,7 +196,7 @@ fn import_partition(
                     prefetch(buf, offset_of(ahead) as usize);
                 }
                 let offset = offset_of(place);
-                read_record(buf, offset as usize, job.req.delimiter, &mut fields)
+                read_record(buf, offset as usize, job.req.dialect, &mut fields)
                     .expect("indexed offsets start records");
                 match decoder.push(buf, &fields, offset, Some((ts_col, ts)), &job.errors) {
                     Ok(Outcome::Imported) => keys.push((ts, keys.len() as u64)),

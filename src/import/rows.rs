@@ -8,8 +8,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use super::analyze::{Plan, field_is_null};
-use super::csv::Field;
+use super::analyze::Plan;
+use super::csv::{Field, Nulls};
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::reject::{FieldFate, Rejection};
 use super::{ErrorSink, OnError, RowError};
@@ -31,7 +31,7 @@ pub struct RowDecoder {
     on_error: OnError,
     /// Rows in the builders (every builder has this many values).
     rows: usize,
-    null_text: Option<Vec<u8>>,
+    nulls: Nulls,
     skip_extra_values: bool,
     /// The designated timestamp's table column: never NULLed.
     designated: Option<usize>,
@@ -70,7 +70,7 @@ impl RowDecoder {
             file_columns: plan.file_columns,
             on_error,
             rows: 0,
-            null_text: plan.null_text.clone(),
+            nulls: plan.nulls.clone(),
             skip_extra_values: plan.skip_extra_values,
             designated: plan.timestamp.map(|(c, _)| c),
         }
@@ -118,7 +118,7 @@ impl RowDecoder {
             }
             let designated = self.designated == Some(i);
             let field = match col.source.and_then(|s| fields.get(s)) {
-                Some(f) if !field_is_null(f, buf, self.null_text.as_deref()) => f,
+                Some(f) if !f.is_null(buf, &self.nulls) => f,
                 _ if designated => {
                     failed = Some(RowError::missing_timestamp(offset, &col.name));
                     break;

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use super::analyze::Analysis;
 use super::attach::Target;
 use super::csv::{Field, read_record};
-use super::rows::{Outcome, RowDecoder};
 use super::reject::Rejection;
+use super::rows::{Outcome, RowDecoder};
 use super::{ImportError, Job, RowError, Summary};
 use crate::catalog::Catalog;
 use crate::storage::{DataFile, write_rows};
@@ -58,7 +58,7 @@ pub fn run(
     };
     let mut pos = a.structure.data_start;
     let result = (|| {
-        while let Some(r) = read_record(buf, pos, job.req.delimiter, &mut fields) {
+        while let Some(r) = read_record(buf, pos, job.req.dialect, &mut fields) {
             pos = r.next;
             handled += 1;
             if handled.is_multiple_of(65_536) {
@@ -107,7 +107,8 @@ pub fn run(
         return Err((e, handled));
     }
     let partitions = files.len().min(1);
-    let summary = Summary::counts(job, handled, imported, partitions, buf.len()).with(a, &files);
+    let summary =
+        Summary::counts(job, (handled, handled, imported), partitions, buf.len()).with(a, &files);
     target
         .attach(catalog, a, files)
         .map_err(|e| (e, handled))

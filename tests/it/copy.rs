@@ -93,7 +93,7 @@ fn weather_csv(path: &Path, rows: u64, days: i64, seed: u64) -> Reference {
     r
 }
 
-fn start(name: &str, extra: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
+pub(crate) fn start(name: &str, extra: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
     let root = scratch(name).join("data");
     let import = root.join("import");
     std::fs::create_dir_all(&import).unwrap();
@@ -103,7 +103,7 @@ fn start(name: &str, extra: &[(&str, &str)]) -> (Server, std::path::PathBuf) {
 
 /// Polls the log until the import's last row is final; returns
 /// (status, message, rows_handled, rows_imported, errors).
-async fn wait_final(
+pub(crate) async fn wait_final(
     client: &tokio_postgres::Client,
     id: &str,
 ) -> (String, Option<String>, i64, i64, i64) {

@@ -990,10 +990,10 @@ async fn copy_from_stdin_and_to_stdout() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
 
-    // Unknown table; binary format.
+    // Unknown table; binary format; a quote that is the delimiter.
     for (sql, code) in [
         ("COPY t FROM STDIN (FORMAT binary)", "0A000"),
-        ("COPY t FROM STDIN (FORMAT csv, QUOTE '''')", "0A000"),
+        ("COPY t FROM STDIN (FORMAT csv, QUOTE ',')", "42804"),
         ("COPY nope FROM STDIN", "42P01"),
     ] {
         match client.copy_in::<_, bytes::Bytes>(sql).await {

@@ -9,9 +9,12 @@
 //!   `kill -9` around attach, HTTP, `sluice import`).
 //! * `ingest`: `/imp`, Arc's CSV endpoint, Parquet bulk-import jobs,
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
+//! * `correctness`: values never changed by inference, one bad value fails
+//!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
 
 mod common;
 mod copy;
+mod correctness;
 mod durability;
 mod http;
 mod ingest;

@@ -18,7 +18,7 @@ use super::render::format_timestamp;
 use super::upload;
 use crate::catalog::name::{self, NameKind};
 use crate::engine::Engine;
-use crate::engine::ingest::{ImportOptions, ImportRequest, OnError};
+use crate::engine::ingest::{Dialect, ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
 use crate::storage::PartitionBy;
 
@@ -134,7 +134,7 @@ pub async fn import_csv(
         header: Some(true),
         timestamp: Some("time".to_string()),
         format,
-        delimiter,
+        dialect: Dialect::new(delimiter),
         partition_by: Some(PartitionBy::Hour),
         on_error: OnError::SkipRow,
         options: ImportOptions {
@@ -173,7 +173,7 @@ pub async fn import_csv(
             "database": database,
             "measurement": measurement,
             "rows_imported": s.rows_imported,
-            "rows_rejected": s.rows_handled.saturating_sub(s.rows_imported),
+            "rows_rejected": s.rows_rejected,
             "partitions_created": s.partitions,
             "time_range_min": ts(s.min_ts),
             "time_range_max": ts(s.max_ts),

@@ -17,7 +17,7 @@ use crate::catalog::name::{self, NameKind};
 use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
 use crate::engine::Engine;
 use crate::engine::ingest::{
-    ColumnOverride, ImportOptions, ImportRequest, Imported, OnError, detect_delimiter,
+    ColumnOverride, Dialect, ImportOptions, ImportRequest, Imported, OnError, detect_delimiter,
     normalise_name,
 };
 use crate::error::Error;
@@ -248,7 +248,7 @@ async fn run(
         header: if force_header { Some(true) } else { None },
         timestamp,
         format: None,
-        delimiter,
+        dialect: Dialect::new(delimiter),
         partition_by,
         on_error,
         options: ImportOptions {
@@ -274,7 +274,7 @@ async fn run(
 fn respond(imported: &Imported, r: &Request) -> Response {
     let s = &imported.summary;
     let meta = &imported.meta;
-    let rejected = s.rows_handled.saturating_sub(s.rows_imported);
+    let rejected = s.rows_rejected;
     let errors_of = |name: &str| s.column_errors.get(name).copied().unwrap_or(0);
     let partition = meta.partition_by.name();
     let timestamp = meta.timestamp.clone();

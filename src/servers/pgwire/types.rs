@@ -3,14 +3,19 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
+};
 use datafusion::common::ScalarValue;
 use futures::stream;
 use pgwire::api::Type;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::results::{FieldInfo, QueryResponse};
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
 
+use crate::catalog::ColumnType;
 use crate::engine::Rows;
 use crate::engine::present::{present_batch, present_schema, present_type};
 
@@ -24,20 +29,106 @@ pub fn fields(
     rows_schema: &datafusion::arrow::datatypes::SchemaRef,
     format: &Format,
 ) -> PgWireResult<Vec<FieldInfo>> {
-    let presented = present_schema(rows_schema);
-    arrow_pg::datatypes::arrow_schema_to_pg_fields(&presented, format, None)
+    let presented = wire_schema(rows_schema, format);
+    let mut fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(&presented, format, None)?;
+    // The wire arrays of UUID and TIMESTAMP_NS columns are text or bytes
+    // (below); the type the client sees is still the column's own.
+    for (i, f) in rows_schema.fields().iter().enumerate() {
+        let ty = match wire_kind(f) {
+            Some(ColumnType::Uuid) => Type::UUID,
+            Some(ColumnType::TimestampNs) => Type::TIMESTAMP,
+            _ => continue,
+        };
+        let old = &fields[i];
+        fields[i] = FieldInfo::new(old.name().to_string(), None, None, ty, old.format());
+    }
+    Ok(fields)
+}
+
+/// A UUID or TIMESTAMP_NS column, by its type metadata and its Arrow type
+/// both (an expression over the column, such as a CAST, may keep the
+/// metadata with another type).
+fn wire_kind(f: &Field) -> Option<ColumnType> {
+    match (ColumnType::of_field(f), f.data_type()) {
+        (ColumnType::Uuid, DataType::FixedSizeBinary(16)) => Some(ColumnType::Uuid),
+        (_, DataType::Timestamp(TimeUnit::Nanosecond, _)) => Some(ColumnType::TimestampNs),
+        _ => None,
+    }
+}
+
+/// The engine's presentation, then what PostgreSQL's formats need: a UUID
+/// is its canonical text in the text format and its 16 bytes in the binary
+/// one; a TIMESTAMP_NS keeps all nine fractional digits as text (the binary
+/// timestamp of PostgreSQL holds microseconds, so there it is truncated to
+/// them, the one place a value is narrower than stored).
+fn wire_schema(schema: &SchemaRef, format: &Format) -> SchemaRef {
+    let presented = present_schema(schema);
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(presented.fields())
+        .enumerate()
+        .map(|(i, (orig, out))| {
+            let binary = format.format_for(i) == FieldFormat::Binary;
+            let ty = match (wire_kind(orig), binary) {
+                (Some(ColumnType::Uuid), true) => DataType::Binary,
+                (Some(ColumnType::TimestampNs), false) => DataType::Utf8,
+                _ => out.data_type().clone(),
+            };
+            Field::new(out.name(), ty, true).with_metadata(out.metadata().clone())
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn wire_batch(batch: &RecordBatch, wire: &SchemaRef) -> PgWireResult<RecordBatch> {
+    let api = |e: crate::error::Error| PgWireError::ApiError(Box::new(e));
+    let presented = present_schema(&batch.schema());
+    let shown = present_batch(batch, &presented).map_err(api)?;
+    let columns = batch
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let to = wire.field(i).data_type();
+            let col = batch.column(i);
+            Ok(match (wire_kind(f), to) {
+                (Some(ColumnType::Uuid), DataType::Binary) => {
+                    let a = col.as_fixed_size_binary();
+                    Arc::new(BinaryArray::from_iter(
+                        (0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r))),
+                    )) as ArrayRef
+                }
+                (Some(ColumnType::TimestampNs), DataType::Utf8) => {
+                    let a = col.as_primitive::<TimestampNanosecondType>();
+                    Arc::new(StringArray::from_iter((0..a.len()).map(|r| {
+                        a.is_valid(r).then(|| {
+                            let v = a.value(r);
+                            chrono::DateTime::from_timestamp(
+                                v.div_euclid(1_000_000_000),
+                                v.rem_euclid(1_000_000_000) as u32,
+                            )
+                            .map(|d| d.format("%Y-%m-%d %H:%M:%S%.9f").to_string())
+                            .unwrap_or_else(|| v.to_string())
+                        })
+                    }))) as ArrayRef
+                }
+                _ if shown.column(i).data_type() == to => Arc::clone(shown.column(i)),
+                _ => cast(shown.column(i), to).map_err(|e| api(e.into()))?,
+            })
+        })
+        .collect::<PgWireResult<Vec<_>>>()?;
+    RecordBatch::try_new(Arc::clone(wire), columns).map_err(|e| api(e.into()))
 }
 
 /// Encodes complete rows as a pgwire query response.
 pub fn query_response(rows: Rows, format: &Format) -> PgWireResult<QueryResponse> {
-    let presented = present_schema(&rows.schema);
-    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
-        &presented, format, None,
-    )?);
+    let wire = wire_schema(&rows.schema, format);
+    let fields = Arc::new(fields(&rows.schema, format)?);
     let mut data = Vec::new();
     for batch in &rows.batches {
-        let batch =
-            present_batch(batch, &presented).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        let batch = wire_batch(batch, &wire)?;
         data.extend(arrow_pg::datatypes::encode_recordbatch(
             Arc::clone(&fields),
             batch,

@@ -1,0 +1,103 @@
+//! The one place an adapter's options become an import: every way in
+//! (COPY, `sluice import`, `/imp`, Arc's endpoint, COPY FROM STDIN) fills an
+//! [`ImportRequest`], and the importer checks it with
+//! [`ImportRequest::validate`] before it takes the import slot, so each
+//! rule (names, dialect, timestamp and partitioning) is written once.
+
+use std::path::PathBuf;
+
+use super::csv::{Dialect, Nulls};
+use crate::catalog::name::{self, NameKind};
+use crate::error::{Error, Result};
+use crate::storage::PartitionBy;
+
+/// What to do with a value that does not convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Drop the row (the default).
+    SkipRow,
+    /// Keep the row with NULL in the bad field.
+    SkipColumn,
+    /// Fail the whole import; the table stays as it was.
+    Abort,
+}
+
+/// One import, as the COPY statement (or the CLI) asked for it.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub schema: String,
+    pub table: String,
+    /// The file name as written in the statement (for the log).
+    pub file_name: String,
+    /// The resolved path, already confined to the copy root.
+    pub path: PathBuf,
+    pub header: Option<bool>,
+    pub timestamp: Option<String>,
+    pub format: Option<String>,
+    /// Delimiter, quote and escape bytes.
+    pub dialect: Dialect,
+    pub partition_by: Option<PartitionBy>,
+    pub on_error: OnError,
+    /// What the HTTP endpoints and COPY FROM STDIN add to COPY's options.
+    pub options: ImportOptions,
+}
+
+/// A column type given by the caller (`/imp`'s `schema` part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnOverride {
+    pub name: String,
+    pub ty: crate::catalog::ColumnType,
+    /// Timestamp pattern for a DATE/TIMESTAMP column.
+    pub pattern: Option<String>,
+}
+
+/// Options beyond COPY's grammar; the defaults are COPY's behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Types for named file columns (a new table only).
+    pub columns: Vec<ColumnOverride>,
+    /// File column renamed before it is mapped (Arc's time column).
+    pub rename: Option<(String, String)>,
+    /// Records skipped before the header (Arc's `skip_rows`).
+    pub skip_records: usize,
+    /// Ignore values past the last column instead of rejecting the row.
+    pub skip_extra_values: bool,
+    /// Which fields are NULL (QuestDB's rule, or PostgreSQL's for COPY
+    /// FROM STDIN).
+    pub nulls: Nulls,
+    /// Fail with `table does not exist` instead of creating the table.
+    pub must_exist: bool,
+    /// Integer timestamps: pick the epoch unit from the values' size.
+    pub guess_epoch: bool,
+    /// The file's column names, in order (COPY FROM STDIN's column list).
+    pub column_names: Option<Vec<String>>,
+}
+
+impl ImportRequest {
+    /// The table as the log shows it (`schema.table` outside `public`).
+    pub fn table_display(&self) -> String {
+        if self.schema == crate::catalog::DEFAULT_SCHEMA {
+            self.table.clone()
+        } else {
+            format!("{}.{}", self.schema, self.table)
+        }
+    }
+
+    /// Checks the request as a whole: the target's names by the catalog's
+    /// rule, the dialect's bytes, partitioning only with a designated
+    /// timestamp.
+    pub fn validate(&self) -> Result<()> {
+        name::check(NameKind::Schema, &self.schema)?;
+        name::check(NameKind::Table, &self.table)?;
+        self.dialect.check().map_err(Error::invalid)?;
+        // FORMAT alone is fine: it applies to an existing table's
+        // designated timestamp.
+        let partitioned = self.partition_by.is_some_and(|p| p != PartitionBy::None);
+        if self.timestamp.is_none() && partitioned {
+            return Err(Error::invalid(
+                "invalid option used for import without a designated timestamp (format or partition by)",
+            ));
+        }
+        Ok(())
+    }
+}
