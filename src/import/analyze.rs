@@ -923,9 +923,74 @@ mod tests {
         assert_eq!(detect_delimiter(b"single\nline\n"), b',');
     }
 
+    fn types_of(text: &str) -> Vec<ColumnType> {
+        analyze_str(text, Some(true))
+            .unwrap()
+            .detected
+            .iter()
+            .map(|d| d.as_ref().unwrap().ty)
+            .collect()
+    }
+
+    #[test]
+    fn inference_never_changes_a_value() {
+        use ColumnType::*;
+        // Leading zeros, 20 digits, braces around a UUID, a zero-padded
+        // IPv4 octet: each stays text.
+        assert_eq!(
+            types_of(
+                "zip,id,u,ip\n08123,12345678901234567890,{a0eebc999c0b4ef8bb6d6bb9bd380a11},10.0.0.01\n02139,12345678901234567891,{a0eebc999c0b4ef8bb6d6bb9bd380a12},10.0.0.2\n"
+            ),
+            [Varchar, Varchar, Varchar, Varchar]
+        );
+        // A lone 0 and 0.x are numbers.
+        assert_eq!(types_of("a,b\n0,0.5\n1,-0.25\n"), [Int, Double]);
+        // Mixed precision and separators: one TIMESTAMP column.
+        assert_eq!(
+            types_of(
+                "ts\n2024-01-01 00:00:00\n2024-01-02T00:00:00.123456Z\n2024-01-03 00:00:00.5\n"
+            ),
+            [Timestamp]
+        );
+        assert_eq!(
+            types_of("ts\n2024-01-01 00:00:00\n2024-01-02 00:00:00.123456789\n"),
+            [TimestampNs]
+        );
+    }
+
+    #[test]
+    fn the_majority_decides_and_outliers_are_row_errors() {
+        use ColumnType::*;
+        let mut text = std::string::String::from("n\n");
+        for i in 0..19 {
+            text.push_str(&format!("{i}\n"));
+        }
+        text.push_str("n/a\n");
+        // 19 of 20 (95 %) are integers.
+        assert_eq!(types_of(&text), [Int]);
+        text.push_str("bad\n");
+        // 19 of 21 are not enough.
+        assert_eq!(types_of(&text), [Varchar]);
+        // One leading-zero value vetoes a number type outright.
+        assert_eq!(
+            types_of("n\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n011\n"),
+            [Varchar]
+        );
+        // A header is still told apart from data by every value.
+        assert!(analyze_str("n\n1\n2\n", None).unwrap().header);
+    }
+
     #[test]
     fn binary_and_empty() {
         assert!(analyze_str("\0\0\0", None).is_err());
+        assert!(
+            analyze_str("PAR1\0\0", None)
+                .unwrap_err()
+                .to_string()
+                .contains("Parquet magic number")
+        );
+        // A stray NUL in one field is not a binary file.
+        assert!(analyze_str("a,b\n1,x\0y\n2,z\n", None).is_ok());
         assert!(analyze_str("\n\n", None).is_err());
     }
 }

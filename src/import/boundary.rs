@@ -32,14 +32,14 @@ struct Scan {
 const BREAK_SEARCH: usize = 1 << 20;
 
 /// The chunk's quote count, and its first breaks within `limit` bytes.
-fn scan(buf: &[u8], start: usize, end: usize, limit: usize) -> Scan {
+fn scan(buf: &[u8], start: usize, end: usize, limit: usize, quote: u8) -> Scan {
     let mut s = Scan::default();
     let stop = end.min(start.saturating_add(limit));
     let mut pos = start;
-    while let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &buf[pos..stop]) {
+    while let Some(k) = memchr::memchr3(quote, b'\n', b'\r', &buf[pos..stop]) {
         let at = pos + k;
         match buf[at] {
-            b'"' => s.quotes += 1,
+            b if b == quote => s.quotes += 1,
             _ => {
                 let parity = (s.quotes & 1) as usize;
                 if s.first_break[parity].is_none() {
@@ -53,20 +53,29 @@ fn scan(buf: &[u8], start: usize, end: usize, limit: usize) -> Scan {
                 }
                 if s.first_break[0].is_some() && s.first_break[1].is_some() {
                     // Both parities found; only the quote count is still needed.
-                    s.quotes += memchr::memchr_iter(b'"', &buf[at + 1..end]).count() as u64;
+                    s.quotes += memchr::memchr_iter(quote, &buf[at + 1..end]).count() as u64;
                     return s;
                 }
             }
         }
         pos = at + 1;
     }
-    s.quotes += memchr::memchr_iter(b'"', &buf[stop..end]).count() as u64;
+    s.quotes += memchr::memchr_iter(quote, &buf[stop..end]).count() as u64;
     s
 }
 
 /// Chunk boundaries of `buf[data_start..]` for `workers` tasks of at least
-/// `min_chunk` bytes.
-pub fn chunks(buf: &[u8], data_start: usize, workers: usize, min_chunk: usize) -> Vec<Chunk> {
+/// `min_chunk` bytes, for files quoted with `quote`. (An escaped quote, or
+/// a literal one inside an unquoted field, can mislead the parity rule;
+/// indexing checks that chunks meet at record starts and falls back to one
+/// task when they do not.)
+pub fn chunks(
+    buf: &[u8],
+    data_start: usize,
+    workers: usize,
+    min_chunk: usize,
+    quote: u8,
+) -> Vec<Chunk> {
     let len = buf.len().saturating_sub(data_start);
     if workers <= 1 || len <= min_chunk {
         return vec![Chunk {
@@ -85,7 +94,7 @@ pub fn chunks(buf: &[u8], data_start: usize, workers: usize, min_chunk: usize) -
         .collect();
     let scans: Vec<Scan> = bounds
         .par_iter()
-        .map(|&(s, e)| scan(buf, s, e, BREAK_SEARCH))
+        .map(|&(s, e)| scan(buf, s, e, BREAK_SEARCH, quote))
         .collect();
     let mut starts = vec![data_start];
     let mut quotes = scans[0].quotes;
@@ -93,7 +102,7 @@ pub fn chunks(buf: &[u8], data_start: usize, workers: usize, min_chunk: usize) -
         let parity = (quotes & 1) as usize;
         // Rare: a quoted field longer than the search; look further.
         let first = sc.first_break[parity]
-            .or_else(|| scan(buf, bounds[i].0, bounds[i].1, usize::MAX).first_break[parity]);
+            .or_else(|| scan(buf, bounds[i].0, bounds[i].1, usize::MAX, quote).first_break[parity]);
         if let Some(at) = first
             && at < buf.len()
             && at > *starts.last().expect("first start")
@@ -119,6 +128,7 @@ pub fn run(job: &Job<'_>, buf: &[u8], data_start: usize) -> Result<Vec<Chunk>, I
             data_start,
             job.settings.workers,
             job.settings.min_chunk_size,
+            job.req.dialect.quote,
         )
     });
     job.check("boundary_check")?;
@@ -136,18 +146,21 @@ mod tests {
             "/../shared/conformance/questdb-csv/test-quotes-small.csv"
         );
         let Ok(buf) = std::fs::read(path) else { return };
-        let starts: Vec<usize> = chunks(&buf, 0, 3, 1).iter().map(|c| c.start).collect();
+        let starts: Vec<usize> = chunks(&buf, 0, 3, 1, b'"')
+            .iter()
+            .map(|c| c.start)
+            .collect();
         assert_eq!(starts, [0, 90, 185]);
-        assert_eq!(chunks(&buf, 0, 1, 1).len(), 1);
+        assert_eq!(chunks(&buf, 0, 1, 1, b'"').len(), 1);
     }
 
     #[test]
     fn long_quoted_fields_are_searched_past_the_limit() {
         let buf = b"a,\"x\ny\nz\",b\nc,d\n";
-        let short = scan(buf, 0, buf.len(), 4);
+        let short = scan(buf, 0, buf.len(), 4, b'"');
         assert_eq!(short.quotes, 2);
         assert_eq!(short.first_break, [None, None]);
-        let full = scan(buf, 0, buf.len(), usize::MAX);
+        let full = scan(buf, 0, buf.len(), usize::MAX, b'"');
         assert_eq!(full.quotes, 2);
         assert_eq!(full.first_break, [Some(12), Some(5)]);
     }
@@ -159,7 +172,7 @@ mod tests {
             text.push_str(&format!("{i},\"a\nb,{i}\"\r\n"));
         }
         let buf = text.as_bytes();
-        let cs = chunks(buf, 0, 7, 10);
+        let cs = chunks(buf, 0, 7, 10, b'"');
         assert!(cs.len() > 1);
         assert_eq!(cs.last().unwrap().end, buf.len());
         for w in cs.windows(2) {

@@ -28,6 +28,8 @@ pub mod indexing;
 pub mod log;
 pub mod partition_import;
 pub mod pgtext;
+#[cfg(test)]
+mod proptests;
 pub mod reject;
 pub mod request;
 pub mod rows;

@@ -1181,4 +1181,69 @@ mod tests {
             Statement::CreateSchema { .. }
         ));
     }
+
+    /// Words of our grammar, hostile literals and punctuation, in any order.
+    fn grammar_words() -> impl proptest::strategy::Strategy<Value = Vec<&'static str>> {
+        const WORDS: &[&str] = &[
+            "COPY",
+            "t",
+            "FROM",
+            "'f.csv'",
+            "WITH",
+            "HEADER",
+            "true",
+            "TIMESTAMP",
+            "'ts'",
+            "PARTITION",
+            "BY",
+            "DAY",
+            "ON",
+            "ERROR",
+            "STDIN",
+            "(",
+            ")",
+            ",",
+            "FORMAT",
+            "csv",
+            "DELIMITER",
+            "QUOTE",
+            "''''",
+            "CANCEL",
+            "CREATE",
+            "TABLE",
+            "SCHEMA",
+            "\"../x\"",
+            "INSERT",
+            "INTO",
+            "VALUES",
+            "LIMIT",
+            "-1",
+            "SELECT",
+            "*",
+            ";",
+            "'\u{0}'",
+            "RENAME",
+        ];
+        proptest::collection::vec(proptest::sample::select(WORDS), 0..14)
+    }
+
+    proptest::proptest! {
+        /// The SQL front end answers any text with statements or an error
+        /// whose position lies inside the text, never a panic.
+        #[test]
+        fn any_text_parses_or_errors(sql in "\\PC{0,80}") {
+            if let Err(e) = parse(&sql) {
+                let pos = e.position().unwrap_or(0);
+                proptest::prop_assert!(pos <= sql.chars().count(), "{} at {}", sql, pos);
+            }
+        }
+
+        #[test]
+        fn grammar_words_in_any_order(words in grammar_words()) {
+            let sql = words.join(" ");
+            if let Err(e) = parse(&sql) {
+                proptest::prop_assert!(e.position().unwrap_or(0) <= sql.chars().count(), "{}", sql);
+            }
+        }
+    }
 }
