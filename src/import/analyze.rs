@@ -853,30 +853,37 @@ pub fn plan(
     }
 }
 
+/// [`analyze`] of a text with COPY's defaults (a comma, QuestDB's NULL
+/// rule, the built-in formats), for tests.
+#[cfg(test)]
+pub(crate) fn analyze_text(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
+    let formats = TextLoaderFormats::builtin();
+    analyze(
+        text.as_bytes(),
+        &AnalyzeOptions {
+            dialect: Dialect::default(),
+            header,
+            timestamp: None,
+            format: None,
+            max_lines: 1000,
+            sample_bytes: 1 << 20,
+            formats: &formats,
+            skip_records: 0,
+            nulls: &Nulls::default(),
+            rename: None,
+            overrides: &[],
+            guess_epoch: false,
+            names: None,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn analyze_str(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
-        let formats = TextLoaderFormats::builtin();
-        analyze(
-            text.as_bytes(),
-            &AnalyzeOptions {
-                dialect: Dialect::default(),
-                header,
-                timestamp: None,
-                format: None,
-                max_lines: 1000,
-                sample_bytes: 1 << 20,
-                formats: &formats,
-                skip_records: 0,
-                nulls: &Nulls::default(),
-                rename: None,
-                overrides: &[],
-                guess_epoch: false,
-                names: None,
-            },
-        )
+        analyze_text(text, header)
     }
 
     #[test]

@@ -81,9 +81,16 @@ pub fn leading_zero(s: &[u8]) -> bool {
 /// always is (an f64 holds 15 decimal digits); only longer text, such as a
 /// 20-digit id, is checked digit by digit. `NaN` and infinities written
 /// as words are themselves; a finite number that overflows is not.
+#[inline]
 pub fn float_round_trips(text: &[u8], v: f64) -> bool {
     if !v.is_finite() {
         return !text.iter().any(u8::is_ascii_digit);
+    }
+    // At most 15 digits in all (exponent included) always fit: counted
+    // without allocating, as this runs for every value of an inferred
+    // DOUBLE column.
+    if text.iter().filter(|b| b.is_ascii_digit()).count() <= 15 {
+        return true;
     }
     let Some((digits, exp)) = decimal_digits(text) else {
         return false;
@@ -281,10 +288,13 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
 
 /// Text values are UTF-8 without NUL bytes: PostgreSQL's protocol and
 /// every client end a string at NUL, so one could never be read back.
+#[inline]
 fn utf8(raw: &[u8]) -> Result<&str, String> {
     let s = std::str::from_utf8(raw)
         .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    match memchr::memchr(0, raw) {
+    // An inlined loop: text fields are short, and a library call per
+    // field costs more than the scan.
+    match raw.iter().position(|&b| b == 0) {
         Some(at) => Err(format!("NUL byte at byte {at}")),
         None => Ok(s),
     }

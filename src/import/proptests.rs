@@ -9,9 +9,9 @@
 
 use proptest::prelude::*;
 
-use super::analyze::{AnalyzeOptions, analyze};
+use super::analyze::analyze_text;
 use super::boundary;
-use super::csv::{Dialect, Nulls, read_record, read_record_prefix};
+use super::csv::{Dialect, read_record, read_record_prefix};
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::format::{Pattern, parse_iso};
 use super::pgtext::TextToCsv;
@@ -147,26 +147,7 @@ fn inferred(values: &[String]) -> ColumnType {
         text.push_str(v);
         text.push('\n');
     }
-    let formats = TextLoaderFormats::builtin();
-    let s = analyze(
-        text.as_bytes(),
-        &AnalyzeOptions {
-            dialect: Dialect::default(),
-            header: Some(true),
-            timestamp: None,
-            format: None,
-            max_lines: 1000,
-            sample_bytes: 1 << 20,
-            formats: &formats,
-            skip_records: 0,
-            nulls: &Nulls::default(),
-            rename: None,
-            overrides: &[],
-            names: None,
-            guess_epoch: false,
-        },
-    )
-    .expect("analysable");
+    let s = analyze_text(&text, Some(true)).expect("analysable");
     s.detected[0].as_ref().expect("a value").ty
 }
 

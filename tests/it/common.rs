@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures::SinkExt;
+
 pub struct Server {
     pub root: PathBuf,
     pub pg: SocketAddr,
@@ -183,4 +185,18 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// COPY FROM STDIN with each of `pieces` as one CopyData message.
+pub async fn copy_in(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    pieces: &[&[u8]],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
+    futures::pin_mut!(sink);
+    for p in pieces {
+        sink.send(bytes::Bytes::copy_from_slice(p)).await?;
+    }
+    sink.finish().await
 }

@@ -5,11 +5,10 @@
 
 use std::path::Path;
 
-use futures::SinkExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::common::{column, enc, scalar};
+use crate::common::{column, copy_in, enc, scalar};
 use crate::copy::{start, wait_final};
 
 /// Runs a Python program (clients we did not write: DuckDB, psycopg,
@@ -262,20 +261,6 @@ async fn stray_bytes_are_row_errors() {
     );
 }
 
-/// COPY FROM STDIN with each of `pieces` as one CopyData message.
-async fn copy_in(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    pieces: &[&[u8]],
-) -> Result<u64, tokio_postgres::Error> {
-    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
-    futures::pin_mut!(sink);
-    for p in pieces {
-        sink.send(bytes::Bytes::copy_from_slice(p)).await?;
-    }
-    sink.finish().await
-}
-
 /// Class 3: PostgreSQL's COPY options and NULL rules as clients send them;
 /// timestamps of mixed precision in one COPY.
 #[tokio::test]
@@ -356,7 +341,8 @@ async fn copy_from_stdin_follows_postgres() {
 
 /// Class 3: psycopg's `cursor.copy()` writes timestamps with fractional
 /// digits only when they are non-zero; UUIDs arrive as `uuid.UUID` (OID
-/// 2950) and TIMESTAMP_NS keeps its nanoseconds as text.
+/// 2950) and TIMESTAMP_NS keeps its nanoseconds (as text, in the text and
+/// binary formats).
 #[tokio::test]
 async fn psycopg_copy_and_types() {
     let (server, _) = start("correct-psycopg", &[]);
@@ -382,6 +368,11 @@ with psycopg.connect(dsn) as conn:
         cur.execute("SELECT CAST(ns AS VARCHAR) FROM m WHERE name = 'n'")
         v = cur.fetchone()[0]
         assert ".123456789" in v, v
+        # The column itself arrives as text in both formats, all digits kept.
+        cur.execute("SELECT ns FROM m WHERE name = 'n'")
+        assert cur.fetchone()[0] == "2024-01-03 00:00:00.123456789"
+        cur.execute("SELECT ns FROM m WHERE name = 'n'", binary=True)
+        assert cur.fetchone()[0] == "2024-01-03 00:00:00.123456789"
 print("ok")
 "#,
         &[("PG_PORT", server.pg.port().to_string())],

@@ -13,7 +13,7 @@ use futures::SinkExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::common::{Server, enc, scalar, scratch};
+use crate::common::{Server, copy_in, enc, scalar, scratch};
 
 async fn sql_json(server: &Server, query: &str) -> Value {
     let url = server.url(&format!("/exec?query={}", enc(query)));
@@ -855,20 +855,6 @@ async fn parquet_bulk_import_jobs() {
     );
     let client = server.client().await;
     assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
-}
-
-/// COPY FROM STDIN with each of `pieces` as one CopyData message.
-async fn copy_in(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    pieces: &[&[u8]],
-) -> Result<u64, tokio_postgres::Error> {
-    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
-    futures::pin_mut!(sink);
-    for p in pieces {
-        sink.send(bytes::Bytes::copy_from_slice(p)).await?;
-    }
-    sink.finish().await
 }
 
 #[tokio::test]

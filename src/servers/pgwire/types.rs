@@ -31,12 +31,12 @@ pub fn fields(
 ) -> PgWireResult<Vec<FieldInfo>> {
     let presented = wire_schema(rows_schema, format);
     let mut fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(&presented, format, None)?;
-    // The wire arrays of UUID and TIMESTAMP_NS columns are text or bytes
-    // (below); the type the client sees is still the column's own.
+    // The wire arrays of UUID columns are text or bytes (below); the type
+    // the client sees is still `uuid`.
     for (i, f) in rows_schema.fields().iter().enumerate() {
         let ty = match wire_kind(f) {
             Some(ColumnType::Uuid) => Type::UUID,
-            Some(ColumnType::TimestampNs) => Type::TIMESTAMP,
+            Some(ColumnType::TimestampNs) => Type::TEXT,
             _ => continue,
         };
         let old = &fields[i];
@@ -58,9 +58,9 @@ fn wire_kind(f: &Field) -> Option<ColumnType> {
 
 /// The engine's presentation, then what PostgreSQL's formats need: a UUID
 /// is its canonical text in the text format and its 16 bytes in the binary
-/// one; a TIMESTAMP_NS keeps all nine fractional digits as text (the binary
-/// timestamp of PostgreSQL holds microseconds, so there it is truncated to
-/// them, the one place a value is narrower than stored).
+/// one; a TIMESTAMP_NS is text with all nine fractional digits in both,
+/// because PostgreSQL's `timestamp` holds microseconds: psycopg refuses a
+/// seventh digit and the binary format has no room for it.
 fn wire_schema(schema: &SchemaRef, format: &Format) -> SchemaRef {
     let presented = present_schema(schema);
     let fields: Vec<Field> = schema
@@ -72,7 +72,7 @@ fn wire_schema(schema: &SchemaRef, format: &Format) -> SchemaRef {
             let binary = format.format_for(i) == FieldFormat::Binary;
             let ty = match (wire_kind(orig), binary) {
                 (Some(ColumnType::Uuid), true) => DataType::Binary,
-                (Some(ColumnType::TimestampNs), false) => DataType::Utf8,
+                (Some(ColumnType::TimestampNs), _) => DataType::Utf8,
                 _ => out.data_type().clone(),
             };
             Field::new(out.name(), ty, true).with_metadata(out.metadata().clone())
