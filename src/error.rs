@@ -172,45 +172,49 @@ impl Error {
     }
 
     /// The PostgreSQL SQLSTATE for this error.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn state(&self) -> SqlState {
+        use SqlState as S;
         match self.root() {
             RootKind::Own(e) => match e {
-                Error::Syntax { .. } => "42601",
-                Error::TableNotFound { .. } => "42P01",
-                Error::TableExists { .. } => "42P07",
-                Error::SchemaNotFound { .. } => "3F000",
-                Error::SchemaExists { .. } => "42P06",
-                Error::InvalidName { .. } => "42602",
-                Error::ColumnNotFound { .. } => "42703",
-                Error::DuplicateColumn { .. } => "42701",
-                Error::BadValue { .. } => "22P02",
-                Error::Invalid { .. } => "42804",
-                Error::Unsupported { .. } => "0A000",
-                Error::PermissionDenied { .. } => "42501",
-                Error::Timeout { .. } | Error::Cancelled => "57014",
-                Error::Corrupt { .. } => "XX001",
-                Error::Config { .. } => "F0000",
+                Error::Syntax { .. } => S::SyntaxError,
+                Error::TableNotFound { .. } => S::UndefinedTable,
+                Error::TableExists { .. } => S::DuplicateTable,
+                Error::SchemaNotFound { .. } => S::InvalidSchemaName,
+                Error::SchemaExists { .. } => S::DuplicateSchema,
+                Error::InvalidName { .. } => S::InvalidName,
+                Error::ColumnNotFound { .. } => S::UndefinedColumn,
+                Error::DuplicateColumn { .. } => S::DuplicateColumn,
+                Error::BadValue { .. } | Error::ImportFailed { .. } => S::InvalidTextRepresentation,
+                Error::Invalid { .. } => S::DatatypeMismatch,
+                Error::Unsupported { .. } => S::FeatureNotSupported,
+                Error::PermissionDenied { .. } => S::InsufficientPrivilege,
+                Error::Timeout { .. } | Error::Cancelled => S::QueryCanceled,
+                Error::Corrupt { .. } => S::DataCorrupted,
+                Error::Config { .. } => S::ConfigFileError,
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                    "53100"
+                    S::DiskFull
                 }
-                Error::Io { .. } => "58030",
-                Error::Arrow(_) => "22000",
-                Error::ImportFailed { .. } => "22P02",
-                Error::TooLarge { .. } => "54000",
-                Error::Parquet(_) | Error::Internal(_) | Error::DataFusion(_) => "XX000",
+                Error::Io { .. } => S::IoError,
+                Error::Arrow(_) => S::DataException,
+                Error::TooLarge { .. } => S::ProgramLimitExceeded,
+                Error::Parquet(_) | Error::Internal(_) | Error::DataFusion(_) => S::InternalError,
             },
-            RootKind::DataFusion(e) => datafusion_sqlstate(e),
+            RootKind::DataFusion(e) => datafusion_state(e),
         }
+    }
+
+    /// The SQLSTATE's five characters.
+    pub fn sqlstate(&self) -> &'static str {
+        self.state().code()
     }
 
     /// The HTTP status for this error: client mistakes are 400, the rest 500.
     pub fn http_status(&self) -> u16 {
-        match self.sqlstate() {
-            "42501" => 403,
-            "54000" => 413,
-            s if s.starts_with("42") || s.starts_with("22") || s.starts_with("0A") => 400,
-            "3F000" => 400,
-            "57014" => 400,
+        match self.state() {
+            SqlState::InsufficientPrivilege => 403,
+            SqlState::ProgramLimitExceeded => 413,
+            SqlState::InvalidSchemaName | SqlState::QueryCanceled => 400,
+            s if matches!(&s.code()[..2], "42" | "22" | "0A") => 400,
             _ => 500,
         }
     }
@@ -236,33 +240,91 @@ impl Error {
     }
 }
 
+/// The PostgreSQL error codes the engine answers with (PostgreSQL's
+/// condition names); the five-character code is made only at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    SyntaxError,
+    UndefinedTable,
+    DuplicateTable,
+    InvalidSchemaName,
+    DuplicateSchema,
+    InvalidName,
+    UndefinedColumn,
+    DuplicateColumn,
+    InvalidTextRepresentation,
+    DatatypeMismatch,
+    FeatureNotSupported,
+    InsufficientPrivilege,
+    QueryCanceled,
+    DataCorrupted,
+    ConfigFileError,
+    DiskFull,
+    IoError,
+    DataException,
+    ProgramLimitExceeded,
+    OutOfMemory,
+    InternalError,
+}
+
+impl SqlState {
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::SyntaxError => "42601",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::DuplicateTable => "42P07",
+            SqlState::InvalidSchemaName => "3F000",
+            SqlState::DuplicateSchema => "42P06",
+            SqlState::InvalidName => "42602",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::DuplicateColumn => "42701",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::QueryCanceled => "57014",
+            SqlState::DataCorrupted => "XX001",
+            SqlState::ConfigFileError => "F0000",
+            SqlState::DiskFull => "53100",
+            SqlState::IoError => "58030",
+            SqlState::DataException => "22000",
+            SqlState::ProgramLimitExceeded => "54000",
+            SqlState::OutOfMemory => "53200",
+            SqlState::InternalError => "XX000",
+        }
+    }
+}
+
 enum RootKind<'a> {
     Own(&'a Error),
     DataFusion(&'a DataFusionError),
 }
 
-fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+fn datafusion_state(e: &DataFusionError) -> SqlState {
+    use SqlState as S;
     match e {
-        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SQL(..) => S::SyntaxError,
         DataFusionError::SchemaError(err, _) => {
             use datafusion::common::SchemaError;
             match err.as_ref() {
-                SchemaError::FieldNotFound { .. } => "42703",
+                SchemaError::FieldNotFound { .. } => S::UndefinedColumn,
                 SchemaError::DuplicateQualifiedField { .. }
-                | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
-                _ => "42P01",
+                | SchemaError::DuplicateUnqualifiedField { .. } => S::DuplicateColumn,
+                _ => S::UndefinedTable,
             }
         }
-        DataFusionError::Plan(msg) if msg.contains("table") && msg.contains("not found") => "42P01",
-        DataFusionError::Plan(_) => "42804",
-        DataFusionError::NotImplemented(_) => "0A000",
-        DataFusionError::ResourcesExhausted(_) => "53200",
-        DataFusionError::ArrowError(..) => "22000",
+        DataFusionError::Plan(msg) if msg.contains("table") && msg.contains("not found") => {
+            S::UndefinedTable
+        }
+        DataFusionError::Plan(_) => S::DatatypeMismatch,
+        DataFusionError::NotImplemented(_) => S::FeatureNotSupported,
+        DataFusionError::ResourcesExhausted(_) => S::OutOfMemory,
+        DataFusionError::ArrowError(..) => S::DataException,
         DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
-            Some(own) => own.sqlstate(),
-            None => "XX000",
+            Some(own) => own.state(),
+            None => S::InternalError,
         },
-        _ => "XX000",
+        _ => S::InternalError,
     }
 }
 
@@ -301,7 +363,7 @@ pub fn locate_error(sql: &str, e: Error) -> Error {
         let byte = lower.find(&name.to_lowercase())?;
         Some(sql[..byte].chars().count())
     };
-    if e.sqlstate() == "42P01"
+    if e.state() == SqlState::UndefinedTable
         && let Some(rest) = message.strip_prefix("table '")
         && let Some(full) = rest.strip_suffix("' not found")
     {
@@ -314,7 +376,7 @@ pub fn locate_error(sql: &str, e: Error) -> Error {
             .to_string();
         return Error::TableNotFound { table, position };
     }
-    if e.sqlstate() == "42703" {
+    if e.state() == SqlState::UndefinedColumn {
         // "No field named x." / "No field named t.x."
         if let Some(i) = message.find("No field named ") {
             let rest = &message[i + "No field named ".len()..];

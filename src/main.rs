@@ -232,7 +232,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
     };
     tokio::pin!(job);
     let tty = std::io::stderr().is_terminal();
-    let mut last_phase = "";
+    let mut last_phase = None;
     let started = std::time::Instant::now();
     let result = loop {
         tokio::select! {
@@ -243,6 +243,8 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
                 let phase = *progress.phase.lock().expect("progress");
+                // The serial importer has no phases: it is one import.
+                let shown = phase.map_or("import", |p| p.as_str());
                 let done = progress.bytes_done.load(Ordering::Relaxed);
                 let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
                 if tty {
@@ -250,14 +252,14 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
                     let filled = ((done.min(total) * width as u64) / total) as usize;
                     eprint!(
                         "\r{:<24} [{}{}] {:>3}% {:>6.1}s",
-                        phase,
+                        shown,
                         "#".repeat(filled),
                         " ".repeat(width - filled),
                         done.min(total) * 100 / total,
                         started.elapsed().as_secs_f64()
                     );
                 } else if phase != last_phase {
-                    eprintln!("phase {phase}");
+                    eprintln!("phase {shown}");
                 }
                 last_phase = phase;
             }

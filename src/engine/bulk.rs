@@ -22,6 +22,17 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, TableMeta};
 use crate::error::{Error, Result};
 
+/// Where a bulk job is; serialised (in `jobs.json` and the HTTP answer)
+/// as InfluxDB's words.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Staged,
+    Importing,
+    Completed,
+    Errored,
+}
+
 /// One job, with InfluxDB's field names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BulkJob {
@@ -37,8 +48,7 @@ pub struct BulkJob {
     pub table: String,
     pub iox_parquet: bool,
     pub column_metadata: Option<String>,
-    /// `staged`, `importing`, `completed` or `errored`.
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
@@ -89,7 +99,7 @@ impl BulkImports {
         // write was lost) or not (the commit is one manifest swap): then it
         // starts over.
         for j in &mut jobs {
-            if j.status != "importing" {
+            if j.status != JobStatus::Importing {
                 continue;
             }
             let label = job_label(&j.upload_uuid);
@@ -102,11 +112,11 @@ impl BulkImports {
             });
             let now = now_ns();
             if committed {
-                j.status = "completed".into();
+                j.status = JobStatus::Completed;
                 j.completed_at = Some(now);
                 j.last_message = Some("imported (status recovered at start-up)".into());
             } else {
-                j.status = "staged".into();
+                j.status = JobStatus::Staged;
             }
             j.last_updated_at = now;
         }
@@ -117,7 +127,7 @@ impl BulkImports {
                 if let Some(id) = name.strip_suffix(".parquet")
                     && !jobs
                         .iter()
-                        .any(|j| j.upload_uuid == id && j.status == "staged")
+                        .any(|j| j.upload_uuid == id && j.status == JobStatus::Staged)
                 {
                     let _ = std::fs::remove_file(e.path());
                 }
@@ -236,7 +246,7 @@ impl BulkImports {
             table: table.to_string(),
             iox_parquet: checked.iox,
             column_metadata,
-            status: "staged".into(),
+            status: JobStatus::Staged,
             created_at: now,
             started_at: None,
             completed_at: None,
@@ -265,7 +275,7 @@ impl BulkImports {
                 .lock()
                 .expect("bulk jobs")
                 .iter()
-                .find(|j| j.status == "staged")
+                .find(|j| j.status == JobStatus::Staged)
                 .cloned();
             match next {
                 Some(job) => self.apply(&job),
@@ -286,7 +296,7 @@ impl BulkImports {
         let id = job.upload_uuid.clone();
         if self
             .update(&id, |j| {
-                j.status = "importing".into();
+                j.status = JobStatus::Importing;
                 j.started_at = Some(now_ns());
             })
             .is_err()
@@ -302,12 +312,12 @@ impl BulkImports {
         }
         let _ = self.update(&id, |j| match &result {
             Ok(rows) => {
-                j.status = "completed".into();
+                j.status = JobStatus::Completed;
                 j.completed_at = Some(now_ns());
                 j.last_message = Some(format!("imported {rows} rows"));
             }
             Err(e) => {
-                j.status = "errored".into();
+                j.status = JobStatus::Errored;
                 j.completed_at = Some(now_ns());
                 j.last_message = Some(e.to_string());
             }

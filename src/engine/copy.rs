@@ -123,7 +123,9 @@ impl Engine {
             });
         };
         let status = self.importer.cancel(&parsed);
-        one_row(copy_schema(true), &[&id, &status])
+        // QuestDB's word for an id it has never seen.
+        let status = status.map_or("unknown", |s| s.as_str());
+        one_row(copy_schema(true), &[&id, status])
     }
 }
 

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::analyze::Analysis;
+use super::log::Phase;
 use super::{ImportError, Job};
 use crate::catalog::{Catalog, Table};
 use crate::storage::DataFile;
 
-const PHASE: &str = "attach_partitions";
+const PHASE: Phase = Phase::AttachPartitions;
 
 /// Where an import writes its files.
 pub enum Target {

@@ -9,6 +9,7 @@
 
 use rayon::prelude::*;
 
+use super::log::Phase;
 use super::{ImportError, Job};
 
 /// A byte range of the file holding whole records.
@@ -121,7 +122,7 @@ pub fn chunks(
 
 /// The phase: chunks for the job's workers.
 pub fn run(job: &Job<'_>, buf: &[u8], data_start: usize) -> Result<Vec<Chunk>, ImportError> {
-    job.check("boundary_check")?;
+    job.check(Phase::BoundaryCheck)?;
     let out = job.pool.install(|| {
         chunks(
             buf,
@@ -131,7 +132,7 @@ pub fn run(job: &Job<'_>, buf: &[u8], data_start: usize) -> Result<Vec<Chunk>, I
             job.req.dialect.quote,
         )
     });
-    job.check("boundary_check")?;
+    job.check(Phase::BoundaryCheck)?;
     Ok(out)
 }
 

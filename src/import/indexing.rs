@@ -18,10 +18,11 @@ use super::analyze::Analysis;
 use super::boundary::Chunk;
 use super::csv::{Field, read_record, read_record_prefix};
 use super::format::unit_to_micros;
+use super::log::Phase;
 use super::reject::Rejection;
 use super::{ImportError, Job, RowError};
 
-const PHASE: &str = "indexing";
+const PHASE: Phase = Phase::Indexing;
 
 /// One index entry: the timestamp in the column's unit and the record's
 /// place, packed by [`place`]: its byte offset in the low 40 bits (files

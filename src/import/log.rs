@@ -17,6 +17,57 @@ use crate::error::{Error, Result};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// A phase of the parallel import, in order. Its text (QuestDB's word) is
+/// shown only in `sys.text_import_log`, messages and the journal file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    AnalyzeFileStructure,
+    BoundaryCheck,
+    Indexing,
+    PartitionImport,
+    AttachPartitions,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::AnalyzeFileStructure => "analyze_file_structure",
+            Phase::BoundaryCheck => "boundary_check",
+            Phase::Indexing => "indexing",
+            Phase::PartitionImport => "partition_import",
+            Phase::AttachPartitions => "attach_partitions",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status of an import or one of its phases (QuestDB's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Started,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Started => "started",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One row of `sys.text_import_log`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRow {
@@ -24,8 +75,8 @@ pub struct LogRow {
     pub id: String,
     pub table_name: String,
     pub file: String,
-    pub phase: Option<String>,
-    pub status: String,
+    pub phase: Option<Phase>,
+    pub status: Status,
     pub message: Option<String>,
     pub rows_handled: Option<i64>,
     pub rows_imported: Option<i64>,
@@ -140,7 +191,7 @@ impl ImportLog {
         for r in &log.rows {
             if r.phase.is_none() {
                 open.retain(|o| o.id != r.id);
-                if r.status == "started" {
+                if r.status == Status::Started {
                     open.push(r.clone());
                 }
             }
@@ -151,7 +202,7 @@ impl ImportLog {
             .map(|r| LogRow {
                 ts,
                 phase: None,
-                status: "failed".into(),
+                status: Status::Failed,
                 message: Some("import interrupted: the server stopped before it finished".into()),
                 rows_handled: Some(0),
                 rows_imported: Some(0),
@@ -184,13 +235,9 @@ impl ImportLog {
     }
 
     /// The status of the newest row of import `id`.
-    pub fn latest_status(&self, id: &str) -> Option<String> {
+    pub fn latest_status(&self, id: &str) -> Option<Status> {
         let log = self.log.lock().expect("import log lock");
-        log.rows
-            .iter()
-            .rev()
-            .find(|r| r.id == id)
-            .map(|r| r.status.clone())
+        log.rows.iter().rev().find(|r| r.id == id).map(|r| r.status)
     }
 
     /// Applies retention: rows of the newest `retention_days` days that have
@@ -229,7 +276,7 @@ mod tests {
             table_name: "t".into(),
             file: "f.csv".into(),
             phase: None,
-            status: "finished".into(),
+            status: Status::Finished,
             message: None,
             rows_handled: Some(1),
             rows_imported: Some(1),
@@ -243,13 +290,13 @@ mod tests {
         {
             let log = ImportLog::open(&dir, 3).unwrap();
             log.append(LogRow {
-                status: "started".into(),
+                status: Status::Started,
                 ..row(now_micros(), "a")
             })
             .unwrap();
         }
         let log = ImportLog::open(&dir, 3).unwrap();
-        assert_eq!(log.latest_status("a").as_deref(), Some("failed"));
+        assert_eq!(log.latest_status("a"), Some(Status::Failed));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

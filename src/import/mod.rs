@@ -45,7 +45,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, TextLoaderFormats};
 use crate::error::{Error, Result};
 use crate::storage::PartitionBy;
-use log::{ErrorRow, ImportLog, LogRow, now_micros};
+use log::{ErrorRow, ImportLog, LogRow, Phase, Status, now_micros};
 
 pub use request::{ColumnOverride, ImportOptions, ImportRequest, OnError};
 
@@ -88,12 +88,9 @@ pub enum ImportError {
     Setup { message: String },
     /// A phase task failed.
     #[error("import failed [phase={phase}, msg=`{message}`]")]
-    Phase {
-        phase: &'static str,
-        message: String,
-    },
+    Phase { phase: Phase, message: String },
     #[error("import cancelled [phase={phase}, msg=`Cancelled`]")]
-    Cancelled { phase: &'static str },
+    Cancelled { phase: Phase },
     #[error("import was cancelled")]
     SerialCancelled,
 }
@@ -208,7 +205,9 @@ pub fn shown_value(raw: &[u8]) -> String {
 /// Progress of the running import, for the CLI's progress bar.
 #[derive(Debug, Default)]
 pub struct Progress {
-    pub phase: Mutex<&'static str>,
+    /// The running phase; `None` before the first one (and in the serial
+    /// importer, which has none).
+    pub phase: Mutex<Option<Phase>>,
     pub bytes_done: AtomicU64,
     pub bytes_total: AtomicU64,
 }
@@ -227,7 +226,7 @@ pub struct Summary {
     pub partitions: usize,
     pub bytes: u64,
     pub seconds: f64,
-    pub phases: Vec<(&'static str, f64)>,
+    pub phases: Vec<(Phase, f64)>,
     /// The first record was a header.
     pub header: bool,
     /// Errors per table column name.
@@ -276,7 +275,7 @@ pub struct Job<'a> {
     pub errors: ErrorSink,
     pub progress: &'a Progress,
     pub pool: rayon::ThreadPool,
-    phases: Mutex<Vec<(&'static str, f64)>>,
+    phases: Mutex<Vec<(Phase, f64)>>,
     /// The decompressed copy of a compressed source, in the work root.
     decompressed: Mutex<Option<source::TempFile>>,
 }
@@ -287,7 +286,7 @@ impl Job<'_> {
     }
 
     /// Fails with the phase's cancel error when a cancel was asked for.
-    pub fn check(&self, phase: &'static str) -> std::result::Result<(), ImportError> {
+    pub fn check(&self, phase: Phase) -> std::result::Result<(), ImportError> {
         if self.cancelled() {
             Err(ImportError::Cancelled { phase })
         } else {
@@ -297,8 +296,8 @@ impl Job<'_> {
 
     fn log(
         &self,
-        phase: Option<&str>,
-        status: &str,
+        phase: Option<Phase>,
+        status: Status,
         message: Option<String>,
         counts: (Option<i64>, Option<i64>, i64),
     ) {
@@ -317,12 +316,12 @@ impl Job<'_> {
     /// failing phase gets no `finished` row (the import-level row follows).
     pub fn phase<T>(
         &self,
-        name: &'static str,
+        name: Phase,
         f: impl FnOnce() -> std::result::Result<T, ImportError>,
     ) -> std::result::Result<T, ImportError> {
         self.check(name)?;
-        *self.progress.phase.lock().expect("progress") = name;
-        self.log(Some(name), "started", None, (None, None, 0));
+        *self.progress.phase.lock().expect("progress") = Some(name);
+        self.log(Some(name), Status::Started, None, (None, None, 0));
         let errors_before = self.errors.count();
         let t = Instant::now();
         let out = f()?;
@@ -330,13 +329,13 @@ impl Job<'_> {
         self.phases.lock().expect("phases").push((name, secs));
         tracing::info!(
             import = self.id,
-            phase = name,
+            phase = name.as_str(),
             seconds = secs,
             "phase finished"
         );
         self.log(
             Some(name),
-            "finished",
+            Status::Finished,
             None,
             (None, None, (self.errors.count() - errors_before) as i64),
         );
@@ -490,17 +489,15 @@ impl Importer {
         self.run_now(req, &Progress::default(), cancel)
     }
 
-    /// `COPY 'id' CANCEL`: the status to report.
-    pub fn cancel(&self, id: &str) -> String {
+    /// `COPY 'id' CANCEL`: the status to report (`None`: no such import).
+    pub fn cancel(&self, id: &str) -> Option<Status> {
         if let Some(a) = self.active.lock().expect("import slot").as_ref()
             && a.id == id
         {
             a.cancel.store(true, Ordering::Relaxed);
-            return "cancelled".to_string();
+            return Some(Status::Cancelled);
         }
-        self.journal
-            .latest_status(id)
-            .unwrap_or_else(|| "unknown".to_string())
+        self.journal.latest_status(id)
     }
 
     /// Waits for the background import, if any, to end (`sluice sql "COPY …"`).
@@ -545,7 +542,7 @@ impl Importer {
                     id,
                     req,
                     None,
-                    "failed",
+                    Status::Failed,
                     Some(job_err.to_string()),
                     (Some(0), Some(0), 0),
                 );
@@ -564,7 +561,7 @@ impl Importer {
             phases: Mutex::new(Vec::new()),
             decompressed: Mutex::new(None),
         };
-        job.log(None, "started", None, (None, None, 0));
+        job.log(None, Status::Started, None, (None, None, 0));
         let work_dir = self.settings.work_root.join("import").join(id);
         let result = self.pipeline(&job, &work_dir);
         let _ = std::fs::remove_dir_all(&work_dir);
@@ -576,7 +573,7 @@ impl Importer {
                 s.phases = job.phases.lock().expect("phases").clone();
                 job.log(
                     None,
-                    "finished",
+                    Status::Finished,
                     None,
                     (
                         Some(s.rows_handled as i64),
@@ -594,8 +591,12 @@ impl Importer {
                 Ok(s)
             }
             Err((e, handled)) => {
-                let status = if e.is_cancel() { "cancelled" } else { "failed" };
-                tracing::warn!(import = id, "import {status}: {e}");
+                let status = if e.is_cancel() {
+                    Status::Cancelled
+                } else {
+                    Status::Failed
+                };
+                tracing::warn!(import = id, "import {}: {e}", status.as_str());
                 job.log(
                     None,
                     status,
@@ -738,7 +739,7 @@ impl Importer {
         let meta = existing.as_ref().map(|t| t.meta());
         if partitioned {
             let plan = job
-                .phase("analyze_file_structure", || {
+                .phase(Phase::AnalyzeFileStructure, || {
                     analyze::run(job, &map, meta.as_ref())
                 })
                 .map_err(|e| (e, 0))?;
@@ -757,12 +758,12 @@ impl Importer {
         work_dir: &Path,
     ) -> std::result::Result<Summary, (ImportError, u64)> {
         let chunks = job
-            .phase("boundary_check", || {
+            .phase(Phase::BoundaryCheck, || {
                 boundary::run(job, map, plan.structure.data_start)
             })
             .map_err(|e| (e, 0))?;
         let index = job
-            .phase("indexing", || {
+            .phase(Phase::Indexing, || {
                 indexing::run(job, map, &plan, &chunks, work_dir)
             })
             .map_err(|e| (e, 0))?;
@@ -779,7 +780,7 @@ impl Importer {
         let target =
             attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?;
         let written = job
-            .phase("partition_import", || {
+            .phase(Phase::PartitionImport, || {
                 partition_import::run(job, map, &plan, index, &target)
             })
             .map_err(|e| (e, handled))?;
@@ -792,7 +793,7 @@ impl Importer {
             map.len(),
         )
         .with(&plan, &written.files);
-        job.phase("attach_partitions", || {
+        job.phase(Phase::AttachPartitions, || {
             target.attach(&self.catalog, &plan, written.files)
         })
         .map_err(|e| (e, handled))?;
@@ -806,8 +807,8 @@ fn journal_row(
     journal: &ImportLog,
     id: &str,
     req: &ImportRequest,
-    phase: Option<&str>,
-    status: &str,
+    phase: Option<Phase>,
+    status: Status,
     message: Option<String>,
     counts: (Option<i64>, Option<i64>, i64),
 ) {
@@ -816,8 +817,8 @@ fn journal_row(
         id: id.to_string(),
         table_name: req.table_display(),
         file: req.file_name.clone(),
-        phase: phase.map(str::to_string),
-        status: status.to_string(),
+        phase,
+        status,
         message,
         rows_handled: counts.0,
         rows_imported: counts.1,

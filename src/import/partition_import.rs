@@ -18,11 +18,12 @@ use super::attach::Target;
 use super::csv::{Field, read_record};
 use super::format::unit_to_micros;
 use super::indexing::{Entry, Index, LEN_MAX, PartIndex, len_of, offset_of};
+use super::log::Phase;
 use super::rows::{Outcome, RowDecoder};
 use super::{ImportError, Job};
 use crate::storage::{DataFile, FileWriter};
 
-const PHASE: &str = "partition_import";
+const PHASE: Phase = Phase::PartitionImport;
 /// Rows per window: decoded together, sorted, written as one batch.
 const BATCH_ROWS: usize = 256 * 1024;
 

@@ -67,10 +67,10 @@ impl SysTable for TextImportLog {
                 )),
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.file))),
                 Arc::new(StringArray::from_iter(
-                    rows.iter().map(|r| r.phase.as_deref()),
+                    rows.iter().map(|r| r.phase.map(|p| p.as_str())),
                 )),
                 Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| &r.status),
+                    rows.iter().map(|r| r.status.as_str()),
                 )),
                 Arc::new(StringArray::from_iter(
                     rows.iter().map(|r| r.message.as_deref()),
