@@ -166,21 +166,11 @@ impl BulkImports {
         self.jobs.lock().expect("bulk jobs").clone()
     }
 
-    /// Writes the job list: temporary file, fsync, rename.
+    /// Writes the job list atomically and durably.
     fn store(&self) -> Result<()> {
         let jobs = self.jobs.lock().expect("bulk jobs").clone();
         let bytes = serde_json::to_vec_pretty(&jobs).map_err(|e| Error::Internal(e.to_string()))?;
-        let tmp = self.dir.join("jobs.json.tmp");
-        let file = self.dir.join("jobs.json");
-        (|| -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &file)?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        })()
-        .map_err(|e| Error::io(&file, e))
+        crate::storage::write_atomic(&self.dir.join("jobs.json"), &bytes)
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut BulkJob)) -> Result<()> {

@@ -11,7 +11,7 @@ use datafusion::arrow::array::Array;
 
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
-use crate::import::csv::{Dialect, Nulls};
+use crate::import::csv::{Dialect, FieldWriter, Nulls};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
 use crate::import::{ImportOptions, ImportRequest, OnError, parse_id};
@@ -372,42 +372,17 @@ impl Engine {
 /// Encodes rows as PostgreSQL's COPY text or CSV format.
 fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let csv = o.format == PgCopyFormat::Csv;
-    let delimiter = o.delimiter.unwrap_or(if csv { b',' } else { b'\t' });
-    let null = o
-        .null
-        .clone()
-        .unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
-    let presented = super::present::present_schema(&rows.schema);
-    let put = |out: &mut Vec<u8>, v: &str| {
-        if csv {
-            let needs = v.is_empty()
-                || v == null
-                || v.bytes()
-                    .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
-            if needs {
-                out.push(b'"');
-                out.extend_from_slice(v.replace('"', "\"\"").as_bytes());
-                out.push(b'"');
-            } else {
-                out.extend_from_slice(v.as_bytes());
-            }
-        } else {
-            for b in v.bytes() {
-                match b {
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    b if b == delimiter => {
-                        out.push(b'\\');
-                        out.push(b);
-                    }
-                    b => out.push(b),
-                }
-            }
-        }
+    let writer = if o.format == PgCopyFormat::Csv {
+        FieldWriter::csv(pg_dialect(o), o.null.clone().unwrap_or_default())
+    } else {
+        FieldWriter::pg_text(
+            o.delimiter.unwrap_or(b'\t'),
+            o.null.clone().unwrap_or_else(|| "\\N".into()),
+        )
     };
+    let delimiter = writer.delimiter();
+    let presented = super::present::present_schema(&rows.schema);
+    let put = |out: &mut Vec<u8>, v: &str| writer.value(v.as_bytes(), false, out);
     let mut lines = Vec::with_capacity(rows.num_rows());
     let mut header = Vec::new();
     if o.header {
@@ -438,7 +413,7 @@ fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
                     line.push(delimiter);
                 }
                 if col.is_null(r) {
-                    line.extend_from_slice(null.as_bytes());
+                    writer.null(&mut line);
                 } else {
                     use std::fmt::Write as _;
                     cell.clear();

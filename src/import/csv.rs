@@ -149,6 +149,87 @@ impl Default for Nulls {
     }
 }
 
+/// The one writer of CSV and PostgreSQL text-format fields: COPY TO
+/// STDOUT, `/exp` and the text-format reader's CSV rewrite all write
+/// through it. How values become text before it (QuestDB's ISO timestamps
+/// for `/exp`, PostgreSQL's for COPY) is the caller's presentation.
+#[derive(Debug, Clone)]
+pub struct FieldWriter {
+    dialect: Dialect,
+    null: Vec<u8>,
+    /// PostgreSQL's text format: backslash escapes instead of quotes.
+    pg_text: bool,
+}
+
+impl FieldWriter {
+    /// CSV in `dialect`; NULL is written as `null` unquoted, so a value
+    /// equal to it (and the empty string) is quoted.
+    pub fn csv(dialect: Dialect, null: impl Into<Vec<u8>>) -> FieldWriter {
+        FieldWriter {
+            dialect,
+            null: null.into(),
+            pg_text: false,
+        }
+    }
+
+    /// PostgreSQL's text format with `delimiter` and NULL text `null`.
+    pub fn pg_text(delimiter: u8, null: impl Into<Vec<u8>>) -> FieldWriter {
+        FieldWriter {
+            dialect: Dialect::new(delimiter),
+            null: null.into(),
+            pg_text: true,
+        }
+    }
+
+    pub fn delimiter(&self) -> u8 {
+        self.dialect.delimiter
+    }
+
+    pub fn null(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.null);
+    }
+
+    /// Writes one value; in CSV, `quote` quotes it even when nothing in it
+    /// needs quotes (QuestDB's `/exp` quotes every text value).
+    pub fn value(&self, v: &[u8], quote: bool, out: &mut Vec<u8>) {
+        let d = self.dialect;
+        if self.pg_text {
+            for &b in v {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b if b == d.delimiter => {
+                        out.push(b'\\');
+                        out.push(b);
+                    }
+                    b => out.push(b),
+                }
+            }
+            return;
+        }
+        let needs = quote
+            || v.is_empty()
+            || v == self.null.as_slice()
+            || v.iter().any(|&b| {
+                b == d.delimiter || b == d.quote || b == d.escape || b == b'\n' || b == b'\r'
+            });
+        if !needs {
+            out.extend_from_slice(v);
+            return;
+        }
+        out.push(d.quote);
+        for &b in v {
+            if b == d.quote || (b == d.escape && d.escape != d.quote) {
+                out.push(d.escape);
+            }
+            out.push(b);
+        }
+        out.push(d.quote);
+    }
+}
+
 /// The first position at or after `pos` holding `a`, `b` or `c`.
 ///
 /// Fields are short (a number, a timestamp), so the search is inlined and

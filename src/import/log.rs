@@ -142,14 +142,12 @@ impl<T: Serialize + for<'de> Deserialize<'de>> Store<T> {
         if self.rows.len() == before {
             return Ok(());
         }
-        let tmp = self.path.with_extension("tmp");
         let mut text = String::new();
         for r in &self.rows {
             text.push_str(&serde_json::to_string(r).map_err(|e| Error::Internal(e.to_string()))?);
             text.push('\n');
         }
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        crate::storage::write_atomic(&self.path, text.as_bytes())?;
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)

@@ -7,11 +7,15 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
+use super::csv::{Dialect, FieldWriter};
+
 /// Converts text-format lines to CSV records as bytes arrive.
 #[derive(Debug)]
 pub struct TextToCsv {
     delimiter: u8,
     null: Vec<u8>,
+    /// The CSV side: QuestDB's dialect, NULL as the empty field.
+    csv: FieldWriter,
     /// An incomplete line carried to the next piece.
     partial: Vec<u8>,
     /// The `\.` line was seen: everything after it is ignored.
@@ -23,6 +27,7 @@ impl TextToCsv {
         TextToCsv {
             delimiter,
             null,
+            csv: FieldWriter::csv(Dialect::default(), Vec::new()),
             partial: Vec::new(),
             ended: false,
         }
@@ -87,24 +92,9 @@ impl TextToCsv {
         if raw == self.null.as_slice() {
             return; // an empty unquoted CSV field is NULL
         }
-        let value = unescape(raw);
-        let quote = value.is_empty()
-            || value.eq_ignore_ascii_case(b"null")
-            || value
-                .iter()
-                .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
-        if !quote {
-            out.extend_from_slice(&value);
-            return;
-        }
-        out.push(b'"');
-        for &b in value.iter() {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        // The empty string and text needing quotes are quoted: the CSV is
+        // read with PostgreSQL's rule, where only unquoted empty is NULL.
+        self.csv.value(&unescape(raw), false, out);
     }
 }
 
@@ -199,10 +189,11 @@ mod tests {
     #[test]
     fn text_format_to_csv() {
         assert_eq!(convert(&[b"1\ta\n2\t\\N\n"]), "1,a\n2,\n");
-        // Escapes, a delimiter inside a value, quotes, an empty string.
+        // Escapes, a delimiter inside a value, quotes, an empty string; the
+        // word null stays text (the CSV is read with PostgreSQL's NULL rule).
         assert_eq!(
             convert(&[b"x\\ty\ta,b\t\"q\"\t\tnull\r\n"]),
-            "x\ty,\"a,b\",\"\"\"q\"\"\",\"\",\"null\"\n"
+            "x\ty,\"a,b\",\"\"\"q\"\"\",\"\",null\n"
         );
         assert_eq!(convert(&[b"l1\\nl2\t\\101\\x42\n"]), "\"l1\nl2\",AB\n");
         // Split anywhere; the end marker stops the data.

@@ -3,7 +3,6 @@
 //! designated-timestamp ranges. It is the single source of truth for what a
 //! table holds, and it is only ever replaced whole and atomically.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const MANIFEST_FILE: &str = "_manifest.json";
-const TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DataFile {
@@ -70,16 +68,8 @@ impl Manifest {
 
     /// Replaces the manifest of `table_dir` atomically and durably.
     pub fn store(&self, table_dir: &Path) -> Result<()> {
-        let path = table_dir.join(MANIFEST_FILE);
-        let tmp = table_dir.join(format!("{MANIFEST_FILE}{TMP_SUFFIX}"));
         let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&body).map_err(|e| Error::io(&tmp, e))?;
-            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        super::sync_dir(table_dir)
+        super::write_atomic(&table_dir.join(MANIFEST_FILE), &body)
     }
 }
 

@@ -51,6 +51,26 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     }
 }
 
+/// The one atomic, durable file replacement: `bytes` go to `path` + `.tmp`,
+/// which is fsynced, renamed over `path`, and the directory fsynced. A
+/// crash at any moment leaves the old file or the new one, never a mix.
+/// (The manifest, the bulk-job list and the import journal's retention all
+/// use it.)
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    sync_dir(dir)
+}
+
 /// fsyncs a directory so that a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::ColumnType;
 use crate::engine::Rows;
+use crate::engine::ingest::{Dialect, FieldWriter};
 use crate::engine::present::{present_batch, present_schema};
 use crate::error::Result;
 
@@ -188,49 +189,46 @@ pub fn json_rows(rows: &Rows) -> Result<Value> {
     Ok(Value::Array(out))
 }
 
-fn csv_quote(s: &str, out: &mut String) {
-    out.push('"');
-    out.push_str(&s.replace('"', "\"\""));
-    out.push('"');
-}
-
-/// The rows as CSV with a header row; text is quoted, numbers are not, NULL
-/// is an empty field.
+/// The rows as CSV with a header row, as QuestDB's `/exp` writes them:
+/// names and text quoted, numbers, booleans and timestamps not, NULL an
+/// empty field.
 pub fn csv(rows: &Rows) -> Result<String> {
+    let writer = FieldWriter::csv(Dialect::default(), Vec::new());
     let presented = present_schema(&rows.schema);
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (i, f) in presented.fields().iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        csv_quote(f.name(), &mut out);
+        writer.value(f.name().as_bytes(), true, &mut out);
     }
-    out.push('\n');
+    out.push(b'\n');
     for batch in &rows.batches {
         let batch = present_batch(batch, &presented)?;
         let columns: Vec<Vec<Cell>> = batch.columns().iter().map(cells).collect::<Result<_>>()?;
         for r in 0..batch.num_rows() {
             for (i, c) in columns.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 match &c[r] {
-                    Cell::Null => {}
-                    Cell::Number(n) => out.push_str(&n.to_string()),
-                    Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                    Cell::Text(s)
-                        if matches!(
+                    Cell::Null => writer.null(&mut out),
+                    Cell::Number(n) => writer.value(n.to_string().as_bytes(), false, &mut out),
+                    Cell::Bool(b) => {
+                        writer.value(if *b { b"true" } else { b"false" }, false, &mut out)
+                    }
+                    Cell::Text(s) => {
+                        let timestamp = matches!(
                             batch.column(i).data_type(),
                             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-                        ) =>
-                    {
-                        out.push_str(s)
+                        );
+                        writer.value(s.as_bytes(), !timestamp, &mut out)
                     }
-                    Cell::Text(s) => csv_quote(s, &mut out),
                 }
             }
-            out.push('\n');
+            out.push(b'\n');
         }
     }
-    Ok(out)
+    // Every value was UTF-8 text, and the writer adds only ASCII.
+    Ok(String::from_utf8(out).expect("CSV of UTF-8 values"))
 }
