@@ -11,6 +11,7 @@ pub mod name;
 pub mod provider;
 pub mod table;
 pub mod types;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ use std::sync::{Arc, RwLock};
 pub use meta::{ColumnMeta, TableMeta, quote_ident};
 pub use name::NameKind;
 pub use table::{AppendTxn, Table};
-pub use types::{ColumnType, parse_ipv4, parse_uuid};
+pub use types::ColumnType;
+pub use values::{parse_ipv4, parse_uuid};
 
 use crate::error::{Error, Result};
 use crate::storage::{self, DataFile, Manifest};

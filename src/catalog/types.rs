@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::arrow::util::display::FormatOptions;
 use serde::{Deserialize, Serialize};
 
+use super::values::{parse_bool, parse_ipv4, parse_uuid};
 use crate::error::{Error, Result};
 
 /// Field metadata key carrying the QuestDB type name, so that the wire
@@ -199,17 +200,19 @@ impl ColumnType {
             ),
             ColumnType::Boolean if is_text(array.data_type()) => convert_text(
                 array,
-                |s| match s.trim().to_ascii_lowercase().as_str() {
-                    "true" => Some(vec![1]),
-                    "false" => Some(vec![0]),
-                    _ => None,
-                },
+                |s| parse_bool(s.as_bytes()).map(|b| vec![u8::from(b)]),
                 |vals| {
                     let arr: datafusion::arrow::array::BooleanArray =
                         vals.into_iter().map(|v| v.map(|b| b[0] == 1)).collect();
                     Ok(Arc::new(arr) as ArrayRef)
                 },
             ),
+            // Numbers and timestamps from text take Arrow's cast: text
+            // reaches here from SQL literals and bound parameters, which
+            // PostgreSQL reads with its own input rules (`+5`, `1e3` for
+            // floats, ISO timestamps), and Arrow's parsers follow those; a
+            // value the cast cannot read is an error below, never NULL.
+            // Booleans, UUIDs and IPv4 share the importer's rules (`values`).
             _ => {
                 let opts = CastOptions {
                     safe: true,
@@ -294,15 +297,6 @@ fn convert_text(
         });
     }
     Ok(build(out)?)
-}
-
-/// Parses a canonical (hyphenated) or plain 32-hex-digit UUID.
-pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    uuid::Uuid::parse_str(s.trim()).ok().map(|u| *u.as_bytes())
-}
-
-pub fn parse_ipv4(s: &str) -> Option<u32> {
-    s.trim().parse::<std::net::Ipv4Addr>().ok().map(u32::from)
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 
 use super::ImportError;
 use super::csv::{Dialect, Field, Nulls, read_record};
-use super::decode::{self, TimestampParser, parse_float, parse_int};
+use super::decode::TimestampParser;
 use super::format::{Pattern, parse_iso};
-use crate::catalog::{ColumnMeta, ColumnType, TableMeta, parse_ipv4, parse_uuid};
+use crate::catalog::values::{self, parse_float, parse_int, parse_ipv4, parse_uuid};
+use crate::catalog::{ColumnMeta, ColumnType, TableMeta};
 use crate::config::TextLoaderFormats;
 use crate::storage::PartitionBy;
 
@@ -121,7 +122,7 @@ impl Probes {
         use Verdict::{Accept, Reject, Veto};
         let ok = |b: bool| if b { Accept } else { Reject };
         // Text that parses but would not keep its meaning in `ty`.
-        let fits = |ty: ColumnType| decode::inferred_text_fits(ty, v).is_ok();
+        let fits = |ty: ColumnType| values::inferred_text_fits(ty, v).is_ok();
         match probe {
             Probe::Char => ok(v.len() == 1 && v[0].is_ascii_alphabetic()),
             Probe::Int | Probe::Long => {
@@ -136,7 +137,7 @@ impl Probes {
             Probe::Double => match parse_float(v) {
                 None => Reject,
                 Some(x) if x.is_infinite() && v.iter().any(u8::is_ascii_digit) => Veto,
-                Some(x) if !fits(ColumnType::Double) || !decode::float_round_trips(v, x) => Veto,
+                Some(x) if !fits(ColumnType::Double) || !values::float_round_trips(v, x) => Veto,
                 Some(_) => Accept,
             },
             Probe::Boolean => {
@@ -619,7 +620,7 @@ pub struct Plan {
     /// Per table column: how timestamp-like text is parsed.
     pub parsers: Vec<Option<TimestampParser>>,
     /// Per table column: its type was inferred (a new table), so text it
-    /// would not keep is a row error ([`decode::inferred_text_fits`]).
+    /// would not keep is a row error ([`values::inferred_text_fits`]).
     pub inferred: Vec<bool>,
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,

@@ -386,7 +386,7 @@ impl Pattern {
     #[inline]
     pub fn parse(&self, s: &[u8]) -> Option<i64> {
         if let Some(scale) = self.epoch {
-            return crate::import::decode::parse_int(s)?.checked_mul(scale);
+            return crate::catalog::values::parse_int(s)?.checked_mul(scale);
         }
         if let Some(fixed) = &self.fixed
             && let Some(v) = fixed.parse(s)
