@@ -1,0 +1,205 @@
+//! CREATE TABLE in QuestDB's form (types, `TIMESTAMP(col)`, `PARTITION BY`,
+//! `CAPACITY`, `WAL`, `AS (SELECT …)`) and the SHOW statements.
+
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::Qp;
+use super::errors::{syntax_error, wrap};
+use crate::catalog::{ColumnMeta, ColumnType};
+use crate::error::Result;
+use crate::sql::ast::{CreateTable, SessionCommand, Statement};
+use crate::storage::PartitionBy;
+
+impl Qp<'_> {
+    pub(super) fn create_table(&mut self) -> Result<Statement> {
+        self.p.next_token(); // CREATE
+        self.p.next_token(); // TABLE
+        let if_not_exists = self
+            .p
+            .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let table = self.table_ref()?;
+        let mut columns = Vec::new();
+        let mut as_query = None;
+        if self.p.parse_keyword(Keyword::AS) {
+            as_query = Some(wrap(self.sql, self.p.parse_query())?);
+        } else if self.p.consume_token(&Token::LParen) {
+            loop {
+                columns.push(self.column_def()?);
+                if self.p.consume_token(&Token::Comma) {
+                    continue;
+                }
+                let t = self.p.peek_token();
+                if !self.p.consume_token(&Token::RParen) {
+                    return Err(self.err_at(&t, "',' or ')' expected"));
+                }
+                break;
+            }
+        } else {
+            let t = self.p.peek_token();
+            return Err(self.err_at(&t, "'(' or 'as' expected"));
+        }
+        let mut timestamp = None;
+        let mut partition_by = None;
+        let mut wal = None;
+        loop {
+            let t = self.p.peek_token();
+            if self.parse_word("timestamp") {
+                self.p
+                    .expect_token(&Token::LParen)
+                    .map_err(|e| syntax_error(self.sql, e))?;
+                timestamp = Some(self.column_name()?);
+                self.p
+                    .expect_token(&Token::RParen)
+                    .map_err(|e| syntax_error(self.sql, e))?;
+            } else if self.parse_word("partition") {
+                self.expect_word("by")?;
+                let u = self.p.next_token();
+                let unit = match &u.token {
+                    Token::Word(w) => PartitionBy::parse(&w.value),
+                    _ => None,
+                };
+                partition_by = Some(unit.ok_or_else(|| {
+                    self.err_at(
+                        &u,
+                        "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected",
+                    )
+                })?);
+            } else if self.parse_word("wal") {
+                wal = Some(true);
+            } else if self.parse_word("bypass") {
+                self.expect_word("wal")?;
+                wal = Some(false);
+            } else if matches!(t.token, Token::SemiColon | Token::EOF) {
+                break;
+            } else {
+                return Err(self.err_at(&t, format!("unexpected token [{}]", t.token)));
+            }
+        }
+        Ok(Statement::CreateTable(CreateTable {
+            table,
+            if_not_exists,
+            columns,
+            as_query,
+            timestamp,
+            partition_by,
+            wal,
+        }))
+    }
+
+    fn column_def(&mut self) -> Result<ColumnMeta> {
+        let (name, _) = self.column_name()?;
+        let t = self.p.next_token();
+        let mut type_name = match &t.token {
+            Token::Word(w) => w.value.clone(),
+            _ => return Err(self.err_at(&t, "column type expected")),
+        };
+        if type_name.eq_ignore_ascii_case("double") && self.parse_word("precision") {
+            type_name = "DOUBLE PRECISION".into();
+        }
+        let ty = ColumnType::parse(&type_name)
+            .ok_or_else(|| self.err_at(&t, format!("unsupported column type: {type_name}")))?;
+        // VARCHAR(n) and the like: the length is accepted and ignored.
+        if self.p.consume_token(&Token::LParen) {
+            wrap(self.sql, self.p.parse_literal_uint())?;
+            wrap(self.sql, self.p.expect_token(&Token::RParen))?;
+        }
+        let mut col = ColumnMeta::new(name, ty);
+        loop {
+            let t = self.p.peek_token();
+            if self.parse_word("capacity") {
+                let n = wrap(self.sql, self.p.parse_literal_uint())?;
+                if ty != ColumnType::Symbol {
+                    return Err(self.err_at(&t, "CAPACITY is only valid for SYMBOL columns"));
+                }
+                col.symbol_capacity = Some(n.min(u32::MAX as u64) as u32);
+            } else if self.parse_word("cache") {
+                col.symbol_cache = Some(true);
+            } else if self.parse_word("nocache") {
+                col.symbol_cache = Some(false);
+            } else if self.parse_word("index") {
+                col.indexed = true;
+                if self.parse_word("capacity") {
+                    let n = wrap(self.sql, self.p.parse_literal_uint())?;
+                    col.index_capacity = Some(n.min(u32::MAX as u64) as u32);
+                }
+            } else {
+                break;
+            }
+        }
+        Ok(col)
+    }
+
+    pub(super) fn show(&mut self) -> Result<Statement> {
+        self.p.next_token(); // SHOW
+        if self.parse_word("tables") {
+            return Ok(Statement::ShowTables);
+        }
+        if self.parse_word("columns") {
+            let t = self.p.peek_token();
+            if !self.p.parse_keyword(Keyword::FROM) {
+                return Err(self.err_at(&t, "'from' expected"));
+            }
+            return Ok(Statement::ShowColumns {
+                table: self.table_ref()?,
+            });
+        }
+        if self.peek_word("create") && self.peek_word_nth(1, "table") {
+            self.p.next_token();
+            self.p.next_token();
+            return Ok(Statement::ShowCreateTable {
+                table: self.table_ref()?,
+            });
+        }
+        let mut words = Vec::new();
+        while !matches!(self.p.peek_token().token, Token::SemiColon | Token::EOF) {
+            words.push(self.p.next_token().token.to_string().to_lowercase());
+        }
+        if words.is_empty() {
+            let t = self.p.peek_token();
+            return Err(self.err_at(&t, "'tables', 'columns' or 'create table' expected"));
+        }
+        Ok(Statement::Session(SessionCommand::Show(words.join(" "))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn one(sql: &str) -> Statement {
+        let mut v = parse(sql).unwrap();
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn create_table_questdb_style() {
+        let s = one(
+            "CREATE TABLE weather (ts TIMESTAMP, city SYMBOL CAPACITY 256 CACHE INDEX, temp DOUBLE, ok BOOLEAN) TIMESTAMP(ts) PARTITION BY DAY WAL;",
+        );
+        let Statement::CreateTable(c) = s else {
+            panic!()
+        };
+        assert_eq!(c.table.name, "weather");
+        assert_eq!(c.columns.len(), 4);
+        assert_eq!(c.columns[1].symbol_capacity, Some(256));
+        assert!(c.columns[1].indexed);
+        assert_eq!(c.timestamp.unwrap().0, "ts");
+        assert_eq!(c.partition_by, Some(PartitionBy::Day));
+        assert_eq!(c.wal, Some(true));
+    }
+
+    #[test]
+    fn create_table_as() {
+        let s =
+            one("create table t2 as (select * from t) timestamp(ts) partition by month bypass wal");
+        let Statement::CreateTable(c) = s else {
+            panic!()
+        };
+        assert!(c.as_query.is_some());
+        assert_eq!(c.partition_by, Some(PartitionBy::Month));
+        assert_eq!(c.wal, Some(false));
+    }
+}

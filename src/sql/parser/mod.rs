@@ -1,0 +1,505 @@
+//! Statement parser. One sqlparser [`Parser`] walks the whole text; each
+//! statement's first words pick either our own grammar (QuestDB syntax) or
+//! sqlparser's. Errors carry the 0-based character position QuestDB reports.
+//!
+//! One file per statement family: [`ddl`] (CREATE TABLE, SHOW), [`insert`],
+//! [`copy`] (QuestDB's COPY forms and PostgreSQL's COPY options), and
+//! [`errors`] (sqlparser positions to character offsets). This file holds
+//! the dispatch and the token helpers they share.
+
+mod copy;
+mod ddl;
+mod errors;
+mod insert;
+
+use datafusion::sql::sqlparser::ast as sp;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use super::ast::{SessionCommand, Statement, TableRef};
+use super::limit::QdbLimit;
+use crate::catalog::DEFAULT_SCHEMA;
+use crate::error::{Error, Result};
+pub use errors::offset_of;
+use errors::{syntax_error, wrap};
+
+/// Parses every statement in `sql` (separated by `;`).
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    // DataFusion's own default dialect: PostgreSQL-like, and it accepts the
+    // `LIMIT lo, hi` form QuestDB uses.
+    let dialect = GenericDialect {};
+    let parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| syntax_error(sql, e))?;
+    let mut p = Qp { p: parser, sql };
+    let mut out = Vec::new();
+    loop {
+        while p.p.consume_token(&Token::SemiColon) {}
+        if p.p.peek_token().token == Token::EOF {
+            break;
+        }
+        out.push(p.statement()?);
+        let next = p.p.peek_token();
+        match next.token {
+            Token::SemiColon | Token::EOF => {}
+            _ => return Err(p.err_at(&next, format!("unexpected token [{}]", next.token))),
+        }
+    }
+    Ok(out)
+}
+
+/// Normalises an identifier: unquoted names fold to lower case.
+pub fn ident_name(i: &sp::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+struct Qp<'a> {
+    p: Parser<'a>,
+    sql: &'a str,
+}
+
+impl Qp<'_> {
+    fn pos(&self, t: &TokenWithSpan) -> usize {
+        offset_of(self.sql, t.span.start)
+    }
+
+    fn err_at(&self, t: &TokenWithSpan, message: impl Into<String>) -> Error {
+        Error::Syntax {
+            message: message.into(),
+            position: self.pos(t),
+        }
+    }
+
+    /// True when the next token is the (non-reserved) word `w`.
+    fn peek_word(&self, w: &str) -> bool {
+        matches!(&self.p.peek_token().token, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
+    }
+
+    fn peek_word_nth(&self, n: usize, w: &str) -> bool {
+        matches!(&self.p.peek_nth_token(n).token, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
+    }
+
+    fn parse_word(&mut self, w: &str) -> bool {
+        if self.peek_word(w) {
+            self.p.next_token();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_word(&mut self, w: &str) -> Result<()> {
+        if self.parse_word(w) {
+            Ok(())
+        } else {
+            let t = self.p.peek_token();
+            Err(self.err_at(&t, format!("'{}' expected", w.to_lowercase())))
+        }
+    }
+
+    fn statement(&mut self) -> Result<Statement> {
+        let first = self.p.peek_token();
+        if self.peek_word("create") {
+            if self.peek_word_nth(1, "table") {
+                return self.create_table();
+            }
+            if self.peek_word_nth(1, "schema") {
+                self.p.next_token();
+                self.p.next_token();
+                let if_not_exists =
+                    self.p
+                        .parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+                let id = wrap(self.sql, self.p.parse_identifier())?;
+                return Ok(Statement::CreateSchema {
+                    name: ident_name(&id),
+                    if_not_exists,
+                });
+            }
+        }
+        if self.peek_word("drop") && self.peek_word_nth(1, "table") {
+            self.p.next_token();
+            self.p.next_token();
+            let if_exists = self.p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let tables = self.table_list()?;
+            return Ok(Statement::DropTable { tables, if_exists });
+        }
+        if self.parse_word("truncate") {
+            self.expect_word("table")?;
+            let tables = self.table_list()?;
+            return Ok(Statement::Truncate { tables });
+        }
+        if self.peek_word("rename") && self.peek_word_nth(1, "table") {
+            self.p.next_token();
+            self.p.next_token();
+            let from = self.table_ref()?;
+            self.expect_word("to")?;
+            let to = self.table_ref()?;
+            return Ok(Statement::RenameTable { from, to });
+        }
+        if self.peek_word("alter") && self.peek_word_nth(1, "table") {
+            self.p.next_token();
+            self.p.next_token();
+            let table = self.table_ref()?;
+            let t = self.p.peek_token();
+            if self.parse_word("rename") {
+                self.expect_word("column")?;
+                let (from, at) = self.column_name()?;
+                self.expect_word("to")?;
+                let (to, _) = self.column_name()?;
+                return Ok(Statement::RenameColumn {
+                    table,
+                    from: (from, at),
+                    to,
+                });
+            }
+            return Err(self.err_at(
+                &t,
+                "'rename column' expected (only ALTER TABLE … RENAME COLUMN is supported)",
+            ));
+        }
+        if self.peek_word("insert") {
+            return self.insert();
+        }
+        if self.peek_word("copy") {
+            return self.copy();
+        }
+        if self.peek_word("show") {
+            return self.show();
+        }
+        if self.peek_word("begin")
+            || (self.peek_word("start") && self.peek_word_nth(1, "transaction"))
+        {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Begin));
+        }
+        if self.peek_word("commit") || self.peek_word("end") {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Commit));
+        }
+        if self.peek_word("rollback") || self.peek_word("abort") {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Rollback));
+        }
+        if self.peek_word("set")
+            || self.peek_word("discard")
+            || self.peek_word("reset")
+            || self.peek_word("deallocate")
+        {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Set));
+        }
+        match &first.token {
+            Token::Word(w)
+                if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES) =>
+            {
+                self.query()
+            }
+            Token::LParen => self.query(),
+            _ => {
+                let stmt = wrap(self.sql, self.p.parse_statement())?;
+                match stmt {
+                    sp::Statement::Query(q) => Ok(Self::query_statement(q)),
+                    sp::Statement::Explain { .. } => Ok(Statement::Other(Box::new(stmt))),
+                    other => Err(self.err_at(
+                        &first,
+                        format!("unsupported statement: {}", first_words(&other.to_string())),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Skips to the end of the current statement (for session commands
+    /// whose arguments do not matter).
+    fn skip_statement(&mut self) {
+        while !matches!(self.p.peek_token().token, Token::SemiColon | Token::EOF) {
+            self.p.next_token();
+        }
+    }
+
+    fn query(&mut self) -> Result<Statement> {
+        let q = wrap(self.sql, self.p.parse_query())?;
+        Ok(Self::query_statement(q))
+    }
+
+    /// Takes QuestDB's LIMIT forms (`-n`, `lo, hi`) out of the query; a
+    /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
+    fn query_statement(mut q: Box<sp::Query>) -> Statement {
+        let limit = match &q.limit_clause {
+            Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                match (int_literal(offset), int_literal(limit)) {
+                    (Some(lo), Some(hi)) => Some(QdbLimit { lo, hi: Some(hi) }),
+                    _ => None,
+                }
+            }
+            Some(sp::LimitClause::LimitOffset {
+                limit: Some(l),
+                offset: None,
+                limit_by,
+            }) if limit_by.is_empty() => match int_literal(l) {
+                Some(n) if n < 0 => Some(QdbLimit { lo: n, hi: None }),
+                _ => None,
+            },
+            _ => None,
+        };
+        if limit.is_some() {
+            q.limit_clause = None;
+        }
+        Statement::Query { query: q, limit }
+    }
+
+    fn table_list(&mut self) -> Result<Vec<TableRef>> {
+        let mut tables = vec![self.table_ref()?];
+        while self.p.consume_token(&Token::Comma) {
+            tables.push(self.table_ref()?);
+        }
+        Ok(tables)
+    }
+
+    /// A table name: `name`, `"Name"`, `schema.name` or QuestDB's `'name'`.
+    fn table_ref(&mut self) -> Result<TableRef> {
+        let t = self.p.peek_token();
+        let position = self.pos(&t);
+        if let Token::SingleQuotedString(s) = &t.token {
+            self.p.next_token();
+            return Ok(TableRef {
+                schema: DEFAULT_SCHEMA.into(),
+                name: s.clone(),
+                position,
+            });
+        }
+        if !matches!(t.token, Token::Word(_)) {
+            return Err(self.err_at(&t, "table name expected"));
+        }
+        let name = wrap(self.sql, self.p.parse_object_name(false))?;
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(ident_name)
+            .collect();
+        match parts.as_slice() {
+            [n] => Ok(TableRef {
+                schema: DEFAULT_SCHEMA.into(),
+                name: n.clone(),
+                position,
+            }),
+            [s, n] => Ok(TableRef {
+                schema: s.clone(),
+                name: n.clone(),
+                position,
+            }),
+            _ => Err(self.err_at(&t, "table name expected")),
+        }
+    }
+
+    fn column_name(&mut self) -> Result<(String, usize)> {
+        let t = self.p.peek_token();
+        let position = self.pos(&t);
+        match &t.token {
+            Token::SingleQuotedString(s) => {
+                self.p.next_token();
+                Ok((s.clone(), position))
+            }
+            Token::Word(_) => {
+                let id = wrap(self.sql, self.p.parse_identifier())?;
+                Ok((ident_name(&id), position))
+            }
+            _ => Err(self.err_at(&t, "column name expected")),
+        }
+    }
+
+    /// A single-quoted string or a bare word, and where it starts.
+    fn string_or_word(&mut self) -> Option<(String, usize)> {
+        let t = self.p.peek_token();
+        let v = match &t.token {
+            Token::SingleQuotedString(s) => s.clone(),
+            Token::Word(w) => w.value.clone(),
+            Token::Number(n, _) => n.clone(),
+            _ => return None,
+        };
+        self.p.next_token();
+        Some((v, self.pos(&t)))
+    }
+}
+
+/// An integer literal, possibly negative.
+fn int_literal(e: &sp::Expr) -> Option<i64> {
+    match e {
+        sp::Expr::Value(v) => match &v.value {
+            sp::Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        sp::Expr::UnaryOp {
+            op: sp::UnaryOperator::Minus,
+            expr,
+        } => int_literal(expr).map(|n| -n),
+        sp::Expr::Nested(inner) => int_literal(inner),
+        _ => None,
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::SessionCommand;
+
+    fn one(sql: &str) -> Statement {
+        let mut v = parse(sql).unwrap();
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("CREATE TABLE t (a INT) PARTITION BY DECADE").unwrap_err();
+        assert_eq!(e.sqlstate(), "42601");
+        assert_eq!(e.position(), Some(36));
+        let e = parse("SELEC 1").unwrap_err();
+        assert_eq!(e.sqlstate(), "42601");
+        let e = parse("select * from t where").unwrap_err();
+        assert!(e.position().is_some());
+    }
+
+    #[test]
+    fn limits() {
+        let Statement::Query { limit, query } = one("select * from t limit -2") else {
+            panic!()
+        };
+        assert_eq!(limit, Some(QdbLimit { lo: -2, hi: None }));
+        assert!(query.limit_clause.is_none());
+        let Statement::Query { limit, .. } = one("select * from t limit 1, 3") else {
+            panic!()
+        };
+        assert_eq!(limit, Some(QdbLimit { lo: 1, hi: Some(3) }));
+        let Statement::Query { limit, query } = one("select * from t limit 5") else {
+            panic!()
+        };
+        assert_eq!(limit, None);
+        assert!(query.limit_clause.is_some());
+    }
+
+    #[test]
+    fn misc_statements() {
+        assert!(matches!(one("SHOW TABLES"), Statement::ShowTables));
+        assert!(matches!(
+            one("show columns from weather"),
+            Statement::ShowColumns { .. }
+        ));
+        assert!(matches!(
+            one("SHOW CREATE TABLE weather"),
+            Statement::ShowCreateTable { .. }
+        ));
+        assert!(matches!(
+            one("rename table a to b"),
+            Statement::RenameTable { .. }
+        ));
+        assert!(matches!(
+            one("alter table a rename column x to y"),
+            Statement::RenameColumn { .. }
+        ));
+        assert!(matches!(
+            one("truncate table a"),
+            Statement::Truncate { .. }
+        ));
+        assert!(matches!(
+            one("drop table if exists a"),
+            Statement::DropTable {
+                if_exists: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            one("BEGIN"),
+            Statement::Session(SessionCommand::Begin)
+        ));
+        assert!(matches!(
+            one("SET extra_float_digits = 3"),
+            Statement::Session(SessionCommand::Set)
+        ));
+        assert_eq!(parse("select 1; select 2;").unwrap().len(), 2);
+        assert!(matches!(
+            one("CREATE SCHEMA s2"),
+            Statement::CreateSchema { .. }
+        ));
+    }
+
+    /// Words of our grammar, hostile literals and punctuation, in any order.
+    fn grammar_words() -> impl proptest::strategy::Strategy<Value = Vec<&'static str>> {
+        const WORDS: &[&str] = &[
+            "COPY",
+            "t",
+            "FROM",
+            "'f.csv'",
+            "WITH",
+            "HEADER",
+            "true",
+            "TIMESTAMP",
+            "'ts'",
+            "PARTITION",
+            "BY",
+            "DAY",
+            "ON",
+            "ERROR",
+            "STDIN",
+            "(",
+            ")",
+            ",",
+            "FORMAT",
+            "csv",
+            "DELIMITER",
+            "QUOTE",
+            "''''",
+            "CANCEL",
+            "CREATE",
+            "TABLE",
+            "SCHEMA",
+            "\"../x\"",
+            "INSERT",
+            "INTO",
+            "VALUES",
+            "LIMIT",
+            "-1",
+            "SELECT",
+            "*",
+            ";",
+            "'\u{0}'",
+            "RENAME",
+        ];
+        proptest::collection::vec(proptest::sample::select(WORDS), 0..14)
+    }
+
+    proptest::proptest! {
+        /// The SQL front end answers any text with statements or an error
+        /// whose position lies inside the text, never a panic.
+        #[test]
+        fn any_text_parses_or_errors(sql in "\\PC{0,80}") {
+            if let Err(e) = parse(&sql) {
+                let pos = e.position().unwrap_or(0);
+                proptest::prop_assert!(pos <= sql.chars().count(), "{} at {}", sql, pos);
+            }
+        }
+
+        #[test]
+        fn grammar_words_in_any_order(words in grammar_words()) {
+            let sql = words.join(" ");
+            if let Err(e) = parse(&sql) {
+                proptest::prop_assert!(e.position().unwrap_or(0) <= sql.chars().count(), "{}", sql);
+            }
+        }
+    }
+}
