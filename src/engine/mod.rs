@@ -169,6 +169,8 @@ impl Engine {
             Arc::clone(&journal),
             ImportSettings::from_config(&config),
         ));
+        // Start-up: scratch of imports that died with the last process.
+        importer.clear_scratch();
         let bulk = bulk::BulkImports::start(
             &config.root,
             Arc::clone(&catalog),

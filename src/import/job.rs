@@ -1,0 +1,218 @@
+//! The context every phase of one import gets ([`Job`]: request, settings,
+//! cancel flag, journal, error sink, worker pool), the phase runner that
+//! logs each phase, the importer's [`Settings`], the [`Progress`] the CLI
+//! shows and the [`Summary`] of a finished import.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::error::{ErrorSink, ImportError};
+use super::log::{ImportLog, LogRow, Phase, Status, now_micros};
+use super::{ImportRequest, analyze, source};
+use crate::config::{Config, TextLoaderFormats};
+
+/// Importer settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub workers: usize,
+    pub buffer_size: usize,
+    pub analysis_lines: usize,
+    pub work_root: PathBuf,
+    pub max_recorded_errors: usize,
+    pub formats: TextLoaderFormats,
+    /// Smallest chunk worth its own indexing task.
+    pub min_chunk_size: usize,
+    /// Index entries (16 bytes each) held in memory before spilling to the
+    /// work root, over all workers.
+    pub index_memory: usize,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        Settings {
+            workers: c.copy_worker_count.max(1),
+            buffer_size: c.copy_buffer_size as usize,
+            analysis_lines: c.http_text_analysis_max_lines,
+            work_root: c.copy_work_root.clone(),
+            max_recorded_errors: c.copy_max_recorded_errors as usize,
+            formats: c.formats.clone(),
+            min_chunk_size: c.copy_min_chunk_size as usize,
+            index_memory: c.copy_index_memory as usize,
+        }
+    }
+}
+
+/// Progress of the running import, for the CLI's progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The running phase; `None` before the first one (and in the serial
+    /// importer, which has none).
+    pub phase: Mutex<Option<Phase>>,
+    pub bytes_done: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+/// The result of a finished import.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub id: String,
+    pub rows_handled: u64,
+    pub rows_imported: u64,
+    /// Data records that did not become rows, whichever phase refused them
+    /// (`rows_handled` leaves out those refused at indexing, as QuestDB's
+    /// log does).
+    pub rows_rejected: u64,
+    pub errors: u64,
+    pub partitions: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub phases: Vec<(Phase, f64)>,
+    /// The first record was a header.
+    pub header: bool,
+    /// Errors per table column name.
+    pub column_errors: std::collections::HashMap<String, u64>,
+    /// Range of the designated timestamps written (UTC microseconds).
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+}
+
+impl Summary {
+    /// What a pipeline knows when it ends; the driver adds id and times.
+    pub(super) fn counts(
+        job: &Job<'_>,
+        (records, handled, imported): (u64, u64, u64),
+        partitions: usize,
+        bytes: usize,
+    ) -> Summary {
+        Summary {
+            rows_handled: handled,
+            rows_imported: imported,
+            rows_rejected: records.saturating_sub(imported),
+            errors: job.errors.count(),
+            partitions,
+            bytes: bytes as u64,
+            column_errors: job.errors.per_column(),
+            ..Summary::default()
+        }
+    }
+
+    /// Adds what the analysis and the written files say.
+    pub(super) fn with(
+        mut self,
+        a: &analyze::Analysis,
+        files: &[crate::storage::DataFile],
+    ) -> Summary {
+        self.header = a.structure.header;
+        self.min_ts = files.iter().filter_map(|f| f.min_ts).min();
+        self.max_ts = files.iter().filter_map(|f| f.max_ts).max();
+        self
+    }
+}
+
+/// Everything a phase needs about the running import.
+pub struct Job<'a> {
+    pub id: &'a str,
+    pub req: &'a ImportRequest,
+    pub settings: &'a Settings,
+    pub cancel: &'a AtomicBool,
+    pub journal: &'a ImportLog,
+    pub errors: ErrorSink,
+    pub progress: &'a Progress,
+    pub pool: rayon::ThreadPool,
+    pub(super) phases: Mutex<Vec<(Phase, f64)>>,
+    /// The decompressed copy of a compressed source, in the work root.
+    pub(super) decompressed: Mutex<Option<source::TempFile>>,
+}
+
+impl Job<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Fails with the phase's cancel error when a cancel was asked for.
+    pub fn check(&self, phase: Phase) -> std::result::Result<(), ImportError> {
+        if self.cancelled() {
+            Err(ImportError::Cancelled { phase })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn log(
+        &self,
+        phase: Option<Phase>,
+        status: Status,
+        message: Option<String>,
+        counts: (Option<i64>, Option<i64>, i64),
+    ) {
+        journal_row(
+            self.journal,
+            self.id,
+            self.req,
+            phase,
+            status,
+            message,
+            counts,
+        );
+    }
+
+    /// Runs one phase between its `started` and `finished` log rows. A
+    /// failing phase gets no `finished` row (the import-level row follows).
+    pub fn phase<T>(
+        &self,
+        name: Phase,
+        f: impl FnOnce() -> std::result::Result<T, ImportError>,
+    ) -> std::result::Result<T, ImportError> {
+        self.check(name)?;
+        *self.progress.phase.lock().expect("progress") = Some(name);
+        self.log(Some(name), Status::Started, None, (None, None, 0));
+        let errors_before = self.errors.count();
+        let t = Instant::now();
+        let out = f()?;
+        let secs = t.elapsed().as_secs_f64();
+        self.phases.lock().expect("phases").push((name, secs));
+        tracing::info!(
+            import = self.id,
+            phase = name.as_str(),
+            seconds = secs,
+            "phase finished"
+        );
+        self.log(
+            Some(name),
+            Status::Finished,
+            None,
+            (None, None, (self.errors.count() - errors_before) as i64),
+        );
+        Ok(out)
+    }
+}
+
+/// Appends one row to `sys.text_import_log`. A journal that cannot be
+/// written must not fail the import: it is reported in the server log.
+pub(super) fn journal_row(
+    journal: &ImportLog,
+    id: &str,
+    req: &ImportRequest,
+    phase: Option<Phase>,
+    status: Status,
+    message: Option<String>,
+    counts: (Option<i64>, Option<i64>, i64),
+) {
+    let row = LogRow {
+        ts: now_micros(),
+        id: id.to_string(),
+        table_name: req.table_display(),
+        file: req.file_name.clone(),
+        phase,
+        status,
+        message,
+        rows_handled: counts.0,
+        rows_imported: counts.1,
+        errors: counts.2,
+    };
+    if let Err(e) = journal.append(row) {
+        tracing::warn!(import = id, "could not write the import log: {e}");
+    }
+}

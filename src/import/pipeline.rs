@@ -1,0 +1,302 @@
+//! The driver of one import: the log rows around it, opening (and
+//! decompressing) the file, the choice of the parallel or serial pipeline,
+//! the phases in order, and the error rows at the end.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::error::{ErrorSink, ImportError};
+use super::job::{Job, Progress, Summary, journal_row};
+use super::log::{ErrorRow, Phase, Status, now_micros};
+use super::{
+    ImportRequest, Importer, analyze, attach, boundary, csv, indexing, partition_import, serial,
+    source,
+};
+use crate::storage::PartitionBy;
+
+impl Importer {
+    /// The whole import: log rows, pipeline choice, clean-up.
+    pub(super) fn run(
+        &self,
+        id: &str,
+        req: &ImportRequest,
+        cancel: &AtomicBool,
+        progress: &Progress,
+    ) -> std::result::Result<Summary, ImportError> {
+        let started = Instant::now();
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.settings.workers)
+            .thread_name(|i| format!("copy-worker-{i}"))
+            .build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let job_err = ImportError::setup(format!(
+                    "Invalid worker count set [value={}]: {e}",
+                    self.settings.workers
+                ));
+                journal_row(
+                    &self.journal,
+                    id,
+                    req,
+                    None,
+                    Status::Failed,
+                    Some(job_err.to_string()),
+                    (Some(0), Some(0), 0),
+                );
+                return Err(job_err);
+            }
+        };
+        let job = Job {
+            id,
+            req,
+            settings: &self.settings,
+            cancel,
+            journal: &self.journal,
+            errors: ErrorSink::new(self.settings.max_recorded_errors),
+            progress,
+            pool,
+            phases: Mutex::new(Vec::new()),
+            decompressed: Mutex::new(None),
+        };
+        job.log(None, Status::Started, None, (None, None, 0));
+        let work_dir = self.settings.work_root.join("import").join(id);
+        let result = self.pipeline(&job, &work_dir);
+        let _ = std::fs::remove_dir_all(&work_dir);
+        let errors = job.errors.count();
+        let out = match result {
+            Ok(mut s) => {
+                s.id = id.to_string();
+                s.seconds = started.elapsed().as_secs_f64();
+                s.phases = job.phases.lock().expect("phases").clone();
+                job.log(
+                    None,
+                    Status::Finished,
+                    None,
+                    (
+                        Some(s.rows_handled as i64),
+                        Some(s.rows_imported as i64),
+                        errors as i64,
+                    ),
+                );
+                tracing::info!(
+                    import = id,
+                    rows = s.rows_imported,
+                    errors,
+                    seconds = s.seconds,
+                    "import finished"
+                );
+                Ok(s)
+            }
+            Err((e, handled)) => {
+                let status = if e.is_cancel() {
+                    Status::Cancelled
+                } else {
+                    Status::Failed
+                };
+                tracing::warn!(import = id, "import {}: {e}", status.as_str());
+                job.log(
+                    None,
+                    status,
+                    Some(e.to_string()),
+                    (Some(handled as i64), Some(0), errors as i64),
+                );
+                Err(e)
+            }
+        };
+        self.flush_errors(&job);
+        drop(job.decompressed.lock().expect("source").take());
+        let _ = self.journal.trim();
+        out
+    }
+
+    /// Gives the kept error rows their line numbers and journals them.
+    fn flush_errors(&self, job: &Job<'_>) {
+        let mut kept = std::mem::take(&mut *job.errors.kept.lock().expect("error sink"));
+        if kept.is_empty() {
+            return;
+        }
+        kept.sort_by_key(|e| e.offset);
+        // Lines of a compressed source are lines of its decompressed text.
+        let path = match job.decompressed.lock().expect("source").as_ref() {
+            Some(t) => t.path.clone(),
+            None => job.req.path.clone(),
+        };
+        let lines = match std::fs::File::open(&path).and_then(|f| unsafe { memmap2::Mmap::map(&f) })
+        {
+            Ok(map) => {
+                let offsets: Vec<u64> = kept.iter().map(|e| e.offset).collect();
+                csv::line_numbers(&map, &offsets)
+            }
+            Err(_) => vec![0; kept.len()],
+        };
+        let ts = now_micros();
+        let rows = kept
+            .into_iter()
+            .zip(lines)
+            .map(|(e, line)| ErrorRow {
+                ts,
+                id: job.id.to_string(),
+                line: line as i64,
+                byte_offset: e.offset as i64,
+                column_name: e.column,
+                value: e.value,
+                message: e.message,
+            })
+            .collect();
+        if let Err(e) = self.journal.append_errors(rows) {
+            tracing::warn!(import = job.id, "could not write import errors: {e}");
+        }
+    }
+
+    /// Opens the file, analyses it and runs the parallel or serial pipeline.
+    /// On error, also returns the rows handled so far.
+    fn pipeline(
+        &self,
+        job: &Job<'_>,
+        work_dir: &Path,
+    ) -> std::result::Result<Summary, (ImportError, u64)> {
+        let req = job.req;
+        let path = &req.path;
+        let file = std::fs::File::open(path).map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(-1);
+            let msg = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "[{errno}] could not open, file does not exist: {}",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "[{errno}] could not open read-only [file={}]",
+                    path.display()
+                )
+            };
+            (ImportError::setup(msg), 0)
+        })?;
+        let compression =
+            source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
+        let (file, path) = if compression == source::Compression::None {
+            (file, path.clone())
+        } else {
+            // A gzip or zstd file is decompressed into the work root first:
+            // the phases need a plain file they can map and split.
+            let out = source::TempFile {
+                path: self
+                    .settings
+                    .work_root
+                    .join("import")
+                    .join(format!("{}.input", job.id)),
+            };
+            let _ = std::fs::create_dir_all(self.settings.work_root.join("import"));
+            source::decompress(path, &out.path, compression, u64::MAX, &req.file_name)
+                .map_err(|e| (ImportError::setup(e.to_string()), 0))?;
+            let f = std::fs::File::open(&out.path).map_err(|e| {
+                (
+                    ImportError::setup(format!("could not open the decompressed input: {e}")),
+                    0,
+                )
+            })?;
+            let p = out.path.clone();
+            *job.decompressed.lock().expect("source") = Some(out);
+            (f, p)
+        };
+        let path = &path;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err((
+                ImportError::setup(format!(
+                    "ignored empty input file [file='{}']",
+                    path.display()
+                )),
+                0,
+            ));
+        }
+        // SAFETY: the file is opened read-only and COPY documents that the
+        // source must not change while it is imported.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| {
+            (
+                ImportError::setup(format!(
+                    "could not read from file '{}' to analyze structure: {e}",
+                    path.display()
+                )),
+                0,
+            )
+        })?;
+        job.progress.bytes_total.store(len, Ordering::Relaxed);
+        let existing = self.catalog.get(&req.schema, &req.table);
+        if existing.is_none() && req.options.must_exist {
+            return Err((
+                ImportError::setup(format!("table does not exist [table={}]", req.table)),
+                0,
+            ));
+        }
+        let partitioned = match &existing {
+            Some(t) => t.meta().partition_by != PartitionBy::None,
+            None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
+        };
+        let meta = existing.as_ref().map(|t| t.meta());
+        if partitioned {
+            let plan = job
+                .phase(Phase::AnalyzeFileStructure, || {
+                    analyze::run(job, &map, meta.as_ref())
+                })
+                .map_err(|e| (e, 0))?;
+            self.parallel(job, &map, plan, work_dir)
+        } else {
+            let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
+            serial::run(job, &map, &plan, &self.catalog)
+        }
+    }
+
+    fn parallel(
+        &self,
+        job: &Job<'_>,
+        map: &[u8],
+        plan: analyze::Analysis,
+        work_dir: &Path,
+    ) -> std::result::Result<Summary, (ImportError, u64)> {
+        let chunks = job
+            .phase(Phase::BoundaryCheck, || {
+                boundary::run(job, map, plan.structure.data_start)
+            })
+            .map_err(|e| (e, 0))?;
+        let index = job
+            .phase(Phase::Indexing, || {
+                indexing::run(job, map, &plan, &chunks, work_dir)
+            })
+            .map_err(|e| (e, 0))?;
+        let handled = index.rows;
+        let index_records = index.records;
+        if index.partitions.is_empty() {
+            let message = if index.records > 0 {
+                "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors."
+            } else {
+                "No rows in input file to import."
+            };
+            return Err((ImportError::setup(message), handled));
+        }
+        let target =
+            attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?;
+        let written = job
+            .phase(Phase::PartitionImport, || {
+                partition_import::run(job, map, &plan, index, &target)
+            })
+            .map_err(|e| (e, handled))?;
+        let partitions = written.files.len();
+        let imported = written.rows;
+        let summary = Summary::counts(
+            job,
+            (index_records, handled, imported),
+            partitions,
+            map.len(),
+        )
+        .with(&plan, &written.files);
+        job.phase(Phase::AttachPartitions, || {
+            target.attach(&self.catalog, &plan, written.files)
+        })
+        .map_err(|e| (e, handled))?;
+        Ok(summary)
+    }
+}
