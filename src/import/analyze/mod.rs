@@ -1,0 +1,409 @@
+//! Phase `analyze_file_structure`: samples the start of the file, infers a
+//! type per column, decides whether the first record is a header,
+//! normalises names, then maps the file onto the target table. One file
+//! per job: [`sniff`] (binary files, delimiters, names, epoch units),
+//! [`infer`] (the type probes and the majority rule), [`plan`] (the file
+//! onto a new or existing table); this file samples and drives them.
+
+mod infer;
+mod plan;
+mod sniff;
+
+use super::ImportError;
+use super::csv::{Dialect, Field, Nulls, read_record};
+use super::format::Pattern;
+use crate::catalog::values::parse_int;
+use crate::catalog::{ColumnType, TableMeta};
+use crate::config::TextLoaderFormats;
+
+pub use infer::{Detected, INFER_MAJORITY_PERCENT};
+use infer::{Probes, is_text};
+pub use plan::{Plan, PlanOptions, plan};
+pub use sniff::{detect_delimiter, epoch_unit_of, normalise_name};
+use sniff::{header_names, looks_binary};
+
+/// What the sample says about the file.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    /// Offset of the first data record (after a BOM and the header).
+    pub data_start: usize,
+    /// Where parsing starts (after a BOM): the header's offset when there is one.
+    pub text_start: usize,
+    pub header: bool,
+    pub names: Vec<String>,
+    /// Per file column; `None` when every sampled value was empty.
+    pub detected: Vec<Option<Detected>>,
+}
+
+/// Options that shape the analysis.
+pub struct AnalyzeOptions<'a> {
+    pub dialect: Dialect,
+    pub header: Option<bool>,
+    pub timestamp: Option<&'a str>,
+    pub format: Option<&'a Pattern>,
+    pub max_lines: usize,
+    pub sample_bytes: usize,
+    pub formats: &'a TextLoaderFormats,
+    /// Records before the header that are not part of the table.
+    pub skip_records: usize,
+    /// Which fields are NULL.
+    pub nulls: &'a Nulls,
+    /// A file column renamed (from, to) before anything refers to it.
+    pub rename: Option<(&'a str, &'a str)>,
+    /// Types given by the caller, by column name.
+    pub overrides: &'a [super::ColumnOverride],
+    /// Names of the file's columns given by the caller (COPY FROM STDIN's
+    /// column list); a header record is then skipped, not read.
+    pub names: Option<&'a [String]>,
+    /// An integer timestamp column is read as epoch seconds, milliseconds,
+    /// microseconds or nanoseconds by the size of its values (Arc's
+    /// automatic time format) instead of as microseconds.
+    pub guess_epoch: bool,
+}
+
+/// Analyses the start of `buf` (the whole file).
+pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, ImportError> {
+    let text_start = if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let mut text_start = text_start;
+    if opts.skip_records > 0 {
+        let mut fields = Vec::new();
+        for _ in 0..opts.skip_records {
+            match read_record(buf, text_start, opts.dialect, &mut fields) {
+                Some(r) => text_start = r.next,
+                None => break,
+            }
+        }
+    }
+    let sample_end = buf.len().min(text_start + opts.sample_bytes.max(1));
+    let sample = &buf[..sample_end];
+    if let Some(why) = looks_binary(&sample[text_start..]) {
+        return Err(ImportError::setup(format!(
+            "[-1] cannot determine text structure: the file looks binary ({why})"
+        )));
+    }
+    // Sample records: complete ones only, unless the sample is the whole file.
+    let mut fields: Vec<Field> = Vec::new();
+    let mut records: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+    let mut offsets = Vec::new();
+    let mut pos = text_start;
+    while records.len() < opts.max_lines.max(1) {
+        let Some(r) = read_record(sample, pos, opts.dialect, &mut fields) else {
+            break;
+        };
+        let complete = r.next < sample.len() || sample_end == buf.len();
+        if !complete || r.open_quote {
+            break;
+        }
+        offsets.push((r.start, r.next));
+        records.push(
+            fields
+                .iter()
+                .map(|f| (!f.is_null(sample, opts.nulls)).then(|| f.value(sample).into_owned()))
+                .collect(),
+        );
+        pos = r.next;
+    }
+    let Some(first) = records.first() else {
+        return Err(ImportError::setup("[-1] cannot determine text structure"));
+    };
+    let width = first.len();
+    let probes = Probes::new(opts.formats);
+    let header = match opts.header {
+        Some(h) => h,
+        None => {
+            records.len() >= 2 && {
+                // Strictly (every value): a header is the one record whose
+                // text no type takes, which the majority rule would excuse.
+                let first_types = probes.detect(&records[..1], width, 100);
+                let all = probes.detect(&records, width, 100);
+                let rest = probes.detect(&records[1..], width, 100);
+                first_types.iter().all(is_text)
+                    && (0..width).any(|c| {
+                        !is_text(&rest[c])
+                            && all[c].as_ref().map(|d| d.ty) != rest[c].as_ref().map(|d| d.ty)
+                    })
+            }
+        }
+    };
+    let (names, data_records, data_start) = if header {
+        let names = match opts.names {
+            Some(given) => given.to_vec(),
+            None => header_names(&records[0])?,
+        };
+        (names, &records[1..], offsets[0].1)
+    } else if let Some(given) = opts.names {
+        (given.to_vec(), &records[..], text_start)
+    } else {
+        (
+            (0..width).map(|i| format!("f{i}")).collect(),
+            &records[..],
+            text_start,
+        )
+    };
+    let mut names = names;
+    if let Some((from, to)) = opts.rename
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(from))
+    {
+        names[i] = to.to_string();
+    }
+    // Given names may be fewer than the fields: the rest are extra values.
+    let mut detected = probes.detect(data_records, names.len(), INFER_MAJORITY_PERCENT);
+    if opts.guess_epoch
+        && opts.format.is_none()
+        && let Some(ts) = opts.timestamp
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+        && detected[i]
+            .as_ref()
+            .is_some_and(|d| matches!(d.ty, ColumnType::Int | ColumnType::Long))
+    {
+        let max_abs = data_records
+            .iter()
+            .filter_map(|r| r.get(i).cloned().flatten())
+            .filter_map(|v| parse_int(&v))
+            .map(i64::unsigned_abs)
+            .max()
+            .unwrap_or(0);
+        let pattern = Pattern::compile(epoch_unit_of(max_abs)).map_err(ImportError::setup)?;
+        detected[i] = Some(Detected::given(pattern.column_type(), Some(pattern)));
+    }
+    for o in opts.overrides {
+        let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(&o.name)) else {
+            return Err(ImportError::setup(format!(
+                "schema names a column that is not in the file [column={}]",
+                o.name
+            )));
+        };
+        let pattern = match &o.pattern {
+            Some(p) => Some(Pattern::compile(p).map_err(|e| {
+                ImportError::setup(format!(
+                    "invalid pattern [column={}, pattern={p}]: {e}",
+                    o.name
+                ))
+            })?),
+            None => detected[i].as_ref().and_then(|d| d.pattern.clone()),
+        };
+        detected[i] = Some(Detected::given(o.ty, pattern));
+    }
+    if let (Some(ts), Some(fmt)) = (opts.timestamp, opts.format)
+        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+    {
+        detected[i] = Some(Detected::given(fmt.column_type(), Some(fmt.clone())));
+    }
+    Ok(Structure {
+        data_start,
+        text_start,
+        header,
+        names,
+        detected,
+    })
+}
+
+/// The outcome of the phase: what the file looks like and how it maps.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub structure: Structure,
+    pub plan: Plan,
+}
+
+/// Phase `analyze_file_structure` for `job` over the mapped file `buf`;
+/// `existing` is the target's definition when the table exists.
+pub fn run(
+    job: &super::Job<'_>,
+    buf: &[u8],
+    existing: Option<&TableMeta>,
+) -> Result<Analysis, ImportError> {
+    let req = job.req;
+    let format = match &req.format {
+        Some(f) => Some(Pattern::compile(f).map_err(ImportError::setup)?),
+        None => None,
+    };
+    let structure = analyze(
+        buf,
+        &AnalyzeOptions {
+            dialect: req.dialect,
+            header: req.header,
+            timestamp: req.timestamp.as_deref(),
+            format: format.as_ref(),
+            max_lines: job.settings.analysis_lines,
+            sample_bytes: job.settings.buffer_size,
+            formats: &job.settings.formats,
+            skip_records: req.options.skip_records,
+            nulls: &req.options.nulls,
+            rename: req
+                .options
+                .rename
+                .as_ref()
+                .map(|(a, b)| (a.as_str(), b.as_str())),
+            overrides: &req.options.columns,
+            guess_epoch: req.options.guess_epoch,
+            names: req.options.column_names.as_deref(),
+        },
+    )?;
+    let mut plan = plan(
+        &structure,
+        existing,
+        &PlanOptions {
+            table: &req.table,
+            timestamp: req.timestamp.as_deref(),
+            format: format.as_ref(),
+            partition_by: req.partition_by,
+            formats: &job.settings.formats,
+        },
+    )?;
+    plan.nulls = req.options.nulls.clone();
+    plan.skip_extra_values = req.options.skip_extra_values;
+    Ok(Analysis { structure, plan })
+}
+
+/// [`analyze`] of a text with COPY's defaults (a comma, QuestDB's NULL
+/// rule, the built-in formats), for tests.
+#[cfg(test)]
+pub(crate) fn analyze_text(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
+    let formats = TextLoaderFormats::builtin();
+    analyze(
+        text.as_bytes(),
+        &AnalyzeOptions {
+            dialect: Dialect::default(),
+            header,
+            timestamp: None,
+            format: None,
+            max_lines: 1000,
+            sample_bytes: 1 << 20,
+            formats: &formats,
+            skip_records: 0,
+            nulls: &Nulls::default(),
+            rename: None,
+            overrides: &[],
+            guess_epoch: false,
+            names: None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze_str(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
+        analyze_text(text, header)
+    }
+
+    #[test]
+    fn header_and_types() {
+        let s = analyze_str("ts,100i,i0,x\n1972-09-29T00:00:00.000000Z,100.0,i1,1\n1972-09-30T00:00:00.000000Z,25.47,j1,2\n", None).unwrap();
+        assert!(s.header);
+        assert_eq!(s.names, ["ts", "_100i", "i0", "x"]);
+        let types: Vec<_> = s.detected.iter().map(|d| d.as_ref().unwrap().ty).collect();
+        assert_eq!(
+            types,
+            [
+                ColumnType::Timestamp,
+                ColumnType::Double,
+                ColumnType::Varchar,
+                ColumnType::Int
+            ]
+        );
+        let s = analyze_str("a,b\n1,2\n", Some(false)).unwrap();
+        assert_eq!(s.names, ["f0", "f1"]);
+    }
+
+    #[test]
+    fn names_normalised_and_duplicates() {
+        let s = analyze_str("Int Sym,1,,\"x.y\"\n1,2,3,4\n", Some(true)).unwrap();
+        assert_eq!(s.names, ["IntSym", "_1", "f2", "xY"]);
+        let e = analyze_str("a,b,A\n1,2,3\n", Some(true)).unwrap_err();
+        assert_eq!(e.to_string(), "duplicate column name found [no=2,name=A]");
+    }
+
+    #[test]
+    fn epoch_units_by_size() {
+        assert_eq!(epoch_unit_of(1_736_899_200), "epoch_s");
+        assert_eq!(epoch_unit_of(1_736_899_200_000), "epoch_ms");
+        assert_eq!(epoch_unit_of(1_736_899_200_000_000), "epoch_us");
+        assert_eq!(epoch_unit_of(1_736_899_200_000_000_000), "epoch_ns");
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(detect_delimiter(b"a,b,c\n1,2,3\n"), b',');
+        assert_eq!(detect_delimiter(b"a\tb\tc\n1\t2,5\t3\n"), b'\t');
+        assert_eq!(detect_delimiter(b"a;b\n\"1;2\";3\n"), b';');
+        assert_eq!(detect_delimiter(b"x|y\r\n1|2\r\n"), b'|');
+        assert_eq!(detect_delimiter(b"single\nline\n"), b',');
+    }
+
+    fn types_of(text: &str) -> Vec<ColumnType> {
+        analyze_str(text, Some(true))
+            .unwrap()
+            .detected
+            .iter()
+            .map(|d| d.as_ref().unwrap().ty)
+            .collect()
+    }
+
+    #[test]
+    fn inference_never_changes_a_value() {
+        use ColumnType::*;
+        // Leading zeros, 20 digits, braces around a UUID, a zero-padded
+        // IPv4 octet: each stays text.
+        assert_eq!(
+            types_of(
+                "zip,id,u,ip\n08123,12345678901234567890,{a0eebc999c0b4ef8bb6d6bb9bd380a11},10.0.0.01\n02139,12345678901234567891,{a0eebc999c0b4ef8bb6d6bb9bd380a12},10.0.0.2\n"
+            ),
+            [Varchar, Varchar, Varchar, Varchar]
+        );
+        // A lone 0 and 0.x are numbers.
+        assert_eq!(types_of("a,b\n0,0.5\n1,-0.25\n"), [Int, Double]);
+        // Mixed precision and separators: one TIMESTAMP column.
+        assert_eq!(
+            types_of(
+                "ts\n2024-01-01 00:00:00\n2024-01-02T00:00:00.123456Z\n2024-01-03 00:00:00.5\n"
+            ),
+            [Timestamp]
+        );
+        assert_eq!(
+            types_of("ts\n2024-01-01 00:00:00\n2024-01-02 00:00:00.123456789\n"),
+            [TimestampNs]
+        );
+    }
+
+    #[test]
+    fn the_majority_decides_and_outliers_are_row_errors() {
+        use ColumnType::*;
+        let mut text = std::string::String::from("n\n");
+        for i in 0..19 {
+            text.push_str(&format!("{i}\n"));
+        }
+        text.push_str("n/a\n");
+        // 19 of 20 (95 %) are integers.
+        assert_eq!(types_of(&text), [Int]);
+        text.push_str("bad\n");
+        // 19 of 21 are not enough.
+        assert_eq!(types_of(&text), [Varchar]);
+        // One leading-zero value vetoes a number type outright.
+        assert_eq!(
+            types_of("n\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n011\n"),
+            [Varchar]
+        );
+        // A header is still told apart from data by every value.
+        assert!(analyze_str("n\n1\n2\n", None).unwrap().header);
+    }
+
+    #[test]
+    fn binary_and_empty() {
+        assert!(analyze_str("\0\0\0", None).is_err());
+        assert!(
+            analyze_str("PAR1\0\0", None)
+                .unwrap_err()
+                .to_string()
+                .contains("Parquet magic number")
+        );
+        // A stray NUL in one field is not a binary file.
+        assert!(analyze_str("a,b\n1,x\0y\n2,z\n", None).is_ok());
+        assert!(analyze_str("\n\n", None).is_err());
+    }
+}
