@@ -3,7 +3,6 @@
 //! statements and returns [`Output`]s that the wire layers only have to
 //! encode.
 
-pub mod bulk;
 pub mod copy;
 mod ddl;
 mod glue;
@@ -135,7 +134,7 @@ pub struct Engine {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
     importer: Arc<Importer>,
-    bulk: Arc<bulk::BulkImports>,
+    bulk: Arc<ingest::bulk::BulkImports>,
     ctx: SessionContext,
 }
 
@@ -171,7 +170,7 @@ impl Engine {
         ));
         // Start-up: scratch of imports that died with the last process.
         importer.clear_scratch();
-        let bulk = bulk::BulkImports::start(
+        let bulk = ingest::bulk::BulkImports::start(
             &config.root,
             Arc::clone(&catalog),
             Duration::from_millis(config.bulk_import_poll_ms),
@@ -227,7 +226,7 @@ impl Engine {
     }
 
     /// The Parquet bulk-import jobs and their scheduler.
-    pub fn bulk(&self) -> &Arc<bulk::BulkImports> {
+    pub fn bulk(&self) -> &Arc<ingest::bulk::BulkImports> {
         &self.bulk
     }
 

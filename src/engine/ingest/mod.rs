@@ -2,6 +2,9 @@
 //! hand the engine a spooled file and wait for the importer (the same
 //! pipeline, journal and commit as COPY) to finish with it.
 
+pub mod bulk;
+mod parquet_check;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
