@@ -120,20 +120,6 @@ pub enum Error {
     Internal(String),
 }
 
-impl From<crate::import::source::SourceError> for Error {
-    fn from(e: crate::import::source::SourceError) -> Self {
-        use crate::import::source::SourceError;
-        match e {
-            SourceError::TooLarge { what, limit } => Error::TooLarge {
-                what: what.to_string(),
-                limit,
-            },
-            corrupt @ SourceError::Corrupt { .. } => Error::invalid(corrupt.to_string()),
-            io @ SourceError::Io { .. } => Error::Internal(io.to_string()),
-        }
-    }
-}
-
 impl Error {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Error::Io {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast as sp;
 
 use super::{Engine, Output, Rows, text_rows};
@@ -148,16 +148,7 @@ impl Engine {
     /// QuestDB's SHOW COLUMNS layout.
     pub(super) fn show_columns(&self, table: TableRef) -> Result<Output> {
         let meta = self.table(&table)?.meta();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("column", DataType::Utf8, false),
-            Field::new("type", DataType::Utf8, false),
-            Field::new("indexed", DataType::Boolean, false),
-            Field::new("indexBlockCapacity", DataType::Int32, false),
-            Field::new("symbolCached", DataType::Boolean, false),
-            Field::new("symbolCapacity", DataType::Int32, false),
-            Field::new("designated", DataType::Boolean, false),
-            Field::new("upsertKey", DataType::Boolean, false),
-        ]));
+        let schema = show_columns_schema();
         let cols = &meta.columns;
         let is_ts = |c: &ColumnMeta| {
             meta.timestamp
@@ -206,4 +197,18 @@ impl Engine {
             vec![meta.ddl(&table.to_string())],
         )))
     }
+}
+
+/// QuestDB's SHOW COLUMNS columns.
+pub(super) fn show_columns_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("indexed", DataType::Boolean, false),
+        Field::new("indexBlockCapacity", DataType::Int32, false),
+        Field::new("symbolCached", DataType::Boolean, false),
+        Field::new("symbolCapacity", DataType::Int32, false),
+        Field::new("designated", DataType::Boolean, false),
+        Field::new("upsertKey", DataType::Boolean, false),
+    ]))
 }

@@ -375,22 +375,30 @@ impl Engine {
                 params: self.insert_param_types(i)?,
                 schema: None,
             }),
-            Statement::ShowTables
-            | Statement::ShowColumns { .. }
-            | Statement::ShowCreateTable { .. }
-            | Statement::Session(SessionCommand::Show(_)) => {
-                // Cheap and read-only: run it to learn its columns.
-                match self.run(stmt.clone(), &[]).await? {
-                    Output::Rows(r) => Ok(Described {
-                        params: vec![],
-                        schema: Some(r.schema),
-                    }),
-                    _ => Ok(Described {
-                        params: vec![],
-                        schema: None,
-                    }),
-                }
+            // SHOW's columns are fixed: described without running it (only
+            // the table is resolved, so an unknown one fails at Parse).
+            Statement::ShowTables => Ok(Described {
+                params: vec![],
+                schema: Some(text_schema("table_name")),
+            }),
+            Statement::ShowColumns { table } => {
+                self.table(table)?;
+                Ok(Described {
+                    params: vec![],
+                    schema: Some(ddl::show_columns_schema()),
+                })
             }
+            Statement::ShowCreateTable { table } => {
+                self.table(table)?;
+                Ok(Described {
+                    params: vec![],
+                    schema: Some(text_schema("ddl")),
+                })
+            }
+            Statement::Session(SessionCommand::Show(param)) => Ok(Described {
+                params: vec![],
+                schema: Some(text_schema(&param.replace(' ', "_"))),
+            }),
             Statement::Copy(_) => Ok(Described {
                 params: vec![],
                 schema: Some(copy::copy_schema(false)),
@@ -441,9 +449,14 @@ impl Engine {
     }
 }
 
+/// The schema of a one-column text result.
+fn text_schema(column: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]))
+}
+
 /// A one-column text result.
 pub(crate) fn text_rows(column: &str, values: Vec<String>) -> Rows {
-    let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]));
+    let schema = text_schema(column);
     let array: ArrayRef = Arc::new(StringArray::from(values));
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![array]).expect("one text column");
     Rows {

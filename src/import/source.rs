@@ -57,6 +57,22 @@ pub enum SourceError {
     Io { path: String, message: String },
 }
 
+/// How a spooling failure reaches users: the engine's one error type.
+impl From<SourceError> for crate::error::Error {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::TooLarge { what, limit } => crate::error::Error::TooLarge {
+                what: what.to_string(),
+                limit,
+            },
+            corrupt @ SourceError::Corrupt { .. } => {
+                crate::error::Error::invalid(corrupt.to_string())
+            }
+            io @ SourceError::Io { .. } => crate::error::Error::Internal(io.to_string()),
+        }
+    }
+}
+
 fn io_err(path: &Path, e: std::io::Error) -> SourceError {
     SourceError::Io {
         path: path.display().to_string(),
