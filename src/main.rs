@@ -26,7 +26,7 @@ struct Cli {
     /// Data root (tables under db/, COPY files under import/).
     #[arg(long, global = true, default_value = "./data")]
     root: PathBuf,
-    /// Configuration file (default: conf/server.conf when present).
+    /// Configuration file (default: <root>/conf/server.conf when present).
     #[arg(long, global = true)]
     conf: Option<PathBuf>,
 }

@@ -9,6 +9,7 @@
 pub mod meta;
 pub mod name;
 pub mod provider;
+mod reaper;
 pub mod table;
 pub mod types;
 pub mod values;
@@ -34,12 +35,15 @@ pub const SYS_SCHEMA: &str = "sys";
 pub struct Catalog {
     db_root: PathBuf,
     schemas: RwLock<BTreeMap<String, BTreeMap<String, Arc<Table>>>>,
+    /// The one remover of retired files and dropped tables.
+    reaper: Arc<reaper::Reaper>,
 }
 
 impl Catalog {
     /// Opens (creating if needed) the catalog under `db_root`.
     pub fn open(db_root: &Path) -> Result<Catalog> {
         std::fs::create_dir_all(db_root.join(DEFAULT_SCHEMA)).map_err(|e| Error::io(db_root, e))?;
+        let reaper = Arc::new(reaper::Reaper::start());
         let mut schemas = BTreeMap::new();
         for entry in read_dir(db_root)? {
             if !entry.is_dir() {
@@ -61,7 +65,7 @@ impl Catalog {
                     let _ = std::fs::remove_dir_all(&table_dir);
                     continue;
                 }
-                match load_table(&schema, &name, &table_dir) {
+                match load_table(&schema, &name, &table_dir, &reaper) {
                     Ok(t) => {
                         tables.insert(name, Arc::new(t));
                     }
@@ -75,6 +79,7 @@ impl Catalog {
         Ok(Catalog {
             db_root: db_root.to_path_buf(),
             schemas: RwLock::new(schemas),
+            reaper,
         })
     }
 
@@ -217,7 +222,15 @@ impl Catalog {
         let dir = schema_dir.join(name);
         std::fs::rename(tmp, &dir).map_err(|e| Error::io(&dir, e))?;
         storage::sync_dir(&schema_dir)?;
-        let table = Arc::new(Table::new(schema, name, dir, meta, manifest, None));
+        let table = Arc::new(Table::new(
+            schema,
+            name,
+            dir,
+            meta,
+            manifest,
+            None,
+            Arc::clone(&self.reaper),
+        ));
         tables.insert(name.to_string(), Arc::clone(&table));
         Ok(table)
     }
@@ -236,11 +249,9 @@ impl Catalog {
         let gone = schema_dir.join(format!(".{name}.dropped-{}", uuid::Uuid::new_v4().simple()));
         std::fs::rename(&table.dir, &gone).map_err(|e| Error::io(&table.dir, e))?;
         storage::sync_dir(&schema_dir)?;
-        // Queries already running may still read the files; remove later.
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_secs(30));
-            let _ = std::fs::remove_dir_all(&gone);
-        });
+        // Queries already running may still read the files: the reaper
+        // removes the directory after its grace period.
+        self.reaper.retire(vec![gone]);
         Ok(true)
     }
 
@@ -274,6 +285,7 @@ impl Catalog {
             state.meta,
             (*state.manifest).clone(),
             state.broken,
+            Arc::clone(&self.reaper),
         );
         tables.remove(from);
         tables.insert(to.to_string(), Arc::new(renamed));
@@ -323,7 +335,7 @@ fn file_name(p: &Path) -> String {
 
 /// Loads one table directory. A missing or unreadable data file does not
 /// fail the load: the table is kept, marked broken, and the file named.
-fn load_table(schema: &str, name: &str, dir: &Path) -> Result<Table> {
+fn load_table(schema: &str, name: &str, dir: &Path, reaper: &Arc<reaper::Reaper>) -> Result<Table> {
     let manifest = Manifest::load(dir)?;
     let meta: TableMeta =
         serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
@@ -354,5 +366,6 @@ fn load_table(schema: &str, name: &str, dir: &Path) -> Result<Table> {
         meta,
         manifest,
         broken,
+        Arc::clone(reaper),
     ))
 }

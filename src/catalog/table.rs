@@ -5,12 +5,13 @@
 //! of one table are serialised by an async mutex so that every manifest
 //! version extends the one before it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::meta::TableMeta;
+use super::reaper::Reaper;
 use crate::error::{Error, Result};
 use crate::storage::{self, DataFile, Manifest};
 
@@ -21,6 +22,8 @@ pub struct Table {
     pub dir: PathBuf,
     state: RwLock<TableState>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Removes the files a commit no longer names, after a grace period.
+    reaper: Arc<Reaper>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,7 @@ impl Table {
         meta: TableMeta,
         manifest: Manifest,
         broken: Option<Broken>,
+        reaper: Arc<Reaper>,
     ) -> Table {
         Table {
             schema_name: schema_name.to_string(),
@@ -57,7 +61,14 @@ impl Table {
                 broken,
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            reaper,
         }
+    }
+
+    /// Hands the files a new manifest no longer names to the reaper.
+    fn retire(&self, files: &[DataFile]) {
+        self.reaper
+            .retire(files.iter().map(|f| self.dir.join(&f.path)).collect());
     }
 
     /// The fully qualified name as users see it (`weather`, `other.t`).
@@ -126,7 +137,7 @@ impl Table {
         manifest.version += 1;
         manifest.files.clear();
         self.publish(old.meta.clone(), manifest)?;
-        retire(&self.dir, old.manifest.files.clone());
+        self.retire(&old.manifest.files);
         Ok(())
     }
 
@@ -163,7 +174,7 @@ impl Table {
         manifest.definition =
             serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
         self.publish(new_meta, manifest)?;
-        retire(&self.dir, old.manifest.files.clone());
+        self.retire(&old.manifest.files);
         Ok(())
     }
 
@@ -243,22 +254,6 @@ impl Drop for AppendTxn {
             }
         }
     }
-}
-
-/// Removes files that a new manifest no longer names. Queries that planned
-/// against the old manifest may still be reading them, so they go after a
-/// grace period; anything left by a crash is removed at the next start.
-pub fn retire(dir: &Path, files: Vec<DataFile>) {
-    if files.is_empty() {
-        return;
-    }
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(30));
-        for f in files {
-            let _ = std::fs::remove_file(dir.join(&f.path));
-        }
-    });
 }
 
 /// A file name stem that is never reused, not even by a table dropped and

@@ -80,14 +80,15 @@ pub struct Config {
 
 impl Config {
     /// Loads the configuration for `root`. `conf` is the file to read; when
-    /// `None`, `conf/server.conf` is read if it exists.
+    /// `None`, `<root>/conf/server.conf` is read if it exists (QuestDB's
+    /// layout). Nothing depends on the working directory.
     pub fn load(root: &Path, conf: Option<&Path>) -> Result<Config> {
         let file = match conf {
             Some(path) => Some(read_properties(path)?),
             None => {
-                let default = Path::new("conf/server.conf");
+                let default = root.join("conf").join("server.conf");
                 if default.exists() {
-                    Some(read_properties(default)?)
+                    Some(read_properties(&default)?)
                 } else {
                     None
                 }
@@ -146,15 +147,11 @@ impl Config {
         };
         let copy_root = get("cairo.sql.copy.root");
         let formats_file_raw = get("cairo.sql.copy.formats.file");
-        // The formats file is a product file: relative names resolve against
-        // the working directory first (where `conf/` ships), then the root.
+        // Relative like every other path key: against the root. Without
+        // the file, the patterns we ship (compiled in) apply.
         let formats_file = {
             let p = PathBuf::from(&formats_file_raw);
-            if p.is_absolute() || p.exists() {
-                p
-            } else {
-                root.join(p)
-            }
+            if p.is_absolute() { p } else { root.join(p) }
         };
         let formats = if formats_file.exists() {
             TextLoaderFormats::load(&formats_file).map_err(|message| Error::Config {

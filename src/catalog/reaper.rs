@@ -1,0 +1,126 @@
+//! The one place files and directories a commit no longer names are
+//! removed. Queries planned against an older manifest may still read them,
+//! so each waits out a grace period; one thread, owned by the catalog (and
+//! joined when the last table and the catalog are dropped), removes them.
+//! Whatever a crash leaves behind is removed at the next start instead.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a retired file stays readable for queries already running.
+pub const GRACE: Duration = Duration::from_secs(30);
+
+/// What to remove, when.
+struct Due {
+    at: Instant,
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Reaper {
+    tx: Mutex<Option<Sender<Due>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Reaper {
+    pub fn start() -> Reaper {
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || reap(rx))
+            .ok();
+        Reaper {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Removes `paths` (files or directories) after the grace period.
+    pub fn retire(&self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        let due = Due {
+            at: Instant::now() + GRACE,
+            paths,
+        };
+        let sent = match self.tx.lock().expect("reaper").as_ref() {
+            Some(tx) => tx.send(due).map_err(|e| e.0),
+            None => Err(due),
+        };
+        // No reaper thread (it could not start): remove at once.
+        if let Err(due) = sent {
+            remove(due.paths);
+        }
+    }
+}
+
+impl Drop for Reaper {
+    /// Closes the queue and waits for the thread, which removes what is
+    /// still pending at once: no query outlives the catalog.
+    fn drop(&mut self) {
+        drop(self.tx.lock().expect("reaper").take());
+        if let Some(t) = self.thread.lock().expect("reaper").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reap(rx: Receiver<Due>) {
+    let mut pending: Vec<Due> = Vec::new();
+    loop {
+        let next = pending.iter().map(|d| d.at).min();
+        let got = match next {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Ok(due) => pending.push(due),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                for d in pending {
+                    remove(d.paths);
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        let (ready, rest): (Vec<Due>, Vec<Due>) = pending.into_iter().partition(|d| d.at <= now);
+        pending = rest;
+        for d in ready {
+            remove(d.paths);
+        }
+    }
+}
+
+fn remove(paths: Vec<PathBuf>) {
+    for p in paths {
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_removals_happen_when_the_reaper_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("sluice-reaper-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("f"), b"x").unwrap();
+        let reaper = Reaper::start();
+        reaper.retire(vec![dir.join("f"), dir.join("sub")]);
+        // Within the grace period the files are still there.
+        assert!(dir.join("f").exists() && dir.join("sub").exists());
+        drop(reaper);
+        assert!(!dir.join("f").exists() && !dir.join("sub").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
