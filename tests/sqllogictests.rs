@@ -16,7 +16,6 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 struct Pg {
     client: tokio_postgres::Client,
-    engine: Arc<Engine>,
 }
 
 #[derive(Debug)]
@@ -34,6 +33,31 @@ impl std::fmt::Display for PgError {
 
 impl std::error::Error for PgError {}
 
+impl Pg {
+    /// Polls the import log until import `id` has its final row.
+    async fn wait_import(&self, id: &str) -> Result<(), PgError> {
+        let query = format!(
+            "select status from sys.text_import_log where id = '{id}' and phase is null order by ts desc limit 1"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let rows = self.client.simple_query(&query).await.map_err(PgError)?;
+            let status = rows.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            });
+            if status.is_some_and(|s| s != "started") {
+                return Ok(());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "import {id} did not end"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
 #[async_trait]
 impl AsyncDB for Pg {
     type Error = PgError;
@@ -41,17 +65,21 @@ impl AsyncDB for Pg {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
         let messages = self.client.simple_query(sql).await.map_err(PgError)?;
-        // COPY answers at once and imports in the background. Waiting for
-        // the import here (what a client polling sys.text_import_log does)
-        // keeps the files deterministic.
-        let words: Vec<String> = sql
+        // COPY answers with an id at once and imports in the background.
+        // Like a user, the runner polls sys.text_import_log until that
+        // import's final row, which keeps the files deterministic.
+        let is_copy = sql
             .split_whitespace()
-            .take(3)
-            .map(str::to_lowercase)
-            .collect();
-        if words.first().is_some_and(|w| w == "copy") && !sql.to_lowercase().contains("cancel") {
-            let engine = Arc::clone(&self.engine);
-            let _ = tokio::task::spawn_blocking(move || engine.importer().wait()).await;
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("copy"));
+        if is_copy && !sql.to_lowercase().contains("cancel") {
+            let id = messages.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            });
+            if let Some(id) = id {
+                self.wait_import(&id).await?;
+            }
         }
         let mut rows = Vec::new();
         let mut columns = None;
@@ -154,16 +182,14 @@ async fn run_file(path: &Path, scratch: &Path) -> Result<(), String> {
         addr.ip(),
         addr.port()
     );
-    let runner_engine = Arc::clone(&engine);
     let mut runner = Runner::new(move || {
         let conn_str = conn_str.clone();
-        let engine = Arc::clone(&runner_engine);
         async move {
             let (client, connection) = tokio_postgres::connect(&conn_str, NoTls)
                 .await
                 .map_err(PgError)?;
             tokio::spawn(connection);
-            Ok(Pg { client, engine })
+            Ok(Pg { client })
         }
     });
     runner.set_var("__DATA_ROOT__".into(), root.display().to_string());

@@ -200,3 +200,23 @@ pub async fn copy_in(
     }
     sink.finish().await
 }
+
+/// Polls `check` every 10 ms until it gives a value, i.e. until the event
+/// a test waits for has happened; fails naming `what` after `timeout`. The
+/// one way tests wait: never a sleep standing in for the event.
+pub async fn eventually<T, Fut>(what: &str, timeout: Duration, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

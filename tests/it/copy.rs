@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, column, scalar, scratch};
+use crate::common::{Server, column, eventually, scalar, scratch};
 
 /// A deterministic generator (no dependency): 64-bit LCG.
 struct Rng(u64);
@@ -107,8 +107,7 @@ pub(crate) async fn wait_final(
     client: &tokio_postgres::Client,
     id: &str,
 ) -> (String, Option<String>, i64, i64, i64) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
+    eventually(&format!("import {id} to end"), Duration::from_secs(300), || async move {
         let rows = client
             .query(
                 "select status, message, rows_handled, rows_imported, errors from sys.text_import_log where id = $1 and phase is null order by ts desc limit 1",
@@ -116,21 +115,38 @@ pub(crate) async fn wait_final(
             )
             .await
             .unwrap();
-        if let Some(r) = rows.first() {
-            let status: String = r.get(0);
-            if status != "started" {
-                return (
-                    status,
-                    r.get(1),
-                    r.get::<_, Option<i64>>(2).unwrap_or(0),
-                    r.get::<_, Option<i64>>(3).unwrap_or(0),
-                    r.get(4),
-                );
-            }
-        }
-        assert!(Instant::now() < deadline, "import {id} did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let r = rows.first()?;
+        let status: String = r.get(0);
+        (status != "started").then(|| {
+            (
+                status,
+                r.get(1),
+                r.get::<_, Option<i64>>(2).unwrap_or(0),
+                r.get::<_, Option<i64>>(3).unwrap_or(0),
+                r.get(4),
+            )
+        })
+    })
+    .await
+}
+
+/// Waits until import `id` has logged that `phase` started.
+async fn wait_phase(client: &tokio_postgres::Client, id: &str, phase: &str) {
+    eventually(
+        &format!("{phase} of {id}"),
+        Duration::from_secs(120),
+        || async move {
+            let n = scalar(
+            client,
+            &format!(
+                "select count(*) from sys.text_import_log where id = '{id}' and phase = '{phase}'"
+            ),
+        )
+        .await;
+            (n != "0").then_some(())
+        },
+    )
+    .await
 }
 
 fn psql(server: &Server, sql: &str) -> String {
@@ -180,22 +196,21 @@ async fn seed_guide_workflow_over_psql() {
     assert_eq!(id.len(), 16, "{id}");
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     // Poll the log with psql until the finished row shows up.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let latest = psql(
-            &server,
-            &format!(
-                "SELECT status, rows_handled, rows_imported, errors FROM sys.text_import_log WHERE id = '{id}' ORDER BY ts DESC LIMIT 1;"
-            ),
-        );
-        if latest.starts_with("finished") {
-            assert_eq!(latest, "finished|999|999|0");
-            break;
+    let latest = eventually("the import to end", Duration::from_secs(120), || {
+        let server = &server;
+        let id = &id;
+        async move {
+            let latest = psql(
+                server,
+                &format!(
+                    "SELECT status, rows_handled, rows_imported, errors FROM sys.text_import_log WHERE id = '{id}' AND phase IS NULL ORDER BY ts DESC LIMIT 1;"
+                ),
+            );
+            (!latest.starts_with("started")).then_some(latest)
         }
-        assert!(!latest.starts_with("failed"), "{latest}");
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(latest, "finished|999|999|0");
     // 2. Copy the inferred schema, make the timestamp designated.
     let ddl = psql(&server, "SHOW CREATE TABLE weather;");
     assert!(ddl.contains("timestamp TIMESTAMP"), "{ddl}");
@@ -387,7 +402,8 @@ async fn cancel_and_one_import_at_a_time() {
             "unable to process the import request - another import may be in progress [activeImportId={id}]"
         )
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancel while it runs: once indexing has started.
+    wait_phase(&client, &id, "indexing").await;
     let rows = client
         .simple_query(&format!("COPY '{id}' CANCEL"))
         .await
@@ -453,22 +469,21 @@ async fn kill9_around_attach_is_all_or_nothing() {
         .await;
         // Wait until partition_import is under way or done, then kill: the
         // kill lands in partition_import or attach_partitions.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let phases = column(
-                &client,
-                &format!(
-                    "select phase from sys.text_import_log where id = '{id}' and phase is not null"
-                ),
-            )
-            .await;
-            let n = phases.len();
-            if n >= 7 + round {
-                break;
+        eventually("the phase to kill in", Duration::from_secs(120), || {
+            let client = &client;
+            let id = &id;
+            async move {
+                let phases = column(
+                    client,
+                    &format!(
+                        "select phase from sys.text_import_log where id = '{id}' and phase is not null"
+                    ),
+                )
+                .await;
+                (phases.len() >= 7 + round).then_some(())
             }
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        })
+        .await;
         drop(client);
         let root = server.root.clone();
         let env: Vec<(String, String)> = vec![];
@@ -622,7 +637,8 @@ async fn shutdown_cancels_a_running_import() {
         "COPY w FROM 'big.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Shut down while it runs: once indexing has started.
+    wait_phase(&client, &id, "indexing").await;
     drop(client);
     let root = server.root.clone();
     let t = Instant::now();

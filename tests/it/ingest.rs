@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -13,7 +13,7 @@ use futures::SinkExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::common::{Server, copy_in, enc, scalar, scratch};
+use crate::common::{Server, copy_in, enc, eventually, scalar, scratch};
 
 async fn sql_json(server: &Server, query: &str) -> Value {
     let url = server.url(&format!("/exec?query={}", enc(query)));
@@ -644,20 +644,20 @@ async fn parquet_bulk_import_jobs() {
         )
     };
     let id = job["upload_uuid"].clone();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let jobs = bulk_jobs(&server).await;
-        let j = jobs
-            .iter()
-            .find(|j| j["upload_uuid"] == id)
-            .cloned()
-            .expect("job kept across restart");
-        if j["status"] == "completed" || j["status"] == "errored" {
-            break j;
+    let done = eventually("the job to be applied", Duration::from_secs(60), || {
+        let server = &server;
+        let id = &id;
+        async move {
+            let jobs = bulk_jobs(server).await;
+            let j = jobs
+                .iter()
+                .find(|j| j["upload_uuid"] == *id)
+                .cloned()
+                .expect("job kept across restart");
+            (j["status"] == "completed" || j["status"] == "errored").then_some(j)
         }
-        assert!(Instant::now() < deadline, "job not applied: {j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["started_at"].as_i64().unwrap() <= done["completed_at"].as_i64().unwrap());
     let client = server.client().await;
@@ -683,11 +683,11 @@ async fn parquet_bulk_import_jobs() {
     )
     .await;
     assert_eq!(s, 200, "{job}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while scalar(&client, "SELECT count(*) FROM cpu2").await != "48" {
-        assert!(Instant::now() < deadline, "{:?}", bulk_jobs(&server).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the renamed job's rows", Duration::from_secs(60), || {
+        let client = &client;
+        async move { (scalar(client, "SELECT count(*) FROM cpu2").await == "48").then_some(()) }
+    })
+    .await;
     assert_eq!(scalar(&client, "SELECT sum(load) FROM cpu2").await, "564.0");
 
     // Refusals, each with its status; nothing reaches the table.
@@ -844,8 +844,19 @@ async fn parquet_bulk_import_jobs() {
             ("QDB_HTTP_BULK_IMPORT_POLL_MS", "50"),
         ],
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let list = bulk_jobs(&server).await;
+    // Start-up recognises the job by its files: completed, not run again.
+    let list = eventually(
+        "the recovered job's status",
+        Duration::from_secs(30),
+        || {
+            let server = &server;
+            async move {
+                let list = bulk_jobs(server).await;
+                (list[0]["status"] != "importing").then_some(list)
+            }
+        },
+    )
+    .await;
     assert_eq!(list[0]["status"], "completed", "{list:?}");
     assert!(
         list[0]["last_message"]
@@ -973,7 +984,20 @@ async fn copy_from_stdin_and_to_stdout() {
     task.abort();
     let _ = task.await;
     drop(other);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server noticed once it removed the spool of the dropped copy.
+    let uploads = root.join("tmp").join("uploads");
+    eventually(
+        "the dropped copy's spool to go",
+        Duration::from_secs(30),
+        || {
+            let uploads = &uploads;
+            async move {
+                let left = std::fs::read_dir(uploads).map_or(0, |d| d.count());
+                (left == 0).then_some(())
+            }
+        },
+    )
+    .await;
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
 
     // Unknown table; binary format; a quote that is the delimiter.
@@ -1124,21 +1148,22 @@ async fn copy_reads_compressed_files() {
             &format!("COPY {table} FROM '{file}' WITH HEADER true TIMESTAMP 'ts' PARTITION BY DAY"),
         )
         .await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (status, message) = loop {
-            let rows = client
-                .query(
-                    "SELECT status, message FROM sys.text_import_log WHERE id = $1 AND phase IS NULL AND status <> 'started'",
-                    &[&id],
-                )
-                .await
-                .unwrap();
-            if let Some(r) = rows.first() {
-                break (r.get::<_, String>(0), r.get::<_, Option<String>>(1));
+        let (status, message) = eventually("the import to end", Duration::from_secs(60), || {
+            let client = &client;
+            let id = &id;
+            async move {
+                let rows = client
+                    .query(
+                        "SELECT status, message FROM sys.text_import_log WHERE id = $1 AND phase IS NULL AND status <> 'started'",
+                        &[id],
+                    )
+                    .await
+                    .unwrap();
+                let r = rows.first()?;
+                Some((r.get::<_, String>(0), r.get::<_, Option<String>>(1)))
             }
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        })
+        .await;
         if table == "b" {
             assert_eq!(status, "failed");
             assert!(
