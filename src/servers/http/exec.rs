@@ -84,17 +84,28 @@ fn parse_limit(params: &HashMap<String, String>) -> Result<Option<QdbLimit>, Err
     }
 }
 
+/// The `query` and `limit` parameters of `/exec` and `/exp`.
+#[allow(clippy::result_large_err)]
+fn query_and_limit(
+    params: &HashMap<String, String>,
+) -> Result<(String, Option<QdbLimit>), Response> {
+    let Some(query) = params.get("query").cloned() else {
+        return Err(error_response("", &Error::syntax("No query text", 0)));
+    };
+    match parse_limit(params) {
+        Ok(limit) => Ok((query, limit)),
+        Err(e) => Err(error_response(&query, &e)),
+    }
+}
+
 pub async fn exec(
     State(engine): State<Arc<Engine>>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(query) = params.get("query").cloned() else {
-        return error_response("", &Error::syntax("No query text", 0));
-    };
-    let limit = match parse_limit(&params) {
-        Ok(l) => l,
-        Err(e) => return error_response(&query, &e),
+    let (query, limit) = match query_and_limit(&params) {
+        Ok(q) => q,
+        Err(response) => return response,
     };
     let (output, compiled, executed) = match run(&engine, &query, &headers).await {
         Ok(r) => r,
@@ -157,12 +168,9 @@ pub async fn exp(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(query) = params.get("query").cloned() else {
-        return error_response("", &Error::syntax("No query text", 0));
-    };
-    let limit = match parse_limit(&params) {
-        Ok(l) => l,
-        Err(e) => return error_response(&query, &e),
+    let (query, limit) = match query_and_limit(&params) {
+        Ok(q) => q,
+        Err(response) => return response,
     };
     let rows: Rows = match run(&engine, &query, &headers).await {
         Ok((Output::Rows(rows), _, _)) => rows,

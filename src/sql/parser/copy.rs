@@ -422,14 +422,8 @@ impl Qp<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
+    use super::super::{one, parse};
     use super::*;
-
-    fn one(sql: &str) -> Statement {
-        let mut v = parse(sql).unwrap();
-        assert_eq!(v.len(), 1);
-        v.remove(0)
-    }
 
     #[test]
     fn copy_grammar() {

@@ -165,14 +165,8 @@ impl Qp<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
+    use super::super::one;
     use super::*;
-
-    fn one(sql: &str) -> Statement {
-        let mut v = parse(sql).unwrap();
-        assert_eq!(v.len(), 1);
-        v.remove(0)
-    }
 
     #[test]
     fn create_table_questdb_style() {

@@ -353,16 +353,18 @@ fn first_words(s: &str) -> String {
         .to_uppercase()
 }
 
+/// The one statement of `sql`, for the parser's tests.
+#[cfg(test)]
+fn one(sql: &str) -> Statement {
+    let mut v = parse(sql).unwrap();
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sql::ast::SessionCommand;
-
-    fn one(sql: &str) -> Statement {
-        let mut v = parse(sql).unwrap();
-        assert_eq!(v.len(), 1);
-        v.remove(0)
-    }
 
     #[test]
     fn syntax_error_has_position() {
