@@ -868,19 +868,24 @@ async fn parquet_bulk_import_jobs() {
     assert_eq!(scalar(&client, "SELECT count(*) FROM cpu").await, "48");
 }
 
-#[tokio::test]
-async fn copy_from_stdin_and_to_stdout() {
-    let root = scratch("stdin").join("data");
+/// A server with the table the COPY FROM STDIN tests write into.
+async fn stdin_server(name: &str) -> (Server, std::path::PathBuf, tokio_postgres::Client) {
+    let root = scratch(name).join("data");
     let server = Server::start(&root);
     let client = server.client().await;
     client
         .batch_execute("CREATE TABLE t (ts TIMESTAMP, name VARCHAR, v DOUBLE, n INT) TIMESTAMP(ts) PARTITION BY DAY")
         .await
         .unwrap();
+    (server, root, client)
+}
 
+/// Six rows through COPY FROM STDIN in CSV and text formats, with a
+/// header split across messages, a column list, NULL and DELIMITER.
+async fn seed_through_stdin(client: &tokio_postgres::Client) {
     // CSV with a header, in pieces that split records.
     let n = copy_in(
-        &client,
+        client,
         "COPY t FROM STDIN WITH (FORMAT csv, HEADER true)",
         &[
             b"ts,name,v,n\n2024-01-01T00:00:00.000000Z,a,1.5,1\n2024-01-0",
@@ -892,7 +897,7 @@ async fn copy_from_stdin_and_to_stdout() {
 
     // Text format: tab, \N, escapes; a column list in another order.
     let n = copy_in(
-        &client,
+        client,
         "COPY t (n, ts, name) FROM STDIN",
         &[b"4\t2024-01-04T00:00:00.000000Z\tx\\ty\n\\N\t2024-01-05T00:00:00.000000Z\t\\N\n"],
     )
@@ -901,13 +906,18 @@ async fn copy_from_stdin_and_to_stdout() {
 
     // NULL and DELIMITER options in CSV.
     let n = copy_in(
-        &client,
+        client,
         "COPY t FROM STDIN (FORMAT csv, DELIMITER ';', NULL 'NA')",
         &[b"2024-01-06T00:00:00.000000Z;NA;6.5;NA\n"],
     )
     .await;
     assert_eq!(n.unwrap(), 1);
+}
 
+#[tokio::test]
+async fn copy_from_stdin_csv_and_text_formats() {
+    let (_server, _root, client) = stdin_server("stdin-formats").await;
+    seed_through_stdin(&client).await;
     let rows = client
         .query("SELECT name, v, n FROM t ORDER BY ts", &[])
         .await
@@ -927,7 +937,11 @@ async fn copy_from_stdin_and_to_stdout() {
             (None, Some(6.5), None),
         ]
     );
+}
 
+#[tokio::test]
+async fn copy_from_stdin_bad_row_fails_the_whole_copy() {
+    let (_server, _root, client) = stdin_server("stdin-bad").await;
     // A bad value fails the COPY, naming the line; nothing is added.
     let two = b"2024-01-07T00:00:00.000000Z,ok,1,1\n2024-01-08T00:00:00.000000Z,bad,x,1\n";
     let err = copy_in(&client, "COPY t FROM STDIN (FORMAT csv)", &[two])
@@ -936,7 +950,7 @@ async fn copy_from_stdin_and_to_stdout() {
     let db = err.as_db_error().expect("server error");
     assert_eq!(db.code().code(), "22P02");
     assert!(db.message().contains("line=2"), "{}", db.message());
-    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "6");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "0");
     // ON_ERROR ignore keeps the good row.
     let n = copy_in(
         &client,
@@ -945,7 +959,11 @@ async fn copy_from_stdin_and_to_stdout() {
     )
     .await;
     assert_eq!(n.unwrap(), 1);
+}
 
+#[tokio::test]
+async fn copy_from_stdin_abandoned_changes_nothing() {
+    let (server, root, client) = stdin_server("stdin-abandoned").await;
     // CopyFail (a dropped sink) leaves the table unchanged.
     {
         let sink = client
@@ -959,7 +977,7 @@ async fn copy_from_stdin_and_to_stdout() {
         .await
         .unwrap();
     }
-    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "0");
 
     // A connection that drops mid-COPY leaves it unchanged too.
     let conn = format!(
@@ -998,8 +1016,12 @@ async fn copy_from_stdin_and_to_stdout() {
         },
     )
     .await;
-    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "0");
+}
 
+#[tokio::test]
+async fn copy_from_stdin_refusals_keep_the_connection() {
+    let (_server, _root, client) = stdin_server("stdin-refused").await;
     // Unknown table; binary format; a quote that is the delimiter.
     for (sql, code) in [
         ("COPY t FROM STDIN (FORMAT binary)", "0A000"),
@@ -1015,9 +1037,14 @@ async fn copy_from_stdin_and_to_stdout() {
             ),
         }
         // The connection stays usable.
-        assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "7");
+        assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "0");
     }
+}
 
+#[tokio::test]
+async fn copy_to_stdout_csv_and_text() {
+    let (_server, _root, client) = stdin_server("stdout").await;
+    seed_through_stdin(&client).await;
     // COPY TO STDOUT, CSV with a header and text.
     let stream = client
         .copy_out("COPY (SELECT ts, name, n FROM t WHERE ts < '2024-01-03' ORDER BY ts) TO STDOUT WITH (FORMAT csv, HEADER)")
@@ -1042,8 +1069,12 @@ async fn copy_from_stdin_and_to_stdout() {
         text.contains("2024-01-04 00:00:00\tx\\ty\t\\N\t4\n"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 7);
+    assert_eq!(text.lines().count(), 6);
+}
 
+#[tokio::test]
+async fn psql_copy_both_ways() {
+    let (server, root, _client) = stdin_server("stdin-psql").await;
     // psql's \copy, both directions.
     let dir = root.parent().unwrap();
     let input = dir.join("in.csv");
@@ -1093,7 +1124,11 @@ async fn copy_from_stdin_and_to_stdout() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "psql,9\n");
     let (ok, text) = psql("\\copy t from stdin");
     assert!(ok && text.contains("COPY 0"), "{text}");
+}
 
+#[tokio::test]
+async fn copy_from_stdin_column_list_with_header() {
+    let (_server, _root, client) = stdin_server("stdin-columns").await;
     // A column list with HEADER: the header line is skipped, columns map
     // by the list, and error lines are the client's own line numbers.
     let n = copy_in(
