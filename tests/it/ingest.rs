@@ -683,21 +683,7 @@ async fn bulk_job_staged_survives_a_restart() {
             ],
         )
     };
-    let id = job["upload_uuid"].clone();
-    let done = eventually("the job to be applied", Duration::from_secs(60), || {
-        let server = &server;
-        let id = &id;
-        async move {
-            let jobs = bulk_jobs(server).await;
-            let j = jobs
-                .iter()
-                .find(|j| j["upload_uuid"] == *id)
-                .cloned()
-                .expect("job kept across restart");
-            (j["status"] == "completed" || j["status"] == "errored").then_some(j)
-        }
-    })
-    .await;
+    let done = bulk_job_done(&server, &job["upload_uuid"]).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["started_at"].as_i64().unwrap() <= done["completed_at"].as_i64().unwrap());
     let client = server.client().await;
