@@ -8,6 +8,7 @@ mod ddl;
 mod glue;
 pub mod ingest;
 mod insert;
+mod pg_compat;
 pub mod present;
 
 use std::sync::Arc;
@@ -197,6 +198,7 @@ impl Engine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
+        pg_compat::register(&ctx);
         ctx.register_catalog(
             "qdb",
             Arc::new(glue::QdbCatalog {
@@ -341,7 +343,8 @@ impl Engine {
     }
 
     /// Plans a statement DataFusion understands, binding parameters.
-    async fn plan(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    async fn plan(&self, mut stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        pg_compat::unqualify_functions(&mut stmt);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
@@ -470,11 +473,13 @@ fn session_command(cmd: SessionCommand) -> Result<Output> {
         SessionCommand::Begin => "BEGIN",
         SessionCommand::Commit => "COMMIT",
         SessionCommand::Rollback => "ROLLBACK",
+        SessionCommand::Savepoint => "SAVEPOINT",
+        SessionCommand::Release => "RELEASE",
         SessionCommand::Set => "SET",
         SessionCommand::Show(param) => {
             let value = match param.replace(' ', "_").as_str() {
                 "transaction_isolation_level" | "transaction_isolation" => "read committed",
-                "server_version" => "16.6",
+                "server_version" => pg_compat::SERVER_VERSION,
                 "server_version_num" => "160006",
                 "timezone" | "time_zone" => "UTC",
                 "datestyle" => "ISO, MDY",

@@ -128,6 +128,11 @@ pub enum SessionCommand {
     Begin,
     Commit,
     Rollback,
+    /// `SAVEPOINT x` and `RELEASE [SAVEPOINT] x`, which drivers send around
+    /// statements (psycopg's nested transactions): brackets with nothing
+    /// to undo, as every statement commits on its own.
+    Savepoint,
+    Release,
     Set,
     /// `SHOW <parameter>`.
     Show(String),

@@ -368,6 +368,16 @@ with psycopg.connect(dsn) as conn:
         cur.execute("SELECT CAST(ns AS VARCHAR) FROM m WHERE name = 'n'")
         v = cur.fetchone()[0]
         assert ".123456789" in v, v
+        # What drivers ask on connect, and psycopg's nested transactions
+        # (SAVEPOINT / RELEASE) around statements.
+        cur.execute("select pg_catalog.version(), current_schema(), current_database()")
+        v, schema, db = cur.fetchone()
+        assert v.startswith("PostgreSQL 16.6 "), v
+        assert (schema, db) == ("public", "qdb"), (schema, db)
+        with conn.transaction():
+            with conn.transaction():
+                cur.execute("SELECT count(*) FROM m")
+                assert cur.fetchone()[0] == 3
         # The column itself arrives as text in both formats, all digits kept.
         cur.execute("SELECT ns FROM m WHERE name = 'n'")
         assert cur.fetchone()[0] == "2024-01-03 00:00:00.123456789"

@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use super::Qp;
 use super::errors::{syntax_error, wrap};
 use crate::catalog::{ColumnMeta, ColumnType};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sql::ast::{CreateTable, SessionCommand, Statement};
 use crate::storage::PartitionBy;
 
@@ -90,19 +90,49 @@ impl Qp<'_> {
     fn column_def(&mut self) -> Result<ColumnMeta> {
         let (name, _) = self.column_name()?;
         let t = self.p.next_token();
-        let mut type_name = match &t.token {
-            Token::Word(w) => w.value.clone(),
+        let type_name = match &t.token {
+            Token::Word(w) => w.value.to_ascii_uppercase(),
             _ => return Err(self.err_at(&t, "column type expected")),
         };
-        if type_name.eq_ignore_ascii_case("double") && self.parse_word("precision") {
-            type_name = "DOUBLE PRECISION".into();
-        }
-        let ty = ColumnType::parse(&type_name)
+        // PostgreSQL's spellings, as ORMs write them, onto our types.
+        let type_name = match type_name.as_str() {
+            "DOUBLE" if self.parse_word("precision") => "DOUBLE".to_string(),
+            "CHARACTER" if self.parse_word("varying") => "VARCHAR".to_string(),
+            "CHARACTER" => "CHAR".to_string(),
+            // With or without a zone, a TIMESTAMP is a UTC instant here.
+            "TIMESTAMP" | "TIMESTAMPTZ" => {
+                if self.parse_word("with") || self.parse_word("without") {
+                    self.expect_word("time")?;
+                    self.expect_word("zone")?;
+                }
+                "TIMESTAMP".to_string()
+            }
+            "NUMERIC" | "DECIMAL" | "BYTEA" | "JSON" | "JSONB" | "MONEY" | "INTERVAL" | "TIME"
+            | "TIMETZ" => {
+                return Err(Error::unsupported(format!(
+                    "column type {type_name} is not supported [column={name}]: {}",
+                    match type_name.as_str() {
+                        "NUMERIC" | "DECIMAL" | "MONEY" =>
+                            "exact decimals cannot be stored; use DOUBLE (approximate) or LONG (scaled integers)",
+                        "BYTEA" =>
+                            "binary values cannot be stored; use VARCHAR (hex or base64 text)",
+                        "JSON" | "JSONB" => "use VARCHAR for JSON text",
+                        _ => "use LONG (microseconds) or TIMESTAMP",
+                    }
+                )));
+            }
+            other => other.to_string(),
+        };
+        let mut ty = ColumnType::parse(&type_name)
             .ok_or_else(|| self.err_at(&t, format!("unsupported column type: {type_name}")))?;
-        // VARCHAR(n) and the like: the length is accepted and ignored.
+        // VARCHAR(n), FLOAT(p) and the like: the length is accepted and not
+        // enforced; CHAR(n) of more than one character is text.
         if self.p.consume_token(&Token::LParen) {
-            wrap(self.sql, self.p.parse_literal_uint())?;
+            let n = wrap(self.sql, self.p.parse_literal_uint())?;
             wrap(self.sql, self.p.expect_token(&Token::RParen))?;
+            if ty == ColumnType::Char && n > 1 {
+                ty = ColumnType::Varchar;
+            }
         }
         let mut col = ColumnMeta::new(name, ty);
         loop {
@@ -165,8 +195,9 @@ impl Qp<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::one;
+    use super::super::{one, parse};
     use super::*;
+    use crate::catalog::ColumnType;
 
     #[test]
     fn create_table_questdb_style() {
@@ -195,5 +226,37 @@ mod tests {
         assert!(c.as_query.is_some());
         assert_eq!(c.partition_by, Some(PartitionBy::Month));
         assert_eq!(c.wal, Some(false));
+    }
+
+    #[test]
+    fn postgres_type_names() {
+        let Statement::CreateTable(c) = one(
+            "CREATE TABLE t (a DOUBLE PRECISION, b CHARACTER VARYING(9), c CHAR(4), d CHAR(1), \
+             e TIMESTAMP WITH TIME ZONE, f TIMESTAMPTZ, g TIMESTAMP WITHOUT TIME ZONE)",
+        ) else {
+            panic!("create table expected")
+        };
+        let types: Vec<ColumnType> = c.columns.iter().map(|c| c.ty).collect();
+        use ColumnType::*;
+        assert_eq!(
+            types,
+            [
+                Double, Varchar, Varchar, Char, Timestamp, Timestamp, Timestamp
+            ]
+        );
+        for (ty, hint) in [
+            ("NUMERIC(10, 2)", "DOUBLE"),
+            ("DECIMAL", "LONG"),
+            ("BYTEA", "VARCHAR"),
+            ("JSONB", "VARCHAR"),
+        ] {
+            let e = parse(&format!("CREATE TABLE t (price {ty})")).unwrap_err();
+            let m = e.to_string();
+            assert_eq!(e.sqlstate(), "0A000", "{m}");
+            assert!(
+                m.contains("is not supported [column=price]") && m.contains(hint),
+                "{m}"
+            );
+        }
     }
 }

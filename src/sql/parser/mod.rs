@@ -182,6 +182,14 @@ impl Qp<'_> {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Commit));
         }
+        if self.peek_word("savepoint") {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Savepoint));
+        }
+        if self.peek_word("release") {
+            self.skip_statement();
+            return Ok(Statement::Session(SessionCommand::Release));
+        }
         if self.peek_word("rollback") || self.peek_word("abort") {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Rollback));
