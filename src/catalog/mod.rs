@@ -28,6 +28,8 @@ use crate::error::{Error, Result};
 use crate::storage::{self, DataFile, Manifest};
 
 pub const DEFAULT_SCHEMA: &str = "public";
+/// The one database clients connect to (DataFusion's catalog name).
+pub const DATABASE: &str = "qdb";
 /// The virtual, read-only schema of system tables.
 pub const SYS_SCHEMA: &str = "sys";
 

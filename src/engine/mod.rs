@@ -181,11 +181,18 @@ impl Engine {
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
             Arc::new(TextImportErrors::new(journal)),
         ];
+        let sys_names = sys_tables.iter().map(|t| t.name().to_string()).collect();
         let sys = Arc::new(SysSchema::new(sys_tables));
+        let pg_catalog = Arc::new(SysSchema::new(crate::sys::pg_catalog::tables(
+            &catalog, sys_names,
+        )));
 
         let session_config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema("qdb", crate::catalog::DEFAULT_SCHEMA)
+            .with_default_catalog_and_schema(
+                crate::catalog::DATABASE,
+                crate::catalog::DEFAULT_SCHEMA,
+            )
             .with_create_default_catalog_and_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.optimizer.prefer_existing_sort", true);
@@ -198,12 +205,13 @@ impl Engine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        pg_compat::register(&ctx);
+        pg_compat::register(&ctx, &catalog);
         ctx.register_catalog(
-            "qdb",
+            crate::catalog::DATABASE,
             Arc::new(glue::QdbCatalog {
                 catalog: Arc::clone(&catalog),
                 sys,
+                pg_catalog,
             }),
         );
         Ok(Arc::new(Engine {
@@ -344,7 +352,7 @@ impl Engine {
 
     /// Plans a statement DataFusion understands, binding parameters.
     async fn plan(&self, mut stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
-        pg_compat::unqualify_functions(&mut stmt);
+        pg_compat::rewrite_pg_spellings(&mut stmt);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))

@@ -14,10 +14,11 @@ use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self as sp, VisitMut, VisitorMut};
 
+use crate::catalog::Catalog;
+use crate::sys::pg_catalog::table_oid;
+
 /// The PostgreSQL version we answer as (also `SHOW server_version`).
 pub const SERVER_VERSION: &str = "16.6";
-/// The one database clients connect to.
-pub const DATABASE: &str = "qdb";
 
 /// `version()` as PostgreSQL writes it: drivers and ORMs (SQLAlchemy's
 /// dialect first of all) read the version number after `PostgreSQL `.
@@ -46,13 +47,57 @@ fn constant_text(name: &str, value: String) -> datafusion::logical_expr::ScalarU
 
 /// Registers the session functions on `ctx` (replacing DataFusion's own
 /// `version()`, which does not name PostgreSQL).
-pub fn register(ctx: &SessionContext) {
+pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
     ctx.register_udf(constant_text("version", version_text()));
     ctx.register_udf(constant_text(
         "current_schema",
         crate::catalog::DEFAULT_SCHEMA.to_string(),
     ));
-    ctx.register_udf(constant_text("current_database", DATABASE.to_string()));
+    ctx.register_udf(constant_text(
+        "current_database",
+        crate::catalog::DATABASE.to_string(),
+    ));
+    // ACL columns are text here (always NULL: no grants), so joining their
+    // elements is the text itself; psql's \l calls it on datacl.
+    ctx.register_udf(create_udf(
+        "array_to_string",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
+    ));
+    // Everything is owned by, and visible to, the one user.
+    ctx.register_udf(create_udf(
+        "pg_get_userbyid",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(map_i64(&args[0], |_| {
+                ScalarValue::Utf8(Some(crate::sys::pg_catalog::OWNER.to_string()))
+            }))
+        }),
+    ));
+    // The search path is `public` (then pg_catalog): a relation is visible
+    // when it is a table of `public`, as in PostgreSQL, so `\dt` lists
+    // public tables and `\dt iot.*` the others.
+    let visible_catalog = Arc::clone(catalog);
+    ctx.register_udf(create_udf(
+        "pg_table_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let public: std::collections::HashSet<i64> = visible_catalog
+                .table_names(crate::catalog::DEFAULT_SCHEMA)
+                .iter()
+                .map(|t| i64::from(table_oid(crate::catalog::DEFAULT_SCHEMA, t)))
+                .collect();
+            Ok(map_i64(&args[0], |oid| {
+                ScalarValue::Boolean(Some(public.contains(&oid)))
+            }))
+        }),
+    ));
     ctx.register_udf(create_udf(
         "pg_encoding_to_char",
         vec![DataType::Int64],
@@ -80,19 +125,84 @@ pub fn register(ctx: &SessionContext) {
     ));
 }
 
-/// Takes the `pg_catalog.` qualifier off function names in `stmt`.
-pub fn unqualify_functions(stmt: &mut sp::Statement) {
+/// Applies `f` to every non-null integer of `arg` (NULL stays NULL).
+fn map_i64(arg: &ColumnarValue, f: impl Fn(i64) -> ScalarValue) -> ColumnarValue {
+    match arg {
+        ColumnarValue::Scalar(v) => ColumnarValue::Scalar(match v {
+            ScalarValue::Int64(Some(x)) => f(*x),
+            other => ScalarValue::try_from(f(0).data_type()).unwrap_or(other.clone()),
+        }),
+        ColumnarValue::Array(a) => {
+            let ints = datafusion::arrow::array::AsArray::as_primitive::<
+                datafusion::arrow::datatypes::Int64Type,
+            >(a.as_ref());
+            let values: Vec<ScalarValue> = ints
+                .iter()
+                .map(|v| match v {
+                    Some(x) => f(x),
+                    None => ScalarValue::try_from(f(0).data_type()).expect("a typed NULL"),
+                })
+                .collect();
+            if values.is_empty() {
+                return ColumnarValue::Array(datafusion::arrow::array::new_empty_array(
+                    &f(0).data_type(),
+                ));
+            }
+            ColumnarValue::Array(ScalarValue::iter_to_array(values).expect("values of one type"))
+        }
+    }
+}
+
+/// Whether `name` is `pg_catalog.<last>` (case-insensitive qualifier).
+fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
+    parts.len() == 2
+        && parts[0]
+            .as_ident()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+}
+
+/// Rewrites what clients write in PostgreSQL's own spelling into what
+/// DataFusion plans: `pg_catalog.f()` as `f()`, `a OPERATOR(pg_catalog.~) b`
+/// as `a ~ b`, and `COLLATE pg_catalog.default` dropped (the default
+/// collation is the only one).
+pub fn rewrite_pg_spellings(stmt: &mut sp::Statement) {
     struct Unqualify;
     impl VisitorMut for Unqualify {
         type Break = ();
-        fn pre_visit_expr(&mut self, expr: &mut sp::Expr) -> ControlFlow<()> {
-            if let sp::Expr::Function(f) = expr
-                && f.name.0.len() == 2
-                && f.name.0[0]
-                    .as_ident()
-                    .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
-            {
-                f.name.0.remove(0);
+        fn post_visit_expr(&mut self, expr: &mut sp::Expr) -> ControlFlow<()> {
+            match expr {
+                sp::Expr::Function(f) if in_pg_catalog(&f.name.0) => {
+                    f.name.0.remove(0);
+                }
+                sp::Expr::BinaryOp { op, .. } => {
+                    if let sp::BinaryOperator::PGCustomBinaryOperator(parts) = op {
+                        let name = parts.last().map(String::as_str).unwrap_or("");
+                        let builtin = match name {
+                            "~" => Some(sp::BinaryOperator::PGRegexMatch),
+                            "~*" => Some(sp::BinaryOperator::PGRegexIMatch),
+                            "!~" => Some(sp::BinaryOperator::PGRegexNotMatch),
+                            "!~*" => Some(sp::BinaryOperator::PGRegexNotIMatch),
+                            "=" => Some(sp::BinaryOperator::Eq),
+                            "<>" => Some(sp::BinaryOperator::NotEq),
+                            _ => None,
+                        };
+                        if let Some(b) = builtin {
+                            *op = b;
+                        }
+                    }
+                }
+                sp::Expr::Collate {
+                    expr: inner,
+                    collation,
+                } if collation
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("default")) =>
+                {
+                    *expr = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
+                }
+                _ => {}
             }
             ControlFlow::Continue(())
         }

@@ -3,6 +3,7 @@
 //! [`SysTableProvider`] adapts any of them to DataFusion, and
 //! [`SysSchema`] lists them under `sys`.
 
+pub mod pg_catalog;
 pub mod tables;
 pub mod text_import_errors;
 pub mod text_import_log;

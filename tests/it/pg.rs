@@ -369,3 +369,44 @@ print("psycopg ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// psql's meta-commands that list relations, schemas and databases read
+/// pg_catalog: `\dt`, `\dn`, `\l` (aligned-off, tuples-only output).
+#[tokio::test]
+async fn psql_meta_commands_list_the_catalog() {
+    let root = scratch("psql-meta").join("data");
+    let server = Server::start(&root);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("psql")
+            .args(["-h", &server.pg.ip().to_string()])
+            .args(["-p", &server.pg.port().to_string()])
+            .args(["-U", "admin", "-d", "qdb", "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .env("PGPASSWORD", "quest")
+            .output()
+            .expect("psql is installed");
+        assert!(
+            out.status.success(),
+            "psql {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    };
+    run(&[
+        "-c",
+        "CREATE TABLE weather (ts TIMESTAMP, t DOUBLE) TIMESTAMP(ts) PARTITION BY DAY",
+        "-c",
+        "CREATE SCHEMA iot",
+        "-c",
+        "CREATE TABLE iot.sensors (ts TIMESTAMP, v INT) TIMESTAMP(ts)",
+    ]);
+    assert_eq!(run(&["-c", "\\dt"]), "public|weather|table|admin");
+    assert_eq!(run(&["-c", "\\dt iot.*"]), "iot|sensors|table|admin");
+    assert_eq!(run(&["-c", "\\dn"]), "iot|admin\npublic|admin\nsys|admin");
+    let dbs = run(&["-c", "\\l"]);
+    assert!(dbs.starts_with("qdb|admin|UTF8|"), "{dbs}");
+    // The catalog is live: a dropped table is gone from the next listing.
+    run(&["-c", "DROP TABLE weather"]);
+    assert_eq!(run(&["-c", "\\dt"]), "");
+}
