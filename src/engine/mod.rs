@@ -352,7 +352,15 @@ impl Engine {
 
     /// Plans a statement DataFusion understands, binding parameters.
     async fn plan(&self, mut stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
-        pg_compat::rewrite_pg_spellings(&mut stmt);
+        // pg_catalog comes first on PostgreSQL's search path, so its
+        // tables win over user tables of the same name, as there.
+        let pg = self
+            .ctx
+            .catalog(crate::catalog::DATABASE)
+            .and_then(|c| c.schema(crate::sys::pg_catalog::PG_CATALOG));
+        pg_compat::rewrite_pg_spellings(&mut stmt, &|name| {
+            pg.as_ref().is_some_and(|s| s.table_exist(name))
+        });
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))

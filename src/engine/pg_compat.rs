@@ -163,12 +163,29 @@ fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
 
 /// Rewrites what clients write in PostgreSQL's own spelling into what
 /// DataFusion plans: `pg_catalog.f()` as `f()`, `a OPERATOR(pg_catalog.~) b`
-/// as `a ~ b`, and `COLLATE pg_catalog.default` dropped (the default
-/// collation is the only one).
-pub fn rewrite_pg_spellings(stmt: &mut sp::Statement) {
-    struct Unqualify;
-    impl VisitorMut for Unqualify {
+/// as `a ~ b`, `COLLATE pg_catalog.default` dropped (the default collation
+/// is the only one), and an unqualified catalog table (`pg_class`) as
+/// `pg_catalog.pg_class`, pg_catalog being first on PostgreSQL's search
+/// path. `is_catalog_table` says which names those are.
+pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(&str) -> bool) {
+    struct Unqualify<'a> {
+        is_catalog_table: &'a dyn Fn(&str) -> bool,
+    }
+    impl VisitorMut for Unqualify<'_> {
         type Break = ();
+        fn pre_visit_relation(&mut self, relation: &mut sp::ObjectName) -> ControlFlow<()> {
+            if let [only] = relation.0.as_slice()
+                && let Some(ident) = only.as_ident()
+                && ident.quote_style.is_none()
+                && (self.is_catalog_table)(&ident.value.to_lowercase())
+            {
+                relation.0.insert(
+                    0,
+                    sp::ObjectNamePart::Identifier(sp::Ident::new("pg_catalog")),
+                );
+            }
+            ControlFlow::Continue(())
+        }
         fn post_visit_expr(&mut self, expr: &mut sp::Expr) -> ControlFlow<()> {
             match expr {
                 sp::Expr::Function(f) if in_pg_catalog(&f.name.0) => {
@@ -207,5 +224,5 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement) {
             ControlFlow::Continue(())
         }
     }
-    let _ = stmt.visit(&mut Unqualify);
+    let _ = stmt.visit(&mut Unqualify { is_catalog_table });
 }
