@@ -410,3 +410,47 @@ async fn psql_meta_commands_list_the_catalog() {
     run(&["-c", "DROP TABLE weather"]);
     assert_eq!(run(&["-c", "\\dt"]), "");
 }
+
+/// psycopg's `conn.cancel()` (a CancelRequest with the connection's key)
+/// stops a long query with 57014 within a second, and the connection
+/// stays usable.
+#[tokio::test]
+async fn cancel_request_stops_a_running_query() {
+    let root = scratch("pg-cancel").join("data");
+    let server = Server::start(&root);
+    let script = r#"
+import os, threading, time, psycopg
+conn = psycopg.connect(f"host=127.0.0.1 port={os.environ['PG_PORT']} user=admin password=quest dbname=qdb", autocommit=True)
+cur = conn.cursor()
+started = threading.Event()
+def cancel():
+    started.wait()
+    time.sleep(0.5)
+    conn.cancel()
+threading.Thread(target=cancel).start()
+t0 = time.time()
+started.set()
+try:
+    # Three billion rows: minutes of work, far past the cancel.
+    cur.execute("SELECT count(*) FROM (SELECT a.value FROM generate_series(1, 3000000) a, generate_series(1, 1000) b) x")
+    raise SystemExit("the query was not cancelled")
+except psycopg.errors.QueryCanceled as e:
+    assert e.sqlstate == "57014", e.sqlstate
+took = time.time() - t0
+assert took < 10, took
+cur.execute("SELECT 41 + 1")
+assert cur.fetchone() == (42,)
+print(f"cancelled after {took:.1f} s")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PG_PORT", server.pg.port().to_string())
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cancelled after"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,6 +1,6 @@
 //! PostgreSQL wire protocol server (pgwire crate): password login with a
 //! read-write and an optional read-only user, simple and extended query
-//! protocols, PostgreSQL types and SQLSTATE codes.
+//! protocols, PostgreSQL types and SQLSTATE codes, CancelRequest.
 
 mod auth;
 mod handler;
@@ -8,12 +8,13 @@ mod types;
 
 use std::sync::Arc;
 
-use pgwire::api::PgWireServerHandlers;
 use pgwire::api::auth::DefaultServerParameterProvider;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,6 +22,8 @@ use crate::engine::Engine;
 
 struct Factory {
     handler: Arc<handler::Handler>,
+    /// Connections by (pid, secret key), for CancelRequest.
+    cancel: Arc<DefaultCancelHandler>,
     startup: Arc<CleartextPasswordAuthStartupHandler<auth::Users, DefaultServerParameterProvider>>,
 }
 
@@ -40,6 +43,10 @@ impl PgWireServerHandlers for Factory {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.startup)
     }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -51,12 +58,19 @@ pub async fn serve(
     let mut params = DefaultServerParameterProvider::default();
     params.server_version = "16.6 (sluice)".to_string();
     params.time_zone = "UTC".to_string();
+    // Each login registers its connection (the key it gets in
+    // BackendKeyData); a CancelRequest naming it fires the signal pgwire
+    // races every query against. A statement runs to its whole result
+    // inside that race (results are collected before they are sent), so
+    // dropping it stops DataFusion's execution and the client gets 57014.
+    let connections = Arc::new(ConnectionManager::new());
     let factory = Arc::new(Factory {
         handler: Arc::new(handler::Handler::new(Arc::clone(&engine))),
-        startup: Arc::new(CleartextPasswordAuthStartupHandler::new(
-            auth::Users::new(engine.config()),
-            params,
-        )),
+        cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
+        startup: Arc::new(
+            CleartextPasswordAuthStartupHandler::new(auth::Users::new(engine.config()), params)
+                .with_connection_manager(connections),
+        ),
     });
     loop {
         tokio::select! {
