@@ -12,6 +12,7 @@ use datafusion::arrow::array::Array;
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
 use crate::import::csv::{Dialect, FieldWriter, Nulls};
+use crate::import::pgbinary::{BinaryToCsv, Wire};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
 use crate::import::{ImportOptions, ImportRequest, OnError, parse_id};
@@ -155,9 +156,16 @@ pub struct CopyOut {
 pub struct CopyInSink {
     spec: CopyIn,
     spool: Spool,
-    text: Option<TextToCsv>,
+    rewrite: Option<Rewrite>,
     error: Option<Error>,
     scratch: Vec<u8>,
+}
+
+/// PostgreSQL's text and binary formats are rewritten as CSV on the way
+/// into the spool, so every format reaches the importer as CSV.
+enum Rewrite {
+    Text(TextToCsv),
+    Binary(BinaryToCsv),
 }
 
 impl std::fmt::Debug for CopyInSink {
@@ -178,17 +186,30 @@ impl CopyInSink {
         if self.error.is_some() {
             return;
         }
-        let r = match &mut self.text {
-            Some(t) => {
-                self.scratch.clear();
+        self.scratch.clear();
+        let r = match &mut self.rewrite {
+            Some(Rewrite::Text(t)) => {
                 t.feed(data, &mut self.scratch);
-                self.spool.write(&self.scratch)
+                self.spool.write(&self.scratch).map_err(Error::from)
             }
-            None => self.spool.write(data),
+            Some(Rewrite::Binary(b)) => match b.feed(data, &mut self.scratch) {
+                Ok(()) => self.spool.write(&self.scratch).map_err(Error::from),
+                Err(why) => Err(bad_binary(why)),
+            },
+            None => self.spool.write(data).map_err(Error::from),
         };
         if let Err(e) = r {
-            self.error = Some(e.into());
+            self.error = Some(e);
         }
+    }
+}
+
+/// A binary COPY stream that cannot be read: the COPY fails, nothing is
+/// imported.
+fn bad_binary(why: String) -> Error {
+    Error::ImportFailed {
+        table: String::new(),
+        message: format!("invalid binary COPY data: {why}"),
     }
 }
 
@@ -258,20 +279,45 @@ impl Engine {
         // No upload limit here: like PostgreSQL's COPY, the stream may be
         // as large as the disk allows.
         let spool = Spool::create(&self.upload_dir(), u64::MAX)?;
-        let text = (spec.options.format == PgCopyFormat::Text).then(|| {
-            TextToCsv::new(
+        let rewrite = match spec.options.format {
+            PgCopyFormat::Csv => None,
+            PgCopyFormat::Text => Some(Rewrite::Text(TextToCsv::new(
                 spec.options.delimiter.unwrap_or(b'\t'),
                 spec.options
                     .null
                     .clone()
                     .unwrap_or_else(|| "\\N".into())
                     .into_bytes(),
-            )
-        });
+            ))),
+            PgCopyFormat::Binary => {
+                // Fields come in the binary form of the type each column is
+                // announced as; the column list (or every column) says which.
+                let table = self.catalog.get(&spec.schema, &spec.table).ok_or_else(|| {
+                    Error::TableNotFound {
+                        table: spec.table.clone(),
+                        position: None,
+                    }
+                })?;
+                let meta = table.meta();
+                let wires = spec
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        meta.column_index(c)
+                            .map(|i| Wire::of(meta.columns[i].ty))
+                            .ok_or_else(|| Error::ColumnNotFound {
+                                column: c.clone(),
+                                position: None,
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(Rewrite::Binary(BinaryToCsv::new(wires)))
+            }
+        };
         Ok(CopyInSink {
             spec,
             spool,
-            text,
+            rewrite,
             error: None,
             scratch: Vec::new(),
         })
@@ -282,18 +328,25 @@ impl Engine {
         if let Some(e) = sink.error.take() {
             return Err(e);
         }
-        if let Some(t) = &mut sink.text {
-            let mut tail = Vec::new();
-            t.finish(&mut tail);
-            sink.spool.write(&tail)?;
+        match &mut sink.rewrite {
+            Some(Rewrite::Text(t)) => {
+                let mut tail = Vec::new();
+                t.finish(&mut tail);
+                sink.spool.write(&tail)?;
+            }
+            Some(Rewrite::Binary(b)) => b.finish().map_err(bad_binary)?,
+            None => {}
         }
         let CopyInSink {
-            spec, spool, text, ..
+            spec,
+            spool,
+            rewrite,
+            ..
         } = sink;
         let (data, _) = tokio::task::spawn_blocking(move || spool.finish_raw())
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        if text.is_none() {
+        if rewrite.is_none() {
             crate::import::pgtext::trim_end_marker(&data.path)
                 .map_err(|e| Error::io(&data.path, e))?;
         }
@@ -301,9 +354,9 @@ impl Engine {
             return Ok(0);
         }
         let o = &spec.options;
-        // The text format arrives rewritten as CSV with QuestDB's dialect,
-        // NULL as an unquoted empty field and the empty string as `""`.
-        let (dialect, null) = match text {
+        // The text and binary formats arrive rewritten as CSV with QuestDB's
+        // dialect, NULL as an unquoted empty field and the empty string `""`.
+        let (dialect, null) = match rewrite {
             Some(_) => (Dialect::default(), Vec::new()),
             None => (
                 pg_dialect(o),
@@ -345,6 +398,11 @@ impl Engine {
         source: CopySource,
         o: PgCopyOptions,
     ) -> Result<Output> {
+        if o.format == PgCopyFormat::Binary {
+            return Err(Error::unsupported(
+                "COPY TO STDOUT (FORMAT binary) is not supported yet: use csv or text",
+            ));
+        }
         let query = match source {
             CopySource::Query(q) => q,
             CopySource::Table(t) => {

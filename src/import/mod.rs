@@ -30,6 +30,7 @@ pub mod indexing;
 mod job;
 pub mod log;
 pub mod partition_import;
+pub mod pgbinary;
 pub mod pgtext;
 mod pipeline;
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub struct Copy {
 pub enum PgCopyFormat {
     Text,
     Csv,
+    /// PostgreSQL's binary COPY format (FROM STDIN only).
+    Binary,
 }
 
 /// PostgreSQL's COPY options (`WITH (FORMAT csv, HEADER, …)` or the old

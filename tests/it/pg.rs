@@ -454,3 +454,57 @@ print(f"cancelled after {took:.1f} s")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// asyncpg: parameters in binary, `copy_records_to_table` (binary COPY FROM
+/// STDIN) with every kind of value and NULL, read back exactly.
+#[tokio::test]
+async fn asyncpg_queries_and_binary_copy() {
+    let root = scratch("asyncpg").join("data");
+    let server = Server::start(&root);
+    let script = r#"
+import asyncio, datetime, os, uuid, asyncpg
+async def main():
+    c = await asyncpg.connect(f"postgresql://admin:quest@127.0.0.1:{os.environ['PG_PORT']}/qdb")
+    await c.execute("CREATE TABLE a (ts TIMESTAMP, name VARCHAR, v DOUBLE, n INT, l LONG, ok BOOLEAN, id UUID, sym SYMBOL) TIMESTAMP(ts) PARTITION BY DAY")
+    rows = [
+        (datetime.datetime(2024, 1, 1, 0, 0, 0, 123456), "x,\"y\"", 1.5, 1, 2**40, True, uuid.UUID(int=5), "s1"),
+        (datetime.datetime(2024, 1, 2), "", None, None, None, None, None, None),
+    ]
+    r = await c.copy_records_to_table("a", records=rows, columns=["ts", "name", "v", "n", "l", "ok", "id", "sym"])
+    assert r == "COPY 2", r
+    got = await c.fetch("SELECT ts, name, v, n, l, ok, id, sym FROM a WHERE ts >= $1 ORDER BY ts", datetime.datetime(2024, 1, 1))
+    assert [tuple(g) for g in got] == rows, got
+    print("asyncpg ok")
+asyncio.run(main())
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PG_PORT", server.pg.port().to_string())
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("asyncpg ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A binary stream cut inside a tuple fails the COPY and adds nothing.
+    let client = server.client().await;
+    let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+    data.extend_from_slice(&[0; 8]);
+    data.extend_from_slice(&1i16.to_be_bytes());
+    data.extend_from_slice(&8i32.to_be_bytes());
+    data.extend_from_slice(&[0, 0, 0]);
+    let err = crate::common::copy_in(&client, "COPY a (l) FROM STDIN (FORMAT binary)", &[&data])
+        .await
+        .unwrap_err();
+    let message = err
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("invalid binary COPY data"), "{err:?}");
+    assert_eq!(
+        crate::common::scalar(&client, "SELECT count(*) FROM a").await,
+        "2"
+    );
+}

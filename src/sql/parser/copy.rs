@@ -322,9 +322,15 @@ impl Qp<'_> {
                         Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("text") => {
                             PgCopyFormat::Text
                         }
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("binary") => {
+                            PgCopyFormat::Binary
+                        }
+                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("binary") => {
+                            PgCopyFormat::Binary
+                        }
                         _ => {
                             return Err(Error::unsupported(format!(
-                                "COPY format '{}' is not supported (csv or text)",
+                                "COPY format '{}' is not supported (csv, text or binary)",
                                 v.token
                             )));
                         }
@@ -332,11 +338,7 @@ impl Qp<'_> {
                 }
                 "csv" => o.format = PgCopyFormat::Csv,
                 "text" => o.format = PgCopyFormat::Text,
-                "binary" => {
-                    return Err(Error::unsupported(
-                        "COPY format binary is not supported (csv or text)",
-                    ));
-                }
+                "binary" => o.format = PgCopyFormat::Binary,
                 "header" => {
                     let v = self.p.peek_token();
                     o.header = match &v.token {
