@@ -31,6 +31,10 @@ pub enum Error {
     #[error("schema already exists [schema={schema}]")]
     SchemaExists { schema: String },
 
+    /// A named object that does not exist (a type in a `::regtype` cast).
+    #[error("{kind} \"{name}\" does not exist")]
+    UndefinedObject { kind: &'static str, name: String },
+
     /// A schema or table name the catalog's name rule refuses.
     #[error("invalid {kind} name [{kind}={name}]: {reason}")]
     InvalidName {
@@ -168,6 +172,7 @@ impl Error {
                 Error::SchemaNotFound { .. } => S::InvalidSchemaName,
                 Error::SchemaExists { .. } => S::DuplicateSchema,
                 Error::InvalidName { .. } => S::InvalidName,
+                Error::UndefinedObject { .. } => S::UndefinedObject,
                 Error::ColumnNotFound { .. } => S::UndefinedColumn,
                 Error::DuplicateColumn { .. } => S::DuplicateColumn,
                 Error::BadValue { .. } | Error::ImportFailed { .. } => S::InvalidTextRepresentation,
@@ -236,6 +241,7 @@ pub enum SqlState {
     InvalidSchemaName,
     DuplicateSchema,
     InvalidName,
+    UndefinedObject,
     UndefinedColumn,
     DuplicateColumn,
     InvalidTextRepresentation,
@@ -262,6 +268,7 @@ impl SqlState {
             SqlState::InvalidSchemaName => "3F000",
             SqlState::DuplicateSchema => "42P06",
             SqlState::InvalidName => "42602",
+            SqlState::UndefinedObject => "42704",
             SqlState::UndefinedColumn => "42703",
             SqlState::DuplicateColumn => "42701",
             SqlState::InvalidTextRepresentation => "22P02",

@@ -10,11 +10,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self as sp, VisitMut, VisitorMut};
 
 use crate::catalog::Catalog;
+use crate::sys::pg_catalog::pg_type::oid_by_name;
 use crate::sys::pg_catalog::table_oid;
 
 /// The PostgreSQL version we answer as (also `SHOW server_version`).
@@ -48,6 +51,12 @@ fn constant_text(name: &str, value: String) -> datafusion::logical_expr::ScalarU
 /// Registers the session functions on `ctx` (replacing DataFusion's own
 /// `version()`, which does not name PostgreSQL).
 pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
+    for lenient in [false, true] {
+        ctx.register_udf(ScalarUDF::from(RegType {
+            signature: Signature::any(1, Volatility::Immutable),
+            lenient,
+        }));
+    }
     ctx.register_udf(constant_text("version", version_text()));
     ctx.register_udf(constant_text(
         "current_schema",
@@ -153,6 +162,75 @@ fn map_i64(arg: &ColumnarValue, f: impl Fn(i64) -> ScalarValue) -> ColumnarValue
     }
 }
 
+/// `x::regtype`: the oid of the type a name denotes (42704 for an unknown
+/// name, as PostgreSQL answers and psycopg's `TypeInfo.fetch` expects), or
+/// an oid as it is. Casts to `regtype` are rewritten into calls of it.
+///
+/// `to_regtype(text)` is the same lookup answering NULL for an unknown name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegType {
+    signature: Signature,
+    /// `to_regtype`: NULL instead of the error.
+    lenient: bool,
+}
+
+impl ScalarUDFImpl for RegType {
+    fn name(&self) -> &str {
+        if self.lenient {
+            "to_regtype"
+        } else {
+            "sluice_regtype"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let one = |v: &ScalarValue| -> datafusion::error::Result<Option<i32>> {
+            Ok(match v {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)) => match oid_by_name(s) {
+                    Some(oid) => Some(oid),
+                    None if self.lenient => None,
+                    None => {
+                        return Err(datafusion::error::DataFusionError::External(Box::new(
+                            crate::error::Error::UndefinedObject {
+                                kind: "type",
+                                name: s.clone(),
+                            },
+                        )));
+                    }
+                },
+                ScalarValue::Int32(v) => *v,
+                ScalarValue::Int64(v) => v.map(|x| x as i32),
+                _ => None,
+            })
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
+            ColumnarValue::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for i in 0..a.len() {
+                    out.push(one(&ScalarValue::try_from_array(a, i)?)?);
+                }
+                Ok(ColumnarValue::Array(Arc::new(
+                    datafusion::arrow::array::Int32Array::from(out),
+                )))
+            }
+        }
+    }
+}
+
 /// Whether `name` is `pg_catalog.<last>` (case-insensitive qualifier).
 fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
     parts.len() == 2
@@ -207,6 +285,70 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                             *op = b;
                         }
                     }
+                }
+                // `x = ANY (ARRAY[a, b])` (SQLAlchemy's `IN` with a list) as
+                // `x IN (a, b)`; `x <> ALL (ARRAY[…])` as `NOT IN`. Array
+                // literals need DataFusion's nested functions, which we do
+                // not build.
+                sp::Expr::AnyOp {
+                    left,
+                    compare_op: sp::BinaryOperator::Eq,
+                    right,
+                    ..
+                } if matches!(right.as_ref(), sp::Expr::Array(_)) => {
+                    if let sp::Expr::Array(array) = right.as_mut() {
+                        let list = std::mem::take(&mut array.elem);
+                        let left =
+                            std::mem::replace(left.as_mut(), sp::Expr::value(sp::Value::Null));
+                        *expr = sp::Expr::InList {
+                            expr: Box::new(left),
+                            list,
+                            negated: false,
+                        };
+                    }
+                }
+                sp::Expr::AllOp {
+                    left,
+                    compare_op: sp::BinaryOperator::NotEq,
+                    right,
+                } if matches!(right.as_ref(), sp::Expr::Array(_)) => {
+                    if let sp::Expr::Array(array) = right.as_mut() {
+                        let list = std::mem::take(&mut array.elem);
+                        let left =
+                            std::mem::replace(left.as_mut(), sp::Expr::value(sp::Value::Null));
+                        *expr = sp::Expr::InList {
+                            expr: Box::new(left),
+                            list,
+                            negated: true,
+                        };
+                    }
+                }
+                // `x::regtype` (and `::pg_catalog.regtype`) as a call.
+                sp::Expr::Cast {
+                    expr: inner,
+                    data_type: sp::DataType::Custom(name, _),
+                    ..
+                } if name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype")) =>
+                {
+                    let arg = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
+                    *expr = sp::Expr::Function(sp::Function {
+                        name: sp::ObjectName::from(vec![sp::Ident::new("sluice_regtype")]),
+                        uses_odbc_syntax: false,
+                        parameters: sp::FunctionArguments::None,
+                        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
+                            duplicate_treatment: None,
+                            args: vec![sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(arg))],
+                            clauses: vec![],
+                        }),
+                        filter: None,
+                        null_treatment: None,
+                        over: None,
+                        within_group: vec![],
+                    });
                 }
                 sp::Expr::Collate {
                     expr: inner,

@@ -508,3 +508,47 @@ asyncio.run(main())
         "2"
     );
 }
+
+/// SQLAlchemy 2 with psycopg, and pandas on top: the dialect's connect-time
+/// probes (`version()`, `to_regtype`, pg_type), `read_sql` with
+/// parameters, and `to_sql` creating a table in PostgreSQL's type names
+/// (its existence check is an `= ANY (ARRAY[…])` over pg_class).
+#[tokio::test]
+async fn sqlalchemy_and_pandas() {
+    let root = scratch("sqlalchemy").join("data");
+    let server = Server::start(&root);
+    let script = r#"
+import datetime, os
+import pandas as pd
+import sqlalchemy as sa
+e = sa.create_engine(f"postgresql+psycopg://admin:quest@127.0.0.1:{os.environ['PG_PORT']}/qdb")
+with e.connect() as c:
+    c.execute(sa.text("CREATE TABLE w (ts TIMESTAMP, city SYMBOL, temp DOUBLE) TIMESTAMP(ts) PARTITION BY DAY"))
+    c.execute(sa.text("INSERT INTO w VALUES ('2024-01-01T00:00:00Z', 'Oslo', -3.5), ('2024-01-02T00:00:00Z', 'Rome', 12.25)"))
+    c.commit()
+    df = pd.read_sql(sa.text("SELECT ts, city, temp FROM w WHERE temp > :t ORDER BY ts"), c, params={"t": 0})
+    assert df.to_dict("records") == [{"ts": pd.Timestamp("2024-01-02"), "city": "Rome", "temp": 12.25}], df
+frame = pd.DataFrame({"ts": [datetime.datetime(2024, 1, 1, 0, 0, 0, 250000)], "v": [0.1], "name": ["a"], "n": [2**40]})
+frame.to_sql("fromdf", e, index=False)
+back = pd.read_sql("SELECT * FROM fromdf", e)
+assert back.to_dict("records") == frame.to_dict("records"), back
+with e.connect() as c:
+    types = {r[0]: r[1] for r in c.execute(sa.text("SHOW COLUMNS FROM fromdf"))}
+assert types == {"ts": "TIMESTAMP", "v": "DOUBLE", "name": "VARCHAR", "n": "LONG"}, types
+# A second to_sql finds the table (pg_class) and appends.
+frame.to_sql("fromdf", e, index=False, if_exists="append")
+assert pd.read_sql("SELECT count(*) AS n FROM fromdf", e)["n"][0] == 2
+print("sqlalchemy ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PG_PORT", server.pg.port().to_string())
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("sqlalchemy ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -133,6 +133,12 @@ impl Qp<'_> {
             if ty == ColumnType::Char && n > 1 {
                 ty = ColumnType::Varchar;
             }
+            // PostgreSQL's FLOAT(p): binary digits of precision; past 24
+            // it is DOUBLE PRECISION (SQLAlchemy writes FLOAT(53)), and a
+            // 32-bit FLOAT would change the values.
+            if ty == ColumnType::Float && n > 24 {
+                ty = ColumnType::Double;
+            }
         }
         let mut col = ColumnMeta::new(name, ty);
         loop {
@@ -232,7 +238,8 @@ mod tests {
     fn postgres_type_names() {
         let Statement::CreateTable(c) = one(
             "CREATE TABLE t (a DOUBLE PRECISION, b CHARACTER VARYING(9), c CHAR(4), d CHAR(1), \
-             e TIMESTAMP WITH TIME ZONE, f TIMESTAMPTZ, g TIMESTAMP WITHOUT TIME ZONE)",
+             e TIMESTAMP WITH TIME ZONE, f TIMESTAMPTZ, g TIMESTAMP WITHOUT TIME ZONE, \
+             h FLOAT(53), i FLOAT(24))",
         ) else {
             panic!("create table expected")
         };
@@ -241,7 +248,7 @@ mod tests {
         assert_eq!(
             types,
             [
-                Double, Varchar, Varchar, Char, Timestamp, Timestamp, Timestamp
+                Double, Varchar, Varchar, Char, Timestamp, Timestamp, Timestamp, Double, Float
             ]
         );
         for (ty, hint) in [

@@ -9,6 +9,7 @@ pub mod pg_class;
 pub mod pg_database;
 pub mod pg_namespace;
 pub mod pg_roles;
+pub mod pg_type;
 
 use std::sync::Arc;
 
@@ -65,6 +66,7 @@ pub fn tables(catalog: &Arc<Catalog>, sys_tables: Vec<String>) -> Vec<Arc<dyn Sy
         Arc::new(pg_database::PgDatabase::default()),
         Arc::new(pg_roles::PgRoles::new("pg_roles")),
         Arc::new(pg_roles::PgRoles::new("pg_user")),
+        Arc::new(pg_type::PgType::default()),
     ]
 }
 
