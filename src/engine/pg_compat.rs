@@ -51,6 +51,10 @@ fn constant_text(name: &str, value: String) -> datafusion::logical_expr::ScalarU
 /// Registers the session functions on `ctx` (replacing DataFusion's own
 /// `version()`, which does not name PostgreSQL).
 pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
+    ctx.register_udf(ScalarUDF::from(RegClass {
+        signature: Signature::any(1, Volatility::Stable),
+        tables: CatalogTables(Arc::clone(catalog)),
+    }));
     for lenient in [false, true] {
         ctx.register_udf(ScalarUDF::from(RegType {
             signature: Signature::any(1, Volatility::Immutable),
@@ -231,6 +235,123 @@ impl ScalarUDFImpl for RegType {
     }
 }
 
+/// `x::regclass`: the oid of a relation by its name (`t`, `schema.t`;
+/// unqualified names are looked up in `public`, then `pg_catalog`), the
+/// same oid `pg_class.oid` shows; 42P01 for an unknown one.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegClass {
+    signature: Signature,
+    tables: CatalogTables,
+}
+
+/// The catalog, compared by identity (a UDF must be `Eq` and `Hash`).
+#[derive(Debug)]
+struct CatalogTables(Arc<Catalog>);
+
+impl PartialEq for CatalogTables {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CatalogTables {}
+
+impl std::hash::Hash for CatalogTables {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for RegClass {
+    fn name(&self) -> &str {
+        "sluice_regclass"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let catalog = &self.tables.0;
+        let one = |v: &ScalarValue| -> datafusion::error::Result<Option<i32>> {
+            Ok(match v {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)) => {
+                    let lower = s.trim().trim_matches('"').to_string();
+                    let (schema, name) = match lower.split_once('.') {
+                        Some((sc, n)) => (sc.to_string(), n.trim_matches('"').to_string()),
+                        None if catalog
+                            .get(crate::catalog::DEFAULT_SCHEMA, &lower)
+                            .is_some() =>
+                        {
+                            (crate::catalog::DEFAULT_SCHEMA.to_string(), lower.clone())
+                        }
+                        None => (
+                            crate::sys::pg_catalog::PG_CATALOG.to_string(),
+                            lower.clone(),
+                        ),
+                    };
+                    // PostgreSQL's own catalogs are all named pg_*.
+                    let known = catalog.get(&schema, &name).is_some()
+                        || (schema == crate::sys::pg_catalog::PG_CATALOG
+                            && name.starts_with("pg_"))
+                        || schema == crate::catalog::SYS_SCHEMA;
+                    if !known {
+                        return Err(datafusion::error::DataFusionError::External(Box::new(
+                            crate::error::Error::TableNotFound {
+                                table: s.clone(),
+                                position: None,
+                            },
+                        )));
+                    }
+                    Some(table_oid(&schema, &name))
+                }
+                ScalarValue::Int32(v) => *v,
+                ScalarValue::Int64(v) => v.map(|x| x as i32),
+                _ => None,
+            })
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
+            ColumnarValue::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for i in 0..a.len() {
+                    out.push(one(&ScalarValue::try_from_array(a, i)?)?);
+                }
+                Ok(ColumnarValue::Array(Arc::new(
+                    datafusion::arrow::array::Int32Array::from(out),
+                )))
+            }
+        }
+    }
+}
+
+/// A call of the one-argument function `name`.
+fn call(name: &str, arg: sp::Expr) -> sp::Expr {
+    sp::Expr::Function(sp::Function {
+        name: sp::ObjectName::from(vec![sp::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: sp::FunctionArguments::None,
+        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(arg))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
 /// Whether `name` is `pg_catalog.<last>` (case-insensitive qualifier).
 fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
     parts.len() == 2
@@ -323,6 +444,15 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                         };
                     }
                 }
+                // `x::regclass` as a call.
+                sp::Expr::Cast {
+                    expr: inner,
+                    data_type: sp::DataType::Regclass,
+                    ..
+                } => {
+                    let arg = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
+                    *expr = call("sluice_regclass", arg);
+                }
                 // `x::regtype` (and `::pg_catalog.regtype`) as a call.
                 sp::Expr::Cast {
                     expr: inner,
@@ -335,20 +465,7 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                     .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype")) =>
                 {
                     let arg = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
-                    *expr = sp::Expr::Function(sp::Function {
-                        name: sp::ObjectName::from(vec![sp::Ident::new("sluice_regtype")]),
-                        uses_odbc_syntax: false,
-                        parameters: sp::FunctionArguments::None,
-                        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
-                            duplicate_treatment: None,
-                            args: vec![sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(arg))],
-                            clauses: vec![],
-                        }),
-                        filter: None,
-                        null_treatment: None,
-                        over: None,
-                        within_group: vec![],
-                    });
+                    *expr = call("sluice_regtype", arg);
                 }
                 sp::Expr::Collate {
                     expr: inner,

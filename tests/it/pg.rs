@@ -552,3 +552,25 @@ print("sqlalchemy ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The PostgreSQL JDBC driver from Debian's `libpostgresql-jdbc-java`:
+/// prepared statements past `prepareThreshold`, a fetch size with
+/// autocommit off, `DatabaseMetaData.getTables`, `Statement.cancel()`
+/// (`tests/it/jdbc/JdbcClient.java` asserts each).
+#[tokio::test]
+async fn jdbc_driver() {
+    let root = scratch("jdbc").join("data");
+    let server = Server::start(&root);
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/jdbc/JdbcClient.java");
+    let out = std::process::Command::new("java")
+        .args(["-cp", "/usr/share/java/postgresql.jar", program])
+        .arg(server.pg.port().to_string())
+        .output()
+        .expect("java is installed");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("jdbc ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

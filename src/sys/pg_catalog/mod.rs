@@ -7,6 +7,7 @@
 pub mod pg_am;
 pub mod pg_class;
 pub mod pg_database;
+pub mod pg_description;
 pub mod pg_namespace;
 pub mod pg_roles;
 pub mod pg_type;
@@ -67,6 +68,7 @@ pub fn tables(catalog: &Arc<Catalog>, sys_tables: Vec<String>) -> Vec<Arc<dyn Sy
         Arc::new(pg_roles::PgRoles::new("pg_roles")),
         Arc::new(pg_roles::PgRoles::new("pg_user")),
         Arc::new(pg_type::PgType::default()),
+        Arc::new(pg_description::PgDescription::default()),
     ]
 }
 
