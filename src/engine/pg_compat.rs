@@ -51,6 +51,27 @@ fn constant_text(name: &str, value: String) -> datafusion::logical_expr::ScalarU
 /// Registers the session functions on `ctx` (replacing DataFusion's own
 /// `version()`, which does not name PostgreSQL).
 pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
+    // Expressions are stored as their text here: pg_get_expr shows it.
+    ctx.register_udf(create_udf(
+        "pg_get_expr",
+        vec![DataType::Utf8, DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
+    ));
+    ctx.register_udf(create_udf(
+        "format_type",
+        vec![DataType::Int64, DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(map_i64(&args[0], |oid| {
+                ScalarValue::Utf8(
+                    crate::sys::pg_catalog::pg_type::sql_name(oid as i32).map(str::to_string),
+                )
+            }))
+        }),
+    ));
     ctx.register_udf(ScalarUDF::from(RegClass {
         signature: Signature::any(1, Volatility::Stable),
         tables: CatalogTables(Arc::clone(catalog)),

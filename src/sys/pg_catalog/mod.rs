@@ -5,6 +5,8 @@
 //! table that refers to them.
 
 pub mod pg_am;
+pub mod pg_attrdef;
+pub mod pg_attribute;
 pub mod pg_class;
 pub mod pg_database;
 pub mod pg_description;
@@ -69,6 +71,8 @@ pub fn tables(catalog: &Arc<Catalog>, sys_tables: Vec<String>) -> Vec<Arc<dyn Sy
         Arc::new(pg_roles::PgRoles::new("pg_user")),
         Arc::new(pg_type::PgType::default()),
         Arc::new(pg_description::PgDescription::default()),
+        Arc::new(pg_attribute::PgAttribute::new(Arc::clone(catalog))),
+        Arc::new(pg_attrdef::PgAttrdef::default()),
     ]
 }
 

@@ -62,6 +62,44 @@ pub fn oid_by_name(name: &str) -> Option<i32> {
     })
 }
 
+/// The oid of the type a column of `ty` is announced as in results.
+pub fn oid_of_column(ty: crate::catalog::ColumnType) -> i32 {
+    use crate::catalog::ColumnType as T;
+    match ty {
+        T::Boolean => 16,
+        T::Byte | T::Short => 21,
+        T::Int => 23,
+        T::Long => 20,
+        T::Float => 700,
+        T::Double => 701,
+        T::Date | T::Timestamp => 1114,
+        T::Uuid => 2950,
+        T::Char | T::Varchar | T::String | T::Symbol | T::Ipv4 | T::TimestampNs => 25,
+    }
+}
+
+/// `format_type(oid, typmod)`: the SQL name PostgreSQL shows for a type.
+pub fn sql_name(oid: i32) -> Option<&'static str> {
+    Some(match oid {
+        16 => "boolean",
+        17 => "bytea",
+        20 => "bigint",
+        21 => "smallint",
+        23 => "integer",
+        25 => "text",
+        26 => "oid",
+        700 => "real",
+        701 => "double precision",
+        1043 => "character varying",
+        1082 => "date",
+        1114 => "timestamp without time zone",
+        1184 => "timestamp with time zone",
+        1700 => "numeric",
+        2950 => "uuid",
+        other => return TYPES.iter().find(|t| t.0 == other).map(|t| t.1),
+    })
+}
+
 #[derive(Debug)]
 pub struct PgType {
     schema: SchemaRef,

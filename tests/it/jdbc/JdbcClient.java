@@ -48,6 +48,11 @@ public class JdbcClient {
                 while (r.next()) tables.add(r.getString("TABLE_SCHEM") + "." + r.getString("TABLE_NAME"));
             }
             check(tables.equals(List.of("public.j")), "getTables: " + tables);
+            List<String> columns = new ArrayList<>();
+            try (ResultSet r = md.getColumns(null, "public", "j", "%")) {
+                while (r.next()) columns.add(r.getString("COLUMN_NAME") + ":" + r.getString("TYPE_NAME") + ":" + r.getInt("ORDINAL_POSITION"));
+            }
+            check(columns.equals(List.of("ts:timestamp:1", "name:text:2", "v:float8:3")), "getColumns: " + columns);
             // Statement.cancel() from another thread stops a long query.
             try (Statement s = c.createStatement()) {
                 Thread t = new Thread(() -> {
