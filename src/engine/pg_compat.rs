@@ -355,6 +355,21 @@ impl ScalarUDFImpl for RegClass {
     }
 }
 
+/// Whether `e` is `current_schemas(…)`, in parentheses or not (its
+/// `pg_catalog.` qualifier is already gone: the visitor works bottom up).
+fn is_current_schemas(e: &sp::Expr) -> bool {
+    match e {
+        sp::Expr::Nested(inner) => is_current_schemas(inner),
+        sp::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("current_schemas")),
+        _ => false,
+    }
+}
+
 /// A call of the one-argument function `name`.
 fn call(name: &str, arg: sp::Expr) -> sp::Expr {
     sp::Expr::Function(sp::Function {
@@ -464,6 +479,38 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                             negated: true,
                         };
                     }
+                }
+                // `(current_schemas(b))[1]` (JDBC's getSchemas): the first
+                // schema of the search path, which is `public`; further
+                // elements are pg_catalog's or nothing. current_schemas()
+                // itself is an array, which we do not build.
+                sp::Expr::CompoundFieldAccess { root, access_chain }
+                    if access_chain.len() == 1 && is_current_schemas(root) =>
+                {
+                    let first = matches!(
+                        &access_chain[0],
+                        sp::AccessExpr::Subscript(sp::Subscript::Index {
+                            index: sp::Expr::Value(v),
+                        }) if matches!(&v.value, sp::Value::Number(n, _) if n == "1")
+                    );
+                    *expr = if first {
+                        sp::Expr::Function(sp::Function {
+                            name: sp::ObjectName::from(vec![sp::Ident::new("current_schema")]),
+                            uses_odbc_syntax: false,
+                            parameters: sp::FunctionArguments::None,
+                            args: sp::FunctionArguments::List(sp::FunctionArgumentList {
+                                duplicate_treatment: None,
+                                args: vec![],
+                                clauses: vec![],
+                            }),
+                            filter: None,
+                            null_treatment: None,
+                            over: None,
+                            within_group: vec![],
+                        })
+                    } else {
+                        sp::Expr::value(sp::Value::Null)
+                    };
                 }
                 // `x::regclass` as a call.
                 sp::Expr::Cast {

@@ -555,7 +555,8 @@ print("sqlalchemy ok")
 
 /// The PostgreSQL JDBC driver from Debian's `libpostgresql-jdbc-java`:
 /// prepared statements past `prepareThreshold`, a fetch size with
-/// autocommit off, `DatabaseMetaData.getTables` and `getColumns`,
+/// autocommit off, `DatabaseMetaData.getTables`, `getSchemas` and
+/// `getColumns`,
 /// `Statement.cancel()`
 /// (`tests/it/jdbc/JdbcClient.java` asserts each).
 #[tokio::test]

@@ -48,6 +48,11 @@ public class JdbcClient {
                 while (r.next()) tables.add(r.getString("TABLE_SCHEM") + "." + r.getString("TABLE_NAME"));
             }
             check(tables.equals(List.of("public.j")), "getTables: " + tables);
+            List<String> schemas = new ArrayList<>();
+            try (ResultSet r = md.getSchemas()) {
+                while (r.next()) schemas.add(r.getString("TABLE_SCHEM"));
+            }
+            check(schemas.equals(List.of("pg_catalog", "public", "sys")), "getSchemas: " + schemas);
             List<String> columns = new ArrayList<>();
             try (ResultSet r = md.getColumns(null, "public", "j", "%")) {
                 while (r.next()) columns.add(r.getString("COLUMN_NAME") + ":" + r.getString("TYPE_NAME") + ":" + r.getInt("ORDINAL_POSITION"));
