@@ -187,6 +187,26 @@ fn map_i64(arg: &ColumnarValue, f: impl Fn(i64) -> ScalarValue) -> ColumnarValue
     }
 }
 
+/// Applies a name-to-oid lookup to every value of `arg` (the two reg*
+/// casts).
+fn oids(
+    arg: &ColumnarValue,
+    one: impl Fn(&ScalarValue) -> datafusion::error::Result<Option<i32>>,
+) -> datafusion::error::Result<ColumnarValue> {
+    match arg {
+        ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
+        ColumnarValue::Array(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for i in 0..a.len() {
+                out.push(one(&ScalarValue::try_from_array(a, i)?)?);
+            }
+            Ok(ColumnarValue::Array(Arc::new(
+                datafusion::arrow::array::Int32Array::from(out),
+            )))
+        }
+    }
+}
+
 /// `x::regtype`: the oid of the type a name denotes (42704 for an unknown
 /// name, as PostgreSQL answers and psycopg's `TypeInfo.fetch` expects), or
 /// an oid as it is. Casts to `regtype` are rewritten into calls of it.
@@ -241,18 +261,7 @@ impl ScalarUDFImpl for RegType {
                 _ => None,
             })
         };
-        match &args.args[0] {
-            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
-            ColumnarValue::Array(a) => {
-                let mut out = Vec::with_capacity(a.len());
-                for i in 0..a.len() {
-                    out.push(one(&ScalarValue::try_from_array(a, i)?)?);
-                }
-                Ok(ColumnarValue::Array(Arc::new(
-                    datafusion::arrow::array::Int32Array::from(out),
-                )))
-            }
-        }
+        oids(&args.args[0], one)
     }
 }
 
@@ -340,18 +349,7 @@ impl ScalarUDFImpl for RegClass {
                 _ => None,
             })
         };
-        match &args.args[0] {
-            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
-            ColumnarValue::Array(a) => {
-                let mut out = Vec::with_capacity(a.len());
-                for i in 0..a.len() {
-                    out.push(one(&ScalarValue::try_from_array(a, i)?)?);
-                }
-                Ok(ColumnarValue::Array(Arc::new(
-                    datafusion::arrow::array::Int32Array::from(out),
-                )))
-            }
-        }
+        oids(&args.args[0], one)
     }
 }
 

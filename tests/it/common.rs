@@ -220,3 +220,21 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Runs a Python program (clients we did not write: DuckDB, psycopg,
+/// questdb-rest) with `env`; its stdout, after asserting that it succeeded.
+pub fn python(script: &str, env: &[(&str, String)]) -> String {
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("python3 is installed");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}

@@ -8,26 +8,8 @@ use std::path::Path;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::common::{column, copy_in, enc, scalar};
+use crate::common::{column, copy_in, enc, python, scalar};
 use crate::copy::{start, wait_final};
-
-/// Runs a Python program (clients we did not write: DuckDB, psycopg,
-/// questdb-rest) with `env`; its stdout, after asserting that it succeeded.
-fn python(script: &str, env: &[(&str, String)]) -> String {
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args(["-c", script]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("python3 is installed");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
-}
 
 /// One DuckDB query over the Parquet files of `table`, as CSV lines.
 fn duckdb(root: &Path, table: &str, select: &str) -> String {

@@ -6,7 +6,7 @@ use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::common::{Server, column, explain, scalar, scratch};
+use crate::common::{Server, column, explain, python, scalar, scratch};
 
 const DAY: u64 = 86_400;
 
@@ -357,17 +357,8 @@ with psycopg.connect(dsn) as conn:
         assert rows == [("copied\ttab", "2.5", "9"), (None, None, "10")], rows
 print("psycopg ok")
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PG_PORT", server.pg.port().to_string())
-        .output()
-        .expect("python3 is installed");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("psycopg ok"),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("psycopg ok"), "{out}");
 }
 
 /// psql's meta-commands that list relations, schemas and databases read
@@ -442,17 +433,8 @@ cur.execute("SELECT 41 + 1")
 assert cur.fetchone() == (42,)
 print(f"cancelled after {took:.1f} s")
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PG_PORT", server.pg.port().to_string())
-        .output()
-        .expect("python3 is installed");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("cancelled after"),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("cancelled after"), "{out}");
 }
 
 /// asyncpg: parameters in binary, `copy_records_to_table` (binary COPY FROM
@@ -477,17 +459,8 @@ async def main():
     print("asyncpg ok")
 asyncio.run(main())
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PG_PORT", server.pg.port().to_string())
-        .output()
-        .expect("python3 is installed");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("asyncpg ok"),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("asyncpg ok"), "{out}");
     // A binary stream cut inside a tuple fails the COPY and adds nothing.
     let client = server.client().await;
     let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
@@ -540,17 +513,8 @@ frame.to_sql("fromdf", e, index=False, if_exists="append")
 assert pd.read_sql("SELECT count(*) AS n FROM fromdf", e)["n"][0] == 2
 print("sqlalchemy ok")
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("PG_PORT", server.pg.port().to_string())
-        .output()
-        .expect("python3 is installed");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("sqlalchemy ok"),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("sqlalchemy ok"), "{out}");
 }
 
 /// The PostgreSQL JDBC driver from Debian's `libpostgresql-jdbc-java`:
