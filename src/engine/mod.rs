@@ -492,6 +492,9 @@ fn session_command(cmd: SessionCommand) -> Result<Output> {
         SessionCommand::Savepoint => "SAVEPOINT",
         SessionCommand::Release => "RELEASE",
         SessionCommand::Set => "SET",
+        SessionCommand::Reset => "RESET",
+        SessionCommand::Discard => "DISCARD ALL",
+        SessionCommand::Deallocate => "DEALLOCATE",
         SessionCommand::Show(param) => {
             let value = match param.replace(' ', "_").as_str() {
                 "transaction_isolation_level" | "transaction_isolation" => "read committed",

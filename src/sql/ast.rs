@@ -136,6 +136,10 @@ pub enum SessionCommand {
     Savepoint,
     Release,
     Set,
+    Reset,
+    /// `DISCARD ALL` (what connection poolers send between clients).
+    Discard,
+    Deallocate,
     /// `SHOW <parameter>`.
     Show(String),
 }

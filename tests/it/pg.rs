@@ -397,6 +397,19 @@ async fn psql_meta_commands_list_the_catalog() {
     assert_eq!(run(&["-c", "\\dn"]), "iot|admin\npublic|admin\nsys|admin");
     let dbs = run(&["-c", "\\l"]);
     assert!(dbs.starts_with("qdb|admin|UTF8|"), "{dbs}");
+    // What connection poolers and drivers send between uses, with
+    // PostgreSQL's tags.
+    assert_eq!(
+        run(&[
+            "-c",
+            "DISCARD ALL",
+            "-c",
+            "RESET ALL",
+            "-c",
+            "SET statement_timeout = 0"
+        ]),
+        "DISCARD ALL\nRESET\nSET"
+    );
     // The catalog is live: a dropped table is gone from the next listing.
     run(&["-c", "DROP TABLE weather"]);
     assert_eq!(run(&["-c", "\\dt"]), "");

@@ -194,13 +194,18 @@ impl Qp<'_> {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Rollback));
         }
-        if self.peek_word("set")
-            || self.peek_word("discard")
-            || self.peek_word("reset")
-            || self.peek_word("deallocate")
-        {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Set));
+        // Session settings have no effect here beyond their tag, which
+        // PostgreSQL's own (connection poolers and drivers read it).
+        for (word, command) in [
+            ("set", SessionCommand::Set),
+            ("reset", SessionCommand::Reset),
+            ("discard", SessionCommand::Discard),
+            ("deallocate", SessionCommand::Deallocate),
+        ] {
+            if self.peek_word(word) {
+                self.skip_statement();
+                return Ok(Statement::Session(command));
+            }
         }
         match &first.token {
             Token::Word(w)
