@@ -39,11 +39,15 @@ use crate::sys::{SysSchema, SysTable};
 pub struct Session {
     pub user: String,
     pub read_only: bool,
+    /// `SET statement_timeout` of this connection (zero: none); `None`:
+    /// `query.timeout` from the configuration applies.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Session {
     pub fn admin() -> Self {
         Session {
+            statement_timeout: None,
             user: "admin".into(),
             read_only: false,
         }
@@ -267,7 +271,9 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<Output> {
         self.check_permission(&stmt, session)?;
-        let timeout = timeout.unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
+        let timeout = timeout
+            .or(session.statement_timeout)
+            .unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
         let run = self.run(stmt, params);
         if timeout.is_zero() {
             return run.await;
@@ -491,7 +497,7 @@ fn session_command(cmd: SessionCommand) -> Result<Output> {
         SessionCommand::Rollback => "ROLLBACK",
         SessionCommand::Savepoint => "SAVEPOINT",
         SessionCommand::Release => "RELEASE",
-        SessionCommand::Set => "SET",
+        SessionCommand::Set | SessionCommand::StatementTimeout(_) => "SET",
         SessionCommand::Reset => "RESET",
         SessionCommand::Discard => "DISCARD ALL",
         SessionCommand::Deallocate => "DEALLOCATE",

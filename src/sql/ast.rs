@@ -136,6 +136,9 @@ pub enum SessionCommand {
     Savepoint,
     Release,
     Set,
+    /// `SET statement_timeout` (milliseconds; zero: none) or, with `None`,
+    /// its `DEFAULT` / `RESET`.
+    StatementTimeout(Option<u64>),
     Reset,
     /// `DISCARD ALL` (what connection poolers send between clients).
     Discard,

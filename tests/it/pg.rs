@@ -553,3 +553,42 @@ async fn jdbc_driver() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `SET statement_timeout` holds for the connection (psycopg): a longer
+/// query fails with 57014 at the limit; SHOW and RESET follow it.
+#[tokio::test]
+async fn statement_timeout_per_connection() {
+    let root = scratch("pg-timeout").join("data");
+    let server = Server::start(&root);
+    let script = r#"
+import os, time, psycopg
+dsn = f"host=127.0.0.1 port={os.environ['PG_PORT']} user=admin password=quest dbname=qdb"
+conn = psycopg.connect(dsn, autocommit=True)
+cur = conn.cursor()
+cur.execute("SHOW statement_timeout")
+default = cur.fetchone()[0]
+cur.execute("SET statement_timeout = 300")
+cur.execute("SHOW statement_timeout")
+assert cur.fetchone() == ("300ms",)
+t0 = time.time()
+try:
+    cur.execute("SELECT count(*) FROM (SELECT a.value FROM generate_series(1, 3000000) a, generate_series(1, 1000) b) x")
+    raise SystemExit("no timeout")
+except psycopg.errors.QueryCanceled as e:
+    assert e.sqlstate == "57014"
+assert time.time() - t0 < 5
+cur.execute("SET SESSION statement_timeout TO '2s'")
+cur.execute("SHOW statement_timeout")
+assert cur.fetchone() == ("2000ms",)
+# Another connection keeps the default.
+other = psycopg.connect(dsn, autocommit=True).cursor()
+other.execute("SHOW statement_timeout")
+assert other.fetchone() == (default,)
+cur.execute("RESET statement_timeout")
+cur.execute("SHOW statement_timeout")
+assert cur.fetchone() == (default,)
+print("timeout ok")
+"#;
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("timeout ok"), "{out}");
+}

@@ -16,6 +16,7 @@ use crate::sql::{self, QdbLimit};
 
 fn session() -> Session {
     Session {
+        statement_timeout: None,
         user: "http".into(),
         read_only: false,
     }

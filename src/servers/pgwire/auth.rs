@@ -31,6 +31,7 @@ impl Users {
         let read_only =
             config.pg_readonly_enabled && user == config.pg_readonly_user && user != config.pg_user;
         Session {
+            statement_timeout: None,
             user: user.to_string(),
             read_only,
         }

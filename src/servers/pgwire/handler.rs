@@ -23,7 +23,9 @@ use super::types;
 use crate::engine::copy::CopyInSink;
 use crate::engine::{CommandKind, Described, Engine, Output, Session};
 use crate::error::{Error, locate_error};
-use crate::sql::{self, Statement};
+use crate::sql::{self, SessionCommand, Statement};
+use datafusion::common::ScalarValue;
+use std::time::Duration;
 
 pub struct Handler {
     engine: Arc<Engine>,
@@ -46,9 +48,56 @@ impl Handler {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        Users::session(self.engine.config(), &user)
+        let mut session = Users::session(self.engine.config(), &user);
+        session.statement_timeout = client
+            .session_extensions()
+            .get::<StatementTimeout>()
+            .and_then(|t| t.0);
+        session
+    }
+
+    /// Runs one statement for `client`. `SET statement_timeout` is kept on
+    /// the connection, and `SHOW statement_timeout` answers from it.
+    async fn execute<C: ClientInfo>(
+        &self,
+        client: &C,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> crate::error::Result<Output> {
+        let session = self.session(client);
+        match &stmt {
+            Statement::Session(SessionCommand::StatementTimeout(ms)) => {
+                client
+                    .session_extensions()
+                    .insert(StatementTimeout(ms.map(Duration::from_millis)));
+            }
+            Statement::Session(SessionCommand::Show(p))
+                if p.eq_ignore_ascii_case("statement_timeout") =>
+            {
+                let ms = session
+                    .statement_timeout
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(self.engine.config().query_timeout_ms);
+                let shown = if ms == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{ms}ms")
+                };
+                return Ok(Output::Rows(crate::engine::text_rows(
+                    "statement_timeout",
+                    vec![shown],
+                )));
+            }
+            _ => {}
+        }
+        self.engine
+            .execute_statement(stmt, &session, params, None)
+            .await
     }
 }
+
+/// The connection's `SET statement_timeout`; `None` after RESET.
+struct StatementTimeout(Option<Duration>);
 
 /// The engine error as a PostgreSQL error response.
 pub fn pg_error(e: &Error) -> PgWireError {
@@ -129,7 +178,6 @@ impl SimpleQueryHandler for Handler {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = self.session(client);
         let statements = match sql::parse(query) {
             Ok(s) => s,
             Err(e) => {
@@ -140,11 +188,7 @@ impl SimpleQueryHandler for Handler {
         };
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
-            match self
-                .engine
-                .execute_statement(stmt, &session, &[], None)
-                .await
-            {
+            match self.execute(client, stmt, &[]).await {
                 Ok(o) => {
                     let copy_in = matches!(o, Output::CopyIn(_));
                     out.push(respond(&self.engine, client, o, &Format::UnifiedText)?);
@@ -246,7 +290,6 @@ impl ExtendedQueryHandler for Handler {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = self.session(client);
         let prepared = &portal.statement.statement;
         let mut params = Vec::with_capacity(portal.parameters.len());
         for i in 0..portal.parameters.len() {
@@ -262,11 +305,7 @@ impl ExtendedQueryHandler for Handler {
             params.push(types::decode_param(portal, i, &pg, expected.as_ref())?);
         }
         let stmt = prepared.stmt.clone();
-        match self
-            .engine
-            .execute_statement(stmt, &session, &params, None)
-            .await
-        {
+        match self.execute(client, stmt, &params).await {
             Ok(o) => respond(&self.engine, client, o, &portal.result_column_format),
             Err(e) => Err(pg_error(&e)),
         }

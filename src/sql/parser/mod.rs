@@ -194,7 +194,12 @@ impl Qp<'_> {
             self.skip_statement();
             return Ok(Statement::Session(SessionCommand::Rollback));
         }
-        // Session settings have no effect here beyond their tag, which
+        if let Some(timeout) = self.statement_timeout()? {
+            return Ok(Statement::Session(SessionCommand::StatementTimeout(
+                timeout,
+            )));
+        }
+        // Other session settings have no effect here beyond their tag, which
         // PostgreSQL's own (connection poolers and drivers read it).
         for (word, command) in [
             ("set", SessionCommand::Set),
@@ -230,6 +235,59 @@ impl Qp<'_> {
 
     /// Skips to the end of the current statement (for session commands
     /// whose arguments do not matter).
+    /// `SET [SESSION] statement_timeout {=|TO} value` or `RESET
+    /// statement_timeout`: `Some(None)` for the default, `Some(Some(ms))`
+    /// for a value (an integer of milliseconds or text with a unit:
+    /// `'5s'`, `'250ms'`, `'1min'`), `None` when it is another statement.
+    fn statement_timeout(&mut self) -> Result<Option<Option<u64>>> {
+        let reset = self.peek_word("reset") && self.peek_word_nth(1, "statement_timeout");
+        let session = self.peek_word("set") && self.peek_word_nth(1, "session");
+        let set = self.peek_word("set")
+            && (self.peek_word_nth(1, "statement_timeout")
+                || (session && self.peek_word_nth(2, "statement_timeout")));
+        if !reset && !set {
+            return Ok(None);
+        }
+        self.p.next_token();
+        if session {
+            self.p.next_token();
+        }
+        self.p.next_token(); // statement_timeout
+        if reset {
+            return Ok(Some(None));
+        }
+        if !self.p.consume_token(&Token::Eq) && !self.parse_word("to") {
+            let t = self.p.peek_token();
+            return Err(self.err_at(&t, "'=' or 'to' expected"));
+        }
+        let v = self.p.next_token();
+        let text = match &v.token {
+            Token::Number(n, _) => n.clone(),
+            Token::SingleQuotedString(s) => s.clone(),
+            Token::Word(w) if w.value.eq_ignore_ascii_case("default") => {
+                return Ok(Some(None));
+            }
+            _ => return Err(self.err_at(&v, "statement_timeout value expected")),
+        };
+        let text = text.trim();
+        let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let scale = match text[digits.len()..].trim().to_ascii_lowercase().as_str() {
+            "" | "ms" => 1,
+            "s" => 1_000,
+            "min" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => {
+                return Err(self.err_at(&v, format!("invalid value for statement_timeout: {text}")));
+            }
+        };
+        let n: u64 = digits
+            .trim()
+            .parse()
+            .map_err(|_| self.err_at(&v, format!("invalid value for statement_timeout: {text}")))?;
+        Ok(Some(Some(n.saturating_mul(scale))))
+    }
+
     fn skip_statement(&mut self) {
         while !matches!(self.p.peek_token().token, Token::SemiColon | Token::EOF) {
             self.p.next_token();
