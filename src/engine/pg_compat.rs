@@ -124,14 +124,11 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             }))
         }),
     ));
-    ctx.register_udf(ScalarUDF::from(RegClass {
-        signature: Signature::any(1, Volatility::Stable),
-        tables: CatalogTables(Arc::clone(catalog)),
-    }));
-    for lenient in [false, true] {
-        ctx.register_udf(ScalarUDF::from(RegType {
-            signature: Signature::any(1, Volatility::Immutable),
-            lenient,
+    for kind in [RegKind::Type, RegKind::TypeOrNull, RegKind::Class] {
+        ctx.register_udf(ScalarUDF::from(RegLookup {
+            kind,
+            signature: Signature::any(1, Volatility::Stable),
+            tables: CatalogTables(Arc::clone(catalog)),
         }));
     }
     ctx.register_udf(constant_text("version", version_text()));
@@ -269,89 +266,25 @@ impl ScalarUDFImpl for Constant {
     }
 }
 
-/// Applies a name-to-oid lookup to every value of `arg` (the two reg*
-/// casts).
-fn oids(
-    arg: &ColumnarValue,
-    one: impl Fn(&ScalarValue) -> datafusion::error::Result<Option<i32>>,
-) -> datafusion::error::Result<ColumnarValue> {
-    match arg {
-        ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(one(v)?))),
-        ColumnarValue::Array(a) => {
-            let mut out = Vec::with_capacity(a.len());
-            for i in 0..a.len() {
-                out.push(one(&ScalarValue::try_from_array(a, i)?)?);
-            }
-            Ok(ColumnarValue::Array(Arc::new(
-                datafusion::arrow::array::Int32Array::from(out),
-            )))
-        }
-    }
+/// What a `reg*` lookup resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RegKind {
+    /// `x::regtype`: 42704 for an unknown type (as PostgreSQL answers and
+    /// psycopg's `TypeInfo.fetch` expects).
+    Type,
+    /// `to_regtype(text)`: NULL for an unknown type.
+    TypeOrNull,
+    /// `x::regclass`: 42P01 for an unknown relation.
+    Class,
 }
 
-/// `x::regtype`: the oid of the type a name denotes (42704 for an unknown
-/// name, as PostgreSQL answers and psycopg's `TypeInfo.fetch` expects), or
-/// an oid as it is. Casts to `regtype` are rewritten into calls of it.
-///
-/// `to_regtype(text)` is the same lookup answering NULL for an unknown name.
+/// The `reg*` casts and `to_regtype`: a name becomes the oid the catalog
+/// tables show (a type from `pg_type`'s list; a relation `t` or `schema.t`,
+/// unqualified looked up in `public`, then `pg_catalog`); an oid stays as
+/// it is. Casts to `regtype`/`regclass` are rewritten into calls of these.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct RegType {
-    signature: Signature,
-    /// `to_regtype`: NULL instead of the error.
-    lenient: bool,
-}
-
-impl ScalarUDFImpl for RegType {
-    fn name(&self) -> &str {
-        if self.lenient {
-            "to_regtype"
-        } else {
-            "sluice_regtype"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Int32)
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: ScalarFunctionArgs,
-    ) -> datafusion::error::Result<ColumnarValue> {
-        let one = |v: &ScalarValue| -> datafusion::error::Result<Option<i32>> {
-            Ok(match v {
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)) => match oid_by_name(s) {
-                    Some(oid) => Some(oid),
-                    None if self.lenient => None,
-                    None => {
-                        return Err(datafusion::error::DataFusionError::External(Box::new(
-                            crate::error::Error::UndefinedObject {
-                                kind: "type",
-                                name: s.clone(),
-                            },
-                        )));
-                    }
-                },
-                ScalarValue::Int32(v) => *v,
-                ScalarValue::Int64(v) => v.map(|x| x as i32),
-                _ => None,
-            })
-        };
-        oids(&args.args[0], one)
-    }
-}
-
-/// `x::regclass`: the oid of a relation by its name (`t`, `schema.t`;
-/// unqualified names are looked up in `public`, then `pg_catalog`), the
-/// same oid `pg_class.oid` shows; 42P01 for an unknown one.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct RegClass {
+struct RegLookup {
+    kind: RegKind,
     signature: Signature,
     tables: CatalogTables,
 }
@@ -374,9 +307,62 @@ impl std::hash::Hash for CatalogTables {
     }
 }
 
-impl ScalarUDFImpl for RegClass {
+impl RegLookup {
+    /// The oid `name` denotes, or the error for an unknown one.
+    fn resolve(&self, name: &str) -> crate::error::Result<Option<i32>> {
+        use crate::catalog::{DEFAULT_SCHEMA, SYS_SCHEMA};
+        use crate::sys::pg_catalog::PG_CATALOG;
+        match self.kind {
+            RegKind::Type | RegKind::TypeOrNull => match oid_by_name(name) {
+                Some(oid) => Ok(Some(oid)),
+                None if self.kind == RegKind::TypeOrNull => Ok(None),
+                None => Err(crate::error::Error::UndefinedObject {
+                    kind: "type",
+                    name: name.to_string(),
+                }),
+            },
+            RegKind::Class => {
+                let catalog = &self.tables.0;
+                let bare = name.trim().trim_matches('"');
+                let (schema, table) = match bare.split_once('.') {
+                    Some((sc, t)) => (sc, t.trim_matches('"')),
+                    None if catalog.get(DEFAULT_SCHEMA, bare).is_some() => (DEFAULT_SCHEMA, bare),
+                    None => (PG_CATALOG, bare),
+                };
+                // PostgreSQL's own catalogs are all named pg_*.
+                let known = catalog.get(schema, table).is_some()
+                    || (schema == PG_CATALOG && table.starts_with("pg_"))
+                    || schema == SYS_SCHEMA;
+                if !known {
+                    return Err(crate::error::Error::TableNotFound {
+                        table: name.to_string(),
+                        position: None,
+                    });
+                }
+                Ok(Some(table_oid(schema, table)))
+            }
+        }
+    }
+
+    fn one(&self, v: &ScalarValue) -> datafusion::error::Result<Option<i32>> {
+        Ok(match v {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)) => self.resolve(s)?,
+            ScalarValue::Int32(v) => *v,
+            ScalarValue::Int64(v) => v.map(|x| x as i32),
+            _ => None,
+        })
+    }
+}
+
+impl ScalarUDFImpl for RegLookup {
     fn name(&self) -> &str {
-        "sluice_regclass"
+        match self.kind {
+            RegKind::Type => "sluice_regtype",
+            RegKind::TypeOrNull => "to_regtype",
+            RegKind::Class => "sluice_regclass",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -391,47 +377,18 @@ impl ScalarUDFImpl for RegClass {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let catalog = &self.tables.0;
-        let one = |v: &ScalarValue| -> datafusion::error::Result<Option<i32>> {
-            Ok(match v {
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)) => {
-                    let lower = s.trim().trim_matches('"').to_string();
-                    let (schema, name) = match lower.split_once('.') {
-                        Some((sc, n)) => (sc.to_string(), n.trim_matches('"').to_string()),
-                        None if catalog
-                            .get(crate::catalog::DEFAULT_SCHEMA, &lower)
-                            .is_some() =>
-                        {
-                            (crate::catalog::DEFAULT_SCHEMA.to_string(), lower.clone())
-                        }
-                        None => (
-                            crate::sys::pg_catalog::PG_CATALOG.to_string(),
-                            lower.clone(),
-                        ),
-                    };
-                    // PostgreSQL's own catalogs are all named pg_*.
-                    let known = catalog.get(&schema, &name).is_some()
-                        || (schema == crate::sys::pg_catalog::PG_CATALOG
-                            && name.starts_with("pg_"))
-                        || schema == crate::catalog::SYS_SCHEMA;
-                    if !known {
-                        return Err(datafusion::error::DataFusionError::External(Box::new(
-                            crate::error::Error::TableNotFound {
-                                table: s.clone(),
-                                position: None,
-                            },
-                        )));
-                    }
-                    Some(table_oid(&schema, &name))
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(self.one(v)?))),
+            ColumnarValue::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for i in 0..a.len() {
+                    out.push(self.one(&ScalarValue::try_from_array(a, i)?)?);
                 }
-                ScalarValue::Int32(v) => *v,
-                ScalarValue::Int64(v) => v.map(|x| x as i32),
-                _ => None,
-            })
-        };
-        oids(&args.args[0], one)
+                Ok(ColumnarValue::Array(Arc::new(
+                    datafusion::arrow::array::Int32Array::from(out),
+                )))
+            }
+        }
     }
 }
 

@@ -10,8 +10,11 @@
 //! conversions ([`decode`]), and report to the journal ([`log`]) that
 //! `sys.text_import_log` and `sys.text_import_errors` show. Input that is
 //! not a plain file under the copy root (uploads, COPY FROM STDIN, gzip or
-//! zstd files) is made one first by [`source`] (and [`pgtext`] for
-//! PostgreSQL's text format), so every way in shares this pipeline.
+//! zstd files) is made one first by [`source`] (and [`pgtext`] and
+//! [`pgbinary`] for PostgreSQL's text and binary formats), so every way in
+//! shares this pipeline. [`request`] validates what every way in asks for,
+//! [`reject`] applies ON ERROR, `importer` holds the one slot and
+//! `pipeline` drives the phases.
 //!
 //! One import runs at a time ([`Importer`] holds the slot); it runs on its
 //! own thread with its own rayon pool and checks its cancel flag inside

@@ -49,37 +49,78 @@ impl Wire {
         }
     }
 
-    /// The field's value as the text the importer reads.
-    fn text(self, b: &[u8]) -> Result<String, String> {
+    /// Writes the field as the text the importer reads: UTF-8 text as it
+    /// is, other values formatted into `scratch` first.
+    fn write(
+        self,
+        b: &[u8],
+        csv: &FieldWriter,
+        scratch: &mut String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        if self == Wire::Text {
+            std::str::from_utf8(b)
+                .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+            csv.value(b, false, out);
+            return Ok(());
+        }
+        scratch.clear();
+        self.format_into(b, scratch)?;
+        csv.value(scratch.as_bytes(), false, out);
+        Ok(())
+    }
+
+    /// A non-text field's value as text, appended to `out`.
+    fn format_into(self, b: &[u8], out: &mut String) -> Result<(), String> {
+        use std::fmt::Write as _;
         let fixed = |n: usize| -> Result<&[u8], String> {
             (b.len() == n)
                 .then_some(b)
                 .ok_or_else(|| format!("{} bytes for a {self:?} field, expected {n}", b.len()))
         };
-        Ok(match self {
-            Wire::Bool => (fixed(1)?[0] != 0).to_string(),
-            Wire::Int2 => i16::from_be_bytes(fixed(2)?.try_into().expect("2")).to_string(),
-            Wire::Int4 => i32::from_be_bytes(fixed(4)?.try_into().expect("4")).to_string(),
-            Wire::Int8 => i64::from_be_bytes(fixed(8)?.try_into().expect("8")).to_string(),
-            Wire::Float4 => f32::from_be_bytes(fixed(4)?.try_into().expect("4")).to_string(),
-            Wire::Float8 => f64::from_be_bytes(fixed(8)?.try_into().expect("8")).to_string(),
-            Wire::Text => String::from_utf8(b.to_vec())
-                .map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))?,
+        let _ = match self {
+            Wire::Bool => write!(out, "{}", fixed(1)?[0] != 0),
+            Wire::Int2 => write!(
+                out,
+                "{}",
+                i16::from_be_bytes(fixed(2)?.try_into().expect("2"))
+            ),
+            Wire::Int4 => write!(
+                out,
+                "{}",
+                i32::from_be_bytes(fixed(4)?.try_into().expect("4"))
+            ),
+            Wire::Int8 => write!(
+                out,
+                "{}",
+                i64::from_be_bytes(fixed(8)?.try_into().expect("8"))
+            ),
+            Wire::Float4 => write!(
+                out,
+                "{}",
+                f32::from_be_bytes(fixed(4)?.try_into().expect("4"))
+            ),
+            Wire::Float8 => write!(
+                out,
+                "{}",
+                f64::from_be_bytes(fixed(8)?.try_into().expect("8"))
+            ),
+            Wire::Text => unreachable!("text fields are written as they are"),
             Wire::Timestamp => {
                 let pg = i64::from_be_bytes(fixed(8)?.try_into().expect("8"));
                 let micros = pg
                     .checked_add(PG_EPOCH_MICROS)
                     .ok_or("timestamp out of range (infinity?)")?;
-                chrono::DateTime::from_timestamp_micros(micros)
-                    .ok_or("timestamp out of range")?
-                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                    .to_string()
+                let t = chrono::DateTime::from_timestamp_micros(micros)
+                    .ok_or("timestamp out of range")?;
+                write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
             }
-            Wire::Uuid => uuid::Uuid::from_slice(fixed(16)?)
-                .map_err(|e| e.to_string())?
-                .hyphenated()
-                .to_string(),
-        })
+            Wire::Uuid => {
+                let u = uuid::Uuid::from_slice(fixed(16)?).map_err(|e| e.to_string())?;
+                write!(out, "{}", u.hyphenated())
+            }
+        };
+        Ok(())
     }
 }
 
@@ -92,6 +133,8 @@ pub struct BinaryToCsv {
     ended: bool,
     rows: u64,
     csv: FieldWriter,
+    /// Reused for each non-text value's text.
+    scratch: String,
 }
 
 impl BinaryToCsv {
@@ -104,6 +147,7 @@ impl BinaryToCsv {
             rows: 0,
             // NULL is the unquoted empty field; the empty string is `""`.
             csv: FieldWriter::csv(Dialect::default(), Vec::new()),
+            scratch: String::new(),
         }
     }
 
@@ -179,10 +223,8 @@ impl BinaryToCsv {
                 out.push(b',');
             }
             if let Some(range) = field {
-                let text = wire
-                    .text(&buf[range])
+                wire.write(&buf[range], &self.csv, &mut self.scratch, out)
                     .map_err(|e| format!("row {row}, field {}: {e}", i + 1))?;
-                self.csv.value(text.as_bytes(), false, out);
             }
         }
         out.push(b'\n');

@@ -1,7 +1,8 @@
 //! The `sys` schema: read-only virtual tables computed on every query from
 //! live engine state. Each table is one file implementing [`SysTable`];
 //! [`SysTableProvider`] adapts any of them to DataFusion, and
-//! [`SysSchema`] lists them under `sys`.
+//! [`SysSchema`] lists them under `sys` (and, for PostgreSQL clients, the
+//! [`pg_catalog`] tables under `pg_catalog`).
 
 pub mod pg_catalog;
 pub mod tables;

@@ -1,8 +1,8 @@
 //! Phase `analyze_file_structure`: samples the start of the file, infers a
 //! type per column, decides whether the first record is a header,
 //! normalises names, then maps the file onto the target table. One file
-//! per job: [`sniff`] (binary files, delimiters, names, epoch units),
-//! [`infer`] (the type probes and the majority rule), [`plan`] (the file
+//! per job: `sniff` (binary files, delimiters, names, epoch units),
+//! `infer` (the type probes and the majority rule), [`plan`] (the file
 //! onto a new or existing table); this file samples and drives them.
 
 mod infer;

@@ -21,7 +21,7 @@ pub struct Plan {
     /// Per table column: how timestamp-like text is parsed.
     pub parsers: Vec<Option<TimestampParser>>,
     /// Per table column: its type was inferred (a new table), so text it
-    /// would not keep is a row error ([`values::inferred_text_fits`]).
+    /// would not keep is a row error ([`crate::catalog::values::inferred_text_fits`]).
     pub inferred: Vec<bool>,
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,

@@ -4,12 +4,11 @@
 //! derived from names, so they are the same in every query and every
 //! table that refers to them.
 
+pub mod empty;
 pub mod pg_am;
-pub mod pg_attrdef;
 pub mod pg_attribute;
 pub mod pg_class;
 pub mod pg_database;
-pub mod pg_description;
 pub mod pg_namespace;
 pub mod pg_roles;
 pub mod pg_type;
@@ -70,9 +69,9 @@ pub fn tables(catalog: &Arc<Catalog>, sys_tables: Vec<String>) -> Vec<Arc<dyn Sy
         Arc::new(pg_roles::PgRoles::new("pg_roles")),
         Arc::new(pg_roles::PgRoles::new("pg_user")),
         Arc::new(pg_type::PgType::default()),
-        Arc::new(pg_description::PgDescription::default()),
+        Arc::new(empty::EmptyCatalog::pg_description()),
         Arc::new(pg_attribute::PgAttribute::new(Arc::clone(catalog))),
-        Arc::new(pg_attrdef::PgAttrdef::default()),
+        Arc::new(empty::EmptyCatalog::pg_attrdef()),
     ]
 }
 
