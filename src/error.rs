@@ -373,11 +373,13 @@ pub fn locate_error(sql: &str, e: Error) -> Error {
         // "No field named x." / "No field named t.x."
         if let Some(i) = message.find("No field named ") {
             let rest = &message[i + "No field named ".len()..];
+            // (The name runs to the message's next space; a qualified
+            // `t.x` stays whole, the sentence's full stop does not.)
             let name: String = rest
                 .chars()
-                .take_while(|c| !matches!(c, '.' | ' ' | ','))
+                .take_while(|c| !matches!(c, ' ' | ','))
                 .collect();
-            let name = name.trim_matches('"').to_string();
+            let name = name.trim_end_matches('.').replace('"', "");
             if !name.is_empty() {
                 return Error::ColumnNotFound {
                     position: find(&name),

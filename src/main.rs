@@ -342,9 +342,11 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
             Output::CopyOut(out) => {
                 use std::io::Write;
                 let mut stdout = std::io::stdout().lock();
-                for line in &out.lines {
+                for line in &out.messages {
                     stdout.write_all(line).map_err(|e| e.to_string())?;
                 }
+                let trailer = sluice::engine::copy_out::CopyEncoder::trailer(out.binary);
+                stdout.write_all(trailer).map_err(|e| e.to_string())?;
             }
             Output::CopyIn(_) => {
                 return Err("COPY FROM STDIN needs a PostgreSQL client (psql \\copy); use `sluice import` for files".into());

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use datafusion::arrow::array::Array;
-
+use super::copy_out::{CopyEncoder, CopyFormat};
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
 use crate::import::csv::{Dialect, FieldWriter, Nulls};
@@ -143,11 +142,15 @@ pub struct CopyIn {
     pub options: PgCopyOptions,
 }
 
-/// The rows of `COPY … TO STDOUT`, each line already encoded.
+/// The rows of `COPY … TO STDOUT`, already encoded in chunks (without the
+/// binary trailer: see [`CopyEncoder::trailer`]).
 #[derive(Debug, Clone)]
 pub struct CopyOut {
     pub columns: usize,
-    pub lines: Vec<Vec<u8>>,
+    /// Binary COPY format (else text or CSV).
+    pub binary: bool,
+    /// One row per message (the header with the first).
+    pub messages: Vec<bytes::Bytes>,
 }
 
 /// Receives the data of one COPY FROM STDIN into a spool (text format
@@ -398,11 +401,6 @@ impl Engine {
         source: CopySource,
         o: PgCopyOptions,
     ) -> Result<Output> {
-        if o.format == PgCopyFormat::Binary {
-            return Err(Error::unsupported(
-                "COPY TO STDOUT (FORMAT binary) is not supported yet: use csv or text",
-            ));
-        }
         let query = match source {
             CopySource::Query(q) => q,
             CopySource::Table(t) => {
@@ -427,68 +425,44 @@ impl Engine {
     }
 }
 
-/// Encodes rows as PostgreSQL's COPY text or CSV format.
+/// Encodes rows in the COPY format `o` asks for.
 fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
-    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let writer = if o.format == PgCopyFormat::Csv {
-        FieldWriter::csv(pg_dialect(o), o.null.clone().unwrap_or_default())
-    } else {
-        FieldWriter::pg_text(
-            o.delimiter.unwrap_or(b'\t'),
-            o.null.clone().unwrap_or_else(|| "\\N".into()),
-        )
+    let format = match o.format {
+        PgCopyFormat::Binary => CopyFormat::Binary,
+        PgCopyFormat::Csv => CopyFormat::Lines {
+            writer: FieldWriter::csv(pg_dialect(o), o.null.clone().unwrap_or_default()),
+            header: o.header,
+        },
+        PgCopyFormat::Text => CopyFormat::Lines {
+            writer: FieldWriter::pg_text(
+                o.delimiter.unwrap_or(b'\t'),
+                o.null.clone().unwrap_or_else(|| "\\N".into()),
+            ),
+            header: false,
+        },
     };
-    let delimiter = writer.delimiter();
-    let presented = super::present::present_schema(&rows.schema);
-    let put = |out: &mut Vec<u8>, v: &str| writer.value(v.as_bytes(), false, out);
-    let mut lines = Vec::with_capacity(rows.num_rows());
-    let mut header = Vec::new();
-    if o.header {
-        for (i, f) in presented.fields().iter().enumerate() {
-            if i > 0 {
-                header.push(delimiter);
-            }
-            put(&mut header, f.name());
-        }
-        header.push(b'\n');
-    }
-    let opts = FormatOptions::new()
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    // One buffer for every value's text, not a String per value.
-    let mut cell = String::new();
+    let mut encoder = CopyEncoder::new(format, Arc::clone(&rows.schema));
+    let mut messages = Vec::with_capacity(rows.num_rows() + 1);
+    // The header travels with the first row (alone when there is none).
+    let mut out = Vec::new();
+    encoder.start(&mut out);
+    let mut ends = Vec::new();
     for batch in &rows.batches {
-        let batch = super::present::present_batch(batch, &presented)?;
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for r in 0..batch.num_rows() {
-            let mut line = std::mem::take(&mut header);
-            for (i, (col, f)) in batch.columns().iter().zip(&formatters).enumerate() {
-                if i > 0 {
-                    line.push(delimiter);
-                }
-                if col.is_null(r) {
-                    writer.null(&mut line);
-                } else {
-                    use std::fmt::Write as _;
-                    cell.clear();
-                    let _ = write!(cell, "{}", f.value(r));
-                    put(&mut line, &cell);
-                }
-            }
-            line.push(b'\n');
-            lines.push(line);
+        encoder.batch(batch, &mut out, &mut ends)?;
+        let data = bytes::Bytes::from(std::mem::take(&mut out));
+        let mut from = 0;
+        for end in ends.drain(..) {
+            messages.push(data.slice(from..end));
+            from = end;
         }
     }
-    if !header.is_empty() {
-        lines.push(header);
+    if !out.is_empty() {
+        messages.push(bytes::Bytes::from(out));
     }
     Ok(Output::CopyOut(CopyOut {
-        columns: presented.fields().len(),
-        lines,
+        columns: encoder.columns(),
+        binary: encoder.is_binary(),
+        messages,
     }))
 }
 

@@ -4,6 +4,7 @@
 //! encode.
 
 pub mod copy;
+pub mod copy_out;
 mod ddl;
 mod glue;
 pub mod ingest;
@@ -185,10 +186,15 @@ impl Engine {
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
             Arc::new(TextImportErrors::new(journal)),
         ];
-        let sys_names = sys_tables.iter().map(|t| t.name().to_string()).collect();
+        let sys_views = Arc::new(
+            sys_tables
+                .iter()
+                .map(|t| (t.name().to_string(), t.schema()))
+                .collect(),
+        );
         let sys = Arc::new(SysSchema::new(sys_tables));
         let pg_catalog = Arc::new(SysSchema::new(crate::sys::pg_catalog::tables(
-            &catalog, sys_names,
+            &catalog, sys_views,
         )));
 
         let session_config = SessionConfig::new()
@@ -502,26 +508,13 @@ fn session_command(cmd: SessionCommand) -> Result<Output> {
         SessionCommand::Discard => "DISCARD ALL",
         SessionCommand::Deallocate => "DEALLOCATE",
         SessionCommand::Show(param) => {
-            let value = match param.replace(' ', "_").as_str() {
-                "transaction_isolation_level" | "transaction_isolation" => "read committed",
-                "server_version" => pg_compat::SERVER_VERSION,
-                "server_version_num" => "160006",
-                "timezone" | "time_zone" => "UTC",
-                "datestyle" => "ISO, MDY",
-                "standard_conforming_strings" => "on",
-                "client_encoding" | "server_encoding" => "UTF8",
-                "search_path" => "public",
-                "max_identifier_length" => "63",
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "unrecognized configuration parameter \"{param}\""
-                    )));
-                }
+            let name = param.replace(' ', "_");
+            let Some(value) = crate::sys::pg_catalog::pg_settings::value_of(&name) else {
+                return Err(Error::invalid(format!(
+                    "unrecognized configuration parameter \"{param}\""
+                )));
             };
-            return Ok(Output::Rows(text_rows(
-                &param.replace(' ', "_"),
-                vec![value.to_string()],
-            )));
+            return Ok(Output::Rows(text_rows(&name, vec![value.to_string()])));
         }
     };
     Ok(Output::Command(Command {

@@ -7,11 +7,12 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self as sp, VisitMut, VisitorMut};
@@ -20,8 +21,7 @@ use crate::catalog::Catalog;
 use crate::sys::pg_catalog::pg_type::oid_by_name;
 use crate::sys::pg_catalog::table_oid;
 
-/// The PostgreSQL version we answer as (also `SHOW server_version`).
-pub const SERVER_VERSION: &str = "16.6";
+use crate::sys::pg_catalog::pg_settings::SERVER_VERSION;
 
 /// `version()` as PostgreSQL writes it: drivers and ORMs (SQLAlchemy's
 /// dialect first of all) read the version number after `PostgreSQL `.
@@ -71,6 +71,53 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             value,
         }));
     }
+    // No constraints or indexes exist, so their definitions are NULL
+    // (with or without psql's column and `pretty` arguments).
+    for name in ["pg_get_constraintdef", "pg_get_indexdef"] {
+        ctx.register_udf(ScalarUDF::from(Constant {
+            name,
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Any(1),
+                    TypeSignature::Any(2),
+                    TypeSignature::Any(3),
+                ],
+                Volatility::Stable,
+            ),
+            value: ScalarValue::Utf8(None),
+        }));
+    }
+    ctx.register_udf(create_udf(
+        "sluice_like_escape",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    _ => None,
+                })
+                .unwrap_or(1);
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let patterns = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[0].as_ref());
+            let escapes = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[1].as_ref());
+            let out: StringArray = (0..rows)
+                .map(|i| {
+                    (!patterns.is_null(i) && !escapes.is_null(i))
+                        .then(|| like_pattern_with_backslash(patterns.value(i), escapes.value(i)))
+                })
+                .collect();
+            Ok(
+                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                } else {
+                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
+                },
+            )
+        }),
+    ));
     ctx.register_udf(create_udf(
         "quote_ident",
         vec![DataType::Utf8],
@@ -104,13 +151,15 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
         }),
     ));
     // Expressions are stored as their text here: pg_get_expr shows it.
-    ctx.register_udf(create_udf(
-        "pg_get_expr",
-        vec![DataType::Utf8, DataType::Int64],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
-    ));
+    // Expressions are stored as their text here: pg_get_expr shows it
+    // (psql passes a third argument, `pretty`, which changes nothing).
+    ctx.register_udf(ScalarUDF::from(FirstArgument {
+        name: "pg_get_expr",
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+            Volatility::Immutable,
+        ),
+    }));
     ctx.register_udf(create_udf(
         "format_type",
         vec![DataType::Int64, DataType::Int64],
@@ -124,9 +173,16 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             }))
         }),
     ));
-    for kind in [RegKind::Type, RegKind::TypeOrNull, RegKind::Class] {
+    for (kind, as_text) in [
+        (RegKind::Type, false),
+        (RegKind::TypeOrNull, false),
+        (RegKind::Class, false),
+        (RegKind::Type, true),
+        (RegKind::Class, true),
+    ] {
         ctx.register_udf(ScalarUDF::from(RegLookup {
             kind,
+            as_text,
             signature: Signature::any(1, Volatility::Stable),
             tables: CatalogTables(Arc::clone(catalog)),
         }));
@@ -142,13 +198,10 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
     ));
     // ACL columns are text here (always NULL: no grants), so joining their
     // elements is the text itself; psql's \l calls it on datacl.
-    ctx.register_udf(create_udf(
-        "array_to_string",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
-    ));
+    ctx.register_udf(ScalarUDF::from(FirstArgument {
+        name: "array_to_string",
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
     // Everything is owned by, and visible to, the one user.
     ctx.register_udf(create_udf(
         "pg_get_userbyid",
@@ -181,6 +234,12 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             }))
         }),
     ));
+    // Every type is a pg_catalog type, on the search path.
+    ctx.register_udf(ScalarUDF::from(Constant {
+        name: "pg_type_is_visible",
+        signature: Signature::any(1, Volatility::Stable),
+        value: ScalarValue::Boolean(Some(true)),
+    }));
     ctx.register_udf(create_udf(
         "pg_encoding_to_char",
         vec![DataType::Int64],
@@ -266,6 +325,34 @@ impl ScalarUDFImpl for Constant {
     }
 }
 
+/// A function whose answer is its first argument as it is (text here).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FirstArgument {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for FirstArgument {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
 /// What a `reg*` lookup resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum RegKind {
@@ -285,6 +372,8 @@ enum RegKind {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct RegLookup {
     kind: RegKind,
+    /// `x::regtype::text`: the name the oid denotes, not the oid.
+    as_text: bool,
     signature: Signature,
     tables: CatalogTables,
 }
@@ -344,6 +433,35 @@ impl RegLookup {
         }
     }
 
+    /// The name PostgreSQL shows for oid `oid` (`regclass` output:
+    /// qualified unless on the search path).
+    fn name_of(&self, oid: i32) -> Option<String> {
+        match self.kind {
+            RegKind::Type | RegKind::TypeOrNull => {
+                crate::sys::pg_catalog::pg_type::sql_name(oid).map(str::to_string)
+            }
+            RegKind::Class => self.tables.0.tables().into_iter().find_map(|t| {
+                (table_oid(&t.schema_name, &t.name) == oid).then(|| {
+                    if t.schema_name == crate::catalog::DEFAULT_SCHEMA {
+                        t.name.clone()
+                    } else {
+                        format!("{}.{}", t.schema_name, t.name)
+                    }
+                })
+            }),
+        }
+    }
+
+    /// One value's answer: the oid, or its name when `as_text`.
+    fn answer(&self, v: &ScalarValue) -> datafusion::error::Result<ScalarValue> {
+        let oid = self.one(v)?;
+        Ok(if self.as_text {
+            ScalarValue::Utf8(oid.map(|o| self.name_of(o).unwrap_or_else(|| o.to_string())))
+        } else {
+            ScalarValue::Int32(oid)
+        })
+    }
+
     fn one(&self, v: &ScalarValue) -> datafusion::error::Result<Option<i32>> {
         Ok(match v {
             ScalarValue::Utf8(Some(s))
@@ -358,10 +476,12 @@ impl RegLookup {
 
 impl ScalarUDFImpl for RegLookup {
     fn name(&self) -> &str {
-        match self.kind {
-            RegKind::Type => "sluice_regtype",
-            RegKind::TypeOrNull => "to_regtype",
-            RegKind::Class => "sluice_regclass",
+        match (self.kind, self.as_text) {
+            (RegKind::Type, false) => "sluice_regtype",
+            (RegKind::TypeOrNull, _) => "to_regtype",
+            (RegKind::Class, false) => "sluice_regclass",
+            (RegKind::Type, true) => "sluice_regtype_text",
+            (RegKind::Class, true) => "sluice_regclass_text",
         }
     }
 
@@ -370,7 +490,11 @@ impl ScalarUDFImpl for RegLookup {
     }
 
     fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Int32)
+        Ok(if self.as_text {
+            DataType::Utf8
+        } else {
+            DataType::Int32
+        })
     }
 
     fn invoke_with_args(
@@ -378,15 +502,20 @@ impl ScalarUDFImpl for RegLookup {
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
         match &args.args[0] {
-            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(ScalarValue::Int32(self.one(v)?))),
+            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(self.answer(v)?)),
             ColumnarValue::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 for i in 0..a.len() {
-                    out.push(self.one(&ScalarValue::try_from_array(a, i)?)?);
+                    out.push(self.answer(&ScalarValue::try_from_array(a, i)?)?);
                 }
-                Ok(ColumnarValue::Array(Arc::new(
-                    datafusion::arrow::array::Int32Array::from(out),
-                )))
+                let data_type = self.return_type(&[])?;
+                Ok(ColumnarValue::Array(
+                    ScalarValue::iter_to_array(out).or_else(|_| {
+                        Ok::<_, datafusion::error::DataFusionError>(
+                            datafusion::arrow::array::new_empty_array(&data_type),
+                        )
+                    })?,
+                ))
             }
         }
     }
@@ -409,13 +538,20 @@ fn is_current_schemas(e: &sp::Expr) -> bool {
 
 /// A call of the one-argument function `name`.
 fn call(name: &str, arg: sp::Expr) -> sp::Expr {
+    call_n(name, vec![arg])
+}
+
+fn call_n(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
     sp::Expr::Function(sp::Function {
         name: sp::ObjectName::from(vec![sp::Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: sp::FunctionArguments::None,
         args: sp::FunctionArguments::List(sp::FunctionArgumentList {
             duplicate_treatment: None,
-            args: vec![sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(arg))],
+            args: args
+                .into_iter()
+                .map(|a| sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(a)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -423,6 +559,211 @@ fn call(name: &str, arg: sp::Expr) -> sp::Expr {
         over: None,
         within_group: vec![],
     })
+}
+
+/// A LIKE pattern written with escape character `escape`, rewritten with
+/// the backslash as its escape: `escape` + c becomes `\` + c, and a
+/// backslash that was literal becomes `\\`. (An empty `escape` means no
+/// escape at all, as in PostgreSQL.)
+pub fn like_pattern_with_backslash(pattern: &str, escape: &str) -> String {
+    let escape = escape.chars().next();
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                // A trailing escape escapes nothing; kept literal.
+                None => out.push_str("\\\\"),
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `pg_catalog.<type>` as psql writes casts, mapped onto the SQL type
+/// DataFusion plans; `None` for a name we do not know (left to fail there).
+fn builtin_pg_type(name: &sp::ObjectName) -> Option<sp::DataType> {
+    if name.0.len() != 2 || !in_pg_catalog(&name.0) {
+        return None;
+    }
+    let last = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    Some(match last.as_str() {
+        "text" | "varchar" | "name" | "bpchar" | "char" => sp::DataType::Text,
+        "int2" | "smallint" => sp::DataType::SmallInt(None),
+        "int4" | "int" | "integer" => sp::DataType::Int(None),
+        "int8" | "bigint" | "oid" => sp::DataType::BigInt(None),
+        "bool" | "boolean" => sp::DataType::Boolean,
+        "float4" | "real" => sp::DataType::Real,
+        "float8" => sp::DataType::Double(sp::ExactNumberInfo::None),
+        _ => return None,
+    })
+}
+
+/// Whether `e` is already an aggregate call (left as it is).
+fn is_aggregate_call(e: &sp::Expr) -> bool {
+    const AGGREGATES: &[&str] = &[
+        "count",
+        "max",
+        "min",
+        "sum",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+    ];
+    matches!(e, sp::Expr::Function(f) if f.name.0.last().and_then(|p| p.as_ident())
+        .is_some_and(|i| AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())))
+}
+
+/// Whether a cast to `t` is a cast to text (`text`, `varchar`,
+/// `pg_catalog.text`…).
+fn is_text_type(t: &sp::DataType) -> bool {
+    match t {
+        sp::DataType::Text | sp::DataType::Varchar(_) | sp::DataType::String(_) => true,
+        sp::DataType::Custom(name, _) => {
+            matches!(builtin_pg_type(name), Some(sp::DataType::Text))
+        }
+        _ => false,
+    }
+}
+
+/// The `reg*` lookup `e` calls (`sluice_regclass`…), if it is one.
+fn reg_call(e: &sp::Expr) -> Option<&'static str> {
+    let sp::Expr::Function(f) = e else {
+        return None;
+    };
+    let name = f.name.0.last()?.as_ident()?.value.as_str();
+    ["sluice_regclass", "sluice_regtype"]
+        .into_iter()
+        .find(|n| *n == name)
+}
+
+/// The lookup function a `::regtype`/`::regclass` cast to type `name` is.
+fn reg_function(name: &sp::ObjectName) -> Option<&'static str> {
+    let last = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    match last.as_str() {
+        "regtype" => Some("sluice_regtype"),
+        "regclass" => Some("sluice_regclass"),
+        _ => None,
+    }
+}
+
+/// Applies `empty_select` to every select of a (set-operation) body;
+/// whether every one of them was emptied.
+fn empty_selects(body: &mut sp::SetExpr) -> bool {
+    match body {
+        sp::SetExpr::Select(select) => empty_select(select),
+        sp::SetExpr::SetOperation { left, right, .. } => {
+            let left = empty_selects(left);
+            empty_selects(right) && left
+        }
+        _ => false,
+    }
+}
+
+/// Rewrites `select` as described in `post_visit_query` when one of its
+/// inner-joined relations is a catalog that never has rows; whether it was.
+fn empty_select(select: &mut sp::Select) -> bool {
+    let inner_joined = |j: &sp::Join| {
+        matches!(
+            j.join_operator,
+            sp::JoinOperator::Join(_) | sp::JoinOperator::Inner(_) | sp::JoinOperator::CrossJoin(_)
+        )
+    };
+    let empty = select.from.iter().find_map(|f| {
+        if is_always_empty(&f.relation) {
+            return Some(f.relation.clone());
+        }
+        f.joins
+            .iter()
+            .find(|j| inner_joined(j) && is_always_empty(&j.relation))
+            .map(|j| j.relation.clone())
+    });
+    let Some(relation) = empty else {
+        return false;
+    };
+    // An aggregate over no rows still answers one row (`count(*)` is 0):
+    // such selects are left to plan as they are.
+    let grouped = !matches!(&select.group_by, sp::GroupByExpr::Expressions(e, _) if e.is_empty())
+        || select.having.is_some();
+    let aggregates = select.projection.iter().any(|item| match item {
+        sp::SelectItem::UnnamedExpr(e) | sp::SelectItem::ExprWithAlias { expr: e, .. } => {
+            aggregates_outside_subqueries(e)
+        }
+        _ => false,
+    });
+    if grouped || aggregates {
+        return false;
+    }
+    select.from = vec![sp::TableWithJoins {
+        relation,
+        joins: vec![],
+    }];
+    select.selection = None;
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let name = match item {
+            sp::SelectItem::ExprWithAlias { alias, .. } => alias.clone(),
+            sp::SelectItem::UnnamedExpr(sp::Expr::CompoundIdentifier(parts)) => parts
+                .last()
+                .cloned()
+                .unwrap_or_else(|| sp::Ident::new("?column?")),
+            sp::SelectItem::UnnamedExpr(sp::Expr::Identifier(ident)) => ident.clone(),
+            sp::SelectItem::UnnamedExpr(_) => sp::Ident::new(format!("column{}", i + 1)),
+            _ => continue,
+        };
+        *item = sp::SelectItem::ExprWithAlias {
+            expr: sp::Expr::value(sp::Value::Null),
+            alias: name,
+        };
+    }
+    true
+}
+
+/// Whether `t` is a pg_catalog table that never has rows.
+fn is_always_empty(t: &sp::TableFactor) -> bool {
+    matches!(t, sp::TableFactor::Table { name, .. } if in_pg_catalog(&name.0)
+    && name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+        crate::sys::pg_catalog::empty::is_empty_catalog(&i.value.to_ascii_lowercase())
+    }))
+}
+
+/// Whether `e` aggregates the rows of its own select: an aggregate call
+/// anywhere in it but inside a subquery (which aggregates its own rows).
+fn aggregates_outside_subqueries(e: &sp::Expr) -> bool {
+    let mut outside = e.clone();
+    let _ = sp::visit_expressions_mut(&mut outside, |x| {
+        if matches!(
+            x,
+            sp::Expr::Subquery(_) | sp::Expr::Exists { .. } | sp::Expr::InSubquery { .. }
+        ) {
+            *x = sp::Expr::value(sp::Value::Null);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut still = false;
+    let _ = sp::visit_expressions(&outside, |x| {
+        still |= is_aggregate_call(x);
+        ControlFlow::<()>::Continue(())
+    });
+    still
+}
+
+/// Whether every relation of a FROM item is a `pg_catalog` table.
+fn reads_catalog_only(from: &sp::TableWithJoins) -> bool {
+    let catalog = |t: &sp::TableFactor| match t {
+        sp::TableFactor::Table { name, .. } => in_pg_catalog(&name.0),
+        _ => false,
+    };
+    catalog(&from.relation) && from.joins.iter().all(|j| catalog(&j.relation))
 }
 
 /// Whether `name` is `pg_catalog.<last>` (case-insensitive qualifier).
@@ -455,6 +796,19 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                     0,
                     sp::ObjectNamePart::Identifier(sp::Ident::new("pg_catalog")),
                 );
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, query: &mut sp::Query) -> ControlFlow<()> {
+            // A select that inner-joins a catalog that never has rows
+            // answers no rows whatever it projects or filters on. psql's
+            // `\d` writes such selects with what DataFusion cannot plan
+            // (`array(subquery)`, `= any(array column)`, publication
+            // functions), so the select becomes a scan of that one empty
+            // catalog projecting NULLs under the same names.
+            // (No rows need no order: the ORDER BY may name what is gone.)
+            if empty_selects(query.body.as_mut()) {
+                query.order_by = None;
             }
             ControlFlow::Continue(())
         }
@@ -549,6 +903,80 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                         sp::Expr::value(sp::Value::Null)
                     };
                 }
+                // A correlated scalar subquery over catalog tables, as psql's
+                // `\d` writes them: DataFusion plans only aggregated ones, and
+                // a catalog lookup by key has at most one row, so max() of
+                // it is the row itself.
+                sp::Expr::Subquery(query) => {
+                    // Over a catalog that never has rows (pg_attrdef,
+                    // pg_collation…) it is NULL, whatever it correlates on:
+                    // DataFusion cannot decorrelate psql's `<>` predicates.
+                    if let sp::SetExpr::Select(select) = query.body.as_ref()
+                        && select
+                            .from
+                            .iter()
+                            .any(|f| f.joins.is_empty() && is_always_empty(&f.relation))
+                    {
+                        *expr = sp::Expr::value(sp::Value::Null);
+                        return ControlFlow::Continue(());
+                    }
+                    if let sp::SetExpr::Select(select) = query.body.as_mut()
+                        && select.from.iter().all(reads_catalog_only)
+                        && !select.from.is_empty()
+                        && matches!(select.group_by, sp::GroupByExpr::Expressions(ref e, _) if e.is_empty())
+                        && let [item] = select.projection.as_mut_slice()
+                    {
+                        let inner = match item {
+                            sp::SelectItem::UnnamedExpr(e) => Some(e),
+                            sp::SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+                            _ => None,
+                        };
+                        if let Some(e) = inner.filter(|e| !is_aggregate_call(e)) {
+                            let arg = std::mem::replace(e, sp::Expr::value(sp::Value::Null));
+                            *e = call("max", arg);
+                        }
+                    }
+                }
+                // `ARRAY(select …)` over a catalog that never has rows (psql's
+                // `\du` asks for the roles one is a member of) is the empty
+                // array, `{}` in PostgreSQL's text form.
+                sp::Expr::Function(sp::Function {
+                    name,
+                    args: sp::FunctionArguments::Subquery(query),
+                    ..
+                }) if name.0.len() == 1
+                    && name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("array"))
+                    && matches!(query.body.as_ref(), sp::SetExpr::Select(s)
+                        if s.from.len() == 1 && s.from[0].joins.is_empty()
+                            && is_always_empty(&s.from[0].relation)) =>
+                {
+                    *expr = sp::Expr::value(sp::Value::SingleQuotedString("{}".to_string()));
+                }
+                // `LIKE p ESCAPE 'c'` with c other than the backslash (which is
+                // all DataFusion takes): the pattern rewritten to backslash
+                // escapes by `sluice_like_escape`, exactly.
+                sp::Expr::Like {
+                    pattern,
+                    escape_char,
+                    ..
+                }
+                | sp::Expr::ILike {
+                    pattern,
+                    escape_char,
+                    ..
+                } if escape_char.as_ref().is_some_and(
+                    |e| !matches!(&e.value, sp::Value::SingleQuotedString(c) if c == "\\"),
+                ) =>
+                {
+                    let escape = escape_char
+                        .take()
+                        .map(sp::Expr::Value)
+                        .unwrap_or_else(|| sp::Expr::value(sp::Value::Null));
+                    let p = std::mem::replace(pattern.as_mut(), sp::Expr::value(sp::Value::Null));
+                    **pattern = call_n("sluice_like_escape", vec![p, escape]);
+                }
                 // `x::regclass` as a call.
                 sp::Expr::Cast {
                     expr: inner,
@@ -558,19 +986,40 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                     let arg = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
                     *expr = call("sluice_regclass", arg);
                 }
-                // `x::regtype` (and `::pg_catalog.regtype`) as a call.
+                // `x::regtype`, `::pg_catalog.regtype`, `::pg_catalog.regclass`
+                // as calls.
                 sp::Expr::Cast {
                     expr: inner,
                     data_type: sp::DataType::Custom(name, _),
                     ..
-                } if name
-                    .0
-                    .last()
-                    .and_then(|p| p.as_ident())
-                    .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype")) =>
-                {
+                } if reg_function(name).is_some() => {
+                    let function = reg_function(name).unwrap_or_default();
                     let arg = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
-                    *expr = call("sluice_regtype", arg);
+                    *expr = call(function, arg);
+                }
+                // `x::regclass::text`: the name, not the oid's digits.
+                sp::Expr::Cast {
+                    expr: inner,
+                    data_type,
+                    ..
+                } if is_text_type(data_type) && reg_call(inner).is_some() => {
+                    let function = reg_call(inner).unwrap_or_default();
+                    if let sp::Expr::Function(f) = inner.as_mut() {
+                        f.name =
+                            sp::ObjectName::from(vec![sp::Ident::new(format!("{function}_text"))]);
+                    }
+                    *expr = std::mem::replace(inner.as_mut(), sp::Expr::value(sp::Value::Null));
+                }
+                // `x::pg_catalog.text` and the like: the builtin type, unqualified.
+                sp::Expr::Cast {
+                    data_type: data_type @ sp::DataType::Custom(..),
+                    ..
+                } => {
+                    if let sp::DataType::Custom(name, _) = &*data_type
+                        && let Some(builtin) = builtin_pg_type(name)
+                    {
+                        *data_type = builtin;
+                    }
                 }
                 sp::Expr::Collate {
                     expr: inner,
@@ -589,4 +1038,21 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
         }
     }
     let _ = stmt.visit(&mut Unqualify { is_catalog_table });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern_with_backslash as with_backslash;
+
+    #[test]
+    fn like_escapes_become_backslash_escapes() {
+        assert_eq!(with_backslash("pg/_%", "/"), "pg\\_%");
+        // A backslash that was literal stays literal.
+        assert_eq!(with_backslash("a\\b", "#"), "a\\\\b");
+        // The escape escaping itself is the escape character, literally.
+        assert_eq!(with_backslash("a##b", "#"), "a\\#b");
+        assert_eq!(with_backslash("50#%", "#"), "50\\%");
+        // No escape character at all.
+        assert_eq!(with_backslash("a\\_", ""), "a\\\\_");
+    }
 }

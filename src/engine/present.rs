@@ -21,6 +21,18 @@ pub fn present_type(field: &Field) -> DataType {
     }
 }
 
+/// A TIMESTAMP_NS value as text with all nine fractional digits: how it
+/// leaves over pgwire in every format, because PostgreSQL's `timestamp`
+/// holds microseconds.
+pub fn nanos_text(v: i64) -> String {
+    chrono::DateTime::from_timestamp(
+        v.div_euclid(1_000_000_000),
+        v.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|d| d.format("%Y-%m-%d %H:%M:%S%.9f").to_string())
+    .unwrap_or_else(|| v.to_string())
+}
+
 pub fn present_schema(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(
         schema

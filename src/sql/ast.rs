@@ -75,7 +75,7 @@ pub struct Copy {
 pub enum PgCopyFormat {
     Text,
     Csv,
-    /// PostgreSQL's binary COPY format (FROM STDIN only).
+    /// PostgreSQL's binary COPY format.
     Binary,
 }
 

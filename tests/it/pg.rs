@@ -395,6 +395,27 @@ async fn psql_meta_commands_list_the_catalog() {
     assert_eq!(run(&["-c", "\\dt"]), "public|weather|table|admin");
     assert_eq!(run(&["-c", "\\dt iot.*"]), "iot|sensors|table|admin");
     assert_eq!(run(&["-c", "\\dn"]), "iot|admin\npublic|admin\nsys|admin");
+    // `\d t`: the columns with PostgreSQL's type names, the designated
+    // timestamp NOT NULL; psql's other probes (policies, publications,
+    // inheritance) find nothing instead of failing.
+    assert_eq!(
+        run(&["-c", "\\d weather"]),
+        "ts|timestamp without time zone||not null|\nt|double precision|||"
+    );
+    assert_eq!(run(&["-c", "\\d"]), "public|weather|table|admin");
+    let view = run(&["-c", "\\d sys.tables"]);
+    assert!(
+        view.starts_with("table_schema|text||not null|\ntable_name|text||not null|"),
+        "{view}"
+    );
+    assert!(
+        run(&["-c", "\\du"]).starts_with("admin|Superuser"),
+        "\\du lists the one role"
+    );
+    assert_eq!(
+        run(&["-c", "\\x", "-c", "SELECT 1 AS a, 'x' AS b"]),
+        "Expanded display is on.\na|1\nb|x"
+    );
     let dbs = run(&["-c", "\\l"]);
     assert!(dbs.starts_with("qdb|admin|UTF8|"), "{dbs}");
     // What connection poolers and drivers send between uses, with
@@ -457,7 +478,7 @@ async fn asyncpg_queries_and_binary_copy() {
     let root = scratch("asyncpg").join("data");
     let server = Server::start(&root);
     let script = r#"
-import asyncio, datetime, os, uuid, asyncpg
+import asyncio, datetime, io, os, uuid, asyncpg
 async def main():
     c = await asyncpg.connect(f"postgresql://admin:quest@127.0.0.1:{os.environ['PG_PORT']}/qdb")
     await c.execute("CREATE TABLE a (ts TIMESTAMP, name VARCHAR, v DOUBLE, n INT, l LONG, ok BOOLEAN, id UUID, sym SYMBOL) TIMESTAMP(ts) PARTITION BY DAY")
@@ -469,6 +490,25 @@ async def main():
     assert r == "COPY 2", r
     got = await c.fetch("SELECT ts, name, v, n, l, ok, id, sym FROM a WHERE ts >= $1 ORDER BY ts", datetime.datetime(2024, 1, 1))
     assert [tuple(g) for g in got] == rows, got
+    buf = io.BytesIO()
+    async def sink(chunk):
+        buf.write(chunk)
+    r = await c.copy_from_query("SELECT n, name FROM a ORDER BY ts", output=sink)
+    assert r == "COPY 2", r
+    assert buf.getvalue() == b'1\tx,"y"\n\\N\t\n', buf.getvalue()
+    # Binary COPY out and back in: every type keeps its value.
+    out = io.BytesIO()
+    async def sink2(chunk):
+        out.write(chunk)
+    r = await c.copy_from_query("SELECT * FROM a", output=sink2, format="binary")
+    assert r == "COPY 2", r
+    assert out.getvalue().startswith(b"PGCOPY\n\xff\r\n\0") and out.getvalue().endswith(b"\xff\xff")
+    await c.execute("CREATE TABLE a2 (ts TIMESTAMP, name VARCHAR, v DOUBLE, n INT, l LONG, ok BOOLEAN, id UUID, sym SYMBOL) TIMESTAMP(ts) PARTITION BY DAY")
+    out.seek(0)
+    r = await c.copy_to_table("a2", source=out, format="binary")
+    assert r == "COPY 2", r
+    again = await c.fetch("SELECT ts, name, v, n, l, ok, id, sym FROM a2 ORDER BY ts")
+    assert [tuple(g) for g in again] == rows, again
     print("asyncpg ok")
 asyncio.run(main())
 "#;
@@ -521,6 +561,15 @@ assert back.to_dict("records") == frame.to_dict("records"), back
 with e.connect() as c:
     types = {r[0]: r[1] for r in c.execute(sa.text("SHOW COLUMNS FROM fromdf"))}
 assert types == {"ts": "TIMESTAMP", "v": "DOUBLE", "name": "VARCHAR", "n": "LONG"}, types
+# inspect(): what ORMs and migration tools read (pg_attribute, pg_attrdef,
+# pg_constraint, pg_index, LIKE … ESCAPE '/' over pg_namespace).
+i = sa.inspect(e)
+cols = [(c["name"], str(c["type"]), c["nullable"]) for c in i.get_columns("w")]
+assert cols == [("ts", "TIMESTAMP", False), ("city", "TEXT", True), ("temp", "DOUBLE PRECISION", True)], cols
+assert i.get_pk_constraint("w")["constrained_columns"] == []
+assert i.get_foreign_keys("w") == [] and i.get_indexes("w") == []
+assert sorted(i.get_table_names()) == ["fromdf", "w"], i.get_table_names()
+assert i.get_schema_names() == ["public", "sys"], i.get_schema_names()
 # A second to_sql finds the table (pg_class) and appends.
 frame.to_sql("fromdf", e, index=False, if_exists="append")
 assert pd.read_sql("SELECT count(*) AS n FROM fromdf", e)["n"][0] == 2

@@ -137,12 +137,10 @@ fn respond<C: ClientInfo>(
             )))
         }
         Output::CopyOut(out) => {
-            let data = out
-                .lines
-                .into_iter()
-                .map(|l| Ok(CopyData::new(bytes::Bytes::from(l))));
+            let data = out.messages.into_iter().map(|m| Ok(CopyData::new(m)));
+            // (In binary mode the response appends the trailer itself.)
             Ok(Response::CopyOut(CopyResponse::new(
-                0,
+                i8::from(out.binary),
                 out.columns,
                 futures::stream::iter(data),
             )))

@@ -17,7 +17,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 
 use crate::catalog::ColumnType;
 use crate::engine::Rows;
-use crate::engine::present::{present_batch, present_schema, present_type};
+use crate::engine::present::{nanos_text, present_batch, present_schema, present_type};
 
 /// The pg type of an Arrow type as the engine presents it.
 pub fn pg_type(t: &DataType) -> Type {
@@ -102,17 +102,9 @@ fn wire_batch(batch: &RecordBatch, wire: &SchemaRef) -> PgWireResult<RecordBatch
                 }
                 (Some(ColumnType::TimestampNs), DataType::Utf8) => {
                     let a = col.as_primitive::<TimestampNanosecondType>();
-                    Arc::new(StringArray::from_iter((0..a.len()).map(|r| {
-                        a.is_valid(r).then(|| {
-                            let v = a.value(r);
-                            chrono::DateTime::from_timestamp(
-                                v.div_euclid(1_000_000_000),
-                                v.rem_euclid(1_000_000_000) as u32,
-                            )
-                            .map(|d| d.format("%Y-%m-%d %H:%M:%S%.9f").to_string())
-                            .unwrap_or_else(|| v.to_string())
-                        })
-                    }))) as ArrayRef
+                    Arc::new(StringArray::from_iter(
+                        (0..a.len()).map(|r| a.is_valid(r).then(|| nanos_text(a.value(r)))),
+                    )) as ArrayRef
                 }
                 _ if shown.column(i).data_type() == to => Arc::clone(shown.column(i)),
                 _ => cast(shown.column(i), to).map_err(|e| api(e.into()))?,

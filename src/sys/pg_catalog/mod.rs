@@ -11,9 +11,13 @@ pub mod pg_class;
 pub mod pg_database;
 pub mod pg_namespace;
 pub mod pg_roles;
+pub mod pg_settings;
+pub mod pg_tablespace;
 pub mod pg_type;
 
 use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
 
 use super::SysTable;
 use crate::catalog::Catalog;
@@ -58,21 +62,33 @@ pub fn table_oid(schema: &str, name: &str) -> i32 {
     oid_of("class", &format!("{schema}.{name}"))
 }
 
-/// Every pg_catalog table over `catalog`; `sys_tables` are the names of
-/// the `sys` schema's tables (shown as views).
-pub fn tables(catalog: &Arc<Catalog>, sys_tables: Vec<String>) -> Vec<Arc<dyn SysTable>> {
-    vec![
+/// The `sys` schema's tables, shown as views: (name, columns).
+pub type SysViews = Arc<Vec<(String, SchemaRef)>>;
+
+/// Every pg_catalog table over `catalog` and the `sys` views.
+pub fn tables(catalog: &Arc<Catalog>, sys_views: SysViews) -> Vec<Arc<dyn SysTable>> {
+    let mut tables: Vec<Arc<dyn SysTable>> = vec![
         Arc::new(pg_namespace::PgNamespace::new(Arc::clone(catalog))),
-        Arc::new(pg_class::PgClass::new(Arc::clone(catalog), sys_tables)),
+        Arc::new(pg_class::PgClass::new(
+            Arc::clone(catalog),
+            Arc::clone(&sys_views),
+        )),
         Arc::new(pg_am::PgAm::default()),
         Arc::new(pg_database::PgDatabase::default()),
         Arc::new(pg_roles::PgRoles::new("pg_roles")),
         Arc::new(pg_roles::PgRoles::new("pg_user")),
         Arc::new(pg_type::PgType::default()),
-        Arc::new(empty::EmptyCatalog::pg_description()),
-        Arc::new(pg_attribute::PgAttribute::new(Arc::clone(catalog))),
-        Arc::new(empty::EmptyCatalog::pg_attrdef()),
-    ]
+        Arc::new(pg_attribute::PgAttribute::new(
+            Arc::clone(catalog),
+            sys_views,
+        )),
+        Arc::new(pg_settings::PgSettings::default()),
+        Arc::new(pg_tablespace::PgTablespace::default()),
+    ];
+    for empty in empty::EmptyCatalog::all() {
+        tables.push(Arc::new(empty));
+    }
+    tables
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! `pg_catalog.pg_attribute`: the columns of every user table, numbered
-//! from 1, with the PostgreSQL type each is announced as in results.
+//! `pg_catalog.pg_attribute`: the columns of every user table and `sys`
+//! view, numbered from 1, with the PostgreSQL type each is announced as in
+//! results.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, Int16Array, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::pg_type::oid_of_column;
-use super::table_oid;
+use super::pg_type::{oid_of_arrow, oid_of_column};
+use super::{SysViews, table_oid};
 use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::sys::SysTable;
@@ -15,11 +16,12 @@ use crate::sys::SysTable;
 #[derive(Debug)]
 pub struct PgAttribute {
     catalog: Arc<Catalog>,
+    sys_views: SysViews,
     schema: SchemaRef,
 }
 
 impl PgAttribute {
-    pub fn new(catalog: Arc<Catalog>) -> Self {
+    pub fn new(catalog: Arc<Catalog>, sys_views: SysViews) -> Self {
         let int = |n: &str| Field::new(n, DataType::Int32, false);
         let small = |n: &str| Field::new(n, DataType::Int16, false);
         let flag = |n: &str| Field::new(n, DataType::Boolean, false);
@@ -47,7 +49,11 @@ impl PgAttribute {
             Field::new("attacl", DataType::Utf8, true),
             Field::new("attoptions", DataType::Utf8, true),
         ]));
-        PgAttribute { catalog, schema }
+        PgAttribute {
+            catalog,
+            sys_views,
+            schema,
+        }
     }
 }
 
@@ -78,6 +84,13 @@ impl SysTable for PgAttribute {
                     i as i16 + 1,
                     designated,
                 ));
+            }
+        }
+        for (name, schema) in self.sys_views.iter() {
+            let oid = table_oid(crate::catalog::SYS_SCHEMA, name);
+            for (i, f) in schema.fields().iter().enumerate() {
+                let ty = oid_of_arrow(f.data_type());
+                cols.push((oid, f.name().clone(), ty, i as i16 + 1, !f.is_nullable()));
             }
         }
         let n = cols.len();

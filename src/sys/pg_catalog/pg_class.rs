@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{ADMIN_ROLE_OID, HEAP_AM_OID, namespace_oid, table_oid};
+use super::{ADMIN_ROLE_OID, HEAP_AM_OID, SysViews, namespace_oid, table_oid};
 use crate::catalog::{Catalog, SYS_SCHEMA};
 use crate::error::Result;
 use crate::sys::SysTable;
@@ -14,12 +14,12 @@ use crate::sys::SysTable;
 #[derive(Debug)]
 pub struct PgClass {
     catalog: Arc<Catalog>,
-    sys_tables: Vec<String>,
+    sys_views: SysViews,
     schema: SchemaRef,
 }
 
 impl PgClass {
-    pub fn new(catalog: Arc<Catalog>, sys_tables: Vec<String>) -> Self {
+    pub fn new(catalog: Arc<Catalog>, sys_views: SysViews) -> Self {
         let int = |n: &str| Field::new(n, DataType::Int32, false);
         let flag = |n: &str| Field::new(n, DataType::Boolean, false);
         let text = |n: &str| Field::new(n, DataType::Utf8, false);
@@ -55,7 +55,7 @@ impl PgClass {
         ]));
         PgClass {
             catalog,
-            sys_tables,
+            sys_views,
             schema,
         }
     }
@@ -87,11 +87,15 @@ impl SysTable for PgClass {
                 )
             })
             .collect();
-        rels.extend(
-            self.sys_tables
-                .iter()
-                .map(|n| (SYS_SCHEMA.to_string(), n.clone(), "v", 0, -1.0)),
-        );
+        rels.extend(self.sys_views.iter().map(|(n, schema)| {
+            (
+                SYS_SCHEMA.to_string(),
+                n.clone(),
+                "v",
+                schema.fields().len() as i32,
+                -1.0,
+            )
+        }));
         let n = rels.len();
         let ints = |v: i32| Arc::new(Int32Array::from_iter_values(std::iter::repeat_n(v, n)));
         let flags = |v: bool| Arc::new(BooleanArray::from_iter(std::iter::repeat_n(Some(v), n)));

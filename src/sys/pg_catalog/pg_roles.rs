@@ -21,12 +21,19 @@ impl PgRoles {
     pub fn new(name: &'static str) -> Self {
         let roles = name == "pg_roles";
         let pick = |r: &'static str, u: &'static str| if roles { r } else { u };
+        let flag = |n: &str| Field::new(n, DataType::Boolean, false);
         let schema = Arc::new(Schema::new(vec![
             Field::new(pick("rolname", "usename"), DataType::Utf8, false),
             Field::new(pick("oid", "usesysid"), DataType::Int32, false),
-            Field::new(pick("rolsuper", "usesuper"), DataType::Boolean, false),
-            Field::new(pick("rolcreatedb", "usecreatedb"), DataType::Boolean, false),
-            Field::new(pick("rolcanlogin", "userepl"), DataType::Boolean, false),
+            flag(pick("rolsuper", "usesuper")),
+            flag(pick("rolcreatedb", "usecreatedb")),
+            flag(pick("rolcanlogin", "userepl")),
+            flag(pick("rolinherit", "usebypassrls")),
+            flag(pick("rolcreaterole", "usecatupd")),
+            flag(pick("rolreplication", "usecanlogin")),
+            flag(pick("rolbypassrls", "useinherit")),
+            Field::new(pick("rolconnlimit", "useconnlimit"), DataType::Int32, false),
+            Field::new(pick("rolvaliduntil", "valuntil"), DataType::Utf8, true),
         ]));
         PgRoles { name, schema }
     }
@@ -51,6 +58,13 @@ impl SysTable for PgRoles {
                 Arc::new(BooleanArray::from(vec![true])),
                 Arc::new(BooleanArray::from(vec![true])),
                 Arc::new(BooleanArray::from(vec![roles])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(BooleanArray::from(vec![true])),
+                // rolreplication is false; pg_user's usecanlogin true.
+                Arc::new(BooleanArray::from(vec![!roles])),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(Int32Array::from(vec![-1])),
+                Arc::new(StringArray::new_null(1)),
             ],
         )?)
     }

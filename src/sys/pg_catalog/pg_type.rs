@@ -78,6 +78,23 @@ pub fn oid_of_column(ty: crate::catalog::ColumnType) -> i32 {
     }
 }
 
+/// The oid of the type a result column of Arrow type `ty` is announced as
+/// (the `sys` views' columns).
+pub fn oid_of_arrow(ty: &DataType) -> i32 {
+    match ty {
+        DataType::Boolean => 16,
+        DataType::Int8 | DataType::Int16 => 21,
+        DataType::Int32 => 23,
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => 20,
+        DataType::Float32 => 700,
+        DataType::Float64 => 701,
+        DataType::Date32 | DataType::Date64 => 1082,
+        DataType::Timestamp(_, None) => 1114,
+        DataType::Timestamp(_, Some(_)) => 1184,
+        _ => 25,
+    }
+}
+
 /// `format_type(oid, typmod)`: the SQL name PostgreSQL shows for a type.
 pub fn sql_name(oid: i32) -> Option<&'static str> {
     Some(match oid {
