@@ -323,9 +323,11 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
     for output in outputs {
         match output {
             Output::Rows(rows) => {
+                // (The CLI prints one table, so it reads the whole result.)
                 let presented = sluice::engine::present::present_schema(&rows.schema);
-                let batches = rows
-                    .batches
+                let batches = rows.collect().await.map_err(|e| e.message())?;
+                let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let batches = batches
                     .iter()
                     .map(|b| sluice::engine::present::present_batch(b, &presented))
                     .collect::<Result<Vec<_>, _>>()
@@ -333,18 +335,22 @@ async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), St
                 let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
                     .map_err(|e| e.to_string())?;
                 println!("{table}");
-                println!("({} rows)", rows.num_rows());
+                println!("({n} rows)");
             }
             Output::Command(c) => match c.rows {
                 Some(n) => println!("{} {n}", c.tag),
                 None => println!("{}", c.tag),
             },
-            Output::CopyOut(out) => {
+            Output::CopyOut(mut out) => {
+                use futures::StreamExt;
                 use std::io::Write;
-                let mut stdout = std::io::stdout().lock();
-                for line in &out.messages {
-                    stdout.write_all(line).map_err(|e| e.to_string())?;
+                while let Some(line) = out.messages.next().await {
+                    let line = line.map_err(|e| e.message())?;
+                    std::io::stdout()
+                        .write_all(&line)
+                        .map_err(|e| e.to_string())?;
                 }
+                let mut stdout = std::io::stdout().lock();
                 let trailer = sluice::engine::copy_out::CopyEncoder::trailer(out.binary);
                 stdout.write_all(trailer).map_err(|e| e.to_string())?;
             }

@@ -33,10 +33,8 @@ fn one_row(schema: SchemaRef, values: &[&str]) -> Result<Output> {
         .iter()
         .map(|v| Arc::new(StringArray::from(vec![*v])) as _)
         .collect();
-    Ok(Output::Rows(Rows {
-        batches: vec![RecordBatch::try_new(Arc::clone(&schema), columns)?],
-        schema,
-    }))
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    Ok(Output::Rows(Rows::from_batches(schema, vec![batch])))
 }
 
 /// Resolves `name` inside the copy root without opening anything:
@@ -142,15 +140,23 @@ pub struct CopyIn {
     pub options: PgCopyOptions,
 }
 
-/// The rows of `COPY … TO STDOUT`, already encoded in chunks (without the
+/// The rows of `COPY … TO STDOUT`, encoded as they stream (without the
 /// binary trailer: see [`CopyEncoder::trailer`]).
-#[derive(Debug, Clone)]
 pub struct CopyOut {
     pub columns: usize,
     /// Binary COPY format (else text or CSV).
     pub binary: bool,
     /// One row per message (the header with the first).
-    pub messages: Vec<bytes::Bytes>,
+    pub messages: futures::stream::BoxStream<'static, Result<bytes::Bytes>>,
+}
+
+impl std::fmt::Debug for CopyOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOut")
+            .field("columns", &self.columns)
+            .field("binary", &self.binary)
+            .finish()
+    }
 }
 
 /// Receives the data of one COPY FROM STDIN into a spool (text format
@@ -421,12 +427,12 @@ impl Engine {
                 &[],
             )
             .await?;
-        encode_copy_out(&rows, &o)
+        encode_copy_out(rows, &o)
     }
 }
 
-/// Encodes rows in the COPY format `o` asks for.
-fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
+/// Encodes rows in the COPY format `o` asks for, as they stream.
+fn encode_copy_out(rows: super::Rows, o: &PgCopyOptions) -> Result<Output> {
     let format = match o.format {
         PgCopyFormat::Binary => CopyFormat::Binary,
         PgCopyFormat::Csv => CopyFormat::Lines {
@@ -441,28 +447,12 @@ fn encode_copy_out(rows: &super::Rows, o: &PgCopyOptions) -> Result<Output> {
             header: false,
         },
     };
-    let mut encoder = CopyEncoder::new(format, Arc::clone(&rows.schema));
-    let mut messages = Vec::with_capacity(rows.num_rows() + 1);
-    // The header travels with the first row (alone when there is none).
-    let mut out = Vec::new();
-    encoder.start(&mut out);
-    let mut ends = Vec::new();
-    for batch in &rows.batches {
-        encoder.batch(batch, &mut out, &mut ends)?;
-        let data = bytes::Bytes::from(std::mem::take(&mut out));
-        let mut from = 0;
-        for end in ends.drain(..) {
-            messages.push(data.slice(from..end));
-            from = end;
-        }
-    }
-    if !out.is_empty() {
-        messages.push(bytes::Bytes::from(out));
-    }
+    let encoder = CopyEncoder::new(format, Arc::clone(&rows.schema));
+    let (columns, binary) = (encoder.columns(), encoder.is_binary());
     Ok(Output::CopyOut(CopyOut {
-        columns: encoder.columns(),
-        binary: encoder.is_binary(),
-        messages,
+        columns,
+        binary,
+        messages: Box::pin(encoder.encode(rows)),
     }))
 }
 

@@ -15,8 +15,10 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::present::{nanos_text, present_batch, present_schema};
 use crate::catalog::ColumnType;
+use crate::engine::Rows;
 use crate::error::Result;
 use crate::import::csv::FieldWriter;
+use futures::StreamExt;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -90,6 +92,50 @@ impl CopyEncoder {
     /// only other outputs (the CLI) write it.
     pub fn trailer(binary: bool) -> &'static [u8] {
         if binary { BINARY_TRAILER } else { b"" }
+    }
+
+    /// The messages of `rows`: one per row, the header with the first
+    /// (alone when there is no row), encoded batch by batch as the rows
+    /// stream.
+    pub fn encode(
+        mut self,
+        rows: Rows,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes>> + Send + 'static {
+        let mut head = Vec::new();
+        self.start(&mut head);
+        let state = Some((rows, self, head));
+        futures::stream::unfold(state, |state| async move {
+            let (mut rows, mut encoder, mut out) = state?;
+            match rows.next().await {
+                Some(Ok(batch)) => {
+                    let mut ends = Vec::with_capacity(batch.num_rows());
+                    if let Err(e) = encoder.batch(&batch, &mut out, &mut ends) {
+                        return Some((vec![Err(e)], None));
+                    }
+                    let data = bytes::Bytes::from(out);
+                    let mut from = 0;
+                    let messages = ends
+                        .into_iter()
+                        .map(|end| {
+                            let m = data.slice(from..end);
+                            from = end;
+                            Ok(m)
+                        })
+                        .collect::<Vec<_>>();
+                    // (A batch without rows keeps the header for the next.)
+                    let rest = if messages.is_empty() {
+                        data.to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    Some((messages, Some((rows, encoder, rest))))
+                }
+                Some(Err(e)) => Some((vec![Err(e)], None)),
+                None if out.is_empty() => None,
+                None => Some((vec![Ok(bytes::Bytes::from(out))], None)),
+            }
+        })
+        .flat_map(futures::stream::iter)
     }
 
     /// Appends the rows of `batch` to `out`, and where each row ends to

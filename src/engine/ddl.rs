@@ -184,10 +184,7 @@ impl Engine {
             Arc::new(BooleanArray::from_iter(cols.iter().map(|_| Some(false)))),
         ];
         let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-        Ok(Output::Rows(Rows {
-            schema,
-            batches: vec![batch],
-        }))
+        Ok(Output::Rows(Rows::from_batches(schema, vec![batch])))
     }
 
     pub(super) fn show_create_table(&self, table: TableRef) -> Result<Output> {

@@ -11,6 +11,9 @@ pub mod ingest;
 mod insert;
 mod pg_compat;
 pub mod present;
+pub mod rows;
+
+pub use rows::Rows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +33,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
-use crate::sql::{self, QdbLimit, SessionCommand, Statement};
+use crate::sql::{self, SessionCommand, Statement};
 use crate::sys::text_import_errors::TextImportErrors;
 use crate::sys::text_import_log::TextImportLog;
 use crate::sys::{SysSchema, SysTable};
@@ -43,6 +46,9 @@ pub struct Session {
     /// `SET statement_timeout` of this connection (zero: none); `None`:
     /// `query.timeout` from the configuration applies.
     pub statement_timeout: Option<Duration>,
+    /// Fired to stop the statement (a CancelRequest): its result stream
+    /// ends with 57014.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Session {
@@ -51,38 +57,7 @@ impl Session {
             statement_timeout: None,
             user: "admin".into(),
             read_only: false,
-        }
-    }
-}
-
-/// Rows of a result, already complete.
-#[derive(Debug, Clone)]
-pub struct Rows {
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
-}
-
-impl Rows {
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
-    }
-
-    /// Keeps the rows QuestDB's LIMIT selects.
-    pub fn limit(self, limit: QdbLimit) -> Rows {
-        let (start, end) = limit.range(self.num_rows());
-        let mut out = Vec::new();
-        let mut offset = 0;
-        for b in self.batches {
-            let (bs, be) = (offset, offset + b.num_rows());
-            offset = be;
-            let (s, e) = (start.max(bs), end.min(be));
-            if s < e {
-                out.push(b.slice(s - bs, e - s));
-            }
-        }
-        Rows {
-            schema: self.schema,
-            batches: out,
+            cancel: Default::default(),
         }
     }
 }
@@ -106,7 +81,7 @@ pub struct Command {
     pub kind: CommandKind,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Output {
     Rows(Rows),
     Command(Command),
@@ -280,16 +255,28 @@ impl Engine {
         let timeout = timeout
             .or(session.statement_timeout)
             .unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
+        let deadline = (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout);
         let run = self.run(stmt, params);
-        if timeout.is_zero() {
-            return run.await;
-        }
-        match tokio::time::timeout(timeout, run).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                millis: timeout.as_millis() as u64,
-            }),
-        }
+        let output = tokio::select! {
+            r = run => r?,
+            _ = sleep_until(deadline) => {
+                return Err(Error::Timeout {
+                    millis: timeout.as_millis() as u64,
+                });
+            }
+            _ = session.cancel.cancelled() => return Err(Error::Cancelled),
+        };
+        // A result is produced as it is read: the deadline and the cancel
+        // signal go with it.
+        Ok(match output {
+            Output::Rows(rows) => Output::Rows(rows.guarded(session.cancel.clone(), deadline)),
+            Output::CopyOut(mut out) => {
+                out.messages =
+                    Box::pin(rows::guard(out.messages, session.cancel.clone(), deadline));
+                Output::CopyOut(out)
+            }
+            other => other,
+        })
     }
 
     fn check_permission(&self, stmt: &Statement, session: &Session) -> Result<()> {
@@ -329,7 +316,7 @@ impl Engine {
             Statement::Query { query, limit } => {
                 let rows = self.query(sp::Statement::Query(query), params).await?;
                 Ok(Output::Rows(match limit {
-                    Some(l) => rows.limit(l),
+                    Some(l) => rows.limit(l, false),
                     None => rows,
                 }))
             }
@@ -389,9 +376,8 @@ impl Engine {
     async fn query(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<Rows> {
         let plan = self.plan(stmt, params).await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
-        Ok(Rows { schema, batches })
+        // Batches are produced as the client reads them.
+        Ok(Rows::new(df.execute_stream().await?))
     }
 
     /// Parameter and result types of a statement, without running it.
@@ -485,15 +471,19 @@ fn text_schema(column: &str) -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]))
 }
 
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A one-column text result.
 pub(crate) fn text_rows(column: &str, values: Vec<String>) -> Rows {
     let schema = text_schema(column);
     let array: ArrayRef = Arc::new(StringArray::from(values));
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![array]).expect("one text column");
-    Rows {
-        schema,
-        batches: vec![batch],
-    }
+    Rows::from_batches(schema, vec![batch])
 }
 
 fn session_command(cmd: SessionCommand) -> Result<Output> {

@@ -8,6 +8,19 @@ pub struct QdbLimit {
     pub hi: Option<i64>,
 }
 
+/// Where a QuestDB LIMIT's rows lie, so a streamed result needs to hold
+/// at most the limit's own size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitPlan {
+    /// Rows `skip..skip + take` from the start.
+    Window { skip: usize, take: usize },
+    /// Within the last `keep` rows; which ones, `range` says once the
+    /// total is known.
+    Tail { keep: usize },
+    /// From row `skip` to the end, except the last `last` rows.
+    AllButLast { skip: usize, last: usize },
+}
+
 impl QdbLimit {
     /// Parses the HTTP form: `n` or `lo,hi`.
     pub fn parse_param(s: &str) -> Option<QdbLimit> {
@@ -36,6 +49,33 @@ impl QdbLimit {
         match self.hi {
             None | Some(0) if self.lo >= 0 => Some(self.lo as usize),
             _ => None,
+        }
+    }
+
+    /// How the selected rows can be found while the result streams.
+    pub fn plan(&self) -> LimitPlan {
+        match self.hi {
+            None | Some(0) if self.lo >= 0 => LimitPlan::Window {
+                skip: 0,
+                take: self.lo as usize,
+            },
+            Some(hi) if self.lo >= 0 && hi >= 0 => LimitPlan::Window {
+                skip: self.lo.min(hi) as usize,
+                take: self.lo.abs_diff(hi) as usize,
+            },
+            Some(hi) if self.lo >= 0 => LimitPlan::AllButLast {
+                skip: self.lo as usize,
+                last: hi.unsigned_abs() as usize,
+            },
+            // A negative `lo`: every selected row is among the last |lo|
+            // (or |hi|, if larger).
+            hi => LimitPlan::Tail {
+                keep: self
+                    .lo
+                    .unsigned_abs()
+                    .max(hi.map_or(0, |h| if h < 0 { h.unsigned_abs() } else { 0 }))
+                    as usize,
+            },
         }
     }
 
@@ -83,6 +123,43 @@ mod tests {
     fn rows(l: QdbLimit) -> Vec<usize> {
         let (s, e) = l.range(10);
         (s + 1..=e).collect()
+    }
+
+    /// The streamed plan selects what `range` does, for every form.
+    #[test]
+    fn plans_agree_with_ranges() {
+        for lo in -12i64..=12 {
+            for hi in [
+                None,
+                Some(0),
+                Some(-12),
+                Some(-3),
+                Some(-1),
+                Some(1),
+                Some(4),
+                Some(12),
+            ] {
+                let l = QdbLimit { lo, hi };
+                for total in [0usize, 1, 5, 10, 20] {
+                    let (s, e) = l.range(total);
+                    let got = match l.plan() {
+                        LimitPlan::Window { skip, take } => {
+                            (skip.min(total), (skip + take).min(total))
+                        }
+                        LimitPlan::Tail { keep } => {
+                            assert!(s >= total.saturating_sub(keep) || s == e, "{l:?} {total}");
+                            (s, e)
+                        }
+                        LimitPlan::AllButLast { skip, last } => {
+                            let end = total.saturating_sub(last);
+                            (skip.min(end), end)
+                        }
+                    };
+                    let norm = |(a, b): (usize, usize)| if a >= b { (0, 0) } else { (a, b) };
+                    assert_eq!(norm(got), norm((s, e)), "{l:?} of {total}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,14 +2,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::render;
+use crate::engine::present::present_schema;
 use crate::engine::{CommandKind, Engine, Output, Rows, Session};
 use crate::error::{Error, locate_error};
 use crate::sql::{self, QdbLimit};
@@ -19,6 +23,7 @@ fn session() -> Session {
         statement_timeout: None,
         user: "http".into(),
         read_only: false,
+        cancel: Default::default(),
     }
 }
 
@@ -126,42 +131,78 @@ pub async fn exec(
             return error_response(&query, &stdio_error());
         }
     };
-    let total = rows.num_rows();
-    let rows = match limit {
-        Some(l) => rows.limit(l),
+    let count_all = flag(&params, "count");
+    let total = Arc::new(AtomicUsize::new(0));
+    let shown = Arc::new(AtomicUsize::new(0));
+    let rows = if count_all {
+        rows.counted(Arc::clone(&total))
+    } else {
+        rows
+    };
+    let mut rows = match limit {
+        Some(l) => rows.limit(l, count_all),
         None => rows,
     };
-    let dataset = match render::json_rows(&rows) {
-        Ok(d) => d,
-        Err(e) => return error_response(&query, &e),
+    // The first batch is read before the status line, so an error that
+    // comes early (most do) is still an error response.
+    let first = match rows.next().await {
+        Some(Err(e)) => return error_response(&query, &locate_error(&query, e)),
+        other => other,
     };
-    // QuestDB's key order (query, columns, dataset, count, timings); serde_json
-    // maps sort keys, so the object is assembled here.
-    let mut body = format!("{{\"query\":{}", Value::String(query));
+    let presented = present_schema(&rows.schema);
+    // QuestDB's key order (query, columns, dataset, count, timings); the
+    // object is written as text, the dataset row by row as it streams.
+    let mut head = format!("{{\"query\":{}", Value::String(query));
     if !flag(&params, "nm") {
-        body.push_str(&format!(
+        head.push_str(&format!(
             ",\"columns\":{}",
             render::json_columns(&rows.schema)
         ));
     }
-    body.push_str(&format!(",\"dataset\":{dataset}"));
-    body.push_str(&format!(
-        ",\"count\":{}",
-        if flag(&params, "count") {
-            total
-        } else {
-            rows.num_rows()
+    head.push_str(",\"dataset\":[");
+    let timings = flag(&params, "timings");
+    let counted = Arc::clone(&shown);
+    let batches = futures::stream::iter(first).chain(rows.into_stream());
+    let dataset = batches.scan(true, move |first_row, batch| {
+        let out = batch.and_then(|b| {
+            counted.fetch_add(b.num_rows(), Ordering::Relaxed);
+            let mut text = String::new();
+            render::json_batch(&b, &presented, first_row, &mut text)?;
+            Ok(Bytes::from(text))
+        });
+        futures::future::ready(Some(out))
+    });
+    let tail = futures::stream::once(async move {
+        let count = if count_all { &total } else { &shown };
+        let mut tail = format!("],\"count\":{}", count.load(Ordering::Relaxed));
+        if timings {
+            tail.push_str(&format!(
+                ",\"timings\":{{\"authentication\":0,\"compiler\":{},\"execute\":{},\"count\":0}}",
+                compiled.as_nanos(),
+                executed.as_nanos()
+            ));
         }
-    ));
-    if flag(&params, "timings") {
-        body.push_str(&format!(
-            ",\"timings\":{{\"authentication\":0,\"compiler\":{},\"execute\":{},\"count\":0}}",
-            compiled.as_nanos(),
-            executed.as_nanos()
-        ));
-    }
-    body.push('}');
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        tail.push('}');
+        Ok(Bytes::from(tail))
+    });
+    let body = futures::stream::once(async { Ok(Bytes::from(head)) })
+        .chain(dataset)
+        .chain(tail);
+    ([(header::CONTENT_TYPE, "application/json")], streamed(body)).into_response()
+}
+
+/// A response body that sends each chunk as it is produced; an error
+/// mid-way ends the body early (the status line is already sent), which
+/// clients see as a cut connection rather than a short, valid result.
+fn streamed(
+    chunks: impl futures::Stream<Item = Result<Bytes, Error>> + Send + 'static,
+) -> axum::body::Body {
+    axum::body::Body::from_stream(chunks.map(|c| {
+        c.map_err(|e| {
+            tracing::warn!(error = %e, "result stream failed after the response started");
+            std::io::Error::other(e.message())
+        })
+    }))
 }
 
 pub async fn exp(
@@ -186,23 +227,36 @@ pub async fn exp(
         }
         Err(e) => return error_response(&query, &e),
     };
-    let rows = match limit {
-        Some(l) => rows.limit(l),
+    let mut rows = match limit {
+        Some(l) => rows.limit(l, false),
         None => rows,
     };
-    match render::csv(&rows) {
-        Ok(body) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"questdb-query.csv\"",
-                ),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(e) => error_response(&query, &e),
-    }
+    let first = match rows.next().await {
+        Some(Err(e)) => return error_response(&query, &locate_error(&query, e)),
+        other => other,
+    };
+    let presented = present_schema(&rows.schema);
+    let mut head = Vec::new();
+    render::csv_header(&presented, &mut head);
+    let batches = futures::stream::iter(first).chain(rows.into_stream());
+    let lines = batches.map(move |batch| {
+        batch.and_then(|b| {
+            let mut out = Vec::new();
+            render::csv_batch(&b, &presented, &mut out)?;
+            Ok(Bytes::from(out))
+        })
+    });
+    let body = futures::stream::once(async { Ok(Bytes::from(head)) }).chain(lines);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"questdb-query.csv\"",
+            ),
+        ],
+        streamed(body),
+    )
+        .into_response()
 }

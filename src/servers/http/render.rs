@@ -2,7 +2,7 @@
 //! through the engine's presentation step first, so HTTP and pgwire show the
 //! same thing.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
     TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
@@ -11,9 +11,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
 
 use crate::catalog::ColumnType;
-use crate::engine::Rows;
 use crate::engine::ingest::{Dialect, FieldWriter};
-use crate::engine::present::{present_batch, present_schema};
+use crate::engine::present::present_batch;
 use crate::error::Result;
 
 pub fn json_columns(schema: &SchemaRef) -> Value {
@@ -165,70 +164,72 @@ fn cells(col: &ArrayRef) -> Result<Vec<Cell>> {
     })
 }
 
-/// The rows as QuestDB's `dataset`: an array of row arrays.
-pub fn json_rows(rows: &Rows) -> Result<Value> {
-    let presented = present_schema(&rows.schema);
-    let mut out = Vec::with_capacity(rows.num_rows());
-    for batch in &rows.batches {
-        let batch = present_batch(batch, &presented)?;
-        let columns: Vec<Vec<Cell>> = batch.columns().iter().map(cells).collect::<Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            out.push(Value::Array(
-                columns
-                    .iter()
-                    .map(|c| match &c[r] {
-                        Cell::Null => Value::Null,
-                        Cell::Number(n) => n.clone(),
-                        Cell::Bool(b) => Value::Bool(*b),
-                        Cell::Text(s) => Value::String(s.clone()),
-                    })
-                    .collect(),
-            ));
+/// Appends the rows of `batch` to a JSON `dataset` array being written:
+/// each row an array, separated by commas (`first` says whether a row was
+/// written before).
+pub fn json_batch(
+    batch: &RecordBatch,
+    presented: &SchemaRef,
+    first: &mut bool,
+    out: &mut String,
+) -> Result<()> {
+    let batch = present_batch(batch, presented)?;
+    let columns: Vec<Vec<Cell>> = batch.columns().iter().map(cells).collect::<Result<_>>()?;
+    for r in 0..batch.num_rows() {
+        if !std::mem::take(first) {
+            out.push(',');
         }
+        let row: Vec<Value> = columns
+            .iter()
+            .map(|c| match &c[r] {
+                Cell::Null => Value::Null,
+                Cell::Number(n) => n.clone(),
+                Cell::Bool(b) => Value::Bool(*b),
+                Cell::Text(s) => Value::String(s.clone()),
+            })
+            .collect();
+        out.push_str(&Value::Array(row).to_string());
     }
-    Ok(Value::Array(out))
+    Ok(())
 }
 
-/// The rows as CSV with a header row, as QuestDB's `/exp` writes them:
-/// names and text quoted, numbers, booleans and timestamps not, NULL an
-/// empty field.
-pub fn csv(rows: &Rows) -> Result<String> {
+/// QuestDB's `/exp` CSV: the header row of `presented`'s names, quoted.
+pub fn csv_header(presented: &SchemaRef, out: &mut Vec<u8>) {
     let writer = FieldWriter::csv(Dialect::default(), Vec::new());
-    let presented = present_schema(&rows.schema);
-    let mut out = Vec::new();
     for (i, f) in presented.fields().iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        writer.value(f.name().as_bytes(), true, &mut out);
+        writer.value(f.name().as_bytes(), true, out);
     }
     out.push(b'\n');
-    for batch in &rows.batches {
-        let batch = present_batch(batch, &presented)?;
-        let columns: Vec<Vec<Cell>> = batch.columns().iter().map(cells).collect::<Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            for (i, c) in columns.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                match &c[r] {
-                    Cell::Null => writer.null(&mut out),
-                    Cell::Number(n) => writer.value(n.to_string().as_bytes(), false, &mut out),
-                    Cell::Bool(b) => {
-                        writer.value(if *b { b"true" } else { b"false" }, false, &mut out)
-                    }
-                    Cell::Text(s) => {
-                        let timestamp = matches!(
-                            batch.column(i).data_type(),
-                            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-                        );
-                        writer.value(s.as_bytes(), !timestamp, &mut out)
-                    }
+}
+
+/// The rows of `batch` as `/exp` writes them: text quoted, numbers,
+/// booleans and timestamps not, NULL an empty field.
+pub fn csv_batch(batch: &RecordBatch, presented: &SchemaRef, out: &mut Vec<u8>) -> Result<()> {
+    let writer = FieldWriter::csv(Dialect::default(), Vec::new());
+    let batch = present_batch(batch, presented)?;
+    let columns: Vec<Vec<Cell>> = batch.columns().iter().map(cells).collect::<Result<_>>()?;
+    for r in 0..batch.num_rows() {
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match &c[r] {
+                Cell::Null => writer.null(out),
+                Cell::Number(n) => writer.value(n.to_string().as_bytes(), false, out),
+                Cell::Bool(b) => writer.value(if *b { b"true" } else { b"false" }, false, out),
+                Cell::Text(s) => {
+                    let timestamp = matches!(
+                        batch.column(i).data_type(),
+                        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+                    );
+                    writer.value(s.as_bytes(), !timestamp, out)
                 }
             }
-            out.push(b'\n');
         }
+        out.push(b'\n');
     }
-    // Every value was UTF-8 text, and the writer adds only ASCII.
-    Ok(String::from_utf8(out).expect("CSV of UTF-8 values"))
+    Ok(())
 }

@@ -34,6 +34,7 @@ impl Users {
             statement_timeout: None,
             user: user.to_string(),
             read_only,
+            cancel: Default::default(),
         }
     }
 }

@@ -6,19 +6,25 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::{Sink, SinkExt};
+use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::copy::CopyHandler;
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::query::send_execution_response;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, METADATA_USER, Type};
+use pgwire::api::{ClientPortalStore, ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::response::EmptyQueryResponse;
 
 use super::auth::Users;
+use super::cancel::{Connections, CurrentStatement};
 use super::types;
 use crate::engine::copy::CopyInSink;
 use crate::engine::{CommandKind, Described, Engine, Output, Session};
@@ -26,20 +32,38 @@ use crate::error::{Error, locate_error};
 use crate::sql::{self, SessionCommand, Statement};
 use datafusion::common::ScalarValue;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub struct Handler {
     engine: Arc<Engine>,
     parser: Arc<Parser>,
+    connections: Arc<Connections>,
 }
 
 impl Handler {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, connections: Arc<Connections>) -> Self {
         Handler {
             parser: Arc::new(Parser {
                 engine: Arc::clone(&engine),
             }),
             engine,
+            connections,
         }
+    }
+
+    /// A fresh cancel token for the connection's next statement (the
+    /// connection registers for CancelRequest on its first).
+    fn statement_token<C: ClientInfo>(&self, client: &C) -> CancellationToken {
+        let current = match client.session_extensions().get::<Arc<CurrentStatement>>() {
+            Some(c) => Arc::clone(c.as_ref()),
+            None => {
+                let (pid, key) = client.pid_and_secret_key();
+                let c = self.connections.register(pid, key);
+                client.session_extensions().insert(Arc::clone(&c));
+                c
+            }
+        };
+        current.start()
     }
 
     fn session<C: ClientInfo>(&self, client: &C) -> Session {
@@ -64,7 +88,8 @@ impl Handler {
         stmt: Statement,
         params: &[ScalarValue],
     ) -> crate::error::Result<Output> {
-        let session = self.session(client);
+        let mut session = self.session(client);
+        session.cancel = self.statement_token(client);
         match &stmt {
             Statement::Session(SessionCommand::StatementTimeout(ms)) => {
                 client
@@ -137,12 +162,14 @@ fn respond<C: ClientInfo>(
             )))
         }
         Output::CopyOut(out) => {
-            let data = out.messages.into_iter().map(|m| Ok(CopyData::new(m)));
+            let data = out
+                .messages
+                .map(|m| m.map(CopyData::new).map_err(|e| pg_error(&e)));
             // (In binary mode the response appends the trailer itself.)
             Ok(Response::CopyOut(CopyResponse::new(
                 i8::from(out.binary),
                 out.columns,
-                futures::stream::iter(data),
+                data,
             )))
         }
         other => response(other, format),
@@ -185,8 +212,21 @@ impl SimpleQueryHandler for Handler {
             }
         };
         let mut out = Vec::with_capacity(statements.len());
-        for stmt in statements {
-            match self.execute(client, stmt, &[]).await {
+        let last = statements.len().saturating_sub(1);
+        for (i, stmt) in statements.into_iter().enumerate() {
+            let result = match self.execute(client, stmt, &[]).await {
+                // pgwire sends the responses after every statement ran, so
+                // rows of an earlier statement are read before the next
+                // one runs (it may drop what they read); the last streams.
+                Ok(Output::Rows(rows)) if i < last => {
+                    let schema = Arc::clone(&rows.schema);
+                    rows.collect()
+                        .await
+                        .map(|b| Output::Rows(crate::engine::Rows::from_batches(schema, b)))
+                }
+                other => other,
+            };
+            match result {
                 Ok(o) => {
                     let copy_in = matches!(o, Output::CopyIn(_));
                     out.push(respond(&self.engine, client, o, &Format::UnifiedText)?);
@@ -279,6 +319,104 @@ impl ExtendedQueryHandler for Handler {
         Arc::clone(&self.parser)
     }
 
+    /// pgwire's Execute, with rows sent as they stream
+    /// ([`send_portal_rows`]) instead of gathered per Execute.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut transaction_status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let max_rows = message.max_rows.max(0) as usize;
+        let portal = match client.portal_store().get_portal(portal_name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(portal_name.to_owned())),
+        };
+        let initial = matches!(*portal.state().lock().await, PortalExecutionState::Initial);
+        if initial {
+            let handle = client
+                .session_extensions()
+                .get::<Arc<ConnectionHandle>>()
+                .map(|h| Arc::clone(h.as_ref()));
+            let response = match handle {
+                Some(handle) => {
+                    let cancelled = handle.start_query().await;
+                    tokio::select! {
+                        r = ExtendedQueryHandler::do_query(self, client, portal.as_ref(), max_rows) => r,
+                        _ = cancelled => Err(PgWireError::QueryCanceled),
+                    }
+                }
+                None => {
+                    ExtendedQueryHandler::do_query(self, client, portal.as_ref(), max_rows).await
+                }
+            }?;
+            match response {
+                Response::Query(results) => {
+                    portal.start(results).await;
+                    send_portal_rows(client, portal.as_ref(), max_rows).await?;
+                }
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Execution(tag) => send_execution_response(client, tag).await?,
+                Response::TransactionStart(tag) => {
+                    send_execution_response(client, tag).await?;
+                    transaction_status = transaction_status.to_in_transaction_state();
+                }
+                Response::TransactionEnd(tag) => {
+                    send_execution_response(client, tag).await?;
+                    transaction_status = transaction_status.to_idle_state();
+                    client.portal_store().rm_portal(DEFAULT_NAME);
+                }
+                Response::Error(err) => {
+                    client
+                        .send(PgWireBackendMessage::ErrorResponse((*err).into()))
+                        .await?;
+                    transaction_status = transaction_status.to_error_state();
+                }
+                Response::CopyIn(result) => {
+                    client.set_state(PgWireConnectionState::CopyInProgress(true));
+                    pgwire::api::copy::send_copy_in_response(client, result).await?;
+                }
+                Response::CopyOut(result) => {
+                    pgwire::api::copy::send_copy_out_response(client, result).await?;
+                }
+                Response::CopyBoth(result) => {
+                    client.set_state(PgWireConnectionState::CopyInProgress(true));
+                    pgwire::api::copy::send_copy_both_response(client, result).await?;
+                }
+            }
+        } else {
+            // A suspended portal: the next rows.
+            send_portal_rows(client, portal.as_ref(), max_rows).await?;
+        }
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(transaction_status);
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -308,6 +446,63 @@ impl ExtendedQueryHandler for Handler {
             Err(e) => Err(pg_error(&e)),
         }
     }
+}
+
+/// Sends up to `max_rows` rows (all, for 0) of the portal's result as
+/// they stream, then PortalSuspended if rows remain or CommandComplete.
+/// pgwire's own `Portal::fetch` gathers an Execute's rows before sending
+/// them, which for `max_rows = 0` (what most drivers send) is the whole
+/// result; here the client's socket paces the query instead.
+async fn send_portal_rows<C, S: Clone>(
+    client: &mut C,
+    portal: &Portal<S>,
+    max_rows: usize,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let state = portal.state();
+    let mut state = state.lock().await;
+    let PortalExecutionState::Suspended(response) = &mut *state else {
+        // Finished (or never started): nothing more to send.
+        *state = PortalExecutionState::Finished;
+        drop(state);
+        let tag = Tag::new("SELECT").with_rows(0);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        return Ok(());
+    };
+    let command_tag = response.command_tag().to_owned();
+    let rows = response.data_rows();
+    let mut sent = 0;
+    let mut more = true;
+    while max_rows == 0 || sent < max_rows {
+        match rows.next().await {
+            Some(row) => {
+                client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                sent += 1;
+            }
+            None => {
+                more = false;
+                break;
+            }
+        }
+    }
+    if more {
+        client
+            .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+            .await?;
+    } else {
+        *state = PortalExecutionState::Finished;
+        let tag = Tag::new(&command_tag).with_rows(sent);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 //! protocols, PostgreSQL types and SQLSTATE codes, CancelRequest.
 
 mod auth;
+mod cancel;
 mod handler;
 mod types;
 
@@ -23,7 +24,7 @@ use crate::engine::Engine;
 struct Factory {
     handler: Arc<handler::Handler>,
     /// Connections by (pid, secret key), for CancelRequest.
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<cancel::Canceller>,
     startup: Arc<CleartextPasswordAuthStartupHandler<auth::Users, DefaultServerParameterProvider>>,
 }
 
@@ -60,13 +61,19 @@ pub async fn serve(
     params.time_zone = "UTC".to_string();
     // Each login registers its connection (the key it gets in
     // BackendKeyData); a CancelRequest naming it fires the signal pgwire
-    // races every query against. A statement runs to its whole result
-    // inside that race (results are collected before they are sent), so
-    // dropping it stops DataFusion's execution and the client gets 57014.
+    // races planning against, and the token of the statement's result
+    // stream (see `cancel`).
     let connections = Arc::new(ConnectionManager::new());
+    let statements = Arc::new(cancel::Connections::default());
     let factory = Arc::new(Factory {
-        handler: Arc::new(handler::Handler::new(Arc::clone(&engine))),
-        cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
+        handler: Arc::new(handler::Handler::new(
+            Arc::clone(&engine),
+            Arc::clone(&statements),
+        )),
+        cancel: Arc::new(cancel::Canceller {
+            pgwire: DefaultCancelHandler::new(Arc::clone(&connections)),
+            connections: statements,
+        }),
         startup: Arc::new(
             CleartextPasswordAuthStartupHandler::new(auth::Users::new(engine.config()), params)
                 .with_connection_manager(connections),

@@ -9,11 +9,12 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
 };
 use datafusion::common::ScalarValue;
-use futures::stream;
+use futures::{StreamExt, stream};
 use pgwire::api::Type;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
 
 use crate::catalog::ColumnType;
 use crate::engine::Rows;
@@ -118,15 +119,19 @@ fn wire_batch(batch: &RecordBatch, wire: &SchemaRef) -> PgWireResult<RecordBatch
 pub fn query_response(rows: Rows, format: &Format) -> PgWireResult<QueryResponse> {
     let wire = wire_schema(&rows.schema, format);
     let fields = Arc::new(fields(&rows.schema, format)?);
-    let mut data = Vec::new();
-    for batch in &rows.batches {
-        let batch = wire_batch(batch, &wire)?;
-        data.extend(arrow_pg::datatypes::encode_recordbatch(
-            Arc::clone(&fields),
-            batch,
-        ));
-    }
-    Ok(QueryResponse::new(fields, stream::iter(data)))
+    let row_fields = Arc::clone(&fields);
+    // Rows are encoded a batch at a time as the client reads them.
+    let data = rows.into_stream().flat_map(move |batch| {
+        let encoded: Vec<PgWireResult<DataRow>> = match batch
+            .map_err(|e| super::handler::pg_error(&e))
+            .and_then(|b| wire_batch(&b, &wire))
+        {
+            Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        stream::iter(encoded)
+    });
+    Ok(QueryResponse::new(fields, data))
 }
 
 /// Decodes bound parameter `i`; `expected` is the type the engine inferred
