@@ -77,6 +77,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         self.client_as("admin", "quest").await.expect("connect")
     }
@@ -237,4 +242,32 @@ pub fn python(script: &str, env: &[(&str, String)]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// The anonymous resident memory of process `pid`, in KiB (`RssAnon` in
+/// /proc: heap and stacks, not the page cache of mapped files).
+pub fn rss_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Samples `pid`'s RssAnon while `work` runs; the highest value seen.
+pub fn peak_rss_anon_kib<T>(pid: u32, work: impl FnOnce() -> T) -> (T, u64) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&done);
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            peak = peak.max(rss_anon_kib(pid));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        peak.max(rss_anon_kib(pid))
+    });
+    let out = work();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    (out, sampler.join().expect("sampler"))
 }

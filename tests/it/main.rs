@@ -11,6 +11,8 @@
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
+//! * `streaming`: results stream with bounded server memory (psql, `/exp`,
+//!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
 mod common;
 mod copy;
@@ -19,3 +21,4 @@ mod durability;
 mod http;
 mod ingest;
 mod pg;
+mod streaming;
