@@ -81,6 +81,12 @@ pub enum Error {
     #[error("query cancelled")]
     Cancelled,
 
+    /// A query that outgrew `query.memory.limit` where it could not spill.
+    #[error(
+        "query needs more memory than query.memory.limit allows [limit={limit} bytes]: {detail}"
+    )]
+    MemoryLimit { limit: u64, detail: String },
+
     /// A table whose files could not be read at start-up or later.
     #[error("table {table} is unreadable: {reason} [file={file}]")]
     Corrupt {
@@ -152,6 +158,21 @@ impl Error {
         }
     }
 
+    /// DataFusion's "resources exhausted" (its memory pool said no) as the
+    /// error naming the configured limit; any other error as it is.
+    pub fn with_memory_limit(self, limit: u64) -> Error {
+        match &self {
+            Error::DataFusion(e) => match e.find_root() {
+                DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit {
+                    limit,
+                    detail: detail.clone(),
+                },
+                _ => self,
+            },
+            _ => self,
+        }
+    }
+
     /// Unwraps DataFusion's wrappers so that an engine error raised inside a
     /// DataFusion callback (a table provider, say) keeps its own mapping.
     fn root(&self) -> RootKind<'_> {
@@ -180,6 +201,7 @@ impl Error {
                 Error::Unsupported { .. } => S::FeatureNotSupported,
                 Error::PermissionDenied { .. } => S::InsufficientPrivilege,
                 Error::Timeout { .. } | Error::Cancelled => S::QueryCanceled,
+                Error::MemoryLimit { .. } => S::OutOfMemory,
                 Error::Corrupt { .. } => S::DataCorrupted,
                 Error::Config { .. } => S::ConfigFileError,
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {

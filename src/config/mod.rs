@@ -41,6 +41,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.sql.copy.min.chunk.size", "4m"),
     ("cairo.sql.copy.index.memory", "256m"),
     ("query.timeout.sec", "60"),
+    ("query.memory.limit", "25%"),
 ];
 
 /// The validated configuration.
@@ -76,6 +77,9 @@ pub struct Config {
     pub formats_file: PathBuf,
     pub formats: TextLoaderFormats,
     pub query_timeout_ms: u64,
+    /// Bytes all running queries may hold in sorts, joins and
+    /// aggregations before they spill (or fail with 53200).
+    pub query_memory_limit: u64,
 }
 
 impl Config {
@@ -200,6 +204,7 @@ impl Config {
             formats_file,
             formats,
             query_timeout_ms: timeout_sec.saturating_mul(1000),
+            query_memory_limit: parse_memory(v, "query.memory.limit")?,
         })
     }
 
@@ -290,6 +295,39 @@ pub fn parse_size_str(s: &str) -> Option<u64> {
     digits.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// A size, or a percentage of the machine's RAM (`25%`).
+fn parse_memory(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    let s = raw(v, key);
+    let bytes = match s.strip_suffix('%') {
+        Some(p) => p
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|p| (1..=100).contains(p))
+            .map(|p| physical_memory() / 100 * p),
+        None => parse_size_str(s),
+    };
+    bytes.filter(|b| *b >= 1 << 20).ok_or_else(|| {
+        bad(
+            key,
+            s,
+            "expected a size of at least 1m (512m, 2g) or a share of RAM (25%)",
+        )
+    })
+}
+
+/// The machine's RAM in bytes (MemTotal), 4 GiB if it cannot be read.
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4 << 30, |kib| kib * 1024)
+}
+
 fn parse_size(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
     let s = raw(v, key);
     parse_size_str(s).ok_or_else(|| bad(key, s, "expected a size such as 512k, 2m or 1g"))
@@ -317,6 +355,26 @@ mod tests {
         assert_eq!(c.copy_buffer_size, 2 << 20);
         assert!(c.http_auth_token.is_none());
         assert_eq!(c.query_timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn query_memory_is_a_size_or_a_share_of_ram() {
+        let c = Config::defaults(Path::new("/r")).unwrap();
+        assert_eq!(c.query_memory_limit, physical_memory() / 100 * 25);
+        let c = Config::from_sources(
+            Path::new("/r"),
+            file(&[("query.memory.limit", "512m")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.query_memory_limit, 512 << 20);
+        for bad in ["0", "150%", "lots", "100k"] {
+            let f = file(&[("query.memory.limit", bad)]);
+            assert!(
+                Config::from_sources(Path::new("/r"), f, &[]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

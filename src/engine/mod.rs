@@ -180,9 +180,22 @@ impl Engine {
             )
             .with_create_default_catalog_and_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-            .set_bool("datafusion.optimizer.prefer_existing_sort", true);
+            .set_bool("datafusion.optimizer.prefer_existing_sort", true)
+            // What a spilling sort keeps back for merging its runs: 10 MB
+            // by default, too much of a small pool shared by two sorts.
+            .set_usize(
+                "datafusion.execution.sort_spill_reservation_bytes",
+                (config.query_memory_limit / 16).clamp(1 << 20, 10 << 20) as usize,
+            );
+        // One pool for every query: a fair share each, spilling when it is
+        // used up (sorts and aggregations) or failing with 53200.
         let runtime = RuntimeEnvBuilder::new()
             .with_temp_file_path(&spill)
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(
+                    config.query_memory_limit as usize,
+                ),
+            ))
             .build_arc()?;
         let state = SessionStateBuilder::new()
             .with_config(session_config)
@@ -256,9 +269,10 @@ impl Engine {
             .or(session.statement_timeout)
             .unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
         let deadline = (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout);
+        let limit = self.config.query_memory_limit;
         let run = self.run(stmt, params);
         let output = tokio::select! {
-            r = run => r?,
+            r = run => r.map_err(|e| e.with_memory_limit(limit))?,
             _ = sleep_until(deadline) => {
                 return Err(Error::Timeout {
                     millis: timeout.as_millis() as u64,
@@ -269,7 +283,10 @@ impl Engine {
         // A result is produced as it is read: the deadline and the cancel
         // signal go with it.
         Ok(match output {
-            Output::Rows(rows) => Output::Rows(rows.guarded(session.cancel.clone(), deadline)),
+            Output::Rows(rows) => Output::Rows(
+                rows.guarded(session.cancel.clone(), deadline)
+                    .map_err(move |e| e.with_memory_limit(limit)),
+            ),
             Output::CopyOut(mut out) => {
                 out.messages =
                     Box::pin(rows::guard(out.messages, session.cancel.clone(), deadline));

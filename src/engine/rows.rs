@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt};
@@ -100,6 +101,17 @@ impl Rows {
             Ok(batches) => futures::stream::iter(batches.into_iter().map(Ok)).left_stream(),
             Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
         });
+        Rows {
+            schema: Arc::clone(&self.schema),
+            stream: Box::pin(RecordBatchStreamAdapter::new(self.schema, stream)),
+        }
+    }
+
+    /// Rewrites the stream's errors with `f`.
+    pub fn map_err(self, f: impl Fn(Error) -> Error + Send + 'static) -> Rows {
+        let stream = self
+            .stream
+            .map(move |r| r.map_err(|e| DataFusionError::from(f(Error::from(e)))));
         Rows {
             schema: Arc::clone(&self.schema),
             stream: Box::pin(RecordBatchStreamAdapter::new(self.schema, stream)),

@@ -29,14 +29,27 @@ async fn big_table(server: &Server) {
         ))
         .await
         .unwrap();
-    assert_eq!(scalar(&client, "SELECT count(*) FROM big").await, ROWS.to_string());
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM big").await,
+        ROWS.to_string()
+    );
 }
 
 fn psql(server: &Server, sql: &str) -> std::process::Output {
     Command::new("psql")
         .args(["-h", &server.pg.ip().to_string()])
         .args(["-p", &server.pg.port().to_string()])
-        .args(["-U", "admin", "-d", "qdb", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-U",
+            "admin",
+            "-d",
+            "qdb",
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
         .args(["-c", sql])
         .env("PGPASSWORD", "quest")
         .stderr(Stdio::piped())
@@ -55,15 +68,35 @@ async fn results_stream_with_bounded_server_memory() {
     let idle = rss_anon_kib(pid);
 
     let (out, peak) = peak_rss_anon_kib(pid, || psql(&server, "SELECT * FROM big"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count() as u64, ROWS);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.iter().filter(|b| **b == b'\n').count() as u64,
+        ROWS
+    );
     eprintln!("psql SELECT *: RssAnon {idle} -> {peak} KiB");
-    assert!(peak < idle + BOUND_KIB, "psql SELECT *: RssAnon {idle} -> {peak} KiB");
+    assert!(
+        peak < idle + BOUND_KIB,
+        "psql SELECT *: RssAnon {idle} -> {peak} KiB"
+    );
 
     let (out, peak) = peak_rss_anon_kib(pid, || psql(&server, "COPY big TO STDOUT"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count() as u64, ROWS);
-    assert!(peak < idle + BOUND_KIB, "COPY TO STDOUT: RssAnon {idle} -> {peak} KiB");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.iter().filter(|b| **b == b'\n').count() as u64,
+        ROWS
+    );
+    assert!(
+        peak < idle + BOUND_KIB,
+        "COPY TO STDOUT: RssAnon {idle} -> {peak} KiB"
+    );
 
     let url = server.url("/exp?query=SELECT%20*%20FROM%20big");
     let (lines, peak) = peak_rss_anon_kib(pid, || {
@@ -75,7 +108,10 @@ async fn results_stream_with_bounded_server_memory() {
         out.stdout.iter().filter(|b| **b == b'\n').count() as u64
     });
     assert_eq!(lines, ROWS + 1, "a header line and every row");
-    assert!(peak < idle + BOUND_KIB, "/exp: RssAnon {idle} -> {peak} KiB");
+    assert!(
+        peak < idle + BOUND_KIB,
+        "/exp: RssAnon {idle} -> {peak} KiB"
+    );
 }
 
 /// The extended protocol with a row limit per Execute (JDBC's fetch size,
@@ -137,20 +173,76 @@ async fn a_disconnect_stops_the_query() {
     let pid = server.pid();
     let cpu = move || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         // utime + stime, in clock ticks (fields 14 and 15 of the line).
-        fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        fields
+            .get(11)
+            .and_then(|u| u.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
     };
     // Idle: no CPU tick spent over 20 polls in a row (200 ms; a busy
     // server spends one every 10 ms).
     let (mut last, mut quiet) = (cpu(), 0);
-    eventually("the server to stop working", Duration::from_secs(20), || {
-        let now = cpu();
-        quiet = if now == last { quiet + 1 } else { 0 };
-        last = now;
-        let idle = quiet >= 20;
-        async move { idle.then_some(()) }
-    })
+    eventually(
+        "the server to stop working",
+        Duration::from_secs(20),
+        || {
+            let now = cpu();
+            quiet = if now == last { quiet + 1 } else { 0 };
+            last = now;
+            let idle = quiet >= 20;
+            async move { idle.then_some(()) }
+        },
+    )
     .await;
+}
+
+/// `query.memory.limit`: a sort that outgrows it spills under the work root
+/// and answers in full; a hash join that cannot spill fails with 53200
+/// naming the key; the server goes on serving.
+#[tokio::test]
+async fn query_memory_limit_spills_or_fails_clearly() {
+    let root = scratch("stream-memory-limit").join("data");
+    let server = Server::start_with(&root, &[("QDB_QUERY_MEMORY_LIMIT", "32m")]);
+    big_table(&server).await;
+    // The sort holds over 60 MB of keys and rows: twice the limit.
+    let out = psql(&server, "SELECT n FROM big ORDER BY s DESC");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("999999"),
+        "'row number 999999' sorts last"
+    );
+    assert_eq!(text.lines().count() as u64, ROWS);
+    let client = server.client().await;
+    let err = client
+        .simple_query("SELECT count(*) FROM big a JOIN big b ON a.s = b.s")
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "53200", "{db:?}");
+    assert!(
+        db.message().contains("query.memory.limit"),
+        "{}",
+        db.message()
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM big").await,
+        ROWS.to_string()
+    );
 }
