@@ -6,6 +6,7 @@
 //! fails the check stays listed and answers every query with an error that
 //! names the file; the other tables work.
 
+pub mod compactor;
 pub mod meta;
 pub mod name;
 pub mod provider;
@@ -20,7 +21,7 @@ use std::sync::{Arc, RwLock};
 
 pub use meta::{ColumnMeta, TableMeta, quote_ident};
 pub use name::NameKind;
-pub use table::{AppendTxn, Table};
+pub use table::{AppendTxn, CompactionPolicy, Table};
 pub use types::ColumnType;
 pub use values::{parse_ipv4, parse_uuid};
 

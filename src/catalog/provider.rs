@@ -215,9 +215,17 @@ impl TableProvider for TableScanProvider {
                     .map(|f| {
                         let abs = self.table.dir.join(&f.path);
                         let path = abs.to_string_lossy().trim_start_matches('/').to_string();
-                        PartitionedFile::new(path, f.size).with_statistics(Arc::new(
-                            file_statistics(f, ncols, ts_index, &self.schema),
-                        ))
+                        // Every file carries the snapshot it was listed
+                        // from: while the plan lives, files later commits
+                        // retired are kept (see `Table::retire`).
+                        PartitionedFile::new(path, f.size)
+                            .with_statistics(Arc::new(file_statistics(
+                                f,
+                                ncols,
+                                ts_index,
+                                &self.schema,
+                            )))
+                            .with_extension(SnapshotPin(Arc::clone(&snapshot.manifest)))
                     })
                     .collect();
                 FileGroup::new(files)
@@ -274,6 +282,10 @@ impl TableProvider for TableScanProvider {
         }
     }
 }
+
+/// The manifest snapshot a scan reads, attached to its files.
+#[derive(Debug, Clone)]
+pub struct SnapshotPin(pub Arc<crate::storage::Manifest>);
 
 /// Statistics DataFusion uses to check that files of a group do not
 /// overlap: the row count and the designated timestamp's min and max.

@@ -1,22 +1,39 @@
 //! The one place files and directories a commit no longer names are
-//! removed. Queries planned against an older manifest may still read them,
-//! so each waits out a grace period; one thread, owned by the catalog (and
-//! joined when the last table and the catalog are dropped), removes them.
-//! Whatever a crash leaves behind is removed at the next start instead.
+//! removed. Queries planned against an older manifest may still read them:
+//! a file goes once every snapshot that named it is released (a scan pins
+//! its snapshot for as long as its plan lives, however long the client
+//! takes to read the result) and a short grace period has passed. One
+//! thread, owned by the catalog (and joined when the last table and the
+//! catalog are dropped), removes them. Whatever a crash leaves behind is
+//! removed at the next start instead.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a retired file stays readable for queries already running.
-pub const GRACE: Duration = Duration::from_secs(30);
+use crate::storage::Manifest;
+
+/// How long a retired file stays at least (for a query between taking a
+/// snapshot and pinning it in a scan).
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// How often files waiting for their readers are looked at again.
+const RECHECK: Duration = Duration::from_millis(200);
 
 /// What to remove, when.
 struct Due {
     at: Instant,
     paths: Vec<PathBuf>,
+    /// Snapshots that name the paths; removal waits until none is alive.
+    readers: Vec<Weak<Manifest>>,
+}
+
+impl Due {
+    fn ready(&self, now: Instant) -> bool {
+        self.at <= now && self.readers.iter().all(|r| r.strong_count() == 0)
+    }
 }
 
 #[derive(Debug)]
@@ -40,12 +57,19 @@ impl Reaper {
 
     /// Removes `paths` (files or directories) after the grace period.
     pub fn retire(&self, paths: Vec<PathBuf>) {
+        self.retire_after(paths, Vec::new());
+    }
+
+    /// Removes `paths` after the grace period, once every snapshot in
+    /// `readers` is released.
+    pub fn retire_after(&self, paths: Vec<PathBuf>, readers: Vec<Weak<Manifest>>) {
         if paths.is_empty() {
             return;
         }
         let due = Due {
             at: Instant::now() + GRACE,
             paths,
+            readers,
         };
         let sent = match self.tx.lock().expect("reaper").as_ref() {
             Some(tx) => tx.send(due).map_err(|e| e.0),
@@ -72,7 +96,11 @@ impl Drop for Reaper {
 fn reap(rx: Receiver<Due>) {
     let mut pending: Vec<Due> = Vec::new();
     loop {
-        let next = pending.iter().map(|d| d.at).min();
+        // (Files waiting for readers are looked at every RECHECK.)
+        let next = pending
+            .iter()
+            .map(|d| d.at.max(Instant::now()).min(Instant::now() + RECHECK))
+            .min();
         let got = match next {
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -88,7 +116,7 @@ fn reap(rx: Receiver<Due>) {
             }
         }
         let now = Instant::now();
-        let (ready, rest): (Vec<Due>, Vec<Due>) = pending.into_iter().partition(|d| d.at <= now);
+        let (ready, rest): (Vec<Due>, Vec<Due>) = pending.into_iter().partition(|d| d.ready(now));
         pending = rest;
         for d in ready {
             remove(d.paths);

@@ -24,6 +24,8 @@ pub struct Table {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Removes the files a commit no longer names, after a grace period.
     reaper: Arc<Reaper>,
+    /// Every manifest published that a reader may still hold.
+    published: std::sync::Mutex<Vec<std::sync::Weak<Manifest>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,13 +53,15 @@ impl Table {
         broken: Option<Broken>,
         reaper: Arc<Reaper>,
     ) -> Table {
+        let manifest = Arc::new(manifest);
         Table {
+            published: std::sync::Mutex::new(vec![Arc::downgrade(&manifest)]),
             schema_name: schema_name.to_string(),
             name: name.to_string(),
             dir,
             state: RwLock::new(TableState {
                 meta,
-                manifest: Arc::new(manifest),
+                manifest,
                 broken,
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -65,10 +69,22 @@ impl Table {
         }
     }
 
-    /// Hands the files a new manifest no longer names to the reaper.
+    /// Hands the files a new manifest no longer names to the reaper: they
+    /// go once no reader holds an older manifest (one that may name them).
     fn retire(&self, files: &[DataFile]) {
-        self.reaper
-            .retire(files.iter().map(|f| self.dir.join(&f.path)).collect());
+        let current = self.snapshot().manifest;
+        let readers: Vec<_> = self
+            .published
+            .lock()
+            .expect("published manifests")
+            .iter()
+            .filter(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&current)))
+            .cloned()
+            .collect();
+        self.reaper.retire_after(
+            files.iter().map(|f| self.dir.join(&f.path)).collect(),
+            readers,
+        );
     }
 
     /// The fully qualified name as users see it (`weather`, `other.t`).
@@ -178,13 +194,112 @@ impl Table {
         Ok(())
     }
 
+    /// Merges small files of one partition into one sorted file, if a
+    /// partition needs it (see [`CompactionPolicy`]); returns how many
+    /// files were merged (0: nothing to do, or a writer holds the table,
+    /// in which case the next round tries again). Blocking.
+    ///
+    /// The merged file is written durably before the manifest that names
+    /// it replaces the old one in one atomic swap, so readers see either
+    /// the old files or the new one, never both or neither; a crash before
+    /// the swap leaves an orphan that start-up removes, after it leaves
+    /// retired files that start-up removes too.
+    pub fn compact_blocking(self: &Arc<Self>, policy: &CompactionPolicy) -> Result<usize> {
+        if self.check_readable().is_err() {
+            return Ok(0);
+        }
+        let Ok(_guard) = Arc::clone(&self.write_lock).try_lock_owned() else {
+            return Ok(0);
+        };
+        let old = self.snapshot();
+        let Some(chosen) = policy.choose(&old.manifest.files) else {
+            return Ok(0);
+        };
+        let layout = old.meta.layout();
+        let batches = storage::read_files(&self.dir, &chosen, &layout.schema)?;
+        let version = old.manifest.version + 1;
+        let merged = storage::write_rows(&self.dir, &layout, &batches, &file_tag(version, "c"))?;
+        drop(batches);
+        let written: Vec<PathBuf> = merged.iter().map(|f| self.dir.join(&f.path)).collect();
+        let mut manifest = (*old.manifest).clone();
+        manifest.version = version;
+        manifest
+            .files
+            .retain(|f| !chosen.iter().any(|c| c.path == f.path));
+        manifest.files.extend(merged);
+        // Files in partition order, as appends leave them.
+        manifest.files.sort_by(|a, b| a.partition.cmp(&b.partition));
+        if let Err(e) = self.publish(old.meta.clone(), manifest) {
+            // Not committed: the merged file is named by nothing.
+            for p in written {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        self.retire(&chosen);
+        Ok(chosen.len())
+    }
+
     /// Stores `manifest` durably, then makes it the one readers see.
     fn publish(&self, meta: TableMeta, manifest: Manifest) -> Result<()> {
         manifest.store(&self.dir)?;
+        let manifest = Arc::new(manifest);
+        {
+            let mut published = self.published.lock().expect("published manifests");
+            published.retain(|w| w.strong_count() > 0);
+            published.push(Arc::downgrade(&manifest));
+        }
         let mut state = self.state.write().expect("table state lock");
         state.meta = meta;
-        state.manifest = Arc::new(manifest);
+        state.manifest = manifest;
         Ok(())
+    }
+}
+
+/// When a partition's files are merged.
+#[derive(Debug, Clone)]
+pub struct CompactionPolicy {
+    /// A partition with more files than this is compacted.
+    pub max_files: usize,
+    /// Files smaller than this are merged whenever a partition has two.
+    pub small_file: u64,
+    /// At most this many bytes of files are merged at once (memory).
+    pub max_input: u64,
+}
+
+impl CompactionPolicy {
+    /// The files to merge: the small files of the first partition with
+    /// two or more of them, or with more than `max_files` files (then its
+    /// smallest files); at most `max_input` bytes, at least two files.
+    pub fn choose(&self, files: &[DataFile]) -> Option<Vec<DataFile>> {
+        let mut by_partition: std::collections::BTreeMap<&str, Vec<&DataFile>> =
+            std::collections::BTreeMap::new();
+        for f in files {
+            by_partition.entry(&f.partition).or_default().push(f);
+        }
+        for (_, mut fs) in by_partition {
+            let small = fs.iter().filter(|f| f.size < self.small_file).count();
+            if small < 2 && fs.len() <= self.max_files {
+                continue;
+            }
+            fs.sort_by_key(|f| f.size);
+            if small >= 2 {
+                fs.truncate(small);
+            }
+            let mut chosen = Vec::new();
+            let mut bytes = 0;
+            for f in fs {
+                if chosen.len() >= 2 && bytes + f.size > self.max_input {
+                    break;
+                }
+                bytes += f.size;
+                chosen.push(f.clone());
+            }
+            if chosen.len() >= 2 {
+                return Some(chosen);
+            }
+        }
+        None
     }
 }
 

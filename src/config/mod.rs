@@ -41,6 +41,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.sql.copy.min.chunk.size", "4m"),
     ("cairo.sql.copy.index.memory", "256m"),
     ("query.timeout.sec", "60"),
+    ("cairo.compaction.interval.ms", "1000"),
+    ("cairo.compaction.max.files", "8"),
+    ("cairo.compaction.small.file.size", "16m"),
+    ("cairo.compaction.max.input.size", "64m"),
     ("query.memory.limit", "25%"),
 ];
 
@@ -80,6 +84,11 @@ pub struct Config {
     /// Bytes all running queries may hold in sorts, joins and
     /// aggregations before they spill (or fail with 53200).
     pub query_memory_limit: u64,
+    /// How often the compactor looks at tables (zero: never).
+    pub compaction_interval_ms: u64,
+    pub compaction_max_files: usize,
+    pub compaction_small_file_size: u64,
+    pub compaction_max_input_size: u64,
 }
 
 impl Config {
@@ -205,6 +214,11 @@ impl Config {
             formats,
             query_timeout_ms: timeout_sec.saturating_mul(1000),
             query_memory_limit: parse_memory(v, "query.memory.limit")?,
+            compaction_interval_ms: parse_uint(v, "cairo.compaction.interval.ms")?,
+            compaction_max_files: parse_uint(v, "cairo.compaction.max.files")?.max(1) as usize,
+            compaction_small_file_size: parse_size(v, "cairo.compaction.small.file.size")?,
+            compaction_max_input_size: parse_size(v, "cairo.compaction.max.input.size")?
+                .max(1 << 20),
         })
     }
 

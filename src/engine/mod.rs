@@ -114,6 +114,7 @@ pub struct Described {
 pub struct Engine {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
+    compactor: crate::catalog::compactor::Compactor,
     importer: Arc<Importer>,
     bulk: Arc<ingest::bulk::BulkImports>,
     ctx: SessionContext,
@@ -158,6 +159,9 @@ impl Engine {
         )?;
         let sys_tables: Vec<Arc<dyn SysTable>> = vec![
             Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
+            Arc::new(crate::sys::partitions::PartitionsTable::new(Arc::clone(
+                &catalog,
+            ))),
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
             Arc::new(TextImportErrors::new(journal)),
         ];
@@ -212,8 +216,18 @@ impl Engine {
                 pg_catalog,
             }),
         );
+        let compactor = crate::catalog::compactor::Compactor::start(
+            Arc::clone(&catalog),
+            crate::catalog::CompactionPolicy {
+                max_files: config.compaction_max_files,
+                small_file: config.compaction_small_file_size,
+                max_input: config.compaction_max_input_size,
+            },
+            Duration::from_millis(config.compaction_interval_ms),
+        );
         Ok(Arc::new(Engine {
             config: Arc::new(config),
+            compactor,
             catalog,
             importer,
             bulk,
@@ -242,6 +256,7 @@ impl Engine {
     pub fn shutdown(&self) {
         self.importer.shutdown();
         self.bulk.shutdown();
+        self.compactor.shutdown();
     }
 
     /// Parses and runs every statement of `sql` in order; stops at the first
@@ -393,8 +408,12 @@ impl Engine {
     async fn query(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<Rows> {
         let plan = self.plan(stmt, params).await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
-        // Batches are produced as the client reads them.
-        Ok(Rows::new(df.execute_stream().await?))
+        // Batches are produced as the client reads them. The stream holds
+        // the plan, and so the table snapshots its scans pinned.
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
+        Ok(Rows::new(stream).holding(physical))
     }
 
     /// Parameter and result types of a statement, without running it.

@@ -43,6 +43,19 @@ impl Rows {
         }
     }
 
+    /// Keeps `plan` alive as long as the stream (its scans pin the table
+    /// snapshots they read).
+    pub fn holding(self, plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Rows {
+        let stream = self.stream.map(move |b| {
+            let _pinned = &plan;
+            b
+        });
+        Rows {
+            schema: Arc::clone(&self.schema),
+            stream: Box::pin(RecordBatchStreamAdapter::new(self.schema, stream)),
+        }
+    }
+
     /// A small result already in memory.
     pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Rows {
         let stream = futures::stream::iter(batches.into_iter().map(Ok));

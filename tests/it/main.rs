@@ -11,10 +11,12 @@
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
+//! * `compaction`: small files merged, readers consistent, `kill -9`.
 //! * `streaming`: results stream with bounded server memory (psql, `/exp`,
 //!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
 mod common;
+mod compaction;
 mod copy;
 mod correctness;
 mod durability;
