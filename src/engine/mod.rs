@@ -288,7 +288,7 @@ impl Engine {
         let run = self.run(stmt, params);
         let output = tokio::select! {
             r = run => r.map_err(|e| e.with_memory_limit(limit))?,
-            _ = sleep_until(deadline) => {
+            _ = rows::sleep_until(deadline) => {
                 return Err(Error::Timeout {
                     millis: timeout.as_millis() as u64,
                 });
@@ -505,13 +505,6 @@ impl Engine {
 /// The schema of a one-column text result.
 fn text_schema(column: &str) -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]))
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// A one-column text result.
