@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Import benchmark: sluice COPY against DuckDB on the same CSV, same job.
+"""Import benchmark: sluice COPY against DuckDB and Polars, same CSV, same job.
 
-The job, for both: CSV -> day-partitioned Parquet sorted by the timestamp.
+The job, for all: CSV -> day-partitioned Parquet sorted by the timestamp.
   sluice: COPY <t> FROM '<file>' WITH HEADER true TIMESTAMP 'timestamp'
           PARTITION BY DAY, sent over HTTP /exec to a release server, timed
-          from the statement to the final row of sys.text_import_log.
+          from the statement to the final row of sys.text_import_log; its
+          CPU time is the server's utime + stime over the import.
   DuckDB: COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM read_csv(f)
           ORDER BY timestamp) TO dir (FORMAT parquet, PARTITION_BY (day)).
+  Polars: scan_csv(f, try_parse_dates) .sort(timestamp) .with_columns(day)
+          .sink_parquet(PartitionBy(dir, key=day)).
+The ratio is sluice's throughput over the best of DuckDB and Polars. The
+parse floor (benches/parse_floor.rs, built with `cargo bench --no-run`)
+tokenises every field, converts all columns to typed vectors and sorts a
+(timestamp, row) permutation on 2 threads, writing nothing: sluice's CPU
+time is compared with its CPU time.
 
 Every run starts a fresh process (server or DuckDB) so its VmHWM is the
 peak of that one import; RssAnon (anonymous memory: the mapped CSV's page
@@ -23,7 +31,7 @@ Data: CSVs are generated with ../shared/tools/gen_csv.py (or $SLUICE_GEN_CSV)
 into $SLUICE_BENCH_DIR (default /var/tmp/sluice-bench) unless they exist.
 $SLUICE_BENCH_WEATHER / $SLUICE_BENCH_TRADES name existing files to use
 instead of generated ones (then --sizes does not apply to that shape).
-numpy and duckdb are installed with pip if missing.
+numpy, duckdb and polars are installed with pip if missing.
 """
 
 import argparse
@@ -44,7 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(os.environ.get("SLUICE_BENCH_DIR", "/var/tmp/sluice-bench"))
 GEN_CSV = Path(os.environ.get("SLUICE_GEN_CSV", REPO.parent / "shared/tools/gen_csv.py"))
-SIZES = {"1m": 1_000_000, "10m": 10_000_000}
+SIZES = {"1m": 1_000_000, "10m": 10_000_000, "30m": 30_000_000}
 
 # name -> (shape, days, workers, table)
 CASES = {
@@ -87,6 +95,39 @@ def build_sluice():
         ):
             return Path(msg["executable"])
     raise SystemExit("cargo did not report the sluice binary")
+
+
+def build_floor():
+    """Builds the parse-floor program and returns its path."""
+    out = subprocess.run(
+        ["cargo", "bench", "--locked", "--bench", "parse_floor", "--no-run",
+         "--message-format=json"],
+        cwd=REPO, check=True, stdout=subprocess.PIPE,
+    ).stdout
+    for line in out.decode().splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "parse_floor":
+            return Path(msg["executable"])
+    raise SystemExit("cargo did not report the parse_floor binary")
+
+
+def parse_floor(binary, csv):
+    """The best of two runs: (wall seconds, CPU seconds)."""
+    best = None
+    for _ in range(2):
+        out = subprocess.run([str(binary), str(csv), "timestamp", "2"], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        r = json.loads(out)
+        if best is None or r["wall"] < best[0]:
+            best = (r["wall"], r["cpu"])
+    return best
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def data_file(shape, rows, days):
@@ -195,6 +236,7 @@ def sluice_run(binary, csv, table, workers, rows):
     mem = MemorySampler(server.proc.pid)
     try:
         # Wall clock, to compare with the log's timestamps (same machine).
+        cpu_before = cpu_seconds(server.proc.pid)
         start = time.time()
         [[import_id]] = server.sql(
             f"COPY {table} FROM '{csv.name}' WITH HEADER true TIMESTAMP 'timestamp' "
@@ -211,6 +253,7 @@ def sluice_run(binary, csv, table, workers, rows):
             if final:
                 break
         peak_anon, hwm = mem.stop()
+        cpu = cpu_seconds(server.proc.pid) - cpu_before
         status, message, imported, errors, end = final[0]
         elapsed = datetime.fromisoformat(end).timestamp() - start
         if status != "finished" or imported != rows or errors != 0:
@@ -233,6 +276,7 @@ def sluice_run(binary, csv, table, workers, rows):
             raise SystemExit(f"table {table} has {count} rows, expected {rows}")
         return {
             "seconds": elapsed,
+            "cpu": cpu,
             "peak_anon": peak_anon,
             "hwm": hwm,
             "phases": phases,
@@ -268,6 +312,33 @@ def duckdb_run(csv):
     peak_anon, hwm = mem.stop()
     if proc.returncode != 0:
         raise SystemExit(f"duckdb failed with exit code {proc.returncode}")
+    seconds = float(stdout.strip().splitlines()[-1])
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "peak_anon": peak_anon, "hwm": hwm}
+
+
+POLARS_SCRIPT = """
+import sys, time, polars as pl
+start = time.perf_counter()
+(pl.scan_csv(sys.argv[1], try_parse_dates=True)
+   .sort("timestamp")
+   .with_columns(pl.col("timestamp").dt.date().alias("day"))
+   .sink_parquet(pl.PartitionBy(sys.argv[2], key="day")))
+print(time.perf_counter() - start)
+"""
+
+
+def polars_run(csv):
+    out = BENCH_DIR / "polars-out"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", POLARS_SCRIPT, str(csv), str(out)], stdout=subprocess.PIPE, text=True
+    )
+    mem = MemorySampler(proc.pid)
+    stdout, _ = proc.communicate()
+    peak_anon, hwm = mem.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"polars failed with exit code {proc.returncode}")
     seconds = float(stdout.strip().splitlines()[-1])
     shutil.rmtree(out, ignore_errors=True)
     return {"seconds": seconds, "peak_anon": peak_anon, "hwm": hwm}
@@ -344,14 +415,16 @@ def main():
     ap.add_argument("--sizes", default="1m,10m", help="comma list of 1m, 10m")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="1m rows, one run of each case")
-    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-duckdb", action="store_true", help="run neither DuckDB nor Polars")
     ap.add_argument("--binary", type=Path, help="use this sluice binary, do not build")
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.runs = "1m", 1
     if not a.no_duckdb:
         ensure_module("duckdb")
+        ensure_module("polars")
     binary = a.binary or build_sluice()
+    floor_binary = build_floor()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     cpus = os.cpu_count()
     print(f"sluice import benchmark: {binary}, {cpus} cores, {a.runs} runs per tool")
@@ -372,7 +445,9 @@ def main():
                 f"{days} days, PARTITION BY DAY, cairo.sql.copy.worker.count={workers}"
             )
             print(f"  floor    wc -l {floor:.2f} s ({size / 1e6 / floor:,.0f} MB/s)")
-            ours, duck = [], []
+            pwall, pcpu = parse_floor(floor_binary, csv)
+            print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
+            ours, duck, polar = [], [], []
             for i in range(a.runs):
                 r = sluice_run(binary, csv, table, workers, rows)
                 last = i == a.runs - 1
@@ -383,14 +458,23 @@ def main():
                 ours.append(r)
                 if not a.no_duckdb and case != "workers1":
                     duck.append(duckdb_run(csv))
+                    polar.append(polars_run(csv))
             secs, anon = summary("sluice", ours, size, rows)
+            cpu = statistics.median(r["cpu"] for r in ours)
+            print(f"  cpu      sluice {cpu:.2f} s CPU, {cpu / pcpu:.2f}x the parse floor's")
             phases = {p: statistics.median(r["phases"][p] for r in ours) for p in ours[0]["phases"]}
             print("  phases   " + ", ".join(f"{p} {s:.2f} s" for p, s in phases.items()))
             entry = {"seconds": secs, "peak_anon": anon, "bytes": size, "rows": rows}
             if duck:
                 dsecs, _ = summary("duckdb", duck, size, rows)
-                print(f"  ratio    sluice/duckdb throughput {dsecs / secs:.2f}x")
+                psecs, _ = summary("polars", polar, size, rows)
+                best = min(dsecs, psecs)
+                print(
+                    f"  ratio    sluice/duckdb {dsecs / secs:.2f}x, sluice/polars {psecs / secs:.2f}x, "
+                    f"against the best peer {best / secs:.2f}x"
+                )
                 entry["duckdb_seconds"] = dsecs
+                entry["polars_seconds"] = psecs
             results[f"{case} {size_name}"] = entry
     if "main 10m" in results and "workers1 10m" in results:
         speedup = results["workers1 10m"]["seconds"] / results["main 10m"]["seconds"]
