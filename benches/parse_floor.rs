@@ -206,7 +206,10 @@ fn main() {
                 s.spawn(move || parse_chunk(chunk, kinds))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("parser")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser"))
+            .collect()
     });
     let rows: usize = parsed.iter().map(|p| p.1).sum();
     // One (timestamp, row) permutation over all rows, sorted.

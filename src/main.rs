@@ -234,6 +234,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
     let tty = std::io::stderr().is_terminal();
     let mut last_phase = None;
     let started = std::time::Instant::now();
+    let mut last_line = started;
     let result = loop {
         tokio::select! {
             r = &mut job => break r.map_err(|e| e.to_string())?,
@@ -245,21 +246,31 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
                 let phase = *progress.phase.lock().expect("progress");
                 // The serial importer has no phases: it is one import.
                 let shown = phase.map_or("import", |p| p.as_str());
-                let done = progress.bytes_done.load(Ordering::Relaxed);
-                let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
+                // One fraction for the whole import (phases weighted by
+                // their share of the time), rows per second and an ETA.
+                let fraction = progress.fraction();
+                let rows = progress.rows_handled.load(Ordering::Relaxed);
+                let elapsed = started.elapsed().as_secs_f64();
+                let eta = progress
+                    .eta()
+                    .map_or_else(|| "--".to_string(), |s| format!("{s:.0}s"));
                 if tty {
                     let width = 30usize;
-                    let filled = ((done.min(total) * width as u64) / total) as usize;
+                    let filled = ((fraction * width as f64) as usize).min(width);
                     eprint!(
-                        "\r{:<24} [{}{}] {:>3}% {:>6.1}s",
+                        "\r{:<18} [{}{}] {:>3}% {:>9.0} rows/s  ETA {:>5} {:>6.1}s",
                         shown,
                         "#".repeat(filled),
                         " ".repeat(width - filled),
-                        done.min(total) * 100 / total,
-                        started.elapsed().as_secs_f64()
+                        (fraction * 100.0) as u32,
+                        rows as f64 / elapsed.max(0.001),
+                        eta,
+                        elapsed
                     );
-                } else if phase != last_phase {
-                    eprintln!("phase {shown}");
+                } else if phase != last_phase || last_line.elapsed().as_secs() >= 5 {
+                    // Not a terminal: a line per phase and every 5 s.
+                    eprintln!("{shown} {:.0}% ETA {eta}", fraction * 100.0);
+                    last_line = std::time::Instant::now();
                 }
                 last_phase = phase;
             }

@@ -162,6 +162,9 @@ impl Engine {
             Arc::new(crate::sys::partitions::PartitionsTable::new(Arc::clone(
                 &catalog,
             ))),
+            Arc::new(crate::sys::copy_progress::CopyProgress::new(Arc::clone(
+                &importer,
+            ))),
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
             Arc::new(TextImportErrors::new(journal)),
         ];

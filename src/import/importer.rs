@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 struct Active {
     id: String,
     cancel: Arc<AtomicBool>,
+    progress: Arc<Progress>,
 }
 
 /// The one import slot and the background thread running it.
@@ -27,6 +28,8 @@ pub struct Importer {
     pub(super) journal: Arc<ImportLog>,
     pub(super) settings: Settings,
     active: Mutex<Option<Active>>,
+    /// The last import that ran (its progress, finished), until the next.
+    last: Mutex<Option<(String, Arc<Progress>)>>,
     /// Notified whenever the slot is released.
     freed: Condvar,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -60,6 +63,7 @@ impl Importer {
             journal,
             settings,
             active: Mutex::new(None),
+            last: Mutex::new(None),
             freed: Condvar::new(),
             thread: Mutex::new(None),
         }
@@ -77,7 +81,12 @@ impl Importer {
 
     /// Takes the slot for a new import with `cancel` as its flag; waits up
     /// to `wait` for a running import to release it (none: refuse at once).
-    fn reserve(&self, cancel: &Arc<AtomicBool>, wait: Duration) -> Result<String> {
+    fn reserve(
+        &self,
+        cancel: &Arc<AtomicBool>,
+        progress: &Arc<Progress>,
+        wait: Duration,
+    ) -> Result<String> {
         let deadline = Instant::now() + wait;
         let mut active = self.active.lock().expect("import slot");
         while let Some(a) = active.as_ref() {
@@ -99,6 +108,7 @@ impl Importer {
         *active = Some(Active {
             id: id.clone(),
             cancel: Arc::clone(cancel),
+            progress: Arc::clone(progress),
         });
         Ok(id)
     }
@@ -106,7 +116,9 @@ impl Importer {
     fn release(&self, id: &str) {
         let mut active = self.active.lock().expect("import slot");
         if active.as_ref().is_some_and(|a| a.id == id) {
-            *active = None;
+            if let Some(a) = active.take() {
+                *self.last.lock().expect("last import") = Some((a.id, a.progress));
+            }
             self.freed.notify_all();
         }
     }
@@ -115,7 +127,8 @@ impl Importer {
     pub fn submit(self: &Arc<Self>, req: ImportRequest) -> Result<String> {
         req.validate()?;
         let cancel = Arc::new(AtomicBool::new(false));
-        let id = self.reserve(&cancel, Duration::ZERO)?;
+        let progress = Arc::new(Progress::default());
+        let id = self.reserve(&cancel, &progress, Duration::ZERO)?;
         // Reap the previous import's thread (it has released the slot).
         if let Some(h) = self.thread.lock().expect("import thread").take() {
             let _ = h.join();
@@ -125,7 +138,6 @@ impl Importer {
         let handle = std::thread::Builder::new()
             .name(format!("copy-{id}"))
             .spawn(move || {
-                let progress = Progress::default();
                 let _ = this.run(&job_id, &req, &cancel, &progress);
                 this.release(&job_id);
             })
@@ -142,7 +154,7 @@ impl Importer {
     pub fn run_now(
         &self,
         req: &ImportRequest,
-        progress: &Progress,
+        progress: &Arc<Progress>,
         cancel: Arc<AtomicBool>,
     ) -> Result<std::result::Result<Summary, ImportError>> {
         self.run_waiting(req, progress, cancel, Duration::ZERO)
@@ -158,21 +170,30 @@ impl Importer {
         wait: Duration,
         cancel: Arc<AtomicBool>,
     ) -> Result<std::result::Result<Summary, ImportError>> {
-        self.run_waiting(req, &Progress::default(), cancel, wait)
+        self.run_waiting(req, &Arc::new(Progress::default()), cancel, wait)
     }
 
     fn run_waiting(
         &self,
         req: &ImportRequest,
-        progress: &Progress,
+        progress: &Arc<Progress>,
         cancel: Arc<AtomicBool>,
         wait: Duration,
     ) -> Result<std::result::Result<Summary, ImportError>> {
         req.validate()?;
-        let id = self.reserve(&cancel, wait)?;
+        let id = self.reserve(&cancel, progress, wait)?;
         let out = self.run(&id, req, &cancel, progress);
         self.release(&id);
         Ok(out)
+    }
+
+    /// The running import's id and progress, or else the last one's
+    /// (finished), for `sys.copy_progress`.
+    pub fn progress(&self) -> Option<(String, Arc<Progress>)> {
+        if let Some(a) = self.active.lock().expect("import slot").as_ref() {
+            return Some((a.id.clone(), Arc::clone(&a.progress)));
+        }
+        self.last.lock().expect("last import").clone()
     }
 
     /// `COPY 'id' CANCEL`: the status to report (`None`: no such import).

@@ -44,14 +44,82 @@ impl Settings {
     }
 }
 
-/// Progress of the running import, for the CLI's progress bar.
+/// Progress of one import, live: what `sys.copy_progress` and the CLI's
+/// bar show. Counters only grow while the import runs.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The running phase; `None` before the first one (and in the serial
     /// importer, which has none).
     pub phase: Mutex<Option<Phase>>,
+    /// Input bytes read (compressed input: of the decompressed text).
     pub bytes_done: AtomicU64,
     pub bytes_total: AtomicU64,
+    /// Records indexed (known once indexing ends) and decoded so far.
+    pub rows_total: AtomicU64,
+    pub rows_handled: AtomicU64,
+    pub rows_imported: AtomicU64,
+    pub errors: AtomicU64,
+    /// Set when the import ended, however.
+    pub done: AtomicBool,
+    /// The table and file, for `sys.copy_progress`.
+    pub table: Mutex<String>,
+    pub file: Mutex<String>,
+    /// When the import started.
+    pub started: Mutex<Option<Instant>>,
+}
+
+/// The share of a parallel import's time each phase takes, measured on the
+/// import bench (10M weather rows: indexing 0.54 s, partition_import
+/// 3.71 s of 4.3 s): the weights that make one fraction roughly linear in
+/// time.
+const INDEXING_START: f64 = 0.02;
+const PARTITION_IMPORT_START: f64 = 0.15;
+const ATTACH_START: f64 = 0.99;
+
+impl Progress {
+    /// How much of the import is done, 0 to 1: monotone, since each phase
+    /// starts where the one before ends and its own counters only grow.
+    pub fn fraction(&self) -> f64 {
+        if self.done.load(Ordering::Relaxed) {
+            return 1.0;
+        }
+        let ratio = |done: &AtomicU64, total: &AtomicU64| {
+            let total = total.load(Ordering::Relaxed);
+            if total == 0 {
+                0.0
+            } else {
+                (done.load(Ordering::Relaxed) as f64 / total as f64).min(1.0)
+            }
+        };
+        let bytes = ratio(&self.bytes_done, &self.bytes_total);
+        let rows = ratio(&self.rows_handled, &self.rows_total);
+        let between = |from: f64, to: f64, f: f64| from + (to - from) * f;
+        match *self.phase.lock().expect("progress") {
+            // The serial importer reads the file once, with no phases.
+            None => between(0.0, ATTACH_START, bytes),
+            Some(Phase::AnalyzeFileStructure) => 0.0,
+            Some(Phase::BoundaryCheck) => INDEXING_START / 2.0,
+            Some(Phase::Indexing) => between(INDEXING_START, PARTITION_IMPORT_START, bytes),
+            Some(Phase::PartitionImport) => between(PARTITION_IMPORT_START, ATTACH_START, rows),
+            Some(Phase::AttachPartitions) => ATTACH_START,
+        }
+    }
+
+    /// Seconds since the import started.
+    pub fn elapsed(&self) -> f64 {
+        self.started
+            .lock()
+            .expect("progress")
+            .map_or(0.0, |s| s.elapsed().as_secs_f64())
+    }
+
+    /// Seconds still to go at the pace so far (`None` before there is a
+    /// pace to go by).
+    pub fn eta(&self) -> Option<f64> {
+        let f = self.fraction();
+        let elapsed = self.elapsed();
+        (f >= 0.02 && elapsed > 0.0).then(|| elapsed * (1.0 - f) / f)
+    }
 }
 
 /// The result of a finished import.

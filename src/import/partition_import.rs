@@ -12,6 +12,7 @@ use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
+use std::sync::atomic::Ordering;
 
 use super::analyze::Analysis;
 use super::attach::Target;
@@ -192,6 +193,14 @@ fn import_partition(
                 window.sort_unstable_by_key(|e| offset_of(e.1));
             }
             keys.clear();
+            // (Counted before decoding: a window whose rows all fail
+            // still moves the import on.)
+            job.progress
+                .rows_handled
+                .fetch_add(window.len() as u64, Ordering::Relaxed);
+            job.progress
+                .errors
+                .store(job.errors.count(), Ordering::Relaxed);
             for (i, &(ts, place)) in window.iter().enumerate() {
                 if let Some(&(_, ahead)) = window.get(i + PREFETCH_AHEAD) {
                     prefetch(buf, offset_of(ahead) as usize);
@@ -223,6 +232,9 @@ fn import_partition(
                 take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
             };
             rows += keys.len() as u64;
+            job.progress
+                .rows_imported
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
             min_ts = min_ts.min(unit_to_micros(keys[0].0, ts_type));
             max_ts = max_ts.max(unit_to_micros(keys[keys.len() - 1].0, ts_type));
             writer.write(&batch).map_err(io_error)?;

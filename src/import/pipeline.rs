@@ -26,6 +26,9 @@ impl Importer {
         progress: &Progress,
     ) -> std::result::Result<Summary, ImportError> {
         let started = Instant::now();
+        *progress.started.lock().expect("progress") = Some(started);
+        *progress.table.lock().expect("progress") = req.table.clone();
+        *progress.file.lock().expect("progress") = req.file_name.clone();
         let pool = match rayon::ThreadPoolBuilder::new()
             .num_threads(self.settings.workers)
             .thread_name(|i| format!("copy-worker-{i}"))
@@ -107,6 +110,8 @@ impl Importer {
             }
         };
         self.flush_errors(&job);
+        progress.errors.store(errors, Ordering::Relaxed);
+        progress.done.store(true, Ordering::Relaxed);
         drop(job.decompressed.lock().expect("source").take());
         let _ = self.journal.trim();
         out
@@ -269,6 +274,10 @@ impl Importer {
             .map_err(|e| (e, 0))?;
         let handled = index.rows;
         let index_records = index.records;
+        job.progress.rows_total.store(handled, Ordering::Relaxed);
+        job.progress
+            .errors
+            .store(job.errors.count(), Ordering::Relaxed);
         if index.partitions.is_empty() {
             let message = if index.records > 0 {
                 "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors."

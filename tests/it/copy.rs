@@ -655,3 +655,87 @@ async fn shutdown_cancels_a_running_import() {
     assert!(client.simple_query("select * from w").await.is_err());
     assert!(!root.join("tmp/import").join(&id).exists());
 }
+
+/// `sys.copy_progress` while a COPY runs: polled every 10 ms, the fraction
+/// never goes back and ends at 1 with every row counted, the phase moves
+/// through indexing and partition_import, and the ETA given near halfway
+/// is within a factor of two of the time that was actually left.
+#[tokio::test]
+async fn copy_progress_moves_steadily_to_the_end() {
+    let (server, import) = start("copy-progress", &[("QDB_CAIRO_SQL_COPY_WORKER_COUNT", "1")]);
+    let reference = weather_csv(&import.join("big.csv"), 1_500_000, 365, 7);
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY w FROM 'big.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut last = -1.0f64;
+    let mut phases: Vec<String> = Vec::new();
+    let mut halfway: Option<(std::time::Instant, f64)> = None;
+    // Polled every 10 ms until the import reports itself finished.
+    let deadline = started + Duration::from_secs(300);
+    let final_row = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import did not finish"
+        );
+        let row = client
+            .query_opt(
+                "SELECT fraction, phase, status, eta_sec, rows_imported, bytes_done, bytes_total FROM sys.copy_progress WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            let fraction: f64 = row.get(0);
+            assert!(
+                fraction >= last,
+                "progress went back: {last} then {fraction}"
+            );
+            assert!((0.0..=1.0).contains(&fraction), "{fraction}");
+            last = fraction;
+            if let Some(p) = row.get::<_, Option<String>>(1)
+                && phases.last() != Some(&p)
+            {
+                phases.push(p);
+            }
+            if halfway.is_none() && (0.4..0.6).contains(&fraction) {
+                let eta: Option<f64> = row.get(3);
+                halfway = Some((std::time::Instant::now(), eta.expect("an ETA at half way")));
+            }
+            let status: String = row.get(2);
+            if status == "finished" {
+                break (
+                    fraction,
+                    row.get::<_, i64>(4),
+                    row.get::<_, i64>(5),
+                    row.get::<_, i64>(6),
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ended = std::time::Instant::now();
+    let (fraction, imported, bytes_done, bytes_total) = final_row;
+    assert_eq!(fraction, 1.0);
+    assert_eq!(imported as u64, reference.rows);
+    assert!(
+        bytes_done > 0 && bytes_done <= bytes_total,
+        "{bytes_done} of {bytes_total}"
+    );
+    assert!(
+        phases.contains(&"indexing".to_string())
+            && phases.contains(&"partition_import".to_string()),
+        "phases seen: {phases:?}"
+    );
+    let (at, eta) = halfway.expect("a poll landed between 40 % and 60 %");
+    let left = ended.duration_since(at).as_secs_f64();
+    eprintln!("ETA at half way {eta:.2} s, {left:.2} s were left; phases {phases:?}");
+    assert!(
+        eta <= left * 2.0 + 0.5 && eta >= left / 2.0 - 0.5,
+        "ETA {eta:.2} s at half way, {left:.2} s were left (run took {:.2} s)",
+        ended.duration_since(started).as_secs_f64()
+    );
+}
