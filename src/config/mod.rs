@@ -39,7 +39,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.sql.copy.max.recorded.errors", "10000"),
     ("cairo.sql.copy.formats.file", "conf/text_loader.json"),
     ("cairo.sql.copy.min.chunk.size", "4m"),
-    ("cairo.sql.copy.index.memory", "256m"),
+    ("cairo.sql.copy.index.memory", "64m"),
     ("query.timeout.sec", "60"),
     ("cairo.compaction.interval.ms", "1000"),
     ("cairo.compaction.max.files", "8"),

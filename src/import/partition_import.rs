@@ -173,8 +173,8 @@ fn import_partition(
     // decoded in that order as it is; a bigger one is put in timestamp
     // order and cut into windows of consecutive timestamps.
     // A quarter of the worker's share of the importer's memory budget
-    // (32 MB by default): big enough that a day of a large file is one
-    // window and a Parquet write of many rows, small enough to bound memory.
+    // (8 MB by default): big enough that a day of a large file is a few
+    // windows of many rows each, small enough to bound memory.
     let max_bytes = (job.settings.index_memory / job.settings.workers.max(1) / 4).max(1);
     let one_window = window_end(&entries, 0, max_bytes) == entries.len();
     if !one_window {
