@@ -74,14 +74,7 @@ fn timestamp(f: &[u8]) -> Option<i64> {
             micros = micros * 10 + frac.get(i).map_or(0, |b| i64::from(b - b'0'));
         }
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = sluice::import::format::days_from_civil(y, m, d);
     Some(((days * 24 + hh) * 60 + mm) * 60_000_000 + ss * 1_000_000 + micros)
 }
 

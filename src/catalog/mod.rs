@@ -252,9 +252,9 @@ impl Catalog {
         let gone = schema_dir.join(format!(".{name}.dropped-{}", uuid::Uuid::new_v4().simple()));
         std::fs::rename(&table.dir, &gone).map_err(|e| Error::io(&table.dir, e))?;
         storage::sync_dir(&schema_dir)?;
-        // Queries already running may still read the files: the reaper
-        // removes the directory after its grace period.
-        self.reaper.retire(vec![gone]);
+        // Queries already running may still hold a snapshot of the table:
+        // the reaper removes the directory once none does.
+        self.reaper.retire_after(vec![gone], table.readers());
         Ok(true)
     }
 

@@ -55,13 +55,8 @@ impl Reaper {
         }
     }
 
-    /// Removes `paths` (files or directories) after the grace period.
-    pub fn retire(&self, paths: Vec<PathBuf>) {
-        self.retire_after(paths, Vec::new());
-    }
-
-    /// Removes `paths` after the grace period, once every snapshot in
-    /// `readers` is released.
+    /// Removes `paths` (files or directories) after the grace period, once
+    /// every snapshot in `readers` is released.
     pub fn retire_after(&self, paths: Vec<PathBuf>, readers: Vec<Weak<Manifest>>) {
         if paths.is_empty() {
             return;
@@ -144,7 +139,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("f"), b"x").unwrap();
         let reaper = Reaper::start();
-        reaper.retire(vec![dir.join("f"), dir.join("sub")]);
+        reaper.retire_after(vec![dir.join("f"), dir.join("sub")], Vec::new());
         // Within the grace period the files are still there.
         assert!(dir.join("f").exists() && dir.join("sub").exists());
         drop(reaper);

@@ -74,17 +74,20 @@ impl Table {
     fn retire(&self, files: &[DataFile]) {
         let current = self.snapshot().manifest;
         let readers: Vec<_> = self
-            .published
-            .lock()
-            .expect("published manifests")
-            .iter()
+            .readers()
+            .into_iter()
             .filter(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&current)))
-            .cloned()
             .collect();
         self.reaper.retire_after(
             files.iter().map(|f| self.dir.join(&f.path)).collect(),
             readers,
         );
+    }
+
+    /// Every published manifest a reader may still hold (DROP TABLE waits
+    /// for them all before the directory goes).
+    pub fn readers(&self) -> Vec<std::sync::Weak<Manifest>> {
+        self.published.lock().expect("published manifests").clone()
     }
 
     /// The fully qualified name as users see it (`weather`, `other.t`).

@@ -88,7 +88,7 @@ pub enum Output {
     /// COPY FROM STDIN accepted: the wire layer now streams the data into
     /// [`Engine::copy_in_sink`] and finishes with [`Engine::copy_in_finish`].
     CopyIn(copy::CopyIn),
-    /// COPY TO STDOUT: one encoded line per row.
+    /// COPY TO STDOUT: one encoded message per row, as the rows stream.
     CopyOut(copy::CopyOut),
 }
 

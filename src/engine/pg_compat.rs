@@ -588,6 +588,19 @@ pub fn like_pattern_with_backslash(pattern: &str, escape: &str) -> String {
     out
 }
 
+/// `left IN (…)` (or `NOT IN`) of an array literal `right`, taking both
+/// out of the expression being rewritten; `None` if `right` is not one.
+fn in_list(left: &mut sp::Expr, right: &mut sp::Expr, negated: bool) -> Option<sp::Expr> {
+    let sp::Expr::Array(array) = right else {
+        return None;
+    };
+    Some(sp::Expr::InList {
+        expr: Box::new(std::mem::replace(left, sp::Expr::value(sp::Value::Null))),
+        list: std::mem::take(&mut array.elem),
+        negated,
+    })
+}
+
 /// `pg_catalog.<type>` as psql writes casts, mapped onto the SQL type
 /// DataFusion plans; `None` for a name we do not know (left to fail there).
 fn builtin_pg_type(name: &sp::ObjectName) -> Option<sp::DataType> {
@@ -843,32 +856,18 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
                     compare_op: sp::BinaryOperator::Eq,
                     right,
                     ..
-                } if matches!(right.as_ref(), sp::Expr::Array(_)) => {
-                    if let sp::Expr::Array(array) = right.as_mut() {
-                        let list = std::mem::take(&mut array.elem);
-                        let left =
-                            std::mem::replace(left.as_mut(), sp::Expr::value(sp::Value::Null));
-                        *expr = sp::Expr::InList {
-                            expr: Box::new(left),
-                            list,
-                            negated: false,
-                        };
+                } => {
+                    if let Some(list) = in_list(left, right, false) {
+                        *expr = list;
                     }
                 }
                 sp::Expr::AllOp {
                     left,
                     compare_op: sp::BinaryOperator::NotEq,
                     right,
-                } if matches!(right.as_ref(), sp::Expr::Array(_)) => {
-                    if let sp::Expr::Array(array) = right.as_mut() {
-                        let list = std::mem::take(&mut array.elem);
-                        let left =
-                            std::mem::replace(left.as_mut(), sp::Expr::value(sp::Value::Null));
-                        *expr = sp::Expr::InList {
-                            expr: Box::new(left),
-                            list,
-                            negated: true,
-                        };
+                } => {
+                    if let Some(list) = in_list(left, right, true) {
+                        *expr = list;
                     }
                 }
                 // `(current_schemas(b))[1]` (JDBC's getSchemas): the first

@@ -165,3 +165,94 @@ async fn kill9_during_compaction_keeps_every_row_once() {
     }
     assert!(caught_mid_merge, "no kill landed during a merge");
 }
+
+/// A result still being read pins the snapshot it started from: a merge
+/// that commits meanwhile, and the grace period after it, remove none of
+/// the files the reader has yet to open; once the reader is gone they go.
+#[tokio::test]
+async fn a_streaming_reader_keeps_the_files_it_reads() {
+    let root = scratch("compact-pin").join("data");
+    let dir = root.join("db/public/t");
+    {
+        let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+        let client = server.client().await;
+        client
+            .batch_execute(
+                "CREATE TABLE t (ts TIMESTAMP, v LONG, s VARCHAR) TIMESTAMP(ts) PARTITION BY DAY",
+            )
+            .await
+            .unwrap();
+        // Twelve files of 100,000 rows in one day, each INSERT its own.
+        for i in 0..12i64 {
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO t SELECT to_timestamp_micros(1704067200000000 + ({i} * 100000 + value) * 1000), 1, 'padding text for row ' || value FROM generate_series(1, 100000)"
+                ))
+                .await
+                .unwrap();
+        }
+        assert!(server.stop().success());
+    }
+    assert_eq!(manifest_files(&dir), 12);
+    let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "200")]);
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user=admin password=quest dbname=qdb",
+            server.pg.ip(),
+            server.pg.port()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // Start reading, then stop: the socket fills and the scan waits with
+    // most files not yet opened.
+    let rows = client
+        .query_raw("SELECT v FROM t", std::iter::empty::<i64>())
+        .await
+        .unwrap();
+    let mut rows = Box::pin(rows);
+    use futures::StreamExt;
+    let mut sum: i64 = 0;
+    for _ in 0..10 {
+        sum += rows.next().await.unwrap().unwrap().get::<_, i64>(0);
+    }
+    let observer = server.client().await;
+    eventually("the merge to commit", Duration::from_secs(30), || {
+        let observer = &observer;
+        async move {
+            let n = scalar(
+                observer,
+                "SELECT file_count FROM sys.partitions WHERE table_name = 't'",
+            )
+            .await;
+            (n == "1").then_some(())
+        }
+    })
+    .await;
+    // Past the reaper's grace period (1 s): only the pin keeps the files.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        parquet_files(&dir).len() > 1,
+        "the retired files went while a reader held them"
+    );
+    while let Some(row) = rows.next().await {
+        sum += row.unwrap().get::<_, i64>(0);
+    }
+    assert_eq!(
+        sum, 1_200_000,
+        "every row read exactly once across the merge"
+    );
+    drop(rows);
+    drop(client);
+    eventually(
+        "retired files to go once the reader is gone",
+        Duration::from_secs(10),
+        || {
+            let settled = parquet_files(&dir).len() == manifest_files(&dir);
+            async move { settled.then_some(()) }
+        },
+    )
+    .await;
+}
