@@ -78,6 +78,10 @@ struct ImportArgs {
     /// skip_row, skip_column or abort.
     #[arg(long, default_value = "skip_row")]
     on_error: String,
+    /// Read and check the whole file, write nothing, print what the
+    /// import would do (COPY's DRY RUN).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn main() -> ExitCode {
@@ -218,8 +222,12 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         dialect,
         partition_by,
         on_error,
-        options: Default::default(),
+        options: sluice::import::ImportOptions {
+            dry_run: a.dry_run,
+            ..Default::default()
+        },
     };
+    let (shown_file, shown_table) = (req.file_name.clone(), req.table_display());
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));
     let job = {
@@ -282,6 +290,21 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
     let summary = result
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    if summary.dry_run.is_some() {
+        let rows = sluice::engine::dry_run::rows(&shown_file, &shown_table, &summary);
+        // Aligned, except that a long value (a rejection's reason) does
+        // not push every other row's detail off the screen.
+        let width = |i: usize| {
+            let w = rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+            w.min(24)
+        };
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        println!("dry run {}: nothing was written", summary.id);
+        for [section, name, value, detail] in &rows {
+            println!("{section:<w0$}  {name:<w1$}  {value:<w2$}  {detail}");
+        }
+        return Ok(());
+    }
     let mb = summary.bytes as f64 / 1_048_576.0;
     println!("import {} finished", summary.id);
     println!("rows handled:  {}", summary.rows_handled);

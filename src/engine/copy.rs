@@ -79,7 +79,7 @@ pub fn resolve_copy_path(root: &Path, name: &str) -> std::result::Result<PathBuf
 }
 
 impl Engine {
-    pub(super) fn copy(&self, c: Copy) -> Result<Output> {
+    pub(super) async fn copy(&self, c: Copy) -> Result<Output> {
         let Some(root) = &self.config.copy_root else {
             return Err(Error::invalid(
                 "COPY is disabled ['cairo.sql.copy.root' is not set?]",
@@ -108,6 +108,19 @@ impl Engine {
         };
         if !self.catalog.schema_exists(&req.schema) {
             return Err(Error::SchemaNotFound { schema: req.schema });
+        }
+        if c.dry_run {
+            // A dry run answers with its report, so it runs to the end
+            // before the statement returns.
+            let table = req.table_display();
+            let file = req.file_name.clone();
+            let summary = self.dry_run_file(req).await?;
+            let rows = super::dry_run::rows(&file, &table, &summary);
+            let batch = super::dry_run::batch(&rows)?;
+            return Ok(Output::Rows(Rows::from_batches(
+                super::dry_run::schema(),
+                vec![batch],
+            )));
         }
         let id = self.importer.submit(req)?;
         one_row(copy_schema(false), &[&id])

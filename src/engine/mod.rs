@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod copy_out;
 mod ddl;
+pub mod dry_run;
 mod glue;
 pub mod ingest;
 mod insert;
@@ -375,7 +376,7 @@ impl Engine {
             Statement::ShowColumns { table } => self.show_columns(table),
             Statement::ShowCreateTable { table } => self.show_create_table(table),
             Statement::Session(cmd) => session_command(cmd),
-            Statement::Copy(c) => self.copy(c),
+            Statement::Copy(c) => self.copy(c).await,
             Statement::CopyCancel { id } => self.copy_cancel(id),
             Statement::CopyFromStdin(c) => self.copy_from_stdin(c),
             Statement::CopyToStdout { source, options } => {
@@ -455,9 +456,12 @@ impl Engine {
                 params: vec![],
                 schema: Some(text_schema(&param.replace(' ', "_"))),
             }),
-            Statement::Copy(_) => Ok(Described {
+            Statement::Copy(c) => Ok(Described {
                 params: vec![],
-                schema: Some(copy::copy_schema(false)),
+                schema: Some(match c.dry_run {
+                    true => dry_run::schema(),
+                    false => copy::copy_schema(false),
+                }),
             }),
             Statement::CopyCancel { .. } => Ok(Described {
                 params: vec![],

@@ -144,6 +144,8 @@ pub struct Summary {
     /// Range of the designated timestamps written (UTC microseconds).
     pub min_ts: Option<i64>,
     pub max_ts: Option<i64>,
+    /// A dry run's findings (nothing was written).
+    pub dry_run: Option<super::DryRun>,
 }
 
 impl Summary {
@@ -215,6 +217,10 @@ impl Job<'_> {
         message: Option<String>,
         counts: (Option<i64>, Option<i64>, i64),
     ) {
+        // A dry run writes nothing, not even log rows.
+        if self.req.options.dry_run {
+            return;
+        }
         journal_row(
             self.journal,
             self.id,

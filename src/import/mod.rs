@@ -13,7 +13,7 @@
 //! zstd files) is made one first by [`source`] (and [`pgtext`] and
 //! [`pgbinary`] for PostgreSQL's text and binary formats), so every way in
 //! shares this pipeline. [`request`] validates what every way in asks for,
-//! [`reject`] applies ON ERROR, `importer` holds the one slot and
+//! [`reject`] applies ON ERROR, `dry_run` reports what an import would do without writing, `importer` holds the one slot and
 //! `pipeline` drives the phases.
 //!
 //! One import runs at a time ([`Importer`] holds the slot); it runs on its
@@ -26,6 +26,7 @@ pub mod attach;
 pub mod boundary;
 pub mod csv;
 pub mod decode;
+mod dry_run;
 mod error;
 pub mod format;
 mod importer;
@@ -44,6 +45,7 @@ pub mod rows;
 pub mod serial;
 pub mod source;
 
+pub use dry_run::{DryColumn, DryRun};
 pub use error::{ErrorSink, ImportError, RowError, shown_value};
 pub use importer::{Importer, parse_id};
 pub use job::{Job, Progress, Settings, Summary};

@@ -58,6 +58,8 @@ fn prefetch(buf: &[u8], at: usize) {
 pub struct Written {
     pub files: Vec<DataFile>,
     pub rows: u64,
+    /// A dry run's partitions (name order) and the rows each would get.
+    pub counted: Vec<(String, u64)>,
 }
 
 fn io_error(e: crate::error::Error) -> ImportError {
@@ -134,15 +136,23 @@ fn window_end(entries: &[Entry], start: usize, max_bytes: usize) -> usize {
     end
 }
 
+/// What one partition became: a file, or in a dry run its row count.
+enum Done {
+    File(DataFile),
+    Counted { partition: String, rows: u64 },
+}
+
+/// One partition; with no `target` (a dry run) its records are decoded
+/// and counted but neither sorted nor written.
 fn import_partition(
     job: &Job<'_>,
     buf: &[u8],
     a: &Analysis,
-    target: &Target,
+    target: Option<&Target>,
     schema: &SchemaRef,
     floor: i64,
     parts: Vec<PartIndex>,
-) -> Result<Option<(DataFile, u64)>, ImportError> {
+) -> Result<Option<Done>, ImportError> {
     job.check(PHASE)?;
     let mut entries: Vec<Entry> = Vec::with_capacity(parts.iter().map(PartIndex::len).sum());
     for p in parts {
@@ -162,8 +172,10 @@ fn import_partition(
     let ts_type = plan.meta.columns[ts_col].ty;
     let partition = plan.meta.partition_by.partition_name(floor);
     let rel = format!("{partition}/imp-{}.parquet", job.id);
-    let path = target.dir().join(&rel);
-    let mut writer = FileWriter::create(&path, schema.clone()).map_err(io_error)?;
+    let mut writer = match target {
+        Some(t) => Some(FileWriter::create(&t.dir().join(&rel), schema.clone()).map_err(io_error)?),
+        None => None,
+    };
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS.min(entries.len()));
     let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
     // (timestamp, position in the decoded batch) of the rows imported.
@@ -177,7 +189,7 @@ fn import_partition(
     // windows of many rows each, small enough to bound memory.
     let max_bytes = (job.settings.index_memory / job.settings.workers.max(1) / 4).max(1);
     let one_window = window_end(&entries, 0, max_bytes) == entries.len();
-    if !one_window {
+    if !one_window && writer.is_some() {
         sort_entries(&mut entries);
     }
     let result = (|| {
@@ -223,6 +235,13 @@ fn import_partition(
                 continue;
             }
             let batch = decoder.finish();
+            rows += keys.len() as u64;
+            job.progress
+                .rows_imported
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            let Some(writer) = writer.as_mut() else {
+                continue;
+            };
             // Stable by timestamp: equal timestamps keep file order.
             let batch = if keys.is_sorted_by_key(|k| k.0) {
                 batch
@@ -231,16 +250,16 @@ fn import_partition(
                 let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.1 as u32));
                 take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
             };
-            rows += keys.len() as u64;
-            job.progress
-                .rows_imported
-                .fetch_add(keys.len() as u64, Ordering::Relaxed);
             min_ts = min_ts.min(unit_to_micros(keys[0].0, ts_type));
             max_ts = max_ts.max(unit_to_micros(keys[keys.len() - 1].0, ts_type));
             writer.write(&batch).map_err(io_error)?;
         }
         Ok(())
     })();
+    let Some(writer) = writer else {
+        result?;
+        return Ok((rows > 0).then_some(Done::Counted { partition, rows }));
+    };
     if let Err(e) = result {
         writer.abandon();
         return Err(e);
@@ -250,26 +269,24 @@ fn import_partition(
         return Ok(None);
     }
     let size = writer.finish().map_err(io_error)?;
-    Ok(Some((
-        DataFile {
-            partition,
-            path: rel,
-            rows,
-            size,
-            min_ts: Some(min_ts),
-            max_ts: Some(max_ts),
-        },
+    Ok(Some(Done::File(DataFile {
+        partition,
+        path: rel,
         rows,
-    )))
+        size,
+        min_ts: Some(min_ts),
+        max_ts: Some(max_ts),
+    })))
 }
 
-/// The phase. On failure every file it wrote is removed.
+/// The phase. On failure every file it wrote is removed. With no
+/// `target` (a dry run) nothing is written and `counted` says what would be.
 pub fn run(
     job: &Job<'_>,
     buf: &[u8],
     a: &Analysis,
     index: Index,
-    target: &Target,
+    target: Option<&Target>,
 ) -> Result<Written, ImportError> {
     let schema = a.plan.meta.arrow_schema();
     let mut parts: Vec<(i64, Vec<PartIndex>)> = index.partitions.into_iter().collect();
@@ -278,7 +295,7 @@ pub fn run(
         let n: usize = p.iter().map(PartIndex::len).sum();
         (std::cmp::Reverse(n), *floor)
     });
-    let results: Vec<Result<Option<(DataFile, u64)>, ImportError>> = job.pool.install(|| {
+    let results: Vec<Result<Option<Done>, ImportError>> = job.pool.install(|| {
         parts
             .into_par_iter()
             .map(|(floor, p)| import_partition(job, buf, a, target, &schema, floor, p))
@@ -288,9 +305,13 @@ pub fn run(
     let mut failure: Option<ImportError> = None;
     for r in results {
         match r {
-            Ok(Some((f, rows))) => {
-                written.rows += rows;
+            Ok(Some(Done::File(f))) => {
+                written.rows += f.rows;
                 written.files.push(f);
+            }
+            Ok(Some(Done::Counted { partition, rows })) => {
+                written.rows += rows;
+                written.counted.push((partition, rows));
             }
             Ok(None) => {}
             // A real failure explains more than the cancels it caused.
@@ -307,17 +328,21 @@ pub fn run(
     // The files must be on disk before attach names them in a manifest:
     // one flush for all of them.
     if failure.is_none()
-        && let Err(e) = crate::storage::sync_tree(target.dir())
+        && let Some(t) = target
+        && let Err(e) = crate::storage::sync_tree(t.dir())
     {
         failure = Some(io_error(e));
     }
     if let Some(e) = failure {
-        for f in &written.files {
-            let _ = std::fs::remove_file(target.dir().join(&f.path));
+        if let Some(t) = target {
+            for f in &written.files {
+                let _ = std::fs::remove_file(t.dir().join(&f.path));
+            }
         }
         return Err(e);
     }
     written.files.sort_by(|x, y| x.path.cmp(&y.path));
+    written.counted.sort();
     Ok(written)
 }
 

@@ -11,8 +11,8 @@ use super::error::{ErrorSink, ImportError};
 use super::job::{Job, Progress, Summary, journal_row};
 use super::log::{ErrorRow, Phase, Status, now_micros};
 use super::{
-    ImportRequest, Importer, analyze, attach, boundary, csv, indexing, partition_import, serial,
-    source,
+    DryRun, ImportRequest, Importer, analyze, attach, boundary, csv, indexing, partition_import,
+    serial, source,
 };
 use crate::storage::PartitionBy;
 
@@ -109,7 +109,23 @@ impl Importer {
                 Err(e)
             }
         };
-        self.flush_errors(&job);
+        let rows = self.error_rows(&job);
+        let mut out = out;
+        match &mut out {
+            Ok(Summary {
+                dry_run: Some(report),
+                ..
+            }) => report.rejected = rows,
+            // A failed dry run reports its error alone.
+            _ if req.options.dry_run => {}
+            _ => {
+                if !rows.is_empty()
+                    && let Err(e) = self.journal.append_errors(rows)
+                {
+                    tracing::warn!(import = id, "could not write import errors: {e}");
+                }
+            }
+        }
         progress.errors.store(errors, Ordering::Relaxed);
         progress.done.store(true, Ordering::Relaxed);
         drop(job.decompressed.lock().expect("source").take());
@@ -117,11 +133,12 @@ impl Importer {
         out
     }
 
-    /// Gives the kept error rows their line numbers and journals them.
-    fn flush_errors(&self, job: &Job<'_>) {
+    /// The kept error rows with their line numbers, in file order: for
+    /// `sys.text_import_errors`, or a dry run's report.
+    fn error_rows(&self, job: &Job<'_>) -> Vec<ErrorRow> {
         let mut kept = std::mem::take(&mut *job.errors.kept.lock().expect("error sink"));
         if kept.is_empty() {
-            return;
+            return Vec::new();
         }
         kept.sort_by_key(|e| e.offset);
         // Lines of a compressed source are lines of its decompressed text.
@@ -138,8 +155,7 @@ impl Importer {
             Err(_) => vec![0; kept.len()],
         };
         let ts = now_micros();
-        let rows = kept
-            .into_iter()
+        kept.into_iter()
             .zip(lines)
             .map(|(e, line)| ErrorRow {
                 ts,
@@ -150,10 +166,7 @@ impl Importer {
                 value: e.value,
                 message: e.message,
             })
-            .collect();
-        if let Err(e) = self.journal.append_errors(rows) {
-            tracing::warn!(import = job.id, "could not write import errors: {e}");
-        }
+            .collect()
     }
 
     /// Opens the file, analyses it and runs the parallel or serial pipeline.
@@ -286,22 +299,33 @@ impl Importer {
             };
             return Err((ImportError::setup(message), handled));
         }
-        let target =
-            attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?;
+        let dry = job.req.options.dry_run;
+        let target = match dry {
+            true => None,
+            false => {
+                Some(attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?)
+            }
+        };
         let written = job
             .phase(Phase::PartitionImport, || {
-                partition_import::run(job, map, &plan, index, &target)
+                partition_import::run(job, map, &plan, index, target.as_ref())
             })
             .map_err(|e| (e, handled))?;
-        let partitions = written.files.len();
+        let partitions = written.files.len() + written.counted.len();
         let imported = written.rows;
-        let summary = Summary::counts(
+        let mut summary = Summary::counts(
             job,
             (index_records, handled, imported),
             partitions,
             map.len(),
         )
         .with(&plan, &written.files);
+        let Some(target) = target else {
+            let mut report = DryRun::new(&plan, map, job.req.dialect, job.req.header.is_some());
+            report.partitions = written.counted;
+            summary.dry_run = Some(report);
+            return Ok(summary);
+        };
         job.phase(Phase::AttachPartitions, || {
             target.attach(&self.catalog, &plan, written.files)
         })

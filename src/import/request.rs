@@ -71,6 +71,8 @@ pub struct ImportOptions {
     pub guess_epoch: bool,
     /// The file's column names, in order (COPY FROM STDIN's column list).
     pub column_names: Option<Vec<String>>,
+    /// COPY's `DRY RUN true`: run every phase but write nothing.
+    pub dry_run: bool,
 }
 
 impl ImportRequest {

@@ -10,7 +10,7 @@ use super::attach::Target;
 use super::csv::{Field, read_record};
 use super::reject::Rejection;
 use super::rows::{Outcome, RowDecoder};
-use super::{ImportError, Job, RowError, Summary};
+use super::{DryRun, ImportError, Job, RowError, Summary};
 use crate::catalog::Catalog;
 use crate::storage::{DataFile, write_rows};
 
@@ -30,7 +30,11 @@ pub fn run(
     a: &Analysis,
     catalog: &Catalog,
 ) -> Result<Summary, (ImportError, u64)> {
-    let target = Target::prepare(catalog, job, a).map_err(|e| (e, 0))?;
+    let dry = job.req.options.dry_run;
+    let target = match dry {
+        true => None,
+        false => Some(Target::prepare(catalog, job, a).map_err(|e| (e, 0))?),
+    };
     let plan = &a.plan;
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
     let mut fields: Vec<Field> = Vec::with_capacity(plan.file_columns + 1);
@@ -40,11 +44,18 @@ pub fn run(
     let (mut handled, mut imported) = (0u64, 0u64);
     let layout = plan.meta.layout();
     let remove_files = |files: &[DataFile]| {
-        for f in files {
-            let _ = std::fs::remove_file(target.dir().join(&f.path));
+        if let Some(t) = &target {
+            for f in files {
+                let _ = std::fs::remove_file(t.dir().join(&f.path));
+            }
         }
     };
     let flush = |batches: &mut Vec<_>, files: &mut Vec<DataFile>| -> Result<(), ImportError> {
+        // A dry run decodes every batch and keeps none.
+        let Some(target) = &target else {
+            batches.clear();
+            return Ok(());
+        };
         let tag = format!("imp-{}-{}", job.id, files.len());
         let written = write_rows(target.dir(), &layout, batches, &tag)
             .map_err(|e| ImportError::setup(e.to_string()))?;
@@ -106,6 +117,21 @@ pub fn run(
         remove_files(&files);
         return Err((e, handled));
     }
+    let Some(target) = target else {
+        let mut summary = Summary::counts(
+            job,
+            (handled, handled, imported),
+            usize::from(imported > 0),
+            buf.len(),
+        )
+        .with(a, &files);
+        let mut report = DryRun::new(a, buf, job.req.dialect, job.req.header.is_some());
+        if imported > 0 {
+            report.partitions = vec![(a.plan.meta.partition_by.partition_name(0), imported)];
+        }
+        summary.dry_run = Some(report);
+        return Ok(summary);
+    };
     let partitions = files.len().min(1);
     let summary =
         Summary::counts(job, (handled, handled, imported), partitions, buf.len()).with(a, &files);

@@ -68,6 +68,8 @@ pub struct Copy {
     pub delimiter: Option<u8>,
     pub partition_by: Option<PartitionBy>,
     pub on_error: Option<CopyOnError>,
+    /// `DRY RUN true`: analyse and validate the whole file, write nothing.
+    pub dry_run: bool,
 }
 
 /// PostgreSQL's COPY data format.

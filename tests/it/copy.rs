@@ -739,3 +739,166 @@ async fn copy_progress_moves_steadily_to_the_end() {
         ended.duration_since(started).as_secs_f64()
     );
 }
+
+/// `DRY RUN true` over psql: the report lists the inferred columns, the
+/// partitions with the reference's row counts and the rejected lines, and
+/// nothing is written (no table, no log rows); the real import then
+/// rejects exactly the reported lines. Into an existing table, a dry run
+/// leaves its rows and files as they were; under ON ERROR ABORT it fails
+/// naming the line.
+#[tokio::test]
+async fn dry_run_reports_exactly_what_the_import_does() {
+    use std::io::Write;
+    let (server, import) = start("copy-dry-run", &[]);
+    let path = import.join("dry.csv");
+    let reference = weather_csv(&path, 30_000, 12, 21);
+    // Three bad records at the end: a timestamp, a number, extra fields.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(
+        b"yesterday,Shelbyville,1.5,3,\n2010-01-03T00:00:00.000000Z,Shelbyville,warm,3,\n2010-01-04T00:00:00.000000Z,Shelbyville,2.5,3,,surplus\n",
+    )
+    .unwrap();
+    drop(f);
+    let first_bad = reference.rows + 2;
+    let statement =
+        "COPY weather FROM 'dry.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY";
+    let report = psql(&server, &format!("{statement} DRY RUN true;"));
+    let rows: Vec<Vec<&str>> = report.lines().map(|l| l.split('|').collect()).collect();
+    let find = |section: &str, name: &str| {
+        rows.iter()
+            .find(|r| r[0] == section && r[1] == name)
+            .unwrap_or_else(|| panic!("no {section} {name} in\n{report}"))
+            .clone()
+    };
+    assert_eq!(find("column", "timestamp")[2], "TIMESTAMP");
+    assert!(find("column", "timestamp")[3].contains("designated timestamp"));
+    assert_eq!(find("column", "tempf")[2], "DOUBLE");
+    assert!(find("column", "tempf")[3].contains("from file column 'tempF'"));
+    assert_eq!(find("column", "city")[2], "VARCHAR");
+    assert_eq!(find("dialect", "delimiter")[2], ",");
+    assert_eq!(find("table", "weather")[2], "new");
+    let partitions: BTreeMap<String, u64> = rows
+        .iter()
+        .filter(|r| r[0] == "partition")
+        .map(|r| (r[1].to_string(), r[2].parse().unwrap()))
+        .collect();
+    let day = |d: i64| {
+        chrono::DateTime::from_timestamp(d * 86_400, 0)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let want: BTreeMap<String, u64> = reference
+        .per_day
+        .iter()
+        .map(|(d, n)| (day(*d), *n))
+        .collect();
+    assert_eq!(partitions, want);
+    let rejected: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r[0] == "rejected")
+        .map(|r| (r[1].to_string(), r[2].to_string()))
+        .collect();
+    assert_eq!(
+        rejected.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        (first_bad..first_bad + 3)
+            .map(|l| format!("line {l}"))
+            .collect::<Vec<_>>(),
+        "{report}"
+    );
+    assert_eq!(
+        find("summary", "rows_imported")[2],
+        reference.rows.to_string()
+    );
+    assert_eq!(find("summary", "errors")[2], "3");
+    assert!(
+        find("summary", "projected_seconds")[2]
+            .parse::<f64>()
+            .unwrap()
+            >= 0.0
+    );
+    // Nothing was written.
+    let client = server.client().await;
+    assert_eq!(
+        scalar(
+            &client,
+            "select count(*) from sys.tables where table_name = 'weather'"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        scalar(&client, "select count(*) from sys.text_import_log").await,
+        "0"
+    );
+    assert_eq!(
+        scalar(&client, "select count(*) from sys.text_import_errors").await,
+        "0"
+    );
+    // The real import rejects the same lines for the same reasons.
+    let id = psql(&server, &format!("{statement};"));
+    let (status, _, _, imported, errors) = wait_final(&client, &id).await;
+    assert_eq!(
+        (status.as_str(), imported, errors),
+        ("finished", reference.rows as i64, 3)
+    );
+    let logged = psql(
+        &server,
+        &format!(
+            "SELECT line, message FROM sys.text_import_errors WHERE id = '{id}' ORDER BY line;"
+        ),
+    );
+    let logged: Vec<(String, String)> = logged
+        .lines()
+        .map(|l| {
+            let (line, message) = l.split_once('|').unwrap();
+            (format!("line {line}"), message.to_string())
+        })
+        .collect();
+    assert_eq!(logged, rejected);
+    // Into the existing table: rows and files unchanged.
+    let files = |server: &Server| {
+        let mut v: Vec<String> = walk(&server.root.join("db"));
+        v.sort();
+        v
+    };
+    let before = files(&server);
+    let report = psql(&server, &format!("{statement} DRY RUN true;"));
+    assert!(report.contains("table|weather|existing|"), "{report}");
+    assert_eq!(files(&server), before);
+    assert_eq!(
+        scalar(&client, "select count(*) from weather").await,
+        reference.rows.to_string()
+    );
+    // ABORT fails at the first bad line, and says which.
+    let e = client
+        .simple_query(&format!("{statement} ON ERROR ABORT DRY RUN true"))
+        .await
+        .unwrap_err();
+    let text = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        text.contains("dry run") && text.contains(&format!("line={first_bad}")),
+        "{text}"
+    );
+    assert_eq!(files(&server), before);
+}
+
+/// Every file below `dir`, as paths relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}

@@ -57,6 +57,28 @@ impl Engine {
         self.config.http_multipart_max_size
     }
 
+    /// Runs `req` as a dry run (nothing is written) and waits for its
+    /// report; a client that goes away cancels it.
+    pub async fn dry_run_file(&self, mut req: ImportRequest) -> Result<Summary> {
+        if !self.catalog.schema_exists(&req.schema) {
+            return Err(Error::SchemaNotFound { schema: req.schema });
+        }
+        req.options.dry_run = true;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut guard = CancelOnDrop(Arc::clone(&cancel), false);
+        let importer = Arc::clone(&self.importer);
+        let table = req.table.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || importer.run_sync(&req, SLOT_WAIT, cancel))
+                .await
+                .map_err(|e| Error::Internal(format!("import task failed: {e}")))?;
+        guard.1 = true;
+        outcome?.map_err(|e| Error::ImportFailed {
+            table,
+            message: format!("dry run: {e}"),
+        })
+    }
+
     /// Imports `req.path` (a spooled file) and waits for the result.
     /// `overwrite` drops an existing table first (`/imp?overwrite=true`).
     pub async fn import_file(&self, req: ImportRequest, overwrite: bool) -> Result<Imported> {

@@ -161,6 +161,7 @@ impl Qp<'_> {
             delimiter: None,
             partition_by: None,
             on_error: None,
+            dry_run: false,
         };
         let t = self.p.peek_token();
         if matches!(t.token, Token::SemiColon | Token::EOF) {
@@ -181,13 +182,10 @@ impl Qp<'_> {
     /// One of QuestDB's COPY options after `WITH`, in any order.
     fn copy_option(&mut self, copy: &mut Copy, t: &TokenWithSpan) -> Result<()> {
         if self.parse_word("header") {
-            let v = self.p.peek_token();
-            copy.header = Some(match &v.token {
-                Token::Word(w) if w.value.eq_ignore_ascii_case("true") => true,
-                Token::Word(w) if w.value.eq_ignore_ascii_case("false") => false,
-                _ => return Err(self.err_at(&v, "'true' or 'false' expected")),
-            });
-            self.p.next_token();
+            copy.header = Some(self.copy_bool()?);
+        } else if self.parse_word("dry") {
+            self.expect_word("run")?;
+            copy.dry_run = self.copy_bool()?;
         } else if self.parse_word("timestamp") {
             let v = self.p.peek_token();
             let Some((name, _)) = self.string_or_word() else {
@@ -258,6 +256,18 @@ impl Qp<'_> {
             return Err(self.err_at(t, "unexpected option"));
         }
         Ok(())
+    }
+
+    /// `true` or `false` after a COPY option's name.
+    fn copy_bool(&mut self) -> Result<bool> {
+        let v = self.p.peek_token();
+        let b = match &v.token {
+            Token::Word(w) if w.value.eq_ignore_ascii_case("true") => true,
+            Token::Word(w) if w.value.eq_ignore_ascii_case("false") => false,
+            _ => return Err(self.err_at(&v, "'true' or 'false' expected")),
+        };
+        self.p.next_token();
+        Ok(b)
     }
 
     fn expect_stdout(&mut self) -> Result<()> {
@@ -440,10 +450,15 @@ mod tests {
         assert_eq!(c.format.as_deref(), Some("yyyy-MM-ddTHH:mm:ss"));
         assert_eq!(c.delimiter, Some(b';'));
         assert_eq!(c.on_error, Some(CopyOnError::SkipColumn));
+        assert!(!c.dry_run);
         let Statement::Copy(c) = one("copy y from 'somefile.csv';") else {
             panic!()
         };
         assert_eq!((c.header, c.delimiter, c.on_error), (None, None, None));
+        let Statement::Copy(c) = one("COPY y FROM 'f.csv' WITH DRY RUN true HEADER false") else {
+            panic!()
+        };
+        assert_eq!((c.dry_run, c.header), (true, Some(false)));
         let err = |sql: &str| {
             let e = parse(sql).unwrap_err();
             (e.to_string(), e.position())
