@@ -27,6 +27,9 @@ pub struct Settings {
     /// Index entries (16 bytes each) held in memory before spilling to the
     /// work root, over all workers.
     pub index_memory: usize,
+    /// Decoded rows of grouped small partitions held at once, over all
+    /// workers (0: every partition alone).
+    pub decode_memory: usize,
 }
 
 impl Settings {
@@ -40,6 +43,7 @@ impl Settings {
             formats: c.formats.clone(),
             min_chunk_size: c.copy_min_chunk_size as usize,
             index_memory: c.copy_index_memory as usize,
+            decode_memory: c.copy_decode_memory as usize,
         }
     }
 }
