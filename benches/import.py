@@ -16,7 +16,8 @@ tokenises every field, converts all columns to typed vectors and sorts a
 (timestamp, row) permutation on 2 threads, writing nothing: sluice's CPU
 time is compared with its CPU time.
 
-Every run starts a fresh process (server or DuckDB) so its VmHWM is the
+Every run writes to its own fresh directory, kept until the bench ends
+(see OUT_DIR). Every run starts a fresh process (server or DuckDB) so its VmHWM is the
 peak of that one import; RssAnon (anonymous memory: the mapped CSV's page
 cache is not in it) is sampled every 10 ms. Runs are interleaved per case,
 the page cache is warmed first, medians are reported. The floor is one
@@ -53,6 +54,18 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(os.environ.get("SLUICE_BENCH_DIR", "/var/tmp/sluice-bench"))
 GEN_CSV = Path(os.environ.get("SLUICE_GEN_CSV", REPO.parent / "shared/tools/gen_csv.py"))
 SIZES = {"1m": 1_000_000, "10m": 10_000_000, "30m": 30_000_000}
+# Every run writes below its own fresh directory here, and nothing is
+# deleted until the bench ends: on this VM's ext4 (no journal) creating a
+# file soon after thousands were deleted makes the kernel's inode allocator
+# skip every inode freed in the last 60 to 300 s, which cost the 3,653-day
+# case seconds of system time that measured the previous run's clean-up
+# (perf: 28 % of the samples in __ext4_new_inode), for every tool alike.
+OUT_DIR = BENCH_DIR / "out"
+_runs = iter(range(1, 1_000_000))
+
+
+def fresh_dir(tool):
+    return OUT_DIR / f"{next(_runs):04d}-{tool}"
 
 # name -> (shape, days, workers, table)
 CASES = {
@@ -231,7 +244,7 @@ class Server:
 
 
 def sluice_run(binary, csv, table, workers, rows):
-    root = BENCH_DIR / "root"
+    root = fresh_dir("sluice")
     server = Server(binary, root, csv.parent, workers)
     mem = MemorySampler(server.proc.pid)
     try:
@@ -298,8 +311,7 @@ print(time.perf_counter() - start)
 
 
 def duckdb_run(csv):
-    out = BENCH_DIR / "duckdb-out"
-    shutil.rmtree(out, ignore_errors=True)
+    out = fresh_dir("duckdb")
     query = (
         f"COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM read_csv('{csv}') "
         f"ORDER BY timestamp) TO '{out}' (FORMAT parquet, PARTITION_BY (day))"
@@ -313,7 +325,6 @@ def duckdb_run(csv):
     if proc.returncode != 0:
         raise SystemExit(f"duckdb failed with exit code {proc.returncode}")
     seconds = float(stdout.strip().splitlines()[-1])
-    shutil.rmtree(out, ignore_errors=True)
     return {"seconds": seconds, "peak_anon": peak_anon, "hwm": hwm}
 
 
@@ -329,8 +340,7 @@ print(time.perf_counter() - start)
 
 
 def polars_run(csv):
-    out = BENCH_DIR / "polars-out"
-    shutil.rmtree(out, ignore_errors=True)
+    out = fresh_dir("polars")
     proc = subprocess.Popen(
         [sys.executable, "-c", POLARS_SCRIPT, str(csv), str(out)], stdout=subprocess.PIPE, text=True
     )
@@ -340,7 +350,6 @@ def polars_run(csv):
     if proc.returncode != 0:
         raise SystemExit(f"polars failed with exit code {proc.returncode}")
     seconds = float(stdout.strip().splitlines()[-1])
-    shutil.rmtree(out, ignore_errors=True)
     return {"seconds": seconds, "peak_anon": peak_anon, "hwm": hwm}
 
 
@@ -410,6 +419,13 @@ def query_side(server, table):
 
 
 def main():
+    try:
+        bench()
+    finally:
+        shutil.rmtree(OUT_DIR, ignore_errors=True)
+
+
+def bench():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES), help="comma list of " + ", ".join(CASES))
     ap.add_argument("--sizes", default="1m,10m", help="comma list of 1m, 10m")
@@ -426,6 +442,7 @@ def main():
     binary = a.binary or build_sluice()
     floor_binary = build_floor()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT_DIR, ignore_errors=True)  # a crashed bench's
     cpus = os.cpu_count()
     print(f"sluice import benchmark: {binary}, {cpus} cores, {a.runs} runs per tool")
     results = {}
