@@ -601,6 +601,41 @@ async fn cli_import() {
     let root = dir.join("data");
     let csv = dir.join("cli.csv");
     let r = weather_csv(&csv, 5_000, 10, 5);
+    // --dry-run prints the report and leaves no table behind.
+    let dry = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "import",
+            csv.to_str().unwrap(),
+            "--table",
+            "cli",
+            "--timestamp",
+            "timestamp",
+            "--partition-by",
+            "DAY",
+            "--dry-run",
+            "--root",
+        ])
+        .arg(&root)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{report}");
+    assert!(report.contains("nothing was written"), "{report}");
+    assert_eq!(
+        report
+            .lines()
+            .filter(|l| l.starts_with("partition "))
+            .count(),
+        10,
+        "{report}"
+    );
+    let imported = report
+        .lines()
+        .find(|l| l.starts_with("summary") && l.contains("rows_imported"))
+        .unwrap();
+    assert!(imported.contains(&r.rows.to_string()), "{imported}");
+    assert!(!root.join("db/public/cli").exists());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "import",
