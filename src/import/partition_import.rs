@@ -433,7 +433,7 @@ fn import_partition(
     })))
 }
 
-/// Most partitions decoded together. The sweep's locality comes from the
+/// The most partitions decoded together. The sweep's locality comes from the
 /// share of the file's records a group covers; past a few members the
 /// gain is gone (many small partitions are far apart anyway) and the
 /// members' decoders and the merge of their entries cost more than the
