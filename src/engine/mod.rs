@@ -190,10 +190,15 @@ impl Engine {
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.optimizer.prefer_existing_sort", true)
             // What a spilling sort keeps back for merging its runs: 10 MB
-            // by default, too much of a small pool shared by two sorts.
+            // by default, too much of a small pool shared by two sorts, and
+            // a sixteenth of a 32 MB pool (2 MB) was too little: the final
+            // merge of a sort that had spilled then had to grow while the
+            // other partition's sort held the rest of the pool, and failed
+            // (seen once in CI). A quarter keeps the merge within what it
+            // reserved before buffering.
             .set_usize(
                 "datafusion.execution.sort_spill_reservation_bytes",
-                (config.query_memory_limit / 16).clamp(1 << 20, 10 << 20) as usize,
+                (config.query_memory_limit / 4).clamp(1 << 20, 10 << 20) as usize,
             );
         // One pool for every query: a fair share each, spilling when it is
         // used up (sorts and aggregations) or failing with 53200.
