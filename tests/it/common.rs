@@ -86,6 +86,25 @@ impl Server {
         self.client_as("admin", "quest").await.expect("connect")
     }
 
+    /// An admin client and the task driving its connection (abort it to
+    /// drop the socket as a client that goes away does).
+    pub async fn client_and_connection(
+        &self,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ) {
+        let conn = format!(
+            "host={} port={} user=admin password=quest dbname=qdb",
+            self.pg.ip(),
+            self.pg.port()
+        );
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        (client, tokio::spawn(connection))
+    }
+
     pub async fn client_as(
         &self,
         user: &str,

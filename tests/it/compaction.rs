@@ -195,17 +195,7 @@ async fn a_streaming_reader_keeps_the_files_it_reads() {
     }
     assert_eq!(manifest_files(&dir), 12);
     let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "200")]);
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user=admin password=quest dbname=qdb",
-            server.pg.ip(),
-            server.pg.port()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = server.client().await;
     // Start reading, then stop: the socket fills and the scan waits with
     // most files not yet opened.
     let rows = client

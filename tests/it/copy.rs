@@ -602,23 +602,18 @@ async fn cli_import() {
     let csv = dir.join("cli.csv");
     let r = weather_csv(&csv, 5_000, 10, 5);
     // --dry-run prints the report and leaves no table behind.
-    let dry = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "import",
-            csv.to_str().unwrap(),
-            "--table",
-            "cli",
-            "--timestamp",
-            "timestamp",
-            "--partition-by",
-            "DAY",
-            "--dry-run",
-            "--root",
-        ])
-        .arg(&root)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["import", csv.to_str().unwrap(), "--table", "cli"])
+            .args(["--timestamp", "timestamp", "--partition-by", "DAY"])
+            .args(extra)
+            .arg("--root")
+            .arg(&root)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let dry = run(&["--dry-run"]);
     let report = String::from_utf8_lossy(&dry.stdout);
     assert!(dry.status.success(), "{report}");
     assert!(report.contains("nothing was written"), "{report}");
@@ -636,22 +631,7 @@ async fn cli_import() {
         .unwrap();
     assert!(imported.contains(&r.rows.to_string()), "{imported}");
     assert!(!root.join("db/public/cli").exists());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "import",
-            csv.to_str().unwrap(),
-            "--table",
-            "cli",
-            "--timestamp",
-            "timestamp",
-            "--partition-by",
-            "DAY",
-            "--root",
-        ])
-        .arg(&root)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = run(&[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

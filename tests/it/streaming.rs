@@ -67,36 +67,26 @@ async fn results_stream_with_bounded_server_memory() {
     let pid = server.pid();
     let idle = rss_anon_kib(pid);
 
-    let (out, peak) = peak_rss_anon_kib(pid, || psql(&server, "SELECT * FROM big"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout.iter().filter(|b| **b == b'\n').count() as u64,
-        ROWS
-    );
-    eprintln!("psql SELECT *: RssAnon {idle} -> {peak} KiB");
-    assert!(
-        peak < idle + BOUND_KIB,
-        "psql SELECT *: RssAnon {idle} -> {peak} KiB"
-    );
-
-    let (out, peak) = peak_rss_anon_kib(pid, || psql(&server, "COPY big TO STDOUT"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout.iter().filter(|b| **b == b'\n').count() as u64,
-        ROWS
-    );
-    assert!(
-        peak < idle + BOUND_KIB,
-        "COPY TO STDOUT: RssAnon {idle} -> {peak} KiB"
-    );
+    // Every row over psql, and the peak stays within the bound.
+    let through_psql = |label: &str, sql: &str| {
+        let (out, peak) = peak_rss_anon_kib(pid, || psql(&server, sql));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.stdout.iter().filter(|b| **b == b'\n').count() as u64,
+            ROWS
+        );
+        eprintln!("{label}: RssAnon {idle} -> {peak} KiB");
+        assert!(
+            peak < idle + BOUND_KIB,
+            "{label}: RssAnon {idle} -> {peak} KiB"
+        );
+    };
+    through_psql("psql SELECT *", "SELECT * FROM big");
+    through_psql("COPY TO STDOUT", "COPY big TO STDOUT");
 
     let url = server.url("/exp?query=SELECT%20*%20FROM%20big");
     let (lines, peak) = peak_rss_anon_kib(pid, || {
@@ -147,17 +137,7 @@ async fn portals_fetch_in_pieces() {
 async fn a_disconnect_stops_the_query() {
     let root = scratch("stream-disconnect").join("data");
     let server = Server::start(&root);
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user=admin password=quest dbname=qdb",
-            server.pg.ip(),
-            server.pg.port()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    let connection = tokio::spawn(connection);
+    let (client, connection) = server.client_and_connection().await;
     // Ten billion rows: hours, unless it stops.
     let rows = client
         .query_raw(
