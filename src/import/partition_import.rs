@@ -1,12 +1,14 @@
-//! Phase `partition_import`: partitions in parallel, biggest first. Each
-//! gathers its index entries (memory and spill runs) and cuts them into
-//! windows of consecutive timestamps (the whole partition when it fits
-//! one). A window is decoded in file order, straight from the mapped file
-//! into typed column buffers, then put in (timestamp, offset) order with
-//! one `take`, so out-of-order input comes out ordered and equal
-//! timestamps keep file order; windows stream into one Parquet file per
-//! partition. One file-system sync makes them durable; they stay invisible
-//! until `attach_partitions`.
+//! Phase `partition_import`: tasks in parallel, biggest first. Small
+//! partitions are decoded up to 16 at a time ([`import_group`]): their
+//! index entries merged in file order, one forward sweep over the mapped
+//! file feeds each member's column buffers. A bigger partition is decoded
+//! alone: its entries are cut into windows of consecutive timestamps, each
+//! decoded in file order. Either way each partition's rows are put in
+//! (timestamp, offset) order with one `take`, so out-of-order input comes
+//! out ordered and equal timestamps keep file order, and become one Parquet
+//! file per partition. One file-system sync makes them durable; they stay
+//! invisible until `attach_partitions`. A dry run decodes and counts the
+//! same way and writes nothing.
 
 use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
