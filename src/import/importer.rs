@@ -91,13 +91,19 @@ impl Importer {
         let mut active = self.active.lock().expect("import slot");
         while let Some(a) = active.as_ref() {
             let now = Instant::now();
-            if now >= deadline || cancel.load(Ordering::Relaxed) {
+            // An import whose final log row may be visible has finished
+            // its work and is releasing the slot: a client that saw the
+            // row and sent the next COPY is not refused.
+            let ending = a.progress.done.load(Ordering::Acquire);
+            if !ending && (now >= deadline || cancel.load(Ordering::Relaxed)) {
                 return Err(Error::invalid(format!(
                     "unable to process the import request - another import may be in progress [activeImportId={}]",
                     a.id
                 )));
             }
-            let step = (deadline - now).min(CANCEL_CHECK);
+            let step = deadline
+                .saturating_duration_since(now)
+                .clamp(CANCEL_CHECK / 10, CANCEL_CHECK);
             active = self
                 .freed
                 .wait_timeout(active, step)

@@ -69,21 +69,13 @@ impl Importer {
         let result = self.pipeline(&job, &work_dir);
         let _ = std::fs::remove_dir_all(&work_dir);
         let errors = job.errors.count();
-        let out = match result {
+        // The final log row goes last: a client that polls the log and
+        // sees it finds the error rows written and the slot free.
+        let (out, status, message, counts) = match result {
             Ok(mut s) => {
                 s.id = id.to_string();
                 s.seconds = started.elapsed().as_secs_f64();
                 s.phases = job.phases.lock().expect("phases").clone();
-                job.log(
-                    None,
-                    Status::Finished,
-                    None,
-                    (
-                        Some(s.rows_handled as i64),
-                        Some(s.rows_imported as i64),
-                        errors as i64,
-                    ),
-                );
                 tracing::info!(
                     import = id,
                     rows = s.rows_imported,
@@ -91,7 +83,12 @@ impl Importer {
                     seconds = s.seconds,
                     "import finished"
                 );
-                Ok(s)
+                let counts = (
+                    Some(s.rows_handled as i64),
+                    Some(s.rows_imported as i64),
+                    errors as i64,
+                );
+                (Ok(s), Status::Finished, None, counts)
             }
             Err((e, handled)) => {
                 let status = if e.is_cancel() {
@@ -100,13 +97,9 @@ impl Importer {
                     Status::Failed
                 };
                 tracing::warn!(import = id, "import {}: {e}", status.as_str());
-                job.log(
-                    None,
-                    status,
-                    Some(e.to_string()),
-                    (Some(handled as i64), Some(0), errors as i64),
-                );
-                Err(e)
+                let message = Some(e.to_string());
+                let counts = (Some(handled as i64), Some(0), errors as i64);
+                (Err(e), status, message, counts)
             }
         };
         let rows = self.error_rows(&job);
@@ -126,9 +119,11 @@ impl Importer {
                 }
             }
         }
-        progress.errors.store(errors, Ordering::Relaxed);
-        progress.done.store(true, Ordering::Relaxed);
         drop(job.decompressed.lock().expect("source").take());
+        progress.errors.store(errors, Ordering::Relaxed);
+        // From here the slot counts as free (`reserve` waits for it).
+        progress.done.store(true, Ordering::Release);
+        job.log(None, status, message, counts);
         let _ = self.journal.trim();
         out
     }

@@ -462,6 +462,28 @@ async fn cancel_and_one_import_at_a_time() {
     )
     .await;
     assert_eq!(wait_final(&client, &id2).await.0, "finished");
+    // A client that saw an import's final log row may send the next COPY
+    // at once, and finds that import's error rows already written.
+    let mut bad = String::from("ts,v\n2024-01-01T00:00:00.000000Z,1\n");
+    for i in 0..2000 {
+        bad.push_str(&format!("not-a-time,{i}\n"));
+    }
+    std::fs::write(import.join("bad.csv"), bad).unwrap();
+    for n in 0..20 {
+        let id = scalar(
+            &client,
+            &format!("COPY b{n} FROM 'bad.csv' WITH HEADER true TIMESTAMP 'ts' FORMAT 'yyyy-MM-ddTHH:mm:ss.SSSSSSZ' ON ERROR SKIP_ROW"),
+        )
+        .await;
+        let (status, _, _, imported, errors) = wait_final(&client, &id).await;
+        assert_eq!((status.as_str(), imported, errors), ("finished", 1, 2000));
+        let lines = scalar(
+            &client,
+            &format!("select count(*) from sys.text_import_errors where id = '{id}'"),
+        )
+        .await;
+        assert_eq!(lines, "2000", "import {n}");
+    }
 }
 
 /// `kill -9` while the import attaches: after restart the table holds all
