@@ -95,6 +95,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// The Delta log of a table could not be read or written.
+    #[error("Delta log of {table}: {reason}")]
+    DeltaLog { table: String, reason: String },
+
+    /// Another writer committed the table version this commit was for,
+    /// and the two changes conflict.
+    #[error("table {table} was changed by another writer [version={version}]: {reason}")]
+    CommitConflict {
+        table: String,
+        version: u64,
+        reason: String,
+    },
+
     #[error("configuration error: {message} [key={key}, value={value}]")]
     Config {
         key: String,
@@ -203,6 +216,8 @@ impl Error {
                 Error::Timeout { .. } | Error::Cancelled => S::QueryCanceled,
                 Error::MemoryLimit { .. } => S::OutOfMemory,
                 Error::Corrupt { .. } => S::DataCorrupted,
+                Error::DeltaLog { .. } => S::IoError,
+                Error::CommitConflict { .. } => S::SerializationFailure,
                 Error::Config { .. } => S::ConfigFileError,
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
                     S::DiskFull
@@ -227,6 +242,7 @@ impl Error {
             SqlState::InsufficientPrivilege => 403,
             SqlState::ProgramLimitExceeded => 413,
             SqlState::InvalidSchemaName | SqlState::QueryCanceled => 400,
+            SqlState::SerializationFailure => 409,
             s if matches!(&s.code()[..2], "42" | "22" | "0A") => 400,
             _ => 500,
         }
@@ -272,6 +288,7 @@ pub enum SqlState {
     InsufficientPrivilege,
     QueryCanceled,
     DataCorrupted,
+    SerializationFailure,
     ConfigFileError,
     DiskFull,
     IoError,
@@ -299,6 +316,7 @@ impl SqlState {
             SqlState::InsufficientPrivilege => "42501",
             SqlState::QueryCanceled => "57014",
             SqlState::DataCorrupted => "XX001",
+            SqlState::SerializationFailure => "40001",
             SqlState::ConfigFileError => "F0000",
             SqlState::DiskFull => "53100",
             SqlState::IoError => "58030",

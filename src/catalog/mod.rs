@@ -215,13 +215,9 @@ impl Catalog {
         files: Vec<DataFile>,
     ) -> Result<Arc<Table>> {
         let schema_dir = self.db_root.join(schema);
-        let mut manifest =
-            Manifest::new(serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?);
-        if !files.is_empty() {
-            manifest.version += 1;
-            manifest.files = files;
-        }
-        manifest.store(tmp)?;
+        let definition = serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        let manifest = Manifest::create(tmp, &meta.layout(), definition, files)?;
+        storage::sync_tree(tmp)?;
         let dir = schema_dir.join(name);
         std::fs::rename(tmp, &dir).map_err(|e| Error::io(&dir, e))?;
         storage::sync_dir(&schema_dir)?;
@@ -336,19 +332,54 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The table definition a version carries.
+fn definition(name: &str, dir: &Path, manifest: &Manifest) -> Result<TableMeta> {
+    serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
+        table: name.into(),
+        file: dir.join(storage::delta::LOG_DIR).display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Turns a table of an earlier release (`_manifest.json`) into a Delta
+/// table: the manifest's files become version 0, then the manifest goes.
+/// Version 0 appears in one put-if-absent step, so a crash leaves the old
+/// form (migrated again at the next start) or the new one (whose leftover
+/// manifest the next start removes).
+fn migrate(name: &str, dir: &Path) -> Result<Manifest> {
+    let legacy = dir.join(storage::manifest::MANIFEST_FILE);
+    let old = Manifest::load_legacy(dir)?;
+    let meta: TableMeta =
+        serde_json::from_value(old.definition.clone()).map_err(|e| Error::Corrupt {
+            table: name.into(),
+            file: legacy.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let files = old.files.clone();
+    let count = files.len();
+    let manifest = Manifest::create(dir, &meta.layout(), old.definition, files)?;
+    storage::sync_tree(dir)?;
+    std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
+    storage::sync_dir(dir)?;
+    tracing::info!(table = %name, files = count, "migrated the table's manifest to a Delta log (version 0)");
+    Ok(manifest)
+}
+
 /// Loads one table directory. A missing or unreadable data file does not
 /// fail the load: the table is kept, marked broken, and the file named.
 fn load_table(schema: &str, name: &str, dir: &Path, reaper: &Arc<reaper::Reaper>) -> Result<Table> {
-    let manifest = Manifest::load(dir)?;
-    let meta: TableMeta =
-        serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
-            table: name.into(),
-            file: dir
-                .join(storage::manifest::MANIFEST_FILE)
-                .display()
-                .to_string(),
-            reason: e.to_string(),
-        })?;
+    let legacy = dir.join(storage::manifest::MANIFEST_FILE);
+    let manifest = if storage::delta::exists(dir) {
+        // A migration that committed version 0 and stopped before removing
+        // the old manifest: the log is the table.
+        if legacy.exists() {
+            std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
+        }
+        Manifest::load(dir)?
+    } else {
+        migrate(name, dir)?
+    };
+    let meta = definition(name, dir, &manifest)?;
     storage::remove_orphans(dir, &manifest)?;
     let mut broken = None;
     for f in &manifest.files {

@@ -1,5 +1,6 @@
-//! One table: its definition and manifest in memory, and the write paths
-//! (append, truncate, rewrite) that end in an atomic manifest swap.
+//! One table: its definition and current version in memory, and the write
+//! paths (append, truncate, rewrite, compaction) that each end in one
+//! Delta commit.
 //!
 //! Readers take a snapshot (`Arc<Manifest>`) and are never blocked; writers
 //! of one table are serialised by an async mutex so that every manifest
@@ -243,9 +244,12 @@ impl Table {
         Ok(chosen.len())
     }
 
-    /// Stores `manifest` durably, then makes it the one readers see.
-    fn publish(&self, meta: TableMeta, manifest: Manifest) -> Result<()> {
-        manifest.store(&self.dir)?;
+    /// Commits `manifest` as the next Delta version, then makes it the one
+    /// readers see. The caller holds the write lock, so the current
+    /// version is the one it extends.
+    fn publish(&self, meta: TableMeta, mut manifest: Manifest) -> Result<()> {
+        let current = self.snapshot().manifest;
+        manifest.commit(&self.dir, &current, &meta.layout())?;
         let manifest = Arc::new(manifest);
         {
             let mut published = self.published.lock().expect("published manifests");

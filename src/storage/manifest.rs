@@ -1,12 +1,14 @@
-//! The table manifest `_manifest.json`: the table definition (opaque to
-//! storage) and the list of live Parquet files with their row counts and
-//! designated-timestamp ranges. It is the single source of truth for what a
-//! table holds, and it is only ever replaced whole and atomically.
+//! One version of a table as the rest of the engine sees it: the table
+//! definition (opaque to storage) and the live Parquet files with their
+//! row counts and designated-timestamp ranges. The table's Delta log
+//! (`delta`) is where versions are read from and committed to; the
+//! `_manifest.json` of earlier releases is only read, to migrate it.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Layout, delta};
 use crate::error::{Error, Result};
 
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -53,7 +55,31 @@ impl Manifest {
         parts.len()
     }
 
+    /// The table's latest version, from its Delta log.
     pub fn load(table_dir: &Path) -> Result<Manifest> {
+        delta::load(table_dir)
+    }
+
+    /// Creates the table's Delta log, at version 0 holding `files`.
+    pub fn create(
+        table_dir: &Path,
+        layout: &Layout,
+        definition: serde_json::Value,
+        files: Vec<DataFile>,
+    ) -> Result<Manifest> {
+        delta::create(table_dir, layout, &definition, &files)
+    }
+
+    /// Commits `self` as the version after `from` (the table's current
+    /// one); sets `self.version` to the version committed.
+    pub fn commit(&mut self, table_dir: &Path, from: &Manifest, layout: &Layout) -> Result<()> {
+        self.version = delta::commit(table_dir, from, self, layout)?;
+        Ok(())
+    }
+
+    /// Reads the manifest file of a table written before tables were
+    /// Delta tables (start-up migrates it).
+    pub fn load_legacy(table_dir: &Path) -> Result<Manifest> {
         let path = table_dir.join(MANIFEST_FILE);
         let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
@@ -64,36 +90,5 @@ impl Manifest {
             file: path.display().to_string(),
             reason: e.to_string(),
         })
-    }
-
-    /// Replaces the manifest of `table_dir` atomically and durably.
-    pub fn store(&self, table_dir: &Path) -> Result<()> {
-        let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
-        super::write_atomic(&table_dir.join(MANIFEST_FILE), &body)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_then_load_round_trips() {
-        let dir = std::env::temp_dir().join(format!("sluice-manifest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut m = Manifest::new(serde_json::json!({"k": 1}));
-        m.files.push(DataFile {
-            partition: "2020-01-01".into(),
-            path: "2020-01-01/1.parquet".into(),
-            rows: 3,
-            size: 10,
-            min_ts: Some(1),
-            max_ts: Some(2),
-        });
-        m.store(&dir).unwrap();
-        let back = Manifest::load(&dir).unwrap();
-        assert_eq!(back.files, m.files);
-        assert!(!dir.join("_manifest.json.tmp").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,13 +1,14 @@
-//! On-disk storage of tables: time partitions of sorted Parquet files and one
-//! manifest per table that names the live files (SPEC section 3).
+//! On-disk storage of tables: time partitions of sorted Parquet files and
+//! one Delta log per table that names the live files (SPEC section 3).
 //!
 //! Storage knows Arrow schemas, partition units and files; it knows nothing
 //! of SQL, column type names or protocols. Every change of a table goes the
-//! same way: new Parquet files are written under new names, then the manifest
-//! is replaced atomically (write, fsync, rename, fsync directory). A crash at
-//! any moment therefore leaves either the old or the new manifest, and files
-//! that no manifest names are removed at the next start.
+//! same way: new Parquet files are written under new names, then one Delta
+//! version that adds and removes files is committed (put-if-absent). A
+//! crash at any moment therefore leaves the version before or the version
+//! after, and files that no version names are removed at the next start.
 
+pub mod delta;
 pub mod files;
 pub mod manifest;
 pub mod partition;
@@ -54,21 +55,23 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
 /// The one atomic, durable file replacement: `bytes` go to `path` + `.tmp`,
 /// which is fsynced, renamed over `path`, and the directory fsynced. A
 /// crash at any moment leaves the old file or the new one, never a mix.
-/// (The manifest, the bulk-job list and the import journal's retention all
-/// use it.)
+/// (The bulk-job list and the import journal's retention use it.)
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    }
+    write_durable(&tmp, bytes)?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(dir)
+}
+
+/// Writes `bytes` to a new file `path` and fsyncs it.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
 }
 
 /// fsyncs a directory so that a rename inside it is durable.
@@ -78,7 +81,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Removes every file and directory below the table directory `dir` that the
-/// manifest does not name (leftovers of writes interrupted by a crash).
+/// table's latest version does not name (leftovers of writes interrupted by
+/// a crash, files retired by a commit); the Delta log stays.
 /// Returns the number of files removed.
 pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
     let live: std::collections::HashSet<&str> =
@@ -89,7 +93,7 @@ pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
         let path = entry.path();
-        if name == manifest::MANIFEST_FILE {
+        if name == delta::LOG_DIR {
             continue;
         }
         if path.is_dir() {
