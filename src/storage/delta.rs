@@ -33,7 +33,7 @@ use delta_kernel::transaction::create_table::create_table;
 use delta_kernel::transaction::{CommitResult, UpdateTableOperation};
 use delta_kernel::{EngineData, FilteredEngineData, Snapshot, SnapshotRef};
 use delta_kernel_default_engine::DefaultEngine;
-use delta_kernel_default_engine::executor::tokio::TokioBackgroundExecutor;
+use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
 
 use super::manifest::Manifest;
 use super::{DataFile, Layout};
@@ -62,12 +62,27 @@ const ENGINE_INFO: &str = concat!("sluice/", env!("CARGO_PKG_VERSION"));
 /// `delta.checkpointInterval` says otherwise (Delta's default).
 const CHECKPOINT_INTERVAL: u64 = 10;
 
-type Kernel = DefaultEngine<TokioBackgroundExecutor>;
+type Kernel = DefaultEngine<TokioMultiThreadExecutor>;
 
-/// One engine for the process: local files, I/O on the kernel's own
-/// background thread (callers block, whatever runtime they are on).
+/// The kernel's I/O runs on its own small runtime: callers block on it
+/// from any thread, a server worker included, and a checkpoint (which
+/// waits on I/O from inside the kernel's tasks) needs more than one thread.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("delta-io")
+        .enable_all()
+        .build()
+        .expect("the Delta I/O runtime")
+});
+
+/// One engine for the process, over the local file system.
 static ENGINE: LazyLock<Kernel> = LazyLock::new(|| {
-    delta_kernel_default_engine::DefaultEngineBuilder::new(Arc::new(LocalFileSystem::new())).build()
+    delta_kernel_default_engine::DefaultEngineBuilder::new(Arc::new(LocalFileSystem::new()))
+        .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(
+            RUNTIME.handle().clone(),
+        )))
+        .build()
 });
 
 fn timestamp_name(layout: &Layout) -> Option<&str> {

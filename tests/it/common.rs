@@ -290,3 +290,61 @@ pub fn peak_rss_anon_kib<T>(pid: u32, work: impl FnOnce() -> T) -> (T, u64) {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     (out, sampler.join().expect("sampler"))
 }
+
+/// The partition directories of a table (not its `_delta_log`), sorted.
+pub fn partition_dirs(table_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(table_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir() && e.file_name() != "_delta_log")
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The Parquet data files below `dir` (checkpoints in a `_delta_log`
+/// are not data).
+pub fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() && entry.file_name() != "_delta_log" {
+            out.extend(data_files(&p));
+        } else if p.extension().is_some_and(|e| e == "parquet") && p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The files the latest version of a Delta table names, replayed from its
+/// JSON commits as the protocol defines (adds minus later removes).
+pub fn delta_live_files(table_dir: &Path) -> std::collections::BTreeSet<String> {
+    let log = table_dir.join("_delta_log");
+    let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_stem()
+                    .is_some_and(|s| s.to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    commits.sort();
+    let mut live = std::collections::BTreeSet::new();
+    for c in commits {
+        for line in std::fs::read_to_string(&c).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(p) = action["add"]["path"].as_str() {
+                live.insert(p.to_string());
+            }
+            if let Some(p) = action["remove"]["path"].as_str() {
+                live.remove(p);
+            }
+        }
+    }
+    live
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{Server, eventually, scalar, scratch};
+use crate::common::{self, Server, eventually, scalar, scratch};
 
 /// `clients` concurrent connections each INSERT `per_client` single rows
 /// (`v = 1`, timestamps spread over two days so two partitions fill up).
@@ -35,23 +35,12 @@ async fn single_row_inserts(server: &Server, clients: usize, per_client: usize) 
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(parquet_files(&p));
-        } else if p.extension().is_some_and(|e| e == "parquet") {
-            out.push(p);
-        }
-    }
-    out
+    common::data_files(dir)
 }
 
-/// Files the table's manifest on disk names.
+/// Files the table's latest Delta version names.
 fn manifest_files(table_dir: &Path) -> usize {
-    let text = std::fs::read(table_dir.join("_manifest.json")).unwrap();
-    let m: serde_json::Value = serde_json::from_slice(&text).unwrap();
-    m["files"].as_array().map_or(0, Vec::len)
+    common::delta_live_files(table_dir).len()
 }
 
 /// 2,000 single-row INSERTs from 8 clients: within seconds each partition

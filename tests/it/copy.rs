@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, column, eventually, scalar, scratch};
+use crate::common::{Server, column, eventually, partition_dirs, scalar, scratch};
 
 /// A deterministic generator (no dependency): 64-bit LCG.
 struct Rng(u64);
@@ -335,19 +335,13 @@ async fn differential(name: &str, decode_memory: &str) {
         })
         .collect();
     assert_eq!(got, want);
-    let dirs = std::fs::read_dir(server.root.join("db/public/weather"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().is_dir())
-        .count();
+    let dirs = partition_dirs(&server.root.join("db/public/weather")).len();
     assert_eq!(dirs, r.per_day.len());
     // With this budget each day is decoded in many small windows; every
     // file must still be one run sorted by timestamp.
     let mut files = 0;
-    for dir in std::fs::read_dir(server.root.join("db/public/weather")).unwrap() {
-        let dir = dir.unwrap().path();
-        if !dir.is_dir() {
-            continue;
-        }
+    for dir in partition_dirs(&server.root.join("db/public/weather")) {
+        let dir = server.root.join("db/public/weather").join(dir);
         for f in std::fs::read_dir(&dir).unwrap() {
             let f = f.unwrap().path();
             files += 1;

@@ -77,12 +77,7 @@ async fn kill9_during_insert_select_is_all_or_nothing() {
 
     // Several kill points; each must leave dst with 1 or 1 + n rows.
     let dst_dir = root.join("db/public/dst");
-    let files_in = |dir: &std::path::Path| -> usize {
-        walk(dir)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .count()
-    };
+    let files_in = |dir: &std::path::Path| -> usize { crate::common::data_files(dir).len() };
     let mut interrupted_mid_write = false;
     for delay_ms in [150u64, 600, 2000] {
         let server_now = Server::start(&root);
@@ -148,21 +143,6 @@ async fn kill9_during_insert_select_is_all_or_nothing() {
         scalar(&c, "SELECT count(*) FROM dst").await,
         (n + 1).to_string()
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// A damaged Parquet file: the server starts, the table reports which file,

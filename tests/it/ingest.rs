@@ -13,7 +13,7 @@ use futures::SinkExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::common::{Server, copy_in, enc, eventually, scalar, scratch};
+use crate::common::{Server, copy_in, enc, eventually, partition_dirs, scalar, scratch};
 
 async fn sql_json(server: &Server, query: &str) -> Value {
     let url = server.url(&format!("/exec?query={}", enc(query)));
@@ -360,13 +360,7 @@ async fn arc_csv_import() {
         "{ddl}"
     );
     // Three hour directories on disk.
-    let hours: Vec<String> =
-        std::fs::read_dir(root.join("db").join("satellites").join("telemetry"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
+    let hours = partition_dirs(&root.join("db").join("satellites").join("telemetry"));
     assert_eq!(hours.len(), 3, "{hours:?}");
     assert!(hours.contains(&"2025-01-15T01".to_string()), "{hours:?}");
 

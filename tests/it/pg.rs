@@ -6,7 +6,7 @@ use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::common::{Server, column, explain, python, scalar, scratch};
+use crate::common::{Server, column, explain, partition_dirs, python, scalar, scratch};
 
 const DAY: u64 = 86_400;
 
@@ -77,13 +77,7 @@ async fn weather_walkthrough_over_extended_protocol() {
 
     // One directory per day, each file sorted with UTC microsecond timestamps.
     let table_dir = root.join("db/public/weather");
-    let mut days: Vec<String> = std::fs::read_dir(&table_dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    days.sort();
+    let days = partition_dirs(&table_dir);
     assert_eq!(
         days,
         [
