@@ -24,18 +24,18 @@ impl Rng {
 
 /// Reference aggregates computed while writing the file.
 #[derive(Debug, Default, PartialEq)]
-struct Reference {
-    rows: u64,
-    temp_sum_milli: i64,
+pub(crate) struct Reference {
+    pub(crate) rows: u64,
+    pub(crate) temp_sum_milli: i64,
     temp_count: u64,
-    min_ts: i64,
-    max_ts: i64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
     per_day: BTreeMap<i64, u64>,
 }
 
 /// A weather-shaped CSV: ISO microsecond timestamps in random order over
 /// `days` days from 2010-01-01, quoted city names with commas, empty fields.
-fn weather_csv(path: &Path, rows: u64, days: i64, seed: u64) -> Reference {
+pub(crate) fn weather_csv(path: &Path, rows: u64, days: i64, seed: u64) -> Reference {
     use std::io::Write;
     let mut rng = Rng(seed);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
@@ -131,7 +131,7 @@ pub(crate) async fn wait_final(
 }
 
 /// Waits until import `id` has logged that `phase` started.
-async fn wait_phase(client: &tokio_postgres::Client, id: &str, phase: &str) {
+pub(crate) async fn wait_phase(client: &tokio_postgres::Client, id: &str, phase: &str) {
     eventually(
         &format!("{phase} of {id}"),
         Duration::from_secs(120),

@@ -12,6 +12,8 @@
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
 //! * `compaction`: small files merged, readers consistent, `kill -9`.
+//! * `delta`: tables read back by delta-rs and Polars as Delta tables,
+//!   migration of `_manifest.json` tables.
 //! * `streaming`: results stream with bounded server memory (psql, `/exp`,
 //!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
@@ -19,6 +21,7 @@ mod common;
 mod compaction;
 mod copy;
 mod correctness;
+mod delta;
 mod durability;
 mod http;
 mod ingest;

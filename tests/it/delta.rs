@@ -1,0 +1,236 @@
+//! Tables are Delta tables: delta-rs (the `deltalake` package) and Polars
+//! read a COPY-imported table exactly as our SQL does, after INSERTs,
+//! compaction and TRUNCATE, and never see an import killed mid-way; a
+//! table of the release before (`_manifest.json`) is migrated at start-up.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::{self, Server, eventually, python, scalar};
+use crate::copy::{start, wait_final, weather_csv};
+
+/// What delta-rs and Polars each read from the Delta table at `dir`:
+/// `rows|temperature sum in thousandths|min ts|max ts` (microseconds).
+fn read_back(dir: &Path) -> [String; 2] {
+    // os._exit: delta-rs's runtime can abort while Python shuts down,
+    // after the answer is printed.
+    let out = python(
+        r#"
+import os, sys
+from deltalake import DeltaTable
+import polars as pl
+import pyarrow.compute as pc
+p = os.environ["TABLE"]
+t = DeltaTable(p).to_pyarrow_table()
+ts = t.column("timestamp").cast("int64")
+s = pc.sum(t.column("tempf")).as_py() or 0.0
+print(f"{t.num_rows}|{round(s * 1000)}|{pc.min(ts).as_py()}|{pc.max(ts).as_py()}")
+df = pl.read_delta(p)
+ts = df["timestamp"].cast(pl.Int64)
+s = df["tempf"].sum() or 0.0
+print(f"{df.height}|{round(s * 1000)}|{ts.min()}|{ts.max()}")
+sys.stdout.flush()
+os._exit(0)
+"#,
+        &[("TABLE", dir.display().to_string())],
+    );
+    let mut lines = out.lines().map(str::to_string);
+    [lines.next().unwrap(), lines.next().unwrap()]
+}
+
+async fn ours(client: &tokio_postgres::Client) -> String {
+    let row = client
+        .query_one(
+            r#"select count(*), sum(tempF), min(timestamp), max(timestamp) from weather"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    let micros = |i: usize| {
+        row.get::<_, Option<std::time::SystemTime>>(i)
+            .map_or("None".to_string(), |t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros()
+                    .to_string()
+            })
+    };
+    format!(
+        "{}|{}|{}|{}",
+        row.get::<_, i64>(0),
+        (row.get::<_, Option<f64>>(1).unwrap_or(0.0) * 1000.0).round() as i64,
+        micros(2),
+        micros(3)
+    )
+}
+
+#[tokio::test]
+async fn delta_readers_see_what_sql_sees() {
+    let (server, import) = start("delta-read", &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100")]);
+    let r = weather_csv(&import.join("w.csv"), 200_000, 40, 5);
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    let dir = server.root.join("db/public/weather");
+    let want = format!("{}|{}|{}|{}", r.rows, r.temp_sum_milli, r.min_ts, r.max_ts);
+    assert_eq!(ours(&client).await, want);
+    assert_eq!(read_back(&dir), [want.clone(), want]);
+
+    // Small INSERTs (each a version), then compaction merges them.
+    for i in 0..12 {
+        client
+            .batch_execute(&format!(
+                "INSERT INTO weather (timestamp, city, tempF) VALUES (to_timestamp_micros(1262304000000000 + {i}), 'Extra', 1.5)"
+            ))
+            .await
+            .unwrap();
+    }
+    eventually(
+        "compaction to merge the inserts",
+        Duration::from_secs(60),
+        || {
+            let dir = dir.clone();
+            async move {
+                let live = common::delta_live_files(&dir);
+                let day = live.iter().filter(|p| p.starts_with("2010-01-01/")).count();
+                (common::data_files(&dir).len() == live.len() && day <= 2).then_some(())
+            }
+        },
+    )
+    .await;
+    let sql = ours(&client).await;
+    assert!(sql.starts_with(&format!("{}|", r.rows + 12)), "{sql}");
+    assert_eq!(read_back(&dir), [sql.clone(), sql]);
+    // A checkpoint was written along the way (every ten versions).
+    let checkpoints = std::fs::read_dir(dir.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".checkpoint.parquet")
+        })
+        .count();
+    assert!(checkpoints >= 1);
+
+    // An import killed mid-way is invisible to every reader.
+    let before = ours(&client).await;
+    let id = scalar(
+        &client,
+        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    crate::copy::wait_phase(&client, &id, "partition_import").await;
+    drop(client);
+    let root = server.root.clone();
+    server.kill9();
+    let server = Server::start_with(&root, &[]);
+    let client = server.client().await;
+    let after = ours(&client).await;
+    let landed = format!("{}|", 2 * r.rows + 12);
+    assert!(after == before || after.starts_with(&landed), "{after}");
+    assert_eq!(read_back(&dir), [after.clone(), after]);
+
+    // TRUNCATE: an empty table for everyone.
+    client
+        .batch_execute("TRUNCATE TABLE weather")
+        .await
+        .unwrap();
+    assert_eq!(ours(&client).await, "0|0|None|None");
+    assert_eq!(read_back(&dir), ["0|0|None|None", "0|0|None|None"]);
+    assert!(server.stop().success());
+}
+
+/// A table as the release before wrote it: Parquet files and a
+/// `_manifest.json` naming them. Built here from a table of this release
+/// by replacing its log with the manifest it would have had.
+fn make_legacy(dir: &Path) {
+    let mut definition = None;
+    let mut files = Vec::new();
+    let mut commits: Vec<_> = std::fs::read_dir(dir.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    commits.sort();
+    let live = common::delta_live_files(dir);
+    for c in commits {
+        for line in std::fs::read_to_string(c).unwrap().lines() {
+            let a: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(d) = a["metaData"]["configuration"]["sluice.definition"].as_str() {
+                definition = Some(serde_json::from_str::<serde_json::Value>(d).unwrap());
+            }
+            let add = &a["add"];
+            if let Some(p) = add["path"].as_str()
+                && live.contains(p)
+            {
+                let stats: serde_json::Value =
+                    serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+                files.push(serde_json::json!({
+                    "partition": p.split('/').next().unwrap(),
+                    "path": p,
+                    "rows": stats["numRecords"],
+                    "size": add["size"],
+                    "min_ts": stats["sluiceTimestampRange"]["min"],
+                    "max_ts": stats["sluiceTimestampRange"]["max"],
+                }));
+            }
+        }
+    }
+    let manifest = serde_json::json!({
+        "version": 3,
+        "definition": definition.unwrap(),
+        "files": files,
+    });
+    std::fs::remove_dir_all(dir.join("_delta_log")).unwrap();
+    std::fs::write(
+        dir.join("_manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn tables_of_the_release_before_are_migrated() {
+    let (server, import) = start("delta-migrate", &[]);
+    let r = weather_csv(&import.join("w.csv"), 20_000, 5, 9);
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    let want = format!("{}|{}|{}|{}", r.rows, r.temp_sum_milli, r.min_ts, r.max_ts);
+    drop(client);
+    let root = server.root.clone();
+    assert!(server.stop().success());
+    let dir = root.join("db/public/weather");
+    make_legacy(&dir);
+    let parquet_before = common::data_files(&dir).len();
+
+    // Start-up turns the manifest into version 0 and removes it.
+    let server = Server::start_with(&root, &[]);
+    let client = server.client().await;
+    assert_eq!(ours(&client).await, want);
+    assert!(!dir.join("_manifest.json").exists());
+    assert!(dir.join("_delta_log/00000000000000000000.json").exists());
+    assert_eq!(common::delta_live_files(&dir).len(), parquet_before);
+    assert_eq!(read_back(&dir), [want.clone(), want.clone()]);
+    drop(client);
+    assert!(server.stop().success());
+
+    // A crash after version 0 and before the manifest went: the log wins,
+    // the leftover manifest is removed, nothing is counted twice.
+    std::fs::write(dir.join("_manifest.json"), b"{\"version\": 1}").unwrap();
+    let server = Server::start_with(&root, &[]);
+    let client = server.client().await;
+    assert_eq!(ours(&client).await, want);
+    assert!(!dir.join("_manifest.json").exists());
+    assert!(server.stop().success());
+}
