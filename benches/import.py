@@ -27,6 +27,7 @@ Usage (from the repository root):
   python3 benches/import.py            # all cases, 1M and 10M rows, 3 runs
   python3 benches/import.py --quick    # 1M rows, 1 run each (a smoke test)
   python3 benches/import.py --cases main --sizes 10m --runs 5
+  python3 benches/import.py --binary NEW --baseline OLD   # A/B two builds, alternating
 
 Data: CSVs are generated with ../shared/tools/gen_csv.py (or $SLUICE_GEN_CSV)
 into $SLUICE_BENCH_DIR (default /var/tmp/sluice-bench) unless they exist.
@@ -433,6 +434,12 @@ def bench():
     ap.add_argument("--quick", action="store_true", help="1m rows, one run of each case")
     ap.add_argument("--no-duckdb", action="store_true", help="run neither DuckDB nor Polars")
     ap.add_argument("--binary", type=Path, help="use this sluice binary, do not build")
+    ap.add_argument("--floor-binary", type=Path, help="use this parse_floor binary, do not build")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run this (earlier) sluice binary, alternating with --binary, and report the ratio",
+    )
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.runs = "1m", 1
@@ -440,7 +447,7 @@ def bench():
         ensure_module("duckdb")
         ensure_module("polars")
     binary = a.binary or build_sluice()
-    floor_binary = build_floor()
+    floor_binary = a.floor_binary or build_floor()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(OUT_DIR, ignore_errors=True)  # a crashed bench's
     cpus = os.cpu_count()
@@ -464,8 +471,13 @@ def bench():
             print(f"  floor    wc -l {floor:.2f} s ({size / 1e6 / floor:,.0f} MB/s)")
             pwall, pcpu = parse_floor(floor_binary, csv)
             print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
-            ours, duck, polar = [], [], []
+            ours, duck, polar, base = [], [], [], []
             for i in range(a.runs):
+                if a.baseline:
+                    b = sluice_run(a.baseline, csv, table, workers, rows)
+                    b["server"].stop()
+                    del b["server"]
+                    base.append(b)
                 r = sluice_run(binary, csv, table, workers, rows)
                 last = i == a.runs - 1
                 if last and shape == "weather" and case != "workers1":
@@ -482,6 +494,9 @@ def bench():
             phases = {p: statistics.median(r["phases"][p] for r in ours) for p in ours[0]["phases"]}
             print("  phases   " + ", ".join(f"{p} {s:.2f} s" for p, s in phases.items()))
             entry = {"seconds": secs, "peak_anon": anon, "bytes": size, "rows": rows}
+            if base:
+                bsecs, _ = summary("baseline", base, size, rows)
+                print(f"  baseline {a.baseline}: this build takes {secs / bsecs:.3f}x its time")
             if duck:
                 dsecs, _ = summary("duckdb", duck, size, rows)
                 psecs, _ = summary("polars", polar, size, rows)
