@@ -181,6 +181,7 @@ impl TableProvider for TableScanProvider {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.table.check_readable()?;
+        self.table.refresh()?;
         let snapshot = self.table.snapshot();
         let meta = &snapshot.meta;
         let ts_index = meta.timestamp_index();

@@ -104,6 +104,39 @@ impl Table {
         self.state.read().expect("table state lock").clone()
     }
 
+    /// Catches up with versions another writer (a second server on the
+    /// same table directory) committed: one `stat` when there are none.
+    /// Skipped while a writer of this process holds the table: its commit
+    /// catches up itself.
+    pub fn refresh(&self) -> Result<()> {
+        let Ok(_guard) = self.write_lock.try_lock() else {
+            return Ok(());
+        };
+        self.catch_up()
+    }
+
+    /// [`Table::refresh`] for a caller that holds the write lock.
+    fn catch_up(&self) -> Result<()> {
+        let current = self.snapshot();
+        if current.broken.is_some()
+            || !storage::delta::has_version(&self.dir, current.manifest.version + 1)
+        {
+            return Ok(());
+        }
+        let latest = Manifest::load(&self.dir)?;
+        let meta = self.definition_of(&latest)?;
+        self.show(meta, latest);
+        Ok(())
+    }
+
+    fn definition_of(&self, manifest: &Manifest) -> Result<TableMeta> {
+        serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
+            table: self.display_name(),
+            file: self.dir.join(storage::delta::LOG_DIR).display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub fn meta(&self) -> TableMeta {
         self.snapshot().meta
     }
@@ -125,6 +158,7 @@ impl Table {
     pub async fn begin_append(self: &Arc<Self>) -> Result<AppendTxn> {
         self.check_readable()?;
         let guard = Arc::clone(&self.write_lock).lock_owned().await;
+        self.catch_up()?;
         Ok(self.txn(guard))
     }
 
@@ -133,6 +167,7 @@ impl Table {
     pub fn begin_append_blocking(self: &Arc<Self>) -> Result<AppendTxn> {
         self.check_readable()?;
         let guard = Arc::clone(&self.write_lock).blocking_lock_owned();
+        self.catch_up()?;
         Ok(self.txn(guard))
     }
 
@@ -152,6 +187,7 @@ impl Table {
     /// Replaces the table's content with nothing (TRUNCATE).
     pub async fn truncate(self: &Arc<Self>) -> Result<()> {
         let _guard = self.write_lock.lock().await;
+        self.catch_up()?;
         let old = self.snapshot();
         let mut manifest = (*old.manifest).clone();
         manifest.version += 1;
@@ -166,6 +202,7 @@ impl Table {
     /// in one manifest.
     pub async fn rewrite(self: &Arc<Self>, new_meta: TableMeta) -> Result<()> {
         let _guard = self.write_lock.lock().await;
+        self.catch_up()?;
         let old = self.snapshot();
         let this = Arc::clone(self);
         let meta = new_meta.clone();
@@ -215,6 +252,7 @@ impl Table {
         let Ok(_guard) = Arc::clone(&self.write_lock).try_lock_owned() else {
             return Ok(0);
         };
+        self.catch_up()?;
         let old = self.snapshot();
         let Some(chosen) = policy.choose(&old.manifest.files) else {
             return Ok(0);
@@ -247,9 +285,70 @@ impl Table {
     /// Commits `manifest` as the next Delta version, then makes it the one
     /// readers see. The caller holds the write lock, so the current
     /// version is the one it extends.
+    ///
+    /// When another writer committed that version first, Delta's rule
+    /// decides: a change that only adds files (INSERT, COPY, a bulk job)
+    /// does not conflict and is committed again after the other writer's
+    /// versions; one that removes files or changes the definition
+    /// (TRUNCATE, compaction, RENAME COLUMN) read a version that is no
+    /// longer the latest and fails.
     fn publish(&self, meta: TableMeta, mut manifest: Manifest) -> Result<()> {
         let current = self.snapshot().manifest;
-        manifest.commit(&self.dir, &current, &meta.layout())?;
+        let before: std::collections::HashSet<&str> =
+            current.files.iter().map(|f| f.path.as_str()).collect();
+        let kept: std::collections::HashSet<&str> =
+            manifest.files.iter().map(|f| f.path.as_str()).collect();
+        // What this change is, against the version it read.
+        let added: Vec<DataFile> = manifest
+            .files
+            .iter()
+            .filter(|f| !before.contains(f.path.as_str()))
+            .cloned()
+            .collect();
+        let append_only =
+            before.iter().all(|p| kept.contains(p)) && manifest.definition == current.definition;
+        let mut from = Arc::clone(&current);
+        for attempt in 0..MAX_REBASES {
+            match manifest.commit(&self.dir, &from, &meta.layout()) {
+                Ok(()) => {
+                    self.show(meta, manifest);
+                    return Ok(());
+                }
+                Err(Error::CommitConflict { version, .. }) => {
+                    if !append_only {
+                        return Err(Error::CommitConflict {
+                            table: self.display_name(),
+                            version,
+                            reason: "this change read an earlier version and conflicts with it; run it again".into(),
+                        });
+                    }
+                    backoff(attempt);
+                    let latest = Manifest::load(&self.dir)?;
+                    if latest.definition != current.definition {
+                        // Our files follow the definition we read.
+                        return Err(Error::CommitConflict {
+                            table: self.display_name(),
+                            version,
+                            reason: "another writer changed the table's definition".into(),
+                        });
+                    }
+                    let mut next = latest.clone();
+                    next.files.extend(added.iter().cloned());
+                    manifest = next;
+                    from = Arc::new(latest);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::CommitConflict {
+            table: self.display_name(),
+            version: from.version + 1,
+            reason: format!("other writers won {MAX_REBASES} commits in a row"),
+        })
+    }
+
+    /// Makes `manifest` (committed) the version readers see.
+    fn show(&self, meta: TableMeta, manifest: Manifest) {
         let manifest = Arc::new(manifest);
         {
             let mut published = self.published.lock().expect("published manifests");
@@ -259,8 +358,20 @@ impl Table {
         let mut state = self.state.write().expect("table state lock");
         state.meta = meta;
         state.manifest = manifest;
-        Ok(())
     }
+}
+
+/// How many times an append is committed again after other writers'
+/// versions before it gives up.
+const MAX_REBASES: u32 = 40;
+
+/// Waits a random 0 to 2^attempt ms (at most 64) before the next try: a
+/// writer that reloads the log while another commits back to back would
+/// otherwise lose every race.
+fn backoff(attempt: u32) {
+    let cap = 1u64 << attempt.min(6);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (cap + 1);
+    std::thread::sleep(std::time::Duration::from_millis(jitter));
 }
 
 /// When a partition's files are merged.
@@ -383,4 +494,98 @@ impl Drop for AppendTxn {
 fn file_tag(version: u64, part: &str) -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{version:08}-{}-{part}", &random[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+
+    use super::*;
+    use crate::catalog::{Catalog, ColumnMeta, ColumnType};
+    use crate::storage::PartitionBy;
+
+    fn meta() -> TableMeta {
+        TableMeta {
+            columns: vec![
+                ColumnMeta::new("ts", ColumnType::Timestamp),
+                ColumnMeta::new("v", ColumnType::Long),
+            ],
+            timestamp: Some("ts".into()),
+            partition_by: PartitionBy::Day,
+            wal: false,
+        }
+    }
+
+    fn rows(t: &Table, values: &[i64]) -> RecordBatch {
+        let ts: TimestampMicrosecondArray = values
+            .iter()
+            .map(|v| Some(1_704_067_200_000_000 + v))
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC");
+        RecordBatch::try_new(
+            t.meta().arrow_schema(),
+            vec![Arc::new(ts), Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    /// Two catalogs on one directory stand for two servers on one table.
+    fn two_writers(name: &str) -> (Arc<Table>, Arc<Table>, std::path::PathBuf) {
+        let root = std::env::temp_dir().join(format!("sluice-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let a = Catalog::open(&root).unwrap();
+        a.create_table("public", "t", meta(), false).unwrap();
+        let b = Catalog::open(&root).unwrap();
+        (
+            a.get("public", "t").unwrap(),
+            b.get("public", "t").unwrap(),
+            root,
+        )
+    }
+
+    #[test]
+    fn an_append_that_lost_the_race_is_committed_after_the_winner() {
+        let (a, b, root) = two_writers("rebase");
+        let mut slow = a.begin_append_blocking().unwrap();
+        slow.write(&[rows(&a, &[1, 2])]).unwrap();
+        let mut fast = b.begin_append_blocking().unwrap();
+        fast.write(&[rows(&b, &[3])]).unwrap();
+        fast.commit().unwrap();
+        // `slow` was begun at version 0; version 1 is b's.
+        slow.commit().unwrap();
+        assert_eq!(a.snapshot().manifest.version, 2);
+        assert_eq!(a.snapshot().manifest.row_count(), 3);
+        // b catches up before its next write, and readers refresh.
+        b.refresh().unwrap();
+        assert_eq!(b.snapshot().manifest.row_count(), 3);
+        assert_eq!(Manifest::load(&a.dir).unwrap().files.len(), 2);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_removal_that_read_an_old_version_fails() {
+        let (a, b, root) = two_writers("conflict");
+        let mut t = a.begin_append_blocking().unwrap();
+        t.write(&[rows(&a, &[1])]).unwrap();
+        t.commit().unwrap();
+        b.refresh().unwrap();
+        // a appends again; b, still at version 1, empties the table.
+        let mut t = a.begin_append_blocking().unwrap();
+        t.write(&[rows(&a, &[2])]).unwrap();
+        t.commit().unwrap();
+        let stale = b.snapshot();
+        let mut empty = (*stale.manifest).clone();
+        empty.files.clear();
+        let err = b.publish(stale.meta, empty).unwrap_err();
+        assert!(
+            matches!(err, Error::CommitConflict { version: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(err.sqlstate(), "40001");
+        // Nothing was lost: both appends are in the latest version.
+        assert_eq!(Manifest::load(&a.dir).unwrap().row_count(), 2);
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

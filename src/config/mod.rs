@@ -31,6 +31,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("http.multipart.max.size", "1g"),
     ("http.text.analysis.max.lines", "1000"),
     ("http.bulk.import.poll.ms", "1000"),
+    ("cairo.root", "db"),
     ("cairo.sql.copy.root", "import"),
     ("cairo.sql.copy.work.root", "tmp"),
     ("cairo.sql.copy.worker.count", "0"),
@@ -54,6 +55,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 pub struct Config {
     /// Data root: `db/`, `import/`, `tmp/` live below it.
     pub root: PathBuf,
+    /// Where tables live (`cairo.root`, relative to `root` unless absolute).
+    pub tables_root: PathBuf,
     pub http_enabled: bool,
     pub http_bind: SocketAddr,
     pub pg_enabled: bool,
@@ -183,6 +186,7 @@ impl Config {
         let timeout_sec = parse_uint(v, "query.timeout.sec")?;
         Ok(Config {
             root: root.to_path_buf(),
+            tables_root: resolve(&non_empty(v, "cairo.root")?),
             http_enabled: parse_bool(v, "http.enabled")?,
             http_bind: parse_addr(v, "http.bind.to")?,
             pg_enabled: parse_bool(v, "pg.enabled")?,
@@ -227,9 +231,9 @@ impl Config {
         })
     }
 
-    /// `<root>/db`: where tables live.
+    /// Where tables live: `cairo.root`, by default `<root>/db`.
     pub fn db_root(&self) -> PathBuf {
-        self.root.join("db")
+        self.tables_root.clone()
     }
 }
 

@@ -91,6 +91,14 @@ fn timestamp_name(layout: &Layout) -> Option<&str> {
         .map(|i| layout.schema.field(i).name().as_str())
 }
 
+/// Whether version `version` of the table has been committed.
+pub fn has_version(table_dir: &Path, version: u64) -> bool {
+    table_dir
+        .join(LOG_DIR)
+        .join(format!("{version:020}.json"))
+        .exists()
+}
+
 /// Whether `table_dir` holds a Delta log.
 pub fn exists(table_dir: &Path) -> bool {
     table_dir.join(LOG_DIR).is_dir()
@@ -124,6 +132,9 @@ fn delta_type(t: &DataType) -> Result<DeltaType> {
         DataType::Float64 => DeltaType::DOUBLE,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DeltaType::STRING,
         DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8) => DeltaType::STRING,
+        // Delta has no nanosecond type; as `timestamp`, readers refuse
+        // values with sub-microsecond digits. As `long` they read exact.
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => DeltaType::LONG,
         DataType::Timestamp(_, Some(_)) => DeltaType::TIMESTAMP,
         DataType::Timestamp(_, None) => DeltaType::TIMESTAMP_NTZ,
         DataType::FixedSizeBinary(_) | DataType::Binary => DeltaType::BINARY,
