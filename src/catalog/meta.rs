@@ -113,6 +113,20 @@ impl TableMeta {
             .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
+    /// The definition a table version stores (JSON), read back; `file`
+    /// is where it was read from, for the error.
+    pub fn from_definition(
+        definition: &serde_json::Value,
+        table: &str,
+        file: &std::path::Path,
+    ) -> Result<TableMeta> {
+        serde_json::from_value(definition.clone()).map_err(|e| Error::Corrupt {
+            table: table.into(),
+            file: file.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub fn timestamp_index(&self) -> Option<usize> {
         self.timestamp.as_deref().and_then(|t| self.column_index(t))
     }

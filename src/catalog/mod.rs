@@ -1,8 +1,10 @@
 //! The catalog: schemas and tables on disk under `<root>/db/<schema>/<table>/`,
 //! their definitions, and the DataFusion table provider that reads them.
 //!
-//! Start-up loads every table, checks that each file its manifest names is
-//! present and readable, and removes files no manifest names. A table that
+//! Start-up loads every table from its Delta log (migrating a
+//! `_manifest.json` of an earlier release), checks that each file the
+//! latest version names is present and readable, and removes files no
+//! version names. A table that
 //! fails the check stays listed and answers every query with an error that
 //! names the file; the other tables work.
 
@@ -334,11 +336,11 @@ fn file_name(p: &Path) -> String {
 
 /// The table definition a version carries.
 fn definition(name: &str, dir: &Path, manifest: &Manifest) -> Result<TableMeta> {
-    serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
-        table: name.into(),
-        file: dir.join(storage::delta::LOG_DIR).display().to_string(),
-        reason: e.to_string(),
-    })
+    TableMeta::from_definition(
+        &manifest.definition,
+        name,
+        &dir.join(storage::delta::LOG_DIR),
+    )
 }
 
 /// Turns a table of an earlier release (`_manifest.json`) into a Delta
@@ -349,12 +351,7 @@ fn definition(name: &str, dir: &Path, manifest: &Manifest) -> Result<TableMeta> 
 fn migrate(name: &str, dir: &Path) -> Result<Manifest> {
     let legacy = dir.join(storage::manifest::MANIFEST_FILE);
     let old = Manifest::load_legacy(dir)?;
-    let meta: TableMeta =
-        serde_json::from_value(old.definition.clone()).map_err(|e| Error::Corrupt {
-            table: name.into(),
-            file: legacy.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    let meta = TableMeta::from_definition(&old.definition, name, &legacy)?;
     let files = old.files.clone();
     let count = files.len();
     let manifest = Manifest::create(dir, &meta.layout(), old.definition, files)?;

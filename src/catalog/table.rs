@@ -3,8 +3,9 @@
 //! Delta commit.
 //!
 //! Readers take a snapshot (`Arc<Manifest>`) and are never blocked; writers
-//! of one table are serialised by an async mutex so that every manifest
-//! version extends the one before it.
+//! of one table in this process are serialised by an async mutex, so each
+//! commit extends the version before it. A version another server committed
+//! first is caught up with (`refresh`) or rebased onto (`publish`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -130,11 +131,8 @@ impl Table {
     }
 
     fn definition_of(&self, manifest: &Manifest) -> Result<TableMeta> {
-        serde_json::from_value(manifest.definition.clone()).map_err(|e| Error::Corrupt {
-            table: self.display_name(),
-            file: self.dir.join(storage::delta::LOG_DIR).display().to_string(),
-            reason: e.to_string(),
-        })
+        let log = self.dir.join(storage::delta::LOG_DIR);
+        TableMeta::from_definition(&manifest.definition, &self.display_name(), &log)
     }
 
     pub fn meta(&self) -> TableMeta {
@@ -294,19 +292,10 @@ impl Table {
     /// longer the latest and fails.
     fn publish(&self, meta: TableMeta, mut manifest: Manifest) -> Result<()> {
         let current = self.snapshot().manifest;
-        let before: std::collections::HashSet<&str> =
-            current.files.iter().map(|f| f.path.as_str()).collect();
-        let kept: std::collections::HashSet<&str> =
-            manifest.files.iter().map(|f| f.path.as_str()).collect();
         // What this change is, against the version it read.
-        let added: Vec<DataFile> = manifest
-            .files
-            .iter()
-            .filter(|f| !before.contains(f.path.as_str()))
-            .cloned()
-            .collect();
-        let append_only =
-            before.iter().all(|p| kept.contains(p)) && manifest.definition == current.definition;
+        let added = manifest.added_since(&current);
+        let append_only = manifest.removed_since(&current).is_empty()
+            && manifest.definition == current.definition;
         let mut from = Arc::clone(&current);
         for attempt in 0..MAX_REBASES {
             match manifest.commit(&self.dir, &from, &meta.layout()) {

@@ -16,7 +16,7 @@
 //! here from the kernel's own schema serialisation and written with the
 //! same put-if-absent rule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -225,7 +225,8 @@ pub fn load(table_dir: &Path) -> Result<Manifest> {
         })?;
     let timestamp = props.get(TIMESTAMP).cloned();
     let mut files = Vec::new();
-    for_each_file(&snapshot, table_dir, |batch, selected| {
+    for_each_file(&snapshot, table_dir, |data, selected| {
+        let batch = data.record_batch();
         let paths = string_column(batch, "path")?;
         let sizes = batch
             .column_by_name("size")
@@ -284,11 +285,12 @@ fn snapshot(table_dir: &Path) -> Result<SnapshotRef> {
 }
 
 /// Calls `f` with each batch of the snapshot's live files (in the kernel's
-/// scan-row layout) and which of its rows are live.
+/// scan-row layout, owned, for `remove_files`) and which of its rows are
+/// live.
 fn for_each_file(
     snapshot: &SnapshotRef,
     table_dir: &Path,
-    mut f: impl FnMut(&RecordBatch, &dyn Fn(usize) -> bool) -> Result<()>,
+    mut f: impl FnMut(Box<ArrowEngineData>, &dyn Fn(usize) -> bool) -> Result<()>,
 ) -> Result<()> {
     let err = kernel_err(table_dir, "could not list the table's files");
     let scan = Arc::clone(snapshot).scan_builder().build().map_err(&err)?;
@@ -297,7 +299,7 @@ fn for_each_file(
         let (data, selection) = meta.scan_files.into_parts();
         let data = ArrowEngineData::try_from_engine_data(data).map_err(&err)?;
         let selected = |row: usize| selection.get(row).copied().unwrap_or(true);
-        f(data.record_batch(), &selected)?;
+        f(data, &selected)?;
     }
     Ok(())
 }
@@ -497,15 +499,8 @@ fn encode_path(p: &str) -> String {
 pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout) -> Result<u64> {
     let err = kernel_err(table_dir, "could not commit to the Delta log");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
-    let before: HashSet<&str> = from.files.iter().map(|f| f.path.as_str()).collect();
-    let after: HashSet<&str> = to.files.iter().map(|f| f.path.as_str()).collect();
-    let added: Vec<DataFile> = to
-        .files
-        .iter()
-        .filter(|f| !before.contains(f.path.as_str()))
-        .cloned()
-        .collect();
-    let removed: HashSet<&str> = before.difference(&after).copied().collect();
+    let added = to.added_since(from);
+    let removed = to.removed_since(from);
     if from.definition != to.definition {
         return replace_schema(table_dir, from, to, schema, timestamp, &added);
     }
@@ -528,21 +523,20 @@ pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout)
         txn.add_files(add_actions(&added, timestamp)?);
     }
     if !removed.is_empty() {
-        let scan = Arc::clone(&snapshot).scan_builder().build().map_err(&err)?;
-        for meta in scan.scan_metadata(&*ENGINE).map_err(&err)? {
-            let (data, selection) = meta.map_err(&err)?.scan_files.into_parts();
-            let data = ArrowEngineData::try_from_engine_data(data).map_err(&err)?;
+        // The kernel removes files given as rows of the snapshot's own scan
+        // metadata: select the rows of the files this commit drops.
+        for_each_file(&snapshot, table_dir, |data, selected| {
             let paths = string_column(data.record_batch(), "path")?;
             let chosen: Vec<bool> = (0..paths.len())
                 .map(|row| {
-                    selection.get(row).copied().unwrap_or(true)
-                        && removed.contains(decode_path(paths.value(row)).as_str())
+                    selected(row) && removed.contains(decode_path(paths.value(row)).as_str())
                 })
                 .collect();
             if chosen.iter().any(|c| *c) {
                 txn.remove_files(FilteredEngineData::try_new(data, chosen).map_err(&err)?);
             }
-        }
+            Ok(())
+        })?;
     }
     let committed = match txn.commit(&*ENGINE).map_err(&err)? {
         CommitResult::Committed(c) => c,

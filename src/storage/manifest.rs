@@ -55,6 +55,28 @@ impl Manifest {
         parts.len()
     }
 
+    /// The files of `self` that `from` does not have.
+    pub fn added_since(&self, from: &Manifest) -> Vec<DataFile> {
+        let before: std::collections::HashSet<&str> =
+            from.files.iter().map(|f| f.path.as_str()).collect();
+        self.files
+            .iter()
+            .filter(|f| !before.contains(f.path.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The paths of `from`'s files that `self` no longer has.
+    pub fn removed_since<'a>(&self, from: &'a Manifest) -> std::collections::HashSet<&'a str> {
+        let after: std::collections::HashSet<&str> =
+            self.files.iter().map(|f| f.path.as_str()).collect();
+        from.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .filter(|p| !after.contains(p))
+            .collect()
+    }
+
     /// The table's latest version, from its Delta log.
     pub fn load(table_dir: &Path) -> Result<Manifest> {
         delta::load(table_dir)

@@ -319,9 +319,8 @@ pub fn data_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The files the latest version of a Delta table names, replayed from its
-/// JSON commits as the protocol defines (adds minus later removes).
-pub fn delta_live_files(table_dir: &Path) -> std::collections::BTreeSet<String> {
+/// Every action of a Delta table's JSON commits, in version order.
+pub fn delta_actions(table_dir: &Path) -> Vec<serde_json::Value> {
     let log = table_dir.join("_delta_log");
     let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
         .unwrap()
@@ -334,16 +333,28 @@ pub fn delta_live_files(table_dir: &Path) -> std::collections::BTreeSet<String> 
         })
         .collect();
     commits.sort();
+    commits
+        .iter()
+        .flat_map(|c| {
+            std::fs::read_to_string(c)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The files the latest version of a Delta table names, replayed from its
+/// JSON commits as the protocol defines (adds minus later removes).
+pub fn delta_live_files(table_dir: &Path) -> std::collections::BTreeSet<String> {
     let mut live = std::collections::BTreeSet::new();
-    for c in commits {
-        for line in std::fs::read_to_string(&c).unwrap().lines() {
-            let action: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(p) = action["add"]["path"].as_str() {
-                live.insert(p.to_string());
-            }
-            if let Some(p) = action["remove"]["path"].as_str() {
-                live.remove(p);
-            }
+    for action in delta_actions(table_dir) {
+        if let Some(p) = action["add"]["path"].as_str() {
+            live.insert(p.to_string());
+        }
+        if let Some(p) = action["remove"]["path"].as_str() {
+            live.remove(p);
         }
     }
     live

@@ -64,10 +64,11 @@ async fn ours(client: &tokio_postgres::Client) -> String {
     )
 }
 
-#[tokio::test]
-async fn delta_readers_see_what_sql_sees() {
-    let (server, import) = start("delta-read", &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100")]);
-    let r = weather_csv(&import.join("w.csv"), 200_000, 40, 5);
+/// A server with table `weather` COPY-imported from a generated file, and
+/// the reference answer `rows|Σ tempF in thousandths|min ts|max ts`.
+async fn imported(name: &str, rows: u64, days: i64, env: &[(&str, &str)]) -> (Server, String) {
+    let (server, import) = start(name, env);
+    let r = weather_csv(&import.join("w.csv"), rows, days, 5);
     let client = server.client().await;
     let id = scalar(
         &client,
@@ -75,8 +76,22 @@ async fn delta_readers_see_what_sql_sees() {
     )
     .await;
     assert_eq!(wait_final(&client, &id).await.0, "finished");
-    let dir = server.root.join("db/public/weather");
     let want = format!("{}|{}|{}|{}", r.rows, r.temp_sum_milli, r.min_ts, r.max_ts);
+    (server, want)
+}
+
+#[tokio::test]
+async fn delta_readers_see_what_sql_sees() {
+    let rows = 200_000;
+    let (server, want) = imported(
+        "delta-read",
+        rows,
+        40,
+        &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100")],
+    )
+    .await;
+    let client = server.client().await;
+    let dir = server.root.join("db/public/weather");
     assert_eq!(ours(&client).await, want);
     assert_eq!(read_back(&dir), [want.clone(), want]);
 
@@ -103,7 +118,7 @@ async fn delta_readers_see_what_sql_sees() {
     )
     .await;
     let sql = ours(&client).await;
-    assert!(sql.starts_with(&format!("{}|", r.rows + 12)), "{sql}");
+    assert!(sql.starts_with(&format!("{}|", rows + 12)), "{sql}");
     assert_eq!(read_back(&dir), [sql.clone(), sql]);
     // A checkpoint was written along the way (every ten versions).
     let checkpoints = std::fs::read_dir(dir.join("_delta_log"))
@@ -131,7 +146,7 @@ async fn delta_readers_see_what_sql_sees() {
     let server = Server::start_with(&root, &[]);
     let client = server.client().await;
     let after = ours(&client).await;
-    let landed = format!("{}|", 2 * r.rows + 12);
+    let landed = format!("{}|", 2 * rows + 12);
     assert!(after == before || after.starts_with(&landed), "{after}");
     assert_eq!(read_back(&dir), [after.clone(), after]);
 
@@ -151,35 +166,25 @@ async fn delta_readers_see_what_sql_sees() {
 fn make_legacy(dir: &Path) {
     let mut definition = None;
     let mut files = Vec::new();
-    let mut commits: Vec<_> = std::fs::read_dir(dir.join("_delta_log"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    commits.sort();
     let live = common::delta_live_files(dir);
-    for c in commits {
-        for line in std::fs::read_to_string(c).unwrap().lines() {
-            let a: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(d) = a["metaData"]["configuration"]["sluice.definition"].as_str() {
-                definition = Some(serde_json::from_str::<serde_json::Value>(d).unwrap());
-            }
-            let add = &a["add"];
-            if let Some(p) = add["path"].as_str()
-                && live.contains(p)
-            {
-                let stats: serde_json::Value =
-                    serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
-                files.push(serde_json::json!({
-                    "partition": p.split('/').next().unwrap(),
-                    "path": p,
-                    "rows": stats["numRecords"],
-                    "size": add["size"],
-                    "min_ts": stats["sluiceTimestampRange"]["min"],
-                    "max_ts": stats["sluiceTimestampRange"]["max"],
-                }));
-            }
+    for a in common::delta_actions(dir) {
+        if let Some(d) = a["metaData"]["configuration"]["sluice.definition"].as_str() {
+            definition = Some(serde_json::from_str::<serde_json::Value>(d).unwrap());
+        }
+        let add = &a["add"];
+        if let Some(p) = add["path"].as_str()
+            && live.contains(p)
+        {
+            let stats: serde_json::Value =
+                serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+            files.push(serde_json::json!({
+                "partition": p.split('/').next().unwrap(),
+                "path": p,
+                "rows": stats["numRecords"],
+                "size": add["size"],
+                "min_ts": stats["sluiceTimestampRange"]["min"],
+                "max_ts": stats["sluiceTimestampRange"]["max"],
+            }));
         }
     }
     let manifest = serde_json::json!({
@@ -197,17 +202,7 @@ fn make_legacy(dir: &Path) {
 
 #[tokio::test]
 async fn tables_of_the_release_before_are_migrated() {
-    let (server, import) = start("delta-migrate", &[]);
-    let r = weather_csv(&import.join("w.csv"), 20_000, 5, 9);
-    let client = server.client().await;
-    let id = scalar(
-        &client,
-        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
-    )
-    .await;
-    assert_eq!(wait_final(&client, &id).await.0, "finished");
-    let want = format!("{}|{}|{}|{}", r.rows, r.temp_sum_milli, r.min_ts, r.max_ts);
-    drop(client);
+    let (server, want) = imported("delta-migrate", 20_000, 5, &[]).await;
     let root = server.root.clone();
     assert!(server.stop().success());
     let dir = root.join("db/public/weather");
