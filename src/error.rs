@@ -99,6 +99,10 @@ pub enum Error {
     #[error("Delta log of {table}: {reason}")]
     DeltaLog { table: String, reason: String },
 
+    /// A request to object storage failed (network, credentials, bucket).
+    #[error("object storage request failed [url={url}]: {reason}")]
+    ObjectStore { url: String, reason: String },
+
     /// Another writer committed the table version this commit was for,
     /// and the two changes conflict.
     #[error("table {table} was changed by another writer [version={version}]: {reason}")]
@@ -216,7 +220,7 @@ impl Error {
                 Error::Timeout { .. } | Error::Cancelled => S::QueryCanceled,
                 Error::MemoryLimit { .. } => S::OutOfMemory,
                 Error::Corrupt { .. } => S::DataCorrupted,
-                Error::DeltaLog { .. } => S::IoError,
+                Error::DeltaLog { .. } | Error::ObjectStore { .. } => S::IoError,
                 Error::CommitConflict { .. } => S::SerializationFailure,
                 Error::Config { .. } => S::ConfigFileError,
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {

@@ -118,11 +118,11 @@ impl TableMeta {
     pub fn from_definition(
         definition: &serde_json::Value,
         table: &str,
-        file: &std::path::Path,
+        file: &str,
     ) -> Result<TableMeta> {
         serde_json::from_value(definition.clone()).map_err(|e| Error::Corrupt {
             table: table.into(),
-            file: file.display().to_string(),
+            file: file.to_string(),
             reason: e.to_string(),
         })
     }

@@ -28,7 +28,8 @@ pub use types::ColumnType;
 pub use values::{parse_ipv4, parse_uuid};
 
 use crate::error::{Error, Result};
-use crate::storage::{self, DataFile, Manifest};
+use crate::storage::{self, Bucket, DataFile, Manifest, Remote, TableLoc};
+use reaper::Doomed;
 
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The one database clients connect to (DataFusion's catalog name).
@@ -36,9 +37,67 @@ pub const DATABASE: &str = "qdb";
 /// The virtual, read-only schema of system tables.
 pub const SYS_SCHEMA: &str = "sys";
 
+/// Where the tables are.
+#[derive(Debug, Clone)]
+pub enum Root {
+    /// `<dir>/<schema>/<table>/`.
+    Local(PathBuf),
+    /// `s3://<bucket>/<prefix>/<schema>/<table>/`; new files are written
+    /// below `scratch` (local) and uploaded when committed.
+    Remote {
+        bucket: Arc<Bucket>,
+        prefix: String,
+        scratch: PathBuf,
+    },
+}
+
+/// The object that makes an empty schema on object storage exist (a
+/// bucket has no directories).
+const SCHEMA_MARKER: &str = "_sluice_schema";
+/// The object that marks a table on object storage as dropped: its other
+/// objects are being removed (and a start-up finishes the removal).
+const DROPPED_MARKER: &str = "_sluice_dropped";
+
+impl Root {
+    /// The key prefix of `rel` below the root (remote roots).
+    fn key(prefix: &str, rel: &str) -> String {
+        if prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{prefix}/{rel}")
+        }
+    }
+
+    /// Where a table's files are, and where its new files are written.
+    fn table(&self, schema: &str, name: &str) -> TableLoc {
+        match self {
+            Root::Local(dir) => TableLoc::local(dir.join(schema).join(name)),
+            Root::Remote {
+                bucket,
+                prefix,
+                scratch,
+            } => TableLoc {
+                dir: scratch.join(schema).join(name),
+                remote: Some(Remote {
+                    bucket: Arc::clone(bucket),
+                    prefix: Root::key(prefix, &format!("{schema}/{name}")),
+                }),
+            },
+        }
+    }
+
+    /// The local directory where a schema's new tables are staged.
+    fn staging(&self, schema: &str) -> PathBuf {
+        match self {
+            Root::Local(dir) => dir.join(schema),
+            Root::Remote { scratch, .. } => scratch.join(schema),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Catalog {
-    db_root: PathBuf,
+    root: Root,
     schemas: RwLock<BTreeMap<String, BTreeMap<String, Arc<Table>>>>,
     /// The one remover of retired files and dropped tables.
     reaper: Arc<reaper::Reaper>,
@@ -47,42 +106,28 @@ pub struct Catalog {
 impl Catalog {
     /// Opens (creating if needed) the catalog under `db_root`.
     pub fn open(db_root: &Path) -> Result<Catalog> {
-        std::fs::create_dir_all(db_root.join(DEFAULT_SCHEMA)).map_err(|e| Error::io(db_root, e))?;
+        Catalog::open_at(Root::Local(db_root.to_path_buf()))
+    }
+
+    /// Opens the catalog at `root`, loading every table.
+    pub fn open_at(root: Root) -> Result<Catalog> {
         let reaper = Arc::new(reaper::Reaper::start());
-        let mut schemas = BTreeMap::new();
-        for entry in read_dir(db_root)? {
-            if !entry.is_dir() {
-                continue;
+        let schemas = match &root {
+            Root::Local(dir) => load_local(dir, &root, &reaper)?,
+            Root::Remote {
+                bucket,
+                prefix,
+                scratch,
+            } => {
+                // Files not uploaded when the last process stopped belong
+                // to no version.
+                let _ = std::fs::remove_dir_all(scratch);
+                std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+                load_remote(bucket, prefix, &root, &reaper)?
             }
-            let schema = file_name(&entry);
-            if schema.starts_with('.') {
-                continue;
-            }
-            let mut tables = BTreeMap::new();
-            for table_dir in read_dir(&entry)? {
-                let name = file_name(&table_dir);
-                if !table_dir.is_dir() {
-                    continue;
-                }
-                if name.starts_with('.') {
-                    // A CREATE or DROP interrupted by a crash.
-                    tracing::info!(dir = %table_dir.display(), "removing unfinished table directory");
-                    let _ = std::fs::remove_dir_all(&table_dir);
-                    continue;
-                }
-                match load_table(&schema, &name, &table_dir, &reaper) {
-                    Ok(t) => {
-                        tables.insert(name, Arc::new(t));
-                    }
-                    Err(e) => {
-                        tracing::error!(table = %name, dir = %table_dir.display(), error = %e, "cannot load table")
-                    }
-                }
-            }
-            schemas.insert(schema, tables);
-        }
+        };
         Ok(Catalog {
-            db_root: db_root.to_path_buf(),
+            root,
             schemas: RwLock::new(schemas),
             reaper,
         })
@@ -144,9 +189,17 @@ impl Catalog {
                 })
             };
         }
-        let dir = self.db_root.join(schema);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        storage::sync_dir(&self.db_root)?;
+        match &self.root {
+            Root::Local(root) => {
+                let dir = root.join(schema);
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                storage::sync_dir(root)?;
+            }
+            Root::Remote { bucket, prefix, .. } => {
+                let marker = Root::key(prefix, &format!("{schema}/{SCHEMA_MARKER}"));
+                bucket.put(&marker, bytes::Bytes::new(), false)?;
+            }
+        }
         schemas.insert(schema.to_string(), BTreeMap::new());
         Ok(())
     }
@@ -166,8 +219,7 @@ impl Catalog {
             Err(Error::TableExists { .. }) if if_not_exists => return Ok(None),
             other => other?,
         };
-        let schema_dir = self.db_root.join(schema);
-        let tmp = schema_dir.join(format!(
+        let tmp = self.root.staging(schema).join(format!(
             ".{name}.creating-{}",
             uuid::Uuid::new_v4().simple()
         ));
@@ -186,8 +238,8 @@ impl Catalog {
             });
         }
         Ok(self
-            .db_root
-            .join(schema)
+            .root
+            .staging(schema)
             .join(format!(".{name}.importing-{import_id}")))
     }
 
@@ -206,7 +258,10 @@ impl Catalog {
         self.install(tables, schema, name, meta, staging, files)
     }
 
-    /// Writes the manifest into `tmp` and renames it to the table's name.
+    /// Writes the manifest into `tmp` and renames it to the table's name;
+    /// on object storage, uploads the files from `tmp` and commits version
+    /// 0 in place (put-if-absent: a table another server created first is
+    /// not overwritten).
     fn install(
         &self,
         tables: &mut BTreeMap<String, Arc<Table>>,
@@ -216,17 +271,57 @@ impl Catalog {
         tmp: &Path,
         files: Vec<DataFile>,
     ) -> Result<Arc<Table>> {
-        let schema_dir = self.db_root.join(schema);
         let definition = serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?;
-        let manifest = Manifest::create(tmp, &meta.layout(), definition, files)?;
-        storage::sync_tree(tmp)?;
-        let dir = schema_dir.join(name);
-        std::fs::rename(tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-        storage::sync_dir(&schema_dir)?;
+        let loc = self.root.table(schema, name);
+        let manifest = match &loc.remote {
+            None => {
+                let staged = TableLoc::local(tmp.to_path_buf());
+                let manifest = Manifest::create(&staged, &meta.layout(), definition, files)?;
+                storage::sync_tree(tmp)?;
+                std::fs::rename(tmp, &loc.dir).map_err(|e| Error::io(&loc.dir, e))?;
+                storage::sync_dir(&self.root.staging(schema))?;
+                manifest
+            }
+            Some(r) => {
+                if r.bucket.exists(&r.key(DROPPED_MARKER))? {
+                    let _ = std::fs::remove_dir_all(tmp);
+                    return Err(Error::Invalid {
+                        message: format!(
+                            "table {name} is still being dropped; create it again in a moment"
+                        ),
+                        position: None,
+                    });
+                }
+                let staged = TableLoc {
+                    dir: tmp.to_path_buf(),
+                    remote: loc.remote.clone(),
+                };
+                let rels: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+                let made = staged.upload(&rels).and_then(|()| {
+                    Manifest::create(&loc, &meta.layout(), definition, files.clone())
+                });
+                let _ = std::fs::remove_dir_all(tmp);
+                match made {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = r.bucket.delete(rels.iter().map(|rel| r.key(rel)).collect());
+                        return Err(match e {
+                            Error::CommitConflict { .. } => {
+                                Error::TableExists { table: name.into() }
+                            }
+                            e => e,
+                        });
+                    }
+                }
+            }
+        };
+        if loc.remote.is_some() {
+            std::fs::create_dir_all(&loc.dir).map_err(|e| Error::io(&loc.dir, e))?;
+        }
         let table = Arc::new(Table::new(
             schema,
             name,
-            dir,
+            loc,
             meta,
             manifest,
             None,
@@ -246,13 +341,38 @@ impl Catalog {
         let Some(table) = tables.remove(name) else {
             return Ok(false);
         };
-        let schema_dir = self.db_root.join(schema);
-        let gone = schema_dir.join(format!(".{name}.dropped-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::rename(&table.dir, &gone).map_err(|e| Error::io(&table.dir, e))?;
-        storage::sync_dir(&schema_dir)?;
+        let doomed = match &table.loc.remote {
+            None => {
+                let schema_dir = self.root.staging(schema);
+                let gone =
+                    schema_dir.join(format!(".{name}.dropped-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::rename(&table.loc.dir, &gone).map_err(|e| Error::io(&table.loc.dir, e))?;
+                storage::sync_dir(&schema_dir)?;
+                vec![Doomed::Path(gone)]
+            }
+            Some(r) => {
+                // No rename on object storage: a marker object says the
+                // table is gone (a start-up finishes what is left), the
+                // table's objects follow, the marker last.
+                let marker = r.key(DROPPED_MARKER);
+                r.bucket.put(&marker, bytes::Bytes::new(), false)?;
+                let _ = std::fs::remove_dir_all(&table.loc.dir);
+                let keys = r
+                    .bucket
+                    .list(&r.prefix)?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| *k != marker)
+                    .collect();
+                vec![
+                    Doomed::Objects(Arc::clone(&r.bucket), keys),
+                    Doomed::Objects(Arc::clone(&r.bucket), vec![marker]),
+                ]
+            }
+        };
         // Queries already running may still hold a snapshot of the table:
-        // the reaper removes the directory once none does.
-        self.reaper.retire_after(vec![gone], table.readers());
+        // the reaper removes the files once none does.
+        self.reaper.retire_after(doomed, table.readers());
         Ok(true)
     }
 
@@ -275,14 +395,19 @@ impl Catalog {
                 table: from.into(),
                 position: None,
             })?;
-        let dir = self.db_root.join(schema).join(to);
-        std::fs::rename(&table.dir, &dir).map_err(|e| Error::io(&table.dir, e))?;
-        storage::sync_dir(&self.db_root.join(schema))?;
+        if table.loc.remote.is_some() {
+            return Err(Error::Unsupported {
+                message: "RENAME TABLE is not supported for tables on object storage (a bucket has no atomic rename)".into(),
+            });
+        }
+        let loc = self.root.table(schema, to);
+        std::fs::rename(&table.loc.dir, &loc.dir).map_err(|e| Error::io(&table.loc.dir, e))?;
+        storage::sync_dir(&self.root.staging(schema))?;
         let state = table.snapshot();
         let renamed = Table::new(
             schema,
             to,
-            dir,
+            loc,
             state.meta,
             (*state.manifest).clone(),
             state.broken,
@@ -334,12 +459,116 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Every schema and table below a local root.
+fn load_local(
+    db_root: &Path,
+    root: &Root,
+    reaper: &Arc<reaper::Reaper>,
+) -> Result<BTreeMap<String, BTreeMap<String, Arc<Table>>>> {
+    std::fs::create_dir_all(db_root.join(DEFAULT_SCHEMA)).map_err(|e| Error::io(db_root, e))?;
+    let mut schemas = BTreeMap::new();
+    for entry in read_dir(db_root)? {
+        if !entry.is_dir() {
+            continue;
+        }
+        let schema = file_name(&entry);
+        if schema.starts_with('.') {
+            continue;
+        }
+        let mut tables = BTreeMap::new();
+        for table_dir in read_dir(&entry)? {
+            let name = file_name(&table_dir);
+            if !table_dir.is_dir() {
+                continue;
+            }
+            if name.starts_with('.') {
+                // A CREATE or DROP interrupted by a crash.
+                tracing::info!(dir = %table_dir.display(), "removing unfinished table directory");
+                let _ = std::fs::remove_dir_all(&table_dir);
+                continue;
+            }
+            load_into(
+                &mut tables,
+                &schema,
+                &name,
+                root.table(&schema, &name),
+                reaper,
+            );
+        }
+        schemas.insert(schema, tables);
+    }
+    Ok(schemas)
+}
+
+/// Every schema and table below `s3://bucket/prefix/`. A prefix without a
+/// Delta log is not a table (or one another server is creating) and is
+/// left alone; one marked dropped is removed.
+fn load_remote(
+    bucket: &Arc<Bucket>,
+    prefix: &str,
+    root: &Root,
+    reaper: &Arc<reaper::Reaper>,
+) -> Result<BTreeMap<String, BTreeMap<String, Arc<Table>>>> {
+    let mut schemas = BTreeMap::new();
+    schemas.insert(DEFAULT_SCHEMA.to_string(), BTreeMap::new());
+    for schema in bucket.list_dirs(prefix)? {
+        if schema.starts_with('.') || name::check(NameKind::Schema, &schema).is_err() {
+            continue;
+        }
+        let mut tables = BTreeMap::new();
+        for name in bucket.list_dirs(&Root::key(prefix, &schema))? {
+            let loc = root.table(&schema, &name);
+            let r = loc.remote.as_ref().expect("a remote root");
+            if bucket.exists(&r.key(DROPPED_MARKER))? {
+                tracing::info!(table = %loc.display(), "finishing an interrupted DROP TABLE");
+                let marker = r.key(DROPPED_MARKER);
+                let keys = bucket
+                    .list(&r.prefix)?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| *k != marker)
+                    .collect();
+                bucket.delete(keys)?;
+                bucket.delete(vec![marker])?;
+                continue;
+            }
+            if !storage::delta::exists(&loc)? {
+                tracing::warn!(prefix = %loc.display(), "no Delta log below this prefix: not loaded as a table");
+                continue;
+            }
+            std::fs::create_dir_all(&loc.dir).map_err(|e| Error::io(&loc.dir, e))?;
+            load_into(&mut tables, &schema, &name, loc, reaper);
+        }
+        schemas.insert(schema, tables);
+    }
+    Ok(schemas)
+}
+
+/// Loads one table into `tables`, logging (not failing) when it cannot.
+fn load_into(
+    tables: &mut BTreeMap<String, Arc<Table>>,
+    schema: &str,
+    name: &str,
+    loc: TableLoc,
+    reaper: &Arc<reaper::Reaper>,
+) {
+    let shown = loc.display();
+    match load_table(schema, name, loc, reaper) {
+        Ok(t) => {
+            tables.insert(name.to_string(), Arc::new(t));
+        }
+        Err(e) => {
+            tracing::error!(table = %name, location = %shown, error = %e, "cannot load table")
+        }
+    }
+}
+
 /// The table definition a version carries.
-fn definition(name: &str, dir: &Path, manifest: &Manifest) -> Result<TableMeta> {
+fn definition(name: &str, loc: &TableLoc, manifest: &Manifest) -> Result<TableMeta> {
     TableMeta::from_definition(
         &manifest.definition,
         name,
-        &dir.join(storage::delta::LOG_DIR),
+        &loc.file_display(storage::delta::LOG_DIR),
     )
 }
 
@@ -348,13 +577,14 @@ fn definition(name: &str, dir: &Path, manifest: &Manifest) -> Result<TableMeta> 
 /// Version 0 appears in one put-if-absent step, so a crash leaves the old
 /// form (migrated again at the next start) or the new one (whose leftover
 /// manifest the next start removes).
-fn migrate(name: &str, dir: &Path) -> Result<Manifest> {
+fn migrate(name: &str, loc: &TableLoc) -> Result<Manifest> {
+    let dir = &loc.dir;
     let legacy = dir.join(storage::manifest::MANIFEST_FILE);
     let old = Manifest::load_legacy(dir)?;
-    let meta = TableMeta::from_definition(&old.definition, name, &legacy)?;
+    let meta = TableMeta::from_definition(&old.definition, name, &legacy.display().to_string())?;
     let files = old.files.clone();
     let count = files.len();
-    let manifest = Manifest::create(dir, &meta.layout(), old.definition, files)?;
+    let manifest = Manifest::create(loc, &meta.layout(), old.definition, files)?;
     storage::sync_tree(dir)?;
     std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
     storage::sync_dir(dir)?;
@@ -362,41 +592,69 @@ fn migrate(name: &str, dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Loads one table directory. A missing or unreadable data file does not
-/// fail the load: the table is kept, marked broken, and the file named.
-fn load_table(schema: &str, name: &str, dir: &Path, reaper: &Arc<reaper::Reaper>) -> Result<Table> {
-    let legacy = dir.join(storage::manifest::MANIFEST_FILE);
-    let manifest = if storage::delta::exists(dir) {
-        // A migration that committed version 0 and stopped before removing
-        // the old manifest: the log is the table.
-        if legacy.exists() {
-            std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
+/// Loads one table. A missing or unreadable data file does not fail the
+/// load: the table is kept, marked broken, and the file named. (On object
+/// storage a file is checked by its listed size: reading every footer
+/// would cost a request per file at each start.)
+fn load_table(
+    schema: &str,
+    name: &str,
+    loc: TableLoc,
+    reaper: &Arc<reaper::Reaper>,
+) -> Result<Table> {
+    let manifest = match &loc.remote {
+        Some(_) => Manifest::load(&loc)?,
+        None => {
+            let legacy = loc.dir.join(storage::manifest::MANIFEST_FILE);
+            if storage::delta::exists(&loc)? {
+                // A migration that committed version 0 and stopped before
+                // removing the old manifest: the log is the table.
+                if legacy.exists() {
+                    std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
+                }
+                Manifest::load(&loc)?
+            } else {
+                migrate(name, &loc)?
+            }
         }
-        Manifest::load(dir)?
-    } else {
-        migrate(name, dir)?
     };
-    let meta = definition(name, dir, &manifest)?;
-    storage::remove_orphans(dir, &manifest)?;
-    let mut broken = None;
-    for f in &manifest.files {
-        let path = dir.join(&f.path);
-        if let Err(reason) = storage::verify_file(&path) {
-            tracing::error!(table = %name, file = %path.display(), %reason, "table file is unreadable; the table will report errors");
-            broken = Some(table::Broken {
-                file: path.display().to_string(),
-                reason,
-            });
-            break;
-        }
-    }
+    let meta = definition(name, &loc, &manifest)?;
+    storage::remove_orphans(&loc, &manifest)?;
+    let broken = check_files(name, &loc, &manifest)?;
     Ok(Table::new(
         schema,
         name,
-        dir.to_path_buf(),
+        loc,
         meta,
         manifest,
         broken,
         Arc::clone(reaper),
     ))
+}
+
+/// The first file of `manifest` that is missing or unreadable.
+fn check_files(name: &str, loc: &TableLoc, manifest: &Manifest) -> Result<Option<table::Broken>> {
+    let listed: BTreeMap<String, u64> = match &loc.remote {
+        Some(_) => loc.list_files()?.into_iter().collect(),
+        None => BTreeMap::new(),
+    };
+    for f in &manifest.files {
+        let reason = match &loc.remote {
+            Some(_) => match listed.get(&f.path) {
+                None => Some("the object does not exist".to_string()),
+                Some(&size) if size != f.size => Some(format!(
+                    "the object has {size} bytes, the Delta log says {}",
+                    f.size
+                )),
+                Some(_) => None,
+            },
+            None => storage::verify_file(&loc.dir.join(&f.path)).err(),
+        };
+        if let Some(reason) = reason {
+            let file = loc.file_display(&f.path);
+            tracing::error!(table = %name, %file, %reason, "table file is unreadable; the table will report errors");
+            return Ok(Some(table::Broken { file, reason }));
+        }
+    }
+    Ok(None)
 }

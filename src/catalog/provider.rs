@@ -208,14 +208,24 @@ impl TableProvider for TableScanProvider {
             None => vec![files],
         };
         let ncols = self.schema.fields().len();
+        let (store_url, base) = match &self.table.loc.remote {
+            Some(r) => (
+                ObjectStoreUrl::parse(r.bucket.url.as_str())?,
+                format!("{}/", r.prefix),
+            ),
+            None => {
+                let dir = self.table.loc.dir.to_string_lossy();
+                let dir = dir.trim_start_matches('/').trim_end_matches('/');
+                (ObjectStoreUrl::local_filesystem(), format!("{dir}/"))
+            }
+        };
         let file_groups: Vec<FileGroup> = groups
             .into_iter()
             .map(|g| {
                 let files: Vec<PartitionedFile> = g
                     .iter()
                     .map(|f| {
-                        let abs = self.table.dir.join(&f.path);
-                        let path = abs.to_string_lossy().trim_start_matches('/').to_string();
+                        let path = format!("{base}{}", f.path);
                         // Every file carries the snapshot it was listed
                         // from: while the plan lives, files later commits
                         // retired are kept (see `Table::retire`).
@@ -236,7 +246,7 @@ impl TableProvider for TableScanProvider {
 
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
-        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let mut builder = FileScanConfigBuilder::new(store_url, source)
             .with_file_groups(file_groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit);

@@ -9,11 +9,19 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::storage::Manifest;
+use crate::storage::{Bucket, Manifest};
+
+/// Something to remove: a local file or directory, or objects of a bucket
+/// (removed in the order given).
+#[derive(Debug)]
+pub enum Doomed {
+    Path(PathBuf),
+    Objects(Arc<Bucket>, Vec<String>),
+}
 
 /// How long a retired file stays at least (for a query between taking a
 /// snapshot and pinning it in a scan).
@@ -25,7 +33,7 @@ const RECHECK: Duration = Duration::from_millis(200);
 /// What to remove, when.
 struct Due {
     at: Instant,
-    paths: Vec<PathBuf>,
+    paths: Vec<Doomed>,
     /// Snapshots that name the paths; removal waits until none is alive.
     readers: Vec<Weak<Manifest>>,
 }
@@ -55,9 +63,9 @@ impl Reaper {
         }
     }
 
-    /// Removes `paths` (files or directories) after the grace period, once
-    /// every snapshot in `readers` is released.
-    pub fn retire_after(&self, paths: Vec<PathBuf>, readers: Vec<Weak<Manifest>>) {
+    /// Removes `paths` (files, directories, objects) after the grace
+    /// period, once every snapshot in `readers` is released.
+    pub fn retire_after(&self, paths: Vec<Doomed>, readers: Vec<Weak<Manifest>>) {
         if paths.is_empty() {
             return;
         }
@@ -119,13 +127,23 @@ fn reap(rx: Receiver<Due>) {
     }
 }
 
-fn remove(paths: Vec<PathBuf>) {
+fn remove(paths: Vec<Doomed>) {
     for p in paths {
-        let _ = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
+        match p {
+            Doomed::Path(p) => {
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+            Doomed::Objects(bucket, keys) => {
+                // What stays is removed at the next start.
+                if let Err(e) = bucket.delete(keys) {
+                    tracing::warn!("could not remove retired objects: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -139,7 +157,10 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("f"), b"x").unwrap();
         let reaper = Reaper::start();
-        reaper.retire_after(vec![dir.join("f"), dir.join("sub")], Vec::new());
+        reaper.retire_after(
+            vec![Doomed::Path(dir.join("f")), Doomed::Path(dir.join("sub"))],
+            Vec::new(),
+        );
         // Within the grace period the files are still there.
         assert!(dir.join("f").exists() && dir.join("sub").exists());
         drop(reaper);

@@ -7,21 +7,21 @@
 //! commit extends the version before it. A version another server committed
 //! first is caught up with (`refresh`) or rebased onto (`publish`).
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::meta::TableMeta;
-use super::reaper::Reaper;
+use super::reaper::{Doomed, Reaper};
 use crate::error::{Error, Result};
-use crate::storage::{self, DataFile, Manifest};
+use crate::storage::{self, DataFile, Manifest, TableLoc};
 
 #[derive(Debug)]
 pub struct Table {
     pub schema_name: String,
     pub name: String,
-    pub dir: PathBuf,
+    /// Where the files are; `loc.dir` is where new files are written.
+    pub loc: TableLoc,
     state: RwLock<TableState>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Removes the files a commit no longer names, after a grace period.
@@ -49,7 +49,7 @@ impl Table {
     pub fn new(
         schema_name: &str,
         name: &str,
-        dir: PathBuf,
+        loc: TableLoc,
         meta: TableMeta,
         manifest: Manifest,
         broken: Option<Broken>,
@@ -60,7 +60,7 @@ impl Table {
             published: std::sync::Mutex::new(vec![Arc::downgrade(&manifest)]),
             schema_name: schema_name.to_string(),
             name: name.to_string(),
-            dir,
+            loc,
             state: RwLock::new(TableState {
                 meta,
                 manifest,
@@ -80,10 +80,17 @@ impl Table {
             .into_iter()
             .filter(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&current)))
             .collect();
-        self.reaper.retire_after(
-            files.iter().map(|f| self.dir.join(&f.path)).collect(),
-            readers,
-        );
+        let doomed = match &self.loc.remote {
+            Some(r) => vec![Doomed::Objects(
+                Arc::clone(&r.bucket),
+                files.iter().map(|f| r.key(&f.path)).collect(),
+            )],
+            None => files
+                .iter()
+                .map(|f| Doomed::Path(self.loc.dir.join(&f.path)))
+                .collect(),
+        };
+        self.reaper.retire_after(doomed, readers);
     }
 
     /// Every published manifest a reader may still hold (DROP TABLE waits
@@ -106,7 +113,7 @@ impl Table {
     }
 
     /// Catches up with versions another writer (a second server on the
-    /// same table directory) committed: one `stat` when there are none.
+    /// same table) committed: one `stat` (or HEAD) when there are none.
     /// Skipped while a writer of this process holds the table: its commit
     /// catches up itself.
     pub fn refresh(&self) -> Result<()> {
@@ -120,18 +127,18 @@ impl Table {
     fn catch_up(&self) -> Result<()> {
         let current = self.snapshot();
         if current.broken.is_some()
-            || !storage::delta::has_version(&self.dir, current.manifest.version + 1)
+            || !storage::delta::has_version(&self.loc, current.manifest.version + 1)?
         {
             return Ok(());
         }
-        let latest = Manifest::load(&self.dir)?;
+        let latest = Manifest::load(&self.loc)?;
         let meta = self.definition_of(&latest)?;
         self.show(meta, latest);
         Ok(())
     }
 
     fn definition_of(&self, manifest: &Manifest) -> Result<TableMeta> {
-        let log = self.dir.join(storage::delta::LOG_DIR);
+        let log = self.loc.file_display(storage::delta::LOG_DIR);
         TableMeta::from_definition(&manifest.definition, &self.display_name(), &log)
     }
 
@@ -210,9 +217,9 @@ impl Table {
             let version = old.manifest.version + 1;
             for (i, f) in old.manifest.files.iter().enumerate() {
                 let batches =
-                    storage::read_files(&this.dir, std::slice::from_ref(f), &layout.schema)?;
+                    storage::read_files(&this.loc, std::slice::from_ref(f), &layout.schema)?;
                 out.extend(storage::write_rows(
-                    &this.dir,
+                    &this.loc.dir,
                     &layout,
                     &batches,
                     &file_tag(version, &format!("r{i}")),
@@ -256,11 +263,13 @@ impl Table {
             return Ok(0);
         };
         let layout = old.meta.layout();
-        let batches = storage::read_files(&self.dir, &chosen, &layout.schema)?;
+        let batches = storage::read_files(&self.loc, &chosen, &layout.schema)?;
         let version = old.manifest.version + 1;
-        let merged = storage::write_rows(&self.dir, &layout, &batches, &file_tag(version, "c"))?;
+        let merged =
+            storage::write_rows(&self.loc.dir, &layout, &batches, &file_tag(version, "c"))?;
         drop(batches);
-        let written: Vec<PathBuf> = merged.iter().map(|f| self.dir.join(&f.path)).collect();
+        let written: Vec<std::path::PathBuf> =
+            merged.iter().map(|f| self.loc.dir.join(&f.path)).collect();
         let mut manifest = (*old.manifest).clone();
         manifest.version = version;
         manifest
@@ -290,15 +299,42 @@ impl Table {
     /// versions; one that removes files or changes the definition
     /// (TRUNCATE, compaction, RENAME COLUMN) read a version that is no
     /// longer the latest and fails.
-    fn publish(&self, meta: TableMeta, mut manifest: Manifest) -> Result<()> {
+    fn publish(&self, meta: TableMeta, manifest: Manifest) -> Result<()> {
         let current = self.snapshot().manifest;
         // What this change is, against the version it read.
         let added = manifest.added_since(&current);
         let append_only = manifest.removed_since(&current).is_empty()
             && manifest.definition == current.definition;
-        let mut from = Arc::clone(&current);
+        // On object storage the new files go up before any version names
+        // them; if no version ever does, they are removed again.
+        let uploaded: Vec<&str> = added.iter().map(|f| f.path.as_str()).collect();
+        self.loc.upload(&uploaded)?;
+        let result = self.commit_rebasing(meta, manifest, &current, &added, append_only);
+        match (&result, &self.loc.remote) {
+            (Ok(()), _) => self.loc.drop_local_copies(&uploaded),
+            (Err(_), Some(r)) => {
+                let _ = r
+                    .bucket
+                    .delete(uploaded.iter().map(|rel| r.key(rel)).collect());
+            }
+            (Err(_), None) => {}
+        }
+        result
+    }
+
+    /// [`Table::publish`]'s commit, rebased onto other writers' versions
+    /// while the change only adds files.
+    fn commit_rebasing(
+        &self,
+        meta: TableMeta,
+        mut manifest: Manifest,
+        current: &Arc<Manifest>,
+        added: &[DataFile],
+        append_only: bool,
+    ) -> Result<()> {
+        let mut from = Arc::clone(current);
         for attempt in 0..MAX_REBASES {
-            match manifest.commit(&self.dir, &from, &meta.layout()) {
+            match manifest.commit(&self.loc, &from, &meta.layout()) {
                 Ok(()) => {
                     self.show(meta, manifest);
                     return Ok(());
@@ -312,7 +348,7 @@ impl Table {
                         });
                     }
                     backoff(attempt);
-                    let latest = Manifest::load(&self.dir)?;
+                    let latest = Manifest::load(&self.loc)?;
                     if latest.definition != current.definition {
                         // Our files follow the definition we read.
                         return Err(Error::CommitConflict {
@@ -444,7 +480,7 @@ impl AppendTxn {
         let layout = self.table.meta().layout();
         let tag = file_tag(self.version, &format!("{}{}", self.label, self.flushes));
         self.flushes += 1;
-        let files = storage::write_rows(&self.table.dir, &layout, batches, &tag)?;
+        let files = storage::write_rows(&self.table.loc.dir, &layout, batches, &tag)?;
         self.written.extend(files);
         Ok(())
     }
@@ -472,7 +508,7 @@ impl Drop for AppendTxn {
     fn drop(&mut self) {
         if !self.committed {
             for f in &self.written {
-                let _ = std::fs::remove_file(self.table.dir.join(&f.path));
+                let _ = std::fs::remove_file(self.table.loc.dir.join(&f.path));
             }
         }
     }
@@ -549,7 +585,7 @@ mod tests {
         // b catches up before its next write, and readers refresh.
         b.refresh().unwrap();
         assert_eq!(b.snapshot().manifest.row_count(), 3);
-        assert_eq!(Manifest::load(&a.dir).unwrap().files.len(), 2);
+        assert_eq!(Manifest::load(&a.loc).unwrap().files.len(), 2);
         std::fs::remove_dir_all(root).unwrap();
     }
 
@@ -574,7 +610,7 @@ mod tests {
         );
         assert_eq!(err.sqlstate(), "40001");
         // Nothing was lost: both appends are in the latest version.
-        assert_eq!(Manifest::load(&a.dir).unwrap().row_count(), 2);
+        assert_eq!(Manifest::load(&a.loc).unwrap().row_count(), 2);
         std::fs::remove_dir_all(root).unwrap();
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub use text_loader::{TextLoaderFormats, TimestampFormat};
 
 use crate::error::{Error, Result};
+use crate::storage::S3Url;
 
 /// Every key the server understands, with its default. The shipped
 /// `conf/server.conf` lists the same keys with the same values.
@@ -55,8 +56,9 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 pub struct Config {
     /// Data root: `db/`, `import/`, `tmp/` live below it.
     pub root: PathBuf,
-    /// Where tables live (`cairo.root`, relative to `root` unless absolute).
-    pub tables_root: PathBuf,
+    /// Where tables live (`cairo.root`: a directory, relative to `root`
+    /// unless absolute, or an `s3://bucket/prefix` URL).
+    pub tables_root: TablesRoot,
     pub http_enabled: bool,
     pub http_bind: SocketAddr,
     pub pg_enabled: bool,
@@ -72,8 +74,10 @@ pub struct Config {
     pub http_text_analysis_max_lines: usize,
     /// How often the bulk-import scheduler looks for staged jobs.
     pub bulk_import_poll_ms: u64,
-    /// `None` when blank: COPY is disabled.
-    pub copy_root: Option<PathBuf>,
+    /// Where COPY may read (`cairo.sql.copy.root`, a comma-separated
+    /// allow-list of directories and `s3://bucket/prefix` URLs); empty when
+    /// blank: COPY is disabled.
+    pub copy_roots: Vec<CopyRoot>,
     pub copy_work_root: PathBuf,
     /// Importer threads; already resolved (0 in the file means all cores).
     pub copy_worker_count: usize,
@@ -186,7 +190,17 @@ impl Config {
         let timeout_sec = parse_uint(v, "query.timeout.sec")?;
         Ok(Config {
             root: root.to_path_buf(),
-            tables_root: resolve(&non_empty(v, "cairo.root")?),
+            tables_root: {
+                let raw = non_empty(v, "cairo.root")?;
+                match S3Url::parse(&raw) {
+                    Some(url) => TablesRoot::S3(url.map_err(|message| Error::Config {
+                        key: "cairo.root".into(),
+                        value: raw.clone(),
+                        message,
+                    })?),
+                    None => TablesRoot::Local(resolve(&raw)),
+                }
+            },
             http_enabled: parse_bool(v, "http.enabled")?,
             http_bind: parse_addr(v, "http.bind.to")?,
             pg_enabled: parse_bool(v, "pg.enabled")?,
@@ -199,11 +213,19 @@ impl Config {
             http_auth_token: Some(get("http.auth.token")).filter(|t| !t.is_empty()),
             http_multipart_max_size: parse_size(v, "http.multipart.max.size")?,
             http_text_analysis_max_lines: parse_uint(v, "http.text.analysis.max.lines")? as usize,
-            copy_root: if copy_root.is_empty() {
-                None
-            } else {
-                Some(resolve(&copy_root))
-            },
+            copy_roots: copy_root
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| match S3Url::parse(r) {
+                    Some(url) => url.map(CopyRoot::S3).map_err(|message| Error::Config {
+                        key: "cairo.sql.copy.root".into(),
+                        value: copy_root.clone(),
+                        message,
+                    }),
+                    None => Ok(CopyRoot::Local(resolve(r))),
+                })
+                .collect::<Result<Vec<_>>>()?,
             copy_work_root: resolve(&non_empty(v, "cairo.sql.copy.work.root")?),
             copy_worker_count: if workers == 0 {
                 std::thread::available_parallelism()
@@ -231,10 +253,27 @@ impl Config {
         })
     }
 
-    /// Where tables live: `cairo.root`, by default `<root>/db`.
-    pub fn db_root(&self) -> PathBuf {
-        self.tables_root.clone()
+    /// The first local copy root: where relative COPY names resolve.
+    pub fn copy_dir(&self) -> Option<&Path> {
+        self.copy_roots.iter().find_map(|r| match r {
+            CopyRoot::Local(p) => Some(p.as_path()),
+            CopyRoot::S3(_) => None,
+        })
     }
+}
+
+/// Where tables live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TablesRoot {
+    Local(PathBuf),
+    S3(S3Url),
+}
+
+/// One root COPY may read below.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyRoot {
+    Local(PathBuf),
+    S3(S3Url),
 }
 
 /// `http.bind.to` -> `HTTP_BIND_TO`.
@@ -372,12 +411,35 @@ mod tests {
         let c = Config::defaults(Path::new("/r")).unwrap();
         assert_eq!(c.pg_bind.to_string(), "127.0.0.1:8812");
         assert_eq!(c.http_bind.to_string(), "127.0.0.1:9000");
-        assert_eq!(c.copy_root.as_deref(), Some(Path::new("/r/import")));
+        assert_eq!(c.copy_dir(), Some(Path::new("/r/import")));
         assert_eq!(c.copy_work_root, Path::new("/r/tmp"));
         assert_eq!(c.http_multipart_max_size, 1 << 30);
         assert_eq!(c.copy_buffer_size, 2 << 20);
         assert!(c.http_auth_token.is_none());
         assert_eq!(c.query_timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn roots_may_be_buckets() {
+        let f = file(&[
+            ("cairo.root", "s3://data/sluice/"),
+            ("cairo.sql.copy.root", "import, s3://landing/csv ,/abs"),
+        ]);
+        let c = Config::from_sources(Path::new("/r"), f, &[]).unwrap();
+        assert_eq!(
+            c.tables_root,
+            TablesRoot::S3(S3Url::parse("s3://data/sluice").unwrap().unwrap())
+        );
+        assert_eq!(
+            c.copy_roots,
+            vec![
+                CopyRoot::Local(PathBuf::from("/r/import")),
+                CopyRoot::S3(S3Url::parse("s3://landing/csv").unwrap().unwrap()),
+                CopyRoot::Local(PathBuf::from("/abs")),
+            ]
+        );
+        let bad = file(&[("cairo.root", "s3://b/../x")]);
+        assert!(Config::from_sources(Path::new("/r"), bad, &[]).is_err());
     }
 
     #[test]
@@ -423,7 +485,7 @@ mod tests {
     fn blank_copy_root_disables_copy() {
         let f = file(&[("cairo.sql.copy.root", "")]);
         let c = Config::from_sources(Path::new("/r"), f, &[]).unwrap();
-        assert!(c.copy_root.is_none());
+        assert!(c.copy_roots.is_empty());
     }
 
     #[test]

@@ -9,15 +9,17 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::copy_out::{CopyEncoder, CopyFormat};
 use super::{Engine, Output, Rows};
+use crate::config::CopyRoot;
 use crate::error::{Error, Result};
 use crate::import::csv::{Dialect, FieldWriter, Nulls};
 use crate::import::pgbinary::{BinaryToCsv, Wire};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
-use crate::import::{ImportOptions, ImportRequest, OnError, parse_id};
+use crate::import::{ImportOptions, ImportRequest, OnError, RemoteSource, parse_id};
 use crate::sql::{
     Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions, Statement,
 };
+use crate::storage::S3Url;
 
 /// Result columns of COPY (`id`) and COPY CANCEL (`id`, `status`).
 pub fn copy_schema(cancel: bool) -> SchemaRef {
@@ -79,16 +81,81 @@ pub fn resolve_copy_path(root: &Path, name: &str) -> std::result::Result<PathBuf
 }
 
 impl Engine {
+    /// Confines a COPY source to the copy roots: an `s3://` URL must lie
+    /// below a bucket root, a path below a local root (a relative one is
+    /// taken below the first).
+    fn resolve_source(
+        &self,
+        name: &str,
+    ) -> std::result::Result<(PathBuf, Option<RemoteSource>), String> {
+        let roots = &self.config.copy_roots;
+        let shown = || {
+            roots
+                .iter()
+                .map(|r| match r {
+                    CopyRoot::Local(p) => p.display().to_string(),
+                    CopyRoot::S3(u) => u.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if let Some(url) = S3Url::parse(name) {
+            let url = url?;
+            let inside = roots.iter().any(|r| match r {
+                CopyRoot::S3(root) => root.contains(&url) && url.prefix != root.prefix,
+                CopyRoot::Local(_) => false,
+            });
+            let bucket = self
+                .buckets
+                .get(&url.bucket)
+                .filter(|_| inside && !url.prefix.is_empty());
+            return match bucket {
+                Some(b) => Ok((
+                    PathBuf::from(name),
+                    Some(RemoteSource {
+                        bucket: Arc::clone(b),
+                        key: url.prefix,
+                    }),
+                )),
+                None => Err(format!(
+                    "file is outside the copy root [file={name}, copy root={}]",
+                    shown()
+                )),
+            };
+        }
+        let locals: Vec<&Path> = roots
+            .iter()
+            .filter_map(|r| match r {
+                CopyRoot::Local(p) => Some(p.as_path()),
+                CopyRoot::S3(_) => None,
+            })
+            .collect();
+        let Some(first) = locals.first() else {
+            return Err(format!(
+                "file is outside the copy root [file={name}, copy root={}]",
+                shown()
+            ));
+        };
+        let given = Path::new(name);
+        let root = locals
+            .iter()
+            .find(|r| given.is_absolute() && given.starts_with(r))
+            .unwrap_or(first);
+        resolve_copy_path(root, name).map(|p| (p, None))
+    }
+
     pub(super) async fn copy(&self, c: Copy) -> Result<Output> {
-        let Some(root) = &self.config.copy_root else {
+        if self.config.copy_roots.is_empty() {
             return Err(Error::invalid(
                 "COPY is disabled ['cairo.sql.copy.root' is not set?]",
             ));
-        };
-        let path = resolve_copy_path(root, &c.file).map_err(|message| Error::Invalid {
-            message,
-            position: Some(c.file_position),
-        })?;
+        }
+        let (path, source) = self
+            .resolve_source(&c.file)
+            .map_err(|message| Error::Invalid {
+                message,
+                position: Some(c.file_position),
+            })?;
         let req = ImportRequest {
             schema: c.table.schema.clone(),
             table: c.table.name.clone(),
@@ -104,7 +171,10 @@ impl Engine {
                 CopyOnError::SkipColumn => OnError::SkipColumn,
                 CopyOnError::Abort => OnError::Abort,
             },
-            options: Default::default(),
+            options: ImportOptions {
+                source,
+                ..Default::default()
+            },
         };
         if !self.catalog.schema_exists(&req.schema) {
             return Err(Error::SchemaNotFound { schema: req.schema });

@@ -16,6 +16,7 @@ pub mod rows;
 
 pub use rows::Rows;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +30,13 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast as sp;
 
-use crate::catalog::{Catalog, SYS_SCHEMA};
-use crate::config::Config;
+use crate::catalog::{Catalog, Root, SYS_SCHEMA};
+use crate::config::{Config, CopyRoot, TablesRoot};
 use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
 use crate::sql::{self, SessionCommand, Statement};
+use crate::storage::Bucket;
 use crate::sys::text_import_errors::TextImportErrors;
 use crate::sys::text_import_log::TextImportLog;
 use crate::sys::{SysSchema, SysTable};
@@ -114,6 +116,8 @@ pub struct Described {
 
 pub struct Engine {
     config: Arc<Config>,
+    /// The clients of the buckets tables and COPY sources are in.
+    buckets: BTreeMap<String, Arc<Bucket>>,
     catalog: Arc<Catalog>,
     compactor: crate::catalog::compactor::Compactor,
     importer: Arc<Importer>,
@@ -135,12 +139,40 @@ impl Engine {
         // DataFusion's spill files; whatever a killed process left is junk.
         let spill = config.root.join("tmp").join("query");
         let _ = std::fs::remove_dir_all(&spill);
-        for dir in [config.root.clone(), config.db_root(), spill.clone()] {
+        for dir in [config.root.clone(), spill.clone()] {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        let catalog = Arc::new(Catalog::open(&config.db_root())?);
-        if let Some(root) = &config.copy_root {
-            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        // One client per bucket, shared by tables, COPY and queries.
+        let mut buckets: BTreeMap<String, Arc<Bucket>> = BTreeMap::new();
+        let mut bucket = |name: &str| -> Result<Arc<Bucket>> {
+            if let Some(b) = buckets.get(name) {
+                return Ok(Arc::clone(b));
+            }
+            let b = Bucket::open(name)?;
+            buckets.insert(name.to_string(), Arc::clone(&b));
+            Ok(b)
+        };
+        let root = match &config.tables_root {
+            TablesRoot::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                Root::Local(dir.clone())
+            }
+            TablesRoot::S3(url) => Root::Remote {
+                bucket: bucket(&url.bucket)?,
+                prefix: url.prefix.clone(),
+                scratch: config.copy_work_root.join("tables"),
+            },
+        };
+        let catalog = Arc::new(Catalog::open_at(root)?);
+        for root in &config.copy_roots {
+            match root {
+                CopyRoot::Local(dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?
+                }
+                CopyRoot::S3(url) => {
+                    bucket(&url.bucket)?;
+                }
+            }
         }
         let journal = Arc::new(ImportLog::open(
             &config.root.join("sys"),
@@ -216,6 +248,9 @@ impl Engine {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
+        for b in buckets.values() {
+            ctx.register_object_store(&b.url, Arc::clone(&b.store));
+        }
         pg_compat::register(&ctx, &catalog);
         ctx.register_catalog(
             crate::catalog::DATABASE,
@@ -236,6 +271,7 @@ impl Engine {
         );
         Ok(Arc::new(Engine {
             config: Arc::new(config),
+            buckets,
             compactor,
             catalog,
             importer,

@@ -59,7 +59,7 @@ impl Target {
     pub fn dir(&self) -> &Path {
         match self {
             Target::New { staging, .. } => staging,
-            Target::Existing { table } => &table.dir,
+            Target::Existing { table } => &table.loc.dir,
         }
     }
 
@@ -88,7 +88,7 @@ impl Target {
             Target::Existing { table } => {
                 let cleanup = |files: &[DataFile]| {
                     for f in files {
-                        let _ = std::fs::remove_file(table.dir.join(&f.path));
+                        let _ = std::fs::remove_file(table.loc.dir.join(&f.path));
                     }
                 };
                 let mut txn = match table.begin_append_blocking() {

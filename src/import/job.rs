@@ -197,8 +197,10 @@ pub struct Job<'a> {
     pub progress: &'a Progress,
     pub pool: rayon::ThreadPool,
     pub(super) phases: Mutex<Vec<(Phase, f64)>>,
-    /// The decompressed copy of a compressed source, in the work root.
-    pub(super) decompressed: Mutex<Option<source::TempFile>>,
+    /// The local file the phases read when it is not `req.path`: a source
+    /// on object storage downloaded, or a compressed one decompressed,
+    /// into the work root.
+    pub(super) local_input: Mutex<Option<source::TempFile>>,
 }
 
 impl Job<'_> {

@@ -49,4 +49,4 @@ pub use dry_run::{DryColumn, DryRun};
 pub use error::{ErrorSink, ImportError, RowError, shown_value};
 pub use importer::{Importer, parse_id};
 pub use job::{Job, Progress, Settings, Summary};
-pub use request::{ColumnOverride, ImportOptions, ImportRequest, OnError};
+pub use request::{ColumnOverride, ImportOptions, ImportRequest, OnError, RemoteSource};

@@ -62,7 +62,7 @@ impl Importer {
             progress,
             pool,
             phases: Mutex::new(Vec::new()),
-            decompressed: Mutex::new(None),
+            local_input: Mutex::new(None),
         };
         job.log(None, Status::Started, None, (None, None, 0));
         let work_dir = self.settings.work_root.join("import").join(id);
@@ -119,7 +119,7 @@ impl Importer {
                 }
             }
         }
-        drop(job.decompressed.lock().expect("source").take());
+        drop(job.local_input.lock().expect("source").take());
         progress.errors.store(errors, Ordering::Relaxed);
         // From here the slot counts as free (`reserve` waits for it).
         progress.done.store(true, Ordering::Release);
@@ -137,7 +137,7 @@ impl Importer {
         }
         kept.sort_by_key(|e| e.offset);
         // Lines of a compressed source are lines of its decompressed text.
-        let path = match job.decompressed.lock().expect("source").as_ref() {
+        let path = match job.local_input.lock().expect("source").as_ref() {
             Some(t) => t.path.clone(),
             None => job.req.path.clone(),
         };
@@ -164,6 +164,39 @@ impl Importer {
             .collect()
     }
 
+    /// Copies a source on object storage into the work root, where the
+    /// phases can map it (stopping when the import is cancelled).
+    fn download(
+        &self,
+        job: &Job<'_>,
+        src: &super::RemoteSource,
+        scratch: &Path,
+    ) -> std::result::Result<source::TempFile, (ImportError, u64)> {
+        let setup = |m: String| (ImportError::setup(m), 0);
+        let _ = std::fs::create_dir_all(scratch);
+        let out = source::TempFile {
+            path: scratch.join(format!("{}.download", job.id)),
+        };
+        use crate::storage::object::{Fetched, download};
+        match download(&src.bucket, &src.key, &out.path, || job.cancelled()) {
+            Ok(Fetched::Done(_)) => Ok(out),
+            Ok(Fetched::Stopped) => Err((
+                ImportError::Cancelled {
+                    phase: Phase::AnalyzeFileStructure,
+                },
+                0,
+            )),
+            Ok(Fetched::Missing) => Err(setup(format!(
+                "could not open, file does not exist: {}",
+                job.req.file_name
+            ))),
+            Err(e) => Err(setup(format!(
+                "could not download the source [file={}]: {e}",
+                job.req.file_name
+            ))),
+        }
+    }
+
     /// Opens the file, analyses it and runs the parallel or serial pipeline.
     /// On error, also returns the rows handled so far.
     fn pipeline(
@@ -172,7 +205,12 @@ impl Importer {
         work_dir: &Path,
     ) -> std::result::Result<Summary, (ImportError, u64)> {
         let req = job.req;
-        let path = &req.path;
+        let scratch = self.settings.work_root.join("import");
+        let downloaded = match &req.options.source {
+            Some(src) => Some(self.download(job, src, &scratch)?),
+            None => None,
+        };
+        let path = downloaded.as_ref().map_or(&req.path, |d| &d.path);
         let file = std::fs::File::open(path).map_err(|e| {
             let errno = e.raw_os_error().unwrap_or(-1);
             let msg = if e.kind() == std::io::ErrorKind::NotFound {
@@ -191,7 +229,11 @@ impl Importer {
         let compression =
             source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
         let (file, path) = if compression == source::Compression::None {
-            (file, path.clone())
+            let p = path.clone();
+            if let Some(d) = downloaded {
+                *job.local_input.lock().expect("source") = Some(d);
+            }
+            (file, p)
         } else {
             // A gzip or zstd file is decompressed into the work root first:
             // the phases need a plain file they can map and split.
@@ -212,7 +254,8 @@ impl Importer {
                 )
             })?;
             let p = out.path.clone();
-            *job.decompressed.lock().expect("source") = Some(out);
+            *job.local_input.lock().expect("source") = Some(out);
+            drop(downloaded);
             (f, p)
         };
         let path = &path;
@@ -221,7 +264,10 @@ impl Importer {
             return Err((
                 ImportError::setup(format!(
                     "ignored empty input file [file='{}']",
-                    path.display()
+                    match req.options.source {
+                        Some(_) => req.file_name.clone(),
+                        None => path.display().to_string(),
+                    }
                 )),
                 0,
             ));

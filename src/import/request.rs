@@ -73,6 +73,16 @@ pub struct ImportOptions {
     pub column_names: Option<Vec<String>>,
     /// COPY's `DRY RUN true`: run every phase but write nothing.
     pub dry_run: bool,
+    /// A COPY source on object storage (then `path` is unused): it is
+    /// downloaded into the work root before the phases run.
+    pub source: Option<RemoteSource>,
+}
+
+/// An object COPY reads, already confined to a copy root.
+#[derive(Debug, Clone)]
+pub struct RemoteSource {
+    pub bucket: std::sync::Arc<crate::storage::Bucket>,
+    pub key: String,
 }
 
 impl ImportRequest {

@@ -17,7 +17,6 @@
 //! same put-if-absent rule.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
@@ -36,7 +35,7 @@ use delta_kernel_default_engine::DefaultEngine;
 use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
 
 use super::manifest::Manifest;
-use super::{DataFile, Layout};
+use super::{DataFile, Layout, TableLoc};
 use crate::error::{Error, Result};
 
 /// The log directory inside a table directory.
@@ -62,28 +61,26 @@ const ENGINE_INFO: &str = concat!("sluice/", env!("CARGO_PKG_VERSION"));
 /// `delta.checkpointInterval` says otherwise (Delta's default).
 const CHECKPOINT_INTERVAL: u64 = 10;
 
-type Kernel = DefaultEngine<TokioMultiThreadExecutor>;
+pub(super) type Kernel = DefaultEngine<TokioMultiThreadExecutor>;
 
-/// The kernel's I/O runs on its own small runtime: callers block on it
-/// from any thread, a server worker included, and a checkpoint (which
-/// waits on I/O from inside the kernel's tasks) needs more than one thread.
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("delta-io")
-        .enable_all()
-        .build()
-        .expect("the Delta I/O runtime")
-});
-
-/// One engine for the process, over the local file system.
-static ENGINE: LazyLock<Kernel> = LazyLock::new(|| {
-    delta_kernel_default_engine::DefaultEngineBuilder::new(Arc::new(LocalFileSystem::new()))
+/// A kernel over `store`, its I/O on the storage runtime.
+pub(super) fn kernel_over(store: Arc<dyn delta_kernel::object_store::ObjectStore>) -> Kernel {
+    delta_kernel_default_engine::DefaultEngineBuilder::new(store)
         .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(
-            RUNTIME.handle().clone(),
+            super::object::RUNTIME.handle().clone(),
         )))
         .build()
-});
+}
+
+/// The kernel for local tables, over the local file system.
+static LOCAL: LazyLock<Kernel> = LazyLock::new(|| kernel_over(Arc::new(LocalFileSystem::new())));
+
+fn engine(loc: &TableLoc) -> &Kernel {
+    match &loc.remote {
+        Some(r) => &r.bucket.kernel,
+        None => &LOCAL,
+    }
+}
 
 fn timestamp_name(layout: &Layout) -> Option<&str> {
     layout
@@ -92,26 +89,20 @@ fn timestamp_name(layout: &Layout) -> Option<&str> {
 }
 
 /// Whether version `version` of the table has been committed.
-pub fn has_version(table_dir: &Path, version: u64) -> bool {
-    table_dir
-        .join(LOG_DIR)
-        .join(format!("{version:020}.json"))
-        .exists()
+pub fn has_version(loc: &TableLoc, version: u64) -> Result<bool> {
+    loc.exists(&format!("{LOG_DIR}/{version:020}.json"))
 }
 
-/// Whether `table_dir` holds a Delta log.
-pub fn exists(table_dir: &Path) -> bool {
-    table_dir.join(LOG_DIR).is_dir()
+/// Whether the table holds a Delta log.
+pub fn exists(loc: &TableLoc) -> Result<bool> {
+    match &loc.remote {
+        Some(r) => Ok(!r.bucket.list(&r.key(LOG_DIR))?.is_empty()),
+        None => Ok(loc.dir.join(LOG_DIR).is_dir()),
+    }
 }
 
-fn table_url(table_dir: &Path) -> Result<url::Url> {
-    let abs = std::path::absolute(table_dir).map_err(|e| Error::io(table_dir, e))?;
-    url::Url::from_directory_path(&abs)
-        .map_err(|()| Error::Internal(format!("not a table path: {}", abs.display())))
-}
-
-fn kernel_err(table_dir: &Path, what: &str) -> impl Fn(delta_kernel::KernelError) -> Error {
-    let table = table_dir.display().to_string();
+fn kernel_err(loc: &TableLoc, what: &str) -> impl Fn(delta_kernel::KernelError) -> Error {
+    let table = loc.display();
     let what = what.to_string();
     move |e| Error::DeltaLog {
         table: table.clone(),
@@ -156,17 +147,17 @@ pub fn delta_schema(schema: &Schema) -> Result<StructType> {
     StructType::try_new(fields).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Creates the Delta table of `table_dir` (which must have no log yet) at
+/// Creates the Delta table at `loc` (which must have no log yet) at
 /// version 0, with `files` in it.
 pub fn create(
-    table_dir: &Path,
+    loc: &TableLoc,
     layout: &Layout,
     definition: &serde_json::Value,
     files: &[DataFile],
 ) -> Result<Manifest> {
-    let err = kernel_err(table_dir, "could not create the Delta table");
+    let err = kernel_err(loc, "could not create the Delta table");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
-    let url = table_url(table_dir)?;
+    let url = loc.url()?;
     let mut props = vec![(DEFINITION.to_string(), definition.to_string())];
     if let Some(ts) = timestamp {
         props.push((TIMESTAMP.to_string(), ts.to_string()));
@@ -178,14 +169,14 @@ pub fn create(
         true,
     )
     .with_table_properties(props)
-    .build(&*ENGINE, Box::new(FileSystemCommitter::new()))
+    .build(engine(loc), Box::new(FileSystemCommitter::new()))
     .map_err(&err)?;
     if !files.is_empty() {
         txn.add_files(add_actions(files, timestamp)?);
     }
-    match txn.commit(&*ENGINE).map_err(&err)? {
+    match txn.commit(engine(loc)).map_err(&err)? {
         CommitResult::Committed(_) => {}
-        CommitResult::Conflicted(c) => return Err(conflict(table_dir, c.conflict_version())),
+        CommitResult::Conflicted(c) => return Err(conflict(loc, c.conflict_version())),
         CommitResult::Retryable(_) => return Err(err(retryable())),
     }
     Ok(Manifest {
@@ -199,33 +190,33 @@ fn retryable() -> delta_kernel::KernelError {
     delta_kernel::KernelError::generic("the commit failed with a retryable I/O error")
 }
 
-fn conflict(table_dir: &Path, version: u64) -> Error {
+fn conflict(loc: &TableLoc, version: u64) -> Error {
     Error::CommitConflict {
-        table: table_dir.display().to_string(),
+        table: loc.display(),
         version,
         reason: "another writer committed this version first".into(),
     }
 }
 
-/// The latest version of the table in `table_dir`.
-pub fn load(table_dir: &Path) -> Result<Manifest> {
-    let err = kernel_err(table_dir, "could not read the Delta log");
-    let snapshot = snapshot(table_dir)?;
+/// The latest version of the table at `loc`.
+pub fn load(loc: &TableLoc) -> Result<Manifest> {
+    let err = kernel_err(loc, "could not read the Delta log");
+    let snapshot = snapshot(loc)?;
     let props = &snapshot.table_properties().unknown_properties;
     let definition = props.get(DEFINITION).ok_or_else(|| Error::Corrupt {
-        table: table_name(table_dir),
-        file: table_dir.join(LOG_DIR).display().to_string(),
+        table: table_name(loc),
+        file: loc.file_display(LOG_DIR),
         reason: format!("the table has no {DEFINITION} property"),
     })?;
     let definition: serde_json::Value =
         serde_json::from_str(definition).map_err(|e| Error::Corrupt {
-            table: table_name(table_dir),
-            file: table_dir.join(LOG_DIR).display().to_string(),
+            table: table_name(loc),
+            file: loc.file_display(LOG_DIR),
             reason: format!("{DEFINITION}: {e}"),
         })?;
     let timestamp = props.get(TIMESTAMP).cloned();
     let mut files = Vec::new();
-    for_each_file(&snapshot, table_dir, |data, selected| {
+    for_each_file(&snapshot, loc, |data, selected| {
         let batch = data.record_batch();
         let paths = string_column(batch, "path")?;
         let sizes = batch
@@ -243,7 +234,7 @@ pub fn load(table_dir: &Path) -> Result<Manifest> {
                 timestamp.as_deref(),
             )
             .map_err(|reason| Error::Corrupt {
-                table: table_name(table_dir),
+                table: table_name(loc),
                 file: path.clone(),
                 reason,
             })?;
@@ -271,17 +262,20 @@ pub fn load(table_dir: &Path) -> Result<Manifest> {
     })
 }
 
-fn table_name(table_dir: &Path) -> String {
-    table_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
+fn table_name(loc: &TableLoc) -> String {
+    let shown = loc.display();
+    shown
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
         .unwrap_or_default()
+        .to_string()
 }
 
-fn snapshot(table_dir: &Path) -> Result<SnapshotRef> {
-    Snapshot::builder_for(table_url(table_dir)?.as_str())
-        .build(&*ENGINE)
-        .map_err(kernel_err(table_dir, "could not read the Delta log"))
+fn snapshot(loc: &TableLoc) -> Result<SnapshotRef> {
+    Snapshot::builder_for(loc.url()?.as_str())
+        .build(engine(loc))
+        .map_err(kernel_err(loc, "could not read the Delta log"))
 }
 
 /// Calls `f` with each batch of the snapshot's live files (in the kernel's
@@ -289,12 +283,12 @@ fn snapshot(table_dir: &Path) -> Result<SnapshotRef> {
 /// live.
 fn for_each_file(
     snapshot: &SnapshotRef,
-    table_dir: &Path,
+    loc: &TableLoc,
     mut f: impl FnMut(Box<ArrowEngineData>, &dyn Fn(usize) -> bool) -> Result<()>,
 ) -> Result<()> {
-    let err = kernel_err(table_dir, "could not list the table's files");
+    let err = kernel_err(loc, "could not list the table's files");
     let scan = Arc::clone(snapshot).scan_builder().build().map_err(&err)?;
-    for meta in scan.scan_metadata(&*ENGINE).map_err(&err)? {
+    for meta in scan.scan_metadata(engine(loc)).map_err(&err)? {
         let meta = meta.map_err(&err)?;
         let (data, selection) = meta.scan_files.into_parts();
         let data = ArrowEngineData::try_from_engine_data(data).map_err(&err)?;
@@ -496,17 +490,17 @@ fn encode_path(p: &str) -> String {
 /// Commits the change from `from` to `to` (files added, files removed) as
 /// the version after `from`; a changed definition also replaces the
 /// schema with `layout`'s. Returns the committed version.
-pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout) -> Result<u64> {
-    let err = kernel_err(table_dir, "could not commit to the Delta log");
+pub fn commit(loc: &TableLoc, from: &Manifest, to: &Manifest, layout: &Layout) -> Result<u64> {
+    let err = kernel_err(loc, "could not commit to the Delta log");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
     let added = to.added_since(from);
     let removed = to.removed_since(from);
     if from.definition != to.definition {
-        return replace_schema(table_dir, from, to, schema, timestamp, &added);
+        return replace_schema(loc, from, to, schema, timestamp, &added);
     }
-    let snapshot = Snapshot::builder_for(table_url(table_dir)?.as_str())
+    let snapshot = Snapshot::builder_for(loc.url()?.as_str())
         .at_version(from.version)
-        .build(&*ENGINE)
+        .build(engine(loc))
         .map_err(&err)?;
     let operation = if removed.is_empty() {
         UpdateTableOperation::Write
@@ -517,7 +511,7 @@ pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout)
     };
     let mut txn = Arc::clone(&snapshot)
         .update_table(operation, ENGINE_INFO, true)
-        .build(&*ENGINE, Box::new(FileSystemCommitter::new()))
+        .build(engine(loc), Box::new(FileSystemCommitter::new()))
         .map_err(&err)?;
     if !added.is_empty() {
         txn.add_files(add_actions(&added, timestamp)?);
@@ -525,7 +519,7 @@ pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout)
     if !removed.is_empty() {
         // The kernel removes files given as rows of the snapshot's own scan
         // metadata: select the rows of the files this commit drops.
-        for_each_file(&snapshot, table_dir, |data, selected| {
+        for_each_file(&snapshot, loc, |data, selected| {
             let paths = string_column(data.record_batch(), "path")?;
             let chosen: Vec<bool> = (0..paths.len())
                 .map(|row| {
@@ -538,22 +532,24 @@ pub fn commit(table_dir: &Path, from: &Manifest, to: &Manifest, layout: &Layout)
             Ok(())
         })?;
     }
-    let committed = match txn.commit(&*ENGINE).map_err(&err)? {
+    let committed = match txn.commit(engine(loc)).map_err(&err)? {
         CommitResult::Committed(c) => c,
-        CommitResult::Conflicted(c) => return Err(conflict(table_dir, c.conflict_version())),
+        CommitResult::Conflicted(c) => return Err(conflict(loc, c.conflict_version())),
         CommitResult::Retryable(_) => return Err(err(retryable())),
     };
     let version = committed.commit_version();
     // The kernel's local store does not fsync what it writes.
-    super::sync_tree(&table_dir.join(LOG_DIR))?;
-    maybe_checkpoint(table_dir, &snapshot, &committed);
+    if loc.remote.is_none() {
+        super::sync_tree(&loc.dir.join(LOG_DIR))?;
+    }
+    maybe_checkpoint(loc, &snapshot, &committed);
     Ok(version)
 }
 
 /// Writes a checkpoint when the table's interval says one is due. A failed
 /// checkpoint costs only log replay time, so it is logged, not returned.
 fn maybe_checkpoint(
-    table_dir: &Path,
+    loc: &TableLoc,
     before: &SnapshotRef,
     committed: &delta_kernel::transaction::CommittedTransaction,
 ) {
@@ -567,8 +563,8 @@ fn maybe_checkpoint(
     let Some(snapshot) = committed.post_commit_snapshot() else {
         return;
     };
-    if let Err(e) = snapshot.checkpoint(&*ENGINE, None) {
-        tracing::warn!(table = %table_dir.display(), "could not write a Delta checkpoint: {e}");
+    if let Err(e) = snapshot.checkpoint(engine(loc), None) {
+        tracing::warn!(table = %loc.display(), "could not write a Delta checkpoint: {e}");
     }
 }
 
@@ -577,17 +573,17 @@ fn maybe_checkpoint(
 /// rule: a new `metaData` (same table id), every old file removed, the
 /// rewritten files added.
 fn replace_schema(
-    table_dir: &Path,
+    loc: &TableLoc,
     from: &Manifest,
     to: &Manifest,
     schema: &Schema,
     timestamp: Option<&str>,
     added: &[DataFile],
 ) -> Result<u64> {
-    let snapshot = Snapshot::builder_for(table_url(table_dir)?.as_str())
+    let snapshot = Snapshot::builder_for(loc.url()?.as_str())
         .at_version(from.version)
-        .build(&*ENGINE)
-        .map_err(kernel_err(table_dir, "could not read the Delta log"))?;
+        .build(engine(loc))
+        .map_err(kernel_err(loc, "could not read the Delta log"))?;
     let old = snapshot.table_configuration().metadata();
     let mut configuration: HashMap<String, String> = old.configuration().clone();
     configuration.insert(DEFINITION.into(), to.definition.to_string());
@@ -649,12 +645,20 @@ fn replace_schema(
         body.push(b'\n');
     }
     let version = from.version + 1;
-    let log = table_dir.join(LOG_DIR);
-    let target = log.join(format!("{version:020}.json"));
-    let tmp = log.join(format!(
-        ".{version:020}.json.{}.tmp",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let name = format!("{version:020}.json");
+    if let Some(r) = &loc.remote {
+        // The store's conditional put: of two writers exactly one wins.
+        if !r
+            .bucket
+            .put(&r.key(&format!("{LOG_DIR}/{name}")), body.into(), true)?
+        {
+            return Err(conflict(loc, version));
+        }
+        return Ok(version);
+    }
+    let log = loc.dir.join(LOG_DIR);
+    let target = log.join(&name);
+    let tmp = log.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     super::write_durable(&tmp, &body)?;
     // A hard link fails if the version exists: put-if-absent.
     let linked = std::fs::hard_link(&tmp, &target);
@@ -662,7 +666,7 @@ fn replace_schema(
     match linked {
         Ok(()) => super::sync_dir(&log)?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(conflict(table_dir, version));
+            return Err(conflict(loc, version));
         }
         Err(e) => return Err(Error::io(&target, e)),
     }

@@ -21,7 +21,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
-use super::{DataFile, PartitionBy};
+use super::{DataFile, PartitionBy, TableLoc};
 use crate::error::{Error, Result};
 
 /// How a table's rows are laid out: its Arrow schema, which column is the
@@ -253,21 +253,30 @@ pub fn verify_file(path: &Path) -> std::result::Result<(), String> {
 
 /// Reads whole files back (used to rewrite a table), cast to `schema`
 /// position by position, so a file written before a column rename still
-/// reads under the new names.
+/// reads under the new names. A file on object storage is fetched whole
+/// (compaction bounds how many bytes it reads at once).
 pub fn read_files(
-    table_dir: &Path,
+    loc: &TableLoc,
     files: &[DataFile],
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for f in files {
-        let path = table_dir.join(&f.path);
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
-            .with_batch_size(64 * 1024)
-            .build()?;
-        for batch in reader {
-            let batch = batch?;
+        let batches: Vec<RecordBatch> = match &loc.remote {
+            Some(_) => ParquetRecordBatchReaderBuilder::try_new(loc.read(&f.path)?)?
+                .with_batch_size(64 * 1024)
+                .build()?
+                .collect::<std::result::Result<_, _>>()?,
+            None => {
+                let path = loc.dir.join(&f.path);
+                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                ParquetRecordBatchReaderBuilder::try_new(file)?
+                    .with_batch_size(64 * 1024)
+                    .build()?
+                    .collect::<std::result::Result<_, _>>()?
+            }
+        };
+        for batch in batches {
             let columns: Vec<ArrayRef> = batch.columns().to_vec();
             out.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
         }

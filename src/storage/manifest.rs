@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layout, delta};
+use super::{Layout, TableLoc, delta};
 use crate::error::{Error, Result};
 
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -78,24 +78,24 @@ impl Manifest {
     }
 
     /// The table's latest version, from its Delta log.
-    pub fn load(table_dir: &Path) -> Result<Manifest> {
-        delta::load(table_dir)
+    pub fn load(loc: &TableLoc) -> Result<Manifest> {
+        delta::load(loc)
     }
 
     /// Creates the table's Delta log, at version 0 holding `files`.
     pub fn create(
-        table_dir: &Path,
+        loc: &TableLoc,
         layout: &Layout,
         definition: serde_json::Value,
         files: Vec<DataFile>,
     ) -> Result<Manifest> {
-        delta::create(table_dir, layout, &definition, &files)
+        delta::create(loc, layout, &definition, &files)
     }
 
     /// Commits `self` as the version after `from` (the table's current
     /// one); sets `self.version` to the version committed.
-    pub fn commit(&mut self, table_dir: &Path, from: &Manifest, layout: &Layout) -> Result<()> {
-        self.version = delta::commit(table_dir, from, self, layout)?;
+    pub fn commit(&mut self, loc: &TableLoc, from: &Manifest, layout: &Layout) -> Result<()> {
+        self.version = delta::commit(loc, from, self, layout)?;
         Ok(())
     }
 

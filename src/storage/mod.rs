@@ -10,11 +10,15 @@
 
 pub mod delta;
 pub mod files;
+pub mod location;
 pub mod manifest;
+pub mod object;
 pub mod partition;
 
 pub use files::{FileWriter, Layout, read_files, verify_file, write_rows};
+pub use location::{Remote, TableLoc};
 pub use manifest::{DataFile, Manifest};
+pub use object::{Bucket, S3Url};
 pub use partition::PartitionBy;
 
 use std::path::Path;
@@ -80,13 +84,30 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(dir, e))
 }
 
-/// Removes every file and directory below the table directory `dir` that the
-/// table's latest version does not name (leftovers of writes interrupted by
-/// a crash, files retired by a commit); the Delta log stays.
-/// Returns the number of files removed.
-pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
+/// Removes every file below the table that the table's latest version does
+/// not name (leftovers of writes interrupted by a crash, files retired by a
+/// commit); the Delta log stays. Returns the number of files removed.
+pub fn remove_orphans(loc: &TableLoc, manifest: &Manifest) -> Result<usize> {
     let live: std::collections::HashSet<&str> =
         manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let Some(remote) = &loc.remote else {
+        return remove_local_orphans(&loc.dir, &live);
+    };
+    let doomed: Vec<String> = loc
+        .list_files()?
+        .into_iter()
+        .filter(|(rel, _)| !live.contains(rel.as_str()))
+        .map(|(rel, _)| {
+            tracing::info!(file = %loc.file_display(&rel), "removing file no version names");
+            remote.key(&rel)
+        })
+        .collect();
+    let n = doomed.len();
+    remote.bucket.delete(doomed)?;
+    Ok(n)
+}
+
+fn remove_local_orphans(dir: &Path, live: &std::collections::HashSet<&str>) -> Result<usize> {
     let mut removed = 0;
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {

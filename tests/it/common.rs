@@ -359,3 +359,109 @@ pub fn delta_live_files(table_dir: &Path) -> std::collections::BTreeSet<String> 
     }
     live
 }
+
+/// A local S3-compatible server (`moto_server`) on a free port of
+/// 127.0.0.1 with one empty bucket; stopped when dropped.
+pub struct S3 {
+    child: Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3 {
+    pub async fn start(bucket: &str) -> S3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (pip install 'moto[server]')");
+        let s3 = S3 {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: bucket.to_string(),
+        };
+        let http = reqwest::Client::new();
+        let url = format!("{}/{bucket}", s3.endpoint);
+        eventually(
+            "moto_server to create the bucket",
+            Duration::from_secs(60),
+            || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let r = http.put(&url).send().await.ok()?;
+                    r.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+        s3
+    }
+
+    /// The AWS settings of this server, for sluice and for Python clients.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// delta-rs's and Polars' `storage_options` for this server (JSON).
+    pub fn storage_options(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// Uploads a local file with boto3 (a client we did not write).
+    pub fn put_file(&self, key: &str, local: &Path) {
+        let mut env = self.env();
+        env.push(("BUCKET", self.bucket.clone()));
+        env.push(("KEY", key.into()));
+        env.push(("LOCAL", local.display().to_string()));
+        python(
+            r#"
+import os, boto3
+boto3.client("s3").upload_file(os.environ["LOCAL"], os.environ["BUCKET"], os.environ["KEY"])
+"#,
+            &env,
+        );
+    }
+
+    /// Every key below `prefix`, listed with boto3.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut env = self.env();
+        env.push(("BUCKET", self.bucket.clone()));
+        env.push(("PREFIX", prefix.into()));
+        let out = python(
+            r#"
+import os, boto3
+pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=os.environ["BUCKET"], Prefix=os.environ["PREFIX"])
+for page in pages:
+    for o in page.get("Contents", []):
+        print(o["Key"])
+"#,
+            &env,
+        );
+        out.lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

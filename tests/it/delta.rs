@@ -12,33 +12,43 @@ use crate::copy::{start, wait_final, weather_csv};
 /// What delta-rs and Polars each read from the Delta table at `dir`:
 /// `rows|temperature sum in thousandths|min ts|max ts` (microseconds).
 fn read_back(dir: &Path) -> [String; 2] {
+    read_back_at(&dir.display().to_string(), "{}")
+}
+
+/// [`read_back`] of the table at `table` (a path or an `s3://` URL) with
+/// delta-rs's `storage_options` (JSON).
+pub(crate) fn read_back_at(table: &str, storage_options: &str) -> [String; 2] {
     // os._exit: delta-rs's runtime can abort while Python shuts down,
     // after the answer is printed.
     let out = python(
         r#"
-import os, sys
+import json, os, sys
 from deltalake import DeltaTable
 import polars as pl
 import pyarrow.compute as pc
 p = os.environ["TABLE"]
-t = DeltaTable(p).to_pyarrow_table()
+opts = json.loads(os.environ["STORAGE"]) or None
+t = DeltaTable(p, storage_options=opts).to_pyarrow_table()
 ts = t.column("timestamp").cast("int64")
 s = pc.sum(t.column("tempf")).as_py() or 0.0
 print(f"{t.num_rows}|{round(s * 1000)}|{pc.min(ts).as_py()}|{pc.max(ts).as_py()}")
-df = pl.read_delta(p)
+df = pl.read_delta(p, storage_options=opts)
 ts = df["timestamp"].cast(pl.Int64)
 s = df["tempf"].sum() or 0.0
 print(f"{df.height}|{round(s * 1000)}|{ts.min()}|{ts.max()}")
 sys.stdout.flush()
 os._exit(0)
 "#,
-        &[("TABLE", dir.display().to_string())],
+        &[
+            ("TABLE", table.to_string()),
+            ("STORAGE", storage_options.to_string()),
+        ],
     );
     let mut lines = out.lines().map(str::to_string);
     [lines.next().unwrap(), lines.next().unwrap()]
 }
 
-async fn ours(client: &tokio_postgres::Client) -> String {
+pub(crate) async fn ours(client: &tokio_postgres::Client) -> String {
     let row = client
         .query_one(
             r#"select count(*), sum(tempF), min(timestamp), max(timestamp) from weather"#,

@@ -14,6 +14,8 @@
 //! * `compaction`: small files merged, readers consistent, `kill -9`.
 //! * `delta`: tables read back by delta-rs and Polars as Delta tables,
 //!   migration of `_manifest.json` tables.
+//! * `s3`: tables and COPY sources on a local S3 server (moto): COPY,
+//!   queries, restart, `kill -9` mid-commit, two servers on one table.
 //! * `streaming`: results stream with bounded server memory (psql, `/exp`,
 //!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
@@ -26,4 +28,5 @@ mod durability;
 mod http;
 mod ingest;
 mod pg;
+mod s3;
 mod streaming;
