@@ -28,7 +28,7 @@ pub use types::ColumnType;
 pub use values::{parse_ipv4, parse_uuid};
 
 use crate::error::{Error, Result};
-use crate::storage::{self, Bucket, DataFile, Manifest, Remote, TableLoc};
+use crate::storage::{self, Bucket, DataFile, Manifest, Remote, Retention, TableLoc};
 use reaper::Doomed;
 
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -101,19 +101,21 @@ pub struct Catalog {
     schemas: RwLock<BTreeMap<String, BTreeMap<String, Arc<Table>>>>,
     /// The one remover of retired files and dropped tables.
     reaper: Arc<reaper::Reaper>,
+    retention: Retention,
 }
 
 impl Catalog {
     /// Opens (creating if needed) the catalog under `db_root`.
     pub fn open(db_root: &Path) -> Result<Catalog> {
-        Catalog::open_at(Root::Local(db_root.to_path_buf()))
+        Catalog::open_at(Root::Local(db_root.to_path_buf()), Retention::NONE)
     }
 
-    /// Opens the catalog at `root`, loading every table.
-    pub fn open_at(root: Root) -> Result<Catalog> {
+    /// Opens the catalog at `root`, loading every table; files no version
+    /// names are kept for `retention`.
+    pub fn open_at(root: Root, retention: Retention) -> Result<Catalog> {
         let reaper = Arc::new(reaper::Reaper::start());
         let schemas = match &root {
-            Root::Local(dir) => load_local(dir, &root, &reaper)?,
+            Root::Local(dir) => load_local(dir, &root, &reaper, retention)?,
             Root::Remote {
                 bucket,
                 prefix,
@@ -123,13 +125,14 @@ impl Catalog {
                 // to no version.
                 let _ = std::fs::remove_dir_all(scratch);
                 std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
-                load_remote(bucket, prefix, &root, &reaper)?
+                load_remote(bucket, prefix, &root, &reaper, retention)?
             }
         };
         Ok(Catalog {
             root,
             schemas: RwLock::new(schemas),
             reaper,
+            retention,
         })
     }
 
@@ -326,6 +329,7 @@ impl Catalog {
             manifest,
             None,
             Arc::clone(&self.reaper),
+            self.retention,
         ));
         tables.insert(name.to_string(), Arc::clone(&table));
         Ok(table)
@@ -361,7 +365,7 @@ impl Catalog {
                     .bucket
                     .list(&r.prefix)?
                     .into_iter()
-                    .map(|(k, _)| k)
+                    .map(|o| o.key)
                     .filter(|k| *k != marker)
                     .collect();
                 vec![
@@ -372,7 +376,9 @@ impl Catalog {
         };
         // Queries already running may still hold a snapshot of the table:
         // the reaper removes the files once none does.
-        self.reaper.retire_after(doomed, table.readers());
+        // A dropped table is gone for every reader: no retention.
+        self.reaper
+            .retire_after(doomed, table.readers(), std::time::Duration::ZERO);
         Ok(true)
     }
 
@@ -412,6 +418,7 @@ impl Catalog {
             (*state.manifest).clone(),
             state.broken,
             Arc::clone(&self.reaper),
+            self.retention,
         );
         tables.remove(from);
         tables.insert(to.to_string(), Arc::new(renamed));
@@ -464,6 +471,7 @@ fn load_local(
     db_root: &Path,
     root: &Root,
     reaper: &Arc<reaper::Reaper>,
+    retention: Retention,
 ) -> Result<BTreeMap<String, BTreeMap<String, Arc<Table>>>> {
     std::fs::create_dir_all(db_root.join(DEFAULT_SCHEMA)).map_err(|e| Error::io(db_root, e))?;
     let mut schemas = BTreeMap::new();
@@ -493,6 +501,7 @@ fn load_local(
                 &name,
                 root.table(&schema, &name),
                 reaper,
+                retention,
             );
         }
         schemas.insert(schema, tables);
@@ -508,6 +517,7 @@ fn load_remote(
     prefix: &str,
     root: &Root,
     reaper: &Arc<reaper::Reaper>,
+    retention: Retention,
 ) -> Result<BTreeMap<String, BTreeMap<String, Arc<Table>>>> {
     let mut schemas = BTreeMap::new();
     schemas.insert(DEFAULT_SCHEMA.to_string(), BTreeMap::new());
@@ -525,7 +535,7 @@ fn load_remote(
                 let keys = bucket
                     .list(&r.prefix)?
                     .into_iter()
-                    .map(|(k, _)| k)
+                    .map(|o| o.key)
                     .filter(|k| *k != marker)
                     .collect();
                 bucket.delete(keys)?;
@@ -537,7 +547,7 @@ fn load_remote(
                 continue;
             }
             std::fs::create_dir_all(&loc.dir).map_err(|e| Error::io(&loc.dir, e))?;
-            load_into(&mut tables, &schema, &name, loc, reaper);
+            load_into(&mut tables, &schema, &name, loc, reaper, retention);
         }
         schemas.insert(schema, tables);
     }
@@ -551,9 +561,10 @@ fn load_into(
     name: &str,
     loc: TableLoc,
     reaper: &Arc<reaper::Reaper>,
+    retention: Retention,
 ) {
     let shown = loc.display();
-    match load_table(schema, name, loc, reaper) {
+    match load_table(schema, name, loc, reaper, retention) {
         Ok(t) => {
             tables.insert(name.to_string(), Arc::new(t));
         }
@@ -601,6 +612,7 @@ fn load_table(
     name: &str,
     loc: TableLoc,
     reaper: &Arc<reaper::Reaper>,
+    retention: Retention,
 ) -> Result<Table> {
     let manifest = match &loc.remote {
         Some(_) => Manifest::load(&loc)?,
@@ -619,7 +631,7 @@ fn load_table(
         }
     };
     let meta = definition(name, &loc, &manifest)?;
-    storage::remove_orphans(&loc, &manifest)?;
+    storage::vacuum::sweep(&loc, &manifest, retention.files)?;
     let broken = check_files(name, &loc, &manifest)?;
     Ok(Table::new(
         schema,
@@ -629,13 +641,18 @@ fn load_table(
         manifest,
         broken,
         Arc::clone(reaper),
+        retention,
     ))
 }
 
 /// The first file of `manifest` that is missing or unreadable.
 fn check_files(name: &str, loc: &TableLoc, manifest: &Manifest) -> Result<Option<table::Broken>> {
     let listed: BTreeMap<String, u64> = match &loc.remote {
-        Some(_) => loc.list_files()?.into_iter().collect(),
+        Some(_) => loc
+            .list(storage::location::Files::Data)?
+            .into_iter()
+            .map(|e| (e.rel, e.size))
+            .collect(),
         None => BTreeMap::new(),
     };
     for f in &manifest.files {

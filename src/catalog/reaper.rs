@@ -33,6 +33,9 @@ const RECHECK: Duration = Duration::from_millis(200);
 /// What to remove, when.
 struct Due {
     at: Instant,
+    /// The end of the retention period: until then the paths stay even
+    /// when the catalog closes (a later start-up removes them).
+    kept_until: Instant,
     paths: Vec<Doomed>,
     /// Snapshots that name the paths; removal waits until none is alive.
     readers: Vec<Weak<Manifest>>,
@@ -63,14 +66,17 @@ impl Reaper {
         }
     }
 
-    /// Removes `paths` (files, directories, objects) after the grace
-    /// period, once every snapshot in `readers` is released.
-    pub fn retire_after(&self, paths: Vec<Doomed>, readers: Vec<Weak<Manifest>>) {
+    /// Removes `paths` (files, directories, objects) once `keep` (a
+    /// retention period) and at least the grace period have passed and
+    /// every snapshot in `readers` is released.
+    pub fn retire_after(&self, paths: Vec<Doomed>, readers: Vec<Weak<Manifest>>, keep: Duration) {
         if paths.is_empty() {
             return;
         }
+        let now = Instant::now();
         let due = Due {
-            at: Instant::now() + GRACE,
+            at: now + GRACE.max(keep),
+            kept_until: now + keep,
             paths,
             readers,
         };
@@ -87,7 +93,8 @@ impl Reaper {
 
 impl Drop for Reaper {
     /// Closes the queue and waits for the thread, which removes what is
-    /// still pending at once: no query outlives the catalog.
+    /// pending and past its retention at once (no query outlives the
+    /// catalog); the rest stays for a later start-up to remove.
     fn drop(&mut self) {
         drop(self.tx.lock().expect("reaper").take());
         if let Some(t) = self.thread.lock().expect("reaper").take() {
@@ -112,7 +119,8 @@ fn reap(rx: Receiver<Due>) {
             Ok(due) => pending.push(due),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                for d in pending {
+                let now = Instant::now();
+                for d in pending.into_iter().filter(|d| d.kept_until <= now) {
                     remove(d.paths);
                 }
                 return;
@@ -160,6 +168,7 @@ mod tests {
         reaper.retire_after(
             vec![Doomed::Path(dir.join("f")), Doomed::Path(dir.join("sub"))],
             Vec::new(),
+            Duration::ZERO,
         );
         // Within the grace period the files are still there.
         assert!(dir.join("f").exists() && dir.join("sub").exists());

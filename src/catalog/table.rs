@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use super::meta::TableMeta;
 use super::reaper::{Doomed, Reaper};
 use crate::error::{Error, Result};
-use crate::storage::{self, DataFile, Manifest, TableLoc};
+use crate::storage::{self, DataFile, Manifest, Retention, TableLoc};
 
 #[derive(Debug)]
 pub struct Table {
@@ -26,6 +26,8 @@ pub struct Table {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Removes the files a commit no longer names, after a grace period.
     reaper: Arc<Reaper>,
+    /// How long retired files and old log entries are kept.
+    retention: Retention,
     /// Every manifest published that a reader may still hold.
     published: std::sync::Mutex<Vec<std::sync::Weak<Manifest>>>,
 }
@@ -54,6 +56,7 @@ impl Table {
         manifest: Manifest,
         broken: Option<Broken>,
         reaper: Arc<Reaper>,
+        retention: Retention,
     ) -> Table {
         let manifest = Arc::new(manifest);
         Table {
@@ -68,6 +71,7 @@ impl Table {
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             reaper,
+            retention,
         }
     }
 
@@ -90,7 +94,8 @@ impl Table {
                 .map(|f| Doomed::Path(self.loc.dir.join(&f.path)))
                 .collect(),
         };
-        self.reaper.retire_after(doomed, readers);
+        self.reaper
+            .retire_after(doomed, readers, self.retention.files);
     }
 
     /// Every published manifest a reader may still hold (DROP TABLE waits
@@ -334,7 +339,7 @@ impl Table {
     ) -> Result<()> {
         let mut from = Arc::clone(current);
         for attempt in 0..MAX_REBASES {
-            match manifest.commit(&self.loc, &from, &meta.layout()) {
+            match manifest.commit(&self.loc, &from, &meta.layout(), self.retention.log) {
                 Ok(()) => {
                     self.show(meta, manifest);
                     return Ok(());

@@ -10,11 +10,12 @@ mod text_loader;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use text_loader::{TextLoaderFormats, TimestampFormat};
 
 use crate::error::{Error, Result};
-use crate::storage::S3Url;
+use crate::storage::{Retention, S3Url};
 
 /// Every key the server understands, with its default. The shipped
 /// `conf/server.conf` lists the same keys with the same values.
@@ -49,6 +50,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.compaction.small.file.size", "16m"),
     ("cairo.compaction.max.input.size", "64m"),
     ("query.memory.limit", "25%"),
+    ("cairo.vacuum.file.retention.sec", "3600"),
+    ("cairo.vacuum.log.retention.days", "30"),
 ];
 
 /// The validated configuration.
@@ -100,6 +103,9 @@ pub struct Config {
     pub compaction_max_files: usize,
     pub compaction_small_file_size: u64,
     pub compaction_max_input_size: u64,
+    /// How long files no version names, and old Delta log entries, are
+    /// kept (for readers of older versions) before they are removed.
+    pub retention: Retention,
 }
 
 impl Config {
@@ -250,6 +256,12 @@ impl Config {
             compaction_small_file_size: parse_size(v, "cairo.compaction.small.file.size")?,
             compaction_max_input_size: parse_size(v, "cairo.compaction.max.input.size")?
                 .max(1 << 20),
+            retention: Retention {
+                files: Duration::from_secs(parse_uint(v, "cairo.vacuum.file.retention.sec")?),
+                log: Duration::from_secs(
+                    parse_uint(v, "cairo.vacuum.log.retention.days")?.saturating_mul(86_400),
+                ),
+            },
         })
     }
 

@@ -163,7 +163,7 @@ impl Engine {
                 scratch: config.copy_work_root.join("tables"),
             },
         };
-        let catalog = Arc::new(Catalog::open_at(root)?);
+        let catalog = Arc::new(Catalog::open_at(root, config.retention)?);
         for root in &config.copy_roots {
             match root {
                 CopyRoot::Local(dir) => {

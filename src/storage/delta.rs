@@ -96,7 +96,7 @@ pub fn has_version(loc: &TableLoc, version: u64) -> Result<bool> {
 /// Whether the table holds a Delta log.
 pub fn exists(loc: &TableLoc) -> Result<bool> {
     match &loc.remote {
-        Some(r) => Ok(!r.bucket.list(&r.key(LOG_DIR))?.is_empty()),
+        Some(_) => Ok(!loc.list(super::location::Files::Log)?.is_empty()),
         None => Ok(loc.dir.join(LOG_DIR).is_dir()),
     }
 }
@@ -307,7 +307,7 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArr
 
 /// A log path as a path below the table directory (the log stores
 /// relative, percent-encoded URIs).
-fn decode_path(p: &str) -> String {
+pub(super) fn decode_path(p: &str) -> String {
     let bytes = p.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -490,7 +490,13 @@ fn encode_path(p: &str) -> String {
 /// Commits the change from `from` to `to` (files added, files removed) as
 /// the version after `from`; a changed definition also replaces the
 /// schema with `layout`'s. Returns the committed version.
-pub fn commit(loc: &TableLoc, from: &Manifest, to: &Manifest, layout: &Layout) -> Result<u64> {
+pub fn commit(
+    loc: &TableLoc,
+    from: &Manifest,
+    to: &Manifest,
+    layout: &Layout,
+    log_retention: std::time::Duration,
+) -> Result<u64> {
     let err = kernel_err(loc, "could not commit to the Delta log");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
     let added = to.added_since(from);
@@ -542,19 +548,24 @@ pub fn commit(loc: &TableLoc, from: &Manifest, to: &Manifest, layout: &Layout) -
     if loc.remote.is_none() {
         super::sync_tree(&loc.dir.join(LOG_DIR))?;
     }
-    maybe_checkpoint(loc, &snapshot, &committed);
+    maybe_checkpoint(loc, &snapshot, &committed, log_retention);
     Ok(version)
 }
 
-/// Writes a checkpoint when the table's interval says one is due. A failed
-/// checkpoint costs only log replay time, so it is logged, not returned.
+/// Writes a checkpoint when the table's interval says one is due, then
+/// removes the log entries before it that are past the log retention (the
+/// table's `delta.logRetentionDuration`, else `log_retention`), unless the
+/// table's `delta.enableExpiredLogCleanup` is false. A failed checkpoint
+/// or cleanup costs only log replay time or space, so it is logged, not
+/// returned.
 fn maybe_checkpoint(
     loc: &TableLoc,
     before: &SnapshotRef,
     committed: &delta_kernel::transaction::CommittedTransaction,
+    log_retention: std::time::Duration,
 ) {
-    let interval = before
-        .table_properties()
+    let props = before.table_properties();
+    let interval = props
         .checkpoint_interval
         .map_or(CHECKPOINT_INTERVAL, |n| n.get());
     if committed.post_commit_stats().commits_since_checkpoint < interval {
@@ -565,6 +576,14 @@ fn maybe_checkpoint(
     };
     if let Err(e) = snapshot.checkpoint(engine(loc), None) {
         tracing::warn!(table = %loc.display(), "could not write a Delta checkpoint: {e}");
+        return;
+    }
+    if props.enable_expired_log_cleanup == Some(false) {
+        return;
+    }
+    let retention = props.log_retention_duration.unwrap_or(log_retention);
+    if let Err(e) = super::vacuum::clean_log(loc, snapshot.version(), retention) {
+        tracing::warn!(table = %loc.display(), "could not remove old Delta log entries: {e}");
     }
 }
 

@@ -117,23 +117,126 @@ impl TableLoc {
         }
     }
 
-    /// Every data file of the table with its size (not the Delta log).
-    pub fn list_files(&self) -> Result<Vec<(String, u64)>> {
+    /// The files of the table (`Files::Data`: below the partition
+    /// directories; `Files::Log`: the Delta log), paths relative to the
+    /// table.
+    pub fn list(&self, which: Files) -> Result<Vec<Entry>> {
+        let log = |rel: &str| rel.starts_with(&format!("{}/", super::delta::LOG_DIR));
+        let keep = |rel: &str| match which {
+            Files::Log => log(rel),
+            // Markers (`_sluice_…`) and hidden names are not data files.
+            Files::Data => !log(rel) && !rel.starts_with('_') && !rel.starts_with('.'),
+        };
         match &self.remote {
             Some(r) => Ok(r
                 .bucket
-                .list(&r.prefix)?
+                .list(&match which {
+                    Files::Log => r.key(super::delta::LOG_DIR),
+                    Files::Data => r.prefix.clone(),
+                })?
                 .into_iter()
-                .filter_map(|(key, size)| {
-                    let rel = key
+                .filter_map(|o| {
+                    let rel = o
+                        .key
                         .strip_prefix(&r.prefix)?
                         .trim_start_matches('/')
                         .to_string();
-                    (!rel.starts_with(super::delta::LOG_DIR) && !rel.starts_with('_'))
-                        .then_some((rel, size))
+                    keep(&rel).then_some(Entry {
+                        rel,
+                        size: o.size,
+                        modified: o.modified,
+                    })
                 })
                 .collect()),
-            None => Err(Error::Internal("list_files is for remote tables".into())),
+            None => {
+                let mut out = Vec::new();
+                let dirs = match which {
+                    Files::Log => vec![(
+                        self.dir.join(super::delta::LOG_DIR),
+                        super::delta::LOG_DIR.to_string(),
+                    )],
+                    Files::Data => vec![(self.dir.clone(), String::new())],
+                };
+                for (dir, base) in dirs {
+                    walk(&dir, &base, 2, &mut out)?;
+                }
+                out.retain(|e| keep(&e.rel));
+                Ok(out)
+            }
         }
     }
+
+    /// Removes the files `rels` (a missing one is no error); a local
+    /// partition directory left empty goes too.
+    pub fn remove(&self, rels: &[String]) -> Result<()> {
+        match &self.remote {
+            Some(r) => r.bucket.delete(rels.iter().map(|rel| r.key(rel)).collect()),
+            None => {
+                let mut dirs = std::collections::BTreeSet::new();
+                for rel in rels {
+                    let path = self.dir.join(rel);
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&path, e)),
+                    }
+                    if let Some((dir, _)) = rel.rsplit_once('/') {
+                        dirs.insert(dir.to_string());
+                    }
+                }
+                for dir in dirs {
+                    // Fails (and is left) while the directory has files.
+                    let _ = std::fs::remove_dir(self.dir.join(dir));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Which files of a table to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    Data,
+    Log,
+}
+
+/// One listed file of a table.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The path relative to the table.
+    pub rel: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
+/// Files below `dir` down to `depth` levels, named `base/…`.
+fn walk(dir: &std::path::Path, base: &str, depth: u32, out: &mut Vec<Entry>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let rel = if base.is_empty() {
+            name
+        } else {
+            format!("{base}/{name}")
+        };
+        let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
+        if meta.is_dir() {
+            if depth > 1 {
+                walk(&entry.path(), &rel, depth - 1, out)?;
+            }
+        } else {
+            out.push(Entry {
+                rel,
+                size: meta.len(),
+                modified: meta.modified().map_err(|e| Error::io(entry.path(), e))?,
+            });
+        }
+    }
+    Ok(())
 }

@@ -94,8 +94,15 @@ impl Manifest {
 
     /// Commits `self` as the version after `from` (the table's current
     /// one); sets `self.version` to the version committed.
-    pub fn commit(&mut self, loc: &TableLoc, from: &Manifest, layout: &Layout) -> Result<()> {
-        self.version = delta::commit(loc, from, self, layout)?;
+    /// Log entries past `log_retention` go when a checkpoint is written.
+    pub fn commit(
+        &mut self,
+        loc: &TableLoc,
+        from: &Manifest,
+        layout: &Layout,
+        log_retention: std::time::Duration,
+    ) -> Result<()> {
+        self.version = delta::commit(loc, from, self, layout, log_retention)?;
         Ok(())
     }
 

@@ -14,12 +14,14 @@ pub mod location;
 pub mod manifest;
 pub mod object;
 pub mod partition;
+pub mod vacuum;
 
 pub use files::{FileWriter, Layout, read_files, verify_file, write_rows};
 pub use location::{Remote, TableLoc};
 pub use manifest::{DataFile, Manifest};
 pub use object::{Bucket, S3Url};
 pub use partition::PartitionBy;
+pub use vacuum::Retention;
 
 use std::path::Path;
 
@@ -82,62 +84,4 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
     f.sync_all().map_err(|e| Error::io(dir, e))
-}
-
-/// Removes every file below the table that the table's latest version does
-/// not name (leftovers of writes interrupted by a crash, files retired by a
-/// commit); the Delta log stays. Returns the number of files removed.
-pub fn remove_orphans(loc: &TableLoc, manifest: &Manifest) -> Result<usize> {
-    let live: std::collections::HashSet<&str> =
-        manifest.files.iter().map(|f| f.path.as_str()).collect();
-    let Some(remote) = &loc.remote else {
-        return remove_local_orphans(&loc.dir, &live);
-    };
-    let doomed: Vec<String> = loc
-        .list_files()?
-        .into_iter()
-        .filter(|(rel, _)| !live.contains(rel.as_str()))
-        .map(|(rel, _)| {
-            tracing::info!(file = %loc.file_display(&rel), "removing file no version names");
-            remote.key(&rel)
-        })
-        .collect();
-    let n = doomed.len();
-    remote.bucket.delete(doomed)?;
-    Ok(n)
-}
-
-fn remove_local_orphans(dir: &Path, live: &std::collections::HashSet<&str>) -> Result<usize> {
-    let mut removed = 0;
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let path = entry.path();
-        if name == delta::LOG_DIR {
-            continue;
-        }
-        if path.is_dir() {
-            let mut kept = 0;
-            for file in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
-                let file = file.map_err(|e| Error::io(&path, e))?;
-                let rel = format!("{name}/{}", file.file_name().to_string_lossy());
-                if live.contains(rel.as_str()) {
-                    kept += 1;
-                } else {
-                    tracing::info!(file = %file.path().display(), "removing file no manifest names");
-                    std::fs::remove_file(file.path()).map_err(|e| Error::io(file.path(), e))?;
-                    removed += 1;
-                }
-            }
-            if kept == 0 {
-                let _ = std::fs::remove_dir(&path);
-            }
-        } else {
-            tracing::info!(file = %path.display(), "removing file no manifest names");
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }

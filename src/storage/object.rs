@@ -48,6 +48,14 @@ const UPLOADS: usize = 4;
 const PART: usize = 16 << 20;
 const PART_CONCURRENCY: usize = 2;
 
+/// One listed object.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
 /// One bucket (`s3://bucket`), its client and the Delta kernel over it.
 pub struct Bucket {
     /// `s3://bucket`: what DataFusion registers the store under.
@@ -145,14 +153,18 @@ impl Bucket {
         Ok(Arc::new(Bucket { url, store, kernel }))
     }
 
-    /// Every object below `prefix/` (recursively): key and size.
-    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+    /// Every object below `prefix/` (recursively).
+    pub fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
         let store = Arc::clone(&self.store);
         let p = Key::from(prefix);
         let got = block_on(async move {
             store
                 .list(Some(&p))
-                .map_ok(|m| (m.location.to_string(), m.size))
+                .map_ok(|m| Listed {
+                    key: m.location.to_string(),
+                    size: m.size,
+                    modified: m.last_modified.into(),
+                })
                 .try_collect::<Vec<_>>()
                 .await
         });

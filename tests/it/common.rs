@@ -44,6 +44,9 @@ impl Server {
             .env("QDB_PG_NET_BIND_TO", "127.0.0.1:0")
             .env("QDB_HTTP_BIND_TO", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
+            // Files no version names go as soon as no query reads them, so
+            // tests can count files; `delta::vacuum_*` tests the retention.
+            .env("QDB_CAIRO_VACUUM_FILE_RETENTION_SEC", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &env {

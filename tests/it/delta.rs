@@ -358,3 +358,133 @@ os._exit(0)
     assert!(b.stop().success());
     assert!(a.stop().success());
 }
+
+/// Vacuum waits for the retention periods: a file compaction retired stays
+/// while a reader of the older version may need it (delta-rs reads that
+/// version), and goes after the file retention; at a restart, a file a
+/// recent commit removed is kept even when it was written long ago, an
+/// old file no version ever named goes, a new one (another writer's, in
+/// flight) stays; log entries before a checkpoint go after the log
+/// retention and the table still reads.
+#[tokio::test]
+async fn vacuum_keeps_files_for_the_retention_period() {
+    let mut env = [
+        ("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0"),
+        ("QDB_CAIRO_VACUUM_FILE_RETENTION_SEC", "4"),
+        ("QDB_CAIRO_VACUUM_LOG_RETENTION_DAYS", "0"),
+    ];
+    let (server, _) = start("delta-vacuum", &env);
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY")
+        .await
+        .unwrap();
+    let dir = server.root.join("db/public/t");
+    let insert =
+        |i: i64| format!("INSERT INTO t VALUES (to_timestamp_micros(1704067200000000 + {i}), {i})");
+    // Versions 1 to 3, one file each; then compaction is turned on.
+    for i in 0..3 {
+        client.batch_execute(&insert(i)).await.unwrap();
+    }
+    drop(client);
+    assert!(server.stop().success());
+    env[0].1 = "100";
+    let server = Server::start_with(&server_root(&dir), &env);
+    let client = server.client().await;
+    // Compaction merged the three files; they are still on disk.
+    let on_disk = eventually("compaction", Duration::from_secs(30), || {
+        let dir = dir.clone();
+        async move {
+            let live = common::delta_live_files(&dir);
+            (live.len() == 1).then(|| common::data_files(&dir).len())
+        }
+    })
+    .await;
+    assert_eq!(on_disk, 4, "retired files wait for the retention");
+    let out = python(
+        r#"
+import os, sys
+from deltalake import DeltaTable
+print(DeltaTable(os.environ["TABLE"], version=3).to_pyarrow_table().num_rows)
+sys.stdout.flush()
+os._exit(0)
+"#,
+        &[("TABLE", dir.display().to_string())],
+    );
+    assert_eq!(out, "3", "version 3 still reads");
+    eventually("retired files to go", Duration::from_secs(30), || {
+        let dir = dir.clone();
+        async move { (common::data_files(&dir).len() == 1).then_some(()) }
+    })
+    .await;
+
+    // Log entries: more than ten versions make a checkpoint, and the
+    // entries before it go (log retention 0 days).
+    for i in 3..16 {
+        client.batch_execute(&insert(i)).await.unwrap();
+    }
+    let log = dir.join("_delta_log");
+    eventually("old log entries to go", Duration::from_secs(30), || {
+        let log = log.clone();
+        async move { (!log.join("00000000000000000000.json").exists()).then_some(()) }
+    })
+    .await;
+    assert_eq!(scalar(&client, "SELECT count(*) FROM t").await, "16");
+    drop(client);
+    assert!(server.stop().success());
+
+    // Start-up: an hour-old file a recent commit retired is kept, an
+    // hour-old stray file goes, a new stray file stays.
+    let env = [
+        ("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0"),
+        ("QDB_CAIRO_VACUUM_FILE_RETENTION_SEC", "1800"),
+    ];
+    let server = Server::start_with(&server_root(&dir), &env);
+    let client = server.client().await;
+    for i in 16..18 {
+        client.batch_execute(&insert(i)).await.unwrap();
+    }
+    // TRUNCATE retires every file.
+    client.batch_execute("TRUNCATE TABLE t").await.unwrap();
+    drop(client);
+    assert!(server.stop().success());
+    let retired = common::data_files(&dir);
+    assert!(!retired.is_empty());
+    let part = retired[0].parent().unwrap().to_path_buf();
+    let (old_stray, new_stray) = (
+        part.join("old-stray.parquet"),
+        part.join("new-stray.parquet"),
+    );
+    std::fs::write(&old_stray, b"x").unwrap();
+    std::fs::write(&new_stray, b"x").unwrap();
+    let mut aged = retired.clone();
+    aged.push(old_stray.clone());
+    for f in &aged {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(f)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let server = Server::start_with(&server_root(&dir), &env);
+    for f in &retired {
+        assert!(
+            f.exists(),
+            "{} was removed within the retention",
+            f.display()
+        );
+    }
+    assert!(!old_stray.exists());
+    assert!(new_stray.exists());
+    assert_eq!(
+        scalar(&server.client().await, "SELECT count(*) FROM t").await,
+        "0"
+    );
+    assert!(server.stop().success());
+}
+
+/// The data root of the server whose table directory is `dir`.
+fn server_root(dir: &Path) -> std::path::PathBuf {
+    dir.ancestors().nth(3).unwrap().to_path_buf()
+}
