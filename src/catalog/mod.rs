@@ -136,6 +136,13 @@ impl Catalog {
         })
     }
 
+    fn vacuum(&self) -> table::Vacuum {
+        table::Vacuum {
+            reaper: Arc::clone(&self.reaper),
+            retention: self.retention,
+        }
+    }
+
     pub fn schema_names(&self) -> Vec<String> {
         self.schemas
             .read()
@@ -328,8 +335,7 @@ impl Catalog {
             meta,
             manifest,
             None,
-            Arc::clone(&self.reaper),
-            self.retention,
+            self.vacuum(),
         ));
         tables.insert(name.to_string(), Arc::clone(&table));
         Ok(table)
@@ -417,8 +423,7 @@ impl Catalog {
             state.meta,
             (*state.manifest).clone(),
             state.broken,
-            Arc::clone(&self.reaper),
-            self.retention,
+            self.vacuum(),
         );
         tables.remove(from);
         tables.insert(to.to_string(), Arc::new(renamed));
@@ -640,8 +645,10 @@ fn load_table(
         meta,
         manifest,
         broken,
-        Arc::clone(reaper),
-        retention,
+        table::Vacuum {
+            reaper: Arc::clone(reaper),
+            retention,
+        },
     ))
 }
 

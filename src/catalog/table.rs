@@ -16,6 +16,13 @@ use super::reaper::{Doomed, Reaper};
 use crate::error::{Error, Result};
 use crate::storage::{self, DataFile, Manifest, Retention, TableLoc};
 
+/// The catalog's remover of retired files and the retention it keeps.
+#[derive(Debug, Clone)]
+pub struct Vacuum {
+    pub reaper: Arc<Reaper>,
+    pub retention: Retention,
+}
+
 #[derive(Debug)]
 pub struct Table {
     pub schema_name: String,
@@ -24,10 +31,8 @@ pub struct Table {
     pub loc: TableLoc,
     state: RwLock<TableState>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Removes the files a commit no longer names, after a grace period.
-    reaper: Arc<Reaper>,
-    /// How long retired files and old log entries are kept.
-    retention: Retention,
+    /// Removes the files a commit no longer names, after their retention.
+    vacuum: Vacuum,
     /// Every manifest published that a reader may still hold.
     published: std::sync::Mutex<Vec<std::sync::Weak<Manifest>>>,
 }
@@ -55,8 +60,7 @@ impl Table {
         meta: TableMeta,
         manifest: Manifest,
         broken: Option<Broken>,
-        reaper: Arc<Reaper>,
-        retention: Retention,
+        vacuum: Vacuum,
     ) -> Table {
         let manifest = Arc::new(manifest);
         Table {
@@ -70,8 +74,7 @@ impl Table {
                 broken,
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
-            reaper,
-            retention,
+            vacuum,
         }
     }
 
@@ -94,8 +97,9 @@ impl Table {
                 .map(|f| Doomed::Path(self.loc.dir.join(&f.path)))
                 .collect(),
         };
-        self.reaper
-            .retire_after(doomed, readers, self.retention.files);
+        self.vacuum
+            .reaper
+            .retire_after(doomed, readers, self.vacuum.retention.files);
     }
 
     /// Every published manifest a reader may still hold (DROP TABLE waits
@@ -339,7 +343,7 @@ impl Table {
     ) -> Result<()> {
         let mut from = Arc::clone(current);
         for attempt in 0..MAX_REBASES {
-            match manifest.commit(&self.loc, &from, &meta.layout(), self.retention.log) {
+            match manifest.commit(&self.loc, &from, &meta.layout(), self.vacuum.retention.log) {
                 Ok(()) => {
                     self.show(meta, manifest);
                     return Ok(());
