@@ -11,6 +11,8 @@ The job, for all: CSV -> day-partitioned Parquet sorted by the timestamp.
   Polars: scan_csv(f, try_parse_dates) .sort(timestamp) .with_columns(day)
           .sink_parquet(PartitionBy(dir, key=day)).
 The ratio is sluice's throughput over the best of DuckDB and Polars. The
+`s3` case imports into a table on a local S3 server (moto_server, started
+by the bench) and is compared with `main` (tables on local disk). The
 parse floor (benches/parse_floor.rs, built with `cargo bench --no-run`)
 tokenises every field, converts all columns to typed vectors and sorts a
 (timestamp, row) permutation on 2 threads, writing nothing: sluice's CPU
@@ -28,6 +30,7 @@ Usage (from the repository root):
   python3 benches/import.py --quick    # 1M rows, 1 run each (a smoke test)
   python3 benches/import.py --cases main --sizes 10m --runs 5
   python3 benches/import.py --binary NEW --baseline OLD   # A/B two builds, alternating
+  python3 benches/import.py --cases main,s3 --sizes 10m   # tables on local disk and on S3
 
 Data: CSVs are generated with ../shared/tools/gen_csv.py (or $SLUICE_GEN_CSV)
 into $SLUICE_BENCH_DIR (default /var/tmp/sluice-bench) unless they exist.
@@ -71,6 +74,9 @@ def fresh_dir(tool):
 # name -> (shape, days, workers, table)
 CASES = {
     "main": ("weather", 100, 2, "weather"),
+    # The main case with the table on S3 (a local moto_server), the CSV on
+    # local disk; DuckDB and Polars write to local disk as in "main".
+    "s3": ("weather", 100, 2, "weather"),
     "workers1": ("weather", 100, 1, "weather"),
     "many": ("weather", 3653, 2, "weather"),
     "trades": ("trades", 100, 2, "trades"),
@@ -197,26 +203,68 @@ class MemorySampler:
         return self.peak_anon, self.hwm
 
 
-class Server:
-    """A release sluice server on a fresh data root, HTTP only."""
+class Moto:
+    """A local S3-compatible server (moto_server) with bucket `bench`."""
 
-    def __init__(self, binary, root, copy_root, workers):
+    def __init__(self):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(600):
+            try:
+                req = urllib.request.Request(f"{self.endpoint}/bench", method="PUT")
+                urllib.request.urlopen(req, timeout=5).read()
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise SystemExit("moto_server did not start")
+
+    def env(self):
+        return {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Server:
+    """A release sluice server on a fresh data root, HTTP only; with `s3`,
+    its tables live in the moto server's bucket."""
+
+    def __init__(self, binary, root, copy_root, workers, s3=None):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         conf = root / "server.conf"
+        tables = f"cairo.root=s3://bench/{root.name}\n" if s3 else ""
         conf.write_text(
             "http.bind.to=127.0.0.1:0\n"
             "pg.enabled=false\n"
             f"cairo.sql.copy.root={copy_root}\n"
             f"cairo.sql.copy.worker.count={workers}\n"
-            "query.timeout.sec=600\n"
+            "query.timeout.sec=600\n" + tables
         )
         self.root = root
+        env = dict(os.environ, **(s3.env() if s3 else {}))
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--root", str(root), "--conf", str(conf)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=env,
         )
         self.url = None
         for line in self.proc.stdout:
@@ -244,9 +292,9 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def sluice_run(binary, csv, table, workers, rows):
+def sluice_run(binary, csv, table, workers, rows, s3=None):
     root = fresh_dir("sluice")
-    server = Server(binary, root, csv.parent, workers)
+    server = Server(binary, root, csv.parent, workers, s3)
     mem = MemorySampler(server.proc.pid)
     try:
         # Wall clock, to compare with the log's timestamps (same machine).
@@ -401,7 +449,7 @@ def query_side(server, table):
     )
     text = "\n".join(str(cell) for row in plan for cell in row)
     scans = [line.strip() for line in text.splitlines() if "DataSourceExec" in line]
-    files = len(list((server.root / "db").rglob("*.parquet")))
+    [[files]] = server.sql(f"SELECT sum(file_count) FROM sys.partitions WHERE table_name = '{table}'")
     print(
         f"  range    EXPLAIN ANALYZE, timestamp in February 2010 ({days} days with rows); "
         f"the table has {files} files"
@@ -436,6 +484,11 @@ def bench():
     ap.add_argument("--binary", type=Path, help="use this sluice binary, do not build")
     ap.add_argument("--floor-binary", type=Path, help="use this parse_floor binary, do not build")
     ap.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the parse floor (building it with `cargo bench` rebuilds the dependencies)",
+    )
+    ap.add_argument(
         "--baseline",
         type=Path,
         help="also run this (earlier) sluice binary, alternating with --binary, and report the ratio",
@@ -447,12 +500,27 @@ def bench():
         ensure_module("duckdb")
         ensure_module("polars")
     binary = a.binary or build_sluice()
-    floor_binary = a.floor_binary or build_floor()
+    floor_binary = None if a.no_floor else (a.floor_binary or build_floor())
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(OUT_DIR, ignore_errors=True)  # a crashed bench's
     cpus = os.cpu_count()
     print(f"sluice import benchmark: {binary}, {cpus} cores, {a.runs} runs per tool")
     results = {}
+    moto = Moto() if "s3" in a.cases.split(",") else None
+    try:
+        run_cases(a, binary, floor_binary, results, moto)
+    finally:
+        if moto:
+            moto.stop()
+    if "main 10m" in results and "workers1 10m" in results:
+        speedup = results["workers1 10m"]["seconds"] / results["main 10m"]["seconds"]
+        print(f"\nworkers=2 vs workers=1 on the 10M weather file: {speedup:.2f}x")
+    if "main 10m" in results and "main 1m" in results:
+        grow = results["main 10m"]["peak_anon"] / max(results["main 1m"]["peak_anon"], 1)
+        print(f"peak RssAnon 10M / 1M rows: {grow:.2f}x")
+
+
+def run_cases(a, binary, floor_binary, results, moto):
     for size_name in a.sizes.split(","):
         for case in a.cases.split(","):
             shape, days, workers, table = CASES[case]
@@ -469,16 +537,19 @@ def bench():
                 f"{days} days, PARTITION BY DAY, cairo.sql.copy.worker.count={workers}"
             )
             print(f"  floor    wc -l {floor:.2f} s ({size / 1e6 / floor:,.0f} MB/s)")
-            pwall, pcpu = parse_floor(floor_binary, csv)
-            print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
+            pcpu = None
+            if floor_binary:
+                pwall, pcpu = parse_floor(floor_binary, csv)
+                print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
             ours, duck, polar, base = [], [], [], []
             for i in range(a.runs):
+                s3 = moto if case == "s3" else None
                 if a.baseline:
-                    b = sluice_run(a.baseline, csv, table, workers, rows)
+                    b = sluice_run(a.baseline, csv, table, workers, rows, s3)
                     b["server"].stop()
                     del b["server"]
                     base.append(b)
-                r = sluice_run(binary, csv, table, workers, rows)
+                r = sluice_run(binary, csv, table, workers, rows, s3)
                 last = i == a.runs - 1
                 if last and shape == "weather" and case != "workers1":
                     query_side(r["server"], table)
@@ -490,7 +561,10 @@ def bench():
                     polar.append(polars_run(csv))
             secs, anon = summary("sluice", ours, size, rows)
             cpu = statistics.median(r["cpu"] for r in ours)
-            print(f"  cpu      sluice {cpu:.2f} s CPU, {cpu / pcpu:.2f}x the parse floor's")
+            if pcpu:
+                print(f"  cpu      sluice {cpu:.2f} s CPU, {cpu / pcpu:.2f}x the parse floor's")
+            else:
+                print(f"  cpu      sluice {cpu:.2f} s CPU")
             phases = {p: statistics.median(r["phases"][p] for r in ours) for p in ours[0]["phases"]}
             print("  phases   " + ", ".join(f"{p} {s:.2f} s" for p, s in phases.items()))
             entry = {"seconds": secs, "peak_anon": anon, "bytes": size, "rows": rows}
@@ -508,12 +582,9 @@ def bench():
                 entry["duckdb_seconds"] = dsecs
                 entry["polars_seconds"] = psecs
             results[f"{case} {size_name}"] = entry
-    if "main 10m" in results and "workers1 10m" in results:
-        speedup = results["workers1 10m"]["seconds"] / results["main 10m"]["seconds"]
-        print(f"\nworkers=2 vs workers=1 on the 10M weather file: {speedup:.2f}x")
-    if "main 10m" in results and "main 1m" in results:
-        grow = results["main 10m"]["peak_anon"] / max(results["main 1m"]["peak_anon"], 1)
-        print(f"peak RssAnon 10M / 1M rows: {grow:.2f}x")
+            if case == "s3" and f"main {size_name}" in results:
+                local = results[f"main {size_name}"]["seconds"]
+                print(f"  s3       tables on S3 take {secs / local:.2f}x the time of tables on local disk")
 
 
 if __name__ == "__main__":

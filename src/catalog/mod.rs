@@ -1,5 +1,6 @@
-//! The catalog: schemas and tables on disk under `<root>/db/<schema>/<table>/`,
-//! their definitions, and the DataFusion table provider that reads them.
+//! The catalog: schemas and tables under `<root>/db/<schema>/<table>/` on
+//! local disk or `s3://bucket/prefix/<schema>/<table>/` in a bucket, their
+//! definitions, and the DataFusion table provider that reads them.
 //!
 //! Start-up loads every table from its Delta log (migrating a
 //! `_manifest.json` of an earlier release), checks that each file the
@@ -141,6 +142,11 @@ impl Catalog {
             reaper: Arc::clone(&self.reaper),
             retention: self.retention,
         }
+    }
+
+    /// Whether tables live on object storage.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.root, Root::Remote { .. })
     }
 
     pub fn schema_names(&self) -> Vec<String> {

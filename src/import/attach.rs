@@ -24,6 +24,8 @@ pub enum Target {
         schema: String,
         name: String,
         staging: PathBuf,
+        /// The new table's files are uploaded to object storage.
+        remote: bool,
     },
     Existing {
         table: Arc<Table>,
@@ -52,6 +54,7 @@ impl Target {
             schema: req.schema.clone(),
             name: req.table.clone(),
             staging,
+            remote: catalog.is_remote(),
         })
     }
 
@@ -60,6 +63,15 @@ impl Target {
         match self {
             Target::New { staging, .. } => staging,
             Target::Existing { table } => &table.loc.dir,
+        }
+    }
+
+    /// Whether the written files are the table's own (on local disk, to be
+    /// made durable before attach) rather than copies a commit uploads.
+    pub fn files_stay_local(&self) -> bool {
+        match self {
+            Target::New { remote, .. } => !remote,
+            Target::Existing { table } => table.loc.remote.is_none(),
         }
     }
 
@@ -79,6 +91,7 @@ impl Target {
                 schema,
                 name,
                 staging,
+                ..
             } => {
                 catalog
                     .create_table_with_files(schema, name, a.plan.meta.clone(), staging, files)

@@ -545,9 +545,11 @@ pub fn run(
         }
     }
     // The files must be on disk before attach names them in a manifest:
-    // one flush for all of them.
+    // one flush for all of them. (Files a commit uploads need none: the
+    // store has them before any version names them.)
     if failure.is_none()
         && let Some(t) = target
+        && t.files_stay_local()
         && let Err(e) = crate::storage::sync_tree(t.dir())
     {
         failure = Some(io_error(e));

@@ -1,11 +1,12 @@
-//! The Delta log of a table directory (`<table>/_delta_log/`), which is
-//! the table's manifest: every commit is one Delta version with `add` and
+//! The Delta log of a table (`<table>/_delta_log/`, on local disk or in a
+//! bucket), which is the table's manifest: every commit is one Delta version with `add` and
 //! `remove` actions, so Spark, Trino, DuckDB, Polars and delta-rs read the
 //! same committed files we do and never an import in flight.
 //!
 //! Log replay, the protocol and the commit rules are `delta_kernel`'s: a
-//! version is written with put-if-absent, so of two writers of one version
-//! exactly one wins. The QuestDB definition Delta cannot express (SYMBOL,
+//! version is written with put-if-absent (a hard link locally, the store's
+//! conditional put in a bucket), so of two writers of one version exactly
+//! one wins. The QuestDB definition Delta cannot express (SYMBOL,
 //! designated timestamp, partition unit, WAL) is the table property
 //! [`DEFINITION`]. Each `add` carries `numRecords` and the designated
 //! timestamp's min/max, which is where the files' time ranges come back

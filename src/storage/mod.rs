@@ -1,12 +1,14 @@
-//! On-disk storage of tables: time partitions of sorted Parquet files and
-//! one Delta log per table that names the live files (SPEC section 3).
+//! Storage of tables, on local disk or in an S3 bucket: time partitions of
+//! sorted Parquet files and one Delta log per table that names the live
+//! files (SPEC section 3).
 //!
 //! Storage knows Arrow schemas, partition units and files; it knows nothing
 //! of SQL, column type names or protocols. Every change of a table goes the
 //! same way: new Parquet files are written under new names, then one Delta
 //! version that adds and removes files is committed (put-if-absent). A
 //! crash at any moment therefore leaves the version before or the version
-//! after, and files that no version names are removed at the next start.
+//! after, and files that no version names are vacuumed after the retention
+//! period.
 
 pub mod delta;
 pub mod files;
