@@ -2,7 +2,8 @@
 //! are removed. Both wait a retention period, so that a reader of an older
 //! version (another engine's query, a time-travel read) still finds its
 //! files: a data file goes once it is older than the file retention and no
-//! commit within that period removed it (Delta's VACUUM rule); a log entry
+//! commit within that period removed it (Delta's VACUUM rule: the commit's
+//! `remove`, or once the log entry is gone, the checkpoint's tombstone); a log entry
 //! goes when a checkpoint is written, if it is older than the log
 //! retention and its version is before that checkpoint, so the table can
 //! always be read from the checkpoint on.
@@ -70,10 +71,14 @@ fn log_version(rel: &str) -> Option<u64> {
     rest.starts_with('.').then(|| digits.parse().ok())?
 }
 
-/// The paths the `remove` actions of commits written after `since` name.
+/// The paths files were removed under since `since`: the `remove` actions
+/// of the commits written after it, and the tombstones (removes with their
+/// deletion time) the newest checkpoint keeps of the commits it replaced,
+/// whose log entries may already be gone.
 fn removed_since(loc: &TableLoc, since: SystemTime) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
-    for e in loc.list(Files::Log)? {
+    let entries = loc.list(Files::Log)?;
+    for e in &entries {
         if !e.rel.ends_with(".json") || log_version(&e.rel).is_none() || e.modified < since {
             continue;
         }
@@ -87,7 +92,60 @@ fn removed_since(loc: &TableLoc, since: SystemTime) -> Result<HashSet<String>> {
             }
         }
     }
+    let newest = entries
+        .iter()
+        .filter(|e| e.rel.ends_with(".checkpoint.parquet"))
+        .max_by_key(|e| log_version(&e.rel));
+    if let Some(cp) = newest {
+        let since_ms = since
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64;
+        tombstones(&loc.read(&cp.rel)?, since_ms, &mut out)?;
+    }
     Ok(out)
+}
+
+/// The `remove` rows of a checkpoint deleted at or after `since_ms`.
+fn tombstones(checkpoint: &bytes::Bytes, since_ms: i64, out: &mut HashSet<String>) -> Result<()> {
+    use datafusion::arrow::array::{Array, Int64Array, StringArray, StructArray};
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(checkpoint.clone())?;
+    let Some(at) = builder
+        .schema()
+        .fields()
+        .iter()
+        .position(|f| f.name() == "remove")
+    else {
+        return Ok(());
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [at]);
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let Some(removes) = batch.column(0).as_any().downcast_ref::<StructArray>() else {
+            continue;
+        };
+        let paths = removes
+            .column_by_name("path")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let times = removes
+            .column_by_name("deletionTimestamp")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+        let (Some(paths), Some(times)) = (paths, times) else {
+            continue;
+        };
+        for row in 0..removes.len() {
+            // A tombstone without a time counts as recent.
+            if removes.is_valid(row)
+                && paths.is_valid(row)
+                && (times.is_null(row) || times.value(row) >= since_ms)
+            {
+                out.insert(delta::decode_path(paths.value(row)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the log entries of versions before `checkpoint` (a version

@@ -433,23 +433,50 @@ os._exit(0)
     drop(client);
     assert!(server.stop().success());
 
-    // Start-up: an hour-old file a recent commit retired is kept, an
-    // hour-old stray file goes, a new stray file stays.
+    // Start-up: an hour-old file a recent commit retired is kept, even
+    // when the commit's log entry is gone (the checkpoint's tombstone says
+    // when it was removed), an hour-old stray file goes, a new one stays.
     let env = [
         ("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0"),
         ("QDB_CAIRO_VACUUM_FILE_RETENTION_SEC", "1800"),
+        ("QDB_CAIRO_VACUUM_LOG_RETENTION_DAYS", "0"),
     ];
     let server = Server::start_with(&server_root(&dir), &env);
     let client = server.client().await;
     for i in 16..18 {
         client.batch_execute(&insert(i)).await.unwrap();
     }
-    // TRUNCATE retires every file.
+    // TRUNCATE retires every file of January; then eleven versions in
+    // February make a checkpoint, and the TRUNCATE's entry goes.
     client.batch_execute("TRUNCATE TABLE t").await.unwrap();
-    drop(client);
-    assert!(server.stop().success());
+    let truncate_entry = std::fs::read_dir(&log)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .max()
+        .unwrap();
     let retired = common::data_files(&dir);
     assert!(!retired.is_empty());
+    for i in 0..11 {
+        client
+            .batch_execute(&format!(
+                "INSERT INTO t VALUES (to_timestamp_micros(1706745600000000 + {i}), {i})"
+            ))
+            .await
+            .unwrap();
+    }
+    eventually(
+        "the TRUNCATE's log entry to go",
+        Duration::from_secs(30),
+        || {
+            let gone = log.join(&truncate_entry);
+            async move { (!gone.exists()).then_some(()) }
+        },
+    )
+    .await;
+    drop(client);
+    assert!(server.stop().success());
     let part = retired[0].parent().unwrap().to_path_buf();
     let (old_stray, new_stray) = (
         part.join("old-stray.parquet"),
@@ -479,7 +506,7 @@ os._exit(0)
     assert!(new_stray.exists());
     assert_eq!(
         scalar(&server.client().await, "SELECT count(*) FROM t").await,
-        "0"
+        "11"
     );
     assert!(server.stop().success());
 }
