@@ -84,7 +84,7 @@ impl Engine {
     /// Confines a COPY source to the copy roots: an `s3://` URL must lie
     /// below a bucket root, a path below a local root (a relative one is
     /// taken below the first).
-    fn resolve_source(
+    pub(super) fn resolve_source(
         &self,
         name: &str,
     ) -> std::result::Result<(PathBuf, Option<RemoteSource>), String> {
@@ -150,16 +150,28 @@ impl Engine {
                 "COPY is disabled ['cairo.sql.copy.root' is not set?]",
             ));
         }
-        let (path, source) = self
-            .resolve_source(&c.file)
-            .map_err(|message| Error::Invalid {
-                message,
-                position: Some(c.file_position),
-            })?;
+        let invalid = |message| Error::Invalid {
+            message,
+            position: Some(c.file_position),
+        };
+        // A glob or a directory: its files, in name order (one is imported
+        // as that file).
+        let (file_name, path, source, inputs) = if super::sources::is_pattern(&c.file) {
+            let mut files = self.expand(&c.file).map_err(invalid)?;
+            if files.len() == 1 {
+                let f = files.remove(0);
+                (f.name, f.path, f.source, Vec::new())
+            } else {
+                (c.file.clone(), PathBuf::new(), None, files)
+            }
+        } else {
+            let (path, source) = self.resolve_source(&c.file).map_err(invalid)?;
+            (c.file.clone(), path, source, Vec::new())
+        };
         let req = ImportRequest {
             schema: c.table.schema.clone(),
             table: c.table.name.clone(),
-            file_name: c.file.clone(),
+            file_name,
             path,
             header: c.header,
             timestamp: c.timestamp,
@@ -173,6 +185,7 @@ impl Engine {
             },
             options: ImportOptions {
                 source,
+                inputs,
                 ..Default::default()
             },
         };

@@ -13,6 +13,7 @@ mod insert;
 mod pg_compat;
 pub mod present;
 pub mod rows;
+mod sources;
 
 pub use rows::Rows;
 

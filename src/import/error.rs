@@ -106,6 +106,21 @@ impl ErrorSink {
         self.per_column.lock().expect("error sink").clone()
     }
 
+    /// Counts another sink's errors as this one's (the files of a COPY of
+    /// several each have their own).
+    pub fn absorb(&self, other: &ErrorSink) {
+        self.count.fetch_add(other.count(), Ordering::Relaxed);
+        let mut mine = self.per_column.lock().expect("error sink");
+        for (c, n) in other.per_column() {
+            *mine.entry(c).or_default() += n;
+        }
+    }
+
+    /// How many more rows may be kept.
+    pub fn room(&self) -> usize {
+        self.max.saturating_sub(self.count() as usize)
+    }
+
     /// Forgets the errors after the first `n` (a phase that starts over).
     pub fn rewind(&self, n: u64) {
         if n == 0 {

@@ -195,15 +195,51 @@ pub struct Job<'a> {
     pub journal: &'a ImportLog,
     pub errors: ErrorSink,
     pub progress: &'a Progress,
-    pub pool: rayon::ThreadPool,
+    pub pool: &'a rayon::ThreadPool,
     pub(super) phases: Mutex<Vec<(Phase, f64)>>,
+    /// Which file of a COPY of several this is (it names the files written).
+    pub part: Option<usize>,
+    /// Error rows of the files of a COPY of several, with their lines.
+    pub(super) file_errors: Mutex<Vec<super::log::ErrorRow>>,
     /// The local file the phases read when it is not `req.path`: a source
     /// on object storage downloaded, or a compressed one decompressed,
     /// into the work root.
     pub(super) local_input: Mutex<Option<source::TempFile>>,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
+    /// The job for one file of a COPY of several: the same import (id,
+    /// log, progress, cancel, workers), its own request and error rows.
+    pub(super) fn for_file(
+        &self,
+        req: &'a ImportRequest,
+        part: usize,
+        max_errors: usize,
+    ) -> Job<'a> {
+        Job {
+            id: self.id,
+            req,
+            settings: self.settings,
+            cancel: self.cancel,
+            journal: self.journal,
+            errors: ErrorSink::new(max_errors),
+            progress: self.progress,
+            pool: self.pool,
+            phases: Mutex::new(Vec::new()),
+            part: Some(part),
+            file_errors: Mutex::new(Vec::new()),
+            local_input: Mutex::new(None),
+        }
+    }
+
+    /// The stem of the files this job writes in each partition.
+    pub fn file_stem(&self) -> String {
+        match self.part {
+            Some(n) => format!("imp-{}-{n}", self.id),
+            None => format!("imp-{}", self.id),
+        }
+    }
+
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }

@@ -88,6 +88,9 @@ pub struct LogRow {
 pub struct ErrorRow {
     pub ts: i64,
     pub id: String,
+    /// The file the line is in (a COPY of several names each).
+    #[serde(default)]
+    pub file: String,
     pub line: i64,
     pub byte_offset: i64,
     pub column_name: Option<String>,

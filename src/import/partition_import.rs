@@ -286,7 +286,7 @@ fn import_group(
                 let order = UInt32Array::from_iter_values(part_keys.iter().map(|k| k.1 as u32));
                 take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
             };
-            let rel = format!("{partition}/imp-{}.parquet", job.id);
+            let rel = format!("{partition}/{}.parquet", job.file_stem());
             let mut writer =
                 FileWriter::create(&t.dir().join(&rel), schema.clone()).map_err(io_error)?;
             if let Err(e) = writer.write(&sorted) {
@@ -335,7 +335,7 @@ fn import_partition(
     let (ts_col, _) = plan.timestamp.expect("partitioned import has a timestamp");
     let ts_type = plan.meta.columns[ts_col].ty;
     let partition = plan.meta.partition_by.partition_name(floor);
-    let rel = format!("{partition}/imp-{}.parquet", job.id);
+    let rel = format!("{partition}/{}.parquet", job.file_stem());
     let mut writer = match target {
         Some(t) => Some(FileWriter::create(&t.dir().join(&rel), schema.clone()).map_err(io_error)?),
         None => None,

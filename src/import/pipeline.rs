@@ -60,8 +60,10 @@ impl Importer {
             journal: &self.journal,
             errors: ErrorSink::new(self.settings.max_recorded_errors),
             progress,
-            pool,
+            pool: &pool,
             phases: Mutex::new(Vec::new()),
+            part: None,
+            file_errors: Mutex::new(Vec::new()),
             local_input: Mutex::new(None),
         };
         job.log(None, Status::Started, None, (None, None, 0));
@@ -102,7 +104,8 @@ impl Importer {
                 (Err(e), status, message, counts)
             }
         };
-        let rows = self.error_rows(&job);
+        let mut rows = self.error_rows(&job);
+        rows.append(&mut job.file_errors.lock().expect("file errors"));
         let mut out = out;
         match &mut out {
             Ok(Summary {
@@ -130,7 +133,7 @@ impl Importer {
 
     /// The kept error rows with their line numbers, in file order: for
     /// `sys.text_import_errors`, or a dry run's report.
-    fn error_rows(&self, job: &Job<'_>) -> Vec<ErrorRow> {
+    pub(super) fn error_rows(&self, job: &Job<'_>) -> Vec<ErrorRow> {
         let mut kept = std::mem::take(&mut *job.errors.kept.lock().expect("error sink"));
         if kept.is_empty() {
             return Vec::new();
@@ -155,6 +158,7 @@ impl Importer {
             .map(|(e, line)| ErrorRow {
                 ts,
                 id: job.id.to_string(),
+                file: job.req.file_name.clone(),
                 line: line as i64,
                 byte_offset: e.offset as i64,
                 column_name: e.column,
@@ -197,13 +201,60 @@ impl Importer {
         }
     }
 
-    /// Opens the file, analyses it and runs the parallel or serial pipeline.
-    /// On error, also returns the rows handled so far.
+    /// Opens the file (or files), analyses it and runs the parallel or
+    /// serial pipeline. On error, also returns the rows handled so far.
     fn pipeline(
         &self,
         job: &Job<'_>,
         work_dir: &Path,
     ) -> std::result::Result<Summary, (ImportError, u64)> {
+        if !job.req.options.inputs.is_empty() {
+            return self.many(job, work_dir);
+        }
+        let map = self.open(job)?;
+        let existing = self.existing(job)?;
+        let partitioned = match &existing {
+            Some(t) => t.meta().partition_by != PartitionBy::None,
+            None => job.req.partition_by.is_some_and(|p| p != PartitionBy::None),
+        };
+        let meta = existing.as_ref().map(|t| t.meta());
+        if partitioned {
+            let plan = job
+                .phase(Phase::AnalyzeFileStructure, || {
+                    analyze::run(job, &map, meta.as_ref())
+                })
+                .map_err(|e| (e, 0))?;
+            self.parallel(job, &map, plan, work_dir)
+        } else {
+            let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
+            serial::run(job, &map, &plan, &self.catalog)
+        }
+    }
+
+    /// The target table when it exists; fails when it must and does not.
+    pub(super) fn existing(
+        &self,
+        job: &Job<'_>,
+    ) -> std::result::Result<Option<std::sync::Arc<crate::catalog::Table>>, (ImportError, u64)>
+    {
+        let req = job.req;
+        let existing = self.catalog.get(&req.schema, &req.table);
+        if existing.is_none() && req.options.must_exist {
+            return Err((
+                ImportError::setup(format!("table does not exist [table={}]", req.table)),
+                0,
+            ));
+        }
+        Ok(existing)
+    }
+
+    /// The job's input as a plain local file, mapped: downloaded from
+    /// object storage and decompressed into the work root when it needs
+    /// to be (kept in `job.local_input`).
+    pub(super) fn open(
+        &self,
+        job: &Job<'_>,
+    ) -> std::result::Result<memmap2::Mmap, (ImportError, u64)> {
         let req = job.req;
         let scratch = self.settings.work_root.join("import");
         let downloaded = match &req.options.source {
@@ -283,30 +334,8 @@ impl Importer {
                 0,
             )
         })?;
-        job.progress.bytes_total.store(len, Ordering::Relaxed);
-        let existing = self.catalog.get(&req.schema, &req.table);
-        if existing.is_none() && req.options.must_exist {
-            return Err((
-                ImportError::setup(format!("table does not exist [table={}]", req.table)),
-                0,
-            ));
-        }
-        let partitioned = match &existing {
-            Some(t) => t.meta().partition_by != PartitionBy::None,
-            None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
-        };
-        let meta = existing.as_ref().map(|t| t.meta());
-        if partitioned {
-            let plan = job
-                .phase(Phase::AnalyzeFileStructure, || {
-                    analyze::run(job, &map, meta.as_ref())
-                })
-                .map_err(|e| (e, 0))?;
-            self.parallel(job, &map, plan, work_dir)
-        } else {
-            let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
-            serial::run(job, &map, &plan, &self.catalog)
-        }
+        job.progress.bytes_total.fetch_add(len, Ordering::Relaxed);
+        Ok(map)
     }
 
     fn parallel(

@@ -76,6 +76,19 @@ pub struct ImportOptions {
     /// A COPY source on object storage (then `path` is unused): it is
     /// downloaded into the work root before the phases run.
     pub source: Option<RemoteSource>,
+    /// The files of a glob or a directory, in name order (then `path` and
+    /// `source` are unused and `file_name` is the pattern): one import,
+    /// one commit.
+    pub inputs: Vec<InputFile>,
+}
+
+/// One file of a COPY of several.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// The file as users know it: its path below the copy root, or its URL.
+    pub name: String,
+    pub path: PathBuf,
+    pub source: Option<RemoteSource>,
 }
 
 /// An object COPY reads, already confined to a copy root.
@@ -86,6 +99,17 @@ pub struct RemoteSource {
 }
 
 impl ImportRequest {
+    /// The request for one file of a COPY of several: the same options,
+    /// that file's name and place.
+    pub fn for_input(&self, input: &InputFile) -> ImportRequest {
+        let mut one = self.clone();
+        one.file_name = input.name.clone();
+        one.path = input.path.clone();
+        one.options.source = input.source.clone();
+        one.options.inputs = Vec::new();
+        one
+    }
+
     /// The table as the log shows it (`schema.table` outside `public`).
     pub fn table_display(&self) -> String {
         if self.schema == crate::catalog::DEFAULT_SCHEMA {

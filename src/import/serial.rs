@@ -56,7 +56,7 @@ pub fn run(
             batches.clear();
             return Ok(());
         };
-        let tag = format!("imp-{}-{}", job.id, files.len());
+        let tag = format!("{}-{}", job.file_stem(), files.len());
         let written = write_rows(target.dir(), &layout, batches, &tag)
             .map_err(|e| ImportError::setup(e.to_string()))?;
         files.extend(written);

@@ -1,7 +1,7 @@
 //! `sys.text_import_errors`: every rejected row or field of every import
 //! (up to `cairo.sql.copy.max.recorded.errors` per import; the counters in
-//! `sys.text_import_log` stay exact), with its 1-based line and the byte
-//! offset of the line's first byte.
+//! `sys.text_import_log` stay exact), with its file, its 1-based line and
+//! the byte offset of the line's first byte in that file.
 
 use std::sync::Arc;
 
@@ -24,6 +24,7 @@ impl TextImportErrors {
         let schema = Arc::new(Schema::new(vec![
             ts_field(),
             Field::new("id", DataType::Utf8, false),
+            Field::new("file", DataType::Utf8, false),
             Field::new("line", DataType::Int64, false),
             Field::new("byte_offset", DataType::Int64, false),
             Field::new("column_name", DataType::Utf8, true),
@@ -53,6 +54,7 @@ impl SysTable for TextImportErrors {
                         .with_timezone("UTC"),
                 ),
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.id))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.file))),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line))),
                 Arc::new(Int64Array::from_iter_values(
                     rows.iter().map(|r| r.byte_offset),

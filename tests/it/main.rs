@@ -11,6 +11,8 @@
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
+//! * `many`: COPY of a glob or a directory: one import, one commit, files
+//!   named in the log and errors, columns by name.
 //! * `compaction`: small files merged, readers consistent, `kill -9`.
 //! * `delta`: tables read back by delta-rs and Polars as Delta tables,
 //!   migration of `_manifest.json` tables.
@@ -27,6 +29,7 @@ mod delta;
 mod durability;
 mod http;
 mod ingest;
+mod many;
 mod pg;
 mod s3;
 mod streaming;

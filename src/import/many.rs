@@ -1,0 +1,198 @@
+//! A COPY of several files (a glob or a directory): one import, one id,
+//! one commit. The files go through the phases one after another, each
+//! phase parallel within the file, under the file's own name in the phase
+//! rows of `sys.text_import_log` and in `sys.text_import_errors`. The first
+//! file's analysis decides the table (as for one file); every later file
+//! must have the same columns, in any order (they map by name), and is read
+//! with the table's types. `attach_partitions` then names every file's
+//! output in one version: the table has all the files' rows or none.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::analyze::{self, Analysis};
+use super::job::{Job, Summary};
+use super::log::Phase;
+use super::partition_import::Written;
+use super::{ImportError, Importer, attach, boundary, indexing, partition_import};
+use crate::catalog::Table;
+use crate::storage::PartitionBy;
+
+type Failed = (ImportError, u64);
+
+/// What the files imported so far add up to.
+#[derive(Default)]
+struct Totals {
+    records: u64,
+    handled: u64,
+    imported: u64,
+    bytes: usize,
+    partitions: usize,
+    files: Vec<crate::storage::DataFile>,
+}
+
+impl Importer {
+    pub(super) fn many(&self, job: &Job<'_>, work_dir: &Path) -> Result<Summary, Failed> {
+        let req = job.req;
+        if req.options.dry_run {
+            return Err((
+                ImportError::setup("DRY RUN takes one file, not a glob or a directory"),
+                0,
+            ));
+        }
+        let existing = self.existing(job)?;
+        let partitioned = match &existing {
+            Some(t) => t.meta().partition_by != PartitionBy::None,
+            None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
+        };
+        if !partitioned {
+            return Err((
+                ImportError::setup(
+                    "a COPY of several files needs a partitioned table: add PARTITION BY",
+                ),
+                0,
+            ));
+        }
+        let mut first: Option<(Analysis, String)> = None;
+        let mut target: Option<attach::Target> = None;
+        let mut t = Totals::default();
+        for (i, input) in req.options.inputs.iter().enumerate() {
+            let one = req.for_input(input);
+            let sub = job.for_file(&one, i, job.errors.room());
+            let work = work_dir.join(i.to_string());
+            let result = self.one_file(&sub, &existing, &mut first, &mut target, &work);
+            let _ = std::fs::remove_dir_all(&work);
+            // This file's error rows, with its line numbers, whatever the
+            // outcome.
+            let rows = self.error_rows(&sub);
+            job.file_errors.lock().expect("file errors").extend(rows);
+            job.errors.absorb(&sub.errors);
+            job.phases
+                .lock()
+                .expect("phases")
+                .append(&mut sub.phases.lock().expect("phases"));
+            drop(sub.local_input.lock().expect("source").take());
+            let (written, records, handled, bytes) = result.map_err(|(e, h)| (e, t.handled + h))?;
+            t.records += records;
+            t.handled += handled;
+            t.imported += written.rows;
+            t.bytes += bytes;
+            t.files.extend(written.files);
+            job.progress
+                .rows_total
+                .store(t.handled, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (Some((plan, _)), Some(target)) = (first, target) else {
+            return Err((
+                ImportError::setup("No rows in input files to import."),
+                t.handled,
+            ));
+        };
+        let mut parts: Vec<&str> = t.files.iter().map(|f| f.partition.as_str()).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        t.partitions = parts.len();
+        let summary = Summary::counts(
+            job,
+            (t.records, t.handled, t.imported),
+            t.partitions,
+            t.bytes,
+        )
+        .with(&plan, &t.files);
+        let handled = t.handled;
+        job.phase(Phase::AttachPartitions, || {
+            target.attach(&self.catalog, &plan, t.files)
+        })
+        .map_err(|e| (e, handled))?;
+        Ok(summary)
+    }
+
+    /// One file's phases up to partition_import; returns what it wrote,
+    /// its record and row counts and its size.
+    fn one_file(
+        &self,
+        job: &Job<'_>,
+        existing: &Option<Arc<Table>>,
+        first: &mut Option<(Analysis, String)>,
+        target: &mut Option<attach::Target>,
+        work_dir: &Path,
+    ) -> Result<(Written, u64, u64, usize), Failed> {
+        let map = self.open(job)?;
+        // Later files are read as the first one defined the table.
+        let meta = match first {
+            Some((a, _)) => Some(a.plan.meta.clone()),
+            None => existing.as_ref().map(|t| t.meta()),
+        };
+        let plan = job
+            .phase(Phase::AnalyzeFileStructure, || {
+                let plan = analyze::run(job, &map, meta.as_ref())?;
+                match first {
+                    Some((a, name)) => same_columns(a, name, &plan, job).map(|()| plan),
+                    None => Ok(plan),
+                }
+            })
+            .map_err(|e| (e, 0))?;
+        let chunks = job
+            .phase(Phase::BoundaryCheck, || {
+                boundary::run(job, &map, plan.structure.data_start)
+            })
+            .map_err(|e| (e, 0))?;
+        let index = job
+            .phase(Phase::Indexing, || {
+                indexing::run(job, &map, &plan, &chunks, work_dir)
+            })
+            .map_err(|e| (e, 0))?;
+        let (records, handled) = (index.records, index.rows);
+        if index.partitions.is_empty() {
+            return Ok((Written::default(), records, handled, map.len()));
+        }
+        if target.is_none() {
+            *target =
+                Some(attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?);
+        }
+        let written = job
+            .phase(Phase::PartitionImport, || {
+                partition_import::run(job, &map, &plan, index, target.as_ref())
+            })
+            .map_err(|e| (e, handled))?;
+        if first.is_none() {
+            *first = Some((plan, job.req.file_name.clone()));
+        }
+        Ok((written, records, handled, map.len()))
+    }
+}
+
+/// Checks that a later file has the first file's columns (by name when
+/// both have a header, else by count).
+fn same_columns(
+    first: &Analysis,
+    first_file: &str,
+    later: &Analysis,
+    job: &Job<'_>,
+) -> Result<(), ImportError> {
+    let names = |a: &Analysis| -> Vec<String> {
+        let mut v: Vec<String> = a
+            .structure
+            .names
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (&first.structure, &later.structure);
+    let differ = if a.header && b.header {
+        names(first) != names(later)
+    } else {
+        a.names.len() != b.names.len()
+    };
+    if differ {
+        return Err(ImportError::setup(format!(
+            "the files have different columns [file={}, columns={}; first file={first_file}, columns={}]",
+            job.req.file_name,
+            b.names.join(","),
+            a.names.join(","),
+        )));
+    }
+    Ok(())
+}

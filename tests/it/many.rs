@@ -1,0 +1,160 @@
+//! COPY of several files: a glob and a directory under the copy root are
+//! one import (one id, one Delta version), every file named in the phase
+//! rows and in its error rows; columns in another order map by name,
+//! different columns fail naming both files.
+
+use crate::common::{column, scalar};
+use crate::copy::{Reference, start, wait_final, weather_csv};
+
+/// `n` weather files `day-NN.csv` of 1,000 rows over 2 days in `dir`; file
+/// 7 ends with one line whose tempF is not a number.
+fn files(dir: &std::path::Path, n: usize) -> Vec<Reference> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("day-{i:02}.csv"));
+            let r = weather_csv(&path, 1_000, 2, 100 + i as u64);
+            if i == 7 {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                writeln!(f, "2010-01-01T12:00:00.000000Z,Shelbyville,warm,3,").unwrap();
+            }
+            r
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_glob_and_a_directory_are_one_import() {
+    let (server, import) = start("many-glob", &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let refs = files(&import.join("exports"), 20);
+    let rows: u64 = refs.iter().map(|r| r.rows).sum();
+    let temp: i64 = refs.iter().map(|r| r.temp_sum_milli).sum();
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY weather FROM 'exports/day-*.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    let (status, message, handled, imported, errors) = wait_final(&client, &id).await;
+    assert_eq!(status, "finished", "{message:?}");
+    assert_eq!(
+        (handled, imported, errors),
+        (rows as i64 + 1, rows as i64, 1)
+    );
+    let got = scalar(
+        &client,
+        "SELECT count(*) || '|' || cast(round(sum(tempF) * 1000) AS BIGINT) FROM weather",
+    )
+    .await;
+    assert_eq!(got, format!("{rows}|{temp}"));
+    // The bad line: its file, and its line in that file.
+    let bad = scalar(
+        &client,
+        &format!("SELECT file || ':' || line FROM sys.text_import_errors WHERE id = '{id}'"),
+    )
+    .await;
+    assert_eq!(bad, format!("exports/day-07.csv:{}", refs[7].rows + 2));
+    // Every file has its phase rows; the import's own rows name the glob.
+    let named = column(
+        &client,
+        &format!("SELECT DISTINCT file FROM sys.text_import_log WHERE id = '{id}' AND phase = 'partition_import' ORDER BY file"),
+    )
+    .await;
+    assert_eq!(named.len(), 20);
+    assert_eq!(named[0].as_deref(), Some("exports/day-00.csv"));
+    let own = scalar(
+        &client,
+        &format!("SELECT file FROM sys.text_import_log WHERE id = '{id}' AND phase IS NULL AND status = 'finished'"),
+    )
+    .await;
+    assert_eq!(own, "exports/day-*.csv");
+    // One commit: version 0 of the new table holds every file.
+    let dir = server.root.join("db/public/weather");
+    let commits = crate::common::delta_actions(&dir)
+        .iter()
+        .filter(|a| a.get("commitInfo").is_some())
+        .count();
+    assert_eq!(commits, 1);
+
+    // A directory: every file below it, into an existing table.
+    let id = scalar(&client, "COPY weather FROM 'exports/' WITH HEADER true").await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM weather").await,
+        (2 * rows).to_string()
+    );
+    let commits = crate::common::delta_actions(&dir)
+        .iter()
+        .filter(|a| a.get("commitInfo").is_some())
+        .count();
+    assert_eq!(commits, 2);
+
+    // Columns in another order map by name.
+    let reorder = import.join("reorder");
+    std::fs::create_dir_all(&reorder).unwrap();
+    std::fs::write(
+        reorder.join("a.csv"),
+        "timestamp,city,tempF\n2011-01-01T00:00:00.000000Z,A,1.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        reorder.join("b.csv"),
+        "tempF,timestamp,city\n2.5,2011-01-02T00:00:00.000000Z,B\n",
+    )
+    .unwrap();
+    let id = scalar(
+        &client,
+        "COPY r FROM 'reorder/*.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT string_agg(city || '=' || tempF, ',' ORDER BY timestamp) FROM r"
+        )
+        .await,
+        "A=1.5,B=2.5"
+    );
+
+    // Different columns: the import fails naming both files; no table.
+    std::fs::write(
+        reorder.join("c.csv"),
+        "timestamp,town,tempF\n2011-01-03T00:00:00.000000Z,C,3.5\n",
+    )
+    .unwrap();
+    let id = scalar(
+        &client,
+        "COPY r2 FROM 'reorder/' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    let (status, message, ..) = wait_final(&client, &id).await;
+    assert_eq!(status, "failed");
+    let message = message.unwrap();
+    assert!(
+        message.contains("reorder/c.csv") && message.contains("reorder/a.csv"),
+        "{message}"
+    );
+    let err = client.simple_query("SELECT * FROM r2").await.unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("does not exist")
+    );
+
+    // A glob matching nothing, or leading outside the root, is refused.
+    for (sql, want) in [
+        ("COPY x FROM 'exports/none-*.csv'", "no file matches"),
+        ("COPY x FROM '../*.csv'", "not allowed"),
+    ] {
+        let err = client.simple_query(sql).await.unwrap_err();
+        let message = err.as_db_error().unwrap().message().to_string();
+        assert!(message.contains(want), "{sql}: {message}");
+    }
+    assert!(server.stop().success());
+}
