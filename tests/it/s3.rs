@@ -86,6 +86,35 @@ async fn tables_and_copy_sources_on_s3() {
         "the message names the object"
     );
 
+    // A glob of objects: one import of three files, in name order.
+    let mut want_rows = 0;
+    for i in 0..3 {
+        let part = root.join(format!("part-{i}.csv"));
+        want_rows += weather_csv(&part, 1_000, 2, 40 + i).rows;
+        s3.put_file(&format!("landing/parts/part-{i}.csv"), &part);
+    }
+    let id = scalar(
+        &client,
+        "COPY parts FROM 's3://lake/landing/parts/*.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM parts").await,
+        want_rows.to_string()
+    );
+    let named = crate::common::column(
+        &client,
+        &format!("SELECT DISTINCT file FROM sys.text_import_log WHERE id = '{id}' AND phase = 'indexing' ORDER BY file"),
+    )
+    .await;
+    assert_eq!(
+        named,
+        (0..3)
+            .map(|i| Some(format!("s3://lake/landing/parts/part-{i}.csv")))
+            .collect::<Vec<_>>()
+    );
+
     // INSERTs (each a version), merged by compaction; retired objects go.
     for i in 0..6 {
         client
