@@ -31,6 +31,7 @@ Usage (from the repository root):
   python3 benches/import.py --cases main --sizes 10m --runs 5
   python3 benches/import.py --binary NEW --baseline OLD   # A/B two builds, alternating
   python3 benches/import.py --cases main,s3 --sizes 10m   # tables on local disk and on S3
+  python3 benches/import.py --cases main,glob10 --sizes 10m   # one file against a glob of 10
 
 Data: CSVs are generated with ../shared/tools/gen_csv.py (or $SLUICE_GEN_CSV)
 into $SLUICE_BENCH_DIR (default /var/tmp/sluice-bench) unless they exist.
@@ -77,6 +78,9 @@ CASES = {
     # The main case with the table on S3 (a local moto_server), the CSV on
     # local disk; DuckDB and Polars write to local disk as in "main".
     "s3": ("weather", 100, 2, "weather"),
+    # The main case's rows split into 10 files (each with the header),
+    # imported with one glob by all three tools.
+    "glob10": ("weather", 100, 2, "weather"),
     "workers1": ("weather", 100, 1, "weather"),
     "many": ("weather", 3653, 2, "weather"),
     "trades": ("trades", 100, 2, "trades"),
@@ -292,7 +296,33 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def sluice_run(binary, csv, table, workers, rows, s3=None):
+def split_file(csv, parts):
+    """`csv` cut into `parts` files of whole lines, each with the header,
+    in a directory next to it; returns the glob naming them (relative to
+    the CSV's directory)."""
+    out = csv.parent / f"{csv.stem}-split{parts}"
+    if not out.exists():
+        log(f"splitting {csv} into {parts} files")
+        tmp = out.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        size = csv.stat().st_size
+        with open(csv, "rb") as f:
+            header = f.readline()
+            for i in range(parts):
+                with open(tmp / f"part-{i:02d}.csv", "wb") as w:
+                    w.write(header)
+                    goal = size * (i + 1) // parts
+                    while f.tell() < goal or i == parts - 1:
+                        chunk = f.readlines(1 << 20)
+                        if not chunk:
+                            break
+                        w.writelines(chunk)
+        tmp.rename(out)
+    return f"{out.name}/part-*.csv"
+
+
+def sluice_run(binary, csv, table, workers, rows, s3=None, source=None):
     root = fresh_dir("sluice")
     server = Server(binary, root, csv.parent, workers, s3)
     mem = MemorySampler(server.proc.pid)
@@ -301,7 +331,7 @@ def sluice_run(binary, csv, table, workers, rows, s3=None):
         cpu_before = cpu_seconds(server.proc.pid)
         start = time.time()
         [[import_id]] = server.sql(
-            f"COPY {table} FROM '{csv.name}' WITH HEADER true TIMESTAMP 'timestamp' "
+            f"COPY {table} FROM '{source or csv.name}' WITH HEADER true TIMESTAMP 'timestamp' "
             "PARTITION BY DAY"
         )
         while True:
@@ -323,16 +353,17 @@ def sluice_run(binary, csv, table, workers, rows, s3=None):
                 f"import {import_id} ended {status} ({message}): "
                 f"{imported} rows imported of {rows}, {errors} errors"
             )
-        phases = {}
+        # Summed over the files of a glob, whose phases repeat per file.
+        phases, opened = {}, {}
         for phase, status, ts in server.sql(
             "SELECT phase, status, ts FROM sys.text_import_log "
             f"WHERE id = '{import_id}' AND phase IS NOT NULL ORDER BY ts"
         ):
             ts = datetime.fromisoformat(ts).timestamp()
             if status == "started":
-                phases[phase] = ts
+                opened[phase] = ts
             else:
-                phases[phase] = ts - phases[phase]
+                phases[phase] = phases.get(phase, 0.0) + ts - opened.pop(phase)
         [[count]] = server.sql(f"SELECT count(*) FROM {table}")
         if count != rows:
             raise SystemExit(f"table {table} has {count} rows, expected {rows}")
@@ -542,14 +573,18 @@ def run_cases(a, binary, floor_binary, results, moto):
                 pwall, pcpu = parse_floor(floor_binary, csv)
                 print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
             ours, duck, polar, base = [], [], [], []
+            source = split_file(csv, 10) if case == "glob10" else None
+            peer_input = csv.parent / source if source else csv
+            if source:
+                print(f"  input    {source}: 10 files of the same rows, one glob for every tool")
             for i in range(a.runs):
                 s3 = moto if case == "s3" else None
                 if a.baseline:
-                    b = sluice_run(a.baseline, csv, table, workers, rows, s3)
+                    b = sluice_run(a.baseline, csv, table, workers, rows, s3, source)
                     b["server"].stop()
                     del b["server"]
                     base.append(b)
-                r = sluice_run(binary, csv, table, workers, rows, s3)
+                r = sluice_run(binary, csv, table, workers, rows, s3, source)
                 last = i == a.runs - 1
                 if last and shape == "weather" and case != "workers1":
                     query_side(r["server"], table)
@@ -557,8 +592,8 @@ def run_cases(a, binary, floor_binary, results, moto):
                 del r["server"]
                 ours.append(r)
                 if not a.no_duckdb and case != "workers1":
-                    duck.append(duckdb_run(csv))
-                    polar.append(polars_run(csv))
+                    duck.append(duckdb_run(peer_input))
+                    polar.append(polars_run(peer_input))
             secs, anon = summary("sluice", ours, size, rows)
             cpu = statistics.median(r["cpu"] for r in ours)
             if pcpu:
@@ -582,6 +617,9 @@ def run_cases(a, binary, floor_binary, results, moto):
                 entry["duckdb_seconds"] = dsecs
                 entry["polars_seconds"] = psecs
             results[f"{case} {size_name}"] = entry
+            if case == "glob10" and f"main {size_name}" in results:
+                one = results[f"main {size_name}"]["seconds"]
+                print(f"  glob     10 files take {secs / one:.2f}x the time of one file")
             if case == "s3" and f"main {size_name}" in results:
                 local = results[f"main {size_name}"]["seconds"]
                 print(f"  s3       tables on S3 take {secs / local:.2f}x the time of tables on local disk")

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
@@ -69,7 +69,7 @@ impl Engine {
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0;
         while let Some(batch) = stream.next().await {
-            let batch = convert_batch(&meta, &batch?, &targets)?;
+            let batch = crate::catalog::values::convert_batch(&meta, &batch?, &targets)?;
             pending_rows += batch.num_rows();
             pending.push(batch);
             if pending_rows >= chunk_rows {
@@ -146,26 +146,4 @@ fn target_columns(meta: &TableMeta, insert: &Insert) -> Result<Vec<usize>> {
         out.push(i);
     }
     Ok(out)
-}
-
-/// Builds a batch in the table's schema from a source batch.
-pub(super) fn convert_batch(
-    meta: &TableMeta,
-    batch: &RecordBatch,
-    targets: &[usize],
-) -> Result<RecordBatch> {
-    let schema = meta.arrow_schema();
-    let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
-    for (src, &dst) in targets.iter().enumerate() {
-        let col = &meta.columns[dst];
-        columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
-    }
-    let columns: Vec<ArrayRef> = columns
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
-        })
-        .collect();
-    Ok(RecordBatch::try_new(schema, columns)?)
 }

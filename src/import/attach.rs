@@ -10,10 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::analyze::Analysis;
 use super::log::Phase;
 use super::{ImportError, Job};
-use crate::catalog::{Catalog, Table};
+use crate::catalog::{Catalog, Table, TableMeta};
 use crate::storage::DataFile;
 
 const PHASE: Phase = Phase::AttachPartitions;
@@ -33,9 +32,15 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn prepare(catalog: &Catalog, job: &Job<'_>, a: &Analysis) -> Result<Target, ImportError> {
+    /// Where `job` writes: the existing table, or (`new_table`) a staging
+    /// directory for the table it creates.
+    pub fn prepare(
+        catalog: &Catalog,
+        job: &Job<'_>,
+        new_table: bool,
+    ) -> Result<Target, ImportError> {
         let req = job.req;
-        if !a.plan.new_table {
+        if !new_table {
             let table = catalog.get(&req.schema, &req.table).ok_or_else(|| {
                 ImportError::setup(format!("table does not exist [table={}]", req.table))
             })?;
@@ -79,7 +84,7 @@ impl Target {
     pub fn attach(
         &self,
         catalog: &Catalog,
-        a: &Analysis,
+        meta: &TableMeta,
         files: Vec<DataFile>,
     ) -> Result<(), ImportError> {
         let fail = |message: String| ImportError::Phase {
@@ -94,7 +99,7 @@ impl Target {
                 ..
             } => {
                 catalog
-                    .create_table_with_files(schema, name, a.plan.meta.clone(), staging, files)
+                    .create_table_with_files(schema, name, meta.clone(), staging, files)
                     .map_err(|e| fail(e.to_string()))?;
                 Ok(())
             }
@@ -111,7 +116,7 @@ impl Target {
                         return Err(fail(e.to_string()));
                     }
                 };
-                if table.meta() != a.plan.meta {
+                if table.meta() != *meta {
                     cleanup(&files);
                     return Err(fail(format!(
                         "the definition of table {} changed during the import",

@@ -101,7 +101,7 @@ impl Importer {
         .with(&plan, &t.files);
         let handled = t.handled;
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan, t.files)
+            target.attach(&self.catalog, &plan.plan.meta, t.files)
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)
@@ -147,8 +147,10 @@ impl Importer {
             return Ok((Written::default(), records, handled, map.len()));
         }
         if target.is_none() {
-            *target =
-                Some(attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?);
+            *target = Some(
+                attach::Target::prepare(&self.catalog, job, plan.plan.new_table)
+                    .map_err(|e| (e, handled))?,
+            );
         }
         let written = job
             .phase(Phase::PartitionImport, || {

@@ -34,6 +34,7 @@ pub mod indexing;
 mod job;
 pub mod log;
 mod many;
+pub mod parquet;
 pub mod partition_import;
 pub mod pgbinary;
 pub mod pgtext;

@@ -213,6 +213,9 @@ impl Importer {
         }
         let map = self.open(job)?;
         let existing = self.existing(job)?;
+        if super::parquet::is_parquet(&map) {
+            return self.parquet(job, bytes::Bytes::from_owner(map), existing);
+        }
         let partitioned = match &existing {
             Some(t) => t.meta().partition_by != PartitionBy::None,
             None => job.req.partition_by.is_some_and(|p| p != PartitionBy::None),
@@ -372,9 +375,10 @@ impl Importer {
         let dry = job.req.options.dry_run;
         let target = match dry {
             true => None,
-            false => {
-                Some(attach::Target::prepare(&self.catalog, job, &plan).map_err(|e| (e, handled))?)
-            }
+            false => Some(
+                attach::Target::prepare(&self.catalog, job, plan.plan.new_table)
+                    .map_err(|e| (e, handled))?,
+            ),
         };
         let written = job
             .phase(Phase::PartitionImport, || {
@@ -397,7 +401,7 @@ impl Importer {
             return Ok(summary);
         };
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan, written.files)
+            target.attach(&self.catalog, &plan.plan.meta, written.files)
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)

@@ -33,7 +33,7 @@ pub fn run(
     let dry = job.req.options.dry_run;
     let target = match dry {
         true => None,
-        false => Some(Target::prepare(catalog, job, a).map_err(|e| (e, 0))?),
+        false => Some(Target::prepare(catalog, job, a.plan.new_table).map_err(|e| (e, 0))?),
     };
     let plan = &a.plan;
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS);
@@ -136,7 +136,7 @@ pub fn run(
     let summary =
         Summary::counts(job, (handled, handled, imported), partitions, buf.len()).with(a, &files);
     target
-        .attach(catalog, a, files)
+        .attach(catalog, &a.plan.meta, files)
         .map_err(|e| (e, handled))
         .map_err(|(e, h)| match e {
             ImportError::Phase { message, .. } => (ImportError::setup(message), h),

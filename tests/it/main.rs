@@ -13,6 +13,7 @@
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
 //! * `many`: COPY of a glob or a directory: one import, one commit, files
 //!   named in the log and errors, columns by name.
+//! * `parquet_in`: COPY of Parquet files, checked against DuckDB.
 //! * `compaction`: small files merged, readers consistent, `kill -9`.
 //! * `delta`: tables read back by delta-rs and Polars as Delta tables,
 //!   migration of `_manifest.json` tables.
@@ -30,6 +31,7 @@ mod durability;
 mod http;
 mod ingest;
 mod many;
+mod parquet_in;
 mod pg;
 mod s3;
 mod streaming;

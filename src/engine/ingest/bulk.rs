@@ -344,7 +344,7 @@ impl BulkImports {
             }
             let batch = batch?;
             pending_rows += batch.num_rows();
-            pending.push(crate::engine::insert::convert_batch(
+            pending.push(crate::catalog::values::convert_batch(
                 &meta, &batch, &targets,
             )?);
             if pending_rows >= 1 << 20 {
