@@ -81,6 +81,10 @@ CASES = {
     # The main case's rows split into 10 files (each with the header),
     # imported with one glob by all three tools.
     "glob10": ("weather", 100, 2, "weather"),
+    # The main case's rows as one Parquet file (written by DuckDB from the
+    # CSV, timestamps as TIMESTAMP): COPY reads Parquet, DuckDB and Polars
+    # read_parquet/scan_parquet, the same job otherwise.
+    "parquet": ("weather", 100, 2, "weather"),
     "workers1": ("weather", 100, 1, "weather"),
     "many": ("weather", 3653, 2, "weather"),
     "trades": ("trades", 100, 2, "trades"),
@@ -390,10 +394,26 @@ print(time.perf_counter() - start)
 """
 
 
+def to_parquet(csv):
+    """The CSV as one Parquet file next to it (DuckDB writes it once)."""
+    out = csv.with_suffix(".parquet")
+    if not out.exists():
+        log(f"writing {out}")
+        tmp = out.with_suffix(".tmp")
+        subprocess.run(
+            [sys.executable, "-c", DUCK_SCRIPT,
+             f"COPY (SELECT * FROM read_csv('{csv}')) TO '{tmp}' (FORMAT parquet)"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        tmp.rename(out)
+    return out
+
+
 def duckdb_run(csv):
     out = fresh_dir("duckdb")
+    reader = "read_parquet" if str(csv).endswith(".parquet") else "read_csv"
     query = (
-        f"COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM read_csv('{csv}') "
+        f"COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM {reader}('{csv}') "
         f"ORDER BY timestamp) TO '{out}' (FORMAT parquet, PARTITION_BY (day))"
     )
     proc = subprocess.Popen(
@@ -411,8 +431,9 @@ def duckdb_run(csv):
 POLARS_SCRIPT = """
 import sys, time, polars as pl
 start = time.perf_counter()
-(pl.scan_csv(sys.argv[1], try_parse_dates=True)
-   .sort("timestamp")
+src = sys.argv[1]
+scan = pl.scan_parquet(src) if src.endswith(".parquet") else pl.scan_csv(src, try_parse_dates=True)
+(scan.sort("timestamp")
    .with_columns(pl.col("timestamp").dt.date().alias("day"))
    .sink_parquet(pl.PartitionBy(sys.argv[2], key="day")))
 print(time.perf_counter() - start)
@@ -574,9 +595,14 @@ def run_cases(a, binary, floor_binary, results, moto):
                 print(f"  parse    floor program {pwall:.2f} s wall, {pcpu:.2f} s CPU (2 threads)")
             ours, duck, polar, base = [], [], [], []
             source = split_file(csv, 10) if case == "glob10" else None
+            if case == "parquet":
+                source = to_parquet(csv).name
             peer_input = csv.parent / source if source else csv
-            if source:
+            if case == "glob10":
                 print(f"  input    {source}: 10 files of the same rows, one glob for every tool")
+            elif case == "parquet":
+                mb = (csv.parent / source).stat().st_size / 1e6
+                print(f"  input    {source}: the same rows as Parquet, {mb:,.0f} MB")
             for i in range(a.runs):
                 s3 = moto if case == "s3" else None
                 if a.baseline:
@@ -617,6 +643,9 @@ def run_cases(a, binary, floor_binary, results, moto):
                 entry["duckdb_seconds"] = dsecs
                 entry["polars_seconds"] = psecs
             results[f"{case} {size_name}"] = entry
+            if case == "parquet":
+                mb = (csv.parent / source).stat().st_size / 1e6
+                print(f"  parquet  sluice read {mb / secs:,.0f} MB/s of Parquet, {rows / secs / 1e6:.2f} M rows/s")
             if case == "glob10" and f"main {size_name}" in results:
                 one = results[f"main {size_name}"]["seconds"]
                 print(f"  glob     10 files take {secs / one:.2f}x the time of one file")

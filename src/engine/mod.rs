@@ -10,6 +10,7 @@ pub mod dry_run;
 mod glue;
 pub mod ingest;
 mod insert;
+pub mod parquet_out;
 mod pg_compat;
 pub mod present;
 pub mod rows;

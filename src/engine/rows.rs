@@ -65,6 +65,16 @@ impl Rows {
         }
     }
 
+    /// Puts a batch already taken with [`Rows::next`] back in front.
+    pub fn prepend(self, first: Option<RecordBatch>) -> Rows {
+        let schema = Arc::clone(&self.schema);
+        let stream = futures::stream::iter(first.map(Ok)).chain(self.stream);
+        Rows {
+            stream: Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), stream)),
+            schema,
+        }
+    }
+
     /// The next batch, `None` at the end.
     pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
         self.stream.next().await.map(|r| r.map_err(Error::from))

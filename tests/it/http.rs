@@ -151,3 +151,59 @@ async fn statement_timeout_header() {
     let v: Value = resp.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("timed out"), "{v}");
 }
+
+/// `/exp?fmt=parquet`: one Parquet file, streamed a row group at a time,
+/// that pyarrow and DuckDB read with our rows and values.
+#[tokio::test]
+async fn exp_streams_one_parquet_file() {
+    let root = scratch("exp-parquet").join("data");
+    let server = Server::start(&root);
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (ts TIMESTAMP, city SYMBOL, v DOUBLE, n LONG) TIMESTAMP(ts) PARTITION BY DAY;
+             INSERT INTO t SELECT to_timestamp_micros(1704067200000000 + i * 1000000), \
+             CASE WHEN i % 3 = 0 THEN 'Rome' ELSE 'Oslo' END, i * 0.5, i \
+             FROM generate_series(0, 199999) AS s(i)",
+        )
+        .await
+        .unwrap();
+    let want = crate::common::scalar(
+        &client,
+        "SELECT count(*) || '|' || sum(v) || '|' || sum(n) || '|' || count(DISTINCT city) FROM t",
+    )
+    .await;
+    let response = reqwest::get(server.url(&format!(
+        "/exp?fmt=parquet&query={}",
+        enc("SELECT * FROM t")
+    )))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.apache.parquet"
+    );
+    let bytes = response.bytes().await.unwrap();
+    let file = root.join("out.parquet");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = crate::common::python(
+        r#"
+import os, duckdb, pyarrow.parquet as pq, pyarrow.compute as pc
+f = os.environ["FILE"]
+meta = pq.ParquetFile(f).metadata
+t = pq.read_table(f)
+print(f"{t.num_rows}|{pc.sum(t['v']).as_py()}|{pc.sum(t['n']).as_py()}|{len(pc.unique(t['city']))}")
+print("|".join(str(x) for x in duckdb.connect().execute(
+    f"SELECT count(*), sum(v), sum(n), count(DISTINCT city) FROM read_parquet('{f}')").fetchall()[0]))
+print(meta.num_row_groups)
+"#,
+        &[("FILE", file.display().to_string())],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], want, "pyarrow");
+    assert_eq!(lines[1], want, "duckdb");
+    // 200,000 rows in row groups of 65,536: four, sent as they were written.
+    assert_eq!(lines[2], "4");
+    assert!(server.stop().success());
+}

@@ -235,6 +235,29 @@ pub async fn exp(
         Some(Err(e)) => return error_response(&query, &locate_error(&query, e)),
         other => other,
     };
+    if params
+        .get("fmt")
+        .is_some_and(|f| f.eq_ignore_ascii_case("parquet"))
+    {
+        // One Parquet file, streamed a row group at a time.
+        let rows = rows.prepend(first.and_then(|b| b.ok()));
+        let body = match crate::engine::parquet_out::parquet_stream(rows) {
+            Ok(b) => b,
+            Err(e) => return error_response(&query, &e),
+        };
+        return (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/vnd.apache.parquet"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"questdb-query.parquet\"",
+                ),
+            ],
+            streamed(body),
+        )
+            .into_response();
+    }
     let presented = present_schema(&rows.schema);
     let mut head = Vec::new();
     render::csv_header(&presented, &mut head);
