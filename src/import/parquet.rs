@@ -129,10 +129,7 @@ pub(super) fn plan(
     })
 }
 
-/// Decodes the file and writes its rows below the target's directory: the
-/// row groups are split into one run per worker (neighbouring groups
-/// together), each decoded, converted and written on its own, with
-/// `memory` shared out between them.
+/// Decodes the file and writes its rows below the target's directory.
 pub(super) fn write(
     job: &Job<'_>,
     data: &bytes::Bytes,
@@ -140,106 +137,49 @@ pub(super) fn write(
     target: &attach::Target,
     memory: usize,
 ) -> Result<Written, ImportError> {
+    let phase = Phase::PartitionImport;
+    let fail = |m: String| ImportError::Phase { phase, message: m };
     let file = &job.req.file_name;
-    let fail = |m: String| ImportError::Phase {
-        phase: Phase::PartitionImport,
-        message: format!("[file={file}] {m}"),
-    };
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(|e| fail(e.to_string()))?;
-    let groups = builder.metadata().num_row_groups();
-    let workers = job.pool.current_num_threads().clamp(1, groups.max(1));
-    let per = groups.div_ceil(workers);
-    let runs: Vec<Vec<usize>> = (0..workers)
-        .map(|w| (w * per..((w + 1) * per).min(groups)).collect())
-        .filter(|r: &Vec<usize>| !r.is_empty())
-        .collect();
-    let ctx = Decode {
-        job,
-        data,
-        plan,
-        target,
-        memory: memory / runs.len().max(1),
-        fail: &fail,
-    };
-    let outs: Vec<Result<Written, ImportError>> = job.pool.install(|| {
-        use rayon::prelude::*;
-        runs.into_par_iter()
-            .enumerate()
-            .map(|(w, run)| ctx.run(run, w))
-            .collect()
-    });
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone())
+        .map_err(|e| fail(format!("[file={file}] {e}")))?;
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| fail(format!("[file={file}] {e}")))?;
+    let layout = plan.meta.layout();
     let mut written = Written::default();
-    for out in outs {
-        let w = out?;
-        written.rows += w.rows;
-        written.files.extend(w.files);
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut held = 0usize;
+    let mut flushes = 0;
+    let mut flush = |pending: &mut Vec<RecordBatch>, written: &mut Written| {
+        let tag = format!("{}-{flushes}", job.file_stem());
+        flushes += 1;
+        let files = crate::storage::write_rows(target.dir(), &layout, pending, &tag)
+            .map_err(|e| fail(format!("[file={file}] {e}")))?;
+        written.rows += files.iter().map(|f| f.rows).sum::<u64>();
+        written.files.extend(files);
+        pending.clear();
+        Ok::<(), ImportError>(())
+    };
+    for batch in reader {
+        job.check(phase)?;
+        let batch = batch.map_err(|e| fail(format!("[file={file}] {e}")))?;
+        job.progress
+            .rows_handled
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let converted = crate::catalog::values::convert_batch(&plan.meta, &batch, &plan.targets)
+            .map_err(|e| fail(format!("[file={file}] {e}")))?;
+        held += converted.get_array_memory_size();
+        pending.push(converted);
+        if held >= memory {
+            flush(&mut pending, &mut written)?;
+            held = 0;
+        }
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut written)?;
     }
     Ok(written)
-}
-
-/// What every worker of [`write`] shares.
-struct Decode<'a> {
-    job: &'a Job<'a>,
-    data: &'a bytes::Bytes,
-    plan: &'a ParquetPlan,
-    target: &'a attach::Target,
-    /// Decoded bytes one worker holds before it writes them.
-    memory: usize,
-    fail: &'a (dyn Fn(String) -> ImportError + Sync),
-}
-
-impl Decode<'_> {
-    /// One worker's row groups: decoded in batches, converted, written to
-    /// their partitions whenever `memory` of rows is held.
-    fn run(&self, run: Vec<usize>, worker: usize) -> Result<Written, ImportError> {
-        let Decode {
-            job,
-            data,
-            plan,
-            target,
-            memory,
-            fail,
-        } = *self;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(data.clone())
-            .and_then(|b| b.with_row_groups(run).with_batch_size(64 * 1024).build())
-            .map_err(|e| fail(e.to_string()))?;
-        let layout = plan.meta.layout();
-        let mut written = Written::default();
-        let mut pending: Vec<RecordBatch> = Vec::new();
-        let mut held = 0usize;
-        let mut flushes = 0;
-        let mut flush = |pending: &mut Vec<RecordBatch>, written: &mut Written| {
-            let tag = format!("{}-{worker}-{flushes}", job.file_stem());
-            flushes += 1;
-            let files = crate::storage::write_rows(target.dir(), &layout, pending, &tag)
-                .map_err(|e| fail(e.to_string()))?;
-            written.rows += files.iter().map(|f| f.rows).sum::<u64>();
-            written.files.extend(files);
-            pending.clear();
-            Ok::<(), ImportError>(())
-        };
-        for batch in reader {
-            job.check(Phase::PartitionImport)?;
-            let batch = batch.map_err(|e| fail(e.to_string()))?;
-            job.progress
-                .rows_handled
-                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-            let converted =
-                crate::catalog::values::convert_batch(&plan.meta, &batch, &plan.targets)
-                    .map_err(|e| fail(e.to_string()))?;
-            held += converted.get_array_memory_size();
-            pending.push(converted);
-            if held >= memory {
-                flush(&mut pending, &mut written)?;
-                held = 0;
-            }
-        }
-        if !pending.is_empty() {
-            flush(&mut pending, &mut written)?;
-        }
-        Ok(written)
-    }
 }
 
 impl Importer {
