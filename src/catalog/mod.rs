@@ -240,7 +240,7 @@ impl Catalog {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let table = self.install(tables, schema, name, meta, &tmp, Vec::new())?;
+        let table = self.install(tables, schema, name, meta, &tmp, (Vec::new(), &[]))?;
         Ok(Some(table))
     }
 
@@ -268,13 +268,15 @@ impl Catalog {
         meta: TableMeta,
         staging: &Path,
         files: Vec<DataFile>,
+        loads: &[storage::delta::Load],
     ) -> Result<Arc<Table>> {
         let mut schemas = self.schemas.write().expect("catalog lock");
         let tables = free_slot(&mut schemas, schema, name, &meta)?;
-        self.install(tables, schema, name, meta, staging, files)
+        self.install(tables, schema, name, meta, staging, (files, loads))
     }
 
-    /// Writes the manifest into `tmp` and renames it to the table's name;
+    /// Writes version 0 (the files, and the source files it records as
+    /// loaded) into `tmp` and renames it to the table's name;
     /// on object storage, uploads the files from `tmp` and commits version
     /// 0 in place (put-if-absent: a table another server created first is
     /// not overwritten).
@@ -285,14 +287,14 @@ impl Catalog {
         name: &str,
         meta: TableMeta,
         tmp: &Path,
-        files: Vec<DataFile>,
+        (files, loads): (Vec<DataFile>, &[storage::delta::Load]),
     ) -> Result<Arc<Table>> {
         let definition = serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?;
         let loc = self.root.table(schema, name);
         let manifest = match &loc.remote {
             None => {
                 let staged = TableLoc::local(tmp.to_path_buf());
-                let manifest = Manifest::create(&staged, &meta.layout(), definition, files)?;
+                let manifest = Manifest::create(&staged, &meta.layout(), definition, files, loads)?;
                 storage::sync_tree(tmp)?;
                 std::fs::rename(tmp, &loc.dir).map_err(|e| Error::io(&loc.dir, e))?;
                 storage::sync_dir(&self.root.staging(schema))?;
@@ -314,7 +316,7 @@ impl Catalog {
                 };
                 let rels: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
                 let made = staged.upload(&rels).and_then(|()| {
-                    Manifest::create(&loc, &meta.layout(), definition, files.clone())
+                    Manifest::create(&loc, &meta.layout(), definition, files.clone(), loads)
                 });
                 let _ = std::fs::remove_dir_all(tmp);
                 match made {
@@ -606,7 +608,7 @@ fn migrate(name: &str, loc: &TableLoc) -> Result<Manifest> {
     let meta = TableMeta::from_definition(&old.definition, name, &legacy.display().to_string())?;
     let files = old.files.clone();
     let count = files.len();
-    let manifest = Manifest::create(loc, &meta.layout(), old.definition, files)?;
+    let manifest = Manifest::create(loc, &meta.layout(), old.definition, files, &[])?;
     storage::sync_tree(dir)?;
     std::fs::remove_file(&legacy).map_err(|e| Error::io(&legacy, e))?;
     storage::sync_dir(dir)?;

@@ -14,6 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use super::meta::TableMeta;
 use super::reaper::{Doomed, Reaper};
 use crate::error::{Error, Result};
+use crate::storage::delta::Load;
 use crate::storage::{self, DataFile, Manifest, Retention, TableLoc};
 
 /// The catalog's remover of retired files and the retention it keeps.
@@ -155,6 +156,19 @@ impl Table {
         self.snapshot().meta
     }
 
+    /// Whether the table's latest version records `app_id` as loaded
+    /// since the last TRUNCATE (the load ledger: a TRUNCATE starts a new
+    /// epoch, so files loaded before it may be loaded again).
+    pub fn loaded(&self, app_id: &str) -> Result<bool> {
+        let epoch = self.ledger_epoch()?;
+        Ok(storage::delta::app_version(&self.loc, app_id)?.is_some_and(|v| v >= epoch))
+    }
+
+    /// The number of TRUNCATEs the ledger has seen.
+    fn ledger_epoch(&self) -> Result<i64> {
+        Ok(storage::delta::app_version(&self.loc, LEDGER_EPOCH)?.unwrap_or(0))
+    }
+
     /// Fails when the table's files could not be read at start-up.
     pub fn check_readable(&self) -> Result<()> {
         match &self.snapshot().broken {
@@ -195,10 +209,12 @@ impl Table {
             flushes: 0,
             committed: false,
             label: String::new(),
+            loads: Vec::new(),
         }
     }
 
-    /// Replaces the table's content with nothing (TRUNCATE).
+    /// Replaces the table's content with nothing (TRUNCATE), and starts a
+    /// new epoch of the load ledger.
     pub async fn truncate(self: &Arc<Self>) -> Result<()> {
         let _guard = self.write_lock.lock().await;
         self.catch_up()?;
@@ -206,7 +222,11 @@ impl Table {
         let mut manifest = (*old.manifest).clone();
         manifest.version += 1;
         manifest.files.clear();
-        self.publish(old.meta.clone(), manifest)?;
+        let epoch = Load {
+            app_id: LEDGER_EPOCH.into(),
+            version: self.ledger_epoch()? + 1,
+        };
+        self.publish(old.meta.clone(), manifest, &[epoch])?;
         self.retire(&old.manifest.files);
         Ok(())
     }
@@ -244,7 +264,7 @@ impl Table {
         manifest.files = files;
         manifest.definition =
             serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
-        self.publish(new_meta, manifest)?;
+        self.publish(new_meta, manifest, &[])?;
         self.retire(&old.manifest.files);
         Ok(())
     }
@@ -287,7 +307,7 @@ impl Table {
         manifest.files.extend(merged);
         // Files in partition order, as appends leave them.
         manifest.files.sort_by(|a, b| a.partition.cmp(&b.partition));
-        if let Err(e) = self.publish(old.meta.clone(), manifest) {
+        if let Err(e) = self.publish(old.meta.clone(), manifest, &[]) {
             // Not committed: the merged file is named by nothing.
             for p in written {
                 let _ = std::fs::remove_file(p);
@@ -308,7 +328,7 @@ impl Table {
     /// versions; one that removes files or changes the definition
     /// (TRUNCATE, compaction, RENAME COLUMN) read a version that is no
     /// longer the latest and fails.
-    fn publish(&self, meta: TableMeta, manifest: Manifest) -> Result<()> {
+    fn publish(&self, meta: TableMeta, manifest: Manifest, loads: &[Load]) -> Result<()> {
         let current = self.snapshot().manifest;
         // What this change is, against the version it read.
         let added = manifest.added_since(&current);
@@ -318,7 +338,7 @@ impl Table {
         // them; if no version ever does, they are removed again.
         let uploaded: Vec<&str> = added.iter().map(|f| f.path.as_str()).collect();
         self.loc.upload(&uploaded)?;
-        let result = self.commit_rebasing(meta, manifest, &current, &added, append_only);
+        let result = self.commit_rebasing(meta, manifest, &current, &added, append_only, loads);
         match (&result, &self.loc.remote) {
             (Ok(()), _) => self.loc.drop_local_copies(&uploaded),
             (Err(_), Some(r)) => {
@@ -340,10 +360,17 @@ impl Table {
         current: &Arc<Manifest>,
         added: &[DataFile],
         append_only: bool,
+        loads: &[Load],
     ) -> Result<()> {
         let mut from = Arc::clone(current);
         for attempt in 0..MAX_REBASES {
-            match manifest.commit(&self.loc, &from, &meta.layout(), self.vacuum.retention.log) {
+            match manifest.commit(
+                &self.loc,
+                &from,
+                &meta.layout(),
+                self.vacuum.retention.log,
+                loads,
+            ) {
                 Ok(()) => {
                     self.show(meta, manifest);
                     return Ok(());
@@ -394,6 +421,10 @@ impl Table {
         state.manifest = manifest;
     }
 }
+
+/// The `txn` application id whose version counts the TRUNCATEs (the
+/// load ledger's epoch).
+const LEDGER_EPOCH: &str = "sluice-ledger-epoch";
 
 /// How many times an append is committed again after other writers'
 /// versions before it gives up.
@@ -466,6 +497,8 @@ pub struct AppendTxn {
     committed: bool,
     /// Put in every file name, so a committed writer can be recognised.
     label: String,
+    /// The source files this commit records as loaded (the load ledger).
+    loads: Vec<Load>,
 }
 
 impl AppendTxn {
@@ -494,6 +527,11 @@ impl AppendTxn {
         Ok(())
     }
 
+    /// Records source files as loaded by this commit.
+    pub fn record_loads(&mut self, loads: Vec<Load>) {
+        self.loads = loads;
+    }
+
     /// Adopts files written elsewhere below the table directory (the
     /// importer's); like written ones, they are removed unless committed.
     pub fn add_files(&mut self, files: Vec<DataFile>) {
@@ -507,7 +545,21 @@ impl AppendTxn {
         let mut manifest = (*old.manifest).clone();
         manifest.version = self.version;
         manifest.files.extend(self.written.iter().cloned());
-        self.table.publish(old.meta, manifest)?;
+        // Each file is recorded with the ledger's current epoch.
+        let epoch = if self.loads.is_empty() {
+            0
+        } else {
+            self.table.ledger_epoch()?
+        };
+        let loads: Vec<Load> = self
+            .loads
+            .iter()
+            .map(|l| Load {
+                app_id: l.app_id.clone(),
+                version: epoch,
+            })
+            .collect();
+        self.table.publish(old.meta, manifest, &loads)?;
         self.committed = true;
         Ok(rows)
     }
@@ -612,7 +664,7 @@ mod tests {
         let stale = b.snapshot();
         let mut empty = (*stale.manifest).clone();
         empty.files.clear();
-        let err = b.publish(stale.meta, empty).unwrap_err();
+        let err = b.publish(stale.meta, empty, &[]).unwrap_err();
         assert!(
             matches!(err, Error::CommitConflict { version: 2, .. }),
             "{err}"

@@ -186,6 +186,7 @@ impl Engine {
             options: ImportOptions {
                 source,
                 inputs,
+                force: c.force,
                 ..Default::default()
             },
         };

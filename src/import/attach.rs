@@ -14,6 +14,7 @@ use super::log::Phase;
 use super::{ImportError, Job};
 use crate::catalog::{Catalog, Table, TableMeta};
 use crate::storage::DataFile;
+use crate::storage::delta::Load;
 
 const PHASE: Phase = Phase::AttachPartitions;
 
@@ -81,11 +82,13 @@ impl Target {
     }
 
     /// Makes `files` visible in one step.
+    /// `loads` are the source files the commit records as loaded.
     pub fn attach(
         &self,
         catalog: &Catalog,
         meta: &TableMeta,
         files: Vec<DataFile>,
+        loads: Vec<Load>,
     ) -> Result<(), ImportError> {
         let fail = |message: String| ImportError::Phase {
             phase: PHASE,
@@ -99,7 +102,7 @@ impl Target {
                 ..
             } => {
                 catalog
-                    .create_table_with_files(schema, name, meta.clone(), staging, files)
+                    .create_table_with_files(schema, name, meta.clone(), staging, files, &loads)
                     .map_err(|e| fail(e.to_string()))?;
                 Ok(())
             }
@@ -126,6 +129,7 @@ impl Target {
                 // From here the transaction owns the files: dropping it
                 // without a commit removes them.
                 txn.add_files(files);
+                txn.record_loads(loads);
                 txn.commit()
                     .map_err(|e| fail(format!("could not attach: {e}")))?;
                 Ok(())

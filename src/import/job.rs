@@ -151,6 +151,8 @@ pub struct Summary {
     pub max_ts: Option<i64>,
     /// A dry run's findings (nothing was written).
     pub dry_run: Option<super::DryRun>,
+    /// What the final log row says of a finished import (files skipped).
+    pub note: Option<String>,
 }
 
 impl Summary {
@@ -201,6 +203,8 @@ pub struct Job<'a> {
     pub part: Option<usize>,
     /// Error rows of the files of a COPY of several, with their lines.
     pub(super) file_errors: Mutex<Vec<super::log::ErrorRow>>,
+    /// The ledger entry of the file being imported (set when it is opened).
+    pub(super) load: Mutex<Option<crate::storage::delta::Load>>,
     /// The local file the phases read when it is not `req.path`: a source
     /// on object storage downloaded, or a compressed one decompressed,
     /// into the work root.
@@ -208,6 +212,11 @@ pub struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
+    /// The ledger entries this job's commit records.
+    pub(super) fn loads(&self) -> Vec<crate::storage::delta::Load> {
+        self.load.lock().expect("load").iter().cloned().collect()
+    }
+
     /// The job for one file of a COPY of several: the same import (id,
     /// log, progress, cancel, workers), its own request and error rows.
     pub(super) fn for_file(
@@ -228,6 +237,7 @@ impl<'a> Job<'a> {
             phases: Mutex::new(Vec::new()),
             part: Some(part),
             file_errors: Mutex::new(Vec::new()),
+            load: Mutex::new(None),
             local_input: Mutex::new(None),
         }
     }

@@ -55,6 +55,8 @@ pub enum Status {
     Finished,
     Failed,
     Cancelled,
+    /// A file of the import the table had loaded before (not loaded again).
+    Skipped,
 }
 
 impl Status {
@@ -63,6 +65,7 @@ impl Status {
             Status::Started => "started",
             Status::Finished => "finished",
             Status::Failed => "failed",
+            Status::Skipped => "skipped",
             Status::Cancelled => "cancelled",
         }
     }

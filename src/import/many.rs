@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::analyze::{self, Analysis};
 use super::job::{Job, Summary};
-use super::log::Phase;
+use super::log::{Phase, Status};
 use super::partition_import::Written;
 use super::{ImportError, Importer, attach, boundary, indexing, partition_import};
 use crate::catalog::Table;
@@ -29,6 +29,10 @@ struct Totals {
     bytes: usize,
     partitions: usize,
     files: Vec<crate::storage::DataFile>,
+    /// The ledger entries of the files imported.
+    loads: Vec<crate::storage::delta::Load>,
+    /// Files the table had loaded before.
+    skipped: usize,
 }
 
 impl Importer {
@@ -72,7 +76,13 @@ impl Importer {
                 .expect("phases")
                 .append(&mut sub.phases.lock().expect("phases"));
             drop(sub.local_input.lock().expect("source").take());
-            let (written, records, handled, bytes) = result.map_err(|(e, h)| (e, t.handled + h))?;
+            let Some((written, records, handled, bytes)) =
+                result.map_err(|(e, h)| (e, t.handled + h))?
+            else {
+                t.skipped += 1;
+                continue;
+            };
+            t.loads.extend(sub.loads());
             t.records += records;
             t.handled += handled;
             t.imported += written.rows;
@@ -82,7 +92,20 @@ impl Importer {
                 .rows_total
                 .store(t.handled, std::sync::atomic::Ordering::Relaxed);
         }
+        let note = (t.skipped > 0).then(|| {
+            format!(
+                "skipped {} of {} files the table loaded before; WITH FORCE true loads them again",
+                t.skipped,
+                req.options.inputs.len()
+            )
+        });
         let (Some((plan, _)), Some(target)) = (first, target) else {
+            if t.skipped == req.options.inputs.len() {
+                return Ok(Summary {
+                    note,
+                    ..Summary::default()
+                });
+            }
             return Err((
                 ImportError::setup("No rows in input files to import."),
                 t.handled,
@@ -92,23 +115,25 @@ impl Importer {
         parts.sort_unstable();
         parts.dedup();
         t.partitions = parts.len();
-        let summary = Summary::counts(
+        let mut summary = Summary::counts(
             job,
             (t.records, t.handled, t.imported),
             t.partitions,
             t.bytes,
         )
         .with(&plan, &t.files);
+        summary.note = note;
         let handled = t.handled;
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan.plan.meta, t.files)
+            target.attach(&self.catalog, &plan.plan.meta, t.files, t.loads)
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)
     }
 
     /// One file's phases up to partition_import; returns what it wrote,
-    /// its record and row counts and its size.
+    /// its record and row counts and its size, or `None` when the table
+    /// loaded the file before (logged as skipped).
     fn one_file(
         &self,
         job: &Job<'_>,
@@ -116,8 +141,17 @@ impl Importer {
         first: &mut Option<(Analysis, String)>,
         target: &mut Option<attach::Target>,
         work_dir: &Path,
-    ) -> Result<(Written, u64, u64, usize), Failed> {
+    ) -> Result<Option<(Written, u64, u64, usize)>, Failed> {
         let map = self.open(job)?;
+        if self.loaded_before(job, existing.as_deref())? {
+            job.log(
+                Some(Phase::AnalyzeFileStructure),
+                Status::Skipped,
+                Some("the table loaded this file before".to_string()),
+                (None, None, 0),
+            );
+            return Ok(None);
+        }
         // Later files are read as the first one defined the table.
         let meta = match first {
             Some((a, _)) => Some(a.plan.meta.clone()),
@@ -144,7 +178,7 @@ impl Importer {
             .map_err(|e| (e, 0))?;
         let (records, handled) = (index.records, index.rows);
         if index.partitions.is_empty() {
-            return Ok((Written::default(), records, handled, map.len()));
+            return Ok(Some((Written::default(), records, handled, map.len())));
         }
         if target.is_none() {
             *target = Some(
@@ -160,7 +194,7 @@ impl Importer {
         if first.is_none() {
             *first = Some((plan, job.req.file_name.clone()));
         }
-        Ok((written, records, handled, map.len()))
+        Ok(Some((written, records, handled, map.len())))
     }
 }
 

@@ -32,6 +32,7 @@ pub mod format;
 mod importer;
 pub mod indexing;
 mod job;
+pub mod ledger;
 pub mod log;
 mod many;
 pub mod parquet;

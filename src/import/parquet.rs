@@ -218,7 +218,7 @@ impl Importer {
         summary.max_ts = written.files.iter().filter_map(|f| f.max_ts).max();
         job.progress.rows_total.store(rows, Ordering::Relaxed);
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan.meta, written.files)
+            target.attach(&self.catalog, &plan.meta, written.files, job.loads())
         })
         .map_err(|e| (e, rows))?;
         Ok(summary)

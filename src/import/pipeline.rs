@@ -64,6 +64,7 @@ impl Importer {
             phases: Mutex::new(Vec::new()),
             part: None,
             file_errors: Mutex::new(Vec::new()),
+            load: Mutex::new(None),
             local_input: Mutex::new(None),
         };
         job.log(None, Status::Started, None, (None, None, 0));
@@ -90,7 +91,8 @@ impl Importer {
                     Some(s.rows_imported as i64),
                     errors as i64,
                 );
-                (Ok(s), Status::Finished, None, counts)
+                let note = s.note.clone();
+                (Ok(s), Status::Finished, note, counts)
             }
             Err((e, handled)) => {
                 let status = if e.is_cancel() {
@@ -175,15 +177,15 @@ impl Importer {
         job: &Job<'_>,
         src: &super::RemoteSource,
         scratch: &Path,
-    ) -> std::result::Result<source::TempFile, (ImportError, u64)> {
+    ) -> std::result::Result<(source::TempFile, std::time::SystemTime), (ImportError, u64)> {
         let setup = |m: String| (ImportError::setup(m), 0);
         let _ = std::fs::create_dir_all(scratch);
         let out = source::TempFile {
-            path: scratch.join(format!("{}.download", job.id)),
+            path: scratch.join(format!("{}.download", job.file_stem())),
         };
         use crate::storage::object::{Fetched, download};
         match download(&src.bucket, &src.key, &out.path, || job.cancelled()) {
-            Ok(Fetched::Done(_)) => Ok(out),
+            Ok(Fetched::Done { modified, .. }) => Ok((out, modified)),
             Ok(Fetched::Stopped) => Err((
                 ImportError::Cancelled {
                     phase: Phase::AnalyzeFileStructure,
@@ -213,6 +215,15 @@ impl Importer {
         }
         let map = self.open(job)?;
         let existing = self.existing(job)?;
+        if self.loaded_before(job, existing.as_deref())? {
+            return Ok(Summary {
+                note: Some(format!(
+                    "skipped: the table loaded this file before [file={}]; WITH FORCE true loads it again",
+                    job.req.file_name
+                )),
+                ..Summary::default()
+            });
+        }
         if super::parquet::is_parquet(&map) {
             return self.parquet(job, bytes::Bytes::from_owner(map), existing);
         }
@@ -232,6 +243,24 @@ impl Importer {
             let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
             serial::run(job, &map, &plan, &self.catalog)
         }
+    }
+
+    /// Whether `table` loaded the job's file before (since its last
+    /// TRUNCATE), unless FORCE: the load ledger. The file must be open.
+    pub(super) fn loaded_before(
+        &self,
+        job: &Job<'_>,
+        table: Option<&crate::catalog::Table>,
+    ) -> std::result::Result<bool, (ImportError, u64)> {
+        let (Some(table), false) = (table, job.req.options.force || job.req.options.dry_run) else {
+            return Ok(false);
+        };
+        let Some(load) = job.load.lock().expect("load").clone() else {
+            return Ok(false);
+        };
+        table
+            .loaded(&load.app_id)
+            .map_err(|e| (ImportError::setup(e.to_string()), 0))
     }
 
     /// The target table when it exists; fails when it must and does not.
@@ -260,9 +289,12 @@ impl Importer {
     ) -> std::result::Result<memmap2::Mmap, (ImportError, u64)> {
         let req = job.req;
         let scratch = self.settings.work_root.join("import");
-        let downloaded = match &req.options.source {
-            Some(src) => Some(self.download(job, src, &scratch)?),
-            None => None,
+        let (downloaded, modified) = match &req.options.source {
+            Some(src) => {
+                let (file, modified) = self.download(job, src, &scratch)?;
+                (Some(file), Some(modified))
+            }
+            None => (None, None),
         };
         let path = downloaded.as_ref().map_or(&req.path, |d| &d.path);
         let file = std::fs::File::open(path).map_err(|e| {
@@ -280,6 +312,14 @@ impl Importer {
             };
             (ImportError::setup(msg), 0)
         })?;
+        // The ledger entry: of the file as it is, before any decompression.
+        let load = super::ledger::fingerprint(&req.file_name, path, modified).map_err(|e| {
+            (
+                ImportError::setup(format!("could not read [file={}]: {e}", req.file_name)),
+                0,
+            )
+        })?;
+        *job.load.lock().expect("load") = Some(load);
         let compression =
             source::sniff_file(path).map_err(|e| (ImportError::setup(e.to_string()), 0))?;
         let (file, path) = if compression == source::Compression::None {
@@ -296,7 +336,7 @@ impl Importer {
                     .settings
                     .work_root
                     .join("import")
-                    .join(format!("{}.input", job.id)),
+                    .join(format!("{}.input", job.file_stem())),
             };
             let _ = std::fs::create_dir_all(self.settings.work_root.join("import"));
             source::decompress(path, &out.path, compression, u64::MAX, &req.file_name)
@@ -401,7 +441,7 @@ impl Importer {
             return Ok(summary);
         };
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan.plan.meta, written.files)
+            target.attach(&self.catalog, &plan.plan.meta, written.files, job.loads())
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)

@@ -80,6 +80,9 @@ pub struct ImportOptions {
     /// `source` are unused and `file_name` is the pattern): one import,
     /// one commit.
     pub inputs: Vec<InputFile>,
+    /// `FORCE true`: load files the table has loaded before again (the
+    /// load ledger is in [`super::ledger`]).
+    pub force: bool,
 }
 
 /// One file of a COPY of several.

@@ -136,7 +136,7 @@ pub fn run(
     let summary =
         Summary::counts(job, (handled, handled, imported), partitions, buf.len()).with(a, &files);
     target
-        .attach(catalog, &a.plan.meta, files)
+        .attach(catalog, &a.plan.meta, files, job.loads())
         .map_err(|e| (e, handled))
         .map_err(|(e, h)| match e {
             ImportError::Phase { message, .. } => (ImportError::setup(message), h),

@@ -70,6 +70,8 @@ pub struct Copy {
     pub on_error: Option<CopyOnError>,
     /// `DRY RUN true`: analyse and validate the whole file, write nothing.
     pub dry_run: bool,
+    /// `FORCE true`: load files the table already loaded again.
+    pub force: bool,
 }
 
 /// PostgreSQL's COPY data format.

@@ -94,6 +94,21 @@ pub fn has_version(loc: &TableLoc, version: u64) -> Result<bool> {
     loc.exists(&format!("{LOG_DIR}/{version:020}.json"))
 }
 
+/// One source file a commit records as loaded: a Delta `txn` action
+/// (`appId`, `version`), Delta's own record of idempotent writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    pub app_id: String,
+    pub version: i64,
+}
+
+/// The version recorded for `app_id` in the table's latest version.
+pub fn app_version(loc: &TableLoc, app_id: &str) -> Result<Option<i64>> {
+    snapshot(loc)?
+        .get_app_id_version(app_id, engine(loc))
+        .map_err(kernel_err(loc, "could not read the table's transactions"))
+}
+
 /// Whether the table holds a Delta log.
 pub fn exists(loc: &TableLoc) -> Result<bool> {
     match &loc.remote {
@@ -155,6 +170,7 @@ pub fn create(
     layout: &Layout,
     definition: &serde_json::Value,
     files: &[DataFile],
+    loads: &[Load],
 ) -> Result<Manifest> {
     let err = kernel_err(loc, "could not create the Delta table");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
@@ -174,6 +190,9 @@ pub fn create(
     .map_err(&err)?;
     if !files.is_empty() {
         txn.add_files(add_actions(files, timestamp)?);
+    }
+    for l in loads {
+        txn = txn.with_transaction_id(l.app_id.clone(), l.version);
     }
     match txn.commit(engine(loc)).map_err(&err)? {
         CommitResult::Committed(_) => {}
@@ -497,6 +516,7 @@ pub fn commit(
     to: &Manifest,
     layout: &Layout,
     log_retention: std::time::Duration,
+    loads: &[Load],
 ) -> Result<u64> {
     let err = kernel_err(loc, "could not commit to the Delta log");
     let (schema, timestamp) = (&layout.schema, timestamp_name(layout));
@@ -522,6 +542,9 @@ pub fn commit(
         .map_err(&err)?;
     if !added.is_empty() {
         txn.add_files(add_actions(&added, timestamp)?);
+    }
+    for l in loads {
+        txn = txn.with_transaction_id(l.app_id.clone(), l.version);
     }
     if !removed.is_empty() {
         // The kernel removes files given as rows of the snapshot's own scan

@@ -88,8 +88,9 @@ impl Manifest {
         layout: &Layout,
         definition: serde_json::Value,
         files: Vec<DataFile>,
+        loads: &[delta::Load],
     ) -> Result<Manifest> {
-        delta::create(loc, layout, &definition, &files)
+        delta::create(loc, layout, &definition, &files, loads)
     }
 
     /// Commits `self` as the version after `from` (the table's current
@@ -101,8 +102,9 @@ impl Manifest {
         from: &Manifest,
         layout: &Layout,
         log_retention: std::time::Duration,
+        loads: &[delta::Load],
     ) -> Result<()> {
-        self.version = delta::commit(loc, from, self, layout, log_retention)?;
+        self.version = delta::commit(loc, from, self, layout, log_retention, loads)?;
         Ok(())
     }
 

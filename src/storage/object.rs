@@ -331,8 +331,8 @@ pub fn download(bucket: &Bucket, key: &str, to: &Path, stop: impl Fn() -> bool) 
     let k = Key::from(key);
     let store = Arc::clone(&bucket.store);
     let head_key = k.clone();
-    let size = match block_on(async move { store.head(&head_key).await }) {
-        Ok(meta) => meta.size,
+    let (size, modified) = match block_on(async move { store.head(&head_key).await }) {
+        Ok(meta) => (meta.size, std::time::SystemTime::from(meta.last_modified)),
         Err(object_store::Error::NotFound { .. }) => return Ok(Fetched::Missing),
         Err(e) => return Err(err(e)),
     };
@@ -356,14 +356,17 @@ pub fn download(bucket: &Bucket, key: &str, to: &Path, stop: impl Fn() -> bool) 
         }
         at = end;
     }
-    Ok(Fetched::Done(size))
+    Ok(Fetched::Done { size, modified })
 }
 
 /// How a download ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fetched {
-    /// This many bytes are in the file.
-    Done(u64),
+    /// This many bytes are in the file; the object's modification time.
+    Done {
+        size: u64,
+        modified: std::time::SystemTime,
+    },
     Stopped,
     /// There is no such object.
     Missing,

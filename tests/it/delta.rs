@@ -142,11 +142,12 @@ async fn delta_readers_see_what_sql_sees() {
         .count();
     assert!(checkpoints >= 1);
 
-    // An import killed mid-way is invisible to every reader.
+    // An import killed mid-way is invisible to every reader (FORCE: the
+    // table has loaded the file).
     let before = ours(&client).await;
     let id = scalar(
         &client,
-        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY FORCE true",
     )
     .await;
     crate::copy::wait_phase(&client, &id, "partition_import").await;

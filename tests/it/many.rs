@@ -80,8 +80,13 @@ async fn a_glob_and_a_directory_are_one_import() {
         .count();
     assert_eq!(commits, 1);
 
-    // A directory: every file below it, into an existing table.
-    let id = scalar(&client, "COPY weather FROM 'exports/' WITH HEADER true").await;
+    // A directory: every file below it, into an existing table (FORCE:
+    // the table has loaded these files).
+    let id = scalar(
+        &client,
+        "COPY weather FROM 'exports/' WITH HEADER true FORCE true",
+    )
+    .await;
     assert_eq!(wait_final(&client, &id).await.0, "finished");
     assert_eq!(
         scalar(&client, "SELECT count(*) FROM weather").await,
@@ -157,4 +162,93 @@ async fn a_glob_and_a_directory_are_one_import() {
         assert!(message.contains(want), "{sql}: {message}");
     }
     assert!(server.stop().success());
+}
+
+/// The load ledger: a re-run skips the files the table loaded (each
+/// logged as skipped), a new or changed file is loaded, FORCE loads all
+/// again; delta-rs sees the record as Delta `txn` actions.
+#[tokio::test]
+async fn a_rerun_skips_what_the_table_loaded() {
+    let (server, import) = start("many-ledger", &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let dir = import.join("daily");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rows = 0;
+    for i in 0..3 {
+        rows += weather_csv(&dir.join(format!("d{i}.csv")), 500, 2, 7 + i).rows;
+    }
+    let client = server.client().await;
+    let copy = "COPY w FROM 'daily/' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY";
+    let count = || async { scalar(&client, "SELECT count(*) FROM w").await };
+    let id = scalar(&client, copy).await;
+    assert_eq!(wait_final(&client, &id).await.0, "finished");
+    assert_eq!(count().await, rows.to_string());
+
+    // The same files again: nothing loaded, each file logged as skipped.
+    let again = scalar(&client, copy).await;
+    let (status, message, _, imported, _) = wait_final(&client, &again).await;
+    assert_eq!((status.as_str(), imported), ("finished", 0));
+    assert!(message.unwrap().contains("skipped 3 of 3 files"));
+    let skipped = column(
+        &client,
+        &format!(
+            "SELECT message FROM sys.text_import_log WHERE id = '{again}' AND status = 'skipped'"
+        ),
+    )
+    .await;
+    assert_eq!(skipped.len(), 3);
+    assert_eq!(
+        skipped[0].as_deref(),
+        Some("the table loaded this file before")
+    );
+    assert_eq!(count().await, rows.to_string());
+
+    // A new file and a changed one are loaded; the other two are not.
+    let added = weather_csv(&dir.join("d3.csv"), 200, 2, 99).rows;
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("d0.csv"))
+            .unwrap();
+        writeln!(f, "2010-01-01T05:00:00.000000Z,Shelbyville,1.0,2,").unwrap();
+    }
+    let id3 = scalar(&client, copy).await;
+    let (status, message, _, imported, _) = wait_final(&client, &id3).await;
+    assert_eq!(status, "finished");
+    assert!(message.unwrap().contains("skipped 2 of 4 files"));
+    let d0 = weather_csv_rows(&dir.join("d0.csv"));
+    assert_eq!(imported as u64, added + d0);
+
+    // A single file: skipped too, and FORCE loads it again.
+    let one = "COPY w FROM 'daily/d1.csv' WITH HEADER true";
+    let id4 = scalar(&client, one).await;
+    let (_, message, _, imported, _) = wait_final(&client, &id4).await;
+    assert_eq!(imported, 0);
+    assert!(message.unwrap().contains("WITH FORCE true"));
+    let before: u64 = count().await.parse().unwrap();
+    let id5 = scalar(&client, &format!("{one} FORCE true")).await;
+    let (_, _, _, imported, _) = wait_final(&client, &id5).await;
+    assert_eq!(imported, 500);
+    assert_eq!(count().await, (before + 500).to_string());
+
+    // The record is Delta's own: a `txn` action per file loaded.
+    let txns = crate::common::delta_actions(&server.root.join("db/public/w"))
+        .iter()
+        .filter(|a| a.get("txn").is_some())
+        .count();
+    // d0, d1, d2, then d0 (changed) and d3, then d1 forced.
+    assert_eq!(txns, 6);
+
+    // After TRUNCATE the table holds none of them: all four load again.
+    client.batch_execute("TRUNCATE TABLE w").await.unwrap();
+    let id6 = scalar(&client, copy).await;
+    let (status, message, _, imported, _) = wait_final(&client, &id6).await;
+    assert_eq!((status.as_str(), message), ("finished", None));
+    assert_eq!(imported as u64, d0 + 2 * 500 + added);
+    assert!(server.stop().success());
+}
+
+/// Data rows of a CSV file with a header.
+fn weather_csv_rows(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path).unwrap().lines().count() as u64 - 1
 }

@@ -196,8 +196,9 @@ async fn kill9_during_an_s3_import_leaves_a_consistent_table() {
     let one = format!("{}|", r.rows);
     assert!(ours(&client).await.starts_with(&one));
 
-    // The second import of the same file is killed once it attaches.
-    let id = scalar(&client, copy).await;
+    // The second import of the same file (FORCE: the table has loaded
+    // it) is killed once it attaches.
+    let id = scalar(&client, &format!("{copy} FORCE true")).await;
     wait_phase(&client, &id, "attach_partitions").await;
     drop(client);
     server.kill9();

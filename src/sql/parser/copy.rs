@@ -162,6 +162,7 @@ impl Qp<'_> {
             partition_by: None,
             on_error: None,
             dry_run: false,
+            force: false,
         };
         let t = self.p.peek_token();
         if matches!(t.token, Token::SemiColon | Token::EOF) {
@@ -183,6 +184,8 @@ impl Qp<'_> {
     fn copy_option(&mut self, copy: &mut Copy, t: &TokenWithSpan) -> Result<()> {
         if self.parse_word("header") {
             copy.header = Some(self.copy_bool()?);
+        } else if self.parse_word("force") {
+            copy.force = self.copy_bool()?;
         } else if self.parse_word("dry") {
             self.expect_word("run")?;
             copy.dry_run = self.copy_bool()?;
@@ -459,6 +462,10 @@ mod tests {
             panic!()
         };
         assert_eq!((c.dry_run, c.header), (true, Some(false)));
+        let Statement::Copy(c) = one("COPY y FROM 'd/' WITH FORCE true") else {
+            panic!()
+        };
+        assert!(c.force);
         let err = |sql: &str| {
             let e = parse(sql).unwrap_err();
             (e.to_string(), e.position())
