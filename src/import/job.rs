@@ -182,6 +182,11 @@ impl Summary {
         files: &[crate::storage::DataFile],
     ) -> Summary {
         self.header = a.structure.header;
+        self.with_files(files)
+    }
+
+    /// Adds the time range of the written files.
+    pub(super) fn with_files(mut self, files: &[crate::storage::DataFile]) -> Summary {
         self.min_ts = files.iter().filter_map(|f| f.min_ts).min();
         self.max_ts = files.iter().filter_map(|f| f.max_ts).max();
         self

@@ -14,9 +14,9 @@ use super::analyze::{self, Analysis};
 use super::job::{Job, Summary};
 use super::log::{Phase, Status};
 use super::partition_import::Written;
+use super::pipeline::partitioned;
 use super::{ImportError, Importer, attach, boundary, indexing, partition_import};
 use crate::catalog::Table;
-use crate::storage::PartitionBy;
 
 type Failed = (ImportError, u64);
 
@@ -27,7 +27,6 @@ struct Totals {
     handled: u64,
     imported: u64,
     bytes: usize,
-    partitions: usize,
     files: Vec<crate::storage::DataFile>,
     /// The ledger entries of the files imported.
     loads: Vec<crate::storage::delta::Load>,
@@ -45,11 +44,7 @@ impl Importer {
             ));
         }
         let existing = self.existing(job)?;
-        let partitioned = match &existing {
-            Some(t) => t.meta().partition_by != PartitionBy::None,
-            None => req.partition_by.is_some_and(|p| p != PartitionBy::None),
-        };
-        if !partitioned {
+        if !partitioned(job, existing.as_deref()) {
             return Err((
                 ImportError::setup(
                     "a COPY of several files needs a partitioned table: add PARTITION BY",
@@ -111,14 +106,10 @@ impl Importer {
                 t.handled,
             ));
         };
-        let mut parts: Vec<&str> = t.files.iter().map(|f| f.partition.as_str()).collect();
-        parts.sort_unstable();
-        parts.dedup();
-        t.partitions = parts.len();
         let mut summary = Summary::counts(
             job,
             (t.records, t.handled, t.imported),
-            t.partitions,
+            crate::storage::manifest::partition_count(&t.files),
             t.bytes,
         )
         .with(&plan, &t.files);

@@ -12,7 +12,10 @@
 //! not a plain file under the copy root (uploads, COPY FROM STDIN, gzip or
 //! zstd files) is made one first by [`source`] (and [`pgtext`] and
 //! [`pgbinary`] for PostgreSQL's text and binary formats), so every way in
-//! shares this pipeline. [`request`] validates what every way in asks for,
+//! shares this pipeline. A glob or directory is one import over its files
+//! (`many`), a Parquet file skips the text phases ([`parquet`]), and
+//! [`ledger`] records each loaded file in the commit so a re-run skips it.
+//! [`request`] validates what every way in asks for,
 //! [`reject`] applies ON ERROR, `dry_run` reports what an import would do without writing, `importer` holds the one slot and
 //! `pipeline` drives the phases.
 //!

@@ -210,12 +210,9 @@ impl Importer {
             })
             .map_err(|e| (e, 0))?;
         let rows = written.rows;
-        let mut parts: Vec<&str> = written.files.iter().map(|f| f.partition.as_str()).collect();
-        parts.sort_unstable();
-        parts.dedup();
-        let mut summary = Summary::counts(job, (rows, rows, rows), parts.len(), data.len());
-        summary.min_ts = written.files.iter().filter_map(|f| f.min_ts).min();
-        summary.max_ts = written.files.iter().filter_map(|f| f.max_ts).max();
+        let parts = crate::storage::manifest::partition_count(&written.files);
+        let summary =
+            Summary::counts(job, (rows, rows, rows), parts, data.len()).with_files(&written.files);
         job.progress.rows_total.store(rows, Ordering::Relaxed);
         job.phase(Phase::AttachPartitions, || {
             target.attach(&self.catalog, &plan.meta, written.files, job.loads())

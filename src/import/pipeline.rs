@@ -16,6 +16,15 @@ use super::{
 };
 use crate::storage::PartitionBy;
 
+/// Whether the import's target is partitioned (and takes the parallel
+/// pipeline): the existing table's unit, else the statement's.
+pub(super) fn partitioned(job: &Job<'_>, existing: Option<&crate::catalog::Table>) -> bool {
+    match existing {
+        Some(t) => t.meta().partition_by != PartitionBy::None,
+        None => job.req.partition_by.is_some_and(|p| p != PartitionBy::None),
+    }
+}
+
 impl Importer {
     /// The whole import: log rows, pipeline choice, clean-up.
     pub(super) fn run(
@@ -227,12 +236,8 @@ impl Importer {
         if super::parquet::is_parquet(&map) {
             return self.parquet(job, bytes::Bytes::from_owner(map), existing);
         }
-        let partitioned = match &existing {
-            Some(t) => t.meta().partition_by != PartitionBy::None,
-            None => job.req.partition_by.is_some_and(|p| p != PartitionBy::None),
-        };
         let meta = existing.as_ref().map(|t| t.meta());
-        if partitioned {
+        if partitioned(job, existing.as_deref()) {
             let plan = job
                 .phase(Phase::AnalyzeFileStructure, || {
                     analyze::run(job, &map, meta.as_ref())

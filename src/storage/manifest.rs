@@ -26,6 +26,14 @@ pub struct DataFile {
     pub max_ts: Option<i64>,
 }
 
+/// How many partitions `files` touch.
+pub fn partition_count(files: &[DataFile]) -> usize {
+    let mut parts: Vec<&str> = files.iter().map(|f| f.partition.as_str()).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    parts.len()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// Bumped on every replacement; names new files uniquely.
@@ -49,10 +57,7 @@ impl Manifest {
     }
 
     pub fn partition_count(&self) -> usize {
-        let mut parts: Vec<&str> = self.files.iter().map(|f| f.partition.as_str()).collect();
-        parts.sort_unstable();
-        parts.dedup();
-        parts.len()
+        partition_count(&self.files)
     }
 
     /// The files of `self` that `from` does not have.

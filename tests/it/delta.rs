@@ -312,50 +312,8 @@ async fn two_servers_append_to_one_table() {
             ("QDB_CAIRO_ROOT", shared_env.as_str()),
         ],
     );
-    let per_client = 40;
-    let mut tasks = Vec::new();
-    for (server, first) in [(&a, 0), (&b, 3)] {
-        for w in first..first + 3 {
-            let client = server.client().await;
-            tasks.push(tokio::spawn(async move {
-                for v in 0..per_client {
-                    client
-                        .execute(
-                            &format!(
-                                "INSERT INTO t VALUES (to_timestamp_micros(1704067200000000 + {v} * 3600000000), {w}, {v})"
-                            ),
-                            &[],
-                        )
-                        .await
-                        .unwrap();
-                }
-            }));
-        }
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let total = (6 * per_client).to_string();
-    for server in [&a, &b] {
-        let c = server.client().await;
-        assert_eq!(scalar(&c, "SELECT count(*) FROM t").await, total);
-        assert_eq!(
-            scalar(&c, "SELECT count(*) FROM (SELECT DISTINCT w, v FROM t)").await,
-            total
-        );
-    }
-    let out = python(
-        r#"
-import os, sys
-from deltalake import DeltaTable
-t = DeltaTable(os.environ["TABLE"]).to_pyarrow_table()
-print(t.num_rows, len(set(zip(t.column("w").to_pylist(), t.column("v").to_pylist()))))
-sys.stdout.flush()
-os._exit(0)
-"#,
-        &[("TABLE", shared.join("public/t").display().to_string())],
-    );
-    assert_eq!(out, format!("{total} {total}"));
+    let table = shared.join("public/t").display().to_string();
+    append_from_both(&a, &b, 3, 40, &table, "{}").await;
     assert!(b.stop().success());
     assert!(a.stop().success());
 }
@@ -515,4 +473,65 @@ os._exit(0)
 /// The data root of the server whose table directory is `dir`.
 fn server_root(dir: &Path) -> std::path::PathBuf {
     dir.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+/// Servers `a` and `b`, both writing table `t (ts, w, v)`, INSERT at once
+/// from `clients` connections each, `per_client` rows apiece; then both
+/// servers and delta-rs (reading `table` with `storage_options`, JSON)
+/// count every row exactly once.
+pub(crate) async fn append_from_both(
+    a: &Server,
+    b: &Server,
+    clients: i32,
+    per_client: i32,
+    table: &str,
+    storage_options: &str,
+) {
+    let mut tasks = Vec::new();
+    for (server, first) in [(a, 0), (b, clients)] {
+        for w in first..first + clients {
+            let client = server.client().await;
+            tasks.push(tokio::spawn(async move {
+                for v in 0..per_client {
+                    client
+                        .execute(
+                            &format!(
+                                "INSERT INTO t VALUES (to_timestamp_micros(1704067200000000 + {v} * 3600000000), {w}, {v})"
+                            ),
+                            &[],
+                        )
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total = (2 * clients * per_client).to_string();
+    for server in [a, b] {
+        let c = server.client().await;
+        assert_eq!(scalar(&c, "SELECT count(*) FROM t").await, total);
+        assert_eq!(
+            scalar(&c, "SELECT count(*) FROM (SELECT DISTINCT w, v FROM t)").await,
+            total
+        );
+    }
+    let out = python(
+        r#"
+import json, os, sys
+from deltalake import DeltaTable
+opts = json.loads(os.environ["STORAGE"]) or None
+t = DeltaTable(os.environ["TABLE"], storage_options=opts).to_pyarrow_table()
+print(t.num_rows, len(set(zip(t.column("w").to_pylist(), t.column("v").to_pylist()))))
+sys.stdout.flush()
+os._exit(0)
+"#,
+        &[
+            ("TABLE", table.to_string()),
+            ("STORAGE", storage_options.to_string()),
+        ],
+    );
+    assert_eq!(out, format!("{total} {total}"));
 }

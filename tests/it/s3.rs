@@ -234,53 +234,8 @@ async fn two_servers_append_to_one_s3_table() {
         .unwrap();
     // (A server finds the tables of the bucket when it starts.)
     let b = server_on(&s3, &scratch("s3-two-b").join("data"), &off);
-    let per_client = 15;
-    let mut tasks = Vec::new();
-    for (server, first) in [(&a, 0), (&b, 2)] {
-        for w in first..first + 2 {
-            let client = server.client().await;
-            tasks.push(tokio::spawn(async move {
-                for v in 0..per_client {
-                    client
-                        .execute(
-                            &format!(
-                                "INSERT INTO t VALUES (to_timestamp_micros(1704067200000000 + {v} * 3600000000), {w}, {v})"
-                            ),
-                            &[],
-                        )
-                        .await
-                        .unwrap();
-                }
-            }));
-        }
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let total = (4 * per_client).to_string();
-    for server in [&a, &b] {
-        let c = server.client().await;
-        assert_eq!(scalar(&c, "SELECT count(*) FROM t").await, total);
-        assert_eq!(
-            scalar(&c, "SELECT count(*) FROM (SELECT DISTINCT w, v FROM t)").await,
-            total
-        );
-    }
-    let mut env = s3.env();
-    env.push(("TABLE", format!("s3://{}/db/public/t", s3.bucket)));
-    env.push(("STORAGE", s3.storage_options()));
-    let out = crate::common::python(
-        r#"
-import json, os, sys
-from deltalake import DeltaTable
-t = DeltaTable(os.environ["TABLE"], storage_options=json.loads(os.environ["STORAGE"])).to_pyarrow_table()
-print(t.num_rows, len(set(zip(t.column("w").to_pylist(), t.column("v").to_pylist()))))
-sys.stdout.flush()
-os._exit(0)
-"#,
-        &env,
-    );
-    assert_eq!(out, format!("{total} {total}"));
+    let table = format!("s3://{}/db/public/t", s3.bucket);
+    crate::delta::append_from_both(&a, &b, 2, 15, &table, &s3.storage_options()).await;
     assert!(b.stop().success());
     assert!(a.stop().success());
 }
