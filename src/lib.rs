@@ -3,7 +3,7 @@
 //! Architecture (dependencies point one way, left to right):
 //!
 //! ```text
-//! servers (pgwire, http) -> engine -> { sql, import, sys, catalog } -> storage
+//! servers (pgwire, http) -> engine -> { sql, import, export, sys, catalog } -> storage
 //! ```
 //!
 //! * [`config`]: `conf/server.conf` + `QDB_*` environment -> typed [`config::Config`].
@@ -12,6 +12,8 @@
 //!   execution, results.
 //! * [`import`]: the CSV importer (COPY, `sluice import`), one module per
 //!   phase, and the journal behind `sys.text_import_log`.
+//! * [`export`]: `COPY … TO 'dir' WITH FORMAT PARQUET`, the asynchronous
+//!   Parquet export, and the journal behind `sys.copy_export_log`.
 //! * [`catalog`]: schemas, tables, definitions, the DataFusion table provider.
 //! * [`sys`]: the read-only `sys` schema, one file per system table.
 //! * [`storage`]: time partitions of sorted Parquet files and the atomic
@@ -23,6 +25,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod servers;
 pub mod sql;

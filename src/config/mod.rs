@@ -44,6 +44,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.sql.copy.min.chunk.size", "4m"),
     ("cairo.sql.copy.index.memory", "64m"),
     ("cairo.sql.copy.decode.memory", "256m"),
+    ("cairo.sql.copy.export.root", "export"),
+    ("cairo.sql.copy.export.memory", "128m"),
     ("query.timeout.sec", "60"),
     ("cairo.compaction.interval.ms", "1000"),
     ("cairo.compaction.max.files", "8"),
@@ -92,6 +94,11 @@ pub struct Config {
     /// Decoded rows of small partitions held at once by partition_import,
     /// over all workers.
     pub copy_decode_memory: u64,
+    /// Where `COPY … TO 'dir'` writes (`cairo.sql.copy.export.root`;
+    /// `None`: exports are disabled).
+    pub export_root: Option<PathBuf>,
+    /// What one export's open row group may buffer before it is written.
+    pub export_memory: u64,
     pub formats_file: PathBuf,
     pub formats: TextLoaderFormats,
     pub query_timeout_ms: u64,
@@ -246,6 +253,10 @@ impl Config {
             copy_min_chunk_size: parse_size(v, "cairo.sql.copy.min.chunk.size")?.max(1),
             copy_index_memory: parse_size(v, "cairo.sql.copy.index.memory")?.max(16),
             copy_decode_memory: parse_size(v, "cairo.sql.copy.decode.memory")?,
+            export_root: Some(get("cairo.sql.copy.export.root"))
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| resolve(r.trim())),
+            export_memory: parse_size(v, "cairo.sql.copy.export.memory")?.max(1 << 20),
             bulk_import_poll_ms: parse_uint(v, "http.bulk.import.poll.ms")?.max(10),
             formats_file,
             formats,

@@ -217,7 +217,11 @@ impl Engine {
                 position: 0,
             });
         };
-        let status = self.importer.cancel(&parsed);
+        let status = self
+            .exporter
+            .as_ref()
+            .and_then(|e| e.cancel(&parsed))
+            .or_else(|| self.importer.cancel(&parsed));
         // QuestDB's word for an id it has never seen.
         let status = status.map_or("unknown", |s| s.as_str());
         one_row(copy_schema(true), &[&id, status])

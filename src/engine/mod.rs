@@ -5,6 +5,7 @@
 
 pub mod copy;
 pub mod copy_out;
+mod copy_to;
 mod ddl;
 pub mod dry_run;
 mod glue;
@@ -123,6 +124,8 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     compactor: crate::catalog::compactor::Compactor,
     importer: Arc<Importer>,
+    /// `None` when `cairo.sql.copy.export.root` is empty.
+    exporter: Option<Arc<crate::export::Exporter>>,
     bulk: Arc<ingest::bulk::BulkImports>,
     ctx: SessionContext,
 }
@@ -187,6 +190,18 @@ impl Engine {
         ));
         // Start-up: scratch of imports that died with the last process.
         importer.clear_scratch();
+        let export_log = Arc::new(crate::export::log::ExportLog::open(
+            &config.root.join("sys"),
+            config.copy_log_retention_days,
+        )?);
+        let exporter = match &config.export_root {
+            Some(root) => Some(Arc::new(crate::export::Exporter::open(
+                root,
+                config.export_memory as usize,
+                Arc::clone(&export_log),
+            )?)),
+            None => None,
+        };
         let bulk = ingest::bulk::BulkImports::start(
             &config.root,
             Arc::clone(&catalog),
@@ -201,6 +216,7 @@ impl Engine {
                 &importer,
             ))),
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
+            Arc::new(crate::sys::copy_export_log::CopyExportLog::new(export_log)),
             Arc::new(TextImportErrors::new(journal)),
         ];
         let sys_views = Arc::new(
@@ -277,6 +293,7 @@ impl Engine {
             compactor,
             catalog,
             importer,
+            exporter,
             bulk,
             ctx,
         }))
@@ -302,6 +319,9 @@ impl Engine {
     /// Stops background work: cancels a running import and waits for it.
     pub fn shutdown(&self) {
         self.importer.shutdown();
+        if let Some(e) = &self.exporter {
+            e.shutdown();
+        }
         self.bulk.shutdown();
         self.compactor.shutdown();
     }
@@ -425,6 +445,7 @@ impl Engine {
             Statement::CopyToStdout { source, options } => {
                 self.copy_to_stdout(source, options).await
             }
+            Statement::CopyTo(c) => self.copy_to(c).await,
         }
     }
 
@@ -505,6 +526,10 @@ impl Engine {
                     true => dry_run::schema(),
                     false => copy::copy_schema(false),
                 }),
+            }),
+            Statement::CopyTo(_) => Ok(Described {
+                params: vec![],
+                schema: Some(copy::copy_schema(false)),
             }),
             Statement::CopyCancel { .. } => Ok(Described {
                 params: vec![],

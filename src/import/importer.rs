@@ -110,7 +110,7 @@ impl Importer {
                 .expect("import slot")
                 .0;
         }
-        let id = format!("{:016x}", rand_id());
+        let id = new_id();
         *active = Some(Active {
             id: id.clone(),
             cancel: Arc::clone(cancel),
@@ -229,8 +229,9 @@ impl Importer {
     }
 }
 
-fn rand_id() -> u64 {
-    // A random positive 63-bit id, as QuestDB's ids are.
+/// A new COPY id: a random positive 63-bit number in 16 hex digits, as
+/// QuestDB's are (imports and exports share the form).
+pub fn new_id() -> String {
     let u = uuid::Uuid::new_v4().as_u128();
-    ((u >> 64) as u64 ^ u as u64) & (i64::MAX as u64)
+    format!("{:016x}", ((u >> 64) as u64 ^ u as u64) & (i64::MAX as u64))
 }

@@ -6,16 +6,13 @@
 //! with their import.
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+use crate::storage::journal::{Journal, newest_days};
 
 /// A phase of the parallel import, in order. Its text (QuestDB's word) is
 /// shown only in `sys.text_import_log`, messages and the journal file.
@@ -101,72 +98,11 @@ pub struct ErrorRow {
     pub message: String,
 }
 
-#[derive(Debug)]
-struct Store<T> {
-    path: PathBuf,
-    rows: Vec<T>,
-    file: File,
-}
-
-impl<T: Serialize + for<'de> Deserialize<'de>> Store<T> {
-    /// Loads the rows; a torn last line (crash while appending) is dropped.
-    fn open(path: PathBuf) -> Result<Self> {
-        let mut rows = Vec::new();
-        if let Ok(f) = File::open(&path) {
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| Error::io(&path, e))?;
-                if let Ok(row) = serde_json::from_str(&line) {
-                    rows.push(row);
-                }
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(Store { path, rows, file })
-    }
-
-    fn append(&mut self, new: Vec<T>) -> Result<()> {
-        let mut text = String::new();
-        for r in &new {
-            text.push_str(&serde_json::to_string(r).map_err(|e| Error::Internal(e.to_string()))?);
-            text.push('\n');
-        }
-        self.file
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.rows.extend(new);
-        Ok(())
-    }
-
-    /// Rewrites the file with the rows `keep` accepts (atomic rename).
-    fn retain(&mut self, keep: impl Fn(&T) -> bool) -> Result<()> {
-        let before = self.rows.len();
-        self.rows.retain(|r| keep(r));
-        if self.rows.len() == before {
-            return Ok(());
-        }
-        let mut text = String::new();
-        for r in &self.rows {
-            text.push_str(&serde_json::to_string(r).map_err(|e| Error::Internal(e.to_string()))?);
-            text.push('\n');
-        }
-        crate::storage::write_atomic(&self.path, text.as_bytes())?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(&self.path, e))?;
-        Ok(())
-    }
-}
-
 /// The journal of every import.
 #[derive(Debug)]
 pub struct ImportLog {
-    log: Mutex<Store<LogRow>>,
-    errors: Mutex<Store<ErrorRow>>,
+    log: Mutex<Journal<LogRow>>,
+    errors: Mutex<Journal<ErrorRow>>,
     retention_days: u32,
 }
 
@@ -178,8 +114,8 @@ impl ImportLog {
     pub fn open(dir: &Path, retention_days: u32) -> Result<ImportLog> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let log = ImportLog {
-            log: Mutex::new(Store::open(dir.join("text_import_log.jsonl"))?),
-            errors: Mutex::new(Store::open(dir.join("text_import_errors.jsonl"))?),
+            log: Mutex::new(Journal::open(dir.join("text_import_log.jsonl"))?),
+            errors: Mutex::new(Journal::open(dir.join("text_import_errors.jsonl"))?),
             retention_days,
         };
         log.close_interrupted()?;
@@ -248,18 +184,8 @@ impl ImportLog {
     /// rows stay; errors of imports with no log row left go too.
     pub fn trim(&self) -> Result<()> {
         let mut log = self.log.lock().expect("import log lock");
-        let days: BTreeSet<i64> = log
-            .rows
-            .iter()
-            .map(|r| r.ts.div_euclid(MICROS_PER_DAY))
-            .collect();
-        let keep: BTreeSet<i64> = days
-            .iter()
-            .rev()
-            .take(self.retention_days as usize)
-            .copied()
-            .collect();
-        log.retain(|r| keep.contains(&r.ts.div_euclid(MICROS_PER_DAY)))?;
+        let keep = newest_days(log.rows.iter().map(|r| r.ts), self.retention_days);
+        log.retain(|r| keep.contains(&crate::storage::journal::day_of(r.ts)))?;
         let ids: BTreeSet<String> = log.rows.iter().map(|r| r.id.clone()).collect();
         drop(log);
         self.errors

@@ -53,6 +53,6 @@ pub mod source;
 
 pub use dry_run::{DryColumn, DryRun};
 pub use error::{ErrorSink, ImportError, RowError, shown_value};
-pub use importer::{Importer, parse_id};
+pub use importer::{Importer, new_id, parse_id};
 pub use job::{Job, Progress, Settings, Summary};
 pub use request::{ColumnOverride, ImportOptions, ImportRequest, InputFile, OnError, RemoteSource};

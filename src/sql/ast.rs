@@ -127,6 +127,58 @@ pub enum CopySource {
     Query(Box<sp::Query>),
 }
 
+/// `COPY t TO 'dir' WITH FORMAT PARQUET …` and `COPY (query) TO 'dir' …`:
+/// an asynchronous export to Parquet files below the export root.
+#[derive(Debug, Clone)]
+pub struct CopyTo {
+    pub source: CopySource,
+    /// The destination directory as written.
+    pub path: String,
+    pub path_position: usize,
+    pub options: ExportOptions,
+}
+
+/// The options of a Parquet export (QuestDB's names); `None`: the default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportOptions {
+    pub partition_by: Option<PartitionBy>,
+    pub codec: Option<ParquetCodec>,
+    pub compression_level: Option<i64>,
+    pub row_group_size: Option<u64>,
+    pub data_page_size: Option<u64>,
+    pub statistics: Option<bool>,
+    pub parquet_version: Option<u64>,
+    pub bloom_filter_columns: Vec<String>,
+    pub bloom_filter_fpp: Option<f64>,
+}
+
+/// A Parquet compression codec an export may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetCodec {
+    Uncompressed,
+    Snappy,
+    Gzip,
+    Lz4,
+    Zstd,
+    Lz4Raw,
+    Brotli,
+}
+
+impl ParquetCodec {
+    pub fn parse(s: &str) -> Option<ParquetCodec> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "UNCOMPRESSED" | "NONE" => ParquetCodec::Uncompressed,
+            "SNAPPY" => ParquetCodec::Snappy,
+            "GZIP" => ParquetCodec::Gzip,
+            "LZ4" => ParquetCodec::Lz4,
+            "ZSTD" => ParquetCodec::Zstd,
+            "LZ4_RAW" => ParquetCodec::Lz4Raw,
+            "BROTLI" => ParquetCodec::Brotli,
+            _ => return None,
+        })
+    }
+}
+
 /// Statements a PostgreSQL client sends for its session that change nothing
 /// here: transactions are implicit (every statement commits on its own).
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +252,7 @@ pub enum Statement {
         source: CopySource,
         options: PgCopyOptions,
     },
+    CopyTo(CopyTo),
 }
 
 impl Statement {
@@ -217,6 +270,7 @@ impl Statement {
                 | Statement::Copy(_)
                 | Statement::CopyCancel { .. }
                 | Statement::CopyFromStdin(_)
+                | Statement::CopyTo(_)
         )
     }
 }

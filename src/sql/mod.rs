@@ -11,8 +11,8 @@ pub mod limit;
 pub mod parser;
 
 pub use ast::{
-    Copy, CopyFromStdin, CopyOnError, CopySource, CreateTable, Insert, PgCopyFormat, PgCopyOptions,
-    SessionCommand, Statement, TableRef,
+    Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable, ExportOptions, Insert,
+    ParquetCodec, PgCopyFormat, PgCopyOptions, SessionCommand, Statement, TableRef,
 };
 pub use limit::QdbLimit;
 pub use parser::parse;

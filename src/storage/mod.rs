@@ -12,6 +12,7 @@
 
 pub mod delta;
 pub mod files;
+pub mod journal;
 pub mod location;
 pub mod manifest;
 pub mod object;

@@ -32,6 +32,7 @@ mod http;
 mod ingest;
 mod many;
 mod parquet_in;
+mod parquet_out;
 mod pg;
 mod s3;
 mod streaming;

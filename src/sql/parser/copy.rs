@@ -1,6 +1,7 @@
 //! COPY in every form: QuestDB's `COPY t FROM 'file' WITH …` and
 //! `COPY 'id' CANCEL`, PostgreSQL's `COPY t [(cols)] FROM STDIN` and
-//! `COPY t | (query) TO STDOUT` with their options.
+//! `COPY t | (query) TO STDOUT` with their options, and QuestDB's Parquet
+//! export `COPY t | (query) TO 'dir' WITH FORMAT PARQUET …`.
 
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
@@ -8,7 +9,8 @@ use super::Qp;
 use super::errors::{syntax_error, wrap};
 use crate::error::{Error, Result};
 use crate::sql::ast::{
-    Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions, Statement, TableRef,
+    Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, ExportOptions, ParquetCodec,
+    PgCopyFormat, PgCopyOptions, Statement, TableRef,
 };
 use crate::storage::PartitionBy;
 
@@ -54,6 +56,9 @@ impl Qp<'_> {
             return Err(self.err_at(first, "subqueries are not supported for `COPY-FROM`"));
         }
         self.expect_word("to")?;
+        if let Some(to) = self.copy_to_path(CopySource::Query(query.clone()))? {
+            return Ok(to);
+        }
         self.expect_stdout()?;
         let options = self.pg_copy_options()?;
         Ok(Statement::CopyToStdout {
@@ -105,6 +110,11 @@ impl Qp<'_> {
 
     /// `COPY t TO STDOUT [WITH (…)]`.
     fn copy_table_to_stdout(&mut self, table: TableRef, columns: Vec<String>) -> Result<Statement> {
+        if columns.is_empty()
+            && let Some(to) = self.copy_to_path(CopySource::Table(table.clone()))?
+        {
+            return Ok(to);
+        }
         self.expect_stdout()?;
         if !columns.is_empty() {
             return Err(Error::unsupported(
@@ -116,6 +126,148 @@ impl Qp<'_> {
             source: CopySource::Table(table),
             options,
         })
+    }
+
+    /// After `TO`: a quoted directory is QuestDB's Parquet export,
+    /// `COPY … TO 'dir' [WITH option …]` (`None`: not this form).
+    fn copy_to_path(&mut self, source: CopySource) -> Result<Option<Statement>> {
+        let lit = self.p.peek_token();
+        let Token::SingleQuotedString(path) = &lit.token else {
+            return Ok(None);
+        };
+        let path = path.clone();
+        let path_position = self.pos(&lit);
+        self.p.next_token();
+        if path.is_empty() {
+            return Err(self.err_at(&lit, "export directory name expected"));
+        }
+        let mut options = ExportOptions::default();
+        let t = self.p.peek_token();
+        if !matches!(t.token, Token::SemiColon | Token::EOF) {
+            if !self.parse_word("with") {
+                return Err(self.err_at(&t, "'with' expected"));
+            }
+            loop {
+                let t = self.p.peek_token();
+                if matches!(t.token, Token::SemiColon | Token::EOF) {
+                    break;
+                }
+                self.export_option(&mut options, &t)?;
+            }
+        }
+        Ok(Some(Statement::CopyTo(CopyTo {
+            source,
+            path,
+            path_position,
+            options,
+        })))
+    }
+
+    /// One option of a Parquet export, in any order.
+    fn export_option(&mut self, o: &mut ExportOptions, t: &TokenWithSpan) -> Result<()> {
+        let Token::Word(w) = &t.token else {
+            return Err(self.err_at(t, "export option expected"));
+        };
+        let name = w.value.to_ascii_lowercase();
+        self.p.next_token();
+        // QuestDB writes PARTITION_BY; PARTITION BY as in COPY FROM is
+        // taken too.
+        let name = if name == "partition" && self.parse_word("by") {
+            "partition_by".to_string()
+        } else {
+            name
+        };
+        let v = self.p.peek_token();
+        match name.as_str() {
+            "format" => {
+                if !self.parse_word("parquet") {
+                    return Err(self.err_at(&v, "'parquet' expected: exports write Parquet"));
+                }
+            }
+            "partition_by" => {
+                let unit = match &v.token {
+                    Token::Word(w) => PartitionBy::parse(&w.value),
+                    _ => None,
+                };
+                let Some(unit) = unit else {
+                    return Err(self.err_at(
+                        &v,
+                        "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected",
+                    ));
+                };
+                self.p.next_token();
+                o.partition_by = Some(unit);
+            }
+            "compression_codec" => {
+                let codec = self
+                    .string_or_word()
+                    .and_then(|(c, _)| ParquetCodec::parse(&c));
+                let Some(codec) = codec else {
+                    return Err(self.err_at(
+                        &v,
+                        "'UNCOMPRESSED', 'SNAPPY', 'GZIP', 'LZ4', 'ZSTD', 'LZ4_RAW' or 'BROTLI' expected",
+                    ));
+                };
+                o.codec = Some(codec);
+            }
+            "compression_level" => o.compression_level = Some(self.export_int(&v, true)?),
+            "row_group_size" => o.row_group_size = Some(self.export_uint(&v)?),
+            "data_page_size" => o.data_page_size = Some(self.export_uint(&v)?),
+            "parquet_version" => {
+                let n = self.export_uint(&v)?;
+                if n != 1 && n != 2 {
+                    return Err(self.err_at(&v, "parquet version 1 or 2 expected"));
+                }
+                o.parquet_version = Some(n);
+            }
+            "statistics_enabled" => o.statistics = Some(self.copy_bool()?),
+            "bloom_filter_columns" => {
+                let Some((cols, _)) = self.string_or_word() else {
+                    return Err(self.err_at(&v, "a comma-separated list of columns expected"));
+                };
+                o.bloom_filter_columns = cols
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+            }
+            "bloom_filter_fpp" => {
+                let fpp = match &v.token {
+                    Token::Number(n, _) => n.parse::<f64>().ok(),
+                    _ => None,
+                }
+                .filter(|f| *f > 0.0 && *f < 1.0);
+                let Some(fpp) = fpp else {
+                    return Err(self.err_at(&v, "a probability between 0 and 1 expected"));
+                };
+                self.p.next_token();
+                o.bloom_filter_fpp = Some(fpp);
+            }
+            _ => return Err(self.err_at(t, "unexpected export option")),
+        }
+        Ok(())
+    }
+
+    fn export_uint(&mut self, v: &TokenWithSpan) -> Result<u64> {
+        let n = self.export_int(v, false)?;
+        if n <= 0 {
+            return Err(self.err_at(v, "a positive number expected"));
+        }
+        Ok(n as u64)
+    }
+
+    fn export_int(&mut self, v: &TokenWithSpan, signed: bool) -> Result<i64> {
+        let negative = signed && self.p.consume_token(&Token::Minus);
+        let t = self.p.peek_token();
+        let n = match &t.token {
+            Token::Number(n, _) => n.parse::<i64>().ok(),
+            _ => None,
+        };
+        let Some(n) = n else {
+            return Err(self.err_at(v, "a number expected"));
+        };
+        self.p.next_token();
+        Ok(if negative { -n } else { n })
     }
 
     /// After `FROM`: STDIN (PostgreSQL) or a quoted file name (QuestDB).
