@@ -216,6 +216,9 @@ impl Engine {
                 &importer,
             ))),
             Arc::new(TextImportLog::new(Arc::clone(&journal))),
+            Arc::new(crate::sys::copy_history::CopyHistory::new(Arc::clone(
+                &journal,
+            ))),
             Arc::new(crate::sys::copy_export_log::CopyExportLog::new(export_log)),
             Arc::new(TextImportErrors::new(journal)),
         ];

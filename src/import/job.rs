@@ -209,7 +209,10 @@ pub struct Job<'a> {
     /// Error rows of the files of a COPY of several, with their lines.
     pub(super) file_errors: Mutex<Vec<super::log::ErrorRow>>,
     /// The ledger entry of the file being imported (set when it is opened).
-    pub(super) load: Mutex<Option<crate::storage::delta::Load>>,
+    pub(super) load: Mutex<Option<super::ledger::Fingerprint>>,
+    /// The files the import loaded or skipped, for `sys.copy_history`
+    /// once it has committed.
+    pub(super) history: Mutex<Vec<super::log::HistoryRow>>,
     /// The local file the phases read when it is not `req.path`: a source
     /// on object storage downloaded, or a compressed one decompressed,
     /// into the work root.
@@ -219,7 +222,34 @@ pub struct Job<'a> {
 impl<'a> Job<'a> {
     /// The ledger entries this job's commit records.
     pub(super) fn loads(&self) -> Vec<crate::storage::delta::Load> {
-        self.load.lock().expect("load").iter().cloned().collect()
+        self.load
+            .lock()
+            .expect("load")
+            .iter()
+            .map(|f| f.load.clone())
+            .collect()
+    }
+
+    /// Notes that `file`'s job loaded `rows` rows of its file (or skipped
+    /// it), for `sys.copy_history`.
+    pub(super) fn record(&self, file: &Job<'_>, rows: u64, status: Status) {
+        let Some(f) = file.load.lock().expect("load").clone() else {
+            return;
+        };
+        self.history
+            .lock()
+            .expect("history")
+            .push(super::log::HistoryRow {
+                ts: 0,
+                id: self.id.to_string(),
+                table_name: self.req.table_display(),
+                file: file.req.file_name.clone(),
+                size: f.size as i64,
+                modified: f.modified_us,
+                fingerprint: f.load.app_id,
+                rows_imported: rows as i64,
+                status,
+            });
     }
 
     /// The job for one file of a COPY of several: the same import (id,
@@ -243,6 +273,7 @@ impl<'a> Job<'a> {
             part: Some(part),
             file_errors: Mutex::new(Vec::new()),
             load: Mutex::new(None),
+            history: Mutex::new(Vec::new()),
             local_input: Mutex::new(None),
         }
     }

@@ -33,10 +33,24 @@ impl Fnv {
     }
 }
 
+/// A file as the ledger knows it: its entry and what the entry was made
+/// from (shown in `sys.copy_history`).
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    pub load: Load,
+    pub size: u64,
+    /// The modification time, UTC microseconds.
+    pub modified_us: i64,
+}
+
 /// The fingerprint of the file at `path`, known to users as `name`, as a
 /// ledger entry (its epoch is set at the commit). `modified` overrides the
 /// file's own time (an object's, for a downloaded copy).
-pub fn fingerprint(name: &str, path: &Path, modified: Option<SystemTime>) -> std::io::Result<Load> {
+pub fn fingerprint(
+    name: &str,
+    path: &Path,
+    modified: Option<SystemTime>,
+) -> std::io::Result<Fingerprint> {
     let mut f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
     let size = meta.len();
@@ -64,9 +78,13 @@ pub fn fingerprint(name: &str, path: &Path, modified: Option<SystemTime>) -> std
         f.read_to_end(&mut buf)?;
         h.eat(&buf);
     }
-    Ok(Load {
-        app_id: format!("sluice-load-{:016x}", h.0),
-        version: 0,
+    Ok(Fingerprint {
+        load: Load {
+            app_id: format!("sluice-load-{:016x}", h.0),
+            version: 0,
+        },
+        size,
+        modified_us: micros as i64,
     })
 }
 
@@ -81,19 +99,29 @@ mod tests {
         let p = dir.join("a.csv");
         std::fs::write(&p, vec![7u8; 3 << 20]).unwrap();
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        let a = fingerprint("a.csv", &p, Some(t)).unwrap();
-        assert_eq!(fingerprint("a.csv", &p, Some(t)).unwrap().app_id, a.app_id);
-        assert_ne!(fingerprint("b.csv", &p, Some(t)).unwrap().app_id, a.app_id);
+        let a = fingerprint("a.csv", &p, Some(t)).unwrap().load;
+        assert_eq!(fingerprint("a.csv", &p, Some(t)).unwrap().size, 3 << 20);
+        assert_eq!(
+            fingerprint("a.csv", &p, Some(t)).unwrap().load.app_id,
+            a.app_id
+        );
+        assert_ne!(
+            fingerprint("b.csv", &p, Some(t)).unwrap().load.app_id,
+            a.app_id
+        );
         let later = t + std::time::Duration::from_secs(1);
         assert_ne!(
-            fingerprint("a.csv", &p, Some(later)).unwrap().app_id,
+            fingerprint("a.csv", &p, Some(later)).unwrap().load.app_id,
             a.app_id
         );
         // The last MiB changes.
         let mut bytes = vec![7u8; 3 << 20];
         *bytes.last_mut().unwrap() = 8;
         std::fs::write(&p, bytes).unwrap();
-        assert_ne!(fingerprint("a.csv", &p, Some(t)).unwrap().app_id, a.app_id);
+        assert_ne!(
+            fingerprint("a.csv", &p, Some(t)).unwrap().load.app_id,
+            a.app_id
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

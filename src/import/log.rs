@@ -1,9 +1,9 @@
-//! The import journal behind `sys.text_import_log` and
-//! `sys.text_import_errors`: rows kept in memory and appended to JSON-lines
+//! The import journal behind `sys.text_import_log`,
+//! `sys.text_import_errors` and `sys.copy_history`: rows kept in memory and appended to JSON-lines
 //! files under `<root>/sys/`, so they survive restarts. Retention keeps the
 //! newest `cairo.sql.copy.log.retention.days` days that have log rows (as
-//! QuestDB counts them: days with rows, not calendar days); error rows go
-//! with their import.
+//! QuestDB counts them: days with rows, not calendar days); error and
+//! history rows go with their import.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -99,10 +99,29 @@ pub struct ErrorRow {
 }
 
 /// The journal of every import.
+/// One row of `sys.copy_history`: a file an import committed (or skipped
+/// because the table had loaded it before).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub ts: i64,
+    pub id: String,
+    pub table_name: String,
+    pub file: String,
+    pub size: i64,
+    /// The file's modification time, UTC microseconds.
+    pub modified: i64,
+    /// The load ledger's entry for the file (its Delta `txn` appId).
+    pub fingerprint: String,
+    pub rows_imported: i64,
+    /// `finished` (loaded) or `skipped`.
+    pub status: Status,
+}
+
 #[derive(Debug)]
 pub struct ImportLog {
     log: Mutex<Journal<LogRow>>,
     errors: Mutex<Journal<ErrorRow>>,
+    history: Mutex<Journal<HistoryRow>>,
     retention_days: u32,
 }
 
@@ -116,6 +135,7 @@ impl ImportLog {
         let log = ImportLog {
             log: Mutex::new(Journal::open(dir.join("text_import_log.jsonl"))?),
             errors: Mutex::new(Journal::open(dir.join("text_import_errors.jsonl"))?),
+            history: Mutex::new(Journal::open(dir.join("copy_history.jsonl"))?),
             retention_days,
         };
         log.close_interrupted()?;
@@ -166,6 +186,17 @@ impl ImportLog {
         self.errors.lock().expect("import log lock").append(rows)
     }
 
+    pub fn append_history(&self, rows: Vec<HistoryRow>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.history.lock().expect("import log lock").append(rows)
+    }
+
+    pub fn history_rows(&self) -> Vec<HistoryRow> {
+        self.history.lock().expect("import log lock").rows.clone()
+    }
+
     pub fn rows(&self) -> Vec<LogRow> {
         self.log.lock().expect("import log lock").rows.clone()
     }
@@ -188,6 +219,10 @@ impl ImportLog {
         log.retain(|r| keep.contains(&crate::storage::journal::day_of(r.ts)))?;
         let ids: BTreeSet<String> = log.rows.iter().map(|r| r.id.clone()).collect();
         drop(log);
+        self.history
+            .lock()
+            .expect("import log lock")
+            .retain(|h| ids.contains(&h.id))?;
         self.errors
             .lock()
             .expect("import log lock")

@@ -6,6 +6,8 @@
 //! must have the same columns, in any order (they map by name), and is read
 //! with the table's types. `attach_partitions` then names every file's
 //! output in one version: the table has all the files' rows or none.
+//! A set of Parquet files works the same way: each maps by name onto the
+//! table the first defines; CSV and Parquet files are not mixed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,7 +54,7 @@ impl Importer {
                 0,
             ));
         }
-        let mut first: Option<(Analysis, String)> = None;
+        let mut first: Option<First> = None;
         let mut target: Option<attach::Target> = None;
         let mut t = Totals::default();
         for (i, input) in req.options.inputs.iter().enumerate() {
@@ -74,9 +76,11 @@ impl Importer {
             let Some((written, records, handled, bytes)) =
                 result.map_err(|(e, h)| (e, t.handled + h))?
             else {
+                job.record(&sub, 0, Status::Skipped);
                 t.skipped += 1;
                 continue;
             };
+            job.record(&sub, written.rows, Status::Finished);
             t.loads.extend(sub.loads());
             t.records += records;
             t.handled += handled;
@@ -94,7 +98,7 @@ impl Importer {
                 req.options.inputs.len()
             )
         });
-        let (Some((plan, _)), Some(target)) = (first, target) else {
+        let (Some(first), Some(target)) = (first, target) else {
             if t.skipped == req.options.inputs.len() {
                 return Ok(Summary {
                     note,
@@ -106,17 +110,20 @@ impl Importer {
                 t.handled,
             ));
         };
-        let mut summary = Summary::counts(
+        let summary = Summary::counts(
             job,
             (t.records, t.handled, t.imported),
             crate::storage::manifest::partition_count(&t.files),
             t.bytes,
-        )
-        .with(&plan, &t.files);
+        );
+        let mut summary = match &first.csv {
+            Some(a) => summary.with(a, &t.files),
+            None => summary.with_files(&t.files),
+        };
         summary.note = note;
         let handled = t.handled;
         job.phase(Phase::AttachPartitions, || {
-            target.attach(&self.catalog, &plan.plan.meta, t.files, t.loads)
+            target.attach(&self.catalog, &first.meta, t.files, t.loads)
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)
@@ -129,7 +136,7 @@ impl Importer {
         &self,
         job: &Job<'_>,
         existing: &Option<Arc<Table>>,
-        first: &mut Option<(Analysis, String)>,
+        first: &mut Option<First>,
         target: &mut Option<attach::Target>,
         work_dir: &Path,
     ) -> Result<Option<(Written, u64, u64, usize)>, Failed> {
@@ -145,13 +152,35 @@ impl Importer {
         }
         // Later files are read as the first one defined the table.
         let meta = match first {
-            Some((a, _)) => Some(a.plan.meta.clone()),
+            Some(f) => Some(f.meta.clone()),
             None => existing.as_ref().map(|t| t.meta()),
         };
+        let parquet = super::parquet::is_parquet(&map);
+        if let Some(f) = first.as_ref()
+            && f.csv.is_some() == parquet
+        {
+            let kind = |p: bool| if p { "Parquet" } else { "CSV" };
+            return Err((
+                ImportError::setup(format!(
+                    "the files have different formats [file={}, format={}; first file={}, format={}]",
+                    job.req.file_name,
+                    kind(parquet),
+                    f.file,
+                    kind(!parquet)
+                )),
+                0,
+            ));
+        }
+        if parquet {
+            return self.one_parquet(job, map, meta.as_ref(), first, target);
+        }
         let plan = job
             .phase(Phase::AnalyzeFileStructure, || {
                 let plan = analyze::run(job, &map, meta.as_ref())?;
-                match first {
+                match first
+                    .as_ref()
+                    .and_then(|f| f.csv.as_ref().map(|a| (a, &f.file)))
+                {
                     Some((a, name)) => same_columns(a, name, &plan, job).map(|()| plan),
                     None => Ok(plan),
                 }
@@ -183,10 +212,66 @@ impl Importer {
             })
             .map_err(|e| (e, handled))?;
         if first.is_none() {
-            *first = Some((plan, job.req.file_name.clone()));
+            *first = Some(First {
+                meta: plan.plan.meta.clone(),
+                file: job.req.file_name.clone(),
+                csv: Some(plan),
+            });
         }
         Ok(Some((written, records, handled, map.len())))
     }
+
+    /// One Parquet file of the set: mapped by name onto the table the
+    /// first file (or the existing table) defines, its rows written.
+    fn one_parquet(
+        &self,
+        job: &Job<'_>,
+        map: memmap2::Mmap,
+        meta: Option<&crate::catalog::TableMeta>,
+        first: &mut Option<First>,
+        target: &mut Option<attach::Target>,
+    ) -> Result<Option<(Written, u64, u64, usize)>, Failed> {
+        let size = map.len();
+        let data = bytes::Bytes::from_owner(map);
+        let plan = job
+            .phase(Phase::AnalyzeFileStructure, || {
+                super::parquet::plan(job, &data, meta)
+            })
+            .map_err(|e| (e, 0))?;
+        if target.is_none() {
+            *target = Some(
+                attach::Target::prepare(&self.catalog, job, plan.new_table).map_err(|e| (e, 0))?,
+            );
+        }
+        let written = job
+            .phase(Phase::PartitionImport, || {
+                super::parquet::write(
+                    job,
+                    &data,
+                    &plan,
+                    target.as_ref().expect("prepared"),
+                    self.settings.decode_memory,
+                )
+            })
+            .map_err(|e| (e, 0))?;
+        if first.is_none() {
+            *first = Some(First {
+                meta: plan.meta.clone(),
+                file: job.req.file_name.clone(),
+                csv: None,
+            });
+        }
+        let rows = written.rows;
+        Ok(Some((written, rows, rows, size)))
+    }
+}
+
+/// The file that defined the table's columns for the rest of the set.
+struct First {
+    meta: crate::catalog::TableMeta,
+    file: String,
+    /// Its analysis when it is a CSV file (`None`: Parquet).
+    csv: Option<Analysis>,
 }
 
 /// Checks that a later file has the first file's columns (by name when

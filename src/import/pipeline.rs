@@ -74,6 +74,7 @@ impl Importer {
             part: None,
             file_errors: Mutex::new(Vec::new()),
             load: Mutex::new(None),
+            history: Mutex::new(Vec::new()),
             local_input: Mutex::new(None),
         };
         job.log(None, Status::Started, None, (None, None, 0));
@@ -134,6 +135,23 @@ impl Importer {
             }
         }
         drop(job.local_input.lock().expect("source").take());
+        // What the commit loaded, before the final row (a client that sees
+        // it finds the history written).
+        if let Ok(s) = &out
+            && !req.options.dry_run
+        {
+            if job.history.lock().expect("history").is_empty() {
+                job.record(&job, s.rows_imported, Status::Finished);
+            }
+            let ts = now_micros();
+            let rows: Vec<_> = std::mem::take(&mut *job.history.lock().expect("history"))
+                .into_iter()
+                .map(|r| super::log::HistoryRow { ts, ..r })
+                .collect();
+            if let Err(e) = self.journal.append_history(rows) {
+                tracing::warn!(import = id, "could not write the copy history: {e}");
+            }
+        }
         progress.errors.store(errors, Ordering::Relaxed);
         // From here the slot counts as free (`reserve` waits for it).
         progress.done.store(true, Ordering::Release);
@@ -225,6 +243,7 @@ impl Importer {
         let map = self.open(job)?;
         let existing = self.existing(job)?;
         if self.loaded_before(job, existing.as_deref())? {
+            job.record(job, 0, Status::Skipped);
             return Ok(Summary {
                 note: Some(format!(
                     "skipped: the table loaded this file before [file={}]; WITH FORCE true loads it again",
@@ -260,11 +279,11 @@ impl Importer {
         let (Some(table), false) = (table, job.req.options.force || job.req.options.dry_run) else {
             return Ok(false);
         };
-        let Some(load) = job.load.lock().expect("load").clone() else {
+        let Some(f) = job.load.lock().expect("load").clone() else {
             return Ok(false);
         };
         table
-            .loaded(&load.app_id)
+            .loaded(&f.load.app_id)
             .map_err(|e| (ImportError::setup(e.to_string()), 0))
     }
 

@@ -5,6 +5,7 @@
 //! [`pg_catalog`] tables under `pg_catalog`).
 
 pub mod copy_export_log;
+pub mod copy_history;
 pub mod copy_progress;
 pub mod partitions;
 pub mod pg_catalog;

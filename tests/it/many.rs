@@ -182,6 +182,7 @@ async fn a_rerun_skips_what_the_table_loaded() {
     let id = scalar(&client, copy).await;
     assert_eq!(wait_final(&client, &id).await.0, "finished");
     assert_eq!(count().await, rows.to_string());
+    let d0_before = std::fs::metadata(dir.join("d0.csv")).unwrap().len();
 
     // The same files again: nothing loaded, each file logged as skipped.
     let again = scalar(&client, copy).await;
@@ -231,6 +232,47 @@ async fn a_rerun_skips_what_the_table_loaded() {
     assert_eq!(imported, 500);
     assert_eq!(count().await, (before + 500).to_string());
 
+    // sys.copy_history lists what each import loaded or skipped, by id:
+    // per file its rows, size and ledger fingerprint.
+    let history = column(
+        &client,
+        "SELECT id || ' ' || table_name || ' ' || file || ' ' || status || ' ' || rows_imported || ' ' || size          FROM sys.copy_history ORDER BY ts, file",
+    )
+    .await;
+    let size = |f: &str| std::fs::metadata(dir.join(f)).unwrap().len();
+    let history: Vec<String> = history.into_iter().flatten().collect();
+    let (d0_now, d1, d2, d3) = (
+        size("d0.csv"),
+        size("d1.csv"),
+        size("d2.csv"),
+        size("d3.csv"),
+    );
+    let expected: Vec<String> = [
+        (&id, "d0", "finished", 500, d0_before),
+        (&id, "d1", "finished", 500, d1),
+        (&id, "d2", "finished", 500, d2),
+        (&again, "d0", "skipped", 0, d0_before),
+        (&again, "d1", "skipped", 0, d1),
+        (&again, "d2", "skipped", 0, d2),
+        (&id3, "d0", "finished", d0, d0_now),
+        (&id3, "d1", "skipped", 0, d1),
+        (&id3, "d2", "skipped", 0, d2),
+        (&id3, "d3", "finished", added, d3),
+        (&id4, "d1", "skipped", 0, d1),
+        (&id5, "d1", "finished", 500, d1),
+    ]
+    .iter()
+    .map(|(id, f, status, rows, bytes)| format!("{id} w daily/{f}.csv {status} {rows} {bytes}"))
+    .collect();
+    assert_eq!(history, expected);
+    let fingerprints = scalar(
+        &client,
+        "SELECT count(DISTINCT fingerprint) FROM sys.copy_history WHERE fingerprint LIKE 'sluice-load-%'",
+    )
+    .await;
+    // d0 (twice: it changed), d1, d2, d3.
+    assert_eq!(fingerprints, "5");
+
     // The record is Delta's own: a `txn` action per file loaded.
     let txns = crate::common::delta_actions(&server.root.join("db/public/w"))
         .iter()
@@ -251,4 +293,55 @@ async fn a_rerun_skips_what_the_table_loaded() {
 /// Data rows of a CSV file with a header.
 fn weather_csv_rows(path: &std::path::Path) -> u64 {
     std::fs::read_to_string(path).unwrap().lines().count() as u64 - 1
+}
+
+/// CANCEL while the second file of a glob is imported: the first file's
+/// rows are not committed either; no table, no scratch.
+#[tokio::test]
+async fn cancel_of_a_glob_commits_nothing() {
+    let (server, import) = start("many-cancel", &[("QDB_CAIRO_SQL_COPY_WORKER_COUNT", "1")]);
+    let dir = import.join("parts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..4 {
+        weather_csv(&dir.join(format!("p{i}.csv")), 300_000, 60, 40 + i);
+    }
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY g FROM 'parts/*.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    crate::common::eventually("the second file", std::time::Duration::from_secs(120), || {
+        let client = &client;
+        let id = &id;
+        async move {
+            let n = scalar(
+                client,
+                &format!("SELECT count(*) FROM sys.text_import_log WHERE id = '{id}' AND file = 'parts/p1.csv'"),
+            )
+            .await;
+            (n != "0").then_some(())
+        }
+    })
+    .await;
+    client
+        .simple_query(&format!("COPY '{id}' CANCEL"))
+        .await
+        .unwrap();
+    let (status, ..) = wait_final(&client, &id).await;
+    assert_eq!(status, "cancelled");
+    assert!(client.simple_query("SELECT * FROM g").await.is_err());
+    assert!(!server.root.join("tmp/import").join(&id).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(server.root.join("db/public"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        scalar(
+            &client,
+            &format!("SELECT count(*) FROM sys.copy_history WHERE id = '{id}'")
+        )
+        .await,
+        "0"
+    );
 }

@@ -108,5 +108,98 @@ pq.write_table(pa.table({"ts": pa.array([0], pa.timestamp("us", tz="UTC")), "ext
     assert_eq!(status, "failed");
     assert!(message.unwrap().contains("column=extra"));
     assert_eq!(scalar(&client, "SELECT count(*) FROM pq").await, "70000");
+
+    // A glob of Parquet files is one import and one commit: a new table
+    // from the first file, the second's columns in another order; then a
+    // CSV file among them fails naming both files, and adds nothing.
+    let parts = import.join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    write_parquet(&parts, "p1.parquet", 30_000, 3, "ts,city,temp,n,flag");
+    write_parquet(&parts, "p2.parquet", 25_000, 4, "n,ts,flag,city,temp");
+    let id = scalar(
+        &client,
+        "COPY pg FROM 'parts/*.parquet' WITH TIMESTAMP 'ts' PARTITION BY DAY",
+    )
+    .await;
+    let (status, message, _, imported, _) = wait_final(&client, &id).await;
+    assert_eq!(status, "finished", "{message:?}");
+    assert_eq!(imported, 55_000);
+    assert_eq!(
+        scalar(&client, &ours.replace("FROM pq", "FROM pg")).await,
+        duckdb(&[parts.join("p1.parquet"), parts.join("p2.parquet")])
+    );
+    let files = crate::common::column(
+        &client,
+        &format!("SELECT DISTINCT file FROM sys.text_import_log WHERE id = '{id}' AND phase = 'partition_import' ORDER BY 1"),
+    )
+    .await;
+    assert_eq!(
+        files,
+        [
+            Some("parts/p1.parquet".to_string()),
+            Some("parts/p2.parquet".to_string())
+        ]
+    );
+    std::fs::write(
+        parts.join("p3.parquet.csv"),
+        "ts,city\n2010-01-01T00:00:00Z,x\n",
+    )
+    .unwrap();
+    write_parquet(&parts, "p4.parquet", 1_000, 5, "ts,city,temp,n,flag");
+    let id = scalar(&client, "COPY pg FROM 'parts/' WITH FORCE true").await;
+    let (status, message, ..) = wait_final(&client, &id).await;
+    assert_eq!(status, "failed");
+    let message = message.unwrap();
+    assert!(
+        message.contains("the files have different formats [file=parts/p3.parquet.csv, format=CSV; first file=parts/p1.parquet, format=Parquet]"),
+        "{message}"
+    );
+    assert_eq!(scalar(&client, "SELECT count(*) FROM pg").await, "55000");
     assert!(server.stop().success());
+}
+
+/// CANCEL while a Parquet file's rows are written: the import ends
+/// cancelled inside partition_import, no table is made, no scratch stays.
+#[tokio::test]
+async fn cancel_of_a_parquet_import() {
+    let (server, import) = start("parquet-in-cancel", &[]);
+    python(
+        r#"
+import os, duckdb
+duckdb.connect().execute(f"""COPY (
+    SELECT TIMESTAMPTZ '2010-01-01 00:00:00+00' + to_microseconds(CAST(hash(i) % 31536000000000 AS BIGINT)) AS ts,
+           i % 97 AS n, CAST(hash(i * 7) % 1000 AS BIGINT) / 10.0 AS temp, 'city-' || (i % 13) AS city
+    FROM range(2000000) t(i)) TO '{os.environ["OUT"]}' (FORMAT parquet, ROW_GROUP_SIZE 50000)""")
+"#,
+        &[("OUT", import.join("big.parquet").display().to_string())],
+    );
+    let client = server.client().await;
+    let id = scalar(
+        &client,
+        "COPY big FROM 'big.parquet' WITH TIMESTAMP 'ts' PARTITION BY DAY",
+    )
+    .await;
+    crate::copy::wait_phase(&client, &id, "partition_import").await;
+    let rows = client
+        .simple_query(&format!("COPY '{id}' CANCEL"))
+        .await
+        .unwrap();
+    let status = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(1).unwrap().to_string()),
+        _ => None,
+    });
+    assert_eq!(status.as_deref(), Some("cancelled"));
+    let (status, message, ..) = wait_final(&client, &id).await;
+    assert_eq!(status, "cancelled");
+    let message = message.unwrap();
+    assert!(
+        message.starts_with("import cancelled [phase=partition_import"),
+        "{message}"
+    );
+    assert!(client.simple_query("SELECT * FROM big").await.is_err());
+    assert!(!server.root.join("tmp/import").join(&id).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(server.root.join("db/public"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
