@@ -206,7 +206,26 @@ fn writer_properties(o: &ExportOptions, schema: &Schema) -> Result<WriterPropert
             Some(2) => WriterVersion::PARQUET_2_0,
             _ => WriterVersion::PARQUET_1_0,
         })
-        .set_created_by("sluice".to_string());
+        .set_created_by("sluice".to_string())
+        // Dictionaries for text only, as the tables' own files. Measured
+        // on 10M weather rows to one file: every column 6.35 s and
+        // 556 MB; text and integers 3.1-3.8 s and 445 MB; text only
+        // 2.6-3.0 s and 561 MB (hashing each value of a column into a
+        // dictionary is most of an export's time).
+        .set_dictionary_enabled(false);
+    for f in schema.fields() {
+        if matches!(
+            f.data_type(),
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::Dictionary(..)
+        ) {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true);
+        }
+    }
     for name in &o.bloom_filter_columns {
         let Some(field) = schema
             .fields()

@@ -212,23 +212,40 @@ impl Exporter {
                 req.split.clone(),
                 self.memory,
             );
+            // The rows are read on the runtime while this thread encodes:
+            // reading and encoding overlap.
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
             let mut rows = req.rows;
-            loop {
-                let next = handle.block_on(async {
-                    tokio::select! {
-                        b = rows.next() => Some(b),
-                        _ = cancel.cancelled() => None,
+            let token = cancel.clone();
+            let pump = handle.spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        b = rows.next() => b,
+                        _ = token.cancelled() => break,
+                    };
+                    // At the end, or when the writer stopped, the plan (and
+                    // the table snapshots it pins) goes.
+                    let Some(b) = next else { break };
+                    if tx.send(b).await.is_err() {
+                        break;
                     }
-                });
-                match next {
-                    None => return Err(Error::Cancelled),
-                    Some(None) => break,
-                    Some(Some(batch)) => files.write(&batch?)?,
                 }
-                written = files.written;
-            }
-            // The plan (and the table snapshots it pins) goes now.
-            drop(rows);
+            });
+            let wrote = (|| {
+                while let Some(batch) = rx.blocking_recv() {
+                    if cancel.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    files.write(&batch?)?;
+                    written = files.written;
+                }
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                Ok(())
+            })();
+            pump.abort();
+            wrote?;
             written = files.finish()?;
             log(row(phase, Status::Finished, written, None));
             phase = ExportPhase::MoveFiles;

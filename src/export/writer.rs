@@ -3,7 +3,10 @@
 //! per time partition named as a table's partitions are (`2024-01-02.parquet`).
 //! The rows of a partitioned export arrive ordered by that column, so one
 //! file is open at a time; its row group is written at the export's row
-//! count or at the memory limit, whichever comes first.
+//! count or at the memory limit, whichever comes first. The columns of a
+//! row group are encoded in parallel (one column writer per leaf column,
+//! each batch's columns spread over the rayon pool): encoding, not
+//! reading, is most of an export's work.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,12 @@ use datafusion::arrow::array::{Array, RecordBatch, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_writer::{
+    ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
+};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::storage::PartitionBy;
@@ -36,7 +44,59 @@ pub struct Written {
 struct Open {
     floor: i64,
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    file: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The open row group's column writers (`None` between row groups).
+    columns: Option<Vec<ArrowColumnWriter>>,
+    row_groups: usize,
+    /// Rows in the open row group.
+    rows: usize,
+}
+
+impl Open {
+    /// Encodes `batch` into the open row group, its columns in parallel.
+    fn encode(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
+        if self.columns.is_none() {
+            self.columns = Some(self.factory.create_column_writers(self.row_groups)?);
+        }
+        let mut leaves: Vec<ArrowLeafColumn> = Vec::with_capacity(batch.num_columns());
+        for (field, array) in schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, array)?);
+        }
+        let columns = self.columns.as_mut().expect("row group open");
+        columns
+            .par_iter_mut()
+            .zip(leaves.par_iter())
+            .try_for_each(|(w, leaf)| w.write(leaf))?;
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// What the open row group holds, encoded.
+    fn buffered(&self) -> usize {
+        self.columns
+            .as_ref()
+            .map_or(0, |c| c.iter().map(|w| w.memory_size()).sum())
+    }
+
+    /// Closes the open row group (its columns in parallel) and appends it.
+    fn flush(&mut self) -> Result<()> {
+        let Some(columns) = self.columns.take() else {
+            return Ok(());
+        };
+        let chunks = columns
+            .into_par_iter()
+            .map(|w| w.close())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group)?;
+        }
+        group.close()?;
+        self.row_groups += 1;
+        self.rows = 0;
+        Ok(())
+    }
 }
 
 pub struct FilesWriter {
@@ -45,6 +105,7 @@ pub struct FilesWriter {
     props: WriterProperties,
     split: Option<Split>,
     memory: usize,
+    row_group_rows: usize,
     open: Option<Open>,
     pub written: Written,
 }
@@ -57,12 +118,14 @@ impl FilesWriter {
         split: Option<Split>,
         memory: usize,
     ) -> FilesWriter {
+        let row_group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
         FilesWriter {
             dir: dir.to_path_buf(),
             schema,
             props,
             split: split.filter(|s| s.unit != PartitionBy::None),
             memory,
+            row_group_rows,
             open: None,
             written: Written::default(),
         }
@@ -121,10 +184,15 @@ impl FilesWriter {
             self.start(floor)?;
         }
         let open = self.open.as_mut().expect("a file is open");
-        open.writer.write(batch)?;
-        // Bounded by configuration, not by ROW_GROUP_SIZE alone.
-        if open.writer.in_progress_size() >= self.memory {
-            open.writer.flush()?;
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let n = (self.row_group_rows - open.rows).min(batch.num_rows() - at);
+            open.encode(&self.schema, &batch.slice(at, n))?;
+            at += n;
+            // Bounded by configuration, not by ROW_GROUP_SIZE alone.
+            if open.rows >= self.row_group_rows || open.buffered() >= self.memory {
+                open.flush()?;
+            }
         }
         self.written.rows += batch.num_rows() as u64;
         Ok(())
@@ -136,20 +204,28 @@ impl FilesWriter {
             .dir
             .join(format!("{}.parquet", unit.partition_name(floor)));
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        // ArrowWriter sets the file up as readers expect it (the Arrow
+        // schema in the footer); its parts then take the columns.
         let writer =
             ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.props.clone()))?;
+        let (file, factory) = writer.into_serialized_writer()?;
         self.open = Some(Open {
             floor,
             path,
-            writer,
+            file,
+            factory,
+            columns: None,
+            row_groups: 0,
+            rows: 0,
         });
         Ok(())
     }
 
     /// Finishes the open file and makes it durable.
     fn close(&mut self) -> Result<()> {
-        if let Some(open) = self.open.take() {
-            let file = open.writer.into_inner()?;
+        if let Some(mut open) = self.open.take() {
+            open.flush()?;
+            let file = open.file.into_inner()?;
             file.sync_all().map_err(|e| Error::io(&open.path, e))?;
             self.written.files += 1;
         }

@@ -108,7 +108,8 @@ print("|".join(str(v) for v in duckdb.connect().execute(q).fetchall()[0]))
 
 #[tokio::test]
 async fn exports_read_back_by_duckdb_and_pyarrow() {
-    let (server, import) = start("parquet-out", &[]);
+    // 1 MiB of encoded rows per row group at most, whatever ROW_GROUP_SIZE.
+    let (server, import) = start("parquet-out", &[("QDB_CAIRO_SQL_COPY_EXPORT_MEMORY", "1m")]);
     let export = server.root.join("export");
     let ours = import_weather(&server, &import, 100_000, 20).await;
     let client = server.client().await;
@@ -244,6 +245,24 @@ print(m.format_version, m.row_group(0).column(1).is_stats_set, ",".join(b[0] for
     );
     assert_eq!(meta, "2.6 False city");
 
+    // The memory limit closes row groups before ROW_GROUP_SIZE rows.
+    let id = scalar(
+        &client,
+        "COPY w TO 'bounded' WITH PARTITION_BY NONE ROW_GROUP_SIZE 10000000",
+    )
+    .await;
+    assert_eq!(wait_export(&client, &id).await.0, "finished");
+    let groups = python(
+        r#"
+import os, pyarrow.parquet as pq
+m = pq.ParquetFile(os.environ["F"]).metadata
+sizes = [m.row_group(i).total_byte_size for i in range(m.num_row_groups)]
+print(m.num_rows, m.num_row_groups > 1, max(sizes) < 3 * 2**20)
+"#,
+        &[("F", export.join("bounded/default.parquet").display().to_string())],
+    );
+    assert_eq!(groups, "100000 True True");
+
     // Refused before anything runs: a destination with files, names
     // outside the export root, bad options.
     let msg = error_of(&client, "COPY w TO 'daily' WITH FORMAT PARQUET").await;
@@ -298,7 +317,7 @@ print(m.format_version, m.row_group(0).column(1).is_stats_set, ",".join(b[0] for
             "select count(DISTINCT id) from sys.copy_export_log where status = 'finished'"
         )
         .await,
-        "3"
+        "4"
     );
 }
 
