@@ -15,7 +15,9 @@ pub mod parquet_out;
 mod pg_compat;
 pub mod present;
 pub mod rows;
+mod sample_by;
 mod sources;
+mod time_functions;
 
 pub use rows::Rows;
 
@@ -273,6 +275,7 @@ impl Engine {
             ctx.register_object_store(&b.url, Arc::clone(&b.store));
         }
         pg_compat::register(&ctx, &catalog);
+        time_functions::register(&ctx);
         ctx.register_catalog(
             crate::catalog::DATABASE,
             Arc::new(glue::QdbCatalog {
@@ -415,7 +418,15 @@ impl Engine {
 
     async fn run(&self, stmt: Statement, params: &[ScalarValue]) -> Result<Output> {
         match stmt {
-            Statement::Query { query, limit } => {
+            Statement::Query {
+                query,
+                limit,
+                sample,
+            } => {
+                let query = match sample {
+                    Some(s) => self.sample_by(query, &s)?,
+                    None => query,
+                };
                 let rows = self.query(sp::Statement::Query(query), params).await?;
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
@@ -490,9 +501,12 @@ impl Engine {
     /// Parameter and result types of a statement, without running it.
     pub async fn describe(&self, stmt: &Statement) -> Result<Described> {
         match stmt {
-            Statement::Query { query, .. } => {
-                self.describe_plan(sp::Statement::Query(query.clone()))
-                    .await
+            Statement::Query { query, sample, .. } => {
+                let query = match sample {
+                    Some(s) => self.sample_by(query.clone(), s)?,
+                    None => query.clone(),
+                };
+                self.describe_plan(sp::Statement::Query(query)).await
             }
             Statement::Other(s) => self.describe_plan((**s).clone()).await,
             Statement::Insert(i) => Ok(Described {

@@ -127,6 +127,43 @@ pub enum CopySource {
     Query(Box<sp::Query>),
 }
 
+/// The column a SAMPLE BY query groups by until the engine rewrites it.
+pub const SAMPLE_BY_MARKER: &str = "__sluice_sample_by";
+
+/// QuestDB's `SAMPLE BY n{U|T|s|m|h|d|w|M|y} [FROM a TO b] [FILL(…)]
+/// [ALIGN TO CALENDAR [WITH OFFSET 'hh:mm'] | ALIGN TO FIRST OBSERVATION]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleBy {
+    pub stride: crate::sql::time::Stride,
+    /// One fill for every aggregate, or one per aggregate in order.
+    pub fill: Vec<Fill>,
+    pub align: Align,
+    /// `FROM` and `TO` as written (timestamps).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Where SAMPLE BY starts in the statement.
+    pub position: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fill {
+    None,
+    Null,
+    Prev,
+    Linear,
+    /// A constant, as SQL text.
+    Value(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Align {
+    /// Buckets start at the epoch plus the offset (microseconds).
+    Calendar {
+        offset: i64,
+    },
+    FirstObservation,
+}
+
 /// `COPY t TO 'dir' WITH FORMAT PARQUET …` and `COPY (query) TO 'dir' …`:
 /// an asynchronous export to Parquet files below the export root.
 #[derive(Debug, Clone)]
@@ -234,10 +271,13 @@ pub enum Statement {
     ShowCreateTable {
         table: TableRef,
     },
-    /// A query, with QuestDB's LIMIT forms taken out of the AST.
+    /// A query, with QuestDB's LIMIT forms taken out of the AST, and its
+    /// SAMPLE BY (the engine rewrites the query, which then groups by
+    /// the marker [`SAMPLE_BY_MARKER`], with the table's timestamp).
     Query {
         query: Box<sp::Query>,
         limit: Option<QdbLimit>,
+        sample: Option<SampleBy>,
     },
     /// EXPLAIN and anything else DataFusion plans as it is.
     Other(Box<sp::Statement>),

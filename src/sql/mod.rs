@@ -7,12 +7,15 @@
 //! to DataFusion's planner unchanged.
 
 pub mod ast;
+pub mod interval;
 pub mod limit;
 pub mod parser;
+pub mod time;
 
 pub use ast::{
-    Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable, ExportOptions, Insert,
-    ParquetCodec, PgCopyFormat, PgCopyOptions, SessionCommand, Statement, TableRef,
+    Align, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable, ExportOptions, Fill,
+    Insert, ParquetCodec, PgCopyFormat, PgCopyOptions, SAMPLE_BY_MARKER, SampleBy, SessionCommand,
+    Statement, TableRef,
 };
 pub use limit::QdbLimit;
 pub use parser::parse;

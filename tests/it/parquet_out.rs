@@ -259,7 +259,10 @@ m = pq.ParquetFile(os.environ["F"]).metadata
 sizes = [m.row_group(i).total_byte_size for i in range(m.num_row_groups)]
 print(m.num_rows, m.num_row_groups > 1, max(sizes) < 3 * 2**20)
 "#,
-        &[("F", export.join("bounded/default.parquet").display().to_string())],
+        &[(
+            "F",
+            export.join("bounded/default.parquet").display().to_string(),
+        )],
     );
     assert_eq!(groups, "100000 True True");
 

@@ -11,6 +11,7 @@ mod copy;
 mod ddl;
 mod errors;
 mod insert;
+mod tokens;
 
 use datafusion::sql::sqlparser::ast as sp;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -30,10 +31,19 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     // DataFusion's own default dialect: PostgreSQL-like, and it accepts the
     // `LIMIT lo, hi` form QuestDB uses.
     let dialect = GenericDialect {};
-    let parser = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .map_err(|e| syntax_error(sql, e))?;
-    let mut p = Qp { p: parser, sql };
+    let tokens = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(sql, e.into()))?;
+    let tokens = tokens::rewrite(sql, tokens)?;
+    let (tokens, samples) = tokens::take_samples(sql, tokens)?;
+    let (tokens, latest) = tokens::take_latest(sql, tokens)?;
+    let parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut p = Qp {
+        p: parser,
+        sql,
+        samples: samples.into_iter().map(Some).collect(),
+        latest: latest.into_iter().map(Some).collect(),
+    };
     let mut out = Vec::new();
     loop {
         while p.p.consume_token(&Token::SemiColon) {}
@@ -62,9 +72,27 @@ pub fn ident_name(i: &sp::Ident) -> String {
 struct Qp<'a> {
     p: Parser<'a>,
     sql: &'a str,
+    /// The SAMPLE BY clauses the token pass took out, by marker number.
+    samples: Vec<Option<crate::sql::SampleBy>>,
+    /// The LATEST ON clauses, likewise.
+    latest: Vec<Option<tokens::LatestOn>>,
 }
 
 impl Qp<'_> {
+    /// The SAMPLE BY whose marker the query groups by.
+    fn sample_for(&mut self, q: &sp::Query) -> Option<crate::sql::SampleBy> {
+        let text = q.to_string();
+        let at = text.find(crate::sql::SAMPLE_BY_MARKER)? + crate::sql::SAMPLE_BY_MARKER.len();
+        let k: usize = text[at..]
+            .trim_start_matches('_')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()?;
+        self.samples.get_mut(k)?.take()
+    }
+
     fn pos(&self, t: &TokenWithSpan) -> usize {
         offset_of(self.sql, t.span.start)
     }
@@ -222,7 +250,7 @@ impl Qp<'_> {
             _ => {
                 let stmt = wrap(self.sql, self.p.parse_statement())?;
                 match stmt {
-                    sp::Statement::Query(q) => Ok(Self::query_statement(q)),
+                    sp::Statement::Query(q) => self.query_statement(q),
                     sp::Statement::Explain { .. } => Ok(Statement::Other(Box::new(stmt))),
                     other => Err(self.err_at(
                         &first,
@@ -296,12 +324,13 @@ impl Qp<'_> {
 
     fn query(&mut self) -> Result<Statement> {
         let q = wrap(self.sql, self.p.parse_query())?;
-        Ok(Self::query_statement(q))
+        self.query_statement(q)
     }
 
     /// Takes QuestDB's LIMIT forms (`-n`, `lo, hi`) out of the query; a
     /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
-    fn query_statement(mut q: Box<sp::Query>) -> Statement {
+    fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
+        let mut q = self.latest_on(q)?;
         let limit = match &q.limit_clause {
             Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
                 match (int_literal(offset), int_literal(limit)) {
@@ -322,7 +351,88 @@ impl Qp<'_> {
         if limit.is_some() {
             q.limit_clause = None;
         }
-        Statement::Query { query: q, limit }
+        let sample = self.sample_for(&q);
+        Ok(Statement::Query {
+            query: q,
+            limit,
+            sample,
+        })
+    }
+
+    /// QuestDB's `LATEST ON ts PARTITION BY keys`: the newest row of each
+    /// key, as a query over the rows numbered newest first per key.
+    fn latest_on(&mut self, q: Box<sp::Query>) -> Result<Box<sp::Query>> {
+        let text = q.to_string();
+        let Some(at) = text.find(tokens::LATEST_ON_MARKER) else {
+            return Ok(q);
+        };
+        let k: usize = text[at + tokens::LATEST_ON_MARKER.len()..]
+            .trim_start_matches('_')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(usize::MAX);
+        let Some(Some(l)) = self.latest.get_mut(k).map(Option::take) else {
+            return Ok(q);
+        };
+        let err = |m: &str| Error::Syntax {
+            message: m.to_string(),
+            position: l.position,
+        };
+        let sp::SetExpr::Select(select) = q.body.as_ref() else {
+            return Err(err("LATEST ON needs a plain SELECT"));
+        };
+        let [from] = select.from.as_slice() else {
+            return Err(err("LATEST ON reads one table"));
+        };
+        let alias = match &from.relation {
+            sp::TableFactor::Table { name, alias, .. } => match alias {
+                Some(a) => a.name.to_string(),
+                None => name.0.last().map(|p| p.to_string()).unwrap_or_default(),
+            },
+            _ => return Err(err("LATEST ON reads a table")),
+        };
+        let relation = match &from.relation {
+            sp::TableFactor::Table { name, .. } => name.to_string(),
+            _ => unreachable!("checked above"),
+        };
+        if !from.joins.is_empty() {
+            return Err(err("LATEST ON reads one table, without joins"));
+        }
+        let projection: Vec<String> = select
+            .projection
+            .iter()
+            .map(|p| match p {
+                sp::SelectItem::Wildcard(_) => "* EXCLUDE (__latest_rn)".to_string(),
+                p => p.to_string(),
+            })
+            .collect();
+        let filter = select
+            .selection
+            .as_ref()
+            .map(|w| format!(" WHERE {w}"))
+            .unwrap_or_default();
+        let order = q
+            .order_by
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| format!("ORDER BY {}", l.ts));
+        let limit = q
+            .limit_clause
+            .as_ref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY {} DESC) AS __latest_rn FROM {relation}{filter}) AS {alias} WHERE __latest_rn = 1 {order}{limit}",
+            projection.join(", "),
+            l.keys.join(", "),
+            l.ts,
+        );
+        match parse(&sql)?.pop() {
+            Some(Statement::Query { query, .. }) => Ok(query),
+            _ => Err(Error::Internal(format!("LATEST ON rewrite: {sql}"))),
+        }
     }
 
     fn table_list(&mut self) -> Result<Vec<TableRef>> {
@@ -450,7 +560,7 @@ mod tests {
 
     #[test]
     fn limits() {
-        let Statement::Query { limit, query } = one("select * from t limit -2") else {
+        let Statement::Query { limit, query, .. } = one("select * from t limit -2") else {
             panic!()
         };
         assert_eq!(limit, Some(QdbLimit { lo: -2, hi: None }));
@@ -459,7 +569,7 @@ mod tests {
             panic!()
         };
         assert_eq!(limit, Some(QdbLimit { lo: 1, hi: Some(3) }));
-        let Statement::Query { limit, query } = one("select * from t limit 5") else {
+        let Statement::Query { limit, query, .. } = one("select * from t limit 5") else {
             panic!()
         };
         assert_eq!(limit, None);

@@ -1,0 +1,412 @@
+//! Rewrites of QuestDB's time-series syntax at the token level, before
+//! sqlparser reads the statement: `x [NOT] IN '<interval>'` becomes
+//! `[NOT] (x >= '<lo>' AND x < '<hi>')` (see [`crate::sql::interval`]),
+//! and `SAMPLE BY …` is taken out (its parts parsed here) and replaced by a
+//! `GROUP BY` on a marker column that the engine rewrites.
+
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+
+use super::errors::offset_of;
+use crate::error::{Error, Result};
+use crate::sql::interval;
+use crate::sql::time::Stride;
+use crate::sql::{Align, Fill, SAMPLE_BY_MARKER, SampleBy};
+
+fn is_ws(t: &TokenWithSpan) -> bool {
+    matches!(t.token, Token::Whitespace(_))
+}
+
+fn is_keyword(t: &TokenWithSpan, k: Keyword) -> bool {
+    matches!(&t.token, Token::Word(w) if w.keyword == k)
+}
+
+/// The index of the previous token that is not whitespace.
+fn prev(tokens: &[TokenWithSpan], mut i: usize) -> Option<usize> {
+    while i > 0 {
+        i -= 1;
+        if !is_ws(&tokens[i]) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn next(tokens: &[TokenWithSpan], mut i: usize) -> Option<usize> {
+    while i + 1 < tokens.len() {
+        i += 1;
+        if !is_ws(&tokens[i]) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Applies the rewrites to a statement's tokens.
+pub(super) fn rewrite(sql: &str, mut tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>> {
+    let mut i = 0;
+    while i < tokens.len() {
+        if is_keyword(&tokens[i], Keyword::IN)
+            && let Some(s) = next(&tokens, i)
+            && let Token::SingleQuotedString(text) = &tokens[s].token
+            && let Some(parsed) = interval::parse(text)
+        {
+            let (lo, hi) = parsed.map_err(|m| Error::Syntax {
+                message: m,
+                position: offset_of(sql, tokens[s].span.start),
+            })?;
+            // The operand: a column, maybe qualified (`t.ts`).
+            let Some(mut start) = prev(&tokens, i) else {
+                i += 1;
+                continue;
+            };
+            let negated = is_keyword(&tokens[start], Keyword::NOT);
+            if negated {
+                match prev(&tokens, start) {
+                    Some(p) => start = p,
+                    None => {
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+            let end = start;
+            if !matches!(tokens[end].token, Token::Word(_)) {
+                i += 1;
+                continue;
+            }
+            while let Some(dot) = prev(&tokens, start)
+                && tokens[dot].token == Token::Period
+                && let Some(w) = prev(&tokens, dot)
+                && matches!(tokens[w].token, Token::Word(_))
+            {
+                start = w;
+            }
+            let operand: Vec<TokenWithSpan> = tokens[start..=end].to_vec();
+            let span = tokens[i].span;
+            let t = |token: Token| TokenWithSpan::new(token, span);
+            let mut out = Vec::new();
+            if negated {
+                out.push(t(Token::make_keyword("NOT")));
+            }
+            out.push(t(Token::LParen));
+            out.extend(operand.iter().cloned());
+            out.push(t(Token::GtEq));
+            out.push(t(Token::SingleQuotedString(interval::literal(lo))));
+            out.push(t(Token::make_keyword("AND")));
+            out.extend(operand);
+            out.push(t(Token::Lt));
+            out.push(t(Token::SingleQuotedString(interval::literal(hi))));
+            out.push(t(Token::RParen));
+            let n = out.len();
+            tokens.splice(start..=s, out);
+            i = start + n;
+            continue;
+        }
+        i += 1;
+    }
+    Ok(tokens)
+}
+
+fn word_is(t: &TokenWithSpan, w: &str) -> bool {
+    matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+}
+
+/// Takes every `SAMPLE BY …` clause out of the tokens, leaving
+/// `GROUP BY "__sluice_sample_by_<k>"` in its place (k: its index in the
+/// list returned), which sqlparser reads and the engine rewrites.
+pub(super) fn take_samples(
+    sql: &str,
+    mut tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Vec<SampleBy>)> {
+    let mut samples = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(by) = next(&tokens, i) else { break };
+        if !(word_is(&tokens[i], "sample") && word_is(&tokens[by], "by")) {
+            i += 1;
+            continue;
+        }
+        // The clause runs to ORDER, LIMIT, a closing parenthesis, `;` or
+        // the end, at its own depth.
+        let mut end = by + 1;
+        let mut depth = 0i32;
+        while end < tokens.len() {
+            let t = &tokens[end];
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => break,
+                Token::RParen => depth -= 1,
+                Token::SemiColon | Token::EOF if depth == 0 => break,
+                Token::Word(_)
+                    if depth == 0
+                        && ["order", "limit", "union", "except", "intersect"]
+                            .iter()
+                            .any(|w| word_is(t, w)) =>
+                {
+                    break;
+                }
+                _ => {}
+            }
+            end += 1;
+        }
+        let clause: Vec<TokenWithSpan> = tokens[by + 1..end]
+            .iter()
+            .filter(|t| !is_ws(t))
+            .cloned()
+            .collect();
+        let position = offset_of(sql, tokens[i].span.start);
+        let sample = sample_clause(sql, &clause, position)?;
+        let span = tokens[i].span;
+        let marker = vec![
+            TokenWithSpan::new(Token::make_keyword("GROUP"), span),
+            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
+            TokenWithSpan::new(Token::make_keyword("BY"), span),
+            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
+            TokenWithSpan::new(
+                Token::make_word(&format!("{SAMPLE_BY_MARKER}_{}", samples.len()), Some('"')),
+                span,
+            ),
+            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
+        ];
+        samples.push(sample);
+        let n = marker.len();
+        tokens.splice(i..end, marker);
+        i += n;
+    }
+    Ok((tokens, samples))
+}
+
+/// The parts of a SAMPLE BY clause (its tokens after `BY`, no whitespace).
+fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<SampleBy> {
+    let err = |at: Option<&TokenWithSpan>, m: &str| Error::Syntax {
+        message: m.to_string(),
+        position: at.map_or(position, |t| offset_of(sql, t.span.start)),
+    };
+    // The stride: `1h` is a number and a word; `h` alone is one unit.
+    let mut k = 0;
+    let mut text = String::new();
+    if let Some(Token::Number(n, _)) = t.first().map(|t| &t.token) {
+        text.push_str(n);
+        k = 1;
+    }
+    match t.get(k).map(|t| &t.token) {
+        Some(Token::Word(w)) => text.push_str(&w.value),
+        _ => return Err(err(t.get(k), "a sample interval such as 1h expected")),
+    }
+    let stride = Stride::parse(&text).ok_or_else(|| {
+        err(
+            t.first(),
+            "invalid sample interval: a count and one of U T s m h d w M y expected",
+        )
+    })?;
+    k += 1;
+    let mut s = SampleBy {
+        stride,
+        fill: Vec::new(),
+        align: Align::Calendar { offset: 0 },
+        from: None,
+        to: None,
+        position,
+    };
+    let string_at = |k: usize| match t.get(k).map(|t| &t.token) {
+        Some(Token::SingleQuotedString(v)) => Some(v.clone()),
+        _ => None,
+    };
+    while k < t.len() {
+        let here = &t[k];
+        if word_is(here, "fill") {
+            if t.get(k + 1).map(|t| &t.token) != Some(&Token::LParen) {
+                return Err(err(t.get(k + 1), "'(' expected"));
+            }
+            k += 2;
+            loop {
+                let item = t.get(k).ok_or_else(|| err(None, "')' expected"))?;
+                let fill = match &item.token {
+                    Token::Word(w) => match w.value.to_ascii_lowercase().as_str() {
+                        "none" => Fill::None,
+                        "null" => Fill::Null,
+                        "prev" => Fill::Prev,
+                        "linear" => Fill::Linear,
+                        _ => {
+                            return Err(err(
+                                Some(item),
+                                "NONE, NULL, PREV, LINEAR or a constant expected",
+                            ));
+                        }
+                    },
+                    Token::Number(n, _) => Fill::Value(n.clone()),
+                    Token::Minus => match t.get(k + 1).map(|t| &t.token) {
+                        Some(Token::Number(n, _)) => {
+                            k += 1;
+                            Fill::Value(format!("-{n}"))
+                        }
+                        _ => return Err(err(Some(item), "a number expected")),
+                    },
+                    Token::SingleQuotedString(v) => {
+                        Fill::Value(format!("'{}'", v.replace('\'', "''")))
+                    }
+                    _ => {
+                        return Err(err(
+                            Some(item),
+                            "NONE, NULL, PREV, LINEAR or a constant expected",
+                        ));
+                    }
+                };
+                s.fill.push(fill);
+                k += 1;
+                match t.get(k).map(|t| &t.token) {
+                    Some(Token::Comma) => k += 1,
+                    Some(Token::RParen) => {
+                        k += 1;
+                        break;
+                    }
+                    _ => return Err(err(t.get(k), "',' or ')' expected")),
+                }
+            }
+        } else if word_is(here, "align") {
+            if !t.get(k + 1).is_some_and(|x| word_is(x, "to")) {
+                return Err(err(t.get(k + 1), "'to' expected"));
+            }
+            k += 2;
+            if t.get(k).is_some_and(|x| word_is(x, "first")) {
+                if !t.get(k + 1).is_some_and(|x| word_is(x, "observation")) {
+                    return Err(err(t.get(k + 1), "'observation' expected"));
+                }
+                s.align = Align::FirstObservation;
+                k += 2;
+            } else if t.get(k).is_some_and(|x| word_is(x, "calendar")) {
+                k += 1;
+                let mut offset = 0;
+                loop {
+                    if t.get(k).is_some_and(|x| word_is(x, "time")) {
+                        return Err(err(
+                            t.get(k),
+                            "ALIGN TO CALENDAR TIME ZONE is not supported yet: buckets align in UTC",
+                        ));
+                    } else if t.get(k).is_some_and(|x| word_is(x, "with")) {
+                        if !t.get(k + 1).is_some_and(|x| word_is(x, "offset")) {
+                            return Err(err(t.get(k + 1), "'offset' expected"));
+                        }
+                        let v = string_at(k + 2).ok_or_else(|| {
+                            err(t.get(k + 2), "an offset such as '00:30' expected")
+                        })?;
+                        offset = parse_offset(&v).ok_or_else(|| {
+                            err(
+                                t.get(k + 2),
+                                "an offset such as '00:30' or '-01:00' expected",
+                            )
+                        })?;
+                        k += 3;
+                    } else {
+                        break;
+                    }
+                }
+                s.align = Align::Calendar { offset };
+            } else {
+                return Err(err(t.get(k), "'calendar' or 'first observation' expected"));
+            }
+        } else if word_is(here, "from") {
+            s.from =
+                Some(string_at(k + 1).ok_or_else(|| err(t.get(k + 1), "a timestamp expected"))?);
+            k += 2;
+        } else if word_is(here, "to") {
+            s.to = Some(string_at(k + 1).ok_or_else(|| err(t.get(k + 1), "a timestamp expected"))?);
+            k += 2;
+        } else {
+            return Err(err(Some(here), "FILL, ALIGN TO, FROM or TO expected"));
+        }
+    }
+    Ok(s)
+}
+
+/// `hh:mm` or `-hh:mm` as microseconds.
+fn parse_offset(v: &str) -> Option<i64> {
+    let (sign, rest) = match v.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60).then_some(sign * (h * 3_600_000_000 + m * 60_000_000))
+}
+
+/// The column a LATEST ON query groups by until the parser rewrites it.
+pub(super) const LATEST_ON_MARKER: &str = "__sluice_latest_on";
+
+/// `LATEST ON ts PARTITION BY a, b`: the columns as written (SQL text).
+#[derive(Debug, Clone)]
+pub(super) struct LatestOn {
+    pub ts: String,
+    pub keys: Vec<String>,
+    pub position: usize,
+}
+
+/// Takes every `LATEST ON … PARTITION BY …` clause out of the tokens,
+/// leaving `GROUP BY "__sluice_latest_on_<k>"` in its place.
+pub(super) fn take_latest(
+    sql: &str,
+    mut tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Vec<LatestOn>)> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(on) = next(&tokens, i) else { break };
+        if !(word_is(&tokens[i], "latest") && word_is(&tokens[on], "on")) {
+            i += 1;
+            continue;
+        }
+        let position = offset_of(sql, tokens[i].span.start);
+        let err = |t: Option<&TokenWithSpan>, m: &str| Error::Syntax {
+            message: m.to_string(),
+            position: t.map_or(position, |t| offset_of(sql, t.span.start)),
+        };
+        let Some(ts_at) = next(&tokens, on) else {
+            return Err(err(None, "timestamp column expected"));
+        };
+        let ts = match &tokens[ts_at].token {
+            Token::Word(_) => tokens[ts_at].token.to_string(),
+            _ => return Err(err(Some(&tokens[ts_at]), "timestamp column expected")),
+        };
+        let part = next(&tokens, ts_at);
+        let by = part.and_then(|p| next(&tokens, p));
+        let (Some(part), Some(by)) = (part, by) else {
+            return Err(err(None, "'partition by' expected"));
+        };
+        if !(word_is(&tokens[part], "partition") && word_is(&tokens[by], "by")) {
+            return Err(err(Some(&tokens[part]), "'partition by' expected"));
+        }
+        let mut keys = Vec::new();
+        let mut end = by;
+        loop {
+            let Some(k) = next(&tokens, end) else {
+                return Err(err(None, "column expected"));
+            };
+            match &tokens[k].token {
+                Token::Word(_) => keys.push(tokens[k].token.to_string()),
+                _ => return Err(err(Some(&tokens[k]), "column expected")),
+            }
+            end = k;
+            match next(&tokens, end) {
+                Some(c) if tokens[c].token == Token::Comma => end = c,
+                _ => break,
+            }
+        }
+        let span = tokens[i].span;
+        let marker = vec![
+            TokenWithSpan::new(Token::make_keyword("GROUP"), span),
+            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
+            TokenWithSpan::new(Token::make_keyword("BY"), span),
+            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
+            TokenWithSpan::new(
+                Token::make_word(&format!("{LATEST_ON_MARKER}_{}", found.len()), Some('"')),
+                span,
+            ),
+        ];
+        found.push(LatestOn { ts, keys, position });
+        let n = marker.len();
+        tokens.splice(i..=end, marker);
+        i += n;
+    }
+    Ok((tokens, found))
+}
