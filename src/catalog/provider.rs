@@ -99,12 +99,18 @@ impl TsRange {
                     _ => return,
                 };
                 let Some(t) = scalar_micros(v) else { return };
+                // A strict bound excludes the literal itself when it is
+                // exact in microseconds (an interval's end: `ts < next
+                // day` keeps the next day's partition out).
+                let exact = !matches!(v, ScalarValue::TimestampNanosecond(Some(ns), _) if ns.rem_euclid(1_000) != 0);
                 match op {
                     Operator::Eq => {
                         self.lo = self.lo.max(t);
                         self.hi = self.hi.min(t);
                     }
+                    Operator::Gt if exact => self.lo = self.lo.max(t.saturating_add(1)),
                     Operator::Gt | Operator::GtEq => self.lo = self.lo.max(t),
+                    Operator::Lt if exact => self.hi = self.hi.min(t.saturating_sub(1)),
                     Operator::Lt | Operator::LtEq => self.hi = self.hi.min(t),
                     _ => {}
                 }
@@ -376,8 +382,10 @@ mod tests {
             ],
             "ts",
         );
-        assert_eq!(r, TsRange { lo: 100, hi: 200 });
+        // `< 200` keeps 199 µs at most: a file starting at 200 is out.
+        assert_eq!(r, TsRange { lo: 100, hi: 199 });
         assert!(!r.meets(&file("a", 0, 99)));
         assert!(r.meets(&file("b", 150, 300)));
+        assert!(!r.meets(&file("c", 200, 300)));
     }
 }

@@ -36,3 +36,4 @@ mod parquet_out;
 mod pg;
 mod s3;
 mod streaming;
+mod timeseries;
