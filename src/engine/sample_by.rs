@@ -6,8 +6,9 @@
 //! keys, left-joined to the groups; NULL leaves them empty, a constant is
 //! COALESCEd in, PREV carries the last value forward and LINEAR
 //! interpolates between the neighbours (window functions over the grid).
-//! Calendar alignment is in UTC, with an optional offset; FIRST
-//! OBSERVATION starts the buckets at the first row's time.
+//! Calendar alignment is in UTC or in a time zone's wall-clock time (a
+//! local day across a DST change is 23 or 25 hours), with an optional
+//! offset; FIRST OBSERVATION starts the buckets at the first row's time.
 
 use datafusion::sql::sqlparser::ast as sp;
 
@@ -167,14 +168,18 @@ impl Engine {
             format!(" WHERE {}", filter.join(" AND "))
         };
         let stride = lit(&s.stride.text());
-        let origin = match (s.align, &s.from) {
-            (Align::Calendar { offset }, _) => lit(&crate::sql::interval::literal(offset)),
+        let zone = match &s.align {
+            Align::Calendar { zone: Some(z), .. } => format!(", {}", lit(z)),
+            _ => String::new(),
+        };
+        let origin = match (&s.align, &s.from) {
+            (Align::Calendar { offset, .. }, _) => lit(&crate::sql::interval::literal(*offset)),
             (Align::FirstObservation, Some(f)) => lit(f),
             (Align::FirstObservation, None) => {
                 format!("(SELECT min({ts_sql}) FROM {from_sql}{where_sql})")
             }
         };
-        let bucket = format!("timestamp_floor({stride}, {ts_sql}, {origin})");
+        let bucket = format!("timestamp_floor({stride}, {ts_sql}, {origin}{zone})");
         let mut agg_cols = vec![format!("{bucket} AS __b")];
         agg_cols.extend(
             keys.iter()
@@ -212,14 +217,14 @@ impl Engine {
         let source = if filled {
             let bounds = match (&s.from, &s.to) {
                 (Some(f), Some(t)) => format!(
-                    "SELECT timestamp_floor({stride}, {}, {origin}) AS lo, timestamp_floor({stride}, dateadd('U', -1, {}), {origin}) AS hi",
+                    "SELECT timestamp_floor({stride}, {}, {origin}{zone}) AS lo, timestamp_floor({stride}, dateadd('U', -1, {}), {origin}{zone}) AS hi",
                     lit(f),
                     lit(t)
                 ),
                 _ => "SELECT min(__b) AS lo, max(__b) AS hi FROM __agg".to_string(),
             };
             sql.push_str(&format!(
-                ", __bounds AS ({bounds}), __grid AS (SELECT unnest(sample_buckets(lo, hi, {stride})) AS __b FROM __bounds)"
+                ", __bounds AS ({bounds}), __grid AS (SELECT unnest(sample_buckets(lo, hi, {stride}{zone})) AS __b FROM __bounds)"
             ));
             let on: Vec<String> = std::iter::once("a.__b = g.__b".to_string())
                 .chain(

@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::sql::time::Stride;
+use crate::sql::time::{Stride, Zone};
 
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -128,11 +128,31 @@ fn floor(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<Columnar
         return Ok(out(t.unary(|v| s.floor(v, 0))));
     }
     let o = micros(args, 2, n)?;
+    if args.len() == 4 {
+        // Buckets in the zone's wall-clock time, the origin read as one.
+        let z = zone(args, 3, "timestamp_floor")?;
+        return Ok(out(t
+            .iter()
+            .zip(o.iter())
+            .map(|(t, o)| Some(z.utc(s.floor(z.local(t?), o?))))
+            .collect()));
+    }
     Ok(out(t
         .iter()
         .zip(o.iter())
         .map(|(t, o)| Some(s.floor(t?, o?)))
         .collect()))
+}
+
+fn zone(args: &[ColumnarValue], i: usize, function: &str) -> datafusion::error::Result<Zone> {
+    match &args[i] {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(z))) => {
+            Zone::parse(z).ok_or_else(|| bad(format!("{function}: invalid timezone: {z}")))
+        }
+        _ => Err(bad(format!(
+            "{function}: the time zone must be a constant text"
+        ))),
+    }
 }
 
 fn ceil(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<ColumnarValue> {
@@ -168,12 +188,23 @@ fn datediff(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<Colum
 /// [`MAX_BUCKETS`]).
 fn buckets(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<ColumnarValue> {
     let s = stride(args, 2, "sample_buckets")?;
+    let z = match args.len() {
+        4 => Some(zone(args, 3, "sample_buckets")?),
+        _ => None,
+    };
     let (lo, hi) = (micros(args, 0, n)?, micros(args, 1, n)?);
     let field = Arc::new(Field::new_list_field(ts_type(), true));
     let mut offsets = vec![0i32];
     let mut values: Vec<i64> = Vec::new();
     for (lo, hi) in lo.iter().zip(hi.iter()) {
         if let (Some(lo), Some(hi)) = (lo, hi) {
+            // Steps of wall-clock time in a zone (a DST change can map two
+            // steps to one instant: it is kept once).
+            let start = z.map_or(lo, |z| z.local(lo));
+            let at = |k: i64| {
+                let l = s.add(start, k);
+                z.map_or(l, |z| z.utc(l))
+            };
             let mut t = lo;
             let mut k = 0;
             while t <= hi {
@@ -182,9 +213,11 @@ fn buckets(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<Column
                         "SAMPLE BY FILL would make more than {MAX_BUCKETS} buckets: use a longer interval or FROM/TO"
                     )));
                 }
-                values.push(t);
+                if values.last().is_none_or(|p| *p < t) {
+                    values.push(t);
+                }
                 k += 1;
-                t = s.add(lo, k);
+                t = at(k);
             }
         }
         offsets.push(values.len() as i32);
@@ -218,7 +251,7 @@ pub fn register(ctx: &SessionContext) {
     for f in [
         TimeFn {
             name: "timestamp_floor",
-            signature: any(&[2, 3], imm),
+            signature: any(&[2, 3, 4], imm),
             ret: Ret::Timestamp,
             body: floor,
         },
@@ -242,7 +275,7 @@ pub fn register(ctx: &SessionContext) {
         },
         TimeFn {
             name: "sample_buckets",
-            signature: any(&[3], imm),
+            signature: any(&[3, 4], imm),
             ret: Ret::Timestamps,
             body: buckets,
         },

@@ -155,11 +155,13 @@ pub enum Fill {
     Value(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Align {
-    /// Buckets start at the epoch plus the offset (microseconds).
+    /// Buckets start at the epoch plus the offset (microseconds), in the
+    /// wall-clock time of the zone when one is named (UTC otherwise).
     Calendar {
         offset: i64,
+        zone: Option<String>,
     },
     FirstObservation,
 }

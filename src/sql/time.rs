@@ -179,6 +179,62 @@ pub fn add_months(t: i64, months: i64) -> i64 {
     shifted.map_or(t, |d| d.timestamp_micros())
 }
 
+/// A time zone of the tz database (`Europe/Berlin`), or a fixed offset
+/// such as `+05:30`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Named(chrono_tz::Tz),
+    Fixed(i64),
+}
+
+impl Zone {
+    pub fn parse(name: &str) -> Option<Zone> {
+        if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
+            return Some(Zone::Named(tz));
+        }
+        let (sign, rest) = match name.as_bytes().first()? {
+            b'+' => (1, &name[1..]),
+            b'-' => (-1, &name[1..]),
+            _ => return None,
+        };
+        let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 18 && m < 60).then_some(Zone::Fixed(sign * (h * 3_600_000_000 + m * 60_000_000)))
+    }
+
+    /// The wall-clock time at UTC instant `t`, as microseconds.
+    pub fn local(&self, t: i64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        match self {
+            Zone::Fixed(o) => t + o,
+            Zone::Named(tz) => {
+                let offset = tz.offset_from_utc_datetime(&to_dt(t).naive_utc()).fix();
+                t + offset.local_minus_utc() as i64 * 1_000_000
+            }
+        }
+    }
+
+    /// The UTC instant of wall-clock time `local`. A repeated time (the
+    /// clocks went back) is its first occurrence; a skipped one (they
+    /// jumped forward) is read with the offset before the jump, which
+    /// lands after it.
+    pub fn utc(&self, local: i64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        match self {
+            Zone::Fixed(o) => local - o,
+            Zone::Named(tz) => {
+                let naive = to_dt(local).naive_utc();
+                if let Some(d) = tz.from_local_datetime(&naive).earliest() {
+                    return d.timestamp_micros();
+                }
+                let before = to_dt(local - 6 * HOUR).naive_utc();
+                let offset = tz.offset_from_utc_datetime(&before).fix();
+                local - offset.local_minus_utc() as i64 * 1_000_000
+            }
+        }
+    }
+}
+
 /// Midnight UTC of a date, in microseconds.
 pub fn date_micros(y: i32, m: u32, d: u32) -> Option<i64> {
     NaiveDate::from_ymd_opt(y, m, d)?

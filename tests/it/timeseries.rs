@@ -19,14 +19,25 @@ async fn interval_literals_prune_partitions_and_sample_by_matches_duckdb() {
         .await
         .unwrap();
     // 2000 rows, 7 minutes apart: 10 days, one partition each.
-    assert_eq!(scalar(&client, "SELECT count(*) FROM sys.partitions WHERE table_name = 't'").await, "10");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM sys.partitions WHERE table_name = 't'"
+        )
+        .await,
+        "10"
+    );
     let plan = explain(&client, "SELECT * FROM t WHERE ts IN '2024-01-03'").await;
     let files: Vec<&str> = plan.matches(".parquet").collect();
     assert_eq!(files.len(), 1, "{plan}");
     assert!(plan.contains("/2024-01-03/"), "{plan}");
     let plan = explain(&client, "SELECT * FROM t WHERE ts IN '2024-01-03T10;2d'").await;
     assert_eq!(plan.matches(".parquet").count(), 3, "{plan}");
-    let plan = explain(&client, "SELECT * FROM t WHERE ts BETWEEN '2024-01-02' AND '2024-01-02T23:59:59Z'").await;
+    let plan = explain(
+        &client,
+        "SELECT * FROM t WHERE ts BETWEEN '2024-01-02' AND '2024-01-02T23:59:59Z'",
+    )
+    .await;
     assert_eq!(plan.matches(".parquet").count(), 1, "{plan}");
     assert_eq!(
         scalar(&client, "SELECT count(*) FROM t WHERE ts IN '2024-01-03'").await,
@@ -60,7 +71,10 @@ rows = con.execute(f"""
 for r in rows:
     print(f"{r[0]} {r[1]} {r[2]} {r[3]}")
 "#,
-        &[("GLOB", root.join("db/public/t/*/*.parquet").display().to_string())],
+        &[(
+            "GLOB",
+            root.join("db/public/t/*/*.parquet").display().to_string(),
+        )],
     );
     let duck: Vec<String> = duck.lines().map(str::to_string).collect();
     assert_eq!(ours.len(), duck.len());

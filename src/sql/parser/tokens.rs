@@ -204,7 +204,10 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
     let mut s = SampleBy {
         stride,
         fill: Vec::new(),
-        align: Align::Calendar { offset: 0 },
+        align: Align::Calendar {
+            offset: 0,
+            zone: None,
+        },
         from: None,
         to: None,
         position,
@@ -278,12 +281,20 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
             } else if t.get(k).is_some_and(|x| word_is(x, "calendar")) {
                 k += 1;
                 let mut offset = 0;
+                let mut zone = None;
                 loop {
                     if t.get(k).is_some_and(|x| word_is(x, "time")) {
-                        return Err(err(
-                            t.get(k),
-                            "ALIGN TO CALENDAR TIME ZONE is not supported yet: buckets align in UTC",
-                        ));
+                        if !t.get(k + 1).is_some_and(|x| word_is(x, "zone")) {
+                            return Err(err(t.get(k + 1), "'zone' expected"));
+                        }
+                        let v = string_at(k + 2).ok_or_else(|| {
+                            err(t.get(k + 2), "a time zone such as 'Europe/Berlin' expected")
+                        })?;
+                        if crate::sql::time::Zone::parse(&v).is_none() {
+                            return Err(err(t.get(k + 2), &format!("invalid timezone: {v}")));
+                        }
+                        zone = Some(v);
+                        k += 3;
                     } else if t.get(k).is_some_and(|x| word_is(x, "with")) {
                         if !t.get(k + 1).is_some_and(|x| word_is(x, "offset")) {
                             return Err(err(t.get(k + 1), "'offset' expected"));
@@ -302,7 +313,7 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
                         break;
                     }
                 }
-                s.align = Align::Calendar { offset };
+                s.align = Align::Calendar { offset, zone };
             } else {
                 return Err(err(t.get(k), "'calendar' or 'first observation' expected"));
             }
