@@ -3,6 +3,7 @@
 //! statements and returns [`Output`]s that the wire layers only have to
 //! encode.
 
+mod asof_join;
 pub mod copy;
 pub mod copy_out;
 mod copy_to;
@@ -427,6 +428,7 @@ impl Engine {
                     Some(s) => self.sample_by(query, &s)?,
                     None => query,
                 };
+                let query = self.asof_join(query)?;
                 let rows = self.query(sp::Statement::Query(query), params).await?;
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
@@ -506,6 +508,7 @@ impl Engine {
                     Some(s) => self.sample_by(query.clone(), s)?,
                     None => query.clone(),
                 };
+                let query = self.asof_join(query)?;
                 self.describe_plan(sp::Statement::Query(query)).await
             }
             Statement::Other(s) => self.describe_plan((**s).clone()).await,

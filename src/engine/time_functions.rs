@@ -124,23 +124,36 @@ impl ScalarUDFImpl for TimeFn {
 fn floor(args: &[ColumnarValue], n: usize) -> datafusion::error::Result<ColumnarValue> {
     let s = stride(args, 0, "timestamp_floor")?;
     let t = micros(args, 1, n)?;
-    if args.len() == 2 {
-        return Ok(out(t.unary(|v| s.floor(v, 0))));
+    let z = match args.len() {
+        4 => Some(zone(args, 3, "timestamp_floor")?),
+        _ => None,
+    };
+    // A constant origin (SAMPLE BY's, or none): one pass over the values.
+    let origin = match args.get(2) {
+        None => Some(0),
+        Some(ColumnarValue::Scalar(_)) => micros(args, 2, 1)?.iter().next().flatten(),
+        Some(ColumnarValue::Array(_)) => None,
+    };
+    match (origin, z, s.micros()) {
+        (Some(o), None, Some(len)) => {
+            return Ok(out(t.unary(|v| o + (v - o).div_euclid(len) * len)));
+        }
+        (Some(o), None, None) => return Ok(out(t.unary(|v| s.floor(v, o)))),
+        (Some(o), Some(z), _) => return Ok(out(t.unary(|v| z.utc(s.floor(z.local(v), o))))),
+        (None, _, _) => {}
     }
+    // Buckets in the zone's wall-clock time, the origin read as one.
     let o = micros(args, 2, n)?;
-    if args.len() == 4 {
-        // Buckets in the zone's wall-clock time, the origin read as one.
-        let z = zone(args, 3, "timestamp_floor")?;
-        return Ok(out(t
-            .iter()
-            .zip(o.iter())
-            .map(|(t, o)| Some(z.utc(s.floor(z.local(t?), o?))))
-            .collect()));
-    }
     Ok(out(t
         .iter()
         .zip(o.iter())
-        .map(|(t, o)| Some(s.floor(t?, o?)))
+        .map(|(t, o)| {
+            let (t, o) = (t?, o?);
+            Some(match z {
+                Some(z) => z.utc(s.floor(z.local(t), o)),
+                None => s.floor(t, o),
+            })
+        })
         .collect()))
 }
 

@@ -13,9 +13,9 @@ pub mod parser;
 pub mod time;
 
 pub use ast::{
-    Align, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable, ExportOptions, Fill,
-    Insert, ParquetCodec, PgCopyFormat, PgCopyOptions, SAMPLE_BY_MARKER, SampleBy, SessionCommand,
-    Statement, TableRef,
+    ASOF_JOIN_MARKER, Align, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,
+    ExportOptions, Fill, Insert, LT_JOIN_MARKER, ParquetCodec, PgCopyFormat, PgCopyOptions,
+    SAMPLE_BY_MARKER, SampleBy, SessionCommand, Statement, TableRef,
 };
 pub use limit::QdbLimit;
 pub use parser::parse;

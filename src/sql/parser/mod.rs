@@ -37,6 +37,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = tokens::rewrite(sql, tokens)?;
     let (tokens, samples) = tokens::take_samples(sql, tokens)?;
     let (tokens, latest) = tokens::take_latest(sql, tokens)?;
+    let tokens = tokens::take_asof(tokens);
     let parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut p = Qp {
         p: parser,

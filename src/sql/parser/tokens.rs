@@ -421,3 +421,142 @@ pub(super) fn take_latest(
     }
     Ok((tokens, found))
 }
+
+/// `a ASOF JOIN b [ON (k, …) | ON a.x = b.y …]` and `LT JOIN`: sqlparser
+/// reads them as `LEFT JOIN b USING (k, …, "<marker>")` (or `ON … AND
+/// "<marker>" IS NULL`), the marker naming the kind
+/// ([`crate::sql::ASOF_JOIN_MARKER`], [`crate::sql::LT_JOIN_MARKER`]); the
+/// engine rewrites the join.
+pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(j) = next(&tokens, i) else { break };
+        let asof = word_is(&tokens[i], "asof");
+        if !((asof || word_is(&tokens[i], "lt")) && word_is(&tokens[j], "join")) {
+            i += 1;
+            continue;
+        }
+        let span = tokens[i].span;
+        let t = |token: Token| TokenWithSpan::new(token, span);
+        let marker = Token::make_word(
+            if asof {
+                crate::sql::ASOF_JOIN_MARKER
+            } else {
+                crate::sql::LT_JOIN_MARKER
+            },
+            Some('"'),
+        );
+        tokens.splice(
+            i..=j,
+            [
+                t(Token::make_keyword("LEFT")),
+                t(Token::Whitespace(Whitespace::Space)),
+                t(Token::make_keyword("JOIN")),
+            ],
+        );
+        // The joined table: a name (maybe qualified) and an optional alias.
+        let mut k = i + 2;
+        let Some(name) = next(&tokens, k) else { break };
+        k = name;
+        while let Some(dot) = next(&tokens, k)
+            && tokens[dot].token == Token::Period
+            && let Some(w) = next(&tokens, dot)
+        {
+            k = w;
+        }
+        if let Some(a) = next(&tokens, k)
+            && matches!(&tokens[a].token, Token::Word(w) if w.keyword == Keyword::NoKeyword || w.keyword == Keyword::AS)
+        {
+            k = a;
+            if is_keyword(&tokens[a], Keyword::AS)
+                && let Some(b) = next(&tokens, a)
+            {
+                k = b;
+            }
+        }
+        let on = next(&tokens, k);
+        if let Some(on) = on.filter(|o| is_keyword(&tokens[*o], Keyword::ON)) {
+            // `ON (k1, k2)`: columns of the same name on both sides.
+            let open = next(&tokens, on);
+            let mut names = Vec::new();
+            let mut close = None;
+            if let Some(o) = open.filter(|o| tokens[*o].token == Token::LParen) {
+                let mut p = o;
+                while let Some(w) = next(&tokens, p) {
+                    if !matches!(tokens[w].token, Token::Word(_)) {
+                        break;
+                    }
+                    names.push(tokens[w].clone());
+                    match next(&tokens, w) {
+                        Some(c) if tokens[c].token == Token::Comma => p = c,
+                        Some(c) if tokens[c].token == Token::RParen => {
+                            close = Some(c);
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            if let Some(close) = close {
+                let mut using = vec![t(Token::make_keyword("USING")), t(Token::LParen)];
+                for n in names {
+                    using.push(n);
+                    using.push(t(Token::Comma));
+                }
+                using.push(t(marker));
+                using.push(t(Token::RParen));
+                tokens.splice(on..=close, using);
+            } else {
+                // `ON a.x = b.y …`: the marker goes in as `AND "…" IS NULL`
+                // after the condition, which runs to the next clause.
+                let mut end = on + 1;
+                let mut depth = 0;
+                while end < tokens.len() {
+                    match &tokens[end].token {
+                        Token::LParen => depth += 1,
+                        Token::RParen if depth == 0 => break,
+                        Token::RParen => depth -= 1,
+                        Token::SemiColon | Token::EOF => break,
+                        Token::Word(_)
+                            if depth == 0
+                                && [
+                                    "where", "group", "order", "limit", "join", "left", "inner",
+                                    "asof", "lt", "cross", "union", "sample", "latest",
+                                ]
+                                .iter()
+                                .any(|w| word_is(&tokens[end], w)) =>
+                        {
+                            break;
+                        }
+                        _ => {}
+                    }
+                    end += 1;
+                }
+                let add = [
+                    t(Token::Whitespace(Whitespace::Space)),
+                    t(Token::make_keyword("AND")),
+                    t(Token::Whitespace(Whitespace::Space)),
+                    t(marker),
+                    t(Token::Whitespace(Whitespace::Space)),
+                    t(Token::make_keyword("IS")),
+                    t(Token::Whitespace(Whitespace::Space)),
+                    t(Token::make_keyword("NULL")),
+                    t(Token::Whitespace(Whitespace::Space)),
+                ];
+                tokens.splice(end..end, add);
+            }
+        } else {
+            let using = [
+                t(Token::Whitespace(Whitespace::Space)),
+                t(Token::make_keyword("USING")),
+                t(Token::LParen),
+                t(marker),
+                t(Token::RParen),
+                t(Token::Whitespace(Whitespace::Space)),
+            ];
+            tokens.splice(k + 1..k + 1, using);
+        }
+        i += 3;
+    }
+    tokens
+}

@@ -1,0 +1,265 @@
+//! QuestDB's ASOF JOIN and LT JOIN: each row of the left table meets the
+//! newest row of the right table at or before its time (ASOF) or strictly
+//! before it (LT), with the same keys (`ON (k)` or `ON a.x = b.y`), or
+//! NULLs. Both tables' rows are merged in time order (a sort of the two
+//! inputs by key and time, not a cross join): the right rows are numbered,
+//! each left row takes the number of the last right row before it (a
+//! window over the merged rows), and the right table is joined back by
+//! that number.
+
+use datafusion::sql::sqlparser::ast as sp;
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::sql::{ASOF_JOIN_MARKER, LT_JOIN_MARKER, Statement};
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn err(m: &str) -> Error {
+    Error::invalid(m.to_string())
+}
+
+/// A table of the join: its SQL name, the name the query uses for it,
+/// its columns and its designated timestamp.
+struct Side {
+    sql: String,
+    alias: String,
+    columns: Vec<String>,
+    ts: String,
+}
+
+impl Engine {
+    fn side(&self, relation: &sp::TableFactor) -> Result<Side> {
+        let sp::TableFactor::Table { name, alias, .. } = relation else {
+            return Err(err("ASOF and LT JOIN join two tables"));
+        };
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(crate::sql::parser::ident_name))
+            .collect();
+        let (schema, table) = match parts.as_slice() {
+            [t] => (crate::catalog::DEFAULT_SCHEMA.to_string(), t.clone()),
+            [s, t] => (s.clone(), t.clone()),
+            _ => return Err(err("ASOF and LT JOIN join two tables")),
+        };
+        let t = self
+            .catalog
+            .get(&schema, &table)
+            .ok_or_else(|| Error::TableNotFound {
+                table: format!("{schema}.{table}"),
+                position: None,
+            })?;
+        let meta = t.meta();
+        let ts = meta.timestamp.clone().ok_or_else(|| {
+            err(&format!(
+                "ASOF and LT JOIN need designated timestamps: table '{table}' has none"
+            ))
+        })?;
+        Ok(Side {
+            sql: name.to_string(),
+            // Always quoted, as the rewrite writes and compares it.
+            alias: quote(
+                &alias
+                    .as_ref()
+                    .map(|a| crate::sql::parser::ident_name(&a.name))
+                    .unwrap_or_else(|| table.clone()),
+            ),
+            columns: meta.columns.iter().map(|c| c.name.clone()).collect(),
+            ts,
+        })
+    }
+
+    /// Rewrites an ASOF or LT join of the query's SELECT into plain SQL.
+    pub(super) fn asof_join(&self, mut query: Box<sp::Query>) -> Result<Box<sp::Query>> {
+        let text = query.to_string();
+        if !text.contains(ASOF_JOIN_MARKER) && !text.contains(LT_JOIN_MARKER) {
+            return Ok(query);
+        }
+        let sp::SetExpr::Select(select) = query.body.as_mut() else {
+            return Err(err("ASOF and LT JOIN need a plain SELECT"));
+        };
+        let [from] = select.from.as_mut_slice() else {
+            return Err(err("ASOF and LT JOIN join two tables"));
+        };
+        let [join] = from.joins.as_slice() else {
+            return Err(err("ASOF and LT JOIN join two tables, one join"));
+        };
+        let constraint = match &join.join_operator {
+            sp::JoinOperator::Left(c) | sp::JoinOperator::LeftOuter(c) => c,
+            _ => return Err(err("ASOF and LT JOIN join two tables, one join")),
+        };
+        let (a, b) = (self.side(&from.relation)?, self.side(&join.relation)?);
+        let asof = constraint_text(constraint).contains(ASOF_JOIN_MARKER);
+        // The key pairs (left column, right column).
+        let mut keys: Vec<(String, String)> = Vec::new();
+        match constraint {
+            sp::JoinConstraint::Using(names) => {
+                for n in names {
+                    let n = n.to_string();
+                    if !n.contains(ASOF_JOIN_MARKER) && !n.contains(LT_JOIN_MARKER) {
+                        let n = n.trim_matches('"').to_lowercase();
+                        keys.push((quote(&n), quote(&n)));
+                    }
+                }
+            }
+            sp::JoinConstraint::On(e) => on_keys(e, &a.alias, &b.alias, &mut keys)?,
+            _ => {}
+        }
+        let (sa, sb) = if asof { (1, 0) } else { (0, 1) };
+        let a_cols: Vec<String> = a.columns.iter().map(|c| quote(c)).collect();
+        let b_order: Vec<String> = std::iter::once(quote(&b.ts))
+            .chain(b.columns.iter().map(|c| quote(c)))
+            .collect();
+        let numbered = format!(
+            "(SELECT *, row_number() OVER (ORDER BY {}) AS __bid FROM {})",
+            b_order.join(", "),
+            b.sql
+        );
+        let ka: String = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| format!(", {k} AS __k{i}"))
+            .collect();
+        let kb: String = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (_, k))| format!(", {k} AS __k{i}"))
+            .collect();
+        let nulls: Vec<String> = a_cols.iter().map(|c| format!("NULL AS {c}")).collect();
+        let part = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "PARTITION BY {} ",
+                (0..keys.len())
+                    .map(|i| format!("__k{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let merged = format!(
+            "SELECT {cols}{ka}, {ta} AS __t, {sa} AS __s, CAST(NULL AS BIGINT) AS __bid FROM {asql} \
+             UNION ALL SELECT {nulls}{kb}, {tb} AS __t, {sb} AS __s, __bid FROM {numbered} AS __bn",
+            cols = a_cols.join(", "),
+            ta = quote(&a.ts),
+            asql = a.sql,
+            nulls = nulls.join(", "),
+            tb = quote(&b.ts),
+        );
+        let left = format!(
+            "(SELECT {cols}, __m FROM (SELECT {cols}, __s, last_value(__bid) IGNORE NULLS OVER ({part}ORDER BY __t, __s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __m FROM ({merged}) AS __u) AS __w WHERE __s = {sa}) AS {al}",
+            cols = a_cols.join(", "),
+            al = a.alias,
+        );
+        let from_sql = format!(
+            "{left} LEFT JOIN {numbered} AS {bl} ON {bl}.__bid = {al}.__m",
+            bl = b.alias,
+            al = a.alias
+        );
+        // `*` would show the numbers: they are left out.
+        let mut projection = Vec::new();
+        for item in &select.projection {
+            projection.push(match item {
+                sp::SelectItem::Wildcard(_) => {
+                    format!("{}.* EXCLUDE (__m), {}.* EXCLUDE (__bid)", a.alias, b.alias)
+                }
+                sp::SelectItem::QualifiedWildcard(
+                    sp::SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) if last_quoted(n) == a.alias => {
+                    format!("{}.* EXCLUDE (__m)", a.alias)
+                }
+                sp::SelectItem::QualifiedWildcard(
+                    sp::SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) if last_quoted(n) == b.alias => {
+                    format!("{}.* EXCLUDE (__bid)", b.alias)
+                }
+                other => other.to_string(),
+            });
+        }
+        let shell = format!("SELECT {} FROM {from_sql}", projection.join(", "));
+        let Some(Statement::Query { query: parsed, .. }) = crate::sql::parse(&shell)?.pop() else {
+            return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
+        };
+        let sp::SetExpr::Select(new) = *parsed.body else {
+            return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
+        };
+        select.from = new.from;
+        select.projection = new.projection;
+        Ok(query)
+    }
+}
+
+fn constraint_text(c: &sp::JoinConstraint) -> String {
+    match c {
+        sp::JoinConstraint::On(e) => e.to_string(),
+        sp::JoinConstraint::Using(n) => n
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    }
+}
+
+/// `a.x = b.y AND …` (and the marker's `IS NULL`) as key pairs.
+fn on_keys(e: &sp::Expr, a: &str, b: &str, keys: &mut Vec<(String, String)>) -> Result<()> {
+    match e {
+        sp::Expr::BinaryOp {
+            left,
+            op: sp::BinaryOperator::And,
+            right,
+        } => {
+            on_keys(left, a, b, keys)?;
+            on_keys(right, a, b, keys)
+        }
+        sp::Expr::Nested(inner) => on_keys(inner, a, b, keys),
+        sp::Expr::IsNull(m)
+            if m.to_string().contains(ASOF_JOIN_MARKER)
+                || m.to_string().contains(LT_JOIN_MARKER) =>
+        {
+            Ok(())
+        }
+        sp::Expr::BinaryOp {
+            left,
+            op: sp::BinaryOperator::Eq,
+            right,
+        } => {
+            let side = |x: &sp::Expr| match x {
+                sp::Expr::CompoundIdentifier(p) if p.len() == 2 => Some((
+                    quote_ident(&p[0]),
+                    format!("\"{}\"", crate::sql::parser::ident_name(&p[1])),
+                )),
+                _ => None,
+            };
+            match (side(left), side(right)) {
+                (Some((l, lc)), Some((r, rc))) if l == a && r == b => keys.push((lc, rc)),
+                (Some((l, lc)), Some((r, rc))) if l == b && r == a => keys.push((rc, lc)),
+                _ => {
+                    return Err(err(
+                        "an ASOF or LT JOIN's ON compares columns of the two tables: a.x = b.y",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(err(
+            "an ASOF or LT JOIN's ON compares columns of the two tables: a.x = b.y",
+        )),
+    }
+}
+
+fn quote_ident(i: &sp::Ident) -> String {
+    quote(&crate::sql::parser::ident_name(i))
+}
+
+fn last_quoted(n: &sp::ObjectName) -> String {
+    n.0.last()
+        .and_then(|p| p.as_ident())
+        .map(quote_ident)
+        .unwrap_or_default()
+}
