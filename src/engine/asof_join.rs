@@ -109,12 +109,28 @@ impl Engine {
             _ => {}
         }
         let (sa, sb) = if asof { (1, 0) } else { (0, 1) };
+        // A filter on the left table's columns alone is applied before the
+        // merge (each left row's match does not depend on the other left
+        // rows), and right rows after the last left row cannot match.
+        let (left_filter, right_bound) = match &select.selection {
+            Some(w) if only_left(w, &a, &b) => (
+                format!(" AS {} WHERE {w}", a.alias),
+                format!(
+                    " WHERE {tb} <= (SELECT max({ta}) FROM {asql} AS {al} WHERE {w})",
+                    tb = quote(&b.ts),
+                    ta = quote(&a.ts),
+                    asql = a.sql,
+                    al = a.alias,
+                ),
+            ),
+            _ => (String::new(), String::new()),
+        };
         let a_cols: Vec<String> = a.columns.iter().map(|c| quote(c)).collect();
         let b_order: Vec<String> = std::iter::once(quote(&b.ts))
             .chain(b.columns.iter().map(|c| quote(c)))
             .collect();
         let numbered = format!(
-            "(SELECT *, row_number() OVER (ORDER BY {}) AS __bid FROM {})",
+            "(SELECT *, row_number() OVER (ORDER BY {}) AS __bid FROM {}{right_bound})",
             b_order.join(", "),
             b.sql
         );
@@ -141,7 +157,7 @@ impl Engine {
             )
         };
         let merged = format!(
-            "SELECT {cols}{ka}, {ta} AS __t, {sa} AS __s, CAST(NULL AS BIGINT) AS __bid FROM {asql} \
+            "SELECT {cols}{ka}, {ta} AS __t, {sa} AS __s, CAST(NULL AS BIGINT) AS __bid FROM {asql}{left_filter} \
              UNION ALL SELECT {nulls}{kb}, {tb} AS __t, {sb} AS __s, __bid FROM {numbered} AS __bn",
             cols = a_cols.join(", "),
             ta = quote(&a.ts),
@@ -192,6 +208,32 @@ impl Engine {
         select.projection = new.projection;
         Ok(query)
     }
+}
+
+/// Whether `w` reads the left table's columns only.
+fn only_left(w: &sp::Expr, a: &Side, b: &Side) -> bool {
+    let mut left = true;
+    let _ = sp::visit_expressions(w, |e| {
+        match e {
+            sp::Expr::CompoundIdentifier(p) if p.len() == 2 => {
+                if quote_ident(&p[0]) != a.alias {
+                    left = false;
+                }
+            }
+            sp::Expr::Identifier(i) => {
+                let n = crate::sql::parser::ident_name(i);
+                if !a.columns.contains(&n) || b.columns.contains(&n) {
+                    left = false;
+                }
+            }
+            sp::Expr::Subquery(_) | sp::Expr::Exists { .. } | sp::Expr::InSubquery { .. } => {
+                left = false
+            }
+            _ => {}
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    left
 }
 
 fn constraint_text(c: &sp::JoinConstraint) -> String {

@@ -230,7 +230,7 @@ impl Engine {
                 .chain(
                     key_cols
                         .iter()
-                        .map(|k| format!("a.{k} IS NOT DISTINCT FROM k.{k}")),
+                        .map(|k| format!("(a.{k} IS NOT DISTINCT FROM k.{k})")),
                 )
                 .collect();
             let (keys_cte, cross, key_sel) = if keys.is_empty() {

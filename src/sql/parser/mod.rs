@@ -424,10 +424,27 @@ impl Qp<'_> {
             .as_ref()
             .map(|c| format!(" {c}"))
             .unwrap_or_default();
+        // The newest time of each key (one hash aggregation), the rows at
+        // that time (a hash join on the keys, NULL matching NULL), then one
+        // row per key among those few: no sort of the whole table.
+        let keys = l.keys.join(", ");
+        let on: Vec<String> = l
+            .keys
+            .iter()
+            .map(|k| format!("({alias}.{k} IS NOT DISTINCT FROM __latest.{k})"))
+            .chain(std::iter::once(format!(
+                "({alias}.{} = __latest.__latest_ts)",
+                l.ts
+            )))
+            .collect();
+        let candidates = format!(
+            "SELECT {alias}.* FROM {relation} AS {alias} JOIN (SELECT {keys}, max({ts}) AS __latest_ts FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __latest ON {on}{filter}",
+            ts = l.ts,
+            on = on.join(" AND "),
+        );
         let sql = format!(
-            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY {} DESC) AS __latest_rn FROM {relation}{filter}) AS {alias} WHERE __latest_rn = 1 {order}{limit}",
+            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {} DESC) AS __latest_rn FROM ({candidates}) AS __c) AS {alias} WHERE __latest_rn = 1 {order}{limit}",
             projection.join(", "),
-            l.keys.join(", "),
             l.ts,
         );
         match parse(&sql)?.pop() {
