@@ -215,10 +215,8 @@ fn only_left(w: &sp::Expr, a: &Side, b: &Side) -> bool {
     let mut left = true;
     let _ = sp::visit_expressions(w, |e| {
         match e {
-            sp::Expr::CompoundIdentifier(p) if p.len() == 2 => {
-                if quote_ident(&p[0]) != a.alias {
-                    left = false;
-                }
+            sp::Expr::CompoundIdentifier(p) if p.len() == 2 && quote_ident(&p[0]) != a.alias => {
+                left = false;
             }
             sp::Expr::Identifier(i) => {
                 let n = crate::sql::parser::ident_name(i);
