@@ -35,23 +35,13 @@ impl Engine {
         let sp::TableFactor::Table { name, alias, .. } = relation else {
             return Err(err("ASOF and LT JOIN join two tables"));
         };
-        let parts: Vec<String> = name
-            .0
-            .iter()
-            .filter_map(|p| p.as_ident().map(crate::sql::parser::ident_name))
-            .collect();
-        let (schema, table) = match parts.as_slice() {
-            [t] => (crate::catalog::DEFAULT_SCHEMA.to_string(), t.clone()),
-            [s, t] => (s.clone(), t.clone()),
-            _ => return Err(err("ASOF and LT JOIN join two tables")),
-        };
-        let t = self
-            .catalog
-            .get(&schema, &table)
-            .ok_or_else(|| Error::TableNotFound {
-                table: format!("{schema}.{table}"),
-                position: None,
-            })?;
+        let t = self.table_of_relation(name, None)?;
+        let table = crate::sql::parser::ident_name(
+            name.0
+                .last()
+                .and_then(|p| p.as_ident())
+                .ok_or_else(|| err("ASOF and LT JOIN join two tables"))?,
+        );
         let meta = t.meta();
         let ts = meta.timestamp.clone().ok_or_else(|| {
             err(&format!(

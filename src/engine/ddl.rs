@@ -23,6 +23,31 @@ impl Engine {
             })
     }
 
+    /// The table a query's FROM names (`t` or `schema.t`), for the
+    /// rewrites that need its designated timestamp and columns.
+    pub(crate) fn table_of_relation(
+        &self,
+        name: &sp::ObjectName,
+        position: Option<usize>,
+    ) -> Result<Arc<Table>> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(crate::sql::parser::ident_name))
+            .collect();
+        let (schema, table) = match parts.as_slice() {
+            [t] => (crate::catalog::DEFAULT_SCHEMA.to_string(), t.clone()),
+            [s, t] => (s.clone(), t.clone()),
+            _ => (String::new(), name.to_string()),
+        };
+        self.catalog
+            .get(&schema, &table)
+            .ok_or_else(|| Error::TableNotFound {
+                table: format!("{schema}.{table}"),
+                position,
+            })
+    }
+
     pub(super) async fn create_table(&self, c: CreateTable) -> Result<Output> {
         let (columns, source) = match &c.as_query {
             Some(q) => {

@@ -65,22 +65,7 @@ impl Engine {
         if !from.joins.is_empty() {
             return Err(err("SAMPLE BY reads one table, without joins"));
         }
-        let parts: Vec<String> = name
-            .0
-            .iter()
-            .filter_map(|p| p.as_ident().map(crate::sql::parser::ident_name))
-            .collect();
-        let (schema, table) = match parts.as_slice() {
-            [t] => (crate::catalog::DEFAULT_SCHEMA.to_string(), t.clone()),
-            [s, t] => (s.clone(), t.clone()),
-            _ => return Err(err("SAMPLE BY reads a table with a designated timestamp")),
-        };
-        let Some(t) = self.catalog.get(&schema, &table) else {
-            return Err(Error::TableNotFound {
-                table: format!("{schema}.{table}"),
-                position: Some(s.position),
-            });
-        };
+        let t = self.table_of_relation(name, Some(s.position))?;
         let Some(ts) = t.meta().timestamp.clone() else {
             return Err(err("SAMPLE BY needs a table with a designated timestamp"));
         };

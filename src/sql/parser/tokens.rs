@@ -5,7 +5,7 @@
 //! `GROUP BY` on a marker column that the engine rewrites.
 
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Whitespace};
 
 use super::errors::offset_of;
 use crate::error::{Error, Result};
@@ -108,6 +108,20 @@ pub(super) fn rewrite(sql: &str, mut tokens: Vec<TokenWithSpan>) -> Result<Vec<T
     Ok(tokens)
 }
 
+/// `GROUP BY "<marker>" `: what a clause the parser cannot read leaves in
+/// its place, for the rewrite that follows.
+fn group_by_marker(marker: &str, span: Span) -> Vec<TokenWithSpan> {
+    let t = |token: Token| TokenWithSpan::new(token, span);
+    vec![
+        t(Token::make_keyword("GROUP")),
+        t(Token::Whitespace(Whitespace::Space)),
+        t(Token::make_keyword("BY")),
+        t(Token::Whitespace(Whitespace::Space)),
+        t(Token::make_word(marker, Some('"'))),
+        t(Token::Whitespace(Whitespace::Space)),
+    ]
+}
+
 fn word_is(t: &TokenWithSpan, w: &str) -> bool {
     matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
@@ -157,18 +171,10 @@ pub(super) fn take_samples(
             .collect();
         let position = offset_of(sql, tokens[i].span.start);
         let sample = sample_clause(sql, &clause, position)?;
-        let span = tokens[i].span;
-        let marker = vec![
-            TokenWithSpan::new(Token::make_keyword("GROUP"), span),
-            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
-            TokenWithSpan::new(Token::make_keyword("BY"), span),
-            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
-            TokenWithSpan::new(
-                Token::make_word(&format!("{SAMPLE_BY_MARKER}_{}", samples.len()), Some('"')),
-                span,
-            ),
-            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
-        ];
+        let marker = group_by_marker(
+            &format!("{SAMPLE_BY_MARKER}_{}", samples.len()),
+            tokens[i].span,
+        );
         samples.push(sample);
         let n = marker.len();
         tokens.splice(i..end, marker);
@@ -403,17 +409,10 @@ pub(super) fn take_latest(
                 _ => break,
             }
         }
-        let span = tokens[i].span;
-        let marker = vec![
-            TokenWithSpan::new(Token::make_keyword("GROUP"), span),
-            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
-            TokenWithSpan::new(Token::make_keyword("BY"), span),
-            TokenWithSpan::new(Token::Whitespace(Whitespace::Space), span),
-            TokenWithSpan::new(
-                Token::make_word(&format!("{LATEST_ON_MARKER}_{}", found.len()), Some('"')),
-                span,
-            ),
-        ];
+        let marker = group_by_marker(
+            &format!("{LATEST_ON_MARKER}_{}", found.len()),
+            tokens[i].span,
+        );
         found.push(LatestOn { ts, keys, position });
         let n = marker.len();
         tokens.splice(i..=end, marker);
