@@ -363,7 +363,10 @@ impl Table {
         loads: &[Load],
     ) -> Result<()> {
         let mut from = Arc::clone(current);
-        for attempt in 0..MAX_REBASES {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        while attempt == 0 || started.elapsed() < REBASE_PATIENCE {
+            attempt += 1;
             match manifest.commit(
                 &self.loc,
                 &from,
@@ -383,7 +386,7 @@ impl Table {
                             reason: "this change read an earlier version and conflicts with it; run it again".into(),
                         });
                     }
-                    backoff(attempt);
+                    backoff(attempt - 1);
                     let latest = Manifest::load(&self.loc)?;
                     if latest.definition != current.definition {
                         // Our files follow the definition we read.
@@ -404,7 +407,10 @@ impl Table {
         Err(Error::CommitConflict {
             table: self.display_name(),
             version: from.version + 1,
-            reason: format!("other writers won {MAX_REBASES} commits in a row"),
+            reason: format!(
+                "other writers committed first for {} s ({attempt} tries)",
+                REBASE_PATIENCE.as_secs()
+            ),
         })
     }
 
@@ -426,9 +432,11 @@ impl Table {
 /// load ledger's epoch).
 const LEDGER_EPOCH: &str = "sluice-ledger-epoch";
 
-/// How many times an append is committed again after other writers'
-/// versions before it gives up.
-const MAX_REBASES: u32 = 40;
+/// How long an append keeps committing again after other writers'
+/// versions before it gives up. A bound on time, not on tries: a writer
+/// that reloads the log loses races to one committing back to back, and
+/// under load a fixed count of 40 tries was lost in CI.
+const REBASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Waits a random 0 to 2^attempt ms (at most 64) before the next try: a
 /// writer that reloads the log while another commits back to back would
