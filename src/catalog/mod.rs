@@ -10,6 +10,7 @@
 //! names the file; the other tables work.
 
 pub mod compactor;
+pub mod file_keys;
 pub mod meta;
 pub mod name;
 pub mod provider;

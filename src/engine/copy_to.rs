@@ -206,7 +206,7 @@ fn writer_properties(o: &ExportOptions, schema: &Schema) -> Result<WriterPropert
             Some(2) => WriterVersion::PARQUET_2_0,
             _ => WriterVersion::PARQUET_1_0,
         })
-        .set_created_by("sluice".to_string())
+        .set_created_by(crate::storage::files::CREATED_BY.to_string())
         // Dictionaries for text only, as the tables' own files. Measured
         // on 10M weather rows to one file: every column 6.35 s and
         // 556 MB; text and integers 3.1-3.8 s and 445 MB; text only

@@ -12,6 +12,7 @@ pub mod dry_run;
 mod glue;
 pub mod ingest;
 mod insert;
+mod latest_on;
 pub mod parquet_out;
 mod pg_compat;
 pub mod present;
@@ -423,17 +424,32 @@ impl Engine {
                 query,
                 limit,
                 sample,
+                latest,
             } => {
-                let query = match sample {
-                    Some(s) => self.sample_by(query, &s)?,
-                    None => query,
-                };
-                let query = self.asof_join(query)?;
+                let query = self
+                    .rewrite_query(query, sample.as_ref(), latest.as_ref(), params)
+                    .await?;
                 let rows = self.query(sp::Statement::Query(query), params).await?;
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
                     None => rows,
                 }))
+            }
+            Statement::Explain {
+                mut statement,
+                sample,
+                latest,
+            } => {
+                if let sp::Statement::Explain {
+                    statement: inner, ..
+                } = statement.as_mut()
+                    && let sp::Statement::Query(q) = inner.as_mut()
+                {
+                    *q = self
+                        .rewrite_query(q.clone(), sample.as_ref(), latest.as_ref(), params)
+                        .await?;
+                }
+                Ok(Output::Rows(self.query(*statement, params).await?))
             }
             Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
             Statement::Insert(insert) => self.insert(insert, params).await,
@@ -463,6 +479,24 @@ impl Engine {
             }
             Statement::CopyTo(c) => self.copy_to(c).await,
         }
+    }
+
+    /// QuestDB's query forms as SQL DataFusion plans: SAMPLE BY, LATEST ON
+    /// (narrowed to the newest files when they hold every key), ASOF and
+    /// LT JOIN.
+    async fn rewrite_query(
+        &self,
+        query: Box<sp::Query>,
+        sample: Option<&crate::sql::SampleBy>,
+        latest: Option<&crate::sql::LatestOn>,
+        params: &[ScalarValue],
+    ) -> Result<Box<sp::Query>> {
+        let query = match (sample, latest) {
+            (Some(s), _) => self.sample_by(query, s)?,
+            (None, Some(l)) => self.latest_on(query, l, params).await?,
+            (None, None) => query,
+        };
+        self.asof_join(query)
     }
 
     /// Plans a statement DataFusion understands, binding parameters.
@@ -503,13 +537,28 @@ impl Engine {
     /// Parameter and result types of a statement, without running it.
     pub async fn describe(&self, stmt: &Statement) -> Result<Described> {
         match stmt {
+            // The general LATEST ON query has the same columns: no need to
+            // look at the files.
             Statement::Query { query, sample, .. } => {
-                let query = match sample {
-                    Some(s) => self.sample_by(query.clone(), s)?,
-                    None => query.clone(),
-                };
-                let query = self.asof_join(query)?;
+                let query = self
+                    .rewrite_query(query.clone(), sample.as_ref(), None, &[])
+                    .await?;
                 self.describe_plan(sp::Statement::Query(query)).await
+            }
+            Statement::Explain {
+                statement, sample, ..
+            } => {
+                let mut statement = (**statement).clone();
+                if let sp::Statement::Explain {
+                    statement: inner, ..
+                } = &mut statement
+                    && let sp::Statement::Query(q) = inner.as_mut()
+                {
+                    *q = self
+                        .rewrite_query(q.clone(), sample.as_ref(), None, &[])
+                        .await?;
+                }
+                self.describe_plan(statement).await
             }
             Statement::Other(s) => self.describe_plan((**s).clone()).await,
             Statement::Insert(i) => Ok(Described {

@@ -47,7 +47,7 @@ pub fn parquet_stream(rows: Rows) -> Result<impl Stream<Item = Result<Bytes>> + 
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by("sluice".to_string())
+        .set_created_by(crate::storage::files::CREATED_BY.to_string())
         .build();
     let writer = ArrowWriter::try_new(pending.clone(), Arc::clone(&rows.schema), Some(props))?;
     let state = Some((writer, rows.into_stream().boxed(), pending));

@@ -280,11 +280,20 @@ pub enum Statement {
     },
     /// A query, with QuestDB's LIMIT forms taken out of the AST, and its
     /// SAMPLE BY (the engine rewrites the query, which then groups by
-    /// the marker [`SAMPLE_BY_MARKER`], with the table's timestamp).
+    /// the marker [`SAMPLE_BY_MARKER`], with the table's timestamp), and
+    /// its LATEST ON (already rewritten; kept to narrow the scan).
     Query {
         query: Box<sp::Query>,
         limit: Option<QdbLimit>,
         sample: Option<SampleBy>,
+        latest: Option<super::LatestOn>,
+    },
+    /// EXPLAIN of a query with SAMPLE BY or LATEST ON: `statement` is the
+    /// EXPLAIN, whose query the engine rewrites as it would run it.
+    Explain {
+        statement: Box<sp::Statement>,
+        sample: Option<SampleBy>,
+        latest: Option<super::LatestOn>,
     },
     /// EXPLAIN and anything else DataFusion plans as it is.
     Other(Box<sp::Statement>),

@@ -8,6 +8,7 @@
 
 pub mod ast;
 pub mod interval;
+pub mod latest_on;
 pub mod limit;
 pub mod parser;
 pub mod time;
@@ -17,5 +18,6 @@ pub use ast::{
     ExportOptions, Fill, Insert, LT_JOIN_MARKER, ParquetCodec, PgCopyFormat, PgCopyOptions,
     SAMPLE_BY_MARKER, SampleBy, SessionCommand, Statement, TableRef,
 };
+pub use latest_on::LatestOn;
 pub use limit::QdbLimit;
 pub use parser::parse;

@@ -33,6 +33,9 @@ pub struct Layout {
     pub partition_by: PartitionBy,
 }
 
+/// The `created_by` of every Parquet file sluice writes.
+pub const CREATED_BY: &str = "sluice";
+
 /// Encodings and codecs per column type, chosen for import throughput
 /// (measured on the import bench, 10M weather rows):
 /// - integers and timestamps: DELTA_BINARY_PACKED without a codec. Deltas
@@ -53,7 +56,7 @@ fn writer_properties(schema: &SchemaRef) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(256 * 1024))
-        .set_created_by("sluice".to_string());
+        .set_created_by(CREATED_BY.to_string());
     for f in schema.fields() {
         let col = ColumnPath::from(f.name().as_str());
         match f.data_type() {

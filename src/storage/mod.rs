@@ -11,6 +11,7 @@
 //! period.
 
 pub mod delta;
+pub mod dictionary;
 pub mod files;
 pub mod journal;
 pub mod location;

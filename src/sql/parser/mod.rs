@@ -76,7 +76,7 @@ struct Qp<'a> {
     /// The SAMPLE BY clauses the token pass took out, by marker number.
     samples: Vec<Option<crate::sql::SampleBy>>,
     /// The LATEST ON clauses, likewise.
-    latest: Vec<Option<tokens::LatestOn>>,
+    latest: Vec<Option<tokens::LatestClause>>,
 }
 
 impl Qp<'_> {
@@ -252,7 +252,7 @@ impl Qp<'_> {
                 let stmt = wrap(self.sql, self.p.parse_statement())?;
                 match stmt {
                     sp::Statement::Query(q) => self.query_statement(q),
-                    sp::Statement::Explain { .. } => Ok(Statement::Other(Box::new(stmt))),
+                    sp::Statement::Explain { .. } => self.explain(stmt),
                     other => Err(self.err_at(
                         &first,
                         format!("unsupported statement: {}", first_words(&other.to_string())),
@@ -328,10 +328,36 @@ impl Qp<'_> {
         self.query_statement(q)
     }
 
+    /// EXPLAIN of a query: the query is read as one to run (LATEST ON,
+    /// SAMPLE BY), so the plan shown is the one that runs.
+    fn explain(&mut self, mut stmt: sp::Statement) -> Result<Statement> {
+        let sp::Statement::Explain { statement, .. } = &mut stmt else {
+            return Ok(Statement::Other(Box::new(stmt)));
+        };
+        let sp::Statement::Query(q) = statement.as_mut() else {
+            return Ok(Statement::Other(Box::new(stmt)));
+        };
+        let Statement::Query {
+            query,
+            sample,
+            latest,
+            ..
+        } = self.query_statement(q.clone())?
+        else {
+            unreachable!("query_statement returns queries")
+        };
+        **statement = sp::Statement::Query(query);
+        Ok(Statement::Explain {
+            statement: Box::new(stmt),
+            sample,
+            latest,
+        })
+    }
+
     /// Takes QuestDB's LIMIT forms (`-n`, `lo, hi`) out of the query; a
     /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
     fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
-        let mut q = self.latest_on(q)?;
+        let (mut q, latest) = self.latest_on(q)?;
         let limit = match &q.limit_clause {
             Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
                 match (int_literal(offset), int_literal(limit)) {
@@ -357,15 +383,21 @@ impl Qp<'_> {
             query: q,
             limit,
             sample,
+            latest,
         })
     }
 
     /// QuestDB's `LATEST ON ts PARTITION BY keys`: the newest row of each
-    /// key, as a query over the rows numbered newest first per key.
-    fn latest_on(&mut self, q: Box<sp::Query>) -> Result<Box<sp::Query>> {
+    /// key, as a query over the rows numbered newest first per key (see
+    /// [`crate::sql::LatestOn`]); its parts are kept so the engine can
+    /// limit it to the newest partitions.
+    fn latest_on(
+        &mut self,
+        q: Box<sp::Query>,
+    ) -> Result<(Box<sp::Query>, Option<crate::sql::LatestOn>)> {
         let text = q.to_string();
         let Some(at) = text.find(tokens::LATEST_ON_MARKER) else {
-            return Ok(q);
+            return Ok((q, None));
         };
         let k: usize = text[at + tokens::LATEST_ON_MARKER.len()..]
             .trim_start_matches('_')
@@ -375,80 +407,12 @@ impl Qp<'_> {
             .parse()
             .unwrap_or(usize::MAX);
         let Some(Some(l)) = self.latest.get_mut(k).map(Option::take) else {
-            return Ok(q);
+            return Ok((q, None));
         };
-        let err = |m: &str| Error::Syntax {
-            message: m.to_string(),
-            position: l.position,
-        };
-        let sp::SetExpr::Select(select) = q.body.as_ref() else {
-            return Err(err("LATEST ON needs a plain SELECT"));
-        };
-        let [from] = select.from.as_slice() else {
-            return Err(err("LATEST ON reads one table"));
-        };
-        let alias = match &from.relation {
-            sp::TableFactor::Table { name, alias, .. } => match alias {
-                Some(a) => a.name.to_string(),
-                None => name.0.last().map(|p| p.to_string()).unwrap_or_default(),
-            },
-            _ => return Err(err("LATEST ON reads a table")),
-        };
-        let relation = match &from.relation {
-            sp::TableFactor::Table { name, .. } => name.to_string(),
-            _ => unreachable!("checked above"),
-        };
-        if !from.joins.is_empty() {
-            return Err(err("LATEST ON reads one table, without joins"));
-        }
-        let projection: Vec<String> = select
-            .projection
-            .iter()
-            .map(|p| match p {
-                sp::SelectItem::Wildcard(_) => "* EXCLUDE (__latest_rn)".to_string(),
-                p => p.to_string(),
-            })
-            .collect();
-        let filter = select
-            .selection
-            .as_ref()
-            .map(|w| format!(" WHERE {w}"))
-            .unwrap_or_default();
-        let order = q
-            .order_by
-            .as_ref()
-            .map(|o| o.to_string())
-            .unwrap_or_else(|| format!("ORDER BY {}", l.ts));
-        let limit = q
-            .limit_clause
-            .as_ref()
-            .map(|c| format!(" {c}"))
-            .unwrap_or_default();
-        // The newest time of each key (one hash aggregation), the rows at
-        // that time (a hash join on the keys, NULL matching NULL), then one
-        // row per key among those few: no sort of the whole table.
-        let keys = l.keys.join(", ");
-        let on: Vec<String> = l
-            .keys
-            .iter()
-            .map(|k| format!("({alias}.{k} IS NOT DISTINCT FROM __latest.{k})"))
-            .chain(std::iter::once(format!(
-                "({alias}.{} = __latest.__latest_ts)",
-                l.ts
-            )))
-            .collect();
-        let candidates = format!(
-            "SELECT {alias}.* FROM {relation} AS {alias} JOIN (SELECT {keys}, max({ts}) AS __latest_ts FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __latest ON {on}{filter}",
-            ts = l.ts,
-            on = on.join(" AND "),
-        );
-        let sql = format!(
-            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {} DESC) AS __latest_rn FROM ({candidates}) AS __c) AS {alias} WHERE __latest_rn = 1 {order}{limit}",
-            projection.join(", "),
-            l.ts,
-        );
+        let latest = crate::sql::LatestOn::of_query(&q, l.ts, l.keys, l.position)?;
+        let sql = latest.sql(None);
         match parse(&sql)?.pop() {
-            Some(Statement::Query { query, .. }) => Ok(query),
+            Some(Statement::Query { query, .. }) => Ok((query, Some(latest))),
             _ => Err(Error::Internal(format!("LATEST ON rewrite: {sql}"))),
         }
     }

@@ -353,7 +353,7 @@ pub(super) const LATEST_ON_MARKER: &str = "__sluice_latest_on";
 
 /// `LATEST ON ts PARTITION BY a, b`: the columns as written (SQL text).
 #[derive(Debug, Clone)]
-pub(super) struct LatestOn {
+pub(super) struct LatestClause {
     pub ts: String,
     pub keys: Vec<String>,
     pub position: usize,
@@ -364,7 +364,7 @@ pub(super) struct LatestOn {
 pub(super) fn take_latest(
     sql: &str,
     mut tokens: Vec<TokenWithSpan>,
-) -> Result<(Vec<TokenWithSpan>, Vec<LatestOn>)> {
+) -> Result<(Vec<TokenWithSpan>, Vec<LatestClause>)> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -413,7 +413,7 @@ pub(super) fn take_latest(
             &format!("{LATEST_ON_MARKER}_{}", found.len()),
             tokens[i].span,
         );
-        found.push(LatestOn { ts, keys, position });
+        found.push(LatestClause { ts, keys, position });
         let n = marker.len();
         tokens.splice(i..=end, marker);
         i += n;

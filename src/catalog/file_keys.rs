@@ -1,0 +1,48 @@
+//! What a table's files hold of a few text columns, read from their
+//! dictionary pages: LATEST ON uses it to read only the newest files that
+//! hold every key.
+
+use super::Table;
+use crate::error::Result;
+use crate::storage::dictionary::{Distinct, distinct_text};
+
+/// One live file: its designated timestamp range and the distinct values
+/// of the asked columns.
+#[derive(Debug, Clone)]
+pub struct FileKeys {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub keys: Vec<Distinct>,
+}
+
+impl Table {
+    /// The live files newest first (by their newest row) with the distinct
+    /// values of `columns`, or None when a scan is the only way to know: the
+    /// table is on object storage, a file has no timestamp range, or a
+    /// column of a file is not wholly dictionary encoded or has more than
+    /// `cap` values. Reads a dictionary page per row group and column.
+    pub fn file_keys(&self, columns: &[&str], cap: usize) -> Result<Option<Vec<FileKeys>>> {
+        if self.loc.remote.is_some() {
+            return Ok(None);
+        }
+        self.refresh()?;
+        let snapshot = self.snapshot();
+        let mut out = Vec::with_capacity(snapshot.manifest.files.len());
+        for f in &snapshot.manifest.files {
+            let (Some(min_ts), Some(max_ts)) = (f.min_ts, f.max_ts) else {
+                return Ok(None);
+            };
+            let sets = distinct_text(&self.loc.dir.join(&f.path), columns, cap)?;
+            let Some(keys) = sets.into_iter().collect::<Option<Vec<_>>>() else {
+                return Ok(None);
+            };
+            out.push(FileKeys {
+                min_ts,
+                max_ts,
+                keys,
+            });
+        }
+        out.sort_by_key(|f| std::cmp::Reverse(f.max_ts));
+        Ok(Some(out))
+    }
+}
