@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""SAMPLE BY benchmark: sluice's SAMPLE BY 1h against DuckDB's time_bucket
-over the same Parquet files.
+"""SAMPLE BY and LATEST ON benchmark: sluice's SAMPLE BY 1h against DuckDB's
+time_bucket, and LATEST ON against DuckDB's newest row per key (QUALIFY
+row_number()), over the same Parquet files.
 
 The job: the 10M-row weather table (imported from the CSV first, untimed,
 100 day partitions) averaged per hour: `SELECT timestamp, avg(tempF) FROM
@@ -8,7 +9,10 @@ weather SAMPLE BY 1h` over HTTP /exec to a release server (timed from the
 request to the last byte of the answer), against DuckDB running
 `SELECT time_bucket(INTERVAL 1 hour, timestamp), avg(tempF) … GROUP BY 1
 ORDER BY 1` over the table's own Parquet files (read_parquet of its
-partition directories) in a fresh process. Both answers are compared.
+partition directories) in a fresh process. LATEST ON picks the newest row
+per skyCover (7 text keys: only the newest files are read) and per
+locationId (9,999 integer keys: the whole table). Both answers are compared
+(row count and the sum of the last column).
 Medians of --runs, the tools alternating.
 
 Usage (from the repository root):
@@ -37,6 +41,10 @@ CASES = {
                "SELECT time_bucket(INTERVAL 1 hour, timestamp) AS b, avg(tempF) FROM read_parquet('{glob}') GROUP BY b ORDER BY b"),
     "hourly_keyed": ("SELECT timestamp, skyCover, avg(tempF), max(windSpeed) FROM weather SAMPLE BY 1h",
                      "SELECT time_bucket(INTERVAL 1 hour, timestamp) AS b, skyCover, avg(tempF), max(windSpeed) FROM read_parquet('{glob}') GROUP BY b, skyCover ORDER BY b, skyCover"),
+    "latest_text_keys": ("SELECT timestamp, skyCover, tempF FROM weather LATEST ON timestamp PARTITION BY skyCover",
+                         "SELECT timestamp, skyCover, tempF FROM read_parquet('{glob}') QUALIFY row_number() OVER (PARTITION BY skyCover ORDER BY timestamp DESC) = 1"),
+    "latest_int_keys": ("SELECT timestamp, locationId, tempF FROM weather LATEST ON timestamp PARTITION BY locationId",
+                        "SELECT timestamp, locationId, tempF FROM read_parquet('{glob}') QUALIFY row_number() OVER (PARTITION BY locationId ORDER BY timestamp DESC) = 1"),
 }
 
 DUCK = """
@@ -82,7 +90,7 @@ def main():
         ):
             time.sleep(0.2)
         glob = server.root / "db" / "public" / "weather" / "*" / "*.parquet"
-        print(f"SAMPLE BY benchmark: {binary}, {ib.SIZES[a.rows]:,} weather rows, 100 days, {a.runs} runs")
+        print(f"SAMPLE BY and LATEST ON benchmark: {binary}, {ib.SIZES[a.rows]:,} weather rows, 100 days, {a.runs} runs")
         for name, (ours_sql, duck_sql) in CASES.items():
             ours, duck = [], []
             for _ in range(a.runs):

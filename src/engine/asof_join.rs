@@ -6,12 +6,18 @@
 //! each left row takes the number of the last right row before it (a
 //! window over the merged rows), and the right table is joined back by
 //! that number.
+//!
+//! SPLICE JOIN is the full form: every row of either table, each with the
+//! newest row of the other table at or before it (a right row sorts before
+//! a left row of the same time, so that left row sees it, as in ASOF).
+//! Both tables are numbered, merged the same way, and each merged row takes
+//! the last number of each side; both tables are joined back.
 
 use datafusion::sql::sqlparser::ast as sp;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::sql::{ASOF_JOIN_MARKER, LT_JOIN_MARKER, Statement};
+use crate::sql::{ASOF_JOIN_MARKER, LT_JOIN_MARKER, SPLICE_JOIN_MARKER, Statement};
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -33,19 +39,19 @@ struct Side {
 impl Engine {
     fn side(&self, relation: &sp::TableFactor) -> Result<Side> {
         let sp::TableFactor::Table { name, alias, .. } = relation else {
-            return Err(err("ASOF and LT JOIN join two tables"));
+            return Err(err("ASOF, LT and SPLICE JOIN join two tables"));
         };
         let t = self.table_of_relation(name, None)?;
         let table = crate::sql::parser::ident_name(
             name.0
                 .last()
                 .and_then(|p| p.as_ident())
-                .ok_or_else(|| err("ASOF and LT JOIN join two tables"))?,
+                .ok_or_else(|| err("ASOF, LT and SPLICE JOIN join two tables"))?,
         );
         let meta = t.meta();
         let ts = meta.timestamp.clone().ok_or_else(|| {
             err(&format!(
-                "ASOF and LT JOIN need designated timestamps: table '{table}' has none"
+                "ASOF, LT and SPLICE JOIN need designated timestamps: table '{table}' has none"
             ))
         })?;
         Ok(Side {
@@ -62,24 +68,25 @@ impl Engine {
         })
     }
 
-    /// Rewrites an ASOF or LT join of the query's SELECT into plain SQL.
+    /// Rewrites an ASOF, LT or SPLICE join of the query's SELECT into
+    /// plain SQL.
     pub(super) fn asof_join(&self, mut query: Box<sp::Query>) -> Result<Box<sp::Query>> {
         let text = query.to_string();
-        if !text.contains(ASOF_JOIN_MARKER) && !text.contains(LT_JOIN_MARKER) {
+        if !MARKERS.iter().any(|m| text.contains(m)) {
             return Ok(query);
         }
         let sp::SetExpr::Select(select) = query.body.as_mut() else {
-            return Err(err("ASOF and LT JOIN need a plain SELECT"));
+            return Err(err("ASOF, LT and SPLICE JOIN need a plain SELECT"));
         };
         let [from] = select.from.as_mut_slice() else {
-            return Err(err("ASOF and LT JOIN join two tables"));
+            return Err(err("ASOF, LT and SPLICE JOIN join two tables"));
         };
         let [join] = from.joins.as_slice() else {
-            return Err(err("ASOF and LT JOIN join two tables, one join"));
+            return Err(err("ASOF, LT and SPLICE JOIN join two tables, one join"));
         };
         let constraint = match &join.join_operator {
             sp::JoinOperator::Left(c) | sp::JoinOperator::LeftOuter(c) => c,
-            _ => return Err(err("ASOF and LT JOIN join two tables, one join")),
+            _ => return Err(err("ASOF, LT and SPLICE JOIN join two tables, one join")),
         };
         let (a, b) = (self.side(&from.relation)?, self.side(&join.relation)?);
         let asof = constraint_text(constraint).contains(ASOF_JOIN_MARKER);
@@ -89,7 +96,7 @@ impl Engine {
             sp::JoinConstraint::Using(names) => {
                 for n in names {
                     let n = n.to_string();
-                    if !n.contains(ASOF_JOIN_MARKER) && !n.contains(LT_JOIN_MARKER) {
+                    if !MARKERS.iter().any(|m| n.contains(m)) {
                         let n = n.trim_matches('"').to_lowercase();
                         keys.push((quote(&n), quote(&n)));
                     }
@@ -97,6 +104,16 @@ impl Engine {
             }
             sp::JoinConstraint::On(e) => on_keys(e, &a.alias, &b.alias, &mut keys)?,
             _ => {}
+        }
+        if constraint_text(constraint).contains(SPLICE_JOIN_MARKER) {
+            let (from_sql, order) = splice(&a, &b, &keys);
+            let projection = projection(&select.projection, &a, &b, "__aid");
+            let shell = format!("SELECT {projection} FROM {from_sql}");
+            replace_from(select, &shell)?;
+            if query.order_by.is_none() {
+                query.order_by = Some(order);
+            }
+            return Ok(query);
         }
         let (sa, sb) = if asof { (1, 0) } else { (0, 1) };
         // A filter on the left table's columns alone is applied before the
@@ -165,39 +182,108 @@ impl Engine {
             bl = b.alias,
             al = a.alias
         );
-        // `*` would show the numbers: they are left out.
-        let mut projection = Vec::new();
-        for item in &select.projection {
-            projection.push(match item {
-                sp::SelectItem::Wildcard(_) => {
-                    format!("{}.* EXCLUDE (__m), {}.* EXCLUDE (__bid)", a.alias, b.alias)
-                }
-                sp::SelectItem::QualifiedWildcard(
-                    sp::SelectItemQualifiedWildcardKind::ObjectName(n),
-                    _,
-                ) if last_quoted(n) == a.alias => {
-                    format!("{}.* EXCLUDE (__m)", a.alias)
-                }
-                sp::SelectItem::QualifiedWildcard(
-                    sp::SelectItemQualifiedWildcardKind::ObjectName(n),
-                    _,
-                ) if last_quoted(n) == b.alias => {
-                    format!("{}.* EXCLUDE (__bid)", b.alias)
-                }
-                other => other.to_string(),
-            });
-        }
-        let shell = format!("SELECT {} FROM {from_sql}", projection.join(", "));
-        let Some(Statement::Query { query: parsed, .. }) = crate::sql::parse(&shell)?.pop() else {
-            return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
-        };
-        let sp::SetExpr::Select(new) = *parsed.body else {
-            return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
-        };
-        select.from = new.from;
-        select.projection = new.projection;
+        let shell = format!(
+            "SELECT {} FROM {from_sql}",
+            projection(&select.projection, &a, &b, "__m")
+        );
+        replace_from(select, &shell)?;
         Ok(query)
     }
+}
+
+/// The join's markers.
+const MARKERS: [&str; 3] = [ASOF_JOIN_MARKER, LT_JOIN_MARKER, SPLICE_JOIN_MARKER];
+
+/// The SELECT list over the rewritten join: `*` (and `a.*`, `b.*`) leave
+/// out the numbers the rewrite adds (`left_number` on the left side,
+/// `__bid` on the right).
+fn projection(items: &[sp::SelectItem], a: &Side, b: &Side, left_number: &str) -> String {
+    let mut out = Vec::new();
+    for item in items {
+        out.push(match item {
+            sp::SelectItem::Wildcard(_) => format!(
+                "{}.* EXCLUDE ({left_number}), {}.* EXCLUDE (__bid)",
+                a.alias, b.alias
+            ),
+            sp::SelectItem::QualifiedWildcard(
+                sp::SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) if last_quoted(n) == a.alias => format!("{}.* EXCLUDE ({left_number})", a.alias),
+            sp::SelectItem::QualifiedWildcard(
+                sp::SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) if last_quoted(n) == b.alias => format!("{}.* EXCLUDE (__bid)", b.alias),
+            other => other.to_string(),
+        });
+    }
+    out.join(", ")
+}
+
+/// Puts the FROM and SELECT list of `shell` (SQL text) into `select`.
+fn replace_from(select: &mut sp::Select, shell: &str) -> Result<()> {
+    let Some(Statement::Query { query: parsed, .. }) = crate::sql::parse(shell)?.pop() else {
+        return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
+    };
+    let sp::SetExpr::Select(new) = *parsed.body else {
+        return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
+    };
+    select.from = new.from;
+    select.projection = new.projection;
+    Ok(())
+}
+
+/// SPLICE JOIN's FROM (SQL text) and its order: time, then the right row
+/// before the left row of the same time.
+fn splice(a: &Side, b: &Side, keys: &[(String, String)]) -> (String, sp::OrderBy) {
+    let numbered = |s: &Side, id: &str| {
+        let order: Vec<String> = std::iter::once(quote(&s.ts))
+            .chain(s.columns.iter().map(|c| quote(c)))
+            .collect();
+        format!(
+            "(SELECT *, row_number() OVER (ORDER BY {}) AS {id} FROM {})",
+            order.join(", "),
+            s.sql
+        )
+    };
+    let (na, nb) = (numbered(a, "__aid"), numbered(b, "__bid"));
+    let key_cols = |left: bool| -> String {
+        keys.iter()
+            .enumerate()
+            .map(|(i, (ka, kb))| format!("{} AS __k{i}, ", if left { ka } else { kb }))
+            .collect()
+    };
+    let part = if keys.is_empty() {
+        String::new()
+    } else {
+        let k: Vec<String> = (0..keys.len()).map(|i| format!("__k{i}")).collect();
+        format!("PARTITION BY {} ", k.join(", "))
+    };
+    let window =
+        format!("OVER ({part}ORDER BY __t, __s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)");
+    let merged = format!(
+        "SELECT {ka}{ta} AS __t, 1 AS __s, __aid, CAST(NULL AS BIGINT) AS __bid FROM {na} AS __an \
+         UNION ALL SELECT {kb}{tb} AS __t, 0 AS __s, CAST(NULL AS BIGINT) AS __aid, __bid FROM {nb} AS __bn",
+        ka = key_cols(true),
+        kb = key_cols(false),
+        ta = quote(&a.ts),
+        tb = quote(&b.ts),
+    );
+    let pairs = format!(
+        "(SELECT __t, __s, last_value(__aid) IGNORE NULLS {window} AS __ma, last_value(__bid) IGNORE NULLS {window} AS __mb FROM ({merged}) AS __u) AS __p"
+    );
+    let from = format!(
+        "{pairs} LEFT JOIN {na} AS {al} ON {al}.__aid = __p.__ma LEFT JOIN {nb} AS {bl} ON {bl}.__bid = __p.__mb",
+        al = a.alias,
+        bl = b.alias,
+    );
+    let order = match crate::sql::parse("SELECT 1 ORDER BY __p.__t, __p.__s, __p.__ma, __p.__mb")
+        .ok()
+        .and_then(|mut s| s.pop())
+    {
+        Some(Statement::Query { query, .. }) => query.order_by.clone(),
+        _ => None,
+    };
+    (from, order.expect("a constant ORDER BY parses"))
 }
 
 /// Whether `w` reads the left table's columns only.
@@ -248,12 +334,7 @@ fn on_keys(e: &sp::Expr, a: &str, b: &str, keys: &mut Vec<(String, String)>) -> 
             on_keys(right, a, b, keys)
         }
         sp::Expr::Nested(inner) => on_keys(inner, a, b, keys),
-        sp::Expr::IsNull(m)
-            if m.to_string().contains(ASOF_JOIN_MARKER)
-                || m.to_string().contains(LT_JOIN_MARKER) =>
-        {
-            Ok(())
-        }
+        sp::Expr::IsNull(m) if MARKERS.iter().any(|k| m.to_string().contains(k)) => Ok(()),
         sp::Expr::BinaryOp {
             left,
             op: sp::BinaryOperator::Eq,
@@ -271,14 +352,14 @@ fn on_keys(e: &sp::Expr, a: &str, b: &str, keys: &mut Vec<(String, String)>) -> 
                 (Some((l, lc)), Some((r, rc))) if l == b && r == a => keys.push((rc, lc)),
                 _ => {
                     return Err(err(
-                        "an ASOF or LT JOIN's ON compares columns of the two tables: a.x = b.y",
+                        "an ASOF, LT or SPLICE JOIN's ON compares columns of the two tables: a.x = b.y",
                     ));
                 }
             }
             Ok(())
         }
         _ => Err(err(
-            "an ASOF or LT JOIN's ON compares columns of the two tables: a.x = b.y",
+            "an ASOF, LT or SPLICE JOIN's ON compares columns of the two tables: a.x = b.y",
         )),
     }
 }

@@ -127,10 +127,11 @@ pub enum CopySource {
     Query(Box<sp::Query>),
 }
 
-/// The columns an ASOF JOIN's and an LT JOIN's constraint names until the
+/// The columns an ASOF, LT or SPLICE JOIN's constraint names until the
 /// engine rewrites the join (see `sql::parser::tokens::take_asof`).
 pub const ASOF_JOIN_MARKER: &str = "__sluice_asof_join";
 pub const LT_JOIN_MARKER: &str = "__sluice_lt_join";
+pub const SPLICE_JOIN_MARKER: &str = "__sluice_splice_join";
 
 /// The column a SAMPLE BY query groups by until the engine rewrites it.
 pub const SAMPLE_BY_MARKER: &str = "__sluice_sample_by";

@@ -214,3 +214,107 @@ for r in rows:
     drop(client);
     assert!(server.stop().success());
 }
+
+/// ASOF, LT and SPLICE JOIN agree with DuckDB's ASOF joins over the same
+/// Parquet files: 2,000 trades and 1,500 quotes with keys and times that
+/// interleave (some at the same instant). SPLICE JOIN is checked as the
+/// union of the trades' ASOF match and the quotes' strictly-earlier match.
+#[tokio::test]
+async fn asof_lt_and_splice_join_match_duckdb() {
+    let root = scratch("asof-duckdb").join("data");
+    let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE trades (ts TIMESTAMP, sym SYMBOL, price DOUBLE) TIMESTAMP(ts) PARTITION BY HOUR;
+             CREATE TABLE quotes (ts TIMESTAMP, sym SYMBOL, bid DOUBLE) TIMESTAMP(ts) PARTITION BY HOUR;
+             INSERT INTO trades SELECT dateadd('s', value * 7, '2024-01-01T00:00:00Z'),
+                                       chr(65 + CAST(value % 3 AS INT)), CAST(value AS DOUBLE)
+                                FROM generate_series(0, 1999);
+             INSERT INTO quotes SELECT dateadd('s', value * 11 + 3, '2024-01-01T00:00:00Z'),
+                                       chr(65 + CAST(value % 4 AS INT)), CAST(value AS DOUBLE)
+                                FROM generate_series(0, 1499);",
+        )
+        .await
+        .unwrap();
+    let duck = |sql: &str| {
+        let script = format!(
+            r#"
+import os, duckdb
+con = duckdb.connect()
+con.execute(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{{os.environ['ROOT']}}/trades/*/*.parquet')")
+con.execute(f"CREATE VIEW quotes AS SELECT * FROM read_parquet('{{os.environ['ROOT']}}/quotes/*/*.parquet')")
+for r in con.execute("""{sql}""").fetchall():
+    print(' '.join('NULL' if c is None else str(c) for c in r))
+"#
+        );
+        let root = root.join("db/public").display().to_string();
+        let mut lines: Vec<String> = python(&script, &[("ROOT", root)])
+            .lines()
+            .map(numbers_alike)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ours = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let mut r: Vec<String> = rows(client, sql)
+                .await
+                .iter()
+                .map(|r| numbers_alike(r))
+                .collect();
+            r.sort();
+            r
+        }
+    };
+    let asof = ours("SELECT t.sym, t.price, q.bid FROM trades t ASOF JOIN quotes q ON (sym)").await;
+    assert_eq!(asof.len(), 2000);
+    same_rows(
+        &asof,
+        &duck(
+            "SELECT t.sym, t.price, q.bid FROM trades t ASOF LEFT JOIN quotes q ON t.sym = q.sym AND t.ts >= q.ts",
+        ),
+    );
+    same_rows(
+        &ours("SELECT t.sym, t.price, q.bid FROM trades t LT JOIN quotes q ON (sym)").await,
+        &duck(
+            "SELECT t.sym, t.price, q.bid FROM trades t ASOF LEFT JOIN quotes q ON t.sym = q.sym AND t.ts > q.ts",
+        ),
+    );
+    let splice = ours("SELECT t.price, q.bid FROM trades t SPLICE JOIN quotes q ON (sym)").await;
+    assert_eq!(splice.len(), 3500);
+    same_rows(
+        &splice,
+        &duck(
+            "SELECT t.price, q.bid FROM trades t ASOF LEFT JOIN quotes q ON t.sym = q.sym AND t.ts >= q.ts
+             UNION ALL
+             SELECT t.price, q.bid FROM quotes q ASOF LEFT JOIN trades t ON q.sym = t.sym AND q.ts > t.ts"
+        )
+    );
+    drop(client);
+    assert!(server.stop().success());
+}
+
+/// A row's numbers written one way (DuckDB prints `3.0`, we print `3`).
+fn numbers_alike(row: &str) -> String {
+    row.split(' ')
+        .map(|c| {
+            c.parse::<f64>()
+                .map_or_else(|_| c.to_string(), |v| v.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Equal sorted rows; on a difference, the first rows that differ.
+fn same_rows(ours: &[String], theirs: &[String]) {
+    let first = ours.iter().zip(theirs).position(|(a, b)| a != b);
+    assert!(
+        ours.len() == theirs.len() && first.is_none(),
+        "{} rows against {}; first difference: {:?}",
+        ours.len(),
+        theirs.len(),
+        first.map(|i| (&ours[i], &theirs[i]))
+    );
+}

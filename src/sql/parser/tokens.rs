@@ -421,30 +421,30 @@ pub(super) fn take_latest(
     Ok((tokens, found))
 }
 
-/// `a ASOF JOIN b [ON (k, …) | ON a.x = b.y …]` and `LT JOIN`: sqlparser
+/// `a ASOF JOIN b [ON (k, …) | ON a.x = b.y …]`, `LT JOIN` and `SPLICE JOIN`: sqlparser
 /// reads them as `LEFT JOIN b USING (k, …, "<marker>")` (or `ON … AND
 /// "<marker>" IS NULL`), the marker naming the kind
-/// ([`crate::sql::ASOF_JOIN_MARKER`], [`crate::sql::LT_JOIN_MARKER`]); the
-/// engine rewrites the join.
+/// ([`crate::sql::ASOF_JOIN_MARKER`], [`crate::sql::LT_JOIN_MARKER`],
+/// [`crate::sql::SPLICE_JOIN_MARKER`]); the engine rewrites the join.
 pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut i = 0;
     while i < tokens.len() {
         let Some(j) = next(&tokens, i) else { break };
-        let asof = word_is(&tokens[i], "asof");
-        if !((asof || word_is(&tokens[i], "lt")) && word_is(&tokens[j], "join")) {
+        let marker = [
+            ("asof", crate::sql::ASOF_JOIN_MARKER),
+            ("lt", crate::sql::LT_JOIN_MARKER),
+            ("splice", crate::sql::SPLICE_JOIN_MARKER),
+        ]
+        .into_iter()
+        .find(|(w, _)| word_is(&tokens[i], w))
+        .map(|(_, m)| m);
+        let Some(marker) = marker.filter(|_| word_is(&tokens[j], "join")) else {
             i += 1;
             continue;
-        }
+        };
         let span = tokens[i].span;
         let t = |token: Token| TokenWithSpan::new(token, span);
-        let marker = Token::make_word(
-            if asof {
-                crate::sql::ASOF_JOIN_MARKER
-            } else {
-                crate::sql::LT_JOIN_MARKER
-            },
-            Some('"'),
-        );
+        let marker = Token::make_word(marker, Some('"'));
         tokens.splice(
             i..=j,
             [
@@ -520,7 +520,7 @@ pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                             if depth == 0
                                 && [
                                     "where", "group", "order", "limit", "join", "left", "inner",
-                                    "asof", "lt", "cross", "union", "sample", "latest",
+                                    "asof", "lt", "splice", "cross", "union", "sample", "latest",
                                 ]
                                 .iter()
                                 .any(|w| word_is(&tokens[end], w)) =>
