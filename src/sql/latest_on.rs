@@ -112,16 +112,28 @@ impl LatestOn {
         let (alias, ts, relation) = (&self.alias, &self.ts, &self.relation);
         let keys = self.keys.join(", ");
         let filter = self.filter_sql(from);
+        // The newest times per key are the join's first (build) side: a
+        // few rows, where the table would be millions. The keys get names of
+        // their own so the WHERE's columns are the table's alone; every key
+        // is a hash key with NULL matching NULL.
+        let newest: Vec<String> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS __lk{i}"))
+            .collect();
         let on: Vec<String> = self
             .keys
             .iter()
-            .map(|k| format!("({alias}.{k} IS NOT DISTINCT FROM __latest.{k})"))
+            .enumerate()
+            .map(|(i, k)| format!("({alias}.{k} IS NOT DISTINCT FROM __latest.__lk{i})"))
             .chain(std::iter::once(format!(
-                "({alias}.{ts} = __latest.__latest_ts)"
+                "({alias}.{ts} IS NOT DISTINCT FROM __latest.__latest_ts)"
             )))
             .collect();
         let candidates = format!(
-            "SELECT {alias}.* FROM {relation} AS {alias} JOIN (SELECT {keys}, max({ts}) AS __latest_ts FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __latest ON {on}{filter}",
+            "SELECT {alias}.* FROM (SELECT {newest}, max({ts}) AS __latest_ts FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __latest JOIN {relation} AS {alias} ON {on}{filter}",
+            newest = newest.join(", "),
             on = on.join(" AND "),
         );
         format!(

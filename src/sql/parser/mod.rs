@@ -399,6 +399,36 @@ impl Qp<'_> {
         let Some(at) = text.find(tokens::LATEST_ON_MARKER) else {
             return Ok((q, None));
         };
+        let marked = matches!(q.body.as_ref(), sp::SetExpr::Select(s)
+            if matches!(&s.group_by, sp::GroupByExpr::Expressions(e, _)
+                if e.iter().any(|e| e.to_string().contains(tokens::LATEST_ON_MARKER))));
+        if !marked {
+            // LATEST ON in a WITH query or a subquery of FROM: rewritten
+            // where it is (the whole table is read; only a top-level one is
+            // narrowed).
+            let mut q = q;
+            if let Some(with) = q.with.as_mut() {
+                for cte in &mut with.cte_tables {
+                    if cte.query.to_string().contains(tokens::LATEST_ON_MARKER) {
+                        cte.query = self.latest_on(cte.query.clone())?.0;
+                    }
+                }
+            }
+            if let sp::SetExpr::Select(select) = q.body.as_mut() {
+                for t in &mut select.from {
+                    let relations = std::iter::once(&mut t.relation)
+                        .chain(t.joins.iter_mut().map(|j| &mut j.relation));
+                    for r in relations {
+                        if let sp::TableFactor::Derived { subquery, .. } = r
+                            && subquery.to_string().contains(tokens::LATEST_ON_MARKER)
+                        {
+                            *subquery = self.latest_on(subquery.clone())?.0;
+                        }
+                    }
+                }
+            }
+            return Ok((q, None));
+        }
         let k: usize = text[at + tokens::LATEST_ON_MARKER.len()..]
             .trim_start_matches('_')
             .chars()
