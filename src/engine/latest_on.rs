@@ -1,18 +1,22 @@
-//! LATEST ON over the newest partitions only, when the table's files say
-//! where every key is.
+//! LATEST ON over the newest partitions only: the query is limited to the
+//! rows at or after a time no key's newest row is before, so the provider
+//! prunes the older files. Two ways to find that time:
 //!
-//! The files' dictionary pages give the distinct keys of each file
-//! (`Table::file_keys`). Taken newest first, the first files that between
-//! them hold every key of the table bound the query: each key has a row at
-//! or after the oldest row of those files, so its newest row is there too,
-//! and the query reads `ts >= bound` (the provider prunes the older files).
-//! That is exact for one key column and no WHERE. With a WHERE, or with
-//! several key columns (whose combinations the per-column sets do not
-//! give), the bound is checked: the keys found at or after it must number
-//! every key (the product of the columns' counts); if not, a wider bound
-//! is tried once, then the whole table is read.
+//! - From the files alone, for one text key column and no WHERE: the
+//!   files' dictionary pages give each file's distinct keys
+//!   (`Table::file_keys`). Taken newest first, the first files that between
+//!   them hold every key of the table have a row of each key, so every
+//!   key's newest row is at or after the oldest row of those files. No
+//!   rows are read.
+//! - Otherwise by one aggregation over the keys and the timestamp: the
+//!   oldest of the keys' newest times (with the WHERE). The rows of every
+//!   other column are then read from the newest files only.
 
-use datafusion::arrow::array::{Array, Int64Array};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast as sp;
 
@@ -22,130 +26,102 @@ use crate::error::{Error, Result};
 use crate::sql::{LatestOn, Statement};
 use crate::storage::dictionary::Distinct;
 
-/// At most this many keys (per column, and combinations) take the narrow
-/// path: "few keys". Above it the dictionaries cost more than they save.
+/// At most this many keys take the path through the files' dictionaries:
+/// above it the dictionaries cost more than they save.
 const MAX_KEYS: usize = 100_000;
 
 impl Engine {
-    /// The LATEST ON query `general` (over the whole table), narrowed to the
-    /// newest files that hold every key when the files show which those are.
+    /// The LATEST ON query `general` (over the whole table), limited to the
+    /// newest files when the table's designated timestamp is the one the
+    /// clause names.
     pub(super) async fn latest_on(
         &self,
         general: Box<sp::Query>,
         l: &LatestOn,
         params: &[ScalarValue],
     ) -> Result<Box<sp::Query>> {
-        let Some(plan) = self.latest_bounds(l).await? else {
+        let Ok(table) = self.table_of_relation(&l.relation, Some(l.position)) else {
             return Ok(general);
         };
-        if plan.exact {
-            return reparse(&l.sql(Some(plan.bounds[0])));
-        }
-        for &bound in &plan.bounds {
-            let rows = self
-                .query(parse_one(&l.count_sql(bound))?, params)
-                .await?
-                .collect()
-                .await?;
-            let found = rows
-                .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
-                .filter(|c| !c.is_empty())
-                .map_or(0, |c| c.value(0));
-            if usize::try_from(found).is_ok_and(|n| n >= plan.keys) {
-                return reparse(&l.sql(Some(bound)));
-            }
-        }
-        Ok(general)
-    }
-
-    /// Where the newest files holding every key start, or None when the
-    /// whole table must be read anyway.
-    async fn latest_bounds(&self, l: &LatestOn) -> Result<Option<Bounds>> {
-        let Ok(table) = self.table_of_relation(&l.relation, Some(l.position)) else {
-            return Ok(None);
-        };
         let meta = table.meta();
-        let name = |written: &str| {
-            let ident = sp::Ident::from(written);
-            let parsed = match written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                Some(q) => sp::Ident::with_quote('"', q.replace("\"\"", "\"")),
-                None => ident,
-            };
-            crate::sql::parser::ident_name(&parsed)
-        };
-        if meta.timestamp.as_deref() != Some(name(&l.ts).as_str()) {
-            return Ok(None);
+        if meta.timestamp.as_deref() != Some(written_name(&l.ts).as_str()) {
+            return Ok(general);
         }
-        let keys: Vec<String> = l.keys.iter().map(|k| name(k)).collect();
-        if !keys
-            .iter()
-            .all(|k| meta.columns.iter().any(|c| &c.name == k))
+        if let [key] = l.keys.as_slice()
+            && !l.has_filter()
         {
-            return Ok(None);
+            let key = written_name(key);
+            if meta.columns.iter().any(|c| c.name == key) {
+                let files =
+                    tokio::task::spawn_blocking(move || table.file_keys(&[key.as_str()], MAX_KEYS))
+                        .await
+                        .map_err(|e| Error::Internal(format!("LATEST ON key lookup: {e}")))??;
+                if let Some(bound) = files.as_deref().and_then(bound_from_files) {
+                    return reparse(&l.sql(Some(bound)));
+                }
+            }
         }
-        let files = tokio::task::spawn_blocking(move || {
-            let columns: Vec<&str> = keys.iter().map(String::as_str).collect();
-            table.file_keys(&columns, MAX_KEYS)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("LATEST ON key lookup: {e}")))??;
-        Ok(files.and_then(|f| Bounds::of(&f, l.keys.len() == 1 && !l.has_filter())))
+        let rows = self
+            .query(parse_one(&l.oldest_newest_sql())?, params)
+            .await?
+            .collect()
+            .await?;
+        match rows.first().and_then(|b| micros(b.column(0))) {
+            Some(bound) => reparse(&l.sql(Some(bound))),
+            // No row passes the WHERE: the general query answers (nothing).
+            None => Ok(general),
+        }
     }
 }
 
-/// The bounds to try, newest first.
-struct Bounds {
-    /// Every key of the table, counted as the product of the columns'.
-    keys: usize,
-    /// True when the first bound needs no check.
-    exact: bool,
-    bounds: Vec<i64>,
+/// A column name as the clause wrote it, as the catalog names it.
+fn written_name(written: &str) -> String {
+    let ident = match written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(q) => sp::Ident::with_quote('"', q.replace("\"\"", "\"")),
+        None => sp::Ident::new(written),
+    };
+    crate::sql::parser::ident_name(&ident)
 }
 
-impl Bounds {
-    /// From the files newest first: the oldest row of the fewest newest
-    /// files holding every value of each key column, then of four times as
-    /// many files; None when those are all the files.
-    fn of(files: &[FileKeys], exact: bool) -> Option<Bounds> {
-        let columns = files.first()?.keys.len();
-        let mut all = vec![Distinct::default(); columns];
-        for f in files {
-            for (a, k) in all.iter_mut().zip(&f.keys) {
-                a.extend(k);
-            }
-        }
-        let keys = all
-            .iter()
-            .try_fold(1usize, |n, a| n.checked_mul(a.len()))
-            .filter(|&n| n <= MAX_KEYS)?;
-        let mut seen = vec![Distinct::default(); columns];
-        let mut needed = None;
-        for (i, f) in files.iter().enumerate() {
-            for (s, k) in seen.iter_mut().zip(&f.keys) {
-                s.extend(k);
-            }
-            if seen.iter().zip(&all).all(|(s, a)| s.covers(a)) {
-                needed = Some(i + 1);
-                break;
-            }
-        }
-        let oldest = |n: usize| files[..n].iter().map(|f| f.min_ts).min();
-        let first = needed.filter(|&n| n < files.len())?;
-        let mut bounds = vec![oldest(first)?];
-        let wider = first.saturating_mul(4);
-        if !exact && wider < files.len() {
-            bounds.extend(oldest(wider));
-        }
-        // A bound at or before every row reads the whole table anyway.
-        let table_start = files.iter().map(|f| f.min_ts).min()?;
-        bounds.retain(|&b| b > table_start);
-        (!bounds.is_empty()).then_some(Bounds {
-            keys,
-            exact,
-            bounds,
-        })
+/// The first value of a timestamp column as UTC microseconds, rounded
+/// down (so a bound at it keeps that row).
+fn micros(column: &dyn Array) -> Option<i64> {
+    if column.is_empty() || column.is_null(0) {
+        return None;
     }
+    Some(match column.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            column.as_primitive::<TimestampSecondType>().value(0) * 1_000_000
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            column.as_primitive::<TimestampMillisecondType>().value(0) * 1_000
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            column.as_primitive::<TimestampMicrosecondType>().value(0)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => column
+            .as_primitive::<TimestampNanosecondType>()
+            .value(0)
+            .div_euclid(1_000),
+        _ => return None,
+    })
+}
+
+/// From the files newest first: the oldest row of the fewest newest files
+/// holding every value of the key column; None when that takes every file.
+fn bound_from_files(files: &[FileKeys]) -> Option<i64> {
+    let mut all = Distinct::default();
+    for f in files {
+        all.extend(f.keys.first()?);
+    }
+    let mut seen = Distinct::default();
+    let needed = files.iter().position(|f| {
+        seen.extend(&f.keys[0]);
+        seen.covers(&all)
+    })? + 1;
+    let bound = files[..needed].iter().map(|f| f.min_ts).min()?;
+    // A bound at or before every row reads the whole table anyway.
+    (bound > files.iter().map(|f| f.min_ts).min()?).then_some(bound)
 }
 
 fn parse_one(sql: &str) -> Result<sp::Statement> {
@@ -166,17 +142,14 @@ fn reparse(sql: &str) -> Result<Box<sp::Query>> {
 mod tests {
     use super::*;
 
-    fn file(min_ts: i64, max_ts: i64, keys: &[&[&str]]) -> FileKeys {
+    fn file(min_ts: i64, max_ts: i64, keys: &[&str]) -> FileKeys {
         FileKeys {
             min_ts,
             max_ts,
-            keys: keys
-                .iter()
-                .map(|k| Distinct {
-                    values: k.iter().map(|s| s.to_string()).collect(),
-                    null: false,
-                })
-                .collect(),
+            keys: vec![Distinct {
+                values: keys.iter().map(|s| s.to_string()).collect(),
+                null: false,
+            }],
         }
     }
 
@@ -184,27 +157,38 @@ mod tests {
     fn the_newest_files_holding_every_key_bound_the_scan() {
         // Newest first: day 3 has a and b, day 2 has c, day 1 a, day 0 d.
         let files = [
-            file(30, 39, &[&["a", "b"]]),
-            file(20, 29, &[&["c"]]),
-            file(10, 19, &[&["a"]]),
-            file(0, 9, &[&["d"]]),
+            file(30, 39, &["a", "b"]),
+            file(20, 29, &["c"]),
+            file(10, 19, &["a"]),
+            file(0, 9, &["d"]),
         ];
-        assert!(
-            Bounds::of(&files, true).is_none(),
+        assert_eq!(
+            bound_from_files(&files),
+            None,
             "d is only in the oldest file"
         );
-        let b = Bounds::of(&files[..3], true).unwrap();
-        assert_eq!((b.keys, b.exact, b.bounds.as_slice()), (3, true, &[20][..]));
-        // Checked bounds: the fewest files, then four times as many.
-        let files: Vec<FileKeys> = (0..10)
-            .rev()
-            .map(|d| file(d * 10, d * 10 + 9, &[&["a", "b"], &["x"]]))
-            .collect();
-        let b = Bounds::of(&files, false).unwrap();
-        assert_eq!((b.keys, b.bounds.as_slice()), (2, &[90, 60][..]));
+        assert_eq!(bound_from_files(&files[..3]), Some(20));
+        // Overlapping files: the oldest row of those needed.
+        let files = [
+            file(25, 39, &["a"]),
+            file(20, 29, &["b"]),
+            file(0, 19, &["a"]),
+        ];
+        assert_eq!(bound_from_files(&files), Some(20));
         // A NULL key counts, and only a file with NULLs covers it.
-        let mut files = vec![file(10, 19, &[&["a"]]), file(0, 9, &[&["a"]])];
+        let mut files = vec![file(10, 19, &["a"]), file(0, 9, &["a"])];
         files[1].keys[0].null = true;
-        assert!(Bounds::of(&files, true).is_none());
+        assert_eq!(bound_from_files(&files), None);
+    }
+
+    #[test]
+    fn bounds_round_down_to_microseconds() {
+        use datafusion::arrow::array::TimestampNanosecondArray;
+        let ns = TimestampNanosecondArray::from(vec![-1_500]);
+        assert_eq!(micros(&ns), Some(-2));
+        let ns = TimestampNanosecondArray::from(vec![Some(1_999)]);
+        assert_eq!(micros(&ns), Some(1));
+        let none = TimestampNanosecondArray::from(vec![None::<i64>]);
+        assert_eq!(micros(&none), None);
     }
 }

@@ -3,8 +3,8 @@
 //! (a hash join on the keys, NULL matching NULL), then one row per key
 //! among those few. No sort of the whole table.
 //!
-//! The same query can be limited to the rows at or after a time: the
-//! engine does that when the table's files show every key is there (see
+//! The same query can be limited to the rows at or after a time at or
+//! before every key's newest row: the engine finds one (see
 //! `engine::latest_on`), so only the newest partitions are read.
 
 use datafusion::sql::sqlparser::ast as sp;
@@ -144,14 +144,16 @@ impl LatestOn {
         )
     }
 
-    /// How many keys have a row (passing the filter) at or after `from`.
-    pub fn count_sql(&self, from: i64) -> String {
+    /// The oldest of the keys' newest times (among the rows the filter
+    /// keeps): every key's newest row is at or after it.
+    pub fn oldest_newest_sql(&self) -> String {
         format!(
-            "SELECT count(*) FROM (SELECT {keys} FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __k",
+            "SELECT min(__newest) FROM (SELECT max({ts}) AS __newest FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __n",
+            ts = self.ts,
             keys = self.keys.join(", "),
             relation = self.relation,
             alias = self.alias,
-            filter = self.filter_sql(Some(from)),
+            filter = self.filter_sql(None),
         )
     }
 }

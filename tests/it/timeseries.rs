@@ -117,11 +117,11 @@ async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
     out
 }
 
-/// LATEST ON reads only the newest files that hold every key (their
-/// dictionaries say which), with EXPLAIN showing which; its rows equal
-/// DuckDB's newest row per key over all of the table's files, with a
-/// WHERE, with two key columns, and after a row with a new key lands in
-/// an old partition (then every file is read).
+/// LATEST ON reads only the newest files: those that hold every key (their
+/// dictionaries say which) or, with a WHERE or two key columns, those from
+/// the oldest of the keys' newest rows on; EXPLAIN shows which. Its rows
+/// equal DuckDB's newest row per key over all of the table's files, also
+/// after a row with a new key lands in an old partition.
 #[tokio::test]
 async fn latest_on_reads_the_newest_files_and_matches_duckdb() {
     let root = scratch("latest-on").join("data");
@@ -183,9 +183,8 @@ for r in rows:
     assert_eq!(ours.len(), 7, "a to e, rare and NULL: {ours:?}");
     assert_eq!(ours, duck("", "k"));
 
-    // A WHERE every key passes in the newest files: still narrowed (the
-    // count of keys found there is checked); one that some key fails
-    // there reads the whole table.
+    // With a WHERE, the oldest of the keys' newest rows that pass it bounds
+    // the scan: day 8 ('rare' at 200), or day 1 when 'rare' must be < 150.
     let sql = "SELECT ts, k, k2, v FROM t WHERE v >= 1 LATEST ON ts PARTITION BY k";
     assert_eq!(rows(&client, sql).await, duck("WHERE v >= 1", "k"));
     let read = files_read(&explain(&client, sql).await);
@@ -194,14 +193,23 @@ for r in rows:
     assert!(old(&files_read(&explain(&client, sql).await)));
     assert_eq!(rows(&client, sql).await, duck("WHERE v < 150", "k"));
 
-    // Two key columns.
+    // Two key columns: ('rare', 'p') is newest on day 1.
+    let sql = "SELECT ts, k, k2, v FROM t LATEST ON ts PARTITION BY k, k2";
+    assert!(old(&files_read(&explain(&client, sql).await)));
+    let sql = "SELECT ts, k, k2, v FROM t WHERE ts >= '2024-01-02' LATEST ON ts PARTITION BY k, k2";
+    let read = files_read(&explain(&client, sql).await);
+    assert_eq!(read.len(), 5, "{read:?}");
+    assert_eq!(
+        rows(&client, sql).await,
+        duck("WHERE ts >= '2024-01-02'", "k, k2")
+    );
     let sql = "SELECT ts, k, k2, v FROM t LATEST ON ts PARTITION BY k, k2";
     let ours = rows(&client, sql).await;
     assert_eq!(ours, duck("", "k, k2"));
     assert_eq!(ours.len(), 5 * 2 + 2 + 1);
 
     // A new key in an old partition: the newest files no longer hold
-    // every key, and the answer has it.
+    // every key (day 2 on is read), and the answer has it.
     client
         .batch_execute("INSERT INTO t VALUES ('2024-01-02T03:00:00Z', 'late', 'q', 400)")
         .await
