@@ -509,7 +509,7 @@ impl Engine {
         o: PgCopyOptions,
     ) -> Result<Output> {
         let query = match source {
-            CopySource::Query(q) => q,
+            CopySource::Query(q) => self.inner_query(&q, &[]).await?,
             CopySource::Table(t) => {
                 let sql = format!(
                     "SELECT * FROM \"{}\".\"{}\"",

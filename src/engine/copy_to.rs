@@ -53,7 +53,7 @@ impl Engine {
                     _ => return Err(Error::Internal("could not build the COPY query".into())),
                 }
             }
-            CopySource::Query(q) => ("query".to_string(), q.clone(), None),
+            CopySource::Query(q) => ("query".to_string(), self.inner_query(q, &[]).await?, None),
         };
         let plan = self
             .plan(

@@ -27,9 +27,8 @@ impl Engine {
     pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
         let targets = target_columns(&table.meta(), &insert)?;
-        let plan = self
-            .plan(sp::Statement::Query(insert.source), params)
-            .await?;
+        let source = self.inner_query(&insert.source, params).await?;
+        let plan = self.plan(sp::Statement::Query(source), params).await?;
         let rows = self
             .insert_plan(&table, plan, targets, insert.batch)
             .await?;
@@ -96,7 +95,7 @@ impl Engine {
         let meta = table.meta();
         let targets = target_columns(&meta, insert)?;
         let mut out: Vec<Option<DataType>> = Vec::new();
-        if let sp::SetExpr::Values(values) = insert.source.body.as_ref() {
+        if let sp::SetExpr::Values(values) = insert.source.query.body.as_ref() {
             for row in &values.rows {
                 for (j, e) in row.iter().enumerate() {
                     if let sp::Expr::Value(v) = e

@@ -499,6 +499,22 @@ impl Engine {
         self.asof_join(query)
     }
 
+    /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
+    /// COPY (…) TO), rewritten as [`Engine::rewrite_query`] does.
+    pub(super) async fn inner_query(
+        &self,
+        q: &crate::sql::QueryParts,
+        params: &[ScalarValue],
+    ) -> Result<Box<sp::Query>> {
+        self.rewrite_query(
+            q.query.clone(),
+            q.sample.as_ref(),
+            q.latest.as_ref(),
+            params,
+        )
+        .await
+    }
+
     /// Plans a statement DataFusion understands, binding parameters.
     async fn plan(&self, mut stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
         // pg_catalog comes first on PostgreSQL's search path, so its

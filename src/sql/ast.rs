@@ -32,7 +32,7 @@ pub struct CreateTable {
     pub if_not_exists: bool,
     pub columns: Vec<ColumnMeta>,
     /// `CREATE TABLE t AS (SELECT …)`.
-    pub as_query: Option<Box<sp::Query>>,
+    pub as_query: Option<QueryParts>,
     pub timestamp: Option<(String, usize)>,
     pub partition_by: Option<PartitionBy>,
     pub wal: Option<bool>,
@@ -42,7 +42,7 @@ pub struct CreateTable {
 pub struct Insert {
     pub table: TableRef,
     pub columns: Vec<(String, usize)>,
-    pub source: Box<sp::Query>,
+    pub source: QueryParts,
     /// `batch N`: rows per written chunk. The insert still commits once.
     pub batch: Option<u64>,
 }
@@ -124,7 +124,19 @@ pub struct CopyFromStdin {
 #[derive(Debug, Clone)]
 pub enum CopySource {
     Table(TableRef),
-    Query(Box<sp::Query>),
+    Query(QueryParts),
+}
+
+/// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
+/// COPY (…) TO) with the QuestDB clauses the engine rewrites before
+/// planning it, as for a query on its own: SAMPLE BY (the query groups by
+/// [`SAMPLE_BY_MARKER`]) and LATEST ON (already rewritten; kept to narrow
+/// the scan).
+#[derive(Debug, Clone)]
+pub struct QueryParts {
+    pub query: Box<sp::Query>,
+    pub sample: Option<SampleBy>,
+    pub latest: Option<super::LatestOn>,
 }
 
 /// The columns an ASOF, LT or SPLICE JOIN's constraint names until the

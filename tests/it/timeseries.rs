@@ -56,6 +56,41 @@ async fn interval_literals_prune_partitions_and_sample_by_matches_duckdb() {
     assert!(plan.contains("timestamp_floor"), "{plan}");
     assert_eq!(files_read(&plan).len(), 1, "{plan}");
 
+    // COPY of a SAMPLE BY query, to STDOUT and to Parquet files, which
+    // DuckDB reads back.
+    let stream = client
+        .copy_out("COPY (SELECT ts, count() FROM t SAMPLE BY 1d) TO STDOUT WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+    let text: String = chunks.iter().map(|c| String::from_utf8_lossy(c)).collect();
+    let days: Vec<&str> = text.lines().collect();
+    assert_eq!(days.len(), 10, "{text}");
+    assert_eq!(days[0], "2024-01-01 00:00:00,206");
+    let id = scalar(
+        &client,
+        "COPY (SELECT ts, count() AS n FROM t SAMPLE BY 1d) TO 'daily' WITH FORMAT PARQUET",
+    )
+    .await;
+    crate::common::eventually("the export", std::time::Duration::from_secs(30), || {
+        let client = &client;
+        let id = id.clone();
+        async move {
+            let q = format!(
+                "SELECT status FROM sys.copy_export_log WHERE id = '{id}' ORDER BY ts DESC LIMIT 1"
+            );
+            (scalar(client, &q).await == "finished").then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        python(
+            "import duckdb, os; print(duckdb.connect().execute(f\"SELECT count(*), sum(n) FROM read_parquet('{os.environ['D']}/*.parquet')\").fetchall()[0])",
+            &[("D", root.join("export/daily").display().to_string())],
+        ),
+        "(10, 2000)"
+    );
+
     // SAMPLE BY 1h, keyed, against DuckDB's time_bucket over the same
     // Parquet files.
     let mut ours = Vec::new();

@@ -22,7 +22,8 @@ impl Qp<'_> {
         let mut columns = Vec::new();
         let mut as_query = None;
         if self.p.parse_keyword(Keyword::AS) {
-            as_query = Some(wrap(self.sql, self.p.parse_query())?);
+            let q = wrap(self.sql, self.p.parse_query())?;
+            as_query = Some(self.inner_query(q)?);
         } else if self.p.consume_token(&Token::LParen) {
             loop {
                 columns.push(self.column_def()?);

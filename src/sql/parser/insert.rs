@@ -36,6 +36,7 @@ impl Qp<'_> {
             batch = Some(b);
         }
         let source = wrap(self.sql, self.p.parse_query())?;
+        let source = self.inner_query(source)?;
         Ok(Statement::Insert(Insert {
             table,
             columns,

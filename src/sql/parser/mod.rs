@@ -61,6 +61,20 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     Ok(out)
 }
 
+/// `(SELECT …)` as `SELECT …`: the parentheses of `CREATE TABLE t AS
+/// (SELECT …)` hold nothing else, and the rewrites look at the SELECT.
+fn without_parentheses(mut q: Box<sp::Query>) -> Box<sp::Query> {
+    while q.with.is_none()
+        && q.order_by.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && let sp::SetExpr::Query(inner) = q.body.as_ref()
+    {
+        q = inner.clone();
+    }
+    q
+}
+
 /// Normalises an identifier: unquoted names fold to lower case.
 pub fn ident_name(i: &sp::Ident) -> String {
     if i.quote_style.is_some() {
@@ -328,6 +342,19 @@ impl Qp<'_> {
         self.query_statement(q)
     }
 
+    /// A query inside another statement: its LATEST ON rewritten and its
+    /// SAMPLE BY kept, as for a query on its own (QuestDB's LIMIT forms
+    /// stay in the query).
+    fn inner_query(&mut self, q: Box<sp::Query>) -> Result<crate::sql::QueryParts> {
+        let (query, latest) = self.latest_on(without_parentheses(q))?;
+        let sample = self.sample_for(&query);
+        Ok(crate::sql::QueryParts {
+            query,
+            sample,
+            latest,
+        })
+    }
+
     /// EXPLAIN of a query: the query is read as one to run (LATEST ON,
     /// SAMPLE BY), so the plan shown is the one that runs.
     fn explain(&mut self, mut stmt: sp::Statement) -> Result<Statement> {
@@ -357,7 +384,7 @@ impl Qp<'_> {
     /// Takes QuestDB's LIMIT forms (`-n`, `lo, hi`) out of the query; a
     /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
     fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
-        let (mut q, latest) = self.latest_on(q)?;
+        let (mut q, latest) = self.latest_on(without_parentheses(q))?;
         let limit = match &q.limit_clause {
             Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
                 match (int_literal(offset), int_literal(limit)) {
