@@ -124,7 +124,7 @@ pub struct CopyFromStdin {
 #[derive(Debug, Clone)]
 pub enum CopySource {
     Table(TableRef),
-    Query(QueryParts),
+    Query(Box<QueryParts>),
 }
 
 /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,

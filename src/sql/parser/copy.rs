@@ -49,7 +49,7 @@ impl Qp<'_> {
     fn copy_query_to_stdout(&mut self, first: &TokenWithSpan) -> Result<Statement> {
         self.p.next_token();
         let query = wrap(self.sql, self.p.parse_query())?;
-        let query = self.inner_query(query)?;
+        let query = Box::new(self.inner_query(query)?);
         self.p
             .expect_token(&Token::RParen)
             .map_err(|e| syntax_error(self.sql, e))?;
