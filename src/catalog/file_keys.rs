@@ -20,13 +20,22 @@ impl Table {
     /// values of `columns`, or None when a scan is the only way to know: the
     /// table is on object storage, a file has no timestamp range, or a
     /// column of a file is not wholly dictionary encoded or has more than
-    /// `cap` values. Reads a dictionary page per row group and column.
-    pub fn file_keys(&self, columns: &[&str], cap: usize) -> Result<Option<Vec<FileKeys>>> {
+    /// `cap` values, or the table has more than `max_files` files (each is
+    /// opened). Reads a dictionary page per row group and column.
+    pub fn file_keys(
+        &self,
+        columns: &[&str],
+        cap: usize,
+        max_files: usize,
+    ) -> Result<Option<Vec<FileKeys>>> {
         if self.loc.remote.is_some() {
             return Ok(None);
         }
         self.refresh()?;
         let snapshot = self.snapshot();
+        if snapshot.manifest.files.len() > max_files {
+            return Ok(None);
+        }
         let mut out = Vec::with_capacity(snapshot.manifest.files.len());
         for f in &snapshot.manifest.files {
             let (Some(min_ts), Some(max_ts)) = (f.min_ts, f.max_ts) else {
