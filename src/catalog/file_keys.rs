@@ -1,4 +1,4 @@
-//! What a table's files hold of a few text columns, read from their
+//! What a table's files hold of one text column, read from their
 //! dictionary pages: LATEST ON uses it to read only the newest files that
 //! hold every key.
 
@@ -7,25 +7,28 @@ use crate::error::Result;
 use crate::storage::dictionary::{Distinct, distinct_text};
 
 /// One live file: its designated timestamp range and the distinct values
-/// of the asked columns.
+/// of the column asked for.
 #[derive(Debug, Clone)]
 pub struct FileKeys {
     pub min_ts: i64,
     pub max_ts: i64,
-    pub keys: Vec<Distinct>,
+    pub keys: Distinct,
 }
 
 impl Table {
     /// The live files newest first (by their newest row) with the distinct
-    /// values of `columns`, or None when a scan is the only way to know: the
-    /// table is on object storage, a file has no timestamp range, or a
+    /// values of `column`, or None when a scan is the only way to know: the
+    /// table is on object storage, a file has no timestamp range, the
     /// column of a file is not wholly dictionary encoded or has more than
-    /// `cap` values, or the table has more than `max_files` files (each is
-    /// opened). Reads a dictionary page per row group and column.
+    /// `cap` values, the files hold more than `max_held` values between
+    /// them (the memory this takes), or the table has more than
+    /// `max_files` files (each is opened). Reads a dictionary page per row
+    /// group.
     pub fn file_keys(
         &self,
-        columns: &[&str],
+        column: &str,
         cap: usize,
+        max_held: usize,
         max_files: usize,
     ) -> Result<Option<Vec<FileKeys>>> {
         if self.loc.remote.is_some() {
@@ -37,14 +40,18 @@ impl Table {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(snapshot.manifest.files.len());
+        let mut held = 0;
         for f in &snapshot.manifest.files {
             let (Some(min_ts), Some(max_ts)) = (f.min_ts, f.max_ts) else {
                 return Ok(None);
             };
-            let sets = distinct_text(&self.loc.dir.join(&f.path), columns, cap)?;
-            let Some(keys) = sets.into_iter().collect::<Option<Vec<_>>>() else {
+            let Some(keys) = distinct_text(&self.loc.dir.join(&f.path), column, cap)? else {
                 return Ok(None);
             };
+            held += keys.len();
+            if held > max_held {
+                return Ok(None);
+            }
             out.push(FileKeys {
                 min_ts,
                 max_ts,

@@ -17,7 +17,7 @@ use datafusion::sql::sqlparser::ast as sp;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::sql::{ASOF_JOIN_MARKER, LT_JOIN_MARKER, SPLICE_JOIN_MARKER, Statement};
+use crate::sql::{ASOF_JOIN_MARKER, LT_JOIN_MARKER, SPLICE_JOIN_MARKER};
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -221,9 +221,7 @@ fn projection(items: &[sp::SelectItem], a: &Side, b: &Side, left_number: &str) -
 
 /// Puts the FROM and SELECT list of `shell` (SQL text) into `select`.
 fn replace_from(select: &mut sp::Select, shell: &str) -> Result<()> {
-    let Some(Statement::Query { query: parsed, .. }) = crate::sql::parse(shell)?.pop() else {
-        return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
-    };
+    let parsed = crate::sql::parse_query(shell)?;
     let sp::SetExpr::Select(new) = *parsed.body else {
         return Err(Error::Internal(format!("ASOF JOIN rewrite: {shell}")));
     };
@@ -276,13 +274,9 @@ fn splice(a: &Side, b: &Side, keys: &[(String, String)]) -> (String, sp::OrderBy
         al = a.alias,
         bl = b.alias,
     );
-    let order = match crate::sql::parse("SELECT 1 ORDER BY __p.__t, __p.__s, __p.__ma, __p.__mb")
+    let order = crate::sql::parse_query("SELECT 1 ORDER BY __p.__t, __p.__s, __p.__ma, __p.__mb")
         .ok()
-        .and_then(|mut s| s.pop())
-    {
-        Some(Statement::Query { query, .. }) => query.order_by.clone(),
-        _ => None,
-    };
+        .and_then(|q| q.order_by);
     (from, order.expect("a constant ORDER BY parses"))
 }
 

@@ -16,9 +16,7 @@ use crate::import::pgbinary::{BinaryToCsv, Wire};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
 use crate::import::{ImportOptions, ImportRequest, OnError, RemoteSource, parse_id};
-use crate::sql::{
-    Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions, Statement,
-};
+use crate::sql::{Copy, CopyFromStdin, CopyOnError, CopySource, PgCopyFormat, PgCopyOptions};
 use crate::storage::S3Url;
 
 /// Result columns of COPY (`id`) and COPY CANCEL (`id`, `status`).
@@ -516,10 +514,7 @@ impl Engine {
                     t.schema.replace('"', "\"\""),
                     t.name.replace('"', "\"\"")
                 );
-                match crate::sql::parse(&sql)?.pop() {
-                    Some(Statement::Query { query, .. }) => query,
-                    _ => return Err(Error::Internal("could not build the COPY query".into())),
-                }
+                crate::sql::parse_query(&sql)?
             }
         };
         let rows = self

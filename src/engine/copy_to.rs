@@ -18,7 +18,7 @@ use super::copy::{copy_schema, resolve_copy_path};
 use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
 use crate::export::{ExportRequest, Exporter, Split};
-use crate::sql::{CopySource, CopyTo, ExportOptions, ParquetCodec, Statement};
+use crate::sql::{CopySource, CopyTo, ExportOptions, ParquetCodec};
 use crate::storage::PartitionBy;
 
 /// Rows per row group when the statement names none (QuestDB's default).
@@ -48,10 +48,7 @@ impl Engine {
                     t.schema.replace('"', "\"\""),
                     t.name.replace('"', "\"\"")
                 );
-                match crate::sql::parse(&sql)?.pop() {
-                    Some(Statement::Query { query, .. }) => (t.name.clone(), query, split),
-                    _ => return Err(Error::Internal("could not build the COPY query".into())),
-                }
+                (t.name.clone(), crate::sql::parse_query(&sql)?, split)
             }
             CopySource::Query(q) => ("query".to_string(), self.inner_query(q, &[]).await?, None),
         };

@@ -13,9 +13,8 @@
 //!   other column are then read from the newest files only.
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::datatypes::{
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, TimeUnit, TimestampMicrosecondType, TimestampNanosecondType,
 };
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast as sp;
@@ -23,12 +22,16 @@ use datafusion::sql::sqlparser::ast as sp;
 use super::Engine;
 use crate::catalog::file_keys::FileKeys;
 use crate::error::{Error, Result};
-use crate::sql::{LatestOn, Statement};
+use crate::sql::LatestOn;
 use crate::storage::dictionary::Distinct;
 
 /// At most this many keys take the path through the files' dictionaries:
 /// above it the dictionaries cost more than they save.
 const MAX_KEYS: usize = 100_000;
+
+/// At most this many key values are held for all files together (each
+/// file's set is kept until the bound is found): tens of MB at most.
+const MAX_HELD: usize = 1_000_000;
 
 /// Nor tables of more files than this: each file's footer and dictionary
 /// pages are read on every query (the 100-file bench table's whole LATEST ON
@@ -58,22 +61,25 @@ impl Engine {
             let key = written_name(key);
             if meta.columns.iter().any(|c| c.name == key) {
                 let files = tokio::task::spawn_blocking(move || {
-                    table.file_keys(&[key.as_str()], MAX_KEYS, MAX_FILES)
+                    table.file_keys(&key, MAX_KEYS, MAX_HELD, MAX_FILES)
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("LATEST ON key lookup: {e}")))??;
                 if let Some(bound) = files.as_deref().and_then(bound_from_files) {
-                    return reparse(&l.sql(Some(bound)));
+                    return crate::sql::parse_query(&l.sql(Some(bound)));
                 }
             }
         }
         let rows = self
-            .query(parse_one(&l.oldest_newest_sql())?, params)
+            .query(
+                sp::Statement::Query(crate::sql::parse_query(&l.oldest_newest_sql())?),
+                params,
+            )
             .await?
             .collect()
             .await?;
         match rows.first().and_then(|b| micros(b.column(0))) {
-            Some(bound) => reparse(&l.sql(Some(bound))),
+            Some(bound) => crate::sql::parse_query(&l.sql(Some(bound))),
             // No row passes the WHERE: the general query answers (nothing).
             None => Ok(general),
         }
@@ -89,19 +95,14 @@ fn written_name(written: &str) -> String {
     crate::sql::parser::ident_name(&ident)
 }
 
-/// The first value of a timestamp column as UTC microseconds, rounded
-/// down (so a bound at it keeps that row).
+/// The first value of a designated timestamp column (TIMESTAMP or
+/// TIMESTAMP_NS) as UTC microseconds, rounded down, so that a bound at it
+/// keeps that row (a cast to microseconds would round a negative time up).
 fn micros(column: &dyn Array) -> Option<i64> {
     if column.is_empty() || column.is_null(0) {
         return None;
     }
     Some(match column.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            column.as_primitive::<TimestampSecondType>().value(0) * 1_000_000
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            column.as_primitive::<TimestampMillisecondType>().value(0) * 1_000
-        }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             column.as_primitive::<TimestampMicrosecondType>().value(0)
         }
@@ -118,30 +119,16 @@ fn micros(column: &dyn Array) -> Option<i64> {
 fn bound_from_files(files: &[FileKeys]) -> Option<i64> {
     let mut all = Distinct::default();
     for f in files {
-        all.extend(f.keys.first()?);
+        all.extend(&f.keys);
     }
     let mut seen = Distinct::default();
     let needed = files.iter().position(|f| {
-        seen.extend(&f.keys[0]);
+        seen.extend(&f.keys);
         seen.covers(&all)
     })? + 1;
     let bound = files[..needed].iter().map(|f| f.min_ts).min()?;
     // A bound at or before every row reads the whole table anyway.
     (bound > files.iter().map(|f| f.min_ts).min()?).then_some(bound)
-}
-
-fn parse_one(sql: &str) -> Result<sp::Statement> {
-    match crate::sql::parse(sql)?.pop() {
-        Some(Statement::Query { query, .. }) => Ok(sp::Statement::Query(query)),
-        _ => Err(Error::Internal(format!("LATEST ON rewrite: {sql}"))),
-    }
-}
-
-fn reparse(sql: &str) -> Result<Box<sp::Query>> {
-    match parse_one(sql)? {
-        sp::Statement::Query(q) => Ok(q),
-        _ => unreachable!("parse_one returns queries"),
-    }
 }
 
 #[cfg(test)]
@@ -152,10 +139,10 @@ mod tests {
         FileKeys {
             min_ts,
             max_ts,
-            keys: vec![Distinct {
+            keys: Distinct {
                 values: keys.iter().map(|s| s.to_string()).collect(),
                 null: false,
-            }],
+            },
         }
     }
 
@@ -183,7 +170,7 @@ mod tests {
         assert_eq!(bound_from_files(&files), Some(20));
         // A NULL key counts, and only a file with NULLs covers it.
         let mut files = vec![file(10, 19, &["a"]), file(0, 9, &["a"])];
-        files[1].keys[0].null = true;
+        files[1].keys.null = true;
         assert_eq!(bound_from_files(&files), None);
     }
 

@@ -436,20 +436,14 @@ impl Engine {
                 }))
             }
             Statement::Explain {
-                mut statement,
+                statement,
                 sample,
                 latest,
             } => {
-                if let sp::Statement::Explain {
-                    statement: inner, ..
-                } = statement.as_mut()
-                    && let sp::Statement::Query(q) = inner.as_mut()
-                {
-                    *q = self
-                        .rewrite_query(q.clone(), sample.as_ref(), latest.as_ref(), params)
-                        .await?;
-                }
-                Ok(Output::Rows(self.query(*statement, params).await?))
+                let explain = self
+                    .explained(&statement, sample.as_ref(), latest.as_ref(), params)
+                    .await?;
+                Ok(Output::Rows(self.query(explain, params).await?))
             }
             Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
             Statement::Insert(insert) => self.insert(insert, params).await,
@@ -497,6 +491,26 @@ impl Engine {
             (None, None) => query,
         };
         self.asof_join(query)
+    }
+
+    /// An EXPLAIN whose query is rewritten as [`Engine::rewrite_query`]
+    /// does, so it shows the plan that runs.
+    async fn explained(
+        &self,
+        explain: &sp::Statement,
+        sample: Option<&crate::sql::SampleBy>,
+        latest: Option<&crate::sql::LatestOn>,
+        params: &[ScalarValue],
+    ) -> Result<sp::Statement> {
+        let mut explain = explain.clone();
+        if let sp::Statement::Explain { statement, .. } = &mut explain
+            && let sp::Statement::Query(q) = statement.as_mut()
+        {
+            *q = self
+                .rewrite_query(q.clone(), sample, latest, params)
+                .await?;
+        }
+        Ok(explain)
     }
 
     /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
@@ -564,17 +578,10 @@ impl Engine {
             Statement::Explain {
                 statement, sample, ..
             } => {
-                let mut statement = (**statement).clone();
-                if let sp::Statement::Explain {
-                    statement: inner, ..
-                } = &mut statement
-                    && let sp::Statement::Query(q) = inner.as_mut()
-                {
-                    *q = self
-                        .rewrite_query(q.clone(), sample.as_ref(), None, &[])
-                        .await?;
-                }
-                self.describe_plan(statement).await
+                let explain = self
+                    .explained(statement, sample.as_ref(), None, &[])
+                    .await?;
+                self.describe_plan(explain).await
             }
             Statement::Other(s) => self.describe_plan((**s).clone()).await,
             Statement::Insert(i) => Ok(Described {

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast as sp;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::sql::{Align, Fill, SAMPLE_BY_MARKER, SampleBy, Statement};
+use crate::sql::{Align, Fill, SAMPLE_BY_MARKER, SampleBy};
 
 /// One selected item of the SAMPLE BY query.
 enum Item {
@@ -311,11 +311,6 @@ impl Engine {
         sql.push(' ');
         sql.push_str(&body);
         tracing::debug!(sql = sql.as_str(), "SAMPLE BY rewritten");
-        match crate::sql::parse(&sql)?.pop() {
-            Some(Statement::Query { query, .. }) => Ok(query),
-            _ => Err(Error::Internal(format!(
-                "SAMPLE BY rewrite did not give a query: {sql}"
-            ))),
-        }
+        crate::sql::parse_query(&sql)
     }
 }

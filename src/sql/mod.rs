@@ -21,4 +21,4 @@ pub use ast::{
 };
 pub use latest_on::LatestOn;
 pub use limit::QdbLimit;
-pub use parser::parse;
+pub use parser::{parse, parse_query};

@@ -43,11 +43,11 @@ impl Distinct {
     }
 }
 
-/// The distinct values of each of `columns` (top-level text columns) in the
-/// file at `path`, or None for a column that is missing, not text, not
-/// wholly dictionary encoded, or has more than `cap` values: then only a
-/// scan can tell.
-pub fn distinct_text(path: &Path, columns: &[&str], cap: usize) -> Result<Vec<Option<Distinct>>> {
+/// The distinct values of `column` (a top-level text column) in the file at
+/// `path`, or None when it is missing, not text, not wholly dictionary
+/// encoded, has more than `cap` values, or another writer wrote the file:
+/// then only a scan can tell.
+pub fn distinct_text(path: &Path, column: &str, cap: usize) -> Result<Option<Distinct>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = SerializedFileReader::new(file)?;
     let meta = reader.metadata();
@@ -58,63 +58,51 @@ pub fn distinct_text(path: &Path, columns: &[&str], cap: usize) -> Result<Vec<Op
         .created_by()
         .is_some_and(|w| w.starts_with(CREATED_BY))
     {
-        return Ok(vec![None; columns.len()]);
+        return Ok(None);
     }
     let schema = meta.file_metadata().schema_descr();
-    let mut out = Vec::with_capacity(columns.len());
-    for name in columns {
-        let index = (0..schema.num_columns()).find(|&i| {
-            let c = schema.column(i);
-            c.path().parts().len() == 1 && c.name() == *name
-        });
-        let Some(index) = index else {
-            out.push(None);
-            continue;
-        };
-        if schema.column(index).physical_type() != PhysicalType::BYTE_ARRAY {
-            out.push(None);
-            continue;
-        }
-        let mut set = Some(Distinct::default());
-        for g in 0..meta.num_row_groups() {
-            let Some(acc) = set.as_mut() else { break };
-            let chunk = meta.row_group(g).column(index);
-            if chunk.num_values() == 0 {
-                continue;
-            }
-            acc.null |= chunk
-                .statistics()
-                .and_then(|s| s.null_count_opt())
-                .is_none_or(|n| n > 0);
-            let all_dictionary = chunk.dictionary_page_offset().is_some()
-                && chunk.page_encoding_stats_mask().is_some_and(|m| {
-                    m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
-                });
-            if !all_dictionary {
-                set = None;
-                break;
-            }
-            let mut pages = reader.get_row_group(g)?.get_column_page_reader(index)?;
-            match pages.get_next_page()? {
-                Some(Page::DictionaryPage {
-                    buf,
-                    num_values,
-                    encoding: Encoding::PLAIN | Encoding::PLAIN_DICTIONARY,
-                    ..
-                }) => {
-                    if !plain_byte_arrays(&buf, num_values as usize, &mut acc.values) {
-                        set = None;
-                    }
-                }
-                _ => set = None,
-            }
-            if set.as_ref().is_some_and(|s| s.len() > cap) {
-                set = None;
-            }
-        }
-        out.push(set);
+    let index = (0..schema.num_columns()).find(|&i| {
+        let c = schema.column(i);
+        c.path().parts().len() == 1 && c.name() == column
+    });
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    if schema.column(index).physical_type() != PhysicalType::BYTE_ARRAY {
+        return Ok(None);
     }
-    Ok(out)
+    let mut set = Distinct::default();
+    for g in 0..meta.num_row_groups() {
+        let chunk = meta.row_group(g).column(index);
+        if chunk.num_values() == 0 {
+            continue;
+        }
+        set.null |= chunk
+            .statistics()
+            .and_then(|s| s.null_count_opt())
+            .is_none_or(|n| n > 0);
+        let all_dictionary = chunk.dictionary_page_offset().is_some()
+            && chunk.page_encoding_stats_mask().is_some_and(|m| {
+                m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+            });
+        if !all_dictionary {
+            return Ok(None);
+        }
+        let mut pages = reader.get_row_group(g)?.get_column_page_reader(index)?;
+        let Some(Page::DictionaryPage {
+            buf,
+            num_values,
+            encoding: Encoding::PLAIN | Encoding::PLAIN_DICTIONARY,
+            ..
+        }) = pages.get_next_page()?
+        else {
+            return Ok(None);
+        };
+        if !plain_byte_arrays(&buf, num_values as usize, &mut set.values) || set.len() > cap {
+            return Ok(None);
+        }
+    }
+    Ok(Some(set))
 }
 
 /// Decodes PLAIN BYTE_ARRAY values (a 4-byte little-endian length, then the
@@ -131,7 +119,10 @@ fn plain_byte_arrays(mut buf: &[u8], count: usize, out: &mut HashSet<String>) ->
         let Ok(s) = std::str::from_utf8(&rest[..len]) else {
             return false;
         };
-        out.insert(s.to_string());
+        // Row groups repeat a file's values: no copy of one already held.
+        if !out.contains(s) {
+            out.insert(s.to_string());
+        }
         buf = &rest[len..];
     }
     true
@@ -182,26 +173,21 @@ mod tests {
             Some("Bonn"),
         ];
         write(&f, true, cities);
-        let got = distinct_text(&f, &["city", "v", "nope"], 100).unwrap();
-        let city = got[0].clone().unwrap();
+        let city = distinct_text(&f, "city", 100).unwrap().unwrap();
         let mut values: Vec<_> = city.values.iter().cloned().collect();
         values.sort();
         assert_eq!(values, ["Bonn", "Lima", "Oslo", "Rome"]);
         assert!(city.null);
         assert_eq!(city.len(), 5);
-        assert_eq!(got[1], None, "not text");
-        assert_eq!(got[2], None, "no such column");
+        assert_eq!(distinct_text(&f, "v", 100).unwrap(), None, "not text");
         assert_eq!(
-            distinct_text(&f, &["city"], 3).unwrap()[0],
+            distinct_text(&f, "nope", 100).unwrap(),
             None,
-            "over the cap"
+            "no such column"
         );
+        assert_eq!(distinct_text(&f, "city", 3).unwrap(), None, "over the cap");
         write(&f, false, vec![Some("Oslo"), Some("Rome")]);
-        assert_eq!(
-            distinct_text(&f, &["city"], 100).unwrap()[0],
-            None,
-            "plain pages"
-        );
+        assert_eq!(distinct_text(&f, "city", 100).unwrap(), None, "plain pages");
         let other = WriterProperties::builder()
             .set_created_by("duckdb".into())
             .build();
@@ -215,7 +201,7 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
         assert_eq!(
-            distinct_text(&f, &["city"], 100).unwrap()[0],
+            distinct_text(&f, "city", 100).unwrap(),
             None,
             "another writer"
         );

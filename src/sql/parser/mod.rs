@@ -61,6 +61,27 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     Ok(out)
 }
 
+/// The number `k` of the first `<marker>_<k>` in `text`: which clause the
+/// token pass took out there.
+fn marker_index(text: &str, marker: &str) -> Option<usize> {
+    let at = text.find(marker)? + marker.len();
+    let digits: String = text[at..]
+        .trim_start_matches('_')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// One query from SQL text the engine or a rewrite built (`SELECT …`),
+/// with its QuestDB clauses already handled: rewrites produce plain SQL.
+pub fn parse_query(sql: &str) -> Result<Box<sp::Query>> {
+    match parse(sql)?.pop() {
+        Some(Statement::Query { query, .. }) => Ok(query),
+        _ => Err(Error::Internal(format!("not one query: {sql}"))),
+    }
+}
+
 /// `(SELECT …)` as `SELECT …`: the parentheses of `CREATE TABLE t AS
 /// (SELECT …)` hold nothing else, and the rewrites look at the SELECT.
 fn without_parentheses(mut q: Box<sp::Query>) -> Box<sp::Query> {
@@ -96,15 +117,7 @@ struct Qp<'a> {
 impl Qp<'_> {
     /// The SAMPLE BY whose marker the query groups by.
     fn sample_for(&mut self, q: &sp::Query) -> Option<crate::sql::SampleBy> {
-        let text = q.to_string();
-        let at = text.find(crate::sql::SAMPLE_BY_MARKER)? + crate::sql::SAMPLE_BY_MARKER.len();
-        let k: usize = text[at..]
-            .trim_start_matches('_')
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .ok()?;
+        let k = marker_index(&q.to_string(), crate::sql::SAMPLE_BY_MARKER)?;
         self.samples.get_mut(k)?.take()
     }
 
@@ -384,7 +397,11 @@ impl Qp<'_> {
     /// Takes QuestDB's LIMIT forms (`-n`, `lo, hi`) out of the query; a
     /// plain `LIMIT n [OFFSET m]` stays for DataFusion.
     fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
-        let (mut q, latest) = self.latest_on(without_parentheses(q))?;
+        let crate::sql::QueryParts {
+            query: mut q,
+            sample,
+            latest,
+        } = self.inner_query(q)?;
         let limit = match &q.limit_clause {
             Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
                 match (int_literal(offset), int_literal(limit)) {
@@ -405,7 +422,6 @@ impl Qp<'_> {
         if limit.is_some() {
             q.limit_clause = None;
         }
-        let sample = self.sample_for(&q);
         Ok(Statement::Query {
             query: q,
             limit,
@@ -423,9 +439,9 @@ impl Qp<'_> {
         q: Box<sp::Query>,
     ) -> Result<(Box<sp::Query>, Option<crate::sql::LatestOn>)> {
         let text = q.to_string();
-        let Some(at) = text.find(tokens::LATEST_ON_MARKER) else {
+        if !text.contains(tokens::LATEST_ON_MARKER) {
             return Ok((q, None));
-        };
+        }
         let marked = matches!(q.body.as_ref(), sp::SetExpr::Select(s)
             if matches!(&s.group_by, sp::GroupByExpr::Expressions(e, _)
                 if e.iter().any(|e| e.to_string().contains(tokens::LATEST_ON_MARKER))));
@@ -456,22 +472,12 @@ impl Qp<'_> {
             }
             return Ok((q, None));
         }
-        let k: usize = text[at + tokens::LATEST_ON_MARKER.len()..]
-            .trim_start_matches('_')
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap_or(usize::MAX);
+        let k = marker_index(&text, tokens::LATEST_ON_MARKER).unwrap_or(usize::MAX);
         let Some(Some(l)) = self.latest.get_mut(k).map(Option::take) else {
             return Ok((q, None));
         };
         let latest = crate::sql::LatestOn::of_query(&q, l.ts, l.keys, l.position)?;
-        let sql = latest.sql(None);
-        match parse(&sql)?.pop() {
-            Some(Statement::Query { query, .. }) => Ok((query, Some(latest))),
-            _ => Err(Error::Internal(format!("LATEST ON rewrite: {sql}"))),
-        }
+        Ok((parse_query(&latest.sql(None))?, Some(latest)))
     }
 
     fn table_list(&mut self) -> Result<Vec<TableRef>> {
