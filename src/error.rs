@@ -264,12 +264,22 @@ impl Error {
     }
 
     /// The message users see: the engine's own words, DataFusion's without
-    /// its internal prefixes.
+    /// its internal prefixes, on one line (DataFusion puts hints such as
+    /// "Did you mean …" on lines of their own; a log line, a JSON error and
+    /// a psql prompt want one).
     pub fn message(&self) -> String {
-        match self.root() {
+        let text = match self.root() {
             RootKind::Own(e) => e.to_string(),
             RootKind::DataFusion(e) => datafusion_message(e),
+        };
+        if !text.contains('\n') {
+            return text;
         }
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

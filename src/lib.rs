@@ -3,11 +3,13 @@
 //! Architecture (dependencies point one way, left to right):
 //!
 //! ```text
-//! servers (pgwire, http) -> engine -> { sql, import, export, sys, catalog } -> storage
+//! servers (pgwire, http) -> engine -> { query, sql, import, export, sys, catalog } -> storage
 //! ```
 //!
 //! * [`config`]: `conf/server.conf` + `QDB_*` environment -> typed [`config::Config`].
 //! * [`sql`]: the front end; QuestDB statements over sqlparser.
+//! * [`query`]: AST and logical-plan passes for QuestDB's query behaviour
+//!   (column names, scan order) and its date functions.
 //! * [`engine`]: the only API the servers call: sessions, statement
 //!   execution, results.
 //! * [`import`]: the CSV importer (COPY, `sluice import`), one module per
@@ -27,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod query;
 pub mod servers;
 pub mod sql;
 pub mod storage;

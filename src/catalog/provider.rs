@@ -46,6 +46,11 @@ impl TableScanProvider {
         let schema = table.meta().arrow_schema();
         TableScanProvider { table, schema }
     }
+
+    /// The table's designated timestamp column, which scans come ordered by.
+    pub fn designated_timestamp(&self) -> Option<String> {
+        self.table.meta().timestamp.clone()
+    }
 }
 
 /// An inclusive range of designated timestamps (UTC microseconds).

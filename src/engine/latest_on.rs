@@ -48,11 +48,19 @@ impl Engine {
         l: &LatestOn,
         params: &[ScalarValue],
     ) -> Result<Box<sp::Query>> {
+        let (resolved, general) = match l.ts {
+            Some(_) => (None, general),
+            None => {
+                let (l, general) = self.latest_by(l)?;
+                (Some(l), general)
+            }
+        };
+        let l = resolved.as_ref().unwrap_or(l);
         let Ok(table) = self.table_of_relation(&l.relation, Some(l.position)) else {
             return Ok(general);
         };
         let meta = table.meta();
-        if meta.timestamp.as_deref() != Some(written_name(&l.ts).as_str()) {
+        if meta.timestamp.as_deref() != l.ts.as_deref().map(written_name).as_deref() {
             return Ok(general);
         }
         if let [key] = l.keys.as_slice()
@@ -83,6 +91,23 @@ impl Engine {
             // No row passes the WHERE: the general query answers (nothing).
             None => Ok(general),
         }
+    }
+}
+
+impl Engine {
+    /// `LATEST BY keys` as `LATEST ON <designated timestamp> PARTITION BY
+    /// keys`, and its query over the whole table.
+    pub(super) fn latest_by(&self, l: &LatestOn) -> Result<(LatestOn, Box<sp::Query>)> {
+        let table = self.table_of_relation(&l.relation, Some(l.position))?;
+        let Some(ts) = table.meta().timestamp.clone() else {
+            return Err(Error::Syntax {
+                message: "LATEST BY needs a table with a designated timestamp".into(),
+                position: l.position,
+            });
+        };
+        let l = l.clone().on_designated(&ts);
+        let general = crate::sql::parse_query(&l.sql(None))?;
+        Ok((l, general))
     }
 }
 

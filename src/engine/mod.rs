@@ -278,6 +278,7 @@ impl Engine {
         }
         pg_compat::register(&ctx, &catalog);
         time_functions::register(&ctx);
+        crate::query::date_functions::register(&ctx);
         ctx.register_catalog(
             crate::catalog::DATABASE,
             Arc::new(glue::QdbCatalog {
@@ -540,10 +541,14 @@ impl Engine {
         pg_compat::rewrite_pg_spellings(&mut stmt, &|name| {
             pg.as_ref().is_some_and(|s| s.table_exist(name))
         });
+        if let sp::Statement::Query(q) = &mut stmt {
+            crate::query::names::questdb_names(q);
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await?;
+        let plan = crate::query::scan_order::in_table_order(plan)?;
         if params.is_empty() {
             Ok(plan)
         } else {
@@ -569,9 +574,18 @@ impl Engine {
         match stmt {
             // The general LATEST ON query has the same columns: no need to
             // look at the files.
-            Statement::Query { query, sample, .. } => {
+            Statement::Query {
+                query,
+                sample,
+                latest,
+                ..
+            } => {
+                let query = match latest {
+                    Some(l) if l.ts.is_none() => self.latest_by(l)?.1,
+                    _ => query.clone(),
+                };
                 let query = self
-                    .rewrite_query(query.clone(), sample.as_ref(), None, &[])
+                    .rewrite_query(query, sample.as_ref(), None, &[])
                     .await?;
                 self.describe_plan(sp::Statement::Query(query)).await
             }

@@ -396,6 +396,73 @@ impl Pattern {
         self.parse_general(s)
     }
 
+    /// Writes UTC microseconds `t` in this pattern (`to_str`): numbers
+    /// padded to the unit's fewest digits, names in English (`MMM`, `E`),
+    /// the zone as `Z`. `None` outside chrono's range of dates.
+    pub fn format(&self, t: i64) -> Option<String> {
+        use chrono::{Datelike, Timelike};
+        use std::fmt::Write;
+        if let Some(scale) = self.epoch {
+            return Some((i128::from(t) * 1_000 / i128::from(scale)).to_string());
+        }
+        let d = chrono::DateTime::from_timestamp_micros(t)?;
+        let sub_micros = t.rem_euclid(1_000_000);
+        let mut out = String::new();
+        let pad = |out: &mut String, v: i64, min: usize| {
+            let _ = write!(out, "{v:0min$}");
+        };
+        for u in &self.units {
+            match *u {
+                Unit::Literal(c) => out.push(c as char),
+                Unit::Era => out.push_str(if d.year() > 0 { "AD" } else { "BC" }),
+                Unit::Year { min, two_digit, .. } => {
+                    let y = i64::from(d.year());
+                    if two_digit && min <= 2 {
+                        pad(&mut out, y.rem_euclid(100), 2);
+                    } else {
+                        pad(&mut out, y, min);
+                    }
+                }
+                Unit::Month { min, .. } => pad(&mut out, i64::from(d.month()), min),
+                Unit::MonthName => {
+                    let n = MONTHS[d.month0() as usize];
+                    out.push_str(&n[..1].to_uppercase());
+                    out.push_str(&n[1..3]);
+                }
+                Unit::Day { min, .. } => pad(&mut out, i64::from(d.day()), min),
+                Unit::DayName => {
+                    let n = DAYS[d.weekday().num_days_from_monday() as usize];
+                    out.push_str(&n[..1].to_uppercase());
+                    out.push_str(&n[1..3]);
+                }
+                Unit::DayOfWeek => pad(&mut out, i64::from(d.weekday().number_from_monday()), 1),
+                Unit::DayOfYear { min, .. } => pad(&mut out, i64::from(d.ordinal()), min),
+                Unit::Hour24 { min, .. } => pad(&mut out, i64::from(d.hour()), min),
+                Unit::Hour1To24 { min, .. } => {
+                    let h = i64::from(d.hour());
+                    pad(&mut out, if h == 0 { 24 } else { h }, min)
+                }
+                Unit::Hour0To11 { min, .. } => pad(&mut out, i64::from(d.hour() % 12), min),
+                Unit::Hour1To12 { min, .. } => {
+                    let h = i64::from(d.hour() % 12);
+                    pad(&mut out, if h == 0 { 12 } else { h }, min)
+                }
+                Unit::AmPm => out.push_str(if d.hour() < 12 { "AM" } else { "PM" }),
+                Unit::Minute { min, .. } => pad(&mut out, i64::from(d.minute()), min),
+                Unit::Second { min, .. } => pad(&mut out, i64::from(d.second()), min),
+                Unit::Millis { min, .. } => pad(&mut out, sub_micros / 1_000, min),
+                Unit::Micros { min, .. } => pad(&mut out, sub_micros % 1_000, min),
+                Unit::Nanos { min, .. } => pad(&mut out, 0, min),
+                Unit::Fraction { max, .. } => {
+                    let nanos = format!("{:09}", sub_micros * 1_000);
+                    out.push_str(&nanos[..max.min(9)]);
+                }
+                Unit::Zone => out.push('Z'),
+            }
+        }
+        Some(out)
+    }
+
     /// [`Pattern::parse`] unit by unit, for every pattern and text.
     fn parse_general(&self, s: &[u8]) -> Option<i64> {
         let mut p = 0usize;

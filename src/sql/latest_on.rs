@@ -19,12 +19,14 @@ pub struct LatestOn {
     pub relation: sp::ObjectName,
     /// The name the query reads the table by (its alias, or its name).
     pub alias: String,
-    /// The timestamp and key columns, as written.
-    pub ts: String,
+    /// The timestamp and key columns, as written; no timestamp for
+    /// `LATEST BY`, which means the table's designated one (see
+    /// [`LatestOn::on_designated`]).
+    pub ts: Option<String>,
     pub keys: Vec<String>,
     projection: Vec<String>,
     filter: Option<String>,
-    order: String,
+    order: Option<String>,
     limit: String,
     /// Where the clause is in the statement, for errors.
     pub position: usize,
@@ -34,7 +36,7 @@ impl LatestOn {
     /// Reads the query's parts out of a SELECT that groups by the marker.
     pub(crate) fn of_query(
         q: &sp::Query,
-        ts: String,
+        ts: Option<String>,
         keys: Vec<String>,
         position: usize,
     ) -> Result<LatestOn> {
@@ -66,11 +68,7 @@ impl LatestOn {
                 p => p.to_string(),
             })
             .collect();
-        let order = q
-            .order_by
-            .as_ref()
-            .map(|o| o.to_string())
-            .unwrap_or_else(|| format!("ORDER BY {ts}"));
+        let order = q.order_by.as_ref().map(|o| o.to_string());
         let limit = q
             .limit_clause
             .as_ref()
@@ -89,6 +87,21 @@ impl LatestOn {
         })
     }
 
+    /// `LATEST BY` made `LATEST ON designated PARTITION BY`: the table's
+    /// designated timestamp, quoted as a column name.
+    pub fn on_designated(mut self, designated: &str) -> LatestOn {
+        if self.ts.is_none() {
+            self.ts = Some(format!("\"{}\"", designated.replace('"', "\"\"")));
+        }
+        self
+    }
+
+    /// The timestamp column as SQL (empty before [`LatestOn::on_designated`]
+    /// for `LATEST BY`; the engine resolves it before building the query).
+    fn ts(&self) -> &str {
+        self.ts.as_deref().unwrap_or_default()
+    }
+
     /// True when the query has a WHERE (applied before the pick).
     pub fn has_filter(&self) -> bool {
         self.filter.is_some()
@@ -98,7 +111,7 @@ impl LatestOn {
     /// rows at or after it.
     fn filter_sql(&self, from: Option<i64>) -> String {
         let bound =
-            from.map(|t| format!("{}.{} >= '{}'", self.alias, self.ts, interval::literal(t)));
+            from.map(|t| format!("{}.{} >= '{}'", self.alias, self.ts(), interval::literal(t)));
         match (&self.filter, bound) {
             (Some(w), Some(b)) => format!(" WHERE ({w}) AND {b}"),
             (Some(w), None) => format!(" WHERE {w}"),
@@ -109,7 +122,7 @@ impl LatestOn {
 
     /// The whole query, over the rows at or after `from` when given.
     pub fn sql(&self, from: Option<i64>) -> String {
-        let (alias, ts, relation) = (&self.alias, &self.ts, &self.relation);
+        let (alias, ts, relation) = (&self.alias, self.ts(), &self.relation);
         let keys = self.keys.join(", ");
         let filter = self.filter_sql(from);
         // The newest times per key are the join's first (build) side: a
@@ -136,10 +149,13 @@ impl LatestOn {
             newest = newest.join(", "),
             on = on.join(" AND "),
         );
+        let order = match &self.order {
+            Some(o) => o.clone(),
+            None => format!("ORDER BY {ts}"),
+        };
         format!(
-            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {ts} DESC) AS __latest_rn FROM ({candidates}) AS __c) AS {alias} WHERE __latest_rn = 1 {}{}",
+            "SELECT {} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {ts} DESC) AS __latest_rn FROM ({candidates}) AS __c) AS {alias} WHERE __latest_rn = 1 {order}{}",
             self.projection.join(", "),
-            self.order,
             self.limit,
         )
     }
@@ -149,7 +165,7 @@ impl LatestOn {
     pub fn oldest_newest_sql(&self) -> String {
         format!(
             "SELECT min(__newest) FROM (SELECT max({ts}) AS __newest FROM {relation} AS {alias}{filter} GROUP BY {keys}) AS __n",
-            ts = self.ts,
+            ts = self.ts(),
             keys = self.keys.join(", "),
             relation = self.relation,
             alias = self.alias,

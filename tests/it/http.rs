@@ -207,3 +207,55 @@ print(meta.num_row_groups)
     assert_eq!(lines[2], "4");
     assert!(server.stop().success());
 }
+
+/// `/exec` names result columns as QuestDB does: a constant by its text,
+/// a function by its name (numbered when repeated); columns and aliases
+/// keep theirs. Unknown functions answer a one-line error.
+#[tokio::test]
+async fn exec_names_columns_as_questdb() {
+    let root = scratch("http-names").join("data");
+    let server = Server::start(&root);
+    exec(
+        &server,
+        "CREATE TABLE t (ts TIMESTAMP, x DOUBLE) TIMESTAMP(ts) PARTITION BY DAY",
+        "",
+    )
+    .await;
+    exec(
+        &server,
+        "INSERT INTO t VALUES ('2024-01-01T00:00:00Z', 1.5), ('2024-01-01T01:00:00Z', 2.5)",
+        "",
+    )
+    .await;
+    let names = |v: &Value| -> Vec<String> {
+        v["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, v, _) = exec(&server, "select 1", "").await;
+    assert_eq!(s, 200);
+    assert_eq!(names(&v), ["1"]);
+    let (_, v, _) = exec(
+        &server,
+        "SELECT count(*), avg(x), max(x), avg(x * 2), x + 1 AS y FROM t GROUP BY x + 1",
+        "",
+    )
+    .await;
+    assert_eq!(names(&v), ["count", "avg", "max", "avg1", "y"], "{v}");
+    let (_, v, _) = exec(&server, "SELECT ts, hour(ts) FROM t", "").await;
+    assert_eq!(names(&v), ["ts", "hour"]);
+    assert_eq!(
+        v["dataset"],
+        json!([
+            ["2024-01-01T00:00:00.000000Z", 0],
+            ["2024-01-01T01:00:00.000000Z", 1]
+        ])
+    );
+    let (s, v, _) = exec(&server, "SELECT hourz(ts) FROM t", "").await;
+    assert_eq!(s, 400);
+    let error = v["error"].as_str().unwrap();
+    assert!(!error.contains('\n') && error.contains("hourz"), "{error}");
+}

@@ -361,3 +361,49 @@ fn same_rows(ours: &[String], theirs: &[String]) {
         first.map(|i| (&ours[i], &theirs[i]))
     );
 }
+
+/// A plain filtered scan of a file DataFusion reads as several byte ranges
+/// in parallel comes back in designated-timestamp order, merged (not
+/// sorted), as QuestDB returns a table scan.
+#[tokio::test]
+async fn scans_of_a_multi_range_file_come_in_timestamp_order() {
+    let root = scratch("scan-order").join("data");
+    let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let client = server.client().await;
+    // One day, one file of 3M rows: well over DataFusion's 10 MB for
+    // splitting a file into ranges.
+    client
+        .batch_execute(
+            "CREATE TABLE big (ts TIMESTAMP, v DOUBLE, w DOUBLE) TIMESTAMP(ts) PARTITION BY DAY;
+             INSERT INTO big SELECT dateadd('T', value, '2024-01-01T00:00:00Z'), random(), random() FROM generate_series(0, 2999999)",
+        )
+        .await
+        .unwrap();
+    let q = "SELECT ts, v FROM big WHERE v > 0.99";
+    let plan = explain(&client, q).await;
+    assert!(
+        plan.contains("2 groups"),
+        "the file is read as two ranges: {plan}"
+    );
+    assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
+    assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
+    let rows = client.query(q, &[]).await.unwrap();
+    assert!(rows.len() > 20_000, "{}", rows.len());
+    let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "rows out of timestamp order"
+    );
+    // Without the timestamp selected, and with a LIMIT: still the first rows in time.
+    let rows = client
+        .query("SELECT v FROM big WHERE w < 0.5 LIMIT 3", &[])
+        .await
+        .unwrap();
+    let firsts = client
+        .query("SELECT v FROM big WHERE w < 0.5 ORDER BY ts LIMIT 3", &[])
+        .await
+        .unwrap();
+    let values =
+        |rs: &[tokio_postgres::Row]| rs.iter().map(|r| r.get::<_, f64>(0)).collect::<Vec<_>>();
+    assert_eq!(values(&rows), values(&firsts));
+}

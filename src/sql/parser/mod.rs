@@ -453,7 +453,7 @@ impl Qp<'_> {
             if let Some(with) = q.with.as_mut() {
                 for cte in &mut with.cte_tables {
                     if cte.query.to_string().contains(tokens::LATEST_ON_MARKER) {
-                        cte.query = self.latest_on(cte.query.clone())?.0;
+                        cte.query = self.nested_latest_on(cte.query.clone())?;
                     }
                 }
             }
@@ -465,7 +465,7 @@ impl Qp<'_> {
                         if let sp::TableFactor::Derived { subquery, .. } = r
                             && subquery.to_string().contains(tokens::LATEST_ON_MARKER)
                         {
-                            *subquery = self.latest_on(subquery.clone())?.0;
+                            *subquery = self.nested_latest_on(subquery.clone())?;
                         }
                     }
                 }
@@ -477,7 +477,24 @@ impl Qp<'_> {
             return Ok((q, None));
         };
         let latest = crate::sql::LatestOn::of_query(&q, l.ts, l.keys, l.position)?;
+        if latest.ts.is_none() {
+            // `LATEST BY`: the engine knows the designated timestamp and
+            // builds the query (the marked one stays until then).
+            return Ok((q, Some(latest)));
+        }
         Ok((parse_query(&latest.sql(None))?, Some(latest)))
+    }
+
+    /// LATEST ON in a WITH query or a subquery of FROM, rewritten where it
+    /// is; `LATEST BY` there needs the timestamp named.
+    fn nested_latest_on(&mut self, q: Box<sp::Query>) -> Result<Box<sp::Query>> {
+        match self.latest_on(q)? {
+            (_, Some(l)) if l.ts.is_none() => Err(Error::Syntax {
+                message: "LATEST BY inside a subquery: write LATEST ON ts PARTITION BY …".into(),
+                position: l.position,
+            }),
+            (q, _) => Ok(q),
+        }
     }
 
     fn table_list(&mut self) -> Result<Vec<TableRef>> {

@@ -154,7 +154,7 @@ pub(super) fn take_samples(
                 Token::SemiColon | Token::EOF if depth == 0 => break,
                 Token::Word(_)
                     if depth == 0
-                        && ["order", "limit", "union", "except", "intersect"]
+                        && ["order", "limit", "union", "except", "intersect", "group"]
                             .iter()
                             .any(|w| word_is(t, w)) =>
                 {
@@ -164,7 +164,37 @@ pub(super) fn take_samples(
             }
             end += 1;
         }
-        let clause: Vec<TokenWithSpan> = tokens[by + 1..end]
+        let clause_end = end;
+        // QuestDB accepts a GROUP BY after SAMPLE BY that repeats the
+        // timestamp and the keys (`SAMPLE BY 1h GROUP BY ts, host`, as
+        // TSBS writes it): the sampled select already groups by them, so
+        // the list is read past, to the next clause at this depth.
+        if end < tokens.len()
+            && word_is(&tokens[end], "group")
+            && next(&tokens, end).is_some_and(|b| word_is(&tokens[b], "by"))
+        {
+            let mut depth = 0i32;
+            while end < tokens.len() {
+                let t = &tokens[end];
+                match &t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen if depth == 0 => break,
+                    Token::RParen => depth -= 1,
+                    Token::SemiColon | Token::EOF if depth == 0 => break,
+                    Token::Word(_)
+                        if depth == 0
+                            && ["order", "limit", "union", "except", "intersect"]
+                                .iter()
+                                .any(|w| word_is(t, w)) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                end += 1;
+            }
+        }
+        let clause: Vec<TokenWithSpan> = tokens[by + 1..clause_end]
             .iter()
             .filter(|t| !is_ws(t))
             .cloned()
@@ -351,16 +381,18 @@ fn parse_offset(v: &str) -> Option<i64> {
 /// The column a LATEST ON query groups by until the parser rewrites it.
 pub(super) const LATEST_ON_MARKER: &str = "__sluice_latest_on";
 
-/// `LATEST ON ts PARTITION BY a, b`: the columns as written (SQL text).
+/// `LATEST ON ts PARTITION BY a, b` or QuestDB's older `LATEST BY a, b`
+/// (on the table's designated timestamp, `ts` then `None`): the columns
+/// as written (SQL text).
 #[derive(Debug, Clone)]
 pub(super) struct LatestClause {
-    pub ts: String,
+    pub ts: Option<String>,
     pub keys: Vec<String>,
     pub position: usize,
 }
 
-/// Takes every `LATEST ON … PARTITION BY …` clause out of the tokens,
-/// leaving `GROUP BY "__sluice_latest_on_<k>"` in its place.
+/// Takes every `LATEST ON … PARTITION BY …` and `LATEST BY …` clause out
+/// of the tokens, leaving `GROUP BY "__sluice_latest_on_<k>"` in its place.
 pub(super) fn take_latest(
     sql: &str,
     mut tokens: Vec<TokenWithSpan>,
@@ -369,7 +401,8 @@ pub(super) fn take_latest(
     let mut i = 0;
     while i < tokens.len() {
         let Some(on) = next(&tokens, i) else { break };
-        if !(word_is(&tokens[i], "latest") && word_is(&tokens[on], "on")) {
+        let latest_by = word_is(&tokens[i], "latest") && word_is(&tokens[on], "by");
+        if !(word_is(&tokens[i], "latest") && (word_is(&tokens[on], "on") || latest_by)) {
             i += 1;
             continue;
         }
@@ -378,21 +411,26 @@ pub(super) fn take_latest(
             message: m.to_string(),
             position: t.map_or(position, |t| offset_of(sql, t.span.start)),
         };
-        let Some(ts_at) = next(&tokens, on) else {
-            return Err(err(None, "timestamp column expected"));
+        let (ts, by) = if latest_by {
+            (None, on)
+        } else {
+            let Some(ts_at) = next(&tokens, on) else {
+                return Err(err(None, "timestamp column expected"));
+            };
+            let ts = match &tokens[ts_at].token {
+                Token::Word(_) => tokens[ts_at].token.to_string(),
+                _ => return Err(err(Some(&tokens[ts_at]), "timestamp column expected")),
+            };
+            let part = next(&tokens, ts_at);
+            let by = part.and_then(|p| next(&tokens, p));
+            let (Some(part), Some(by)) = (part, by) else {
+                return Err(err(None, "'partition by' expected"));
+            };
+            if !(word_is(&tokens[part], "partition") && word_is(&tokens[by], "by")) {
+                return Err(err(Some(&tokens[part]), "'partition by' expected"));
+            }
+            (Some(ts), by)
         };
-        let ts = match &tokens[ts_at].token {
-            Token::Word(_) => tokens[ts_at].token.to_string(),
-            _ => return Err(err(Some(&tokens[ts_at]), "timestamp column expected")),
-        };
-        let part = next(&tokens, ts_at);
-        let by = part.and_then(|p| next(&tokens, p));
-        let (Some(part), Some(by)) = (part, by) else {
-            return Err(err(None, "'partition by' expected"));
-        };
-        if !(word_is(&tokens[part], "partition") && word_is(&tokens[by], "by")) {
-            return Err(err(Some(&tokens[part]), "'partition by' expected"));
-        }
         let mut keys = Vec::new();
         let mut end = by;
         loop {
@@ -414,9 +452,57 @@ pub(super) fn take_latest(
             tokens[i].span,
         );
         found.push(LatestClause { ts, keys, position });
+        // QuestDB's older form puts the WHERE after `LATEST BY keys`; the
+        // WHERE (applied before the pick either way) moves in front.
+        let filter = next(&tokens, end).filter(|w| is_keyword(&tokens[*w], Keyword::WHERE));
         let n = marker.len();
-        tokens.splice(i..=end, marker);
-        i += n;
+        match filter {
+            Some(w) => {
+                let mut stop = w + 1;
+                let mut depth = 0i32;
+                while stop < tokens.len() {
+                    let t = &tokens[stop];
+                    match &t.token {
+                        Token::LParen => depth += 1,
+                        Token::RParen if depth == 0 => break,
+                        Token::RParen => depth -= 1,
+                        Token::SemiColon | Token::EOF if depth == 0 => break,
+                        Token::Word(_)
+                            if depth == 0
+                                && [
+                                    "order",
+                                    "limit",
+                                    "union",
+                                    "except",
+                                    "intersect",
+                                    "group",
+                                    "sample",
+                                ]
+                                .iter()
+                                .any(|x| word_is(t, x)) =>
+                        {
+                            break;
+                        }
+                        _ => {}
+                    }
+                    stop += 1;
+                }
+                let where_clause: Vec<TokenWithSpan> = tokens[w..stop].to_vec();
+                let m = where_clause.len();
+                let mut replacement = where_clause;
+                replacement.push(TokenWithSpan::new(
+                    Token::Whitespace(Whitespace::Space),
+                    tokens[i].span,
+                ));
+                replacement.extend(marker);
+                tokens.splice(i..stop, replacement);
+                i += m + 1 + n;
+            }
+            None => {
+                tokens.splice(i..=end, marker);
+                i += n;
+            }
+        }
     }
     Ok((tokens, found))
 }
