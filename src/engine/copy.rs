@@ -506,23 +506,23 @@ impl Engine {
         source: CopySource,
         o: PgCopyOptions,
     ) -> Result<Output> {
-        let query = match source {
-            CopySource::Query(q) => self.inner_query(&q, &[]).await?,
+        let rows = match source {
+            CopySource::Query(q) => self.stream(self.inner_query(&q, &[]).await?).await?,
             CopySource::Table(t) => {
                 let sql = format!(
                     "SELECT * FROM \"{}\".\"{}\"",
                     t.schema.replace('"', "\"\""),
                     t.name.replace('"', "\"\"")
                 );
-                crate::sql::parse_query(&sql)?
+                self.query(
+                    datafusion::sql::sqlparser::ast::Statement::Query(crate::sql::parse_query(
+                        &sql,
+                    )?),
+                    &[],
+                )
+                .await?
             }
         };
-        let rows = self
-            .query(
-                datafusion::sql::sqlparser::ast::Statement::Query(query),
-                &[],
-            )
-            .await?;
         encode_copy_out(rows, &o)
     }
 }

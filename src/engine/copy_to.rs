@@ -38,7 +38,7 @@ impl Engine {
             position: Some(c.path_position),
         };
         let dest = export_destination(exporter.root(), &c.path).map_err(invalid)?;
-        let (table_name, query, table_split) = match &c.source {
+        let (table_name, plan, table_split) = match &c.source {
             CopySource::Table(t) => {
                 let table = self.table(t)?;
                 let meta = table.meta();
@@ -48,16 +48,13 @@ impl Engine {
                     t.schema.replace('"', "\"\""),
                     t.name.replace('"', "\"\"")
                 );
-                (t.name.clone(), crate::sql::parse_query(&sql)?, split)
+                let query = datafusion::sql::sqlparser::ast::Statement::Query(
+                    crate::sql::parse_query(&sql)?,
+                );
+                (t.name.clone(), self.plan(query, &[], &[]).await?, split)
             }
             CopySource::Query(q) => ("query".to_string(), self.inner_query(q, &[]).await?, None),
         };
-        let plan = self
-            .plan(
-                datafusion::sql::sqlparser::ast::Statement::Query(query),
-                &[],
-            )
-            .await?;
         let mut df = self.ctx.execute_logical_plan(plan).await?;
         let schema: Schema = df.schema().as_arrow().clone();
         // Which timestamp the files follow: the table's designated one, or

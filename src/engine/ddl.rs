@@ -51,8 +51,7 @@ impl Engine {
     pub(super) async fn create_table(&self, c: CreateTable) -> Result<Output> {
         let (columns, source) = match &c.as_query {
             Some(q) => {
-                let q = self.inner_query(q, &[]).await?;
-                let plan = self.plan(sp::Statement::Query(q), &[]).await?;
+                let plan = self.inner_query(q, &[]).await?;
                 let schema = plan.schema().as_arrow().clone();
                 let columns: Vec<ColumnMeta> = schema
                     .fields()

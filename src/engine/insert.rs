@@ -27,8 +27,7 @@ impl Engine {
     pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
         let targets = target_columns(&table.meta(), &insert)?;
-        let source = self.inner_query(&insert.source, params).await?;
-        let plan = self.plan(sp::Statement::Query(source), params).await?;
+        let plan = self.inner_query(&insert.source, params).await?;
         let rows = self
             .insert_plan(&table, plan, targets, insert.batch)
             .await?;

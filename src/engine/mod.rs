@@ -17,7 +17,6 @@ pub mod parquet_out;
 mod pg_compat;
 pub mod present;
 pub mod rows;
-mod sample_by;
 mod sources;
 mod time_functions;
 
@@ -42,6 +41,7 @@ use crate::config::{Config, CopyRoot, TablesRoot};
 use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
+use crate::query::sample_by::FillSpec;
 use crate::sql::{self, SessionCommand, Statement};
 use crate::storage::Bucket;
 use crate::sys::text_import_errors::TextImportErrors;
@@ -424,13 +424,16 @@ impl Engine {
             Statement::Query {
                 query,
                 limit,
-                sample,
+                samples,
                 latest,
             } => {
-                let query = self
-                    .rewrite_query(query, sample.as_ref(), latest.as_ref(), params)
+                let p = self
+                    .rewrite_query(query, &samples, latest.as_ref(), params)
                     .await?;
-                let rows = self.query(sp::Statement::Query(query), params).await?;
+                let plan = self
+                    .plan(sp::Statement::Query(p.query), params, &p.fills)
+                    .await?;
+                let rows = self.stream(plan).await?;
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
                     None => rows,
@@ -438,13 +441,14 @@ impl Engine {
             }
             Statement::Explain {
                 statement,
-                sample,
+                samples,
                 latest,
             } => {
-                let explain = self
-                    .explained(&statement, sample.as_ref(), latest.as_ref(), params)
+                let (explain, fills) = self
+                    .explained(&statement, &samples, latest.as_ref(), params)
                     .await?;
-                Ok(Output::Rows(self.query(explain, params).await?))
+                let plan = self.plan(explain, params, &fills).await?;
+                Ok(Output::Rows(self.stream(plan).await?))
             }
             Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
             Statement::Insert(insert) => self.insert(insert, params).await,
@@ -476,22 +480,26 @@ impl Engine {
         }
     }
 
-    /// QuestDB's query forms as SQL DataFusion plans: SAMPLE BY, LATEST ON
-    /// (narrowed to the newest files when they hold every key), ASOF and
-    /// LT JOIN.
+    /// QuestDB's query forms made a query DataFusion plans: SAMPLE BY (its
+    /// SELECTs become aggregations; the fills are left for the plan),
+    /// LATEST ON (narrowed to the newest files when they hold every key),
+    /// ASOF, LT and SPLICE JOIN.
     async fn rewrite_query(
         &self,
-        query: Box<sp::Query>,
-        sample: Option<&crate::sql::SampleBy>,
+        mut query: Box<sp::Query>,
+        samples: &[crate::sql::SampleBy],
         latest: Option<&crate::sql::LatestOn>,
         params: &[ScalarValue],
-    ) -> Result<Box<sp::Query>> {
-        let query = match (sample, latest) {
-            (Some(s), _) => self.sample_by(query, s)?,
-            (None, Some(l)) => self.latest_on(query, l, params).await?,
-            (None, None) => query,
+    ) -> Result<Prepared> {
+        let fills = crate::query::sample_by::rewrite_samples(&mut query, samples, self)?;
+        let query = match latest {
+            Some(l) => self.latest_on(query, l, params).await?,
+            None => query,
         };
-        self.asof_join(query)
+        Ok(Prepared {
+            query: self.asof_join(query)?,
+            fills,
+        })
     }
 
     /// An EXPLAIN whose query is rewritten as [`Engine::rewrite_query`]
@@ -499,39 +507,46 @@ impl Engine {
     async fn explained(
         &self,
         explain: &sp::Statement,
-        sample: Option<&crate::sql::SampleBy>,
+        samples: &[crate::sql::SampleBy],
         latest: Option<&crate::sql::LatestOn>,
         params: &[ScalarValue],
-    ) -> Result<sp::Statement> {
+    ) -> Result<(sp::Statement, Vec<FillSpec>)> {
         let mut explain = explain.clone();
+        let mut fills = Vec::new();
         if let sp::Statement::Explain { statement, .. } = &mut explain
             && let sp::Statement::Query(q) = statement.as_mut()
         {
-            *q = self
-                .rewrite_query(q.clone(), sample, latest, params)
+            let p = self
+                .rewrite_query(q.clone(), samples, latest, params)
                 .await?;
+            *q = p.query;
+            fills = p.fills;
         }
-        Ok(explain)
+        Ok((explain, fills))
     }
 
-    /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
-    /// COPY (…) TO), rewritten as [`Engine::rewrite_query`] does.
+    /// The plan of a query inside another statement (CREATE TABLE AS,
+    /// INSERT … SELECT, COPY (…) TO), made as for a query on its own.
     pub(super) async fn inner_query(
         &self,
         q: &crate::sql::QueryParts,
         params: &[ScalarValue],
-    ) -> Result<Box<sp::Query>> {
-        self.rewrite_query(
-            q.query.clone(),
-            q.sample.as_ref(),
-            q.latest.as_ref(),
-            params,
-        )
-        .await
+    ) -> Result<LogicalPlan> {
+        let p = self
+            .rewrite_query(q.query.clone(), &q.samples, q.latest.as_ref(), params)
+            .await?;
+        self.plan(sp::Statement::Query(p.query), params, &p.fills)
+            .await
     }
 
-    /// Plans a statement DataFusion understands, binding parameters.
-    async fn plan(&self, mut stmt: sp::Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    /// Plans a statement DataFusion understands, binding parameters; the
+    /// SAMPLE BY fills of its query go into the plan.
+    async fn plan(
+        &self,
+        mut stmt: sp::Statement,
+        params: &[ScalarValue],
+        fills: &[FillSpec],
+    ) -> Result<LogicalPlan> {
         // pg_catalog comes first on PostgreSQL's search path, so its
         // tables win over user tables of the same name, as there.
         let pg = self
@@ -548,6 +563,7 @@ impl Engine {
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await?;
+        let plan = crate::query::sample_by::apply_fills(plan, fills, &self.ctx.state())?;
         let plan = crate::query::scan_order::in_table_order(plan)?;
         if params.is_empty() {
             Ok(plan)
@@ -559,7 +575,12 @@ impl Engine {
     }
 
     async fn query(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<Rows> {
-        let plan = self.plan(stmt, params).await?;
+        let plan = self.plan(stmt, params, &[]).await?;
+        self.stream(plan).await
+    }
+
+    /// Runs a plan; its rows stream as the client reads them.
+    async fn stream(&self, plan: LogicalPlan) -> Result<Rows> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         // Batches are produced as the client reads them. The stream holds
         // the plan, and so the table snapshots its scans pinned.
@@ -576,7 +597,7 @@ impl Engine {
             // look at the files.
             Statement::Query {
                 query,
-                sample,
+                samples,
                 latest,
                 ..
             } => {
@@ -584,20 +605,17 @@ impl Engine {
                     Some(l) if l.ts.is_none() => self.latest_by(l)?.1,
                     _ => query.clone(),
                 };
-                let query = self
-                    .rewrite_query(query, sample.as_ref(), None, &[])
-                    .await?;
-                self.describe_plan(sp::Statement::Query(query)).await
+                let p = self.rewrite_query(query, samples, None, &[]).await?;
+                self.describe_plan(sp::Statement::Query(p.query), &p.fills)
+                    .await
             }
             Statement::Explain {
-                statement, sample, ..
+                statement, samples, ..
             } => {
-                let explain = self
-                    .explained(statement, sample.as_ref(), None, &[])
-                    .await?;
-                self.describe_plan(explain).await
+                let (explain, fills) = self.explained(statement, samples, None, &[]).await?;
+                self.describe_plan(explain, &fills).await
             }
-            Statement::Other(s) => self.describe_plan((**s).clone()).await,
+            Statement::Other(s) => self.describe_plan((**s).clone(), &[]).await,
             Statement::Insert(i) => Ok(Described {
                 params: self.insert_param_types(i)?,
                 schema: None,
@@ -657,8 +675,8 @@ impl Engine {
         }
     }
 
-    async fn describe_plan(&self, stmt: sp::Statement) -> Result<Described> {
-        let plan = self.plan(stmt, &[]).await?;
+    async fn describe_plan(&self, stmt: sp::Statement, fills: &[FillSpec]) -> Result<Described> {
+        let plan = self.plan(stmt, &[], fills).await?;
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(usize, Option<DataType>)> = types
             .into_iter()
@@ -680,6 +698,30 @@ impl Engine {
             params: out,
             schema: Some(schema),
         })
+    }
+}
+
+/// A query made ready for DataFusion's planner, and the SAMPLE BY fills
+/// its plan still needs.
+struct Prepared {
+    query: Box<sp::Query>,
+    fills: Vec<FillSpec>,
+}
+
+impl crate::query::sample_by::SampleEnv for Engine {
+    fn designated_timestamp(&self, name: &sp::ObjectName, position: usize) -> Result<String> {
+        let table = self.table_of_relation(name, Some(position))?;
+        table.meta().timestamp.clone().ok_or(Error::Syntax {
+            message: format!(
+                "SAMPLE BY needs a table with a designated timestamp: {name} has none"
+            ),
+            position,
+        })
+    }
+
+    fn is_aggregate(&self, name: &str) -> bool {
+        use datafusion::execution::FunctionRegistry;
+        self.ctx.udaf(name).is_ok()
     }
 }
 

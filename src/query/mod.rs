@@ -6,4 +6,5 @@
 
 pub mod date_functions;
 pub mod names;
+pub mod sample_by;
 pub mod scan_order;

@@ -128,14 +128,14 @@ pub enum CopySource {
 }
 
 /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
-/// COPY (…) TO) with the QuestDB clauses the engine rewrites before
-/// planning it, as for a query on its own: SAMPLE BY (the query groups by
-/// [`SAMPLE_BY_MARKER`]) and LATEST ON (already rewritten; kept to narrow
-/// the scan).
+/// COPY (…) TO) with the QuestDB clauses the engine plans, as for a query
+/// on its own: its SAMPLE BY clauses (their SELECTs are in the query,
+/// without them) and LATEST ON (already rewritten; kept to narrow the
+/// scan).
 #[derive(Debug, Clone)]
 pub struct QueryParts {
     pub query: Box<sp::Query>,
-    pub sample: Option<SampleBy>,
+    pub samples: Vec<SampleBy>,
     pub latest: Option<super::LatestOn>,
 }
 
@@ -145,14 +145,14 @@ pub const ASOF_JOIN_MARKER: &str = "__sluice_asof_join";
 pub const LT_JOIN_MARKER: &str = "__sluice_lt_join";
 pub const SPLICE_JOIN_MARKER: &str = "__sluice_splice_join";
 
-/// The column a SAMPLE BY query groups by until the engine rewrites it.
-pub const SAMPLE_BY_MARKER: &str = "__sluice_sample_by";
-
 /// QuestDB's `SAMPLE BY n{U|T|s|m|h|d|w|M|y} [FROM a TO b] [FILL(…)]
 /// [ALIGN TO CALENDAR [WITH OFFSET 'hh:mm'] | ALIGN TO FIRST OBSERVATION]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleBy {
     pub stride: crate::sql::time::Stride,
+    /// Where the SELECT the clause ends starts in the text (its AST node's
+    /// `select_token`): which SELECT is sampled.
+    pub select: datafusion::sql::sqlparser::tokenizer::Location,
     /// One fill for every aggregate, or one per aggregate in order.
     pub fill: Vec<Fill>,
     pub align: Align,
@@ -291,21 +291,20 @@ pub enum Statement {
     ShowCreateTable {
         table: TableRef,
     },
-    /// A query, with QuestDB's LIMIT forms taken out of the AST, and its
-    /// SAMPLE BY (the engine rewrites the query, which then groups by
-    /// the marker [`SAMPLE_BY_MARKER`], with the table's timestamp), and
-    /// its LATEST ON (already rewritten; kept to narrow the scan).
+    /// A query, with QuestDB's LIMIT forms taken out of the AST, its
+    /// SAMPLE BY clauses (planned by `crate::query::sample_by`) and its
+    /// LATEST ON (already rewritten; kept to narrow the scan).
     Query {
         query: Box<sp::Query>,
         limit: Option<QdbLimit>,
-        sample: Option<SampleBy>,
+        samples: Vec<SampleBy>,
         latest: Option<super::LatestOn>,
     },
-    /// EXPLAIN of a query with SAMPLE BY or LATEST ON: `statement` is the
-    /// EXPLAIN, whose query the engine rewrites as it would run it.
+    /// EXPLAIN of a query: `statement` is the EXPLAIN, whose query the
+    /// engine plans as it would run it.
     Explain {
         statement: Box<sp::Statement>,
-        sample: Option<SampleBy>,
+        samples: Vec<SampleBy>,
         latest: Option<super::LatestOn>,
     },
     /// EXPLAIN and anything else DataFusion plans as it is.

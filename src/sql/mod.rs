@@ -16,8 +16,7 @@ pub mod time;
 pub use ast::{
     ASOF_JOIN_MARKER, Align, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,
     ExportOptions, Fill, Insert, LT_JOIN_MARKER, ParquetCodec, PgCopyFormat, PgCopyOptions,
-    QueryParts, SAMPLE_BY_MARKER, SPLICE_JOIN_MARKER, SampleBy, SessionCommand, Statement,
-    TableRef,
+    QueryParts, SPLICE_JOIN_MARKER, SampleBy, SessionCommand, Statement, TableRef,
 };
 pub use latest_on::LatestOn;
 pub use limit::QdbLimit;

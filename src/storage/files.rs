@@ -48,14 +48,23 @@ pub const CREATED_BY: &str = "sluice";
 ///   and Snappy, the codec every Parquet reader has.
 ///
 /// The result was 410 MB against 536 MB for Snappy everywhere, and faster.
-/// Statistics per column chunk: the manifest's per-file timestamp range
-/// does the partition pruning, page indexes would add nothing.
+///
+/// Pruning: the manifest's per-file timestamp range prunes partitions and
+/// files, statistics per column chunk prune row groups (256 Ki rows), and
+/// timestamp columns (the designated one is sorted) also get a page index
+/// over pages of at most [`PAGE_ROWS`] rows, so a query of one hour of a
+/// day reads the few pages of that hour of every column it needs, not
+/// whole row groups.
+/// The most rows a data page holds: 16 Ki rows of a DOUBLE are 128 KiB.
+pub const PAGE_ROWS: usize = 16 * 1024;
+
 fn writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(256 * 1024))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_created_by(CREATED_BY.to_string());
     for f in schema.fields() {
         let col = ColumnPath::from(f.name().as_str());
@@ -74,6 +83,9 @@ fn writer_properties(schema: &SchemaRef) -> WriterProperties {
             | DataType::Int64
             | DataType::UInt32
             | DataType::Timestamp(..) => {
+                if matches!(f.data_type(), DataType::Timestamp(..)) {
+                    b = b.set_column_statistics_enabled(col.clone(), EnabledStatistics::Page);
+                }
                 b = b.set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
             }
             _ => {}

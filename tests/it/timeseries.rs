@@ -362,39 +362,47 @@ fn same_rows(ours: &[String], theirs: &[String]) {
     );
 }
 
-/// A plain filtered scan of a file DataFusion reads as several byte ranges
-/// in parallel comes back in designated-timestamp order, merged (not
-/// sorted), as QuestDB returns a table scan.
+/// A plain filtered scan comes back in designated-timestamp order, as
+/// QuestDB returns a table scan: over big files (which DataFusion may read
+/// as several byte ranges at once) and over files whose time ranges
+/// overlap (read as two ordered chains), merged, never sorted.
 #[tokio::test]
-async fn scans_of_a_multi_range_file_come_in_timestamp_order() {
+async fn scans_come_in_timestamp_order() {
     let root = scratch("scan-order").join("data");
     let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
     let client = server.client().await;
-    // One day, one file of 3M rows: well over DataFusion's 10 MB for
-    // splitting a file into ranges.
+    // One day of 3M rows (three files of 14-17 MB), then 1M rows more
+    // whose times fall between the first ones' (a fourth file overlapping
+    // them).
     client
         .batch_execute(
             "CREATE TABLE big (ts TIMESTAMP, v DOUBLE, w DOUBLE) TIMESTAMP(ts) PARTITION BY DAY;
-             INSERT INTO big SELECT dateadd('T', value, '2024-01-01T00:00:00Z'), random(), random() FROM generate_series(0, 2999999)",
+             INSERT INTO big SELECT dateadd('T', value * 2, '2024-01-01T00:00:00Z'), random(), random() FROM generate_series(0, 2999999);
+             INSERT INTO big SELECT dateadd('T', value * 6 + 1, '2024-01-01T00:00:00Z'), random(), random() FROM generate_series(0, 999999)",
         )
         .await
         .unwrap();
-    let q = "SELECT ts, v FROM big WHERE v > 0.99";
-    let plan = explain(&client, q).await;
-    assert!(
-        plan.contains("2 groups"),
-        "the file is read as two ranges: {plan}"
-    );
-    assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
-    assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
-    let rows = client.query(q, &[]).await.unwrap();
-    assert!(rows.len() > 20_000, "{}", rows.len());
-    let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(
-        ts.windows(2).all(|w| w[0] <= w[1]),
-        "rows out of timestamp order"
-    );
-    // Without the timestamp selected, and with a LIMIT: still the first rows in time.
+    for q in [
+        "SELECT ts, v FROM big WHERE v > 0.99",
+        "SELECT * FROM big WHERE w < 0.01 AND ts >= '2024-01-01T00:10:00Z'",
+        "SELECT ts, v * 2 FROM big WHERE v > 0.99",
+    ] {
+        let plan = explain(&client, q).await;
+        assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
+        assert!(plan.contains("2 groups"), "two ordered chains: {plan}");
+        assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
+        let rows = client.query(q, &[]).await.unwrap();
+        assert!(rows.len() > 30_000, "{q}: {}", rows.len());
+        let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "{q}: rows out of timestamp order"
+        );
+    }
+    // Without the timestamp selected, and with a LIMIT: still the first
+    // rows in time.
+    let values =
+        |rs: &[tokio_postgres::Row]| rs.iter().map(|r| r.get::<_, f64>(0)).collect::<Vec<_>>();
     let rows = client
         .query("SELECT v FROM big WHERE w < 0.5 LIMIT 3", &[])
         .await
@@ -403,7 +411,5 @@ async fn scans_of_a_multi_range_file_come_in_timestamp_order() {
         .query("SELECT v FROM big WHERE w < 0.5 ORDER BY ts LIMIT 3", &[])
         .await
         .unwrap();
-    let values =
-        |rs: &[tokio_postgres::Row]| rs.iter().map(|r| r.get::<_, f64>(0)).collect::<Vec<_>>();
     assert_eq!(values(&rows), values(&firsts));
 }

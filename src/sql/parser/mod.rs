@@ -42,7 +42,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let mut p = Qp {
         p: parser,
         sql,
-        samples: samples.into_iter().map(Some).collect(),
+        samples,
         latest: latest.into_iter().map(Some).collect(),
     };
     let mut out = Vec::new();
@@ -108,17 +108,21 @@ pub fn ident_name(i: &sp::Ident) -> String {
 struct Qp<'a> {
     p: Parser<'a>,
     sql: &'a str,
-    /// The SAMPLE BY clauses the token pass took out, by marker number.
-    samples: Vec<Option<crate::sql::SampleBy>>,
+    /// The SAMPLE BY clauses the token pass took out, until a query
+    /// holding their SELECTs takes them.
+    samples: Vec<crate::sql::SampleBy>,
     /// The LATEST ON clauses, likewise.
     latest: Vec<Option<tokens::LatestClause>>,
 }
 
 impl Qp<'_> {
-    /// The SAMPLE BY whose marker the query groups by.
-    fn sample_for(&mut self, q: &sp::Query) -> Option<crate::sql::SampleBy> {
-        let k = marker_index(&q.to_string(), crate::sql::SAMPLE_BY_MARKER)?;
-        self.samples.get_mut(k)?.take()
+    /// The SAMPLE BY clauses whose SELECTs are in `q`.
+    fn samples_in(&mut self, q: &sp::Query) -> Vec<crate::sql::SampleBy> {
+        use datafusion::sql::sqlparser::ast::Spanned;
+        let span = q.span();
+        self.samples
+            .extract_if(.., |s| span.start <= s.select && s.select <= span.end)
+            .collect()
     }
 
     fn pos(&self, t: &TokenWithSpan) -> usize {
@@ -359,11 +363,14 @@ impl Qp<'_> {
     /// SAMPLE BY kept, as for a query on its own (QuestDB's LIMIT forms
     /// stay in the query).
     fn inner_query(&mut self, q: Box<sp::Query>) -> Result<crate::sql::QueryParts> {
-        let (query, latest) = self.latest_on(without_parentheses(q))?;
-        let sample = self.sample_for(&query);
+        let q = without_parentheses(q);
+        // Taken before a LATEST ON rewrite, whose query is new text with
+        // places of its own.
+        let samples = self.samples_in(&q);
+        let (query, latest) = self.latest_on(q)?;
         Ok(crate::sql::QueryParts {
             query,
-            sample,
+            samples,
             latest,
         })
     }
@@ -379,7 +386,7 @@ impl Qp<'_> {
         };
         let Statement::Query {
             query,
-            sample,
+            samples,
             latest,
             ..
         } = self.query_statement(q.clone())?
@@ -389,7 +396,7 @@ impl Qp<'_> {
         **statement = sp::Statement::Query(query);
         Ok(Statement::Explain {
             statement: Box::new(stmt),
-            sample,
+            samples,
             latest,
         })
     }
@@ -399,7 +406,7 @@ impl Qp<'_> {
     fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
         let crate::sql::QueryParts {
             query: mut q,
-            sample,
+            samples,
             latest,
         } = self.inner_query(q)?;
         let limit = match &q.limit_clause {
@@ -425,7 +432,7 @@ impl Qp<'_> {
         Ok(Statement::Query {
             query: q,
             limit,
-            sample,
+            samples,
             latest,
         })
     }

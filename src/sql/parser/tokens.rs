@@ -1,17 +1,17 @@
 //! Rewrites of QuestDB's time-series syntax at the token level, before
 //! sqlparser reads the statement: `x [NOT] IN '<interval>'` becomes
 //! `[NOT] (x >= '<lo>' AND x < '<hi>')` (see [`crate::sql::interval`]),
-//! and `SAMPLE BY …` is taken out (its parts parsed here) and replaced by a
-//! `GROUP BY` on a marker column that the engine rewrites.
+//! and `SAMPLE BY …` is taken out (its parts parsed here, planned by
+//! `crate::query::sample_by`).
 
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Whitespace};
 
 use super::errors::offset_of;
 use crate::error::{Error, Result};
 use crate::sql::interval;
 use crate::sql::time::Stride;
-use crate::sql::{Align, Fill, SAMPLE_BY_MARKER, SampleBy};
+use crate::sql::{Align, Fill, SampleBy};
 
 fn is_ws(t: &TokenWithSpan) -> bool {
     matches!(t.token, Token::Whitespace(_))
@@ -126,9 +126,9 @@ fn word_is(t: &TokenWithSpan, w: &str) -> bool {
     matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
 
-/// Takes every `SAMPLE BY …` clause out of the tokens, leaving
-/// `GROUP BY "__sluice_sample_by_<k>"` in its place (k: its index in the
-/// list returned), which sqlparser reads and the engine rewrites.
+/// Takes every `SAMPLE BY …` clause (and a GROUP BY after it, which only
+/// repeats the keys) out of the tokens. Each clause knows the SELECT it
+/// ends by where that SELECT starts in the text, which its AST node keeps.
 pub(super) fn take_samples(
     sql: &str,
     mut tokens: Vec<TokenWithSpan>,
@@ -141,76 +141,120 @@ pub(super) fn take_samples(
             i += 1;
             continue;
         }
-        // The clause runs to ORDER, LIMIT, a closing parenthesis, `;` or
-        // the end, at its own depth.
-        let mut end = by + 1;
-        let mut depth = 0i32;
-        while end < tokens.len() {
-            let t = &tokens[end];
-            match &t.token {
-                Token::LParen => depth += 1,
-                Token::RParen if depth == 0 => break,
-                Token::RParen => depth -= 1,
-                Token::SemiColon | Token::EOF if depth == 0 => break,
-                Token::Word(_)
-                    if depth == 0
-                        && ["order", "limit", "union", "except", "intersect", "group"]
-                            .iter()
-                            .any(|w| word_is(t, w)) =>
-                {
-                    break;
-                }
-                _ => {}
-            }
-            end += 1;
+        let position = offset_of(sql, tokens[i].span.start);
+        let Some(select) = owning_select(&tokens, i) else {
+            return Err(Error::Syntax {
+                message: "SAMPLE BY ends a SELECT".into(),
+                position,
+            });
+        };
+        if let Some(g) = group_by_before(&tokens, select, i) {
+            return Err(Error::Syntax {
+                message:
+                    "SAMPLE BY groups by the selected keys itself: GROUP BY may only follow it"
+                        .into(),
+                position: offset_of(sql, tokens[g].span.start),
+            });
         }
-        let clause_end = end;
+        let end = clause_end(
+            &tokens,
+            by + 1,
+            &["order", "limit", "union", "except", "intersect", "group"],
+        );
         // QuestDB accepts a GROUP BY after SAMPLE BY that repeats the
         // timestamp and the keys (`SAMPLE BY 1h GROUP BY ts, host`, as
-        // TSBS writes it): the sampled select already groups by them, so
+        // TSBS writes it): the sampled select groups by them already, so
         // the list is read past, to the next clause at this depth.
-        if end < tokens.len()
+        let stop = if end < tokens.len()
             && word_is(&tokens[end], "group")
             && next(&tokens, end).is_some_and(|b| word_is(&tokens[b], "by"))
         {
-            let mut depth = 0i32;
-            while end < tokens.len() {
-                let t = &tokens[end];
-                match &t.token {
-                    Token::LParen => depth += 1,
-                    Token::RParen if depth == 0 => break,
-                    Token::RParen => depth -= 1,
-                    Token::SemiColon | Token::EOF if depth == 0 => break,
-                    Token::Word(_)
-                        if depth == 0
-                            && ["order", "limit", "union", "except", "intersect"]
-                                .iter()
-                                .any(|w| word_is(t, w)) =>
-                    {
-                        break;
-                    }
-                    _ => {}
-                }
-                end += 1;
-            }
-        }
-        let clause: Vec<TokenWithSpan> = tokens[by + 1..clause_end]
+            clause_end(
+                &tokens,
+                end,
+                &["order", "limit", "union", "except", "intersect"],
+            )
+        } else {
+            end
+        };
+        let clause: Vec<TokenWithSpan> = tokens[by + 1..end]
             .iter()
             .filter(|t| !is_ws(t))
             .cloned()
             .collect();
-        let position = offset_of(sql, tokens[i].span.start);
-        let sample = sample_clause(sql, &clause, position)?;
-        let marker = group_by_marker(
-            &format!("{SAMPLE_BY_MARKER}_{}", samples.len()),
-            tokens[i].span,
-        );
+        let mut sample = sample_clause(sql, &clause, position)?;
+        sample.select = tokens[select].span.start;
         samples.push(sample);
-        let n = marker.len();
-        tokens.splice(i..end, marker);
-        i += n;
+        tokens.splice(
+            i..stop,
+            [TokenWithSpan::new(
+                Token::Whitespace(Whitespace::Space),
+                tokens[i].span,
+            )],
+        );
+        i += 1;
     }
     Ok((tokens, samples))
+}
+
+/// The first token at or after `from`, at the depth of `from`, that ends a
+/// clause: one of `words`, a closing parenthesis, `;` or the end.
+fn clause_end(tokens: &[TokenWithSpan], from: usize, words: &[&str]) -> usize {
+    let mut end = from;
+    let mut depth = 0i32;
+    while end < tokens.len() {
+        let t = &tokens[end];
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 0 => break,
+            Token::RParen => depth -= 1,
+            Token::SemiColon | Token::EOF if depth == 0 => break,
+            Token::Word(_) if end > from && depth == 0 && words.iter().any(|w| word_is(t, w)) => {
+                break;
+            }
+            _ => {}
+        }
+        end += 1;
+    }
+    end
+}
+
+/// The SELECT keyword a clause at `at` belongs to: the nearest one before
+/// it at the same depth.
+fn owning_select(tokens: &[TokenWithSpan], at: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut k = at;
+    while k > 0 {
+        k -= 1;
+        match &tokens[k].token {
+            Token::RParen => depth += 1,
+            Token::LParen if depth == 0 => return None,
+            Token::LParen => depth -= 1,
+            Token::SemiColon if depth == 0 => return None,
+            _ if depth == 0 && is_keyword(&tokens[k], Keyword::SELECT) => return Some(k),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A `GROUP BY` between a SELECT and its SAMPLE BY, at their depth.
+fn group_by_before(tokens: &[TokenWithSpan], select: usize, sample: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for k in select..sample {
+        match &tokens[k].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth == 0
+                && word_is(&tokens[k], "group")
+                && next(tokens, k).is_some_and(|b| word_is(&tokens[b], "by")) =>
+            {
+                return Some(k);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The parts of a SAMPLE BY clause (its tokens after `BY`, no whitespace).
@@ -239,6 +283,7 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
     k += 1;
     let mut s = SampleBy {
         stride,
+        select: Location::empty(),
         fill: Vec::new(),
         align: Align::Calendar {
             offset: 0,
