@@ -29,8 +29,8 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -132,6 +132,11 @@ pub struct Engine {
     exporter: Option<Arc<crate::export::Exporter>>,
     bulk: Arc<ingest::bulk::BulkImports>,
     ctx: SessionContext,
+    /// The context's state as it stands once every function and catalog
+    /// is registered, shared by every statement's SQL planning: a
+    /// statement copies the state only to run (the copy carries its
+    /// `now()`), not to be planned.
+    planner: Arc<datafusion::execution::SessionState>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -296,6 +301,7 @@ impl Engine {
             },
             Duration::from_millis(config.compaction_interval_ms),
         );
+        let planner = Arc::new(ctx.state());
         Ok(Arc::new(Engine {
             config: Arc::new(config),
             buckets,
@@ -305,6 +311,7 @@ impl Engine {
             exporter,
             bulk,
             ctx,
+            planner,
         }))
     }
 
@@ -559,11 +566,14 @@ impl Engine {
         if let sp::Statement::Query(q) = &mut stmt {
             crate::query::names::questdb_names(q);
         }
-        let state = self.ctx.state();
+        let state = &self.planner;
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await?;
-        let plan = crate::query::sample_by::apply_fills(plan, fills, &self.ctx.state())?;
+        let plan = match fills {
+            [] => plan,
+            fills => crate::query::sample_by::apply_fills(plan, fills, state.as_ref())?,
+        };
         let plan = crate::query::scan_order::in_table_order(plan)?;
         if params.is_empty() {
             Ok(plan)
@@ -581,11 +591,24 @@ impl Engine {
 
     /// Runs a plan; its rows stream as the client reads them.
     async fn stream(&self, plan: LogicalPlan) -> Result<Rows> {
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        let (task, physical) = match plan {
+            // DataFusion's own statements (SET, PREPARE, DDL) go through
+            // the context, which carries them out.
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                (Arc::new(df.task_ctx()), df.create_physical_plan().await?)
+            }
+            // A query: one copy of the session state (it carries the
+            // statement's now()) plans and runs it; the context's own
+            // path copied it twice more.
+            plan => {
+                let state = self.ctx.state();
+                let physical = state.create_physical_plan(&plan).await?;
+                (Arc::new(TaskContext::from(&state)), physical)
+            }
+        };
         // Batches are produced as the client reads them. The stream holds
         // the plan, and so the table snapshots its scans pinned.
-        let task = Arc::new(df.task_ctx());
-        let physical = df.create_physical_plan().await?;
         let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
         Ok(Rows::new(stream).holding(physical))
     }
@@ -720,8 +743,7 @@ impl crate::query::sample_by::SampleEnv for Engine {
     }
 
     fn is_aggregate(&self, name: &str) -> bool {
-        use datafusion::execution::FunctionRegistry;
-        self.ctx.udaf(name).is_ok()
+        self.planner.aggregate_functions().contains_key(name)
     }
 }
 
