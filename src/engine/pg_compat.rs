@@ -150,7 +150,43 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             })
         }),
     ));
-    // Expressions are stored as their text here: pg_get_expr shows it.
+    // PostgreSQL's current_setting(name [, missing_ok]): the settings
+    // pg_settings and SHOW answer with (Grafana asks for
+    // server_version_num and search_path). An unknown name is an error,
+    // or NULL with missing_ok.
+    ctx.register_udf(create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let setting = |name: &str| -> datafusion::error::Result<Option<String>> {
+                match crate::sys::pg_catalog::pg_settings::value_of(name) {
+                    Some(v) => Ok(Some(v.to_string())),
+                    None => Err(datafusion::error::DataFusionError::Plan(format!(
+                        "unrecognized configuration parameter \"{name}\""
+                    ))),
+                }
+            };
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(v)) => ColumnarValue::Scalar(
+                    ScalarValue::Utf8(match v.as_deref() {
+                        Some(name) => setting(name)?,
+                        None => None,
+                    }),
+                ),
+                ColumnarValue::Array(a) => {
+                    let names = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
+                    let out: StringArray = names
+                        .iter()
+                        .map(|v| v.map(setting).transpose().map(Option::flatten))
+                        .collect::<datafusion::error::Result<_>>()?;
+                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
+                }
+                other => other.clone(),
+            })
+        }),
+    ));
     // Expressions are stored as their text here: pg_get_expr shows it
     // (psql passes a third argument, `pretty`, which changes nothing).
     ctx.register_udf(ScalarUDF::from(FirstArgument {
