@@ -18,7 +18,6 @@ mod pg_compat;
 pub mod present;
 pub mod rows;
 mod sources;
-mod time_functions;
 
 pub use rows::Rows;
 
@@ -282,7 +281,7 @@ impl Engine {
             ctx.register_object_store(&b.url, Arc::clone(&b.store));
         }
         pg_compat::register(&ctx, &catalog);
-        time_functions::register(&ctx);
+        crate::query::time_functions::register(&ctx);
         crate::query::date_functions::register(&ctx);
         ctx.register_catalog(
             crate::catalog::DATABASE,

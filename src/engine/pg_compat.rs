@@ -169,12 +169,12 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
                 }
             };
             Ok(match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(v)) => ColumnarValue::Scalar(
-                    ScalarValue::Utf8(match v.as_deref() {
+                ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
+                    ColumnarValue::Scalar(ScalarValue::Utf8(match v.as_deref() {
                         Some(name) => setting(name)?,
                         None => None,
-                    }),
-                ),
+                    }))
+                }
                 ColumnarValue::Array(a) => {
                     let names = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
                     let out: StringArray = names
@@ -578,23 +578,7 @@ fn call(name: &str, arg: sp::Expr) -> sp::Expr {
 }
 
 fn call_n(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
-    sp::Expr::Function(sp::Function {
-        name: sp::ObjectName::from(vec![sp::Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: sp::FunctionArguments::None,
-        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|a| sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(a)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
+    crate::sql::ast::call(name, args)
 }
 
 /// A LIKE pattern written with escape character `escape`, rewritten with

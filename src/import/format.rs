@@ -757,11 +757,11 @@ fn zone(s: &[u8], p: &mut usize) -> Option<i64> {
     Some(sign * (h * 3600 + m * 60))
 }
 
-fn is_leap(y: i64) -> bool {
+pub fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
+pub fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if is_leap(y) => 29,
         2 => 28,

@@ -16,8 +16,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -25,16 +25,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::import::format::Pattern;
+use super::time_functions::{bad, micros, ts_type};
+use crate::import::format::{Pattern, days_in_month, is_leap};
 use crate::sql::time::Zone;
-
-fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn bad(message: String) -> DataFusionError {
-    DataFusionError::Execution(message)
-}
 
 /// A calendar field of a UTC instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,23 +60,10 @@ impl Field {
             Field::DayOfWeek => d.weekday().number_from_monday() as i32,
             Field::DayOfWeekSundayFirst => d.weekday().number_from_sunday() as i32,
             Field::WeekOfYear => d.iso_week().week() as i32,
-            Field::DaysInMonth => days_in_month(d.year(), d.month()),
+            Field::DaysInMonth => days_in_month(i64::from(d.year()), i64::from(d.month())) as i32,
             Field::Millis => (sub_second / 1_000) as i32,
             Field::Micros => (sub_second % 1_000) as i32,
         })
-    }
-}
-
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i32, m: u32) -> i32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
     }
 }
 
@@ -103,17 +83,6 @@ struct DateFn {
     name: &'static str,
     kind: Kind,
     signature: Signature,
-}
-
-/// Argument `i` as UTC microsecond timestamps.
-fn micros(
-    args: &[ColumnarValue],
-    i: usize,
-    n: usize,
-) -> datafusion::error::Result<TimestampMicrosecondArray> {
-    let a = args[i].clone().into_array(n)?;
-    let a = cast(&a, &ts_type())?;
-    Ok(a.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
 /// Argument `i`, a constant text (a zone or a pattern).
@@ -170,7 +139,10 @@ impl ScalarUDFImpl for DateFn {
             }
             Kind::IsLeapYear => {
                 let t = micros(args, 0, n)?;
-                let v: BooleanArray = t.iter().map(|t| Field::Year.of(t?).map(is_leap)).collect();
+                let v: BooleanArray = t
+                    .iter()
+                    .map(|t| Field::Year.of(t?).map(|y| is_leap(i64::from(y))))
+                    .collect();
                 Ok(ColumnarValue::Array(Arc::new(v)))
             }
             Kind::ToTimezone | Kind::ToUtc => {

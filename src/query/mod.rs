@@ -8,3 +8,4 @@ pub mod date_functions;
 pub mod names;
 pub mod sample_by;
 pub mod scan_order;
+pub mod time_functions;

@@ -40,6 +40,7 @@ use datafusion::sql::sqlparser::ast as sp;
 use datafusion::sql::sqlparser::ast::VisitMut;
 
 use crate::error::{Error, Result};
+use crate::sql::ast::call;
 use crate::sql::interval;
 use crate::sql::parser::ident_name;
 use crate::sql::{Align, Fill, SampleBy};
@@ -152,26 +153,6 @@ fn string(v: &str) -> sp::Expr {
     sp::Expr::Value(sp::Value::SingleQuotedString(v.to_string()).into())
 }
 
-fn function(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
-    sp::Expr::Function(sp::Function {
-        name: sp::ObjectName::from(vec![sp::Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: sp::FunctionArguments::None,
-        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
-}
-
 fn binary(left: sp::Expr, op: sp::BinaryOperator, right: sp::Expr) -> sp::Expr {
     sp::Expr::BinaryOp {
         left: Box::new(left),
@@ -258,7 +239,7 @@ fn rewrite_select(
         (Align::FirstObservation, None) => {
             // The first row the WHERE keeps.
             let first = sp::Select {
-                projection: vec![sp::SelectItem::UnnamedExpr(function(
+                projection: vec![sp::SelectItem::UnnamedExpr(call(
                     "min",
                     vec![ts_column.clone()],
                 ))],
@@ -286,7 +267,7 @@ fn rewrite_select(
     if let Some(z) = &zone {
         args.push(string(z));
     }
-    let bucket = function("timestamp_floor", args);
+    let bucket = call("timestamp_floor", args);
 
     // The selected timestamp is the bucket; other items are aggregates or
     // keys.

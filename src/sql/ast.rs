@@ -342,3 +342,25 @@ impl Statement {
         )
     }
 }
+
+/// A call of function `name` with `args`, as an AST node (for rewrites
+/// that add calls to a parsed statement).
+pub fn call(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
+    sp::Expr::Function(sp::Function {
+        name: sp::ObjectName::from(vec![sp::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: sp::FunctionArguments::None,
+        args: sp::FunctionArguments::List(sp::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}

@@ -503,35 +503,19 @@ pub(super) fn take_latest(
         let n = marker.len();
         match filter {
             Some(w) => {
-                let mut stop = w + 1;
-                let mut depth = 0i32;
-                while stop < tokens.len() {
-                    let t = &tokens[stop];
-                    match &t.token {
-                        Token::LParen => depth += 1,
-                        Token::RParen if depth == 0 => break,
-                        Token::RParen => depth -= 1,
-                        Token::SemiColon | Token::EOF if depth == 0 => break,
-                        Token::Word(_)
-                            if depth == 0
-                                && [
-                                    "order",
-                                    "limit",
-                                    "union",
-                                    "except",
-                                    "intersect",
-                                    "group",
-                                    "sample",
-                                ]
-                                .iter()
-                                .any(|x| word_is(t, x)) =>
-                        {
-                            break;
-                        }
-                        _ => {}
-                    }
-                    stop += 1;
-                }
+                let stop = clause_end(
+                    &tokens,
+                    w,
+                    &[
+                        "order",
+                        "limit",
+                        "union",
+                        "except",
+                        "intersect",
+                        "group",
+                        "sample",
+                    ],
+                );
                 let where_clause: Vec<TokenWithSpan> = tokens[w..stop].to_vec();
                 let m = where_clause.len();
                 let mut replacement = where_clause;

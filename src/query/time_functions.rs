@@ -22,11 +22,11 @@ use datafusion::prelude::SessionContext;
 
 use crate::sql::time::{Stride, Zone};
 
-fn ts_type() -> DataType {
+pub(super) fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn bad(message: String) -> DataFusionError {
+pub(super) fn bad(message: String) -> DataFusionError {
     DataFusionError::Execution(message)
 }
 
@@ -49,7 +49,7 @@ fn stride(args: &[ColumnarValue], i: usize, function: &str) -> datafusion::error
 
 /// Argument `i` as UTC microsecond timestamps (text and other timestamp
 /// units are cast, as QuestDB takes date literals).
-fn micros(
+pub(super) fn micros(
     args: &[ColumnarValue],
     i: usize,
     n: usize,
