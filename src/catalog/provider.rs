@@ -2,11 +2,14 @@
 //!
 //! Each scan takes one manifest snapshot, drops every file whose designated
 //! timestamp range cannot meet the query's filters on that column, and hands
-//! the rest to DataFusion's Parquet reader. Like a QuestDB table scan, the
-//! output is in designated-timestamp order (insertion order for tables
-//! without one), so `LIMIT -n` means the latest rows and `ORDER BY ts` needs
-//! no sort: files whose ranges do not overlap are read as one ordered chain,
-//! and overlapping chains are merged.
+//! the rest to DataFusion's Parquet reader. Files whose ranges do not
+//! overlap form ordered chains, and every chain is declared sorted on the
+//! designated timestamp, so `ORDER BY ts` (which `query::scan_order` gives a
+//! plain scan, as QuestDB returns a scan in timestamp order) costs a merge
+//! of the chains, not a sort. Chains are cut into consecutive parts until
+//! there is one per core: DataFusion keeps a group of several files whole
+//! when it must keep its order, so one long chain would otherwise be read
+//! on one core.
 
 use std::sync::Arc;
 
@@ -30,7 +33,6 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 
 use super::table::Table;
 use crate::storage::DataFile;
@@ -150,6 +152,37 @@ fn scalar_micros(v: &ScalarValue) -> Option<i64> {
     }
 }
 
+/// Cuts the longest chains (by bytes) into two consecutive parts, each
+/// still in order, until there are `parts` groups or no group has two files.
+pub fn split_chains(mut groups: Vec<Vec<DataFile>>, parts: usize) -> Vec<Vec<DataFile>> {
+    while groups.len() < parts {
+        let size = |g: &Vec<DataFile>| g.iter().map(|f| f.size).sum::<u64>();
+        let Some((longest, _)) = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.len() > 1)
+            .max_by_key(|(_, g)| size(g))
+        else {
+            break;
+        };
+        let chain = groups.swap_remove(longest);
+        let half = size(&chain) / 2;
+        let mut sum = 0;
+        let cut = chain
+            .iter()
+            .position(|f| {
+                sum += f.size;
+                sum >= half
+            })
+            .map_or(1, |i| (i + 1).clamp(1, chain.len() - 1));
+        let mut first = chain;
+        let second = first.split_off(cut);
+        groups.push(first);
+        groups.push(second);
+    }
+    groups
+}
+
 /// Splits files into as few chains as possible, each ordered by timestamp
 /// without overlap.
 pub fn ordered_groups(mut files: Vec<DataFile>) -> Vec<Vec<DataFile>> {
@@ -215,7 +248,10 @@ impl TableProvider for TableScanProvider {
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         let groups = match ts_index {
-            Some(_) => ordered_groups(files),
+            Some(_) => split_chains(
+                ordered_groups(files),
+                state.config_options().execution.target_partitions,
+            ),
             None => vec![files],
         };
         let ncols = self.schema.fields().len();
@@ -253,7 +289,6 @@ impl TableProvider for TableScanProvider {
                 FileGroup::new(files)
             })
             .collect();
-        let chains = file_groups.len();
 
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
         let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
@@ -273,35 +308,7 @@ impl TableProvider for TableScanProvider {
         if let Some(o) = &ordering {
             builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        let plan = format.create_physical_plan(state, builder.build()).await?;
-        match ordering {
-            // Overlapping chains: merge them into one ordered stream. The
-            // ordering is projected away when the scan does not read ts.
-            Some(_) if chains > 1 => {
-                let i = ts_index.expect("ordering comes from the designated timestamp");
-                // The merge works on the projected columns; without ts in
-                // the projection there is no order to keep.
-                let at = match projection {
-                    Some(p) => p.iter().position(|&c| c == i),
-                    None => Some(i),
-                };
-                match at {
-                    Some(at) => {
-                        let sort = PhysicalSortExpr::new(
-                            Arc::new(Column::new(self.schema.field(i).name(), at)),
-                            SortOptions {
-                                descending: false,
-                                nulls_first: false,
-                            },
-                        );
-                        let o = LexOrdering::new(vec![sort]).expect("one sort expression");
-                        Ok(Arc::new(SortPreservingMergeExec::new(o, plan)))
-                    }
-                    None => Ok(plan),
-                }
-            }
-            _ => Ok(plan),
-        }
+        Ok(format.create_physical_plan(state, builder.build()).await?)
     }
 }
 
@@ -368,6 +375,23 @@ mod tests {
             }
         }
         assert_eq!(groups.iter().map(|g| g.len()).sum::<usize>(), 5);
+    }
+
+    #[test]
+    fn long_chains_are_cut_in_order() {
+        let chain: Vec<DataFile> = (0..5)
+            .map(|i| file(&format!("f{i}"), i * 10, i * 10 + 9))
+            .collect();
+        let groups = split_chains(vec![chain.clone()], 2);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups.iter().map(|g| g.len()).sum::<usize>(), 5);
+        for g in &groups {
+            assert!(g.windows(2).all(|w| w[0].max_ts <= w[1].min_ts), "{g:?}");
+        }
+        // Enough groups already, or single files: left as they are.
+        assert_eq!(split_chains(vec![chain.clone()], 1).len(), 1);
+        assert_eq!(split_chains(vec![vec![chain[0].clone()]], 4).len(), 1);
+        assert_eq!(split_chains(vec![chain], 8).len(), 5);
     }
 
     #[test]

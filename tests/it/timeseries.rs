@@ -389,13 +389,7 @@ async fn scans_come_in_timestamp_order() {
     ] {
         let plan = explain(&client, q).await;
         assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
-        let groups: usize = plan
-            .split("file_groups={")
-            .nth(1)
-            .and_then(|g| g.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        assert!(groups >= 2, "several ordered chains: {plan}");
+        assert!(file_groups(&plan) >= 2, "several ordered chains: {plan}");
         assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
         let rows = client.query(q, &[]).await.unwrap();
         assert!(rows.len() > 30_000, "{q}: {}", rows.len());
@@ -405,6 +399,25 @@ async fn scans_come_in_timestamp_order() {
             "{q}: rows out of timestamp order"
         );
     }
+    // One chain of files over several days is read as consecutive parts at
+    // once, still merged in order.
+    client
+        .batch_execute(
+            "CREATE TABLE days (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY;
+             INSERT INTO days SELECT dateadd('s', value, '2024-01-01T00:00:00Z'), random() FROM generate_series(0, 4 * 86400 - 1)",
+        )
+        .await
+        .unwrap();
+    let q = "SELECT ts, v FROM days WHERE v > 0.9";
+    let plan = explain(&client, q).await;
+    assert!(
+        file_groups(&plan) >= 2 && plan.contains("SortPreservingMergeExec"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SortExec:"), "{plan}");
+    let rows = client.query(q, &[]).await.unwrap();
+    let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(ts.len() > 30_000 && ts.windows(2).all(|w| w[0] <= w[1]));
     // Without the timestamp selected, and with a LIMIT: still the first
     // rows in time.
     let values =
@@ -418,4 +431,13 @@ async fn scans_come_in_timestamp_order() {
         .await
         .unwrap();
     assert_eq!(values(&rows), values(&firsts));
+}
+
+/// How many file groups (read at once) a plan's scan has.
+fn file_groups(plan: &str) -> usize {
+    plan.split("file_groups={")
+        .nth(1)
+        .and_then(|g| g.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
