@@ -217,10 +217,11 @@ pub fn json_batch(
     out: &mut String,
 ) -> Result<()> {
     let batch = present_batch(batch, presented)?;
-    let columns: Vec<JsonColumn> = batch
+    let opts = FormatOptions::default();
+    let columns: Vec<JsonColumn<'_>> = batch
         .columns()
         .iter()
-        .map(JsonColumn::of)
+        .map(|c| JsonColumn::of(c, &opts))
         .collect::<Result<_>>()?;
     let mut ints = itoa::Buffer::new();
     let mut floats = ryu::Buffer::new();
@@ -241,19 +242,19 @@ pub fn json_batch(
 }
 
 /// A column ready to be written as JSON values.
-enum JsonColumn {
+enum JsonColumn<'a> {
     Bool(datafusion::arrow::array::BooleanArray),
     Int(datafusion::arrow::array::Int64Array),
     UInt(datafusion::arrow::array::UInt64Array),
     Float(datafusion::arrow::array::Float64Array),
     Timestamp(datafusion::arrow::array::Int64Array, TimeUnit),
     Text(datafusion::arrow::array::StringArray),
-    /// Anything else, through Arrow's display.
-    Other(ArrayRef),
+    /// Anything else, through Arrow's display (one formatter per column).
+    Other(ArrayFormatter<'a>, &'a ArrayRef),
 }
 
-impl JsonColumn {
-    fn of(col: &ArrayRef) -> Result<JsonColumn> {
+impl<'a> JsonColumn<'a> {
+    fn of(col: &'a ArrayRef, opts: &'a FormatOptions<'a>) -> Result<JsonColumn<'a>> {
         use datafusion::arrow::compute::cast;
         Ok(match col.data_type() {
             DataType::Boolean => JsonColumn::Bool(col.as_boolean().clone()),
@@ -293,7 +294,11 @@ impl JsonColumn {
             DataType::LargeUtf8 | DataType::Utf8View => {
                 JsonColumn::Text(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
             }
-            _ => JsonColumn::Other(col.clone()),
+            // SYMBOL columns: dictionaries of text.
+            DataType::Dictionary(_, values) if values.as_ref() == &DataType::Utf8 => {
+                JsonColumn::Text(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+            }
+            _ => JsonColumn::Other(ArrayFormatter::try_new(col.as_ref(), opts)?, col),
         })
     }
 
@@ -314,13 +319,7 @@ impl JsonColumn {
                 out.push('"');
             }
             JsonColumn::Text(a) if a.is_valid(r) => json_string(a.value(r), out),
-            JsonColumn::Other(a) if a.is_valid(r) => {
-                let opts = FormatOptions::default();
-                match ArrayFormatter::try_new(a.as_ref(), &opts) {
-                    Ok(f) => json_string(&f.value(r).to_string(), out),
-                    Err(_) => out.push_str("null"),
-                }
-            }
+            JsonColumn::Other(f, a) if a.is_valid(r) => json_string(&f.value(r).to_string(), out),
             _ => out.push_str("null"),
         }
     }
