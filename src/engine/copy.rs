@@ -508,20 +508,7 @@ impl Engine {
     ) -> Result<Output> {
         let rows = match source {
             CopySource::Query(q) => self.stream(self.inner_query(&q, &[]).await?).await?,
-            CopySource::Table(t) => {
-                let sql = format!(
-                    "SELECT * FROM \"{}\".\"{}\"",
-                    t.schema.replace('"', "\"\""),
-                    t.name.replace('"', "\"\"")
-                );
-                self.query(
-                    datafusion::sql::sqlparser::ast::Statement::Query(crate::sql::parse_query(
-                        &sql,
-                    )?),
-                    &[],
-                )
-                .await?
-            }
+            CopySource::Table(t) => self.stream(self.table_scan(&t).await?).await?,
         };
         encode_copy_out(rows, &o)
     }

@@ -43,15 +43,7 @@ impl Engine {
                 let table = self.table(t)?;
                 let meta = table.meta();
                 let split = meta.timestamp.clone().map(|ts| (ts, meta.partition_by));
-                let sql = format!(
-                    "SELECT * FROM \"{}\".\"{}\"",
-                    t.schema.replace('"', "\"\""),
-                    t.name.replace('"', "\"\"")
-                );
-                let query = datafusion::sql::sqlparser::ast::Statement::Query(
-                    crate::sql::parse_query(&sql)?,
-                );
-                (t.name.clone(), self.plan(query, &[], &[]).await?, split)
+                (t.name.clone(), self.table_scan(t).await?, split)
             }
             CopySource::Query(q) => ("query".to_string(), self.inner_query(q, &[]).await?, None),
         };

@@ -1,28 +1,28 @@
-//! LATEST ON over the newest partitions only: the query is limited to the
-//! rows at or after a time no key's newest row is before, so the provider
-//! prunes the older files. Two ways to find that time:
+//! LATEST ON over the newest partitions only: the relation is limited to
+//! the rows at or after a time no key's newest row is before, so the
+//! provider prunes the older files. Two ways to find that time:
 //!
-//! - From the files alone, for one text key column and no WHERE: the
-//!   files' dictionary pages give each file's distinct keys
-//!   (`Table::file_keys`). Taken newest first, the first files that between
-//!   them hold every key of the table have a row of each key, so every
-//!   key's newest row is at or after the oldest row of those files. No
-//!   rows are read.
-//! - Otherwise by one aggregation over the keys and the timestamp: the
-//!   oldest of the keys' newest times (with the WHERE). The rows of every
-//!   other column are then read from the newest files only.
+//! - From the files alone, for one key column and no WHERE: the files'
+//!   dictionary pages give each file's distinct keys (`Table::file_keys`).
+//!   Taken newest first, the first files that between them hold every key
+//!   of the table have a row of each key, so every key's newest row is at
+//!   or after the oldest row of those files. No rows are read.
+//! - Otherwise by the plan the query module leaves beside the query (see
+//!   `query::latest_on::Bound`): the oldest of the keys' newest times
+//!   among the rows the WHERE keeps. The rows of every other column are
+//!   then read from the newest files only.
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, TimeUnit, TimestampMicrosecondType, TimestampNanosecondType,
 };
 use datafusion::common::ScalarValue;
-use datafusion::sql::sqlparser::ast as sp;
+use datafusion::logical_expr::LogicalPlan;
 
 use super::Engine;
 use crate::catalog::file_keys::FileKeys;
 use crate::error::{Error, Result};
-use crate::sql::LatestOn;
+use crate::query::relations::Relations;
 use crate::storage::dictionary::Distinct;
 
 /// At most this many keys take the path through the files' dictionaries:
@@ -39,85 +39,43 @@ const MAX_HELD: usize = 1_000_000;
 const MAX_FILES: usize = 512;
 
 impl Engine {
-    /// The LATEST ON query `general` (over the whole table), limited to the
-    /// newest files when the table's designated timestamp is the one the
-    /// clause names.
-    pub(super) async fn latest_on(
+    /// Bounds from the files' dictionaries, for the LATEST ON relations of
+    /// one key column and no WHERE on a table's designated timestamp.
+    pub(super) async fn bound_by_files(&self, relations: &mut Relations) -> Result<()> {
+        for spec in relations.latest.iter_mut() {
+            let ([key], None, true) = (spec.keys.as_slice(), &spec.filter, spec.designated) else {
+                continue;
+            };
+            let Ok(table) = self.table_of_relation(&spec.table, Some(spec.position)) else {
+                continue;
+            };
+            let key = crate::sql::parser::ident_name(key);
+            if !table.meta().columns.iter().any(|c| c.name == key) {
+                continue;
+            }
+            let files = tokio::task::spawn_blocking(move || {
+                table.file_keys(&key, MAX_KEYS, MAX_HELD, MAX_FILES)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("LATEST ON key lookup: {e}")))??;
+            if let Some(bound) = files.as_deref().and_then(bound_from_files) {
+                spec.bound = Some(bound);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a bound plan: its one value, in UTC microseconds (None when no
+    /// row passes the WHERE).
+    pub(super) async fn run_bound(
         &self,
-        general: Box<sp::Query>,
-        l: &LatestOn,
+        plan: LogicalPlan,
         params: &[ScalarValue],
-    ) -> Result<Box<sp::Query>> {
-        let (resolved, general) = match l.ts {
-            Some(_) => (None, general),
-            None => {
-                let (l, general) = self.latest_by(l)?;
-                (Some(l), general)
-            }
-        };
-        let l = resolved.as_ref().unwrap_or(l);
-        let Ok(table) = self.table_of_relation(&l.relation, Some(l.position)) else {
-            return Ok(general);
-        };
-        let meta = table.meta();
-        if meta.timestamp.as_deref() != l.ts.as_deref().map(written_name).as_deref() {
-            return Ok(general);
-        }
-        if let [key] = l.keys.as_slice()
-            && !l.has_filter()
-        {
-            let key = written_name(key);
-            if meta.columns.iter().any(|c| c.name == key) {
-                let files = tokio::task::spawn_blocking(move || {
-                    table.file_keys(&key, MAX_KEYS, MAX_HELD, MAX_FILES)
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("LATEST ON key lookup: {e}")))??;
-                if let Some(bound) = files.as_deref().and_then(bound_from_files) {
-                    return crate::sql::parse_query(&l.sql(Some(bound)));
-                }
-            }
-        }
-        let rows = self
-            .query(
-                sp::Statement::Query(crate::sql::parse_query(&l.oldest_newest_sql())?),
-                params,
-            )
-            .await?
-            .collect()
-            .await?;
-        match rows.first().and_then(|b| micros(b.column(0))) {
-            Some(bound) => crate::sql::parse_query(&l.sql(Some(bound))),
-            // No row passes the WHERE: the general query answers (nothing).
-            None => Ok(general),
-        }
+    ) -> Result<Option<i64>> {
+        let plan = super::with_params(plan, params)?;
+        let rows = self.stream(plan).await?.collect().await?;
+        Ok(rows.first().and_then(|b| micros(b.column(0))))
     }
-}
-
-impl Engine {
-    /// `LATEST BY keys` as `LATEST ON <designated timestamp> PARTITION BY
-    /// keys`, and its query over the whole table.
-    pub(super) fn latest_by(&self, l: &LatestOn) -> Result<(LatestOn, Box<sp::Query>)> {
-        let table = self.table_of_relation(&l.relation, Some(l.position))?;
-        let Some(ts) = table.meta().timestamp.clone() else {
-            return Err(Error::Syntax {
-                message: "LATEST BY needs a table with a designated timestamp".into(),
-                position: l.position,
-            });
-        };
-        let l = l.clone().on_designated(&ts);
-        let general = crate::sql::parse_query(&l.sql(None))?;
-        Ok((l, general))
-    }
-}
-
-/// A column name as the clause wrote it, as the catalog names it.
-fn written_name(written: &str) -> String {
-    let ident = match written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(q) => sp::Ident::with_quote('"', q.replace("\"\"", "\"")),
-        None => sp::Ident::new(written),
-    };
-    crate::sql::parser::ident_name(&ident)
 }
 
 /// The first value of a designated timestamp column (TIMESTAMP or

@@ -3,7 +3,6 @@
 //! statements and returns [`Output`]s that the wire layers only have to
 //! encode.
 
-mod asof_join;
 pub mod copy;
 pub mod copy_out;
 mod copy_to;
@@ -41,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
 use crate::query::sample_by::FillSpec;
-use crate::sql::{self, SessionCommand, Statement};
+use crate::sql::{self, Clauses, SessionCommand, Statement};
 use crate::storage::Bucket;
 use crate::sys::text_import_errors::TextImportErrors;
 use crate::sys::text_import_log::TextImportLog;
@@ -430,14 +429,11 @@ impl Engine {
             Statement::Query {
                 query,
                 limit,
-                samples,
-                latest,
+                clauses,
             } => {
-                let p = self
-                    .rewrite_query(query, &samples, latest.as_ref(), params)
-                    .await?;
+                let p = self.rewrite_query(query, &clauses)?;
                 let plan = self
-                    .plan(sp::Statement::Query(p.query), params, &p.fills)
+                    .plan(sp::Statement::Query(p.query), params, &p.extras)
                     .await?;
                 let rows = self.stream(plan).await?;
                 Ok(Output::Rows(match limit {
@@ -445,15 +441,9 @@ impl Engine {
                     None => rows,
                 }))
             }
-            Statement::Explain {
-                statement,
-                samples,
-                latest,
-            } => {
-                let (explain, fills) = self
-                    .explained(&statement, &samples, latest.as_ref(), params)
-                    .await?;
-                let plan = self.plan(explain, params, &fills).await?;
+            Statement::Explain { statement, clauses } => {
+                let (explain, extras) = self.explained(&statement, &clauses)?;
+                let plan = self.plan(explain, params, &extras).await?;
                 Ok(Output::Rows(self.stream(plan).await?))
             }
             Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
@@ -488,47 +478,39 @@ impl Engine {
 
     /// QuestDB's query forms made a query DataFusion plans: SAMPLE BY (its
     /// SELECTs become aggregations; the fills are left for the plan),
-    /// LATEST ON (narrowed to the newest files when they hold every key),
-    /// ASOF, LT and SPLICE JOIN.
-    async fn rewrite_query(
-        &self,
-        mut query: Box<sp::Query>,
-        samples: &[crate::sql::SampleBy],
-        latest: Option<&crate::sql::LatestOn>,
-        params: &[ScalarValue],
-    ) -> Result<Prepared> {
-        let fills = crate::query::sample_by::rewrite_samples(&mut query, samples, self)?;
-        let query = match latest {
-            Some(l) => self.latest_on(query, l, params).await?,
-            None => query,
-        };
+    /// LATEST ON and time joins (left to the relation planner).
+    fn rewrite_query(&self, mut query: Box<sp::Query>, clauses: &Clauses) -> Result<Prepared> {
+        if clauses.is_empty() {
+            return Ok(Prepared {
+                query,
+                extras: Extras::default(),
+            });
+        }
+        let fills = crate::query::sample_by::rewrite_samples(&mut query, &clauses.samples, self)?;
+        let relations = crate::query::relations::prepare(&mut query, clauses, self)?;
         Ok(Prepared {
-            query: self.asof_join(query)?,
-            fills,
+            query,
+            extras: Extras { fills, relations },
         })
     }
 
     /// An EXPLAIN whose query is rewritten as [`Engine::rewrite_query`]
     /// does, so it shows the plan that runs.
-    async fn explained(
+    fn explained(
         &self,
         explain: &sp::Statement,
-        samples: &[crate::sql::SampleBy],
-        latest: Option<&crate::sql::LatestOn>,
-        params: &[ScalarValue],
-    ) -> Result<(sp::Statement, Vec<FillSpec>)> {
+        clauses: &Clauses,
+    ) -> Result<(sp::Statement, Extras)> {
         let mut explain = explain.clone();
-        let mut fills = Vec::new();
+        let mut extras = Extras::default();
         if let sp::Statement::Explain { statement, .. } = &mut explain
             && let sp::Statement::Query(q) = statement.as_mut()
         {
-            let p = self
-                .rewrite_query(q.clone(), samples, latest, params)
-                .await?;
+            let p = self.rewrite_query(q.clone(), clauses)?;
             *q = p.query;
-            fills = p.fills;
+            extras = p.extras;
         }
-        Ok((explain, fills))
+        Ok((explain, extras))
     }
 
     /// The plan of a query inside another statement (CREATE TABLE AS,
@@ -538,21 +520,52 @@ impl Engine {
         q: &crate::sql::QueryParts,
         params: &[ScalarValue],
     ) -> Result<LogicalPlan> {
-        let p = self
-            .rewrite_query(q.query.clone(), &q.samples, q.latest.as_ref(), params)
-            .await?;
-        self.plan(sp::Statement::Query(p.query), params, &p.fills)
+        let p = self.rewrite_query(q.query.clone(), &q.clauses)?;
+        self.plan(sp::Statement::Query(p.query), params, &p.extras)
             .await
     }
 
-    /// Plans a statement DataFusion understands, binding parameters; the
-    /// SAMPLE BY fills of its query go into the plan.
+    /// Plans a statement DataFusion understands, binding parameters. A
+    /// LATEST ON relation on a designated timestamp is narrowed to the
+    /// newest files: by their dictionaries, or by running the bound plan
+    /// the first planning pass leaves and planning again with the bound.
     async fn plan(
+        &self,
+        stmt: sp::Statement,
+        params: &[ScalarValue],
+        extras: &Extras,
+    ) -> Result<LogicalPlan> {
+        if extras.relations.latest.is_empty() {
+            return self
+                .plan_once(stmt, params, extras)
+                .await
+                .map(|(plan, _)| plan);
+        }
+        let mut extras = extras.clone();
+        self.bound_by_files(&mut extras.relations).await?;
+        loop {
+            let (plan, bounds) = self.plan_once(stmt.clone(), params, &extras).await?;
+            if bounds.is_empty() {
+                return Ok(plan);
+            }
+            for b in bounds {
+                let bound = self.run_bound(b.plan, params).await?;
+                let spec = &mut extras.relations.latest[b.spec];
+                spec.bound = bound;
+                // No row passes the WHERE: the relation is empty anyway.
+                spec.designated = bound.is_some();
+            }
+        }
+    }
+
+    /// One planning pass: the plan, and the plans that would find bounds
+    /// for its LATEST ON relations.
+    async fn plan_once(
         &self,
         mut stmt: sp::Statement,
         params: &[ScalarValue],
-        fills: &[FillSpec],
-    ) -> Result<LogicalPlan> {
+        extras: &Extras,
+    ) -> Result<(LogicalPlan, Vec<crate::query::latest_on::Bound>)> {
         // pg_catalog comes first on PostgreSQL's search path, so its
         // tables win over user tables of the same name, as there.
         let pg = self
@@ -565,26 +578,47 @@ impl Engine {
         if let sp::Statement::Query(q) = &mut stmt {
             crate::query::names::questdb_names(q);
         }
-        let state = &self.planner;
-        let plan = state
-            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
-            .await?;
-        let plan = match fills {
+        let (plan, bounds) = if extras.relations.is_empty() {
+            let plan = self
+                .planner
+                .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+                .await?;
+            (plan, vec![])
+        } else {
+            // The query's own relation planner, in a copy of the state.
+            let relations = extras.relations.planner();
+            let state = SessionStateBuilder::new_from_existing((*self.planner).clone())
+                .with_relation_planners(vec![relations.clone()])
+                .build();
+            let plan = state
+                .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+                .await?;
+            (plan, relations.take_bounds())
+        };
+        let plan = match extras.fills.as_slice() {
             [] => plan,
-            fills => crate::query::sample_by::apply_fills(plan, fills, state.as_ref())?,
+            fills => crate::query::sample_by::apply_fills(plan, fills, self.planner.as_ref())?,
         };
         let plan = crate::query::scan_order::in_table_order(plan)?;
-        if params.is_empty() {
-            Ok(plan)
-        } else {
-            Ok(plan.with_param_values(ParamValues::List(
-                params.iter().cloned().map(Into::into).collect(),
-            ))?)
-        }
+        Ok((with_params(plan, params)?, bounds))
+    }
+
+    /// Every row of a table, in designated-timestamp order.
+    pub(super) async fn table_scan(&self, t: &crate::sql::TableRef) -> Result<LogicalPlan> {
+        let reference =
+            datafusion::common::TableReference::partial(t.schema.as_str(), t.name.as_str());
+        let provider = self.ctx.table_provider(reference.clone()).await?;
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+            reference,
+            datafusion::datasource::provider_as_source(provider),
+            None,
+        )?
+        .build()?;
+        Ok(crate::query::scan_order::in_table_order(plan)?)
     }
 
     async fn query(&self, stmt: sp::Statement, params: &[ScalarValue]) -> Result<Rows> {
-        let plan = self.plan(stmt, params, &[]).await?;
+        let plan = self.plan(stmt, params, &Extras::default()).await?;
         self.stream(plan).await
     }
 
@@ -615,29 +649,17 @@ impl Engine {
     /// Parameter and result types of a statement, without running it.
     pub async fn describe(&self, stmt: &Statement) -> Result<Described> {
         match stmt {
-            // The general LATEST ON query has the same columns: no need to
-            // look at the files.
-            Statement::Query {
-                query,
-                samples,
-                latest,
-                ..
-            } => {
-                let query = match latest {
-                    Some(l) if l.ts.is_none() => self.latest_by(l)?.1,
-                    _ => query.clone(),
-                };
-                let p = self.rewrite_query(query, samples, None, &[]).await?;
-                self.describe_plan(sp::Statement::Query(p.query), &p.fills)
+            // Described from one planning pass: no bound is looked for.
+            Statement::Query { query, clauses, .. } => {
+                let p = self.rewrite_query(query.clone(), clauses)?;
+                self.describe_plan(sp::Statement::Query(p.query), &p.extras)
                     .await
             }
-            Statement::Explain {
-                statement, samples, ..
-            } => {
-                let (explain, fills) = self.explained(statement, samples, None, &[]).await?;
-                self.describe_plan(explain, &fills).await
+            Statement::Explain { statement, clauses } => {
+                let (explain, extras) = self.explained(statement, clauses)?;
+                self.describe_plan(explain, &extras).await
             }
-            Statement::Other(s) => self.describe_plan((**s).clone(), &[]).await,
+            Statement::Other(s) => self.describe_plan((**s).clone(), &Extras::default()).await,
             Statement::Insert(i) => Ok(Described {
                 params: self.insert_param_types(i)?,
                 schema: None,
@@ -697,8 +719,8 @@ impl Engine {
         }
     }
 
-    async fn describe_plan(&self, stmt: sp::Statement, fills: &[FillSpec]) -> Result<Described> {
-        let plan = self.plan(stmt, &[], fills).await?;
+    async fn describe_plan(&self, stmt: sp::Statement, extras: &Extras) -> Result<Described> {
+        let (plan, _) = self.plan_once(stmt, &[], extras).await?;
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(usize, Option<DataType>)> = types
             .into_iter()
@@ -723,22 +745,38 @@ impl Engine {
     }
 }
 
-/// A query made ready for DataFusion's planner, and the SAMPLE BY fills
-/// its plan still needs.
+/// A query made ready for DataFusion's planner.
 struct Prepared {
     query: Box<sp::Query>,
-    fills: Vec<FillSpec>,
+    extras: Extras,
 }
 
-impl crate::query::sample_by::SampleEnv for Engine {
-    fn designated_timestamp(&self, name: &sp::ObjectName, position: usize) -> Result<String> {
+/// What planning a query needs besides its AST: the SAMPLE BY fills its
+/// plan still needs, and its relations of ours.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extras {
+    fills: Vec<FillSpec>,
+    relations: crate::query::relations::Relations,
+}
+
+/// Binds a plan's parameters.
+fn with_params(plan: LogicalPlan, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    if params.is_empty() {
+        return Ok(plan);
+    }
+    Ok(plan.with_param_values(ParamValues::List(
+        params.iter().cloned().map(Into::into).collect(),
+    ))?)
+}
+
+impl crate::query::Env for Engine {
+    fn designated_timestamp(
+        &self,
+        name: &sp::ObjectName,
+        position: usize,
+    ) -> Result<Option<String>> {
         let table = self.table_of_relation(name, Some(position))?;
-        table.meta().timestamp.clone().ok_or(Error::Syntax {
-            message: format!(
-                "SAMPLE BY needs a table with a designated timestamp: {name} has none"
-            ),
-            position,
-        })
+        Ok(table.meta().timestamp.clone())
     }
 
     fn is_aggregate(&self, name: &str) -> bool {

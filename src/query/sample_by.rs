@@ -39,20 +39,12 @@ use datafusion::logical_expr::{
 use datafusion::sql::sqlparser::ast as sp;
 use datafusion::sql::sqlparser::ast::VisitMut;
 
+use super::{Env, has_aggregate};
 use crate::error::{Error, Result};
 use crate::sql::ast::call;
 use crate::sql::interval;
 use crate::sql::parser::ident_name;
 use crate::sql::{Align, Fill, SampleBy};
-
-/// What the rewrite needs to know of the catalog and the functions.
-pub trait SampleEnv {
-    /// The designated timestamp of the table `name` (an error naming the
-    /// table, at `position`, when it has none or does not exist).
-    fn designated_timestamp(&self, name: &sp::ObjectName, position: usize) -> Result<String>;
-    /// Whether `name` is an aggregate function.
-    fn is_aggregate(&self, name: &str) -> bool;
-}
 
 /// What is left for the plan of one sampled SELECT: its fills.
 #[derive(Debug, Clone)]
@@ -82,7 +74,7 @@ enum Item {
 pub fn rewrite_samples(
     query: &mut sp::Query,
     samples: &[SampleBy],
-    env: &dyn SampleEnv,
+    env: &dyn Env,
 ) -> Result<Vec<FillSpec>> {
     if samples.is_empty() {
         return Ok(Vec::new());
@@ -100,7 +92,7 @@ pub fn rewrite_samples(
 
 struct Rewriter<'a> {
     samples: &'a [SampleBy],
-    env: &'a dyn SampleEnv,
+    env: &'a dyn Env,
     fills: Vec<FillSpec>,
 }
 
@@ -170,26 +162,11 @@ fn column_name(e: &sp::Expr) -> Option<String> {
     }
 }
 
-fn has_aggregate(e: &sp::Expr, env: &dyn SampleEnv) -> bool {
-    let mut found = false;
-    let _ = sp::visit_expressions(e, |x| {
-        if let sp::Expr::Function(f) = x
-            && f.over.is_none()
-            && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
-            && env.is_aggregate(&ident_name(name))
-        {
-            found = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    found
-}
-
 fn rewrite_select(
     select: &mut sp::Select,
     order: Option<&mut Option<sp::OrderBy>>,
     s: &SampleBy,
-    env: &dyn SampleEnv,
+    env: &dyn Env,
 ) -> Result<Option<FillSpec>> {
     let err = |m: &str| Error::Syntax {
         message: m.to_string(),
@@ -210,7 +187,14 @@ fn rewrite_select(
     let sp::TableFactor::Table { name, .. } = &from.relation else {
         return Err(err("SAMPLE BY reads a table with a designated timestamp"));
     };
-    let ts = env.designated_timestamp(name, s.position)?;
+    let ts = env
+        .designated_timestamp(name, s.position)?
+        .ok_or(Error::Syntax {
+            message: format!(
+                "SAMPLE BY needs a table with a designated timestamp: {name} has none"
+            ),
+            position: s.position,
+        })?;
     let ts_column = sp::Expr::Identifier(sp::Ident::with_quote('"', ts.clone()));
 
     // FROM and TO bound the rows.

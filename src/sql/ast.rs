@@ -129,21 +129,64 @@ pub enum CopySource {
 
 /// A query inside another statement (CREATE TABLE AS, INSERT … SELECT,
 /// COPY (…) TO) with the QuestDB clauses the engine plans, as for a query
-/// on its own: its SAMPLE BY clauses (their SELECTs are in the query,
-/// without them) and LATEST ON (already rewritten; kept to narrow the
-/// scan).
+/// on its own.
 #[derive(Debug, Clone)]
 pub struct QueryParts {
     pub query: Box<sp::Query>,
-    pub samples: Vec<SampleBy>,
-    pub latest: Option<super::LatestOn>,
+    pub clauses: Clauses,
 }
 
-/// The columns an ASOF, LT or SPLICE JOIN's constraint names until the
-/// engine rewrites the join (see `sql::parser::tokens::take_asof`).
-pub const ASOF_JOIN_MARKER: &str = "__sluice_asof_join";
-pub const LT_JOIN_MARKER: &str = "__sluice_lt_join";
-pub const SPLICE_JOIN_MARKER: &str = "__sluice_splice_join";
+/// QuestDB's clauses the token pass took out of a query's text, typed.
+/// Each knows what it belongs to by a place in the text that the AST node
+/// keeps (a SELECT's `select_token`, a joined table's name), so the query
+/// module finds it without names or searches of printed SQL.
+#[derive(Debug, Clone, Default)]
+pub struct Clauses {
+    pub samples: Vec<SampleBy>,
+    pub latest: Vec<LatestOn>,
+    pub joins: Vec<TimeJoin>,
+}
+
+impl Clauses {
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.latest.is_empty() && self.joins.is_empty()
+    }
+}
+
+/// `LATEST ON ts PARTITION BY a, b` or QuestDB's older `LATEST BY a, b`
+/// (on the table's designated timestamp: `ts` is then `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestOn {
+    /// Where the SELECT the clause belongs to starts (its `select_token`).
+    pub select: datafusion::sql::sqlparser::tokenizer::Location,
+    pub ts: Option<sp::Ident>,
+    pub keys: Vec<sp::Ident>,
+    /// Where LATEST starts in the statement, for errors.
+    pub position: usize,
+}
+
+/// QuestDB's time joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeJoinKind {
+    /// Each left row with the newest right row at or before its time.
+    Asof,
+    /// Strictly before.
+    Lt,
+    /// Every row of both sides, each with the other side's newest row.
+    Splice,
+}
+
+/// `a ASOF | LT | SPLICE JOIN b [ON (k, …) | ON a.x = b.y AND …]`: sqlparser
+/// reads it as `a LEFT JOIN b [USING (k, …) | ON …]`; this says which join
+/// it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeJoin {
+    pub kind: TimeJoinKind,
+    /// Where the joined table's name starts in the text.
+    pub relation: datafusion::sql::sqlparser::tokenizer::Location,
+    /// Where the join's first word is, for errors.
+    pub position: usize,
+}
 
 /// QuestDB's `SAMPLE BY n{U|T|s|m|h|d|w|M|y} [FROM a TO b] [FILL(…)]
 /// [ALIGN TO CALENDAR [WITH OFFSET 'hh:mm'] | ALIGN TO FIRST OBSERVATION]`.
@@ -291,21 +334,18 @@ pub enum Statement {
     ShowCreateTable {
         table: TableRef,
     },
-    /// A query, with QuestDB's LIMIT forms taken out of the AST, its
-    /// SAMPLE BY clauses (planned by `crate::query::sample_by`) and its
-    /// LATEST ON (already rewritten; kept to narrow the scan).
+    /// A query, with QuestDB's LIMIT forms taken out of the AST and its
+    /// time-series clauses (planned by `crate::query`).
     Query {
         query: Box<sp::Query>,
         limit: Option<QdbLimit>,
-        samples: Vec<SampleBy>,
-        latest: Option<super::LatestOn>,
+        clauses: Clauses,
     },
     /// EXPLAIN of a query: `statement` is the EXPLAIN, whose query the
     /// engine plans as it would run it.
     Explain {
         statement: Box<sp::Statement>,
-        samples: Vec<SampleBy>,
-        latest: Option<super::LatestOn>,
+        clauses: Clauses,
     },
     /// EXPLAIN and anything else DataFusion plans as it is.
     Other(Box<sp::Statement>),

@@ -8,16 +8,14 @@
 
 pub mod ast;
 pub mod interval;
-pub mod latest_on;
 pub mod limit;
 pub mod parser;
 pub mod time;
 
 pub use ast::{
-    ASOF_JOIN_MARKER, Align, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,
-    ExportOptions, Fill, Insert, LT_JOIN_MARKER, ParquetCodec, PgCopyFormat, PgCopyOptions,
-    QueryParts, SPLICE_JOIN_MARKER, SampleBy, SessionCommand, Statement, TableRef,
+    Align, Clauses, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,
+    ExportOptions, Fill, Insert, LatestOn, ParquetCodec, PgCopyFormat, PgCopyOptions, QueryParts,
+    SampleBy, SessionCommand, Statement, TableRef, TimeJoin, TimeJoinKind,
 };
-pub use latest_on::LatestOn;
 pub use limit::QdbLimit;
-pub use parser::{parse, parse_query};
+pub use parser::parse;

@@ -37,13 +37,16 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = tokens::rewrite(sql, tokens)?;
     let (tokens, samples) = tokens::take_samples(sql, tokens)?;
     let (tokens, latest) = tokens::take_latest(sql, tokens)?;
-    let tokens = tokens::take_asof(tokens);
+    let (tokens, joins) = tokens::take_time_joins(sql, tokens)?;
     let parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut p = Qp {
         p: parser,
         sql,
-        samples,
-        latest: latest.into_iter().map(Some).collect(),
+        clauses: crate::sql::Clauses {
+            samples,
+            latest,
+            joins,
+        },
     };
     let mut out = Vec::new();
     loop {
@@ -58,28 +61,26 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             _ => return Err(p.err_at(&next, format!("unexpected token [{}]", next.token))),
         }
     }
-    Ok(out)
-}
-
-/// The number `k` of the first `<marker>_<k>` in `text`: which clause the
-/// token pass took out there.
-fn marker_index(text: &str, marker: &str) -> Option<usize> {
-    let at = text.find(marker)? + marker.len();
-    let digits: String = text[at..]
-        .trim_start_matches('_')
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-/// One query from SQL text the engine or a rewrite built (`SELECT …`),
-/// with its QuestDB clauses already handled: rewrites produce plain SQL.
-pub fn parse_query(sql: &str) -> Result<Box<sp::Query>> {
-    match parse(sql)?.pop() {
-        Some(Statement::Query { query, .. }) => Ok(query),
-        _ => Err(Error::Internal(format!("not one query: {sql}"))),
+    // A clause no query took: it stood where no query could hold it.
+    let c = &p.clauses;
+    let stray = c
+        .samples
+        .iter()
+        .map(|s| (s.position, "SAMPLE BY"))
+        .chain(c.latest.iter().map(|l| (l.position, "LATEST ON")))
+        .chain(
+            c.joins
+                .iter()
+                .map(|j| (j.position, "ASOF, LT and SPLICE JOIN")),
+        )
+        .min();
+    if let Some((position, what)) = stray {
+        return Err(Error::Syntax {
+            message: format!("{what} is allowed in a query only"),
+            position,
+        });
     }
+    Ok(out)
 }
 
 /// `(SELECT …)` as `SELECT …`: the parentheses of `CREATE TABLE t AS
@@ -108,21 +109,25 @@ pub fn ident_name(i: &sp::Ident) -> String {
 struct Qp<'a> {
     p: Parser<'a>,
     sql: &'a str,
-    /// The SAMPLE BY clauses the token pass took out, until a query
-    /// holding their SELECTs takes them.
-    samples: Vec<crate::sql::SampleBy>,
-    /// The LATEST ON clauses, likewise.
-    latest: Vec<Option<tokens::LatestClause>>,
+    /// The clauses the token pass took out, until a query holding what
+    /// they belong to takes them.
+    clauses: crate::sql::Clauses,
 }
 
 impl Qp<'_> {
-    /// The SAMPLE BY clauses whose SELECTs are in `q`.
-    fn samples_in(&mut self, q: &sp::Query) -> Vec<crate::sql::SampleBy> {
+    /// The clauses that belong to `q` (or a query inside it).
+    fn clauses_in(&mut self, q: &sp::Query) -> crate::sql::Clauses {
         use datafusion::sql::sqlparser::ast::Spanned;
         let span = q.span();
-        self.samples
-            .extract_if(.., |s| span.start <= s.select && s.select <= span.end)
-            .collect()
+        let inside = |l: &datafusion::sql::sqlparser::tokenizer::Location| {
+            span.start <= *l && *l <= span.end
+        };
+        let c = &mut self.clauses;
+        crate::sql::Clauses {
+            samples: c.samples.extract_if(.., |s| inside(&s.select)).collect(),
+            latest: c.latest.extract_if(.., |l| inside(&l.select)).collect(),
+            joins: c.joins.extract_if(.., |j| inside(&j.relation)).collect(),
+        }
     }
 
     fn pos(&self, t: &TokenWithSpan) -> usize {
@@ -359,20 +364,12 @@ impl Qp<'_> {
         self.query_statement(q)
     }
 
-    /// A query inside another statement: its LATEST ON rewritten and its
-    /// SAMPLE BY kept, as for a query on its own (QuestDB's LIMIT forms
-    /// stay in the query).
+    /// A query inside another statement, with its clauses, as for a
+    /// query on its own (QuestDB's LIMIT forms stay in the query).
     fn inner_query(&mut self, q: Box<sp::Query>) -> Result<crate::sql::QueryParts> {
-        let q = without_parentheses(q);
-        // Taken before a LATEST ON rewrite, whose query is new text with
-        // places of its own.
-        let samples = self.samples_in(&q);
-        let (query, latest) = self.latest_on(q)?;
-        Ok(crate::sql::QueryParts {
-            query,
-            samples,
-            latest,
-        })
+        let query = without_parentheses(q);
+        let clauses = self.clauses_in(&query);
+        Ok(crate::sql::QueryParts { query, clauses })
     }
 
     /// EXPLAIN of a query: the query is read as one to run (LATEST ON,
@@ -384,20 +381,13 @@ impl Qp<'_> {
         let sp::Statement::Query(q) = statement.as_mut() else {
             return Ok(Statement::Other(Box::new(stmt)));
         };
-        let Statement::Query {
-            query,
-            samples,
-            latest,
-            ..
-        } = self.query_statement(q.clone())?
-        else {
+        let Statement::Query { query, clauses, .. } = self.query_statement(q.clone())? else {
             unreachable!("query_statement returns queries")
         };
         **statement = sp::Statement::Query(query);
         Ok(Statement::Explain {
             statement: Box::new(stmt),
-            samples,
-            latest,
+            clauses,
         })
     }
 
@@ -406,8 +396,7 @@ impl Qp<'_> {
     fn query_statement(&mut self, q: Box<sp::Query>) -> Result<Statement> {
         let crate::sql::QueryParts {
             query: mut q,
-            samples,
-            latest,
+            clauses,
         } = self.inner_query(q)?;
         let limit = match &q.limit_clause {
             Some(sp::LimitClause::OffsetCommaLimit { offset, limit }) => {
@@ -432,76 +421,8 @@ impl Qp<'_> {
         Ok(Statement::Query {
             query: q,
             limit,
-            samples,
-            latest,
+            clauses,
         })
-    }
-
-    /// QuestDB's `LATEST ON ts PARTITION BY keys`: the newest row of each
-    /// key, as a query over the rows numbered newest first per key (see
-    /// [`crate::sql::LatestOn`]); its parts are kept so the engine can
-    /// limit it to the newest partitions.
-    fn latest_on(
-        &mut self,
-        q: Box<sp::Query>,
-    ) -> Result<(Box<sp::Query>, Option<crate::sql::LatestOn>)> {
-        let text = q.to_string();
-        if !text.contains(tokens::LATEST_ON_MARKER) {
-            return Ok((q, None));
-        }
-        let marked = matches!(q.body.as_ref(), sp::SetExpr::Select(s)
-            if matches!(&s.group_by, sp::GroupByExpr::Expressions(e, _)
-                if e.iter().any(|e| e.to_string().contains(tokens::LATEST_ON_MARKER))));
-        if !marked {
-            // LATEST ON in a WITH query or a subquery of FROM: rewritten
-            // where it is (the whole table is read; only a top-level one is
-            // narrowed).
-            let mut q = q;
-            if let Some(with) = q.with.as_mut() {
-                for cte in &mut with.cte_tables {
-                    if cte.query.to_string().contains(tokens::LATEST_ON_MARKER) {
-                        cte.query = self.nested_latest_on(cte.query.clone())?;
-                    }
-                }
-            }
-            if let sp::SetExpr::Select(select) = q.body.as_mut() {
-                for t in &mut select.from {
-                    let relations = std::iter::once(&mut t.relation)
-                        .chain(t.joins.iter_mut().map(|j| &mut j.relation));
-                    for r in relations {
-                        if let sp::TableFactor::Derived { subquery, .. } = r
-                            && subquery.to_string().contains(tokens::LATEST_ON_MARKER)
-                        {
-                            *subquery = self.nested_latest_on(subquery.clone())?;
-                        }
-                    }
-                }
-            }
-            return Ok((q, None));
-        }
-        let k = marker_index(&text, tokens::LATEST_ON_MARKER).unwrap_or(usize::MAX);
-        let Some(Some(l)) = self.latest.get_mut(k).map(Option::take) else {
-            return Ok((q, None));
-        };
-        let latest = crate::sql::LatestOn::of_query(&q, l.ts, l.keys, l.position)?;
-        if latest.ts.is_none() {
-            // `LATEST BY`: the engine knows the designated timestamp and
-            // builds the query (the marked one stays until then).
-            return Ok((q, Some(latest)));
-        }
-        Ok((parse_query(&latest.sql(None))?, Some(latest)))
-    }
-
-    /// LATEST ON in a WITH query or a subquery of FROM, rewritten where it
-    /// is; `LATEST BY` there needs the timestamp named.
-    fn nested_latest_on(&mut self, q: Box<sp::Query>) -> Result<Box<sp::Query>> {
-        match self.latest_on(q)? {
-            (_, Some(l)) if l.ts.is_none() => Err(Error::Syntax {
-                message: "LATEST BY inside a subquery: write LATEST ON ts PARTITION BY …".into(),
-                position: l.position,
-            }),
-            (q, _) => Ok(q),
-        }
     }
 
     fn table_list(&mut self) -> Result<Vec<TableRef>> {

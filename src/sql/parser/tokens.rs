@@ -1,17 +1,20 @@
 //! Rewrites of QuestDB's time-series syntax at the token level, before
 //! sqlparser reads the statement: `x [NOT] IN '<interval>'` becomes
 //! `[NOT] (x >= '<lo>' AND x < '<hi>')` (see [`crate::sql::interval`]),
-//! and `SAMPLE BY …` is taken out (its parts parsed here, planned by
-//! `crate::query::sample_by`).
+//! and QuestDB's clauses sqlparser cannot read are taken out, typed, and
+//! tied to the AST node they belong to by a place in the text: `SAMPLE BY
+//! …` and `LATEST ON | BY …` (to their SELECT), `ASOF | LT | SPLICE JOIN`
+//! (to the joined table). `crate::query` plans them.
 
+use datafusion::sql::sqlparser::ast::Ident;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
 
 use super::errors::offset_of;
 use crate::error::{Error, Result};
 use crate::sql::interval;
 use crate::sql::time::Stride;
-use crate::sql::{Align, Fill, SampleBy};
+use crate::sql::{Align, Fill, LatestOn, SampleBy, TimeJoin, TimeJoinKind};
 
 fn is_ws(t: &TokenWithSpan) -> bool {
     matches!(t.token, Token::Whitespace(_))
@@ -106,20 +109,6 @@ pub(super) fn rewrite(sql: &str, mut tokens: Vec<TokenWithSpan>) -> Result<Vec<T
         i += 1;
     }
     Ok(tokens)
-}
-
-/// `GROUP BY "<marker>" `: what a clause the parser cannot read leaves in
-/// its place, for the rewrite that follows.
-fn group_by_marker(marker: &str, span: Span) -> Vec<TokenWithSpan> {
-    let t = |token: Token| TokenWithSpan::new(token, span);
-    vec![
-        t(Token::make_keyword("GROUP")),
-        t(Token::Whitespace(Whitespace::Space)),
-        t(Token::make_keyword("BY")),
-        t(Token::Whitespace(Whitespace::Space)),
-        t(Token::make_word(marker, Some('"'))),
-        t(Token::Whitespace(Whitespace::Space)),
-    ]
 }
 
 fn word_is(t: &TokenWithSpan, w: &str) -> bool {
@@ -423,25 +412,14 @@ fn parse_offset(v: &str) -> Option<i64> {
     (m < 60).then_some(sign * (h * 3_600_000_000 + m * 60_000_000))
 }
 
-/// The column a LATEST ON query groups by until the parser rewrites it.
-pub(super) const LATEST_ON_MARKER: &str = "__sluice_latest_on";
-
-/// `LATEST ON ts PARTITION BY a, b` or QuestDB's older `LATEST BY a, b`
-/// (on the table's designated timestamp, `ts` then `None`): the columns
-/// as written (SQL text).
-#[derive(Debug, Clone)]
-pub(super) struct LatestClause {
-    pub ts: Option<String>,
-    pub keys: Vec<String>,
-    pub position: usize,
-}
-
 /// Takes every `LATEST ON … PARTITION BY …` and `LATEST BY …` clause out
-/// of the tokens, leaving `GROUP BY "__sluice_latest_on_<k>"` in its place.
+/// of the tokens. Each clause knows its SELECT by where that SELECT starts.
+/// QuestDB's older form puts the WHERE after `LATEST BY keys`; that WHERE
+/// (applied before the pick either way) moves in front of the clause.
 pub(super) fn take_latest(
     sql: &str,
     mut tokens: Vec<TokenWithSpan>,
-) -> Result<(Vec<TokenWithSpan>, Vec<LatestClause>)> {
+) -> Result<(Vec<TokenWithSpan>, Vec<LatestOn>)> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -456,15 +434,18 @@ pub(super) fn take_latest(
             message: m.to_string(),
             position: t.map_or(position, |t| offset_of(sql, t.span.start)),
         };
+        let Some(select) = owning_select(&tokens, i) else {
+            return Err(err(None, "LATEST ON ends a SELECT"));
+        };
         let (ts, by) = if latest_by {
             (None, on)
         } else {
             let Some(ts_at) = next(&tokens, on) else {
                 return Err(err(None, "timestamp column expected"));
             };
-            let ts = match &tokens[ts_at].token {
-                Token::Word(_) => tokens[ts_at].token.to_string(),
-                _ => return Err(err(Some(&tokens[ts_at]), "timestamp column expected")),
+            let ts = match ident(&tokens[ts_at]) {
+                Some(ts) => ts,
+                None => return Err(err(Some(&tokens[ts_at]), "timestamp column expected")),
             };
             let part = next(&tokens, ts_at);
             let by = part.and_then(|p| next(&tokens, p));
@@ -482,9 +463,9 @@ pub(super) fn take_latest(
             let Some(k) = next(&tokens, end) else {
                 return Err(err(None, "column expected"));
             };
-            match &tokens[k].token {
-                Token::Word(_) => keys.push(tokens[k].token.to_string()),
-                _ => return Err(err(Some(&tokens[k]), "column expected")),
+            match ident(&tokens[k]) {
+                Some(key) => keys.push(key),
+                None => return Err(err(Some(&tokens[k]), "column expected")),
             }
             end = k;
             match next(&tokens, end) {
@@ -492,15 +473,14 @@ pub(super) fn take_latest(
                 _ => break,
             }
         }
-        let marker = group_by_marker(
-            &format!("{LATEST_ON_MARKER}_{}", found.len()),
-            tokens[i].span,
-        );
-        found.push(LatestClause { ts, keys, position });
-        // QuestDB's older form puts the WHERE after `LATEST BY keys`; the
-        // WHERE (applied before the pick either way) moves in front.
+        found.push(LatestOn {
+            select: tokens[select].span.start,
+            ts,
+            keys,
+            position,
+        });
+        let space = TokenWithSpan::new(Token::Whitespace(Whitespace::Space), tokens[i].span);
         let filter = next(&tokens, end).filter(|w| is_keyword(&tokens[*w], Keyword::WHERE));
-        let n = marker.len();
         match filter {
             Some(w) => {
                 let stop = clause_end(
@@ -516,50 +496,59 @@ pub(super) fn take_latest(
                         "sample",
                     ],
                 );
-                let where_clause: Vec<TokenWithSpan> = tokens[w..stop].to_vec();
-                let m = where_clause.len();
-                let mut replacement = where_clause;
-                replacement.push(TokenWithSpan::new(
-                    Token::Whitespace(Whitespace::Space),
-                    tokens[i].span,
-                ));
-                replacement.extend(marker);
+                let mut replacement: Vec<TokenWithSpan> = tokens[w..stop].to_vec();
+                let m = replacement.len();
+                replacement.push(space);
                 tokens.splice(i..stop, replacement);
-                i += m + 1 + n;
+                i += m + 1;
             }
             None => {
-                tokens.splice(i..=end, marker);
-                i += n;
+                tokens.splice(i..=end, [space]);
+                i += 1;
             }
         }
     }
     Ok((tokens, found))
 }
 
-/// `a ASOF JOIN b [ON (k, …) | ON a.x = b.y …]`, `LT JOIN` and `SPLICE JOIN`: sqlparser
-/// reads them as `LEFT JOIN b USING (k, …, "<marker>")` (or `ON … AND
-/// "<marker>" IS NULL`), the marker naming the kind
-/// ([`crate::sql::ASOF_JOIN_MARKER`], [`crate::sql::LT_JOIN_MARKER`],
-/// [`crate::sql::SPLICE_JOIN_MARKER`]); the engine rewrites the join.
-pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+/// A column name token as an identifier.
+fn ident(t: &TokenWithSpan) -> Option<Ident> {
+    match &t.token {
+        Token::Word(w) => Some(Ident {
+            value: w.value.clone(),
+            quote_style: w.quote_style,
+            span: t.span,
+        }),
+        _ => None,
+    }
+}
+
+/// `a ASOF JOIN b [ON (k, …) | ON a.x = b.y …]`, `LT JOIN` and `SPLICE
+/// JOIN`: sqlparser reads them as `a LEFT JOIN b [USING (k, …) | ON …]`;
+/// each is recorded with where its joined table's name starts.
+pub(super) fn take_time_joins(
+    sql: &str,
+    mut tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Vec<TimeJoin>)> {
+    let mut found = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let Some(j) = next(&tokens, i) else { break };
-        let marker = [
-            ("asof", crate::sql::ASOF_JOIN_MARKER),
-            ("lt", crate::sql::LT_JOIN_MARKER),
-            ("splice", crate::sql::SPLICE_JOIN_MARKER),
+        let kind = [
+            ("asof", TimeJoinKind::Asof),
+            ("lt", TimeJoinKind::Lt),
+            ("splice", TimeJoinKind::Splice),
         ]
         .into_iter()
         .find(|(w, _)| word_is(&tokens[i], w))
-        .map(|(_, m)| m);
-        let Some(marker) = marker.filter(|_| word_is(&tokens[j], "join")) else {
+        .map(|(_, k)| k);
+        let Some(kind) = kind.filter(|_| word_is(&tokens[j], "join")) else {
             i += 1;
             continue;
         };
+        let position = offset_of(sql, tokens[i].span.start);
         let span = tokens[i].span;
         let t = |token: Token| TokenWithSpan::new(token, span);
-        let marker = Token::make_word(marker, Some('"'));
         tokens.splice(
             i..=j,
             [
@@ -569,9 +558,21 @@ pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             ],
         );
         // The joined table: a name (maybe qualified) and an optional alias.
-        let mut k = i + 2;
-        let Some(name) = next(&tokens, k) else { break };
-        k = name;
+        let Some(name) = next(&tokens, i + 2) else {
+            break;
+        };
+        if !matches!(tokens[name].token, Token::Word(_)) {
+            return Err(Error::Syntax {
+                message: "ASOF, LT and SPLICE JOIN join a table".into(),
+                position: offset_of(sql, tokens[name].span.start),
+            });
+        }
+        found.push(TimeJoin {
+            kind,
+            relation: tokens[name].span.start,
+            position,
+        });
+        let mut k = name;
         while let Some(dot) = next(&tokens, k)
             && tokens[dot].token == Token::Period
             && let Some(w) = next(&tokens, dot)
@@ -588,89 +589,35 @@ pub(super) fn take_asof(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                 k = b;
             }
         }
-        let on = next(&tokens, k);
-        if let Some(on) = on.filter(|o| is_keyword(&tokens[*o], Keyword::ON)) {
-            // `ON (k1, k2)`: columns of the same name on both sides.
-            let open = next(&tokens, on);
-            let mut names = Vec::new();
-            let mut close = None;
-            if let Some(o) = open.filter(|o| tokens[*o].token == Token::LParen) {
-                let mut p = o;
-                while let Some(w) = next(&tokens, p) {
-                    if !matches!(tokens[w].token, Token::Word(_)) {
-                        break;
-                    }
-                    names.push(tokens[w].clone());
-                    match next(&tokens, w) {
-                        Some(c) if tokens[c].token == Token::Comma => p = c,
-                        Some(c) if tokens[c].token == Token::RParen => {
-                            close = Some(c);
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if let Some(close) = close {
-                let mut using = vec![t(Token::make_keyword("USING")), t(Token::LParen)];
-                for n in names {
-                    using.push(n);
-                    using.push(t(Token::Comma));
-                }
-                using.push(t(marker));
-                using.push(t(Token::RParen));
-                tokens.splice(on..=close, using);
-            } else {
-                // `ON a.x = b.y …`: the marker goes in as `AND "…" IS NULL`
-                // after the condition, which runs to the next clause.
-                let mut end = on + 1;
-                let mut depth = 0;
-                while end < tokens.len() {
-                    match &tokens[end].token {
-                        Token::LParen => depth += 1,
-                        Token::RParen if depth == 0 => break,
-                        Token::RParen => depth -= 1,
-                        Token::SemiColon | Token::EOF => break,
-                        Token::Word(_)
-                            if depth == 0
-                                && [
-                                    "where", "group", "order", "limit", "join", "left", "inner",
-                                    "asof", "lt", "splice", "cross", "union", "sample", "latest",
-                                ]
-                                .iter()
-                                .any(|w| word_is(&tokens[end], w)) =>
-                        {
-                            break;
-                        }
-                        _ => {}
-                    }
-                    end += 1;
-                }
-                let add = [
-                    t(Token::Whitespace(Whitespace::Space)),
-                    t(Token::make_keyword("AND")),
-                    t(Token::Whitespace(Whitespace::Space)),
-                    t(marker),
-                    t(Token::Whitespace(Whitespace::Space)),
-                    t(Token::make_keyword("IS")),
-                    t(Token::Whitespace(Whitespace::Space)),
-                    t(Token::make_keyword("NULL")),
-                    t(Token::Whitespace(Whitespace::Space)),
-                ];
-                tokens.splice(end..end, add);
-            }
+        // `ON (k1, k2)`: columns of the same name on both sides, which is
+        // what USING says. `ON a.x = b.y …` stays as it is.
+        if let Some(on) = next(&tokens, k).filter(|o| is_keyword(&tokens[*o], Keyword::ON))
+            && let Some(open) = next(&tokens, on).filter(|o| tokens[*o].token == Token::LParen)
+            && let Some(close) = column_list_end(&tokens, open)
+        {
+            tokens.splice(on..=on, [t(Token::make_keyword("USING"))]);
+            i = close + 1;
         } else {
-            let using = [
-                t(Token::Whitespace(Whitespace::Space)),
-                t(Token::make_keyword("USING")),
-                t(Token::LParen),
-                t(marker),
-                t(Token::RParen),
-                t(Token::Whitespace(Whitespace::Space)),
-            ];
-            tokens.splice(k + 1..k + 1, using);
+            i = k + 1;
         }
-        i += 3;
     }
-    tokens
+    Ok((tokens, found))
+}
+
+/// The `)` that ends a list of column names opened at `open`, if the
+/// parentheses hold only that.
+fn column_list_end(tokens: &[TokenWithSpan], open: usize) -> Option<usize> {
+    let mut p = open;
+    loop {
+        let w = next(tokens, p)?;
+        if !matches!(tokens[w].token, Token::Word(_)) {
+            return None;
+        }
+        let c = next(tokens, w)?;
+        match tokens[c].token {
+            Token::Comma => p = c,
+            Token::RParen => return Some(c),
+            _ => return None,
+        }
+    }
 }
