@@ -29,7 +29,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionStateBuilder, TaskContext};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast as sp;
@@ -566,6 +566,10 @@ impl Engine {
         params: &[ScalarValue],
         extras: &Extras,
     ) -> Result<(LogicalPlan, Vec<crate::query::latest_on::Bound>)> {
+        let mut hidden = 0;
+        if let sp::Statement::Query(q) = &mut stmt {
+            hidden = pg_compat::order_subqueries_to_columns(q);
+        }
         // pg_catalog comes first on PostgreSQL's search path, so its
         // tables win over user tables of the same name, as there.
         let pg = self
@@ -600,6 +604,22 @@ impl Engine {
             fills => crate::query::sample_by::apply_fills(plan, fills, self.planner.as_ref())?,
         };
         let plan = crate::query::scan_order::in_table_order(plan)?;
+        let plan = match hidden {
+            0 => plan,
+            n => {
+                // The ORDER BY items that became columns are not output.
+                let columns = plan.schema().columns();
+                let keep = columns.len().saturating_sub(n);
+                LogicalPlanBuilder::from(plan)
+                    .project(
+                        columns
+                            .into_iter()
+                            .take(keep)
+                            .map(datafusion::logical_expr::Expr::Column),
+                    )?
+                    .build()?
+            }
+        };
         Ok((with_params(plan, params)?, bounds))
     }
 

@@ -224,6 +224,31 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
         }));
     }
     ctx.register_udf(constant_text("version", version_text()));
+    // `user` and `current_user` (PostgreSQL's keywords) name the one user.
+    for name in ["current_user", "session_user"] {
+        ctx.register_udf(constant_text(
+            name,
+            crate::sys::pg_catalog::OWNER.to_string(),
+        ));
+    }
+    ctx.register_udf(create_udf(
+        "parse_ident",
+        vec![DataType::Utf8],
+        DataType::List(Arc::new(
+            datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+        )),
+        Volatility::Immutable,
+        Arc::new(parse_ident_udf),
+    ));
+    // A scalar function in FROM is, in PostgreSQL, a relation of one row
+    // (Grafana's `FROM string_to_array(current_setting('search_path'), ',')
+    // s`): the scalar functions clients call that way are table functions
+    // too, of one column named after the function.
+    for name in ["string_to_array"] {
+        if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(ctx, name) {
+            ctx.register_udtf(name, Arc::new(ScalarInFrom { udf }));
+        }
+    }
     ctx.register_udf(constant_text(
         "current_schema",
         crate::catalog::DEFAULT_SCHEMA.to_string(),
@@ -577,6 +602,10 @@ fn call(name: &str, arg: sp::Expr) -> sp::Expr {
     call_n(name, vec![arg])
 }
 
+fn number(n: i64) -> sp::Expr {
+    sp::Expr::value(sp::Value::Number(n.to_string(), false))
+}
+
 fn call_n(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
     crate::sql::ast::call(name, args)
 }
@@ -807,6 +836,116 @@ fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
             .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
 }
 
+/// An ORDER BY item with a subquery (Grafana's table picker orders by
+/// `CASE WHEN schema IN (SELECT …) THEN 0 ELSE 1 END`), which DataFusion
+/// plans only in a SELECT list: the item is appended to the SELECT list
+/// and ordered by position. Returns how many were appended; the caller
+/// drops that many last columns from the plan's output.
+pub fn order_subqueries_to_columns(query: &mut sp::Query) -> usize {
+    let sp::SetExpr::Select(select) = query.body.as_mut() else {
+        return 0;
+    };
+    let Some(sp::OrderBy {
+        kind: sp::OrderByKind::Expressions(items),
+        ..
+    }) = query.order_by.as_mut()
+    else {
+        return 0;
+    };
+    if select.distinct.is_some()
+        || select.projection.iter().any(|p| {
+            matches!(
+                p,
+                sp::SelectItem::Wildcard(_) | sp::SelectItem::QualifiedWildcard(..)
+            )
+        })
+    {
+        return 0;
+    }
+    let mut added = 0;
+    for item in items.iter_mut() {
+        let mut has_subquery = false;
+        let _ = sp::visit_expressions(&item.expr, |e| {
+            if matches!(
+                e,
+                sp::Expr::Subquery(_) | sp::Expr::InSubquery { .. } | sp::Expr::Exists { .. }
+            ) {
+                has_subquery = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        if has_subquery {
+            let e = std::mem::replace(&mut item.expr, number(0));
+            select.projection.push(sp::SelectItem::UnnamedExpr(e));
+            item.expr = number(select.projection.len() as i64);
+            added += 1;
+        }
+    }
+    added
+}
+
+/// `x [NOT] IN (SELECT y …)` in a SELECT list, which DataFusion plans
+/// only in a WHERE, as `[NOT] array_has((SELECT array_agg(y) …), x)`: a
+/// scalar subquery, which it plans anywhere. (Where the list holds a NULL
+/// and not x, PostgreSQL's IN is NULL and this is false; a CASE WHEN or a
+/// WHERE treats both alike.)
+fn in_subquery_as_array(e: &mut sp::Expr) -> ControlFlow<()> {
+    let sp::Expr::InSubquery {
+        expr,
+        subquery,
+        negated,
+    } = e
+    else {
+        return ControlFlow::Continue(());
+    };
+    let sp::SetExpr::Select(select) = subquery.body.as_mut() else {
+        return ControlFlow::Continue(());
+    };
+    let grouped = !matches!(&select.group_by, sp::GroupByExpr::Expressions(g, _) if g.is_empty());
+    let [item] = select.projection.as_mut_slice() else {
+        return ControlFlow::Continue(());
+    };
+    let value = match item {
+        sp::SelectItem::UnnamedExpr(v) | sp::SelectItem::ExprWithAlias { expr: v, .. } => v,
+        _ => return ControlFlow::Continue(()),
+    };
+    if grouped || is_aggregate_call(value) {
+        return ControlFlow::Continue(());
+    }
+    let v = std::mem::replace(value, number(0));
+    *value = call("array_agg", v);
+    let list = sp::Expr::Subquery(std::mem::replace(
+        subquery,
+        Box::new(sp::Query {
+            with: None,
+            body: Box::new(sp::SetExpr::Values(sp::Values {
+                explicit_row: false,
+                value_keyword: false,
+                rows: vec![],
+            })),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: vec![],
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: vec![],
+        }),
+    ));
+    let x = std::mem::replace(expr.as_mut(), number(0));
+    let has = call_n("array_has", vec![list, x]);
+    *e = if *negated {
+        sp::Expr::UnaryOp {
+            op: sp::UnaryOperator::Not,
+            expr: Box::new(has),
+        }
+    } else {
+        has
+    };
+    ControlFlow::Continue(())
+}
+
 /// Rewrites what clients write in PostgreSQL's own spelling into what
 /// DataFusion plans: `pg_catalog.f()` as `f()`, `a OPERATOR(pg_catalog.~) b`
 /// as `a ~ b`, `COLLATE pg_catalog.default` dropped (the default collation
@@ -816,6 +955,8 @@ fn in_pg_catalog(parts: &[sp::ObjectNamePart]) -> bool {
 pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(&str) -> bool) {
     struct Unqualify<'a> {
         is_catalog_table: &'a dyn Fn(&str) -> bool,
+        /// Names the statement reads `value` of (`a.value`).
+        reads_value_of: Vec<String>,
     }
     impl VisitorMut for Unqualify<'_> {
         type Break = ();
@@ -832,7 +973,44 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             }
             ControlFlow::Continue(())
         }
+        fn pre_visit_table_factor(&mut self, factor: &mut sp::TableFactor) -> ControlFlow<()> {
+            // `FROM generate_series(1, 3) AS i`: PostgreSQL names the one
+            // column of a function in FROM by the alias (DataFusion keeps
+            // `value`), so `i` is the column too, unless the statement
+            // reads `i.value`, DataFusion's way.
+            if let sp::TableFactor::Table {
+                name,
+                args: Some(_),
+                alias: Some(alias),
+                ..
+            } = factor
+                && alias.columns.is_empty()
+                && !self
+                    .reads_value_of
+                    .iter()
+                    .any(|q| q.eq_ignore_ascii_case(&alias.name.value))
+                && let Some(f) = name.0.last().and_then(|p| p.as_ident())
+                && ["generate_series", "range", "string_to_array"]
+                    .iter()
+                    .any(|n| f.value.eq_ignore_ascii_case(n))
+            {
+                alias.columns = vec![sp::TableAliasColumnDef {
+                    name: alias.name.clone(),
+                    data_type: None,
+                }];
+            }
+            ControlFlow::Continue(())
+        }
         fn post_visit_query(&mut self, query: &mut sp::Query) -> ControlFlow<()> {
+            if let sp::SetExpr::Select(select) = query.body.as_mut() {
+                for item in &mut select.projection {
+                    if let sp::SelectItem::UnnamedExpr(e)
+                    | sp::SelectItem::ExprWithAlias { expr: e, .. } = item
+                    {
+                        let _ = sp::visit_expressions_mut(e, in_subquery_as_array);
+                    }
+                }
+            }
             // A select that inner-joins a catalog that never has rows
             // answers no rows whatever it projects or filters on. psql's
             // `\d` writes such selects with what DataFusion cannot plan
@@ -849,6 +1027,60 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             match expr {
                 sp::Expr::Function(f) if in_pg_catalog(&f.name.0) => {
                     f.name.0.remove(0);
+                }
+                // `user`, `current_user`, `session_user`: PostgreSQL's
+                // keywords (sqlparser reads them as calls without
+                // parentheses) for the one user.
+                sp::Expr::Function(f)
+                    if matches!(f.args, sp::FunctionArguments::None)
+                        && f.name.0.len() == 1
+                        && f.name.0[0].as_ident().is_some_and(|i| {
+                            ["user", "current_user", "session_user"]
+                                .iter()
+                                .any(|n| i.value.eq_ignore_ascii_case(n))
+                        }) =>
+                {
+                    *expr = call_n("current_user", vec![]);
+                }
+                // PostgreSQL's array bounds (arrays start at 1; an empty
+                // one has none): from array_length, which says 0 there.
+                sp::Expr::Function(f)
+                    if f.name.0.len() == 1
+                        && f.name.0[0].as_ident().is_some_and(|i| {
+                            i.value.eq_ignore_ascii_case("array_upper")
+                                || i.value.eq_ignore_ascii_case("array_lower")
+                        }) =>
+                {
+                    let lower = f.name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("array_lower"));
+                    let args = match &f.args {
+                        sp::FunctionArguments::List(l) => l
+                            .args
+                            .iter()
+                            .filter_map(|a| match a {
+                                sp::FunctionArg::Unnamed(sp::FunctionArgExpr::Expr(e)) => {
+                                    Some(e.clone())
+                                }
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => vec![],
+                    };
+                    // (array_length is unsigned; PostgreSQL's bounds are int.)
+                    let length = sp::Expr::Cast {
+                        kind: sp::CastKind::Cast,
+                        expr: Box::new(call_n("array_length", args)),
+                        data_type: sp::DataType::BigInt(None),
+                        array: false,
+                        format: None,
+                    };
+                    let bound = if lower {
+                        call_n("least", vec![length, number(1)])
+                    } else {
+                        length
+                    };
+                    *expr = call_n("nullif", vec![bound, number(0)]);
                 }
                 sp::Expr::BinaryOp { op, .. } => {
                     if let sp::BinaryOperator::PGCustomBinaryOperator(parts) = op {
@@ -1056,12 +1288,144 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             ControlFlow::Continue(())
         }
     }
-    let _ = stmt.visit(&mut Unqualify { is_catalog_table });
+    let mut reads_value_of = Vec::new();
+    let _ = sp::visit_expressions(stmt, |e| {
+        if let sp::Expr::CompoundIdentifier(parts) = e
+            && let [q, v] = parts.as_slice()
+            && v.value.eq_ignore_ascii_case("value")
+        {
+            reads_value_of.push(q.value.clone());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = stmt.visit(&mut Unqualify {
+        is_catalog_table,
+        reads_value_of,
+    });
+}
+
+/// A scalar function called in FROM: one row, one column.
+#[derive(Debug)]
+struct ScalarInFrom {
+    udf: Arc<ScalarUDF>,
+}
+
+impl datafusion::catalog::TableFunctionImpl for ScalarInFrom {
+    fn call(
+        &self,
+        args: &[datafusion::logical_expr::Expr],
+    ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        use datafusion::logical_expr::expr::ScalarFunction;
+        let call = datafusion::logical_expr::Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::clone(&self.udf),
+            args.to_vec(),
+        ))
+        .alias(self.udf.name());
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::empty(true)
+            .project(vec![call])?
+            .build()?;
+        Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+            plan, None,
+        )))
+    }
+}
+
+/// PostgreSQL's `parse_ident('a."B".c')`: the parts of a qualified name,
+/// unquoted parts lower-cased, quoted ones as written (`""` is `"`).
+fn parse_ident_udf(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let names = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[0].as_ref());
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for name in names.iter() {
+        match name {
+            None => out.append_null(),
+            Some(name) => {
+                for part in ident_parts(name).map_err(|m| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "string is not a valid identifier: \"{name}\" ({m})"
+                    ))
+                })? {
+                    out.values().append_value(part);
+                }
+                out.append(true);
+            }
+        }
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(match &args[0] {
+        ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
+        ColumnarValue::Array(_) => ColumnarValue::Array(array),
+    })
+}
+
+/// The parts of a dotted name (see [`parse_ident_udf`]).
+fn ident_parts(name: &str) -> Result<Vec<String>, &'static str> {
+    let mut parts = Vec::new();
+    let mut chars = name.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return Err("unclosed double quote"),
+                }
+            }
+            if part.is_empty() {
+                return Err("empty quoted identifier");
+            }
+        } else {
+            while let Some(c) = chars.peek().copied().filter(|c| *c != '.') {
+                chars.next();
+                part.push(c);
+            }
+            part = part.trim().to_lowercase();
+            if part.is_empty() {
+                return Err("empty part");
+            }
+        }
+        parts.push(part);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Ok(parts),
+            Some('.') => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some(_) => return Err("junk after a quoted part"),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::ident_parts;
     use super::like_pattern_with_backslash as with_backslash;
+
+    #[test]
+    fn identifiers_split_as_postgresql_does() {
+        assert_eq!(
+            ident_parts("Public.Tbl"),
+            Ok(vec!["public".into(), "tbl".into()])
+        );
+        assert_eq!(
+            ident_parts(r#" a . "B ""c""" "#),
+            Ok(vec!["a".into(), r#"B "c""#.into()])
+        );
+        assert_eq!(ident_parts("a..b"), Err("empty part"));
+        assert_eq!(ident_parts(r#""a"b"#), Err("junk after a quoted part"));
+        assert_eq!(ident_parts(r#""a"#), Err("unclosed double quote"));
+    }
 
     #[test]
     fn like_escapes_become_backslash_escapes() {
