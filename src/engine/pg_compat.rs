@@ -916,22 +916,7 @@ fn in_subquery_as_array(e: &mut sp::Expr) -> ControlFlow<()> {
     *value = call("array_agg", v);
     let list = sp::Expr::Subquery(std::mem::replace(
         subquery,
-        Box::new(sp::Query {
-            with: None,
-            body: Box::new(sp::SetExpr::Values(sp::Values {
-                explicit_row: false,
-                value_keyword: false,
-                rows: vec![],
-            })),
-            order_by: None,
-            limit_clause: None,
-            fetch: None,
-            locks: vec![],
-            for_clause: None,
-            settings: None,
-            format_clause: None,
-            pipe_operators: vec![],
-        }),
+        Box::new(crate::sql::ast::placeholder_query()),
     ));
     let x = std::mem::replace(expr.as_mut(), number(0));
     let has = call_n("array_has", vec![list, x]);

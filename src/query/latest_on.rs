@@ -17,8 +17,6 @@
 //! dictionaries, or by running the [`Bound`] plan this module leaves
 //! beside the query.
 
-use std::ops::ControlFlow;
-
 use datafusion::common::{Column, NullEquality, ScalarValue};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions_aggregate::expr_fn::{max, min};
@@ -28,7 +26,7 @@ use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, cast, lit,
 };
 use datafusion::sql::sqlparser::ast as sp;
-use datafusion::sql::sqlparser::ast::{Spanned, VisitMut};
+use datafusion::sql::sqlparser::ast::Spanned;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::Env;
@@ -69,130 +67,82 @@ pub fn prepare(query: &mut sp::Query, clauses: &[LatestOn], env: &dyn Env) -> Re
     if clauses.is_empty() {
         return Ok(vec![]);
     }
-    let mut v = Finder {
-        clauses,
-        env,
-        specs: Vec::new(),
-    };
-    if let ControlFlow::Break(e) = query.visit(&mut v) {
-        return Err(e);
-    }
-    Ok(v.specs)
-}
-
-struct Finder<'a> {
-    clauses: &'a [LatestOn],
-    env: &'a dyn Env,
-    specs: Vec<Spec>,
-}
-
-impl sp::VisitorMut for Finder<'_> {
-    type Break = Error;
-
-    fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
-        let result = match q.body.as_mut() {
-            sp::SetExpr::Select(select) => {
-                let order = &mut q.order_by;
-                self.select(select, Some(order))
-            }
-            body => self.set_operation(body),
-        };
-        match result {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => ControlFlow::Break(e),
-        }
-    }
-}
-
-impl Finder<'_> {
-    fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
-        match body {
-            sp::SetExpr::SetOperation { left, right, .. } => {
-                self.set_operation(left)?;
-                self.set_operation(right)
-            }
-            sp::SetExpr::Select(select) => self.select(select, None),
-            _ => Ok(()),
-        }
-    }
-
-    fn select(
-        &mut self,
-        select: &mut sp::Select,
-        order: Option<&mut Option<sp::OrderBy>>,
-    ) -> Result<()> {
+    let mut specs = Vec::new();
+    super::for_each_select(query, &mut |select, order| {
         let at = select.select_token.0.span.start;
-        let Some(l) = self.clauses.iter().find(|l| l.select == at) else {
-            return Ok(());
-        };
-        let err = |m: &str| Error::Syntax {
-            message: m.to_string(),
-            position: l.position,
-        };
-        let [from] = select.from.as_slice() else {
-            return Err(err("LATEST ON reads one table"));
-        };
-        if !from.joins.is_empty() {
-            return Err(err("LATEST ON reads one table, without joins"));
+        if let Some(l) = clauses.iter().find(|l| l.select == at) {
+            specs.push(ready(select, order, l, env)?);
         }
-        let sp::TableFactor::Table { name, alias, .. } = &from.relation else {
-            return Err(err("LATEST ON reads a table"));
-        };
-        let designated = self.env.designated_timestamp(name, l.position);
-        let (ts, is_designated) = match (&l.ts, designated) {
-            (Some(ts), Ok(d)) => {
-                let same = d.is_some_and(|d| d == crate::sql::parser::ident_name(ts));
-                (ts.clone(), same)
-            }
-            // A CTE or view: not the catalog's, so nothing to prune.
-            (Some(ts), Err(_)) => (ts.clone(), false),
-            (None, designated) => match designated? {
-                Some(d) => (sp::Ident::with_quote('"', d), true),
-                None => {
-                    return Err(err("LATEST BY needs a table with a designated timestamp"));
-                }
-            },
-        };
-        if let Some(order) = order
-            && order.is_none()
-            && !super::is_grouped(select, self.env)
-        {
-            // QuestDB gives the rows in timestamp order.
-            let reader = alias
-                .as_ref()
-                .map(|a| vec![a.name.clone()])
-                .unwrap_or_else(|| {
-                    name.0
-                        .iter()
-                        .filter_map(|p| p.as_ident().cloned())
-                        .collect()
-                });
-            let mut column = reader;
-            column.push(ts.clone());
-            *order = Some(sp::OrderBy {
-                kind: sp::OrderByKind::Expressions(vec![sp::OrderByExpr {
-                    expr: sp::Expr::CompoundIdentifier(column),
-                    options: sp::OrderByOptions {
-                        asc: None,
-                        nulls_first: None,
-                    },
-                    with_fill: None,
-                }]),
-                interpolate: None,
-            });
-        }
-        self.specs.push(Spec {
-            at: name.span().start,
-            table: name.clone(),
-            ts,
-            keys: l.keys.clone(),
-            filter: select.selection.take(),
-            designated: is_designated,
-            bound: None,
-            position: l.position,
-        });
         Ok(())
+    })?;
+    Ok(specs)
+}
+
+/// One LATEST ON SELECT readied: its WHERE taken, its order given.
+fn ready(
+    select: &mut sp::Select,
+    order: Option<&mut Option<sp::OrderBy>>,
+    l: &LatestOn,
+    env: &dyn Env,
+) -> Result<Spec> {
+    let err = |m: &str| Error::Syntax {
+        message: m.to_string(),
+        position: l.position,
+    };
+    let [from] = select.from.as_slice() else {
+        return Err(err("LATEST ON reads one table"));
+    };
+    if !from.joins.is_empty() {
+        return Err(err("LATEST ON reads one table, without joins"));
     }
+    let sp::TableFactor::Table { name, .. } = &from.relation else {
+        return Err(err("LATEST ON reads a table"));
+    };
+    let designated = env.designated_timestamp(name, l.position);
+    let (ts, is_designated) = match (&l.ts, designated) {
+        (Some(ts), Ok(d)) => {
+            let same = d.is_some_and(|d| d == crate::sql::parser::ident_name(ts));
+            (ts.clone(), same)
+        }
+        // A CTE or view: not the catalog's, so nothing to prune.
+        (Some(ts), Err(_)) => (ts.clone(), false),
+        (None, designated) => match designated? {
+            Some(d) => (sp::Ident::with_quote('"', d), true),
+            None => {
+                return Err(err("LATEST BY needs a table with a designated timestamp"));
+            }
+        },
+    };
+    if let Some(order) = order
+        && order.is_none()
+        && !super::is_grouped(select, env)
+    {
+        // QuestDB gives the rows in timestamp order.
+        let reader = super::reader(&from.relation);
+        let mut column = reader;
+        column.push(ts.clone());
+        *order = Some(sp::OrderBy {
+            kind: sp::OrderByKind::Expressions(vec![sp::OrderByExpr {
+                expr: sp::Expr::CompoundIdentifier(column),
+                options: sp::OrderByOptions {
+                    asc: None,
+                    nulls_first: None,
+                },
+                with_fill: None,
+            }]),
+            interpolate: None,
+        });
+    }
+    Ok(Spec {
+        at: name.span().start,
+        table: name.clone(),
+        ts,
+        keys: l.keys.clone(),
+        filter: select.selection.take(),
+        designated: is_designated,
+        bound: None,
+        position: l.position,
+    })
 }
 
 fn external(e: Error) -> DataFusionError {

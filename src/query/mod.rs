@@ -18,7 +18,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast as sp;
 
-use crate::error::Result;
+use datafusion::sql::sqlparser::ast::VisitMut;
+
+use crate::error::{Error, Result};
 use crate::sql::parser::ident_name;
 
 /// What the passes need to know of the catalog and the functions.
@@ -61,4 +63,59 @@ fn is_grouped(select: &sp::Select, env: &dyn Env) -> bool {
             }
             _ => false,
         })
+}
+
+/// Calls `f` on every SELECT of `query`, at any depth (WITH queries,
+/// subqueries, both sides of a UNION), with its query's ORDER BY when the
+/// SELECT is that query's body (a side of a set operation has none of its
+/// own).
+fn for_each_select(
+    query: &mut sp::Query,
+    f: &mut dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>) -> Result<()>,
+) -> Result<()> {
+    struct Walk<'a> {
+        f: &'a mut dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>) -> Result<()>,
+    }
+    impl Walk<'_> {
+        fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
+            match body {
+                sp::SetExpr::SetOperation { left, right, .. } => {
+                    self.set_operation(left)?;
+                    self.set_operation(right)
+                }
+                sp::SetExpr::Select(select) => (self.f)(select, None),
+                _ => Ok(()),
+            }
+        }
+    }
+    impl sp::VisitorMut for Walk<'_> {
+        type Break = Error;
+        fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
+            let result = match q.body.as_mut() {
+                sp::SetExpr::Select(select) => (self.f)(select, Some(&mut q.order_by)),
+                body => self.set_operation(body),
+            };
+            match result {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        }
+    }
+    match query.visit(&mut Walk { f }) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The name a query reads a table by: its alias, or its name.
+fn reader(r: &sp::TableFactor) -> Vec<sp::Ident> {
+    match r {
+        sp::TableFactor::Table { alias: Some(a), .. } => vec![a.name.clone()],
+        sp::TableFactor::Table { name, .. } => name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect(),
+        _ => vec![],
+    }
 }

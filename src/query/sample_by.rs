@@ -22,7 +22,6 @@
 //! Nothing here prints SQL: the AST gets typed nodes, the plan is built
 //! with `LogicalPlanBuilder` and `Expr`.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -37,7 +36,6 @@ use datafusion::logical_expr::{
     WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, WindowUDF, cast, lit, when,
 };
 use datafusion::sql::sqlparser::ast as sp;
-use datafusion::sql::sqlparser::ast::VisitMut;
 
 use super::{Env, has_aggregate};
 use crate::error::{Error, Result};
@@ -79,66 +77,17 @@ pub fn rewrite_samples(
     if samples.is_empty() {
         return Ok(Vec::new());
     }
-    let mut r = Rewriter {
-        samples,
-        env,
-        fills: Vec::new(),
-    };
-    if let ControlFlow::Break(e) = query.visit(&mut r) {
-        return Err(e);
-    }
-    Ok(r.fills)
-}
-
-struct Rewriter<'a> {
-    samples: &'a [SampleBy],
-    env: &'a dyn Env,
-    fills: Vec<FillSpec>,
-}
-
-impl sp::VisitorMut for Rewriter<'_> {
-    type Break = Error;
-
-    fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
-        let result = match q.body.as_mut() {
-            sp::SetExpr::Select(select) => self.select(select, Some(&mut q.order_by)),
-            body => self.set_operation(body),
-        };
-        match result {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => ControlFlow::Break(e),
-        }
-    }
-}
-
-impl Rewriter<'_> {
-    /// The SELECTs of a UNION (or other set operation): sampled without an
-    /// order of their own.
-    fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
-        match body {
-            sp::SetExpr::SetOperation { left, right, .. } => {
-                self.set_operation(left)?;
-                self.set_operation(right)
-            }
-            sp::SetExpr::Select(select) => self.select(select, None),
-            _ => Ok(()),
-        }
-    }
-
-    fn select(
-        &mut self,
-        select: &mut sp::Select,
-        order: Option<&mut Option<sp::OrderBy>>,
-    ) -> Result<()> {
+    let mut fills = Vec::new();
+    super::for_each_select(query, &mut |select, order| {
         let at = select.select_token.0.span.start;
-        let Some(s) = self.samples.iter().find(|s| s.select == at) else {
-            return Ok(());
-        };
-        if let Some(fill) = rewrite_select(select, order, s, self.env)? {
-            self.fills.push(fill);
+        if let Some(s) = samples.iter().find(|s| s.select == at)
+            && let Some(fill) = rewrite_select(select, order, s, env)?
+        {
+            fills.push(fill);
         }
         Ok(())
-    }
+    })?;
+    Ok(fills)
 }
 
 fn string(v: &str) -> sp::Expr {

@@ -36,7 +36,7 @@ use datafusion::logical_expr::{
     WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, cast, lit, scalar_subquery,
 };
 use datafusion::sql::sqlparser::ast as sp;
-use datafusion::sql::sqlparser::ast::{Spanned, VisitMut};
+use datafusion::sql::sqlparser::ast::Spanned;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::Env;
@@ -70,36 +70,11 @@ pub fn prepare(query: &mut sp::Query, clauses: &[TimeJoin], env: &dyn Env) -> Re
     if clauses.is_empty() {
         return Ok(vec![]);
     }
-    let mut v = Finder {
-        clauses,
-        env,
-        specs: Vec::new(),
-    };
-    if let ControlFlow::Break(e) = query.visit(&mut v) {
-        return Err(e);
-    }
-    Ok(v.specs)
-}
-
-struct Finder<'a> {
-    clauses: &'a [TimeJoin],
-    env: &'a dyn Env,
-    specs: Vec<Spec>,
-}
-
-impl sp::VisitorMut for Finder<'_> {
-    type Break = Error;
-
-    fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
-        let result = match q.body.as_mut() {
-            sp::SetExpr::Select(select) => self.select(select, Some(&mut q.order_by)),
-            body => self.set_operation(body),
-        };
-        match result {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => ControlFlow::Break(e),
-        }
-    }
+    let mut specs = Vec::new();
+    super::for_each_select(query, &mut |select, order| {
+        ready(select, order, clauses, env, &mut specs)
+    })?;
+    Ok(specs)
 }
 
 /// Where a relation's table name starts, for a plain table.
@@ -110,137 +85,94 @@ fn table_at(r: &sp::TableFactor) -> Option<Location> {
     }
 }
 
-/// The name a query reads a table by: its alias, or its name.
-pub(super) fn reader(r: &sp::TableFactor) -> Vec<sp::Ident> {
-    match r {
-        sp::TableFactor::Table { alias: Some(a), .. } => vec![a.name.clone()],
-        sp::TableFactor::Table { name, .. } => name
-            .0
-            .iter()
-            .filter_map(|p| p.as_ident().cloned())
-            .collect(),
-        _ => vec![],
+fn designated(env: &dyn Env, r: &sp::TableFactor, position: usize) -> Result<sp::Ident> {
+    let sp::TableFactor::Table { name, .. } = r else {
+        return Err(err(position, "ASOF, LT and SPLICE JOIN join two tables"));
+    };
+    match env.designated_timestamp(name, position)? {
+        Some(ts) => Ok(sp::Ident::with_quote('"', ts)),
+        None => Err(err(
+            position,
+            &format!(
+                "ASOF, LT and SPLICE JOIN need designated timestamps: table '{name}' has none"
+            ),
+        )),
     }
 }
 
-impl Finder<'_> {
-    fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
-        match body {
-            sp::SetExpr::SetOperation { left, right, .. } => {
-                self.set_operation(left)?;
-                self.set_operation(right)
+/// The time joins of one SELECT made relations.
+fn ready(
+    select: &mut sp::Select,
+    order: Option<&mut Option<sp::OrderBy>>,
+    clauses: &[TimeJoin],
+    env: &dyn Env,
+    specs: &mut Vec<Spec>,
+) -> Result<()> {
+    let mut splice_order = None;
+    for from in &mut select.from {
+        for (k, j) in from.joins.iter().enumerate() {
+            let at = table_at(&j.relation);
+            let Some(c) = clauses.iter().find(|c| Some(c.relation) == at) else {
+                continue;
+            };
+            if k > 0 || table_at(&from.relation).is_none() {
+                return Err(err(
+                    c.position,
+                    "ASOF, LT and SPLICE JOIN join two tables, one join",
+                ));
             }
-            sp::SetExpr::Select(select) => self.select(select, None),
-            _ => Ok(()),
-        }
-    }
-
-    fn designated(&self, r: &sp::TableFactor, position: usize) -> Result<sp::Ident> {
-        let sp::TableFactor::Table { name, .. } = r else {
-            return Err(err(position, "ASOF, LT and SPLICE JOIN join two tables"));
-        };
-        match self.env.designated_timestamp(name, position)? {
-            Some(ts) => Ok(sp::Ident::with_quote('"', ts)),
-            None => Err(err(
-                position,
-                &format!(
-                    "ASOF, LT and SPLICE JOIN need designated timestamps: table '{name}' has none"
-                ),
-            )),
-        }
-    }
-
-    fn select(
-        &mut self,
-        select: &mut sp::Select,
-        order: Option<&mut Option<sp::OrderBy>>,
-    ) -> Result<()> {
-        let mut splice_order = None;
-        for from in &mut select.from {
-            for (k, j) in from.joins.iter().enumerate() {
-                let at = table_at(&j.relation);
-                let Some(c) = self.clauses.iter().find(|c| Some(c.relation) == at) else {
-                    continue;
-                };
-                if k > 0 || table_at(&from.relation).is_none() {
-                    return Err(err(
-                        c.position,
-                        "ASOF, LT and SPLICE JOIN join two tables, one join",
-                    ));
-                }
-                let left_ts = self.designated(&from.relation, c.position)?;
-                let right_ts = self.designated(&j.relation, c.position)?;
-                let left_filter = match c.kind {
-                    TimeJoinKind::Splice => None,
-                    _ => select.selection.clone().filter(|w| !has_subquery(w)),
-                };
-                if c.kind == TimeJoinKind::Splice {
-                    splice_order = Some(splice_order_by(
-                        reader(&from.relation),
-                        &left_ts,
-                        reader(&j.relation),
-                        &right_ts,
-                    ));
-                }
-                self.specs.push(Spec {
-                    at: c.relation,
-                    kind: c.kind,
-                    left_ts,
-                    right_ts,
-                    left_filter,
-                    position: c.position,
-                });
-                // `a JOIN b` becomes one relation, which the planner hands
-                // to us whole; any later joins join it.
-                let join = from.joins.remove(0);
-                let left = std::mem::replace(
-                    &mut from.relation,
-                    sp::TableFactor::Derived {
-                        lateral: false,
-                        subquery: Box::new(empty_query()),
-                        alias: None,
-                        sample: None,
-                    },
-                );
-                from.relation = sp::TableFactor::NestedJoin {
-                    table_with_joins: Box::new(sp::TableWithJoins {
-                        relation: left,
-                        joins: vec![join],
-                    }),
+            let left_ts = designated(env, &from.relation, c.position)?;
+            let right_ts = designated(env, &j.relation, c.position)?;
+            let left_filter = match c.kind {
+                TimeJoinKind::Splice => None,
+                _ => select.selection.clone().filter(|w| !has_subquery(w)),
+            };
+            if c.kind == TimeJoinKind::Splice {
+                splice_order = Some(splice_order_by(
+                    super::reader(&from.relation),
+                    &left_ts,
+                    super::reader(&j.relation),
+                    &right_ts,
+                ));
+            }
+            specs.push(Spec {
+                at: c.relation,
+                kind: c.kind,
+                left_ts,
+                right_ts,
+                left_filter,
+                position: c.position,
+            });
+            // `a JOIN b` becomes one relation, which the planner hands
+            // to us whole; any later joins join it.
+            let join = from.joins.remove(0);
+            let left = std::mem::replace(
+                &mut from.relation,
+                sp::TableFactor::Derived {
+                    lateral: false,
+                    subquery: Box::new(crate::sql::ast::placeholder_query()),
                     alias: None,
-                };
-                break;
-            }
+                    sample: None,
+                },
+            );
+            from.relation = sp::TableFactor::NestedJoin {
+                table_with_joins: Box::new(sp::TableWithJoins {
+                    relation: left,
+                    joins: vec![join],
+                }),
+                alias: None,
+            };
+            break;
         }
-        // SPLICE JOIN's rows come in time order unless the query orders them.
-        if let (Some(by), Some(order)) = (splice_order, order)
-            && order.is_none()
-            && !super::is_grouped(select, self.env)
-        {
-            *order = Some(by);
-        }
-        Ok(())
     }
-}
-
-/// A query nothing reads: a placeholder while a relation is moved.
-fn empty_query() -> sp::Query {
-    sp::Query {
-        with: None,
-        body: Box::new(sp::SetExpr::Values(sp::Values {
-            explicit_row: false,
-            value_keyword: false,
-            rows: vec![],
-        })),
-        order_by: None,
-        limit_clause: None,
-        fetch: None,
-        locks: vec![],
-        for_clause: None,
-        settings: None,
-        format_clause: None,
-        pipe_operators: vec![],
+    // SPLICE JOIN's rows come in time order unless the query orders them.
+    if let (Some(by), Some(order)) = (splice_order, order)
+        && order.is_none()
+        && !super::is_grouped(select, env)
+    {
+        *order = Some(by);
     }
+    Ok(())
 }
 
 fn has_subquery(e: &sp::Expr) -> bool {

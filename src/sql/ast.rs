@@ -404,3 +404,23 @@ pub fn call(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
         within_group: vec![],
     })
 }
+
+/// A query nothing reads: a placeholder while a rewrite moves a node.
+pub fn placeholder_query() -> sp::Query {
+    sp::Query {
+        with: None,
+        body: Box::new(sp::SetExpr::Values(sp::Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: vec![],
+        })),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }
+}
