@@ -65,18 +65,19 @@ fn is_grouped(select: &sp::Select, env: &dyn Env) -> bool {
         })
 }
 
+/// What [`for_each_select`] calls: a SELECT and, when it is its query's
+/// body, that query's ORDER BY.
+type SelectFn<'a> = dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>) -> Result<()> + 'a;
+
 /// Calls `f` on every SELECT of `query`, at any depth (WITH queries,
 /// subqueries, both sides of a UNION), with its query's ORDER BY when the
 /// SELECT is that query's body (a side of a set operation has none of its
 /// own).
-fn for_each_select(
-    query: &mut sp::Query,
-    f: &mut dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>) -> Result<()>,
-) -> Result<()> {
-    struct Walk<'a> {
-        f: &'a mut dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>) -> Result<()>,
+fn for_each_select(query: &mut sp::Query, f: &mut SelectFn<'_>) -> Result<()> {
+    struct Walk<'a, 'b> {
+        f: &'a mut SelectFn<'b>,
     }
-    impl Walk<'_> {
+    impl Walk<'_, '_> {
         fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
             match body {
                 sp::SetExpr::SetOperation { left, right, .. } => {
@@ -88,7 +89,7 @@ fn for_each_select(
             }
         }
     }
-    impl sp::VisitorMut for Walk<'_> {
+    impl sp::VisitorMut for Walk<'_, '_> {
         type Break = Error;
         fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
             let result = match q.body.as_mut() {
