@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""SAMPLE BY and LATEST ON benchmark: sluice's SAMPLE BY 1h against DuckDB's
-time_bucket, and LATEST ON against DuckDB's newest row per key (QUALIFY
-row_number()), over the same Parquet files.
+"""SAMPLE BY, LATEST ON and ASOF JOIN benchmark: sluice's SAMPLE BY 1h against DuckDB's
+time_bucket, LATEST ON against DuckDB's newest row per key (QUALIFY
+row_number()), and ASOF JOIN against DuckDB's own, over the same Parquet files.
 
 The job: the 10M-row weather table (imported from the CSV first, untimed,
 100 day partitions) averaged per hour: `SELECT timestamp, avg(tempF) FROM
@@ -11,7 +11,9 @@ request to the last byte of the answer), against DuckDB running
 ORDER BY 1` over the table's own Parquet files (read_parquet of its
 partition directories) in a fresh process. LATEST ON picks the newest row
 per skyCover (7 text keys: only the newest files are read) and per
-locationId (9,999 integer keys: the whole table). Both answers are compared
+locationId (9,999 integer keys: the whole table). The ASOF JOIN matches
+each row of the first day (a table filled from weather first, untimed) with
+the newest row of the same skyCover at or before it. Both answers are compared
 (row count and the sum of the last column).
 Medians of --runs, the tools alternating.
 
@@ -45,7 +47,19 @@ CASES = {
                          "SELECT timestamp, skyCover, tempF FROM read_parquet('{glob}') QUALIFY row_number() OVER (PARTITION BY skyCover ORDER BY timestamp DESC) = 1"),
     "latest_int_keys": ("SELECT timestamp, locationId, tempF FROM weather LATEST ON timestamp PARTITION BY locationId",
                         "SELECT timestamp, locationId, tempF FROM read_parquet('{glob}') QUALIFY row_number() OVER (PARTITION BY locationId ORDER BY timestamp DESC) = 1"),
+    # One day's rows (a table made by SETUP) each with the newest row of the
+    # whole table of the same sky cover at or before it: DuckDB's own ASOF
+    # JOIN (a NULL sky cover is a key of its own, as in QuestDB).
+    "asof_join": ("SELECT d.timestamp, w.tempF FROM day1 d ASOF JOIN weather w ON (skyCover)",
+                  "WITH w AS (SELECT * FROM read_parquet('{glob}')), d AS (SELECT * FROM w WHERE timestamp < '2010-01-02') "
+                  "SELECT d.timestamp, w.tempF FROM d ASOF LEFT JOIN w ON d.skyCover IS NOT DISTINCT FROM w.skyCover AND d.timestamp >= w.timestamp"),
 }
+
+# Run once after the import, untimed.
+SETUP = [
+    "CREATE TABLE day1 (locationId INT, timestamp TIMESTAMP, skyCover SYMBOL, tempF DOUBLE) TIMESTAMP(timestamp) PARTITION BY DAY",
+    "INSERT INTO day1 SELECT locationId, timestamp, skyCover, tempF FROM weather WHERE timestamp < '2010-01-02'",
+]
 
 DUCK = """
 import sys, time, duckdb
@@ -89,8 +103,10 @@ def main():
             f"SELECT 1 FROM sys.text_import_log WHERE id = '{imp}' AND phase IS NULL AND status = 'finished'"
         ):
             time.sleep(0.2)
+        for sql in SETUP:
+            server.sql(sql)
         glob = server.root / "db" / "public" / "weather" / "*" / "*.parquet"
-        print(f"SAMPLE BY and LATEST ON benchmark: {binary}, {ib.SIZES[a.rows]:,} weather rows, 100 days, {a.runs} runs")
+        print(f"SAMPLE BY, LATEST ON and ASOF JOIN benchmark: {binary}, {ib.SIZES[a.rows]:,} weather rows, 100 days, {a.runs} runs")
         for name, (ours_sql, duck_sql) in CASES.items():
             ours, duck = [], []
             for _ in range(a.runs):

@@ -2,17 +2,18 @@
 //!
 //! - ASOF JOIN: each row of the left table with the newest row of the
 //!   right table at or before its time and of the same keys (`ON (k)` or
-//!   `ON a.x = b.y`), or NULLs. LT JOIN: strictly before.
+//!   `ON a.x = b.y`; a NULL key is a key of its own), or NULLs. LT JOIN:
+//!   strictly before.
 //! - SPLICE JOIN: every row of either table, each with the newest row of
 //!   the other at or before it (a right row comes before a left row of the
 //!   same time, so that left row sees it, as in ASOF).
 //!
-//! Both tables' rows go into one union in time order per key; each side's
-//! row rides along as one struct value (NULL on the other side's rows), and
-//! a window (`last_value … IGNORE NULLS`, per key, by time) hands every
-//! row the last struct of the other side before it. A NULL inside a
-//! matched row stays NULL: only whole rows are carried forward. No cross
-//! join, no join back: one sort of the merged rows.
+//! The right rows are numbered in time order. Both tables' rows go into
+//! one union, ordered per key by time; every row takes the running max of
+//! the right numbers before it (numbers grow with time, so that is the
+//! newest right row's), and the right rows are joined back on it. A NULL
+//! inside a matched row stays NULL. SPLICE numbers and joins back both
+//! sides. No cross join: sorts of the inputs and of the union.
 //!
 //! [`prepare`] finds the join in the AST by where its right table's name
 //! starts and makes `a JOIN b` one relation (a nested join) that DataFusion's
@@ -24,15 +25,16 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::functions::core::expr_fn::{get_field, named_struct};
 use datafusion::functions_aggregate::expr_fn::max;
-use datafusion::functions_window::nth_value::last_value_udwf;
-use datafusion::logical_expr::expr::{NullTreatment, WindowFunction};
+use datafusion::functions_aggregate::min_max::max_udaf;
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::planner::RelationPlannerContext;
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, LogicalPlanBuilder, WindowFrame,
+    Expr, ExprFunctionExt, ExprSchemable, JoinType, LogicalPlan, LogicalPlanBuilder, WindowFrame,
     WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, cast, lit, scalar_subquery,
 };
 use datafusion::sql::sqlparser::ast as sp;
@@ -370,90 +372,183 @@ pub(super) fn plan(
         None => (a, b),
     };
 
-    let (a_cols, b_cols) = (columns(&a), columns(&b));
-    let row_of = |cols: &[(Option<TableReference>, String, Expr)]| {
-        named_struct(
-            cols.iter()
-                .flat_map(|(_, n, e)| [lit(n.clone()), e.clone()])
-                .collect(),
-        )
+    // Each side's rows numbered in time order (then by every column, so
+    // that the two reads of a side number its rows alike).
+    let numbered = |plan: LogicalPlan, ts: &Expr, id: &str| -> DfResult<LogicalPlan> {
+        let mut order = vec![ts.clone().sort(true, true)];
+        order.extend(
+            columns(&plan)
+                .into_iter()
+                .map(|(_, _, e)| e.sort(true, true)),
+        );
+        let number = row_number().order_by(order).build()?.alias(id);
+        LogicalPlanBuilder::from(plan).window(vec![number])?.build()
     };
-    let (a_row, b_row) = (row_of(&a_cols), row_of(&b_cols));
-    let (a_null, b_null) = (null_of(&a_row, a.schema())?, null_of(&b_row, b.schema())?);
+    let (a_cols, b_cols) = (columns(&a), columns(&b));
+    let splice = spec.kind == TimeJoinKind::Splice;
+    let a_num = if splice {
+        numbered(a.clone(), &a_ts, "__aid")?
+    } else {
+        a.clone()
+    };
+    let b_num = numbered(b, &b_ts, "__bid")?;
     // The left row sorts after a right row of the same time in ASOF and
     // SPLICE (it sees that row), before it in LT.
     let (sa, sb) = match spec.kind {
         TimeJoinKind::Lt => (0i8, 1i8),
         _ => (1, 0),
     };
-    let side = |plan: LogicalPlan,
-                keys: Vec<Expr>,
-                ts: &Expr,
-                s: i8,
-                rows: (Expr, Expr)|
-     -> DfResult<LogicalPlan> {
-        let mut items: Vec<Expr> = keys
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| k.alias(format!("__k{i}")))
-            .collect();
-        items.push(cast(ts.clone(), ts_type.clone()).alias("__t"));
-        items.push(lit(s).alias("__s"));
-        items.push(rows.0.alias("__a"));
-        items.push(rows.1.alias("__b"));
-        LogicalPlanBuilder::from(plan).project(items)?.build()
-    };
+    let id = |name: &str| Expr::Column(Column::from_name(name));
+    let no_id = || cast(lit(ScalarValue::Null), DataType::UInt64);
     let key_types: Vec<_> = keys
         .iter()
         .map(|(k, _)| k.get_type(a.schema()))
         .collect::<DfResult<_>>()?;
+    let side = |plan: LogicalPlan,
+                keys: Vec<Expr>,
+                ts: &Expr,
+                s: i8,
+                left_values: Vec<Expr>,
+                ids: (Expr, Expr)|
+     -> DfResult<LogicalPlan> {
+        let mut items = left_values;
+        items.extend(
+            keys.into_iter()
+                .zip(&key_types)
+                .enumerate()
+                .map(|(i, (k, t))| cast(k, t.clone()).alias(format!("__k{i}"))),
+        );
+        items.push(cast(ts.clone(), ts_type.clone()).alias("__t"));
+        items.push(lit(s).alias("__s"));
+        items.push(ids.0.alias("__aid"));
+        items.push(ids.1.alias("__bid"));
+        LogicalPlanBuilder::from(plan).project(items)?.build()
+    };
+    // ASOF and LT carry the left row's values through the merge; SPLICE
+    // joins both sides back.
+    let carried: Vec<Expr> = if splice {
+        vec![]
+    } else {
+        a_cols
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, e))| e.clone().alias(format!("__a{i}")))
+            .collect()
+    };
+    let nulls: Vec<Expr> = if splice {
+        vec![]
+    } else {
+        a_cols
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, e))| Ok(null_of(e, a.schema())?.alias(format!("__a{i}"))))
+            .collect::<DfResult<_>>()?
+    };
     let a_keys: Vec<Expr> = keys.iter().map(|(k, _)| k.clone()).collect();
-    let b_keys: Vec<Expr> = keys
-        .iter()
-        .zip(&key_types)
-        .map(|((_, k), t)| cast(k.clone(), t.clone()))
-        .collect();
-    let merged = LogicalPlanBuilder::from(side(a, a_keys, &a_ts, sa, (a_row, b_null))?)
-        .union(side(b, b_keys, &b_ts, sb, (a_null, b_row))?)?;
+    let b_keys: Vec<Expr> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let a_id = if splice { id("__aid") } else { no_id() };
+    let merged = LogicalPlanBuilder::from(side(
+        a_num.clone(),
+        a_keys,
+        &a_ts,
+        sa,
+        carried,
+        (a_id, no_id()),
+    )?)
+    .union(side(
+        b_num.clone(),
+        b_keys,
+        &b_ts,
+        sb,
+        nulls,
+        (no_id(), id("__bid")),
+    )?)?;
 
     let partition: Vec<Expr> = (0..keys.len())
         .map(|i| Expr::Column(Column::from_name(format!("__k{i}"))))
         .collect();
-    let order = vec![
-        Expr::Column(Column::from_name("__t")).sort(true, true),
-        Expr::Column(Column::from_name("__s")).sort(true, true),
-    ];
+    let order = vec![id("__t").sort(true, true), id("__s").sort(true, true)];
     let frame = WindowFrame::new_bounds(
         WindowFrameUnits::Rows,
         WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
         WindowFrameBound::CurrentRow,
     );
+    // The last number of a side so far: numbers grow with time, so it is
+    // their running max (a running aggregate is one pass; DataFusion's
+    // `last_value … IGNORE NULLS` looks back over the whole frame for
+    // every row, quadratic in a key's rows).
     let last = |column: &str, name: &str| -> DfResult<Expr> {
         Ok(Expr::from(WindowFunction::new(
-            WindowFunctionDefinition::WindowUDF(last_value_udwf()),
-            vec![Expr::Column(Column::from_name(column))],
+            WindowFunctionDefinition::AggregateUDF(max_udaf()),
+            vec![id(column)],
         ))
         .partition_by(partition.clone())
         .order_by(order.clone())
         .window_frame(frame.clone())
-        .null_treatment(Some(NullTreatment::IgnoreNulls))
         .build()?
         .alias(name))
     };
-    let mut builder = merged.window(vec![last("__a", "__ma")?, last("__b", "__mb")?])?;
-    if spec.kind != TimeJoinKind::Splice {
-        // Only the left rows are output rows.
-        builder = builder.filter(Expr::Column(Column::from_name("__s")).eq(lit(sa)))?;
+    let mut windows = vec![last("__bid", "__mb")?];
+    if splice {
+        windows.push(last("__aid", "__ma")?);
     }
-    let unpack = |row: &str, cols: &[(Option<TableReference>, String, Expr)]| {
-        cols.iter()
-            .map(|(q, n, _)| {
-                get_field(Expr::Column(Column::from_name(row)), n.as_str())
-                    .alias_qualified(q.clone(), n)
-            })
-            .collect::<Vec<_>>()
+    let mut builder = merged.window(windows)?;
+    if !splice {
+        // Only the left rows are output rows.
+        builder = builder.filter(id("__s").eq(lit(sa)))?;
+    }
+    let matched = builder.alias("__m")?;
+    let m = |name: &str| Expr::Column(Column::new(Some("__m"), name));
+    let back = |plan: LogicalPlan, alias: &str| -> DfResult<LogicalPlan> {
+        LogicalPlanBuilder::from(plan).alias(alias)?.build()
     };
-    let mut output = unpack("__ma", &a_cols);
-    output.extend(unpack("__mb", &b_cols));
-    builder.project(output)?.build()
+    let joined = if splice {
+        matched
+            .join(
+                back(a_num, "__ra")?,
+                JoinType::Left,
+                (
+                    vec![Column::new(Some("__m"), "__ma")],
+                    vec![Column::new(Some("__ra"), "__aid")],
+                ),
+                None,
+            )?
+            .join(
+                back(b_num, "__rb")?,
+                JoinType::Left,
+                (
+                    vec![Column::new(Some("__m"), "__mb")],
+                    vec![Column::new(Some("__rb"), "__bid")],
+                ),
+                None,
+            )?
+    } else {
+        matched.join(
+            back(b_num, "__rb")?,
+            JoinType::Left,
+            (
+                vec![Column::new(Some("__m"), "__mb")],
+                vec![Column::new(Some("__rb"), "__bid")],
+            ),
+            None,
+        )?
+    };
+    let mut output: Vec<Expr> = a_cols
+        .iter()
+        .enumerate()
+        .map(|(i, (q, n, _))| {
+            let value = if splice {
+                Expr::Column(Column::new(Some("__ra"), n))
+            } else {
+                m(&format!("__a{i}"))
+            };
+            value.alias_qualified(q.clone(), n)
+        })
+        .collect();
+    output.extend(
+        b_cols.iter().map(|(q, n, _)| {
+            Expr::Column(Column::new(Some("__rb"), n)).alias_qualified(q.clone(), n)
+        }),
+    );
+    joined.project(output)?.build()
 }
