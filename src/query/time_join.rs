@@ -8,7 +8,8 @@
 //!   the other at or before it (a right row comes before a left row of the
 //!   same time, so that left row sees it, as in ASOF).
 //!
-//! The right rows are numbered in time order. Both tables' rows go into
+//! The right rows are numbered in time order (a table scan comes in that
+//! order, so no sort). Both tables' rows go into
 //! one union, ordered per key by time; every row takes the running max of
 //! the right numbers before it (numbers grow with time, so that is the
 //! newest right row's), and the right rows are joined back on it. A NULL
@@ -372,15 +373,12 @@ pub(super) fn plan(
         None => (a, b),
     };
 
-    // Each side's rows numbered in time order (then by every column, so
-    // that the two reads of a side number its rows alike).
+    // Each side's rows numbered in time order. A table's scan comes in
+    // that order already (each file range is sorted and the ranges are
+    // merged, ties by range), so this is no sort, and the two reads of a
+    // side (in the union, and to join back) number its rows alike.
     let numbered = |plan: LogicalPlan, ts: &Expr, id: &str| -> DfResult<LogicalPlan> {
-        let mut order = vec![ts.clone().sort(true, true)];
-        order.extend(
-            columns(&plan)
-                .into_iter()
-                .map(|(_, _, e)| e.sort(true, true)),
-        );
+        let order = vec![ts.clone().sort(true, true)];
         let number = row_number().order_by(order).build()?.alias(id);
         LogicalPlanBuilder::from(plan).window(vec![number])?.build()
     };
