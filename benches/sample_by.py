@@ -65,6 +65,7 @@ DUCK = """
 import sys, time, duckdb
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")
 start = time.perf_counter()
 rows = con.execute(sys.argv[1]).fetchall()
 print(time.perf_counter() - start)
