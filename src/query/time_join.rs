@@ -9,12 +9,12 @@
 //!   same time, so that left row sees it, as in ASOF).
 //!
 //! The right rows are numbered in time order (a table scan comes in that
-//! order, so no sort). Both tables' rows go into
-//! one union, ordered per key by time; every row takes the running max of
-//! the right numbers before it (numbers grow with time, so that is the
-//! newest right row's), and the right rows are joined back on it. A NULL
-//! inside a matched row stays NULL. SPLICE numbers and joins back both
-//! sides. No cross join: sorts of the inputs and of the union.
+//! order, so no sort). Both tables' rows go into one union, ordered per
+//! key by time; every row takes the running max of the right numbers
+//! before it (numbers grow with time, so that is the newest right row's),
+//! and the right rows are joined back on it. A NULL inside a matched row
+//! stays NULL. SPLICE numbers and joins back both sides. No cross join:
+//! one sort, of the union.
 //!
 //! [`prepare`] finds the join in the AST by where its right table's name
 //! starts and makes `a JOIN b` one relation (a nested join) that DataFusion's
@@ -424,24 +424,15 @@ pub(super) fn plan(
     };
     // ASOF and LT carry the left row's values through the merge; SPLICE
     // joins both sides back.
-    let carried: Vec<Expr> = if splice {
-        vec![]
-    } else {
-        a_cols
-            .iter()
-            .enumerate()
-            .map(|(i, (_, _, e))| e.clone().alias(format!("__a{i}")))
-            .collect()
-    };
-    let nulls: Vec<Expr> = if splice {
-        vec![]
-    } else {
-        a_cols
-            .iter()
-            .enumerate()
-            .map(|(i, (_, _, e))| Ok(null_of(e, a.schema())?.alias(format!("__a{i}"))))
-            .collect::<DfResult<_>>()?
-    };
+    // (on the right rows, typed NULLs under the same names).
+    let (mut carried, mut nulls) = (Vec::new(), Vec::new());
+    if !splice {
+        for (i, (_, _, e)) in a_cols.iter().enumerate() {
+            let name = format!("__a{i}");
+            carried.push(e.clone().alias(&name));
+            nulls.push(null_of(e, a.schema())?.alias(name));
+        }
+    }
     let a_keys: Vec<Expr> = keys.iter().map(|(k, _)| k.clone()).collect();
     let b_keys: Vec<Expr> = keys.iter().map(|(_, k)| k.clone()).collect();
     let a_id = if splice { id("__aid") } else { no_id() };
@@ -497,40 +488,28 @@ pub(super) fn plan(
     }
     let matched = builder.alias("__m")?;
     let m = |name: &str| Expr::Column(Column::new(Some("__m"), name));
-    let back = |plan: LogicalPlan, alias: &str| -> DfResult<LogicalPlan> {
-        LogicalPlanBuilder::from(plan).alias(alias)?.build()
-    };
-    let joined = if splice {
-        matched
-            .join(
-                back(a_num, "__ra")?,
-                JoinType::Left,
-                (
-                    vec![Column::new(Some("__m"), "__ma")],
-                    vec![Column::new(Some("__ra"), "__aid")],
-                ),
-                None,
-            )?
-            .join(
-                back(b_num, "__rb")?,
-                JoinType::Left,
-                (
-                    vec![Column::new(Some("__m"), "__mb")],
-                    vec![Column::new(Some("__rb"), "__bid")],
-                ),
-                None,
-            )?
-    } else {
+    // A side's numbered rows joined to the matched rows on its number.
+    let back = |matched: LogicalPlanBuilder,
+                side: LogicalPlan,
+                alias: &str,
+                number: &str,
+                id: &str|
+     -> DfResult<LogicalPlanBuilder> {
+        let side = LogicalPlanBuilder::from(side).alias(alias)?.build()?;
         matched.join(
-            back(b_num, "__rb")?,
+            side,
             JoinType::Left,
             (
-                vec![Column::new(Some("__m"), "__mb")],
-                vec![Column::new(Some("__rb"), "__bid")],
+                vec![Column::new(Some("__m"), number)],
+                vec![Column::new(Some(alias), id)],
             ),
             None,
-        )?
+        )
     };
+    let mut joined = back(matched, b_num, "__rb", "__mb", "__bid")?;
+    if splice {
+        joined = back(joined, a_num, "__ra", "__ma", "__aid")?;
+    }
     let mut output: Vec<Expr> = a_cols
         .iter()
         .enumerate()
