@@ -8,8 +8,8 @@
 //!   the other at or before it (a right row comes before a left row of the
 //!   same time, so that left row sees it, as in ASOF).
 //!
-//! The right rows are numbered in time order (a table scan comes in that
-//! order, so no sort). Both tables' rows go into one union, ordered per
+//! The right rows are numbered in time order (sorted on the timestamp
+//! alone; a table's scan is in that order per file range). Both tables' rows go into one union, ordered per
 //! key by time; every row takes the running max of the right numbers
 //! before it (numbers grow with time, so that is the newest right row's),
 //! and the right rows are joined back on it. A NULL inside a matched row
@@ -373,10 +373,10 @@ pub(super) fn plan(
         None => (a, b),
     };
 
-    // Each side's rows numbered in time order. A table's scan comes in
-    // that order already (each file range is sorted and the ranges are
-    // merged, ties by range), so this is no sort, and the two reads of a
-    // side (in the union, and to join back) number its rows alike.
+    // Each side's rows numbered in time order: sorted on the timestamp
+    // alone (a table's file ranges are each in that order already). The two
+    // reads of a side (in the union, and to join back) get the same rows
+    // in the same order, so they number them alike, ties included.
     let numbered = |plan: LogicalPlan, ts: &Expr, id: &str| -> DfResult<LogicalPlan> {
         let order = vec![ts.clone().sort(true, true)];
         let number = row_number().order_by(order).build()?.alias(id);
