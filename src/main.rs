@@ -66,15 +66,27 @@ struct ImportArgs {
     /// NONE, HOUR, DAY, WEEK, MONTH or YEAR.
     #[arg(long)]
     partition_by: Option<String>,
-    /// Field delimiter (one ASCII character).
-    #[arg(long, default_value = ",")]
-    delimiter: String,
-    /// Quote character (one ASCII character).
-    #[arg(long, default_value = "\"")]
-    quote: String,
+    /// Field delimiter (one ASCII character; detected when not given).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Quote character (one ASCII character; detected when not given).
+    #[arg(long)]
+    quote: Option<String>,
     /// Escape character inside quotes (default: the quote, doubled).
     #[arg(long)]
     escape: Option<String>,
+    /// Lines before the header to skip (a preamble is detected when not
+    /// given).
+    #[arg(long)]
+    skip: Option<usize>,
+    /// The header's line count (the first line names the columns).
+    #[arg(long)]
+    header_lines: Option<usize>,
+    /// The file's encoding: utf-8, latin-1, windows-1252, utf-16,
+    /// utf-16le or utf-16be (UTF-8 unless a byte-order mark or the bytes
+    /// say otherwise).
+    #[arg(long)]
+    encoding: Option<String>,
     /// The first line is a header.
     #[arg(long, conflicts_with = "no_header")]
     header: bool,
@@ -183,14 +195,19 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         [b] if b.is_ascii() => Ok(*b),
         _ => Err(format!("--{name}: one ASCII character expected")),
     };
-    let quote = one_byte("quote", &a.quote)?;
-    let dialect = sluice::import::csv::Dialect {
-        delimiter: one_byte("delimiter", &a.delimiter)?,
-        quote,
-        escape: match &a.escape {
-            Some(e) => one_byte("escape", e)?,
-            None => quote,
-        },
+    let one = |name: &str, v: &Option<String>| v.as_deref().map(|v| one_byte(name, v)).transpose();
+    let dialect = sluice::import::analyze::Given {
+        delimiter: one("delimiter", &a.delimiter)?,
+        quote: one("quote", &a.quote)?,
+        escape: one("escape", &a.escape)?,
+        skip: a.skip.is_some(),
+    };
+    let encoding = match &a.encoding {
+        Some(e) => Some(
+            sluice::import::encoding::TextEncoding::parse(e)
+                .ok_or_else(|| format!("--encoding: unknown encoding '{e}'"))?,
+        ),
+        None => None,
     };
     let on_error = match a.on_error.to_ascii_lowercase().as_str() {
         "skip_row" => OnError::SkipRow,
@@ -216,7 +233,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         table,
         file_name: a.file.display().to_string(),
         path,
-        header: if a.header {
+        header: if a.header || a.header_lines.is_some_and(|n| n > 0) {
             Some(true)
         } else if a.no_header {
             Some(false)
@@ -230,6 +247,9 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         on_error,
         options: sluice::import::ImportOptions {
             dry_run: a.dry_run,
+            skip_lines: a.skip.unwrap_or(0),
+            header_lines: a.header_lines.unwrap_or(1),
+            encoding,
             ..Default::default()
         },
     };

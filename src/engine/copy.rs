@@ -11,7 +11,9 @@ use super::copy_out::{CopyEncoder, CopyFormat};
 use super::{Engine, Output, Rows};
 use crate::config::CopyRoot;
 use crate::error::{Error, Result};
+use crate::import::analyze::Given;
 use crate::import::csv::{Dialect, FieldWriter, Nulls};
+use crate::import::encoding::TextEncoding;
 use crate::import::pgbinary::{BinaryToCsv, Wire};
 use crate::import::pgtext::TextToCsv;
 use crate::import::source::Spool;
@@ -166,6 +168,14 @@ impl Engine {
             let (path, source) = self.resolve_source(&c.file).map_err(invalid)?;
             (c.file.clone(), path, source, Vec::new())
         };
+        let encoding = match &c.encoding {
+            Some(name) => Some(TextEncoding::parse(name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown encoding '{name}' (utf-8, latin-1, windows-1252, utf-16, utf-16le or utf-16be)"
+                ))
+            })?),
+            None => None,
+        };
         let req = ImportRequest {
             schema: c.table.schema.clone(),
             table: c.table.name.clone(),
@@ -174,7 +184,12 @@ impl Engine {
             header: c.header,
             timestamp: c.timestamp,
             format: c.format,
-            dialect: Dialect::new(c.delimiter.unwrap_or(b',')),
+            dialect: Given {
+                delimiter: c.delimiter,
+                quote: c.quote,
+                escape: c.escape,
+                skip: c.skip.is_some(),
+            },
             partition_by: c.partition_by,
             on_error: match c.on_error.unwrap_or(CopyOnError::SkipRow) {
                 CopyOnError::SkipRow => OnError::SkipRow,
@@ -185,6 +200,9 @@ impl Engine {
                 source,
                 inputs,
                 force: c.force,
+                skip_lines: c.skip.unwrap_or(0),
+                header_lines: c.header_lines.unwrap_or(1),
+                encoding,
                 ..Default::default()
             },
         };
@@ -479,7 +497,7 @@ impl Engine {
             header: Some(o.header),
             timestamp: None,
             format: None,
-            dialect,
+            dialect: Given::all(dialect),
             partition_by: None,
             on_error: if o.ignore_errors {
                 OnError::SkipRow

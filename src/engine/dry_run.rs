@@ -119,13 +119,14 @@ pub fn rows(file: &str, table: &str, s: &Summary) -> Vec<[String; 4]> {
 }
 
 fn dialect_rows(d: &DryRun, row: &mut impl FnMut(&str, String, String, String)) {
-    let delimiter_detail = match d.suggested_delimiter {
-        Some(b) => format!(
-            "the file's first lines look delimited by '{}': add DELIMITER '{}'",
+    let how = |given: bool| if given { "given" } else { "detected" };
+    let delimiter_detail = match (d.given.delimiter, d.suggested_delimiter) {
+        (Some(_), Some(b)) => format!(
+            "given; the file's first lines look delimited by '{}': DELIMITER '{}' or no DELIMITER",
             byte(b),
             byte(b)
         ),
-        None => String::new(),
+        (given, _) => how(given.is_some()).to_string(),
     };
     row(
         "dialect",
@@ -137,12 +138,12 @@ fn dialect_rows(d: &DryRun, row: &mut impl FnMut(&str, String, String, String)) 
         "dialect",
         "quote".into(),
         byte(d.dialect.quote),
-        String::new(),
+        how(d.given.quote.is_some()).into(),
     );
     let escape = if d.dialect.escape == d.dialect.quote {
         "the quote, doubled".to_string()
     } else {
-        String::new()
+        how(d.given.escape.is_some()).into()
     };
     row("dialect", "escape".into(), byte(d.dialect.escape), escape);
     row(
@@ -155,6 +156,12 @@ fn dialect_rows(d: &DryRun, row: &mut impl FnMut(&str, String, String, String)) 
             "given"
         }
         .into(),
+    );
+    row(
+        "dialect",
+        "evidence".into(),
+        d.evidence.clone(),
+        String::new(),
     );
 }
 

@@ -129,7 +129,7 @@ pub fn run(job: &Job<'_>, buf: &[u8], data_start: usize) -> Result<Vec<Chunk>, I
             data_start,
             job.settings.workers,
             job.settings.min_chunk_size,
-            job.req.dialect.quote,
+            job.dialect().quote,
         )
     });
     job.check(Phase::BoundaryCheck)?;

@@ -5,7 +5,7 @@
 //! [`DryRun`], so its rejected rows are exactly the ones the real import
 //! would reject, by the same code.
 
-use super::analyze::{Analysis, detect_delimiter};
+use super::analyze::{Analysis, Given, dialect};
 use super::csv::Dialect;
 use super::log::ErrorRow;
 use crate::catalog::ColumnType;
@@ -16,6 +16,10 @@ use crate::storage::PartitionBy;
 pub struct DryRun {
     /// The bytes the import splits records with.
     pub dialect: Dialect,
+    /// Which of them the caller gave (the rest were sniffed).
+    pub given: Given,
+    /// How the sniffer chose (delimiter, quote, preamble).
+    pub evidence: String,
     /// The delimiter the file's first lines suggest, when it is not the
     /// one the import uses (a likely mistake).
     pub suggested_delimiter: Option<u8>,
@@ -49,12 +53,17 @@ pub struct DryColumn {
 }
 
 impl DryRun {
-    /// The report's fixed part, from the analysis of `buf` under `dialect`
-    /// (`header_given`: HEADER was in the statement).
-    pub fn new(a: &Analysis, buf: &[u8], dialect: Dialect, header_given: bool) -> DryRun {
+    /// The report's fixed part, from the analysis of `buf` (`given`: the
+    /// dialect's parts the statement named; `header_given`: HEADER was in
+    /// it).
+    pub fn new(a: &Analysis, buf: &[u8], given: Given, header_given: bool) -> DryRun {
         let plan = &a.plan;
-        let head = &buf[a.structure.text_start..buf.len().min(a.structure.text_start + 64 * 1024)];
-        let sniffed = detect_delimiter(head);
+        let dialect = a.structure.dialect.dialect;
+        let end = buf.len().min(a.structure.text_start + 64 * 1024);
+        let head = &buf[a.structure.text_start..end];
+        let sniffed = dialect::sniff(head, end == buf.len(), &Given::default())
+            .dialect
+            .delimiter;
         let columns = plan
             .meta
             .columns
@@ -80,6 +89,8 @@ impl DryRun {
             .collect();
         DryRun {
             dialect,
+            given,
+            evidence: a.structure.dialect.evidence.clone(),
             suggested_delimiter: (sniffed != dialect.delimiter).then_some(sniffed),
             header: a.structure.header,
             header_detected: !header_given,

@@ -21,6 +21,10 @@ pub enum ImportError {
     Cancelled { phase: Phase },
     #[error("import was cancelled")]
     SerialCancelled,
+    /// The file holds no record at all (only line breaks, a BOM or lines
+    /// SKIP skipped): an import of nothing, which finishes.
+    #[error("empty file: nothing to import")]
+    Empty,
 }
 
 impl ImportError {

@@ -185,7 +185,7 @@ fn index_chunk(
     let ty = col.ty;
     let parser = a.plan.parsers[ts_col].as_ref().expect("timestamp parser");
     let unit = a.plan.meta.partition_by;
-    let dialect = job.req.dialect;
+    let dialect = job.dialect();
     let policy = Rejection {
         on_error: job.req.on_error,
         sink: &job.errors,

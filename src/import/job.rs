@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::csv::Dialect;
 use super::error::{ErrorSink, ImportError};
 use super::log::{ImportLog, LogRow, Phase, Status, now_micros};
 use super::{ImportRequest, analyze, source};
@@ -217,6 +218,11 @@ pub struct Job<'a> {
     /// on object storage downloaded, or a compressed one decompressed,
     /// into the work root.
     pub(super) local_input: Mutex<Option<source::TempFile>>,
+    /// The dialect the analysis settled on (given or sniffed).
+    pub(super) dialect: std::sync::OnceLock<Dialect>,
+    /// What the import decided about its input (encoding, dialect,
+    /// preamble): the analysis phase's log row says it.
+    pub(super) notes: Mutex<Vec<String>>,
 }
 
 impl<'a> Job<'a> {
@@ -275,7 +281,23 @@ impl<'a> Job<'a> {
             load: Mutex::new(None),
             history: Mutex::new(Vec::new()),
             local_input: Mutex::new(None),
+            dialect: std::sync::OnceLock::new(),
+            notes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The bytes that split the file's records: what the analysis chose,
+    /// or what the request gave before it has run.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+            .get()
+            .copied()
+            .unwrap_or_else(|| self.req.dialect.or_defaults())
+    }
+
+    /// Adds a line to what the analysis phase's log row says.
+    pub(super) fn note(&self, line: String) {
+        self.notes.lock().expect("notes").push(line);
     }
 
     /// The stem of the files this job writes in each partition.
@@ -342,10 +364,11 @@ impl<'a> Job<'a> {
             seconds = secs,
             "phase finished"
         );
+        let notes = std::mem::take(&mut *self.notes.lock().expect("notes"));
         self.log(
             Some(name),
             Status::Finished,
-            None,
+            (!notes.is_empty()).then(|| notes.join("; ")),
             (None, None, (self.errors.count() - errors_before) as i64),
         );
         Ok(out)

@@ -140,7 +140,15 @@ impl Importer {
         target: &mut Option<attach::Target>,
         work_dir: &Path,
     ) -> Result<Option<(Written, u64, u64, usize)>, Failed> {
-        let map = self.open(job)?;
+        let Some(map) = self.open(job)? else {
+            job.log(
+                Some(Phase::AnalyzeFileStructure),
+                Status::Skipped,
+                Some("empty file: nothing to import".to_string()),
+                (None, None, 0),
+            );
+            return Ok(None);
+        };
         if self.loaded_before(job, existing.as_deref())? {
             job.log(
                 Some(Phase::AnalyzeFileStructure),
@@ -174,18 +182,29 @@ impl Importer {
         if parquet {
             return self.one_parquet(job, map, meta.as_ref(), first, target);
         }
-        let plan = job
-            .phase(Phase::AnalyzeFileStructure, || {
-                let plan = analyze::run(job, &map, meta.as_ref())?;
-                match first
-                    .as_ref()
-                    .and_then(|f| f.csv.as_ref().map(|a| (a, &f.file)))
-                {
-                    Some((a, name)) => same_columns(a, name, &plan, job).map(|()| plan),
-                    None => Ok(plan),
-                }
-            })
-            .map_err(|e| (e, 0))?;
+        let plan = job.phase(Phase::AnalyzeFileStructure, || {
+            let plan = analyze::run(job, &map, meta.as_ref())?;
+            match first
+                .as_ref()
+                .and_then(|f| f.csv.as_ref().map(|a| (a, &f.file)))
+            {
+                Some((a, name)) => same_columns(a, name, &plan, job).map(|()| plan),
+                None => Ok(plan),
+            }
+        });
+        let plan = match plan {
+            Ok(p) => p,
+            Err(ImportError::Empty) => {
+                job.log(
+                    Some(Phase::AnalyzeFileStructure),
+                    Status::Skipped,
+                    Some("empty file: nothing to import".to_string()),
+                    (None, None, 0),
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err((e, 0)),
+        };
         let chunks = job
             .phase(Phase::BoundaryCheck, || {
                 boundary::run(job, &map, plan.structure.data_start)

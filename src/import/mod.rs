@@ -15,6 +15,7 @@
 //! shares this pipeline. A glob or directory is one import over its files
 //! (`many`), a Parquet file skips the text phases ([`parquet`]), and
 //! [`ledger`] records each loaded file in the commit so a re-run skips it.
+//! [`encoding`] rewrites Latin-1, Windows-1252 and UTF-16 files as UTF-8;
 //! [`request`] validates what every way in asks for,
 //! [`reject`] applies ON ERROR, `dry_run` reports what an import would do without writing, `importer` holds the one slot and
 //! `pipeline` drives the phases.
@@ -30,6 +31,7 @@ pub mod boundary;
 pub mod csv;
 pub mod decode;
 mod dry_run;
+pub mod encoding;
 mod error;
 pub mod format;
 mod importer;

@@ -175,7 +175,7 @@ fn decode_one(
     place: u64,
 ) -> Result<Outcome, ImportError> {
     let offset = offset_of(place);
-    read_record(buf, offset as usize, job.req.dialect, fields)
+    read_record(buf, offset as usize, job.dialect(), fields)
         .expect("indexed offsets start records");
     decoder
         .push(buf, fields, offset, Some((ts_col, ts)), &job.errors)

@@ -76,6 +76,8 @@ impl Importer {
             load: Mutex::new(None),
             history: Mutex::new(Vec::new()),
             local_input: Mutex::new(None),
+            dialect: std::sync::OnceLock::new(),
+            notes: Mutex::new(Vec::new()),
         };
         job.log(None, Status::Started, None, (None, None, 0));
         let work_dir = self.settings.work_root.join("import").join(id);
@@ -240,7 +242,9 @@ impl Importer {
         if !job.req.options.inputs.is_empty() {
             return self.many(job, work_dir);
         }
-        let map = self.open(job)?;
+        let Some(map) = self.open(job)? else {
+            return Ok(empty(job));
+        };
         let existing = self.existing(job)?;
         if self.loaded_before(job, existing.as_deref())? {
             job.record(job, 0, Status::Skipped);
@@ -257,15 +261,20 @@ impl Importer {
         }
         let meta = existing.as_ref().map(|t| t.meta());
         if partitioned(job, existing.as_deref()) {
-            let plan = job
-                .phase(Phase::AnalyzeFileStructure, || {
-                    analyze::run(job, &map, meta.as_ref())
-                })
-                .map_err(|e| (e, 0))?;
-            self.parallel(job, &map, plan, work_dir)
+            let plan = job.phase(Phase::AnalyzeFileStructure, || {
+                analyze::run(job, &map, meta.as_ref())
+            });
+            match plan {
+                Err(ImportError::Empty) => Ok(empty(job)),
+                Err(e) => Err((e, 0)),
+                Ok(plan) => self.parallel(job, &map, plan, work_dir),
+            }
         } else {
-            let plan = analyze::run(job, &map, meta.as_ref()).map_err(|e| (e, 0))?;
-            serial::run(job, &map, &plan, &self.catalog)
+            match analyze::run(job, &map, meta.as_ref()) {
+                Err(ImportError::Empty) => Ok(empty(job)),
+                Err(e) => Err((e, 0)),
+                Ok(plan) => serial::run(job, &map, &plan, &self.catalog),
+            }
         }
     }
 
@@ -306,11 +315,12 @@ impl Importer {
 
     /// The job's input as a plain local file, mapped: downloaded from
     /// object storage and decompressed into the work root when it needs
-    /// to be (kept in `job.local_input`).
+    /// to be (kept in `job.local_input`), and rewritten as UTF-8 when it is
+    /// in another encoding. `None`: the file is empty.
     pub(super) fn open(
         &self,
         job: &Job<'_>,
-    ) -> std::result::Result<memmap2::Mmap, (ImportError, u64)> {
+    ) -> std::result::Result<Option<memmap2::Mmap>, (ImportError, u64)> {
         let req = job.req;
         let scratch = self.settings.work_root.join("import");
         let (downloaded, modified) = match &req.options.source {
@@ -379,17 +389,11 @@ impl Importer {
         let path = &path;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
-            return Err((
-                ImportError::setup(format!(
-                    "ignored empty input file [file='{}']",
-                    match req.options.source {
-                        Some(_) => req.file_name.clone(),
-                        None => path.display().to_string(),
-                    }
-                )),
-                0,
-            ));
+            return Ok(None);
         }
+        let (file, path) = self.as_utf8(job, file, path)?;
+        let path = &path;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         // SAFETY: the file is opened read-only and COPY documents that the
         // source must not change while it is imported.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| {
@@ -402,7 +406,50 @@ impl Importer {
             )
         })?;
         job.progress.bytes_total.fetch_add(len, Ordering::Relaxed);
-        Ok(map)
+        Ok(Some(map))
+    }
+
+    /// The input as UTF-8: a file in another encoding (ENCODING, a UTF-16
+    /// byte-order mark, or bytes no UTF-8 text has) is rewritten into the
+    /// work root first; the choice goes into the import log.
+    fn as_utf8(
+        &self,
+        job: &Job<'_>,
+        file: std::fs::File,
+        path: &Path,
+    ) -> std::result::Result<(std::fs::File, std::path::PathBuf), (ImportError, u64)> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(64 << 10);
+        let read = (&file).take(64 << 10).read_to_end(&mut head);
+        let setup = |m: String| (ImportError::setup(m), 0);
+        read.map_err(|e| setup(format!("could not read [file={}]: {e}", job.req.file_name)))?;
+        let (encoding, why) = super::encoding::detect(&head, job.req.options.encoding);
+        if encoding == super::encoding::TextEncoding::Utf8 {
+            if !why.is_empty() {
+                job.note(format!("encoding utf-8 ({why})"));
+            }
+            return Ok((file, path.to_path_buf()));
+        }
+        job.note(format!("encoding {} ({why})", encoding.name()));
+        let dir = self.settings.work_root.join("import");
+        let _ = std::fs::create_dir_all(&dir);
+        let out = source::TempFile {
+            path: dir.join(format!("{}.utf8", job.file_stem())),
+        };
+        super::encoding::transcode(path, &out.path, encoding).map_err(|e| {
+            setup(format!(
+                "could not read the file as {} [file={}]: {e}",
+                encoding.name(),
+                job.req.file_name
+            ))
+        })?;
+        let f = std::fs::File::open(&out.path)
+            .map_err(|e| setup(format!("could not open the UTF-8 input: {e}")))?;
+        let p = out.path.clone();
+        // The rewritten file lives as long as the job (a decompressed one
+        // it was made from is no longer needed).
+        *job.local_input.lock().expect("source") = Some(out);
+        Ok((f, p))
     }
 
     fn parallel(
@@ -428,15 +475,33 @@ impl Importer {
         job.progress
             .errors
             .store(job.errors.count(), Ordering::Relaxed);
-        if index.partitions.is_empty() {
-            let message = if index.records > 0 {
-                "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors."
-            } else {
-                "No rows in input file to import."
-            };
-            return Err((ImportError::setup(message), handled));
-        }
         let dry = job.req.options.dry_run;
+        if index.partitions.is_empty() {
+            if index.records > 0 {
+                return Err((
+                    ImportError::setup(
+                        "All rows were skipped. Possible reasons: timestamp format mismatch. The rejected lines are in sys.text_import_errors.",
+                    ),
+                    handled,
+                ));
+            }
+            // A header and no rows: a new table is created from the
+            // header, empty; an existing one is left as it is.
+            if plan.plan.new_table && !dry {
+                let target =
+                    attach::Target::prepare(&self.catalog, job, true).map_err(|e| (e, handled))?;
+                job.phase(Phase::AttachPartitions, || {
+                    target.attach(&self.catalog, &plan.plan.meta, Vec::new(), job.loads())
+                })
+                .map_err(|e| (e, handled))?;
+            }
+            let mut summary = Summary::counts(job, (0, 0, 0), 0, map.len()).with(&plan, &[]);
+            summary.note = Some(format!(
+                "no rows: the file has a header only [file={}]",
+                job.req.file_name
+            ));
+            return Ok(summary);
+        }
         let target = match dry {
             true => None,
             false => Some(
@@ -469,5 +534,16 @@ impl Importer {
         })
         .map_err(|e| (e, handled))?;
         Ok(summary)
+    }
+}
+
+/// The finished import of a file with no records: nothing changes.
+pub(super) fn empty(job: &Job<'_>) -> Summary {
+    Summary {
+        note: Some(format!(
+            "empty file: nothing to import [file={}]",
+            job.req.file_name
+        )),
+        ..Summary::default()
     }
 }

@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use super::csv::{Dialect, Nulls};
+use super::analyze::Given;
+use super::csv::Nulls;
 use crate::catalog::name::{self, NameKind};
 use crate::error::{Error, Result};
 use crate::storage::PartitionBy;
@@ -34,8 +35,9 @@ pub struct ImportRequest {
     pub header: Option<bool>,
     pub timestamp: Option<String>,
     pub format: Option<String>,
-    /// Delimiter, quote and escape bytes.
-    pub dialect: Dialect,
+    /// The delimiter, quote and escape bytes the caller gave (and whether
+    /// it gave SKIP); the import sniffs the rest.
+    pub dialect: Given,
     pub partition_by: Option<PartitionBy>,
     pub on_error: OnError,
     /// What the HTTP endpoints and COPY FROM STDIN add to COPY's options.
@@ -58,8 +60,14 @@ pub struct ImportOptions {
     pub columns: Vec<ColumnOverride>,
     /// File column renamed before it is mapped (Arc's time column).
     pub rename: Option<(String, String)>,
-    /// Records skipped before the header (Arc's `skip_rows`).
-    pub skip_records: usize,
+    /// Lines skipped before the header (SKIP, Arc's `skip_rows`).
+    pub skip_lines: usize,
+    /// Lines of the header when HEADER gives their number (the first
+    /// names the columns; 0 and 1 mean one line).
+    pub header_lines: usize,
+    /// The file's text encoding when the caller named it (else UTF-8, or
+    /// what a byte-order mark says).
+    pub encoding: Option<super::encoding::TextEncoding>,
     /// Ignore values past the last column instead of rejecting the row.
     pub skip_extra_values: bool,
     /// Which fields are NULL (QuestDB's rule, or PostgreSQL's for COPY

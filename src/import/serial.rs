@@ -69,7 +69,7 @@ pub fn run(
     };
     let mut pos = a.structure.data_start;
     let result = (|| {
-        while let Some(r) = read_record(buf, pos, job.req.dialect, &mut fields) {
+        while let Some(r) = read_record(buf, pos, job.dialect(), &mut fields) {
             pos = r.next;
             handled += 1;
             if handled.is_multiple_of(65_536) {

@@ -66,6 +66,14 @@ pub struct Copy {
     pub timestamp: Option<String>,
     pub format: Option<String>,
     pub delimiter: Option<u8>,
+    pub quote: Option<u8>,
+    pub escape: Option<u8>,
+    /// `SKIP n`: lines before the header that are not the table.
+    pub skip: Option<usize>,
+    /// `HEADER n`: the header's lines (the first names the columns).
+    pub header_lines: Option<usize>,
+    /// `ENCODING 'name'`, as written (the importer knows the names).
+    pub encoding: Option<String>,
     pub partition_by: Option<PartitionBy>,
     pub on_error: Option<CopyOnError>,
     /// `DRY RUN true`: analyse and validate the whole file, write nothing.

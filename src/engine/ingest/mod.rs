@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::import::Summary;
 // What the servers need to describe an import; they reach the importer only
 // through the engine.
-pub use crate::import::analyze::{detect_delimiter, normalise_name};
+pub use crate::import::analyze::{Given, normalise_name};
 pub use crate::import::csv::{Dialect, FieldWriter, Nulls};
 pub use crate::import::source::{Spool, TempFile};
 pub use crate::import::{ColumnOverride, ImportOptions, ImportRequest, OnError};

@@ -5,21 +5,23 @@
 //! `infer` (the type probes and the majority rule), [`plan`] (the file
 //! onto a new or existing table); this file samples and drives them.
 
+pub mod dialect;
 mod infer;
 mod plan;
 mod sniff;
 
 use super::ImportError;
-use super::csv::{Dialect, Field, Nulls, read_record};
+use super::csv::{Field, Nulls, read_record};
 use super::format::Pattern;
 use crate::catalog::values::parse_int;
 use crate::catalog::{ColumnType, TableMeta};
 use crate::config::TextLoaderFormats;
+pub use dialect::{Given, Sniffed};
 
 pub use infer::{Detected, INFER_MAJORITY_PERCENT};
 use infer::{Probes, is_text};
 pub use plan::{Plan, PlanOptions, plan};
-pub use sniff::{detect_delimiter, epoch_unit_of, normalise_name};
+pub use sniff::{epoch_unit_of, normalise_name};
 use sniff::{header_names, looks_binary};
 
 /// What the sample says about the file.
@@ -27,9 +29,16 @@ use sniff::{header_names, looks_binary};
 pub struct Structure {
     /// Offset of the first data record (after a BOM and the header).
     pub data_start: usize,
-    /// Where parsing starts (after a BOM): the header's offset when there is one.
+    /// Where parsing starts (after a BOM, SKIP and any preamble): the
+    /// header's offset when there is one.
     pub text_start: usize,
     pub header: bool,
+    /// Lines of the header (the first names the columns).
+    pub header_lines: usize,
+    /// The bytes that split the file, and how they were chosen.
+    pub dialect: dialect::Sniffed,
+    /// Data records in the sample (0: the file has no rows).
+    pub sampled_rows: usize,
     pub names: Vec<String>,
     /// Per file column; `None` when every sampled value was empty.
     pub detected: Vec<Option<Detected>>,
@@ -37,15 +46,18 @@ pub struct Structure {
 
 /// Options that shape the analysis.
 pub struct AnalyzeOptions<'a> {
-    pub dialect: Dialect,
+    /// The dialect's parts the caller gave; the rest is sniffed.
+    pub given: Given,
     pub header: Option<bool>,
+    /// Lines of a given header (HEADER n).
+    pub header_lines: usize,
     pub timestamp: Option<&'a str>,
     pub format: Option<&'a Pattern>,
     pub max_lines: usize,
     pub sample_bytes: usize,
     pub formats: &'a TextLoaderFormats,
-    /// Records before the header that are not part of the table.
-    pub skip_records: usize,
+    /// Lines before the table (SKIP): not part of it, not sniffed.
+    pub skip_lines: usize,
     /// Which fields are NULL.
     pub nulls: &'a Nulls,
     /// A file column renamed (from, to) before anything refers to it.
@@ -63,21 +75,12 @@ pub struct AnalyzeOptions<'a> {
 
 /// Analyses the start of `buf` (the whole file).
 pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, ImportError> {
-    let text_start = if buf.starts_with(b"\xEF\xBB\xBF") {
+    let bom = if buf.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
         0
     };
-    let mut text_start = text_start;
-    if opts.skip_records > 0 {
-        let mut fields = Vec::new();
-        for _ in 0..opts.skip_records {
-            match read_record(buf, text_start, opts.dialect, &mut fields) {
-                Some(r) => text_start = r.next,
-                None => break,
-            }
-        }
-    }
+    let mut text_start = skip_lines(buf, bom, opts.skip_lines);
     let sample_end = buf.len().min(text_start + opts.sample_bytes.max(1));
     let sample = &buf[..sample_end];
     if let Some(why) = looks_binary(&sample[text_start..]) {
@@ -85,13 +88,20 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             "[-1] cannot determine text structure: the file looks binary ({why})"
         )));
     }
-    // Sample records: complete ones only, unless the sample is the whole file.
+    let sniffed = dialect::sniff(&sample[text_start..], sample_end == buf.len(), &opts.given);
+    let d = sniffed.dialect;
     let mut fields: Vec<Field> = Vec::new();
+    for _ in 0..sniffed.preamble {
+        if let Some(r) = read_record(sample, text_start, d, &mut fields) {
+            text_start = r.next;
+        }
+    }
+    // Sample records: complete ones only, unless the sample is the whole file.
     let mut records: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
     let mut offsets = Vec::new();
     let mut pos = text_start;
     while records.len() < opts.max_lines.max(1) {
-        let Some(r) = read_record(sample, pos, opts.dialect, &mut fields) else {
+        let Some(r) = read_record(sample, pos, d, &mut fields) else {
             break;
         };
         let complete = r.next < sample.len() || sample_end == buf.len();
@@ -108,33 +118,40 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         pos = r.next;
     }
     let Some(first) = records.first() else {
-        return Err(ImportError::setup("[-1] cannot determine text structure"));
-    };
-    let width = first.len();
-    let probes = Probes::new(opts.formats);
-    let header = match opts.header {
-        Some(h) => h,
-        None => {
-            records.len() >= 2 && {
-                // Strictly (every value): a header is the one record whose
-                // text no type takes, which the majority rule would excuse.
-                let first_types = probes.detect(&records[..1], width, 100);
-                let all = probes.detect(&records, width, 100);
-                let rest = probes.detect(&records[1..], width, 100);
-                first_types.iter().all(is_text)
-                    && (0..width).any(|c| {
-                        !is_text(&rest[c])
-                            && all[c].as_ref().map(|d| d.ty) != rest[c].as_ref().map(|d| d.ty)
-                    })
-            }
+        if sample_end < buf.len() {
+            // Not one whole record in the sample: not an empty file.
+            return Err(ImportError::setup("[-1] cannot determine text structure"));
         }
+        return Err(ImportError::Empty);
     };
+    let width = if opts.header == Some(true) || opts.names.is_some() {
+        first.len()
+    } else {
+        sniffed.width.max(1)
+    };
+    let probes = Probes::new(opts.formats);
+    let header_lines = match opts.header {
+        Some(true) => opts.header_lines.max(1),
+        Some(false) => 0,
+        None => detect_header(&probes, &records, width),
+    };
+    let header = header_lines > 0;
+    let header_lines = header_lines.min(records.len());
     let (names, data_records, data_start) = if header {
         let names = match opts.names {
             Some(given) => given.to_vec(),
-            None => header_names(&records[0])?,
+            None => {
+                // Trailing empty names past the table's width (`a,b,c,,`)
+                // name nothing.
+                let mut raw = records[0].clone();
+                while raw.len() > width && raw.last().is_some_and(|v| v.is_none()) {
+                    raw.pop();
+                }
+                header_names(&raw)?
+            }
         };
-        (names, &records[1..], offsets[0].1)
+        let data_start = offsets[header_lines - 1].1;
+        (names, &records[header_lines..], data_start)
     } else if let Some(given) = opts.names {
         (given.to_vec(), &records[..], text_start)
     } else {
@@ -197,9 +214,68 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         data_start,
         text_start,
         header,
+        header_lines,
         names,
         detected,
+        dialect: sniffed,
+        sampled_rows: data_records.len(),
     })
+}
+
+/// Skips `n` lines from `pos` (`\n`, `\r\n` or a lone `\r` ends one),
+/// quotes or not: SKIP counts the lines of a preamble, which need not be
+/// CSV.
+fn skip_lines(buf: &[u8], mut pos: usize, n: usize) -> usize {
+    for _ in 0..n {
+        match buf[pos..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                pos += i + 1;
+                if buf[pos - 1] == b'\r' && buf.get(pos) == Some(&b'\n') {
+                    pos += 1;
+                }
+            }
+            None => return buf.len(),
+        }
+    }
+    pos
+}
+
+/// How many records at the start are header lines (0: none): the first is
+/// a header when its every value is text no type takes while a column
+/// below it takes a type (by the majority rule, so a repeated header or a
+/// bad row further down does not hide it), or when it is the only record
+/// and every value is a non-empty text. Records right after it that are
+/// text where the rest is typed (units, descriptions) are header lines
+/// too, up to three.
+fn detect_header(probes: &Probes, records: &[Vec<Option<Vec<u8>>>], width: usize) -> usize {
+    let text_line = |r: &[Vec<Option<Vec<u8>>>]| probes.detect(r, width, 100).iter().all(is_text);
+    if !text_line(&records[..1]) {
+        return 0;
+    }
+    if records.len() == 1 {
+        let named = records[0]
+            .iter()
+            .all(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+        return usize::from(named);
+    }
+    let typed_below = |from: usize| -> bool {
+        let all = probes.detect(&records[from - 1..], width, 100);
+        let rest = probes.detect(&records[from..], width, INFER_MAJORITY_PERCENT);
+        (0..width).any(|c| {
+            !is_text(&rest[c]) && all[c].as_ref().map(|d| d.ty) != rest[c].as_ref().map(|d| d.ty)
+        })
+    };
+    if !typed_below(1) {
+        return 0;
+    }
+    let mut lines = 1;
+    while lines < 4 && lines + 1 < records.len() {
+        if !text_line(&records[lines..lines + 1]) || !typed_below(lines + 1) {
+            break;
+        }
+        lines += 1;
+    }
+    lines
 }
 
 /// The outcome of the phase: what the file looks like and how it maps.
@@ -224,14 +300,15 @@ pub fn run(
     let structure = analyze(
         buf,
         &AnalyzeOptions {
-            dialect: req.dialect,
+            given: req.dialect,
             header: req.header,
+            header_lines: req.options.header_lines,
             timestamp: req.timestamp.as_deref(),
             format: format.as_ref(),
             max_lines: job.settings.analysis_lines,
             sample_bytes: job.settings.buffer_size,
             formats: &job.settings.formats,
-            skip_records: req.options.skip_records,
+            skip_lines: req.options.skip_lines,
             nulls: &req.options.nulls,
             rename: req
                 .options
@@ -243,6 +320,8 @@ pub fn run(
             names: req.options.column_names.as_deref(),
         },
     )?;
+    let _ = job.dialect.set(structure.dialect.dialect);
+    job.note(structure.dialect.evidence.clone());
     let mut plan = plan(
         &structure,
         existing,
@@ -267,14 +346,15 @@ pub(crate) fn analyze_text(text: &str, header: Option<bool>) -> Result<Structure
     analyze(
         text.as_bytes(),
         &AnalyzeOptions {
-            dialect: Dialect::default(),
+            given: Given::default(),
             header,
+            header_lines: 1,
             timestamp: None,
             format: None,
             max_lines: 1000,
             sample_bytes: 1 << 20,
             formats: &formats,
-            skip_records: 0,
+            skip_lines: 0,
             nulls: &Nulls::default(),
             rename: None,
             overrides: &[],
@@ -325,15 +405,6 @@ mod tests {
         assert_eq!(epoch_unit_of(1_736_899_200_000), "epoch_ms");
         assert_eq!(epoch_unit_of(1_736_899_200_000_000), "epoch_us");
         assert_eq!(epoch_unit_of(1_736_899_200_000_000_000), "epoch_ns");
-    }
-
-    #[test]
-    fn delimiters() {
-        assert_eq!(detect_delimiter(b"a,b,c\n1,2,3\n"), b',');
-        assert_eq!(detect_delimiter(b"a\tb\tc\n1\t2,5\t3\n"), b'\t');
-        assert_eq!(detect_delimiter(b"a;b\n\"1;2\";3\n"), b';');
-        assert_eq!(detect_delimiter(b"x|y\r\n1|2\r\n"), b'|');
-        assert_eq!(detect_delimiter(b"single\nline\n"), b',');
     }
 
     fn types_of(text: &str) -> Vec<ColumnType> {

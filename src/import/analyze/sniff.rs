@@ -1,9 +1,8 @@
 //! What the bytes say before any type: binary files by magic number or
-//! share of odd bytes, the delimiter of an upload, QuestDB's name rule for
-//! header and file names, the epoch unit of integer timestamps.
+//! share of odd bytes, QuestDB's name rule for header and file names, the
+//! epoch unit of integer timestamps. The dialect is [`super::dialect`]'s.
 
 use super::super::ImportError;
-use super::super::csv::{Dialect, read_record};
 
 /// The epoch unit integers of this size most likely count: seconds up to
 /// the year 5138, then milliseconds, microseconds, nanoseconds.
@@ -14,42 +13,6 @@ pub fn epoch_unit_of(max_abs: u64) -> &'static str {
         100_000_000_000_000..100_000_000_000_000_000 => "epoch_us",
         _ => "epoch_ns",
     }
-}
-
-/// Guesses the delimiter of a text sample (`/imp` without `delimiter`):
-/// each of `,` tab `;` `|` splits the sample with the importer's lexer;
-/// the one giving every record the same number of fields, most fields
-/// first, wins; otherwise the one giving the most fields; `,` when none
-/// splits anything.
-pub fn detect_delimiter(sample: &[u8]) -> u8 {
-    const CANDIDATES: [u8; 4] = [b',', b'\t', b';', b'|'];
-    let mut best: Option<((bool, usize, usize), u8)> = None;
-    let mut fields = Vec::new();
-    for d in CANDIDATES {
-        let mut counts = Vec::new();
-        let mut pos = 0;
-        while counts.len() < 100 {
-            let Some(r) = read_record(sample, pos, Dialect::new(d), &mut fields) else {
-                break;
-            };
-            // A record cut by the end of the sample says nothing.
-            if r.open_quote || (r.next >= sample.len() && !counts.is_empty()) {
-                break;
-            }
-            counts.push(fields.len());
-            pos = r.next;
-        }
-        let first = counts.first().copied().unwrap_or(0);
-        let total: usize = counts.iter().sum::<usize>() - counts.len();
-        if first < 2 && total == 0 {
-            continue;
-        }
-        let key = (counts.iter().all(|&c| c == first), first, total);
-        if best.is_none_or(|(k, _)| key > k) {
-            best = Some((key, d));
-        }
-    }
-    best.map_or(b',', |(_, d)| d)
 }
 
 /// Magic numbers of binary formats a user may point COPY at by mistake.

@@ -18,7 +18,7 @@ use super::render::format_timestamp;
 use super::upload;
 use crate::catalog::name::{self, NameKind};
 use crate::engine::Engine;
-use crate::engine::ingest::{Dialect, ImportOptions, ImportRequest, OnError};
+use crate::engine::ingest::{Dialect, Given, ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
 use crate::storage::PartitionBy;
 
@@ -134,12 +134,12 @@ pub async fn import_csv(
         header: Some(true),
         timestamp: Some("time".to_string()),
         format,
-        dialect: Dialect::new(delimiter),
+        dialect: Given::all(Dialect::new(delimiter)),
         partition_by: Some(PartitionBy::Hour),
         on_error: OnError::SkipRow,
         options: ImportOptions {
             rename: (time_column != "time").then(|| (time_column.clone(), "time".to_string())),
-            skip_records,
+            skip_lines: skip_records,
             guess_epoch: true,
             ..ImportOptions::default()
         },

@@ -1,5 +1,5 @@
 //! `POST /imp`: QuestDB's synchronous CSV upload. The multipart `data` part
-//! (after an optional `schema` part) is spooled, its delimiter detected when
+//! (after an optional `schema` part) is spooled, its dialect sniffed when
 //! not given, and the importer runs on it; the answer is QuestDB's tabular
 //! text or JSON with per-column error counts.
 
@@ -17,8 +17,7 @@ use crate::catalog::name::{self, NameKind};
 use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
 use crate::engine::Engine;
 use crate::engine::ingest::{
-    ColumnOverride, Dialect, ImportOptions, ImportRequest, Imported, OnError, detect_delimiter,
-    normalise_name,
+    ColumnOverride, Given, ImportOptions, ImportRequest, Imported, OnError, normalise_name,
 };
 use crate::error::Error;
 use crate::storage::PartitionBy;
@@ -189,22 +188,6 @@ async fn run(
         },
     };
     name::check(NameKind::Table, &table)?;
-    let delimiter = match delimiter {
-        Some(d) => d,
-        None => {
-            let path = file.data.path.clone();
-            tokio::task::spawn_blocking(move || {
-                use std::io::Read;
-                let mut head = Vec::with_capacity(64 << 10);
-                std::fs::File::open(&path)
-                    .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
-                    .map(|_| detect_delimiter(&head))
-            })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::io(&file.data.path, e))?
-        }
-    };
     let timestamp = params.get("timestamp").filter(|t| !t.is_empty()).cloned();
     let mut warnings = Vec::new();
     let existing = if overwrite {
@@ -248,7 +231,11 @@ async fn run(
         header: if force_header { Some(true) } else { None },
         timestamp,
         format: None,
-        dialect: Dialect::new(delimiter),
+        // What is not given is sniffed by the import's analysis.
+        dialect: Given {
+            delimiter,
+            ..Given::default()
+        },
         partition_by,
         on_error,
         options: ImportOptions {

@@ -312,6 +312,11 @@ impl Qp<'_> {
             timestamp: None,
             format: None,
             delimiter: None,
+            quote: None,
+            escape: None,
+            skip: None,
+            header_lines: None,
+            encoding: None,
             partition_by: None,
             on_error: None,
             dry_run: false,
@@ -321,7 +326,28 @@ impl Qp<'_> {
         if matches!(t.token, Token::SemiColon | Token::EOF) {
             return Ok(Statement::Copy(copy));
         }
-        if !self.parse_word("with") {
+        let with = self.parse_word("with");
+        // PostgreSQL's form: `[WITH] (name [value], …)`.
+        if self.p.consume_token(&Token::LParen) {
+            loop {
+                let t = self.p.peek_token();
+                self.copy_option(&mut copy, &t, true)?;
+                if self.p.consume_token(&Token::Comma) {
+                    continue;
+                }
+                let t = self.p.peek_token();
+                if !self.p.consume_token(&Token::RParen) {
+                    return Err(self.err_at(&t, "',' or ')' expected"));
+                }
+                break;
+            }
+            let t = self.p.peek_token();
+            if !matches!(t.token, Token::SemiColon | Token::EOF) {
+                return Err(self.err_at(&t, "end of statement expected"));
+            }
+            return Ok(Statement::Copy(copy));
+        }
+        if !with {
             return Err(self.err_at(&t, "'with' expected"));
         }
         loop {
@@ -329,19 +355,60 @@ impl Qp<'_> {
             if matches!(t.token, Token::SemiColon | Token::EOF) {
                 return Ok(Statement::Copy(copy));
             }
-            self.copy_option(&mut copy, &t)?;
+            self.copy_option(&mut copy, &t, false)?;
         }
     }
 
-    /// One of QuestDB's COPY options after `WITH`, in any order.
-    fn copy_option(&mut self, copy: &mut Copy, t: &TokenWithSpan) -> Result<()> {
+    /// One of QuestDB's COPY options after `WITH`, in any order; `listed`:
+    /// inside PostgreSQL's parentheses, where a flag needs no value and
+    /// `FORMAT csv` names the format, not a timestamp pattern.
+    fn copy_option(&mut self, copy: &mut Copy, t: &TokenWithSpan, listed: bool) -> Result<()> {
+        let flag = |this: &mut Self| -> Result<bool> {
+            let next = this.p.peek_token();
+            if listed && matches!(next.token, Token::Comma | Token::RParen) {
+                return Ok(true);
+            }
+            this.copy_bool()
+        };
         if self.parse_word("header") {
-            copy.header = Some(self.copy_bool()?);
+            let v = self.p.peek_token();
+            match &v.token {
+                Token::Number(n, _) => {
+                    let Ok(lines) = n.parse::<usize>() else {
+                        return Err(self.err_at(&v, "HEADER expects true, false or a line count"));
+                    };
+                    self.p.next_token();
+                    copy.header = Some(lines > 0);
+                    copy.header_lines = Some(lines);
+                }
+                _ => copy.header = Some(flag(self)?),
+            }
         } else if self.parse_word("force") {
-            copy.force = self.copy_bool()?;
+            copy.force = flag(self)?;
         } else if self.parse_word("dry") {
             self.expect_word("run")?;
-            copy.dry_run = self.copy_bool()?;
+            copy.dry_run = flag(self)?;
+        } else if self.parse_word("quote") {
+            copy.quote = Some(self.pg_char("QUOTE")?);
+        } else if self.parse_word("escape") {
+            copy.escape = Some(self.pg_char("ESCAPE")?);
+        } else if self.parse_word("skip") {
+            let v = self.p.peek_token();
+            let n = match &v.token {
+                Token::Number(n, _) => n.parse::<usize>().ok(),
+                _ => None,
+            };
+            let Some(n) = n else {
+                return Err(self.err_at(&v, "SKIP expects a line count"));
+            };
+            self.p.next_token();
+            copy.skip = Some(n);
+        } else if self.parse_word("encoding") {
+            let v = self.p.peek_token();
+            let Some((name, _)) = self.string_or_word() else {
+                return Err(self.err_at(&v, "encoding name expected"));
+            };
+            copy.encoding = Some(name);
         } else if self.parse_word("timestamp") {
             let v = self.p.peek_token();
             let Some((name, _)) = self.string_or_word() else {
@@ -358,12 +425,16 @@ impl Qp<'_> {
             let Some((f, _)) = self.string_or_word() else {
                 return Err(self.err_at(&v, "format expected"));
             };
-            copy.format = Some(f);
+            if !(listed && f.eq_ignore_ascii_case("csv")) {
+                copy.format = Some(f);
+            }
         } else if self.parse_word("delimiter") {
             let v = self.p.peek_token();
             let Some((d, _)) = self.string_or_word() else {
                 return Err(self.err_at(&v, "delimiter expected"));
             };
+            // `'\t'` as DuckDB and psql users write a tab.
+            let d = if d == "\\t" { "\t".to_string() } else { d };
             let mut chars = d.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) if c.is_ascii() => copy.delimiter = Some(c as u8),
