@@ -47,7 +47,7 @@ enum Command {
         statement: String,
     },
     /// Import a CSV file with the COPY pipeline, in-process.
-    Import(ImportArgs),
+    Import(Box<ImportArgs>),
 }
 
 #[derive(clap::Args)]
@@ -121,7 +121,7 @@ fn main() -> ExitCode {
                     Command::Sql { statement } => {
                         sql(&cli.root, cli.conf.as_deref(), &statement).await
                     }
-                    Command::Import(args) => import(&cli.root, cli.conf.as_deref(), args).await,
+                    Command::Import(args) => import(&cli.root, cli.conf.as_deref(), *args).await,
                 }
             })
         });

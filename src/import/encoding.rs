@@ -52,8 +52,9 @@ impl TextEncoding {
 /// The encoding of a file starting with `head`, and why: the given one
 /// (a UTF-16 byte-order mark still picks the byte order), else a UTF-16
 /// byte-order mark, else Windows-1252 when the head has bytes that are not
-/// UTF-8 and not one character UTF-8 encodes in several bytes (a file
-/// with both is UTF-8 with bad fields, which are row errors), else UTF-8.
+/// UTF-8, all of them plausible Windows-1252 text, and not one character
+/// UTF-8 encodes in several bytes (a file with both is UTF-8 with bad
+/// fields, which are row errors), else UTF-8.
 pub fn detect(head: &[u8], given: Option<TextEncoding>) -> (TextEncoding, String) {
     let bom = if head.starts_with(b"\xFF\xFE") {
         Some(TextEncoding::Utf16Le)
@@ -70,7 +71,12 @@ pub fn detect(head: &[u8], given: Option<TextEncoding>) -> (TextEncoding, String
         (None, Some(b)) => return (b, "detected from its byte-order mark".into()),
         (None, None) => {}
     }
-    let (mut invalid, mut multibyte) = (0usize, 0usize);
+    if head.contains(&0) {
+        // NUL bytes are no text's: a binary file, which the analysis
+        // names, not one to rewrite.
+        return (TextEncoding::Utf8, String::new());
+    }
+    let (mut invalid, mut multibyte, mut implausible) = (0usize, 0usize, 0usize);
     let mut rest = head;
     loop {
         let (valid, err) = match std::str::from_utf8(rest) {
@@ -84,10 +90,15 @@ pub fn detect(head: &[u8], given: Option<TextEncoding>) -> (TextEncoding, String
         let Some(e) = err else { break };
         // A sequence cut by the end of the head is not an error.
         let Some(bad) = e.error_len() else { break };
+        let at = e.valid_up_to();
         invalid += bad;
+        implausible += rest[at..at + bad]
+            .iter()
+            .filter(|&&b| !plausible_1252(b))
+            .count();
         rest = &rest[e.valid_up_to() + bad..];
     }
-    if invalid > 0 && multibyte == 0 {
+    if invalid > 0 && multibyte == 0 && implausible == 0 {
         (
             TextEncoding::Windows1252,
             format!("detected: {invalid} bytes are not UTF-8 and none encodes a UTF-8 character"),
@@ -95,6 +106,14 @@ pub fn detect(head: &[u8], given: Option<TextEncoding>) -> (TextEncoding, String
     } else {
         (TextEncoding::Utf8, String::new())
     }
+}
+
+/// Whether a byte that is not UTF-8 is one Windows-1252 text holds: a
+/// letter, a sign or punctuation, not a byte the code page leaves
+/// undefined, nor `þ` and `ÿ` (0xFE, 0xFF), which in practice are a
+/// UTF-16 mark or a broken UTF-8 file, not text.
+fn plausible_1252(b: u8) -> bool {
+    b >= 0x80 && !matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D | 0xFE | 0xFF)
 }
 
 /// Rewrites `src` (in `encoding`) as UTF-8 into `dst`, without a
@@ -175,8 +194,11 @@ mod tests {
             detect(b"\xFE\xFF\0a", Some(TextEncoding::Utf16Le)).0,
             TextEncoding::Utf16Be
         );
-        // A UTF-8 file with one bad byte stays UTF-8.
-        assert_eq!(detect(b"\xc3\xa9,\xff", None).0, TextEncoding::Utf8);
+        // A UTF-8 file with one bad byte stays UTF-8, and so does one
+        // whose only odd bytes are no text's.
+        assert_eq!(detect(b"\xc3\xa9,\xe9", None).0, TextEncoding::Utf8);
+        assert_eq!(detect(b"ok,bad\xff\xfe\n", None).0, TextEncoding::Utf8);
+        assert_eq!(detect(b"PAR1\x15\0\xe9", None).0, TextEncoding::Utf8);
     }
 
     #[test]

@@ -423,6 +423,9 @@ impl Importer {
         let read = (&file).take(64 << 10).read_to_end(&mut head);
         let setup = |m: String| (ImportError::setup(m), 0);
         read.map_err(|e| setup(format!("could not read [file={}]: {e}", job.req.file_name)))?;
+        if super::parquet::is_parquet(&head) {
+            return Ok((file, path.to_path_buf()));
+        }
         let (encoding, why) = super::encoding::detect(&head, job.req.options.encoding);
         if encoding == super::encoding::TextEncoding::Utf8 {
             if !why.is_empty() {

@@ -90,6 +90,9 @@ impl Rejection<'_> {
     /// error is returned instead.
     pub fn record(&self, e: RowError) -> Result<(), RowError> {
         if self.on_error == OnError::Abort {
+            // The row that stops the import is listed like any other
+            // rejected row, so `sys.text_import_errors` names it too.
+            self.sink.push(e.clone());
             return Err(e);
         }
         self.sink.push(e);

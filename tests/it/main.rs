@@ -11,6 +11,8 @@
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
+//! * `dialects`: CSV dialects, preambles and encodings, by option and by
+//!   detection, against DuckDB's sniffer.
 //! * `many`: COPY of a glob or a directory: one import, one commit, files
 //!   named in the log and errors, columns by name.
 //! * `parquet_in`: COPY of Parquet files, checked against DuckDB.
@@ -27,6 +29,7 @@ mod compaction;
 mod copy;
 mod correctness;
 mod delta;
+mod dialects;
 mod durability;
 mod http;
 mod ingest;

@@ -14,6 +14,8 @@ use super::super::csv::{Dialect, Field, read_record};
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Quotes tried when none is given.
 const QUOTES: [u8; 2] = [b'"', b'\''];
+/// The escape tried besides the doubled quote when none is given.
+const BACKSLASH: u8 = b'\\';
 /// A preamble longer than this many records is not a preamble: the file
 /// is ragged, and its rows are left to the ON ERROR rule.
 const MAX_PREAMBLE: usize = 20;
@@ -78,7 +80,8 @@ struct Score {
     /// Records in the run of equal field counts.
     consistent: usize,
     width: usize,
-    /// Fields opened and closed by the quote.
+    /// Quoted fields read cleanly: closed by their last byte, every quote
+    /// inside escaped (a wrong escape leaves text after a quote).
     quoted: usize,
 }
 
@@ -97,17 +100,31 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
     let mut fields = Vec::new();
     for &delimiter in &delimiters {
         for &quote in &quotes {
-            let d = Dialect {
-                delimiter,
-                quote,
-                escape: given.escape.unwrap_or(quote),
+            let escapes: Vec<u8> = match given.escape {
+                Some(e) => vec![e],
+                None => vec![quote, BACKSLASH],
             };
-            if d.check().is_err() {
-                continue;
-            }
-            let (score, preamble) = score(sample, complete, d, given.skip, &mut fields);
-            if best.as_ref().is_none_or(|(s, ..)| score > *s) {
-                best = Some((score, d, preamble));
+            for escape in escapes {
+                let d = Dialect {
+                    delimiter,
+                    quote,
+                    escape,
+                };
+                if d.check().is_err() {
+                    continue;
+                }
+                let (score, preamble) = score(sample, complete, d, given.skip, &mut fields);
+                // A quote or escape other than COPY's own must show itself
+                // in a field it reads cleanly; else it wins only by
+                // reading a broken quote as data.
+                let odd_quote = d.quote != b'"' && given.quote.is_none();
+                let odd_escape = d.escape != d.quote && given.escape.is_none();
+                if (odd_quote || odd_escape) && score.quoted == 0 {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+                    best = Some((score, d, preamble));
+                }
             }
         }
     }
@@ -117,9 +134,10 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
         None => format!("{what} {} (detected)", show(value)),
     };
     let mut evidence = format!(
-        "{}, {}; {} of the first records have {} fields",
+        "{}, {}, {}; {} of the first records have {} fields",
         detected("delimiter", given.delimiter, dialect.delimiter),
         detected("quote", given.quote, dialect.quote),
+        detected("escape", given.escape, dialect.escape),
         score.consistent,
         score.width,
     );
@@ -165,10 +183,7 @@ fn score(
         }
         quoted += fields
             .iter()
-            .filter(|f| {
-                let raw = f.raw(sample);
-                f.quoted && raw.len() >= 2 && raw.ends_with(&[d.quote])
-            })
+            .filter(|f| f.quoted && clean(f.raw(sample), d))
             .count();
         counts.push(fields.len());
         pos = r.next;
@@ -191,7 +206,16 @@ fn score(
         .max_by_key(|&(w, n)| (n, w))
         .unwrap_or((0, 0));
     let first = counts.iter().position(|&c| c == width).unwrap_or(0);
-    let preamble = if skip_given || first > MAX_PREAMBLE || width < 2 {
+    // Lines before the table are a preamble only when the table is most
+    // of what was read and each of them has fewer fields than it (a title,
+    // a note): a ragged file keeps its lines for the ON ERROR rule.
+    let matching = counts.iter().filter(|&&c| c == width).count();
+    let preamble = if skip_given
+        || first > MAX_PREAMBLE
+        || width < 2
+        || matching * 2 <= counts.len()
+        || counts[..first].iter().any(|&c| c > width)
+    {
         0
     } else {
         first
@@ -206,6 +230,32 @@ fn score(
         },
         preamble,
     )
+}
+
+/// Whether a quoted field's bytes read cleanly under `d`: the closing
+/// quote is the last byte and every quote inside is escaped.
+fn clean(raw: &[u8], d: Dialect) -> bool {
+    if raw.len() < 2 || raw[raw.len() - 1] != d.quote {
+        return false;
+    }
+    let inner = &raw[1..raw.len() - 1];
+    let mut i = 0;
+    while i < inner.len() {
+        let b = inner[i];
+        let next = inner.get(i + 1).copied();
+        if b == d.escape && d.escape != d.quote && (next == Some(d.quote) || next == Some(d.escape))
+        {
+            i += 2;
+        } else if b == d.quote {
+            if next != Some(d.quote) {
+                return false;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -233,8 +283,11 @@ mod tests {
         let s = sniff_text("a,b\n'x, y',1\n'z, w',2\n");
         assert_eq!(s.dialect.quote, b'\'');
         assert_eq!(s.dialect.escape, b'\'');
-        // An apostrophe inside a value is not a quote.
+        // An apostrophe inside a value is not a quote, nor is one that
+        // opens a field and never closes.
         let s = sniff_text("name,n\nO'Brien,1\n\"Smith, J\",2\n");
+        assert_eq!(s.dialect.quote, b'"');
+        let s = sniff_text("a,b,c\n1,'x,2\n3,\"never closed,4\n");
         assert_eq!(s.dialect.quote, b'"');
         // Given parts stay.
         let g = Given {
@@ -249,6 +302,14 @@ mod tests {
     }
 
     #[test]
+    fn escapes() {
+        let s = sniff_text("a,b\n\"say \\\"hi\\\"\",1\n\"x\",2\n");
+        assert_eq!(s.dialect.escape, b'\\', "{}", s.evidence);
+        let s = sniff_text("a,b\n\"say \"\"hi\"\"\",1\n\"C:\\dir\\\",2\n");
+        assert_eq!(s.dialect.escape, b'"', "{}", s.evidence);
+    }
+
+    #[test]
     fn preambles() {
         let s = sniff_text("Weather export\nstation 7, generated today\n\nts,t,h\n1,2,3\n4,5,6\n");
         assert_eq!((s.dialect.delimiter, s.preamble, s.width), (b',', 2, 3));
@@ -259,8 +320,11 @@ mod tests {
         };
         let s = sniff(b"title\nts,t\n1,2\n", true, &given);
         assert_eq!(s.preamble, 0, "SKIP given: no preamble is looked for");
-        // A ragged row further down is not a preamble.
+        // A ragged row further down is not a preamble, nor are rows before
+        // a run that is not most of the file.
         let s = sniff_text("a,b,c\n1,2\n3,4,5\n6,7,8\n");
         assert_eq!((s.preamble, s.width), (0, 3));
+        let s = sniff_text("ts,name,value\n1,a,1\n2,b\n3,c,3,x\n4,d,4,\n");
+        assert_eq!(s.preamble, 0);
     }
 }

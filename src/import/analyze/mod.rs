@@ -240,13 +240,14 @@ fn skip_lines(buf: &[u8], mut pos: usize, n: usize) -> usize {
     pos
 }
 
-/// How many records at the start are header lines (0: none): the first is
-/// a header when its every value is text no type takes while a column
-/// below it takes a type (by the majority rule, so a repeated header or a
-/// bad row further down does not hide it), or when it is the only record
-/// and every value is a non-empty text. Records right after it that are
-/// text where the rest is typed (units, descriptions) are header lines
-/// too, up to three.
+/// How many records at the start are header lines (0: none). The header
+/// is text no type takes; its lines are the fewest text records (up to
+/// four: names, then units or descriptions) below which a column takes a
+/// type in every value, else one record when a column below takes a type
+/// by the majority rule (a repeated header or a bad row further down does
+/// not hide it). A lone record of non-empty texts is a header; so is the
+/// first record of a file of text only when its values are distinct and
+/// none recurs in its column.
 fn detect_header(probes: &Probes, records: &[Vec<Option<Vec<u8>>>], width: usize) -> usize {
     let text_line = |r: &[Vec<Option<Vec<u8>>>]| probes.detect(r, width, 100).iter().all(is_text);
     if !text_line(&records[..1]) {
@@ -258,24 +259,45 @@ fn detect_header(probes: &Probes, records: &[Vec<Option<Vec<u8>>>], width: usize
             .all(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
         return usize::from(named);
     }
-    let typed_below = |from: usize| -> bool {
-        let all = probes.detect(&records[from - 1..], width, 100);
-        let rest = probes.detect(&records[from..], width, INFER_MAJORITY_PERCENT);
-        (0..width).any(|c| {
-            !is_text(&rest[c]) && all[c].as_ref().map(|d| d.ty) != rest[c].as_ref().map(|d| d.ty)
-        })
+    // Typed below `from` by `majority`, in a column where the records
+    // above are text.
+    let typed_below = |from: usize, majority: usize| -> bool {
+        let above = probes.detect(&records[..from], width, 100);
+        let rest = probes.detect(&records[from..], width, majority);
+        (0..width).any(|c| !is_text(&rest[c]) && is_text(&above[c]))
     };
-    if !typed_below(1) {
-        return 0;
-    }
+    // The header's lines: the fewest text lines (up to four) below which
+    // a column is typed throughout; else one line when the majority rule
+    // types a column below it (a repeated header or a bad row further
+    // down does not hide the header).
     let mut lines = 1;
-    while lines < 4 && lines + 1 < records.len() {
-        if !text_line(&records[lines..lines + 1]) || !typed_below(lines + 1) {
+    while lines < 4 && lines < records.len() {
+        if !text_line(&records[lines - 1..lines]) {
             break;
+        }
+        if typed_below(lines, 100) {
+            return lines;
         }
         lines += 1;
     }
-    lines
+    if typed_below(1, INFER_MAJORITY_PERCENT) {
+        return 1;
+    }
+    // Text throughout: the first record names the columns when its
+    // values are distinct, none empty, and none comes back in its column
+    // below (a repeated value is data).
+    let first = &records[0];
+    let named = first.len() == width
+        && first
+            .iter()
+            .all(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+        && (0..width).all(|c| first[..c].iter().all(|v| v != &first[c]))
+        && (0..width).all(|c| records[1..].iter().all(|r| r.get(c) != Some(&first[c])));
+    let all_text = probes
+        .detect(&records[1..], width, INFER_MAJORITY_PERCENT)
+        .iter()
+        .all(is_text);
+    usize::from(all_text && named)
 }
 
 /// The outcome of the phase: what the file looks like and how it maps.
@@ -342,9 +364,15 @@ pub fn run(
 /// rule, the built-in formats), for tests.
 #[cfg(test)]
 pub(crate) fn analyze_text(text: &str, header: Option<bool>) -> Result<Structure, ImportError> {
+    analyze_bytes(text.as_bytes(), header)
+}
+
+/// [`analyze_text`] of bytes.
+#[cfg(test)]
+pub(crate) fn analyze_bytes(buf: &[u8], header: Option<bool>) -> Result<Structure, ImportError> {
     let formats = TextLoaderFormats::builtin();
     analyze(
-        text.as_bytes(),
+        buf,
         &AnalyzeOptions {
             given: Given::default(),
             header,
