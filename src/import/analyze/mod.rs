@@ -88,23 +88,38 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
             "[-1] cannot determine text structure: the file looks binary ({why})"
         )));
     }
-    let sniffed = dialect::sniff(&sample[text_start..], sample_end == buf.len(), &opts.given);
-    let d = sniffed.dialect;
+    let whole = sample_end == buf.len();
+    let mut sniffed = dialect::sniff(&sample[text_start..], whole, &opts.given);
     let mut fields: Vec<Field> = Vec::new();
     for _ in 0..sniffed.preamble {
-        if let Some(r) = read_record(sample, text_start, d, &mut fields) {
+        if let Some(r) = read_record(sample, text_start, sniffed.dialect, &mut fields) {
             text_start = r.next;
         }
     }
-    // Sample records: complete ones only, unless the sample is the whole file.
     let mut records: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
     let mut offsets = Vec::new();
     let mut pos = text_start;
+    if opts.header != Some(false)
+        && opts.names.is_none()
+        && let Some((names, next, rest)) =
+            broken_header(sample, text_start, whole, &sniffed, &opts.given)
+    {
+        sniffed = rest;
+        records.push(names);
+        offsets.push((text_start, next));
+        pos = next;
+    }
+    let d = sniffed.dialect;
+    // Sample records: complete ones only, unless the sample is the whole file.
+    let mut open_at = None;
     while records.len() < opts.max_lines.max(1) {
         let Some(r) = read_record(sample, pos, d, &mut fields) else {
             break;
         };
-        let complete = r.next < sample.len() || sample_end == buf.len();
+        let complete = r.next < sample.len() || whole;
+        if r.open_quote && whole {
+            open_at = Some(r.start);
+        }
         if !complete || r.open_quote {
             break;
         }
@@ -118,6 +133,12 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         pos = r.next;
     }
     let Some(first) = records.first() else {
+        if let Some(at) = open_at {
+            let line = super::csv::line_numbers(buf, &[at as u64])[0];
+            return Err(ImportError::setup(format!(
+                "[-1] cannot determine text structure: a quote opened in the first record (line {line}, offset {at}) never closes"
+            )));
+        }
         if sample_end < buf.len() {
             // Not one whole record in the sample: not an empty file.
             return Err(ImportError::setup("[-1] cannot determine text structure"));
@@ -220,6 +241,47 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         dialect: sniffed,
         sampled_rows: data_records.len(),
     })
+}
+
+/// A header line whose quote never closes on it (`ts,"name,value`), which
+/// would swallow the rows below: the line split at the delimiter (the
+/// quotes around a name dropped), where the next record starts, and the dialect sniffed
+/// from there. Only when the line has an odd number of quotes, the
+/// dialect's first record is broken there (open or of another width), and
+/// the line splits into exactly as many names as the rows below have fields.
+fn broken_header(
+    sample: &[u8],
+    start: usize,
+    whole: bool,
+    sniffed: &Sniffed,
+    given: &Given,
+) -> Option<(Vec<Option<Vec<u8>>>, usize, Sniffed)> {
+    let end = start
+        + sample[start..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')?;
+    let line = &sample[start..end];
+    let q = sniffed.dialect.quote;
+    if line.iter().filter(|&&b| b == q).count() % 2 == 0 {
+        return None;
+    }
+    let next = skip_lines(sample, start, 1);
+    let rest = dialect::sniff(&sample[next..], whole, given);
+    let mut fields = Vec::new();
+    let first = read_record(sample, start, sniffed.dialect, &mut fields)?;
+    if !first.open_quote && fields.len() == rest.width {
+        return None;
+    }
+    // The stray quote is not part of the name.
+    let names: Vec<Option<Vec<u8>>> = line
+        .split(|&b| b == rest.dialect.delimiter)
+        .map(|n| {
+            let n = n.strip_prefix(&[q]).unwrap_or(n);
+            let n = n.strip_suffix(&[q]).unwrap_or(n);
+            (!n.is_empty()).then(|| n.to_vec())
+        })
+        .collect();
+    (rest.width >= 2 && names.len() == rest.width).then_some((names, next, rest))
 }
 
 /// Skips `n` lines from `pos` (`\n`, `\r\n` or a lone `\r` ends one),
@@ -490,6 +552,17 @@ mod tests {
         );
         // A header is still told apart from data by every value.
         assert!(analyze_str("n\n1\n2\n", None).unwrap().header);
+    }
+
+    #[test]
+    fn a_broken_header_is_one_line() {
+        let s = analyze_str("ts,\"name,value\n1,a,2\n3,b,4\n", None).unwrap();
+        assert!(s.header);
+        assert_eq!(s.names, ["ts", "name", "value"]);
+        assert_eq!(s.sampled_rows, 2);
+        // A quote that swallows the whole file is an error, not an empty file.
+        let e = analyze_str("\"x\n1,2\n3,4\n", None).unwrap_err();
+        assert!(e.to_string().contains("never closes"), "{e}");
     }
 
     #[test]
