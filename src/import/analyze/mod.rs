@@ -44,6 +44,9 @@ pub struct Structure {
     pub detected: Vec<Option<Detected>>,
 }
 
+/// A sampled record: each field's value, `None` when it is NULL.
+type Record = Vec<Option<Vec<u8>>>;
+
 /// Options that shape the analysis.
 pub struct AnalyzeOptions<'a> {
     /// The dialect's parts the caller gave; the rest is sniffed.
@@ -255,7 +258,7 @@ fn broken_header(
     whole: bool,
     sniffed: &Sniffed,
     given: &Given,
-) -> Option<(Vec<Option<Vec<u8>>>, usize, Sniffed)> {
+) -> Option<(Record, usize, Sniffed)> {
     let end = start
         + sample[start..]
             .iter()
@@ -273,7 +276,7 @@ fn broken_header(
         return None;
     }
     // The stray quote is not part of the name.
-    let names: Vec<Option<Vec<u8>>> = line
+    let names: Record = line
         .split(|&b| b == rest.dialect.delimiter)
         .map(|n| {
             let n = n.strip_prefix(&[q]).unwrap_or(n);
