@@ -480,6 +480,22 @@ impl Engine {
     /// SELECTs become aggregations; the fills are left for the plan),
     /// LATEST ON and time joins (left to the relation planner).
     fn rewrite_query(&self, mut query: Box<sp::Query>, clauses: &Clauses) -> Result<Prepared> {
+        // The clauses' column names take the columns' spelling before
+        // they become plans (the query's own are done again in planning).
+        let mut owned;
+        let mut clauses = clauses;
+        if !clauses.latest.is_empty()
+            && let Some(names) = self.column_case(query.as_ref())
+        {
+            owned = clauses.clone();
+            for l in &mut owned.latest {
+                l.ts.iter_mut()
+                    .chain(l.keys.iter_mut())
+                    .for_each(|i| names.fix(i));
+            }
+            names.apply(query.as_mut());
+            clauses = &owned;
+        }
         if clauses.is_empty() {
             return Ok(Prepared {
                 query,
@@ -576,6 +592,9 @@ impl Engine {
             .ctx
             .catalog(crate::catalog::DATABASE)
             .and_then(|c| c.schema(crate::sys::pg_catalog::PG_CATALOG));
+        if let Some(names) = self.column_case(&stmt) {
+            names.apply(&mut stmt);
+        }
         pg_compat::rewrite_pg_spellings(&mut stmt, &|name| {
             pg.as_ref().is_some_and(|s| s.table_exist(name))
         });
@@ -787,6 +806,23 @@ fn with_params(plan: LogicalPlan, params: &[ScalarValue]) -> Result<LogicalPlan>
     Ok(plan.with_param_values(ParamValues::List(
         params.iter().cloned().map(Into::into).collect(),
     ))?)
+}
+
+impl Engine {
+    /// The spellings of the columns of the tables `node` reads, when any
+    /// is not lower case.
+    fn column_case<V: sp::Visit>(&self, node: &V) -> Option<crate::query::column_case::Names> {
+        let metas: Vec<_> = crate::query::column_case::tables(node)
+            .iter()
+            .filter_map(|t| self.table_of_relation(t, None).ok())
+            .map(|t| t.meta())
+            .collect();
+        crate::query::column_case::Names::of(
+            metas
+                .iter()
+                .flat_map(|m| m.columns.iter().map(|c| c.name.as_str())),
+        )
+    }
 }
 
 impl crate::query::Env for Engine {

@@ -66,7 +66,7 @@ pub(super) fn plan(
                         }
                         ty => ty,
                     };
-                    ColumnMeta::new(f.name().to_lowercase(), ty)
+                    ColumnMeta::new(f.name().clone(), ty)
                 })
                 .collect();
             let timestamp = match &req.timestamp {
@@ -75,7 +75,7 @@ pub(super) fn plan(
                         .fields()
                         .iter()
                         .find(|f| f.name().eq_ignore_ascii_case(ts))
-                        .map(|f| f.name().to_lowercase())
+                        .map(|f| f.name().clone())
                         .ok_or_else(|| {
                             ImportError::setup(format!("invalid timestamp column [name='{ts}']"))
                         })?,

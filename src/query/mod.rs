@@ -1,10 +1,12 @@
 //! The query side between the parsed statement and DataFusion: passes over
 //! the AST and the logical plan that give QuestDB's behaviour (SAMPLE BY,
-//! LATEST ON, time joins, result column names, designated-timestamp order
+//! LATEST ON, time joins, result column names, column names matched
+//! ignoring case, designated-timestamp order
 //! of scans) and QuestDB's functions. Everything here builds DataFusion
 //! plans and expressions or edits the typed AST; nothing prints SQL to
 //! parse it again.
 
+pub mod column_case;
 pub mod date_functions;
 pub mod latest_on;
 pub mod names;

@@ -84,9 +84,8 @@ pub fn plan(
                     epoch_integers: false,
                 }));
                 inferred.push(d.as_ref().is_some_and(|d| d.inferred));
-                // Stored folded to lower case, like an unquoted SQL name, so
-                // `tempF` in a query (folded by the SQL front end) finds it.
-                columns.push(ColumnMeta::new(name.to_lowercase(), ty));
+                // Kept as written; queries match it ignoring case.
+                columns.push(ColumnMeta::new(name.clone(), ty));
             }
             let partitioned = o.partition_by.is_some_and(|p| p != PartitionBy::None);
             let timestamp = match o.timestamp {

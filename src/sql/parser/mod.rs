@@ -478,9 +478,10 @@ impl Qp<'_> {
                 self.p.next_token();
                 Ok((s.clone(), position))
             }
+            // A column keeps its name as written (matched ignoring case).
             Token::Word(_) => {
                 let id = wrap(self.sql, self.p.parse_identifier())?;
-                Ok((ident_name(&id), position))
+                Ok((id.value, position))
             }
             _ => Err(self.err_at(&t, "column name expected")),
         }
