@@ -66,7 +66,8 @@ struct ImportArgs {
     /// NONE, HOUR, DAY, WEEK, MONTH or YEAR.
     #[arg(long)]
     partition_by: Option<String>,
-    /// Field delimiter (one ASCII character; detected when not given).
+    /// Field delimiter (one to four ASCII characters; detected when not
+    /// given).
     #[arg(long)]
     delimiter: Option<String>,
     /// Quote character (one ASCII character; detected when not given).
@@ -196,8 +197,18 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         _ => Err(format!("--{name}: one ASCII character expected")),
     };
     let one = |name: &str, v: &Option<String>| v.as_deref().map(|v| one_byte(name, v)).transpose();
+    let (delimiter, tail) = match &a.delimiter {
+        Some(d) => {
+            let (first, tail) = sluice::import::csv::Tail::split(d.as_bytes())
+                .filter(|_| d.is_ascii())
+                .ok_or("--delimiter: one to four ASCII characters expected")?;
+            (Some(first), tail)
+        }
+        None => (None, sluice::import::csv::Tail::NONE),
+    };
     let dialect = sluice::import::analyze::Given {
-        delimiter: one("delimiter", &a.delimiter)?,
+        delimiter,
+        tail,
         quote: one("quote", &a.quote)?,
         escape: one("escape", &a.escape)?,
         skip: a.skip.is_some(),

@@ -187,15 +187,14 @@ impl TableMeta {
     }
 }
 
-/// Quotes an identifier when it would not read back as itself unquoted.
+/// Quotes an identifier when it would not read back as itself unquoted
+/// (names keep their case, so `tempF` reads back as `tempF`).
 pub fn quote_ident(name: &str) -> String {
     let plain = name
         .chars()
         .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
         name.to_string()
     } else {

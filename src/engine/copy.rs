@@ -12,7 +12,7 @@ use super::{Engine, Output, Rows};
 use crate::config::CopyRoot;
 use crate::error::{Error, Result};
 use crate::import::analyze::Given;
-use crate::import::csv::{Dialect, FieldWriter, Nulls};
+use crate::import::csv::{Dialect, FieldWriter, Nulls, Tail};
 use crate::import::encoding::TextEncoding;
 use crate::import::pgbinary::{BinaryToCsv, Wire};
 use crate::import::pgtext::TextToCsv;
@@ -176,6 +176,10 @@ impl Engine {
             })?),
             None => None,
         };
+        let (delimiter, tail) = match c.delimiter.as_deref().and_then(Tail::split) {
+            Some((first, tail)) => (Some(first), tail),
+            None => (None, Tail::NONE),
+        };
         let req = ImportRequest {
             schema: c.table.schema.clone(),
             table: c.table.name.clone(),
@@ -185,7 +189,8 @@ impl Engine {
             timestamp: c.timestamp,
             format: c.format,
             dialect: Given {
-                delimiter: c.delimiter,
+                delimiter,
+                tail,
                 quote: c.quote,
                 escape: c.escape,
                 skip: c.skip.is_some(),
@@ -344,6 +349,7 @@ fn bad_binary(why: String) -> Error {
 fn pg_dialect(o: &PgCopyOptions) -> Dialect {
     let quote = o.quote.unwrap_or(b'"');
     Dialect {
+        tail: Tail::NONE,
         delimiter: o.delimiter.unwrap_or(if o.format == PgCopyFormat::Csv {
             b','
         } else {

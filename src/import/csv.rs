@@ -14,9 +14,47 @@ use std::borrow::Cow;
 /// the literal second byte; elsewhere the escape byte is data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
+    /// The delimiter's (first) byte.
     pub delimiter: u8,
     pub quote: u8,
     pub escape: u8,
+    /// The rest of a delimiter of two to four bytes (`", "`, `"||"`).
+    pub tail: Tail,
+}
+
+/// The bytes of a delimiter after its first (none for one byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tail {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl Tail {
+    pub const NONE: Tail = Tail {
+        bytes: [0; 3],
+        len: 0,
+    };
+
+    /// A delimiter of one to four bytes as its first byte and the rest.
+    pub fn split(delimiter: &[u8]) -> Option<(u8, Tail)> {
+        let (&first, rest) = delimiter.split_first()?;
+        if rest.len() > 3 {
+            return None;
+        }
+        let mut bytes = [0; 3];
+        bytes[..rest.len()].copy_from_slice(rest);
+        Some((
+            first,
+            Tail {
+                bytes,
+                len: rest.len() as u8,
+            },
+        ))
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
 }
 
 impl Default for Dialect {
@@ -32,7 +70,28 @@ impl Dialect {
             delimiter,
             quote: b'"',
             escape: b'"',
+            tail: Tail::NONE,
         }
+    }
+
+    /// The whole delimiter's bytes.
+    pub fn delimiter_bytes(&self) -> Vec<u8> {
+        let mut d = vec![self.delimiter];
+        d.extend_from_slice(self.tail.as_slice());
+        d
+    }
+
+    /// Whether the delimiter starts at `at` (its first byte is there).
+    #[inline(always)]
+    fn delimiter_at(&self, buf: &[u8], at: usize) -> bool {
+        buf[at] == self.delimiter
+            && (self.tail.len == 0 || buf[at + 1..].starts_with(self.tail.as_slice()))
+    }
+
+    /// The delimiter's length in bytes.
+    #[inline(always)]
+    fn delimiter_len(&self) -> usize {
+        1 + self.tail.len as usize
     }
 
     /// Why these bytes cannot describe a file, if they cannot: none may be
@@ -41,6 +100,9 @@ impl Dialect {
         let line_break = |b: u8| b == b'\n' || b == b'\r';
         if line_break(self.delimiter) || line_break(self.quote) || line_break(self.escape) {
             return Err("the delimiter, quote and escape cannot be a line break".into());
+        }
+        if self.tail.as_slice().iter().any(|&b| line_break(b)) {
+            return Err("the delimiter cannot hold a line break".into());
         }
         if self.delimiter == self.quote || self.delimiter == self.escape {
             return Err("the delimiter must differ from the quote and escape characters".into());
@@ -335,14 +397,14 @@ pub fn read_record_prefix(
             };
             // Text after the closing quote up to the delimiter is kept.
             let after = close + 1;
-            let stop = find3(buf, after, delim, b'\n', b'\r').unwrap_or(buf.len());
+            let stop = field_end(buf, after, d).unwrap_or(buf.len());
             if stop > after {
                 escaped = true;
             }
             fields.push(field(fstart, stop, true, escaped));
             pos = stop;
         } else {
-            let stop = find3(buf, pos, delim, b'\n', b'\r').unwrap_or(buf.len());
+            let stop = field_end(buf, pos, d).unwrap_or(buf.len());
             fields.push(field(pos, stop, false, false));
             pos = stop;
         }
@@ -354,7 +416,7 @@ pub fn read_record_prefix(
             });
         }
         if buf[pos] == delim {
-            pos += 1;
+            pos += d.delimiter_len();
             if fields.len() >= limit {
                 return Some(skip_record(buf, start, pos, d));
             }
@@ -366,6 +428,19 @@ pub fn read_record_prefix(
             next: pos + 1,
             open_quote: false,
         });
+    }
+}
+
+/// Where the field from `pos` ends: the next delimiter or line break.
+#[inline(always)]
+fn field_end(buf: &[u8], mut pos: usize, d: Dialect) -> Option<usize> {
+    loop {
+        let at = find3(buf, pos, d.delimiter, b'\n', b'\r')?;
+        // The first byte of a longer delimiter alone is data.
+        if d.tail.len == 0 || buf[at] != d.delimiter || d.delimiter_at(buf, at) {
+            return Some(at);
+        }
+        pos = at + 1;
     }
 }
 
@@ -416,7 +491,8 @@ fn skip_record(buf: &[u8], start: usize, mut pos: usize, d: Dialect) -> Record {
                 open_quote: false,
             };
         }
-        if buf[at - 1] != d.delimiter {
+        let n = d.delimiter_len();
+        if at < start + n || !d.delimiter_at(buf, at - n) {
             pos = at + 1;
             continue;
         }
@@ -466,6 +542,29 @@ pub fn line_numbers(buf: &[u8], offsets: &[u64]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delimiters_of_several_bytes() {
+        let (first, tail) = Tail::split(b"||").unwrap();
+        let d = Dialect {
+            delimiter: first,
+            tail,
+            ..Dialect::default()
+        };
+        let buf = b"a||b||\"c||d\"\nx|y||z\n";
+        let mut fields = Vec::new();
+        let r = read_record(buf, 0, d, &mut fields).unwrap();
+        let got: Vec<_> = fields.iter().map(|f| f.value(buf).into_owned()).collect();
+        assert_eq!(got, [&b"a"[..], b"b", b"c||d"]);
+        let r = read_record(buf, r.next, d, &mut fields).unwrap();
+        let got: Vec<_> = fields.iter().map(|f| f.value(buf).into_owned()).collect();
+        assert_eq!(got, [&b"x|y"[..], b"z"]);
+        assert_eq!(r.next, buf.len());
+        // The prefix reader jumps over a quoted field after a delimiter.
+        let r = read_record_prefix(buf, 0, d, 1, &mut fields).unwrap();
+        assert_eq!((fields.len(), r.next), (1, 13));
+        assert!(Tail::split(b"12345").is_none());
+    }
 
     fn values(buf: &[u8]) -> Vec<Vec<String>> {
         let mut out = Vec::new();

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use super::analyze::{analyze_bytes, analyze_text};
 use super::boundary;
-use super::csv::{Dialect, read_record, read_record_prefix};
+use super::csv::{Dialect, Tail, read_record, read_record_prefix};
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::format::{Pattern, parse_iso};
 use super::pgtext::TextToCsv;
@@ -124,11 +124,13 @@ fn dialects() -> impl Strategy<Value = Dialect> {
             delimiter: b';',
             quote: b'\'',
             escape: b'\'',
+            tail: Tail::NONE,
         }),
         Just(Dialect {
             delimiter: b',',
             quote: b'"',
             escape: b'\\',
+            tail: Tail::NONE,
         }),
     ]
 }
@@ -482,6 +484,7 @@ fn written() -> impl Strategy<Value = Written> {
                     delimiter,
                     quote,
                     escape,
+                    tail: Tail::NONE,
                 };
                 let end = if crlf { "\r\n" } else { "\n" };
                 let mut text = String::new();

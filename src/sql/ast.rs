@@ -65,7 +65,8 @@ pub struct Copy {
     pub header: Option<bool>,
     pub timestamp: Option<String>,
     pub format: Option<String>,
-    pub delimiter: Option<u8>,
+    /// One to four ASCII bytes.
+    pub delimiter: Option<Vec<u8>>,
     pub quote: Option<u8>,
     pub escape: Option<u8>,
     /// `SKIP n`: lines before the header that are not the table.

@@ -214,7 +214,7 @@ async fn seed_guide_workflow_over_psql() {
     // 2. Copy the inferred schema, make the timestamp designated.
     let ddl = psql(&server, "SHOW CREATE TABLE weather;");
     assert!(ddl.contains("timestamp TIMESTAMP"), "{ddl}");
-    assert!(ddl.contains("tempf DOUBLE"), "{ddl}");
+    assert!(ddl.contains("tempF DOUBLE"), "{ddl}");
     let ddl = ddl.replace(
         ") PARTITION BY NONE",
         ") timestamp(timestamp) PARTITION BY DAY",
@@ -818,8 +818,9 @@ async fn dry_run_reports_exactly_what_the_import_does() {
     };
     assert_eq!(find("column", "timestamp")[2], "TIMESTAMP");
     assert!(find("column", "timestamp")[3].contains("designated timestamp"));
-    assert_eq!(find("column", "tempf")[2], "DOUBLE");
-    assert!(find("column", "tempf")[3].contains("from file column 'tempF'"));
+    assert_eq!(find("column", "tempF")[2], "DOUBLE");
+    // The column has the file column's name, as written.
+    assert!(find("column", "tempF")[3].contains("type inferred"));
     assert_eq!(find("column", "city")[2], "VARCHAR");
     assert_eq!(find("dialect", "delimiter")[2], ",");
     assert_eq!(find("table", "weather")[2], "new");

@@ -30,11 +30,11 @@ p = os.environ["TABLE"]
 opts = json.loads(os.environ["STORAGE"]) or None
 t = DeltaTable(p, storage_options=opts).to_pyarrow_table()
 ts = t.column("timestamp").cast("int64")
-s = pc.sum(t.column("tempf")).as_py() or 0.0
+s = pc.sum(t.column("tempF")).as_py() or 0.0
 print(f"{t.num_rows}|{round(s * 1000)}|{pc.min(ts).as_py()}|{pc.max(ts).as_py()}")
 df = pl.read_delta(p, storage_options=opts)
 ts = df["timestamp"].cast(pl.Int64)
-s = df["tempf"].sum() or 0.0
+s = df["tempF"].sum() or 0.0
 print(f"{df.height}|{round(s * 1000)}|{ts.min()}|{ts.max()}")
 sys.stdout.flush()
 os._exit(0)

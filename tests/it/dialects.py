@@ -75,6 +75,9 @@ FIXTURES = {
     "utf16": (write(ROWS, encoding="utf-16"), ROWS, "ENCODING 'utf-16'"),
     "crlf": (write(ROWS, newline="\r\n"), ROWS, ""),
     "utf8_bom": (write(ROWS, bom=True), ROWS, ""),
+    # A delimiter of two bytes: a comma and a space.
+    "comma_space": (write(ROWS, delimiter="\x01", quoting=csv.QUOTE_ALL).replace(b"\x01", b", "),
+                    ROWS, "DELIMITER ', '"),
     "polluted_header": (polluted_header(), ROWS, "HEADER true"),
     "extra_field_first_row": (extra_field(), ROWS[1:], "HEADER true"),
     "semicolon_crlf_preamble": (

@@ -178,7 +178,7 @@ print(m.row_group(0).column(0).compression, m.num_rows, f.schema_arrow.field("ti
     );
     assert!(
         meta.starts_with("LZ4 ")
-            && meta.ends_with(" timestamp[us, tz=UTC] timestamp,city,tempf,windspeed,events"),
+            && meta.ends_with(" timestamp[us, tz=UTC] timestamp,city,tempF,windSpeed,events"),
         "{meta}"
     );
 

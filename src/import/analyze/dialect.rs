@@ -5,13 +5,17 @@
 //! lexer. The table is the longest run of records with one field count;
 //! the candidate whose run covers the most records wins, then the one with
 //! more fields, then the one that quotes more fields, then the earlier
-//! candidate (`,` before `;`, tab and `|`; `"` before `'`). Records before
+//! candidate (`", "` and `"; "` before `,` `;` tab and `|`; `"` before
+//! `'`). Records before
 //! the run are the preamble. An option the caller gave is never changed.
 
-use super::super::csv::{Dialect, Field, read_record};
+use super::super::csv::{Dialect, Field, Tail, read_record};
 
-/// Delimiters tried when none is given, in order of preference.
-const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+/// Delimiters tried when none is given, in order of preference: `", "`
+/// before `,` so a file whose every comma has a space after it keeps the
+/// space out of its values (a file where some do not splits unevenly on
+/// `", "`, and `,` wins).
+const DELIMITERS: [&[u8]; 6] = [b", ", b"; ", b",", b";", b"\t", b"|"];
 /// Quotes tried when none is given.
 const QUOTES: [u8; 2] = [b'"', b'\''];
 /// The escape tried besides the doubled quote when none is given.
@@ -26,6 +30,8 @@ const MAX_RECORDS: usize = 1000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Given {
     pub delimiter: Option<u8>,
+    /// The rest of a given delimiter of several bytes.
+    pub tail: Tail,
     pub quote: Option<u8>,
     pub escape: Option<u8>,
     /// Whether the caller said how many lines precede the table (then
@@ -38,6 +44,7 @@ impl Given {
     pub fn all(d: Dialect) -> Given {
         Given {
             delimiter: Some(d.delimiter),
+            tail: d.tail,
             quote: Some(d.quote),
             escape: Some(d.escape),
             skip: true,
@@ -51,6 +58,7 @@ impl Given {
             delimiter: self.delimiter.unwrap_or(b','),
             quote,
             escape: self.escape.unwrap_or(quote),
+            tail: self.tail,
         }
     }
 
@@ -88,9 +96,9 @@ struct Score {
 /// Sniffs `sample` (the text after any BOM and SKIP); `complete` says the
 /// sample is the whole file, so its last record is not cut.
 pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
-    let delimiters: Vec<u8> = match given.delimiter {
-        Some(d) => vec![d],
-        None => DELIMITERS.to_vec(),
+    let delimiters: Vec<(u8, Tail)> = match given.delimiter {
+        Some(d) => vec![(d, given.tail)],
+        None => DELIMITERS.iter().filter_map(|d| Tail::split(d)).collect(),
     };
     let quotes: Vec<u8> = match given.quote {
         Some(q) => vec![q],
@@ -98,7 +106,7 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
     };
     let mut best: Option<(Score, Dialect, usize)> = None;
     let mut fields = Vec::new();
-    for &delimiter in &delimiters {
+    for &(delimiter, tail) in &delimiters {
         for &quote in &quotes {
             let escapes: Vec<u8> = match given.escape {
                 Some(e) => vec![e],
@@ -109,6 +117,7 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
                     delimiter,
                     quote,
                     escape,
+                    tail,
                 };
                 if d.check().is_err() {
                     continue;
@@ -135,7 +144,10 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
     };
     let mut evidence = format!(
         "{}, {}, {}; {} of the first records have {} fields",
-        detected("delimiter", given.delimiter, dialect.delimiter),
+        match given.delimiter {
+            Some(_) => format!("delimiter {} (given)", show_delimiter(&dialect)),
+            None => format!("delimiter {} (detected)", show_delimiter(&dialect)),
+        },
         detected("quote", given.quote, dialect.quote),
         detected("escape", given.escape, dialect.escape),
         score.consistent,
@@ -149,6 +161,14 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
         preamble,
         width: score.width,
         evidence,
+    }
+}
+
+/// A delimiter as the log shows it.
+fn show_delimiter(d: &Dialect) -> String {
+    match d.tail.as_slice() {
+        [] => show(d.delimiter),
+        _ => format!("'{}'", String::from_utf8_lossy(&d.delimiter_bytes())),
     }
 }
 
@@ -273,6 +293,11 @@ mod tests {
         assert_eq!(sniff_text("a;b\n\"1;2\";3\n").dialect.delimiter, b';');
         assert_eq!(sniff_text("x|y\r\n1|2\r\n").dialect.delimiter, b'|');
         assert_eq!(sniff_text("single\nline\n").dialect.delimiter, b',');
+        // Every comma has a space after it: the space is not data.
+        let s = sniff_text("a, b, c\n1, 2, 3\n4, 5, 6\n");
+        assert_eq!(s.dialect.delimiter_bytes(), b", ");
+        let s = sniff_text("a, b,c\n1, 2,3\n");
+        assert_eq!(s.dialect.delimiter_bytes(), b",");
         // Decimal commas: the semicolon splits every line the same way.
         let s = sniff_text("a;b;c\n1,5;2,25;x\n3,5;4,75;y\n");
         assert_eq!((s.dialect.delimiter, s.preamble, s.width), (b';', 0, 3));

@@ -435,18 +435,13 @@ impl Qp<'_> {
             };
             // `'\t'` as DuckDB and psql users write a tab.
             let d = if d == "\\t" { "\t".to_string() } else { d };
-            let mut chars = d.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if c.is_ascii() => copy.delimiter = Some(c as u8),
-                (Some(_), None) => {
-                    return Err(self.err_at(&v, "delimiter is not an ascii character"));
-                }
-                _ => {
-                    return Err(
-                        self.err_at(&v, "delimiter is empty or contains more than 1 character")
-                    );
-                }
+            if !d.is_ascii() {
+                return Err(self.err_at(&v, "delimiter is not an ascii character"));
             }
+            if d.is_empty() || d.len() > 4 {
+                return Err(self.err_at(&v, "delimiter is empty or longer than 4 characters"));
+            }
+            copy.delimiter = Some(d.into_bytes());
         } else if self.parse_word("partition") {
             self.expect_word("by")?;
             let v = self.p.peek_token();
@@ -675,7 +670,7 @@ mod tests {
         assert_eq!(c.partition_by, Some(PartitionBy::Day));
         assert_eq!(c.timestamp.as_deref(), Some("ts1"));
         assert_eq!(c.format.as_deref(), Some("yyyy-MM-ddTHH:mm:ss"));
-        assert_eq!(c.delimiter, Some(b';'));
+        assert_eq!(c.delimiter.as_deref(), Some(&b";"[..]));
         assert_eq!(c.on_error, Some(CopyOnError::SkipColumn));
         assert!(!c.dry_run);
         let Statement::Copy(c) = one("copy y from 'somefile.csv';") else {
@@ -716,11 +711,11 @@ mod tests {
         );
         assert_eq!(
             err("copy x from 'a.csv' with delimiter '';").0,
-            "delimiter is empty or contains more than 1 character"
+            "delimiter is empty or longer than 4 characters"
         );
         assert_eq!(
-            err("copy x from 'a.csv' with delimiter '____';").0,
-            "delimiter is empty or contains more than 1 character"
+            err("copy x from 'a.csv' with delimiter '_____';").0,
+            "delimiter is empty or longer than 4 characters"
         );
         assert_eq!(
             err("copy x from 'a.csv' with delimiter 'ą';").0,
