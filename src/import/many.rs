@@ -140,23 +140,21 @@ impl Importer {
         target: &mut Option<attach::Target>,
         work_dir: &Path,
     ) -> Result<Option<(Written, u64, u64, usize)>, Failed> {
-        let Some(map) = self.open(job)? else {
+        // A file that adds nothing is logged as skipped, with why.
+        let skipped = |why: &str| {
             job.log(
                 Some(Phase::AnalyzeFileStructure),
                 Status::Skipped,
-                Some("empty file: nothing to import".to_string()),
+                Some(why.to_string()),
                 (None, None, 0),
             );
-            return Ok(None);
+            Ok(None)
+        };
+        let Some(map) = self.open(job)? else {
+            return skipped("empty file: nothing to import");
         };
         if self.loaded_before(job, existing.as_deref())? {
-            job.log(
-                Some(Phase::AnalyzeFileStructure),
-                Status::Skipped,
-                Some("the table loaded this file before".to_string()),
-                (None, None, 0),
-            );
-            return Ok(None);
+            return skipped("the table loaded this file before");
         }
         // Later files are read as the first one defined the table.
         let meta = match first {
@@ -194,15 +192,7 @@ impl Importer {
         });
         let plan = match plan {
             Ok(p) => p,
-            Err(ImportError::Empty) => {
-                job.log(
-                    Some(Phase::AnalyzeFileStructure),
-                    Status::Skipped,
-                    Some("empty file: nothing to import".to_string()),
-                    (None, None, 0),
-                );
-                return Ok(None);
-            }
+            Err(ImportError::Empty) => return skipped("empty file: nothing to import"),
             Err(e) => return Err((e, 0)),
         };
         let chunks = job

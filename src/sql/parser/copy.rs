@@ -329,18 +329,10 @@ impl Qp<'_> {
         let with = self.parse_word("with");
         // PostgreSQL's form: `[WITH] (name [value], …)`.
         if self.p.consume_token(&Token::LParen) {
-            loop {
-                let t = self.p.peek_token();
-                self.copy_option(&mut copy, &t, true)?;
-                if self.p.consume_token(&Token::Comma) {
-                    continue;
-                }
-                let t = self.p.peek_token();
-                if !self.p.consume_token(&Token::RParen) {
-                    return Err(self.err_at(&t, "',' or ')' expected"));
-                }
-                break;
-            }
+            self.comma_list(|p| {
+                let t = p.p.peek_token();
+                p.copy_option(&mut copy, &t, true)
+            })?;
             let t = self.p.peek_token();
             if !matches!(t.token, Token::SemiColon | Token::EOF) {
                 return Err(self.err_at(&t, "end of statement expected"));

@@ -25,17 +25,10 @@ impl Qp<'_> {
             let q = wrap(self.sql, self.p.parse_query())?;
             as_query = Some(self.inner_query(q)?);
         } else if self.p.consume_token(&Token::LParen) {
-            loop {
-                columns.push(self.column_def()?);
-                if self.p.consume_token(&Token::Comma) {
-                    continue;
-                }
-                let t = self.p.peek_token();
-                if !self.p.consume_token(&Token::RParen) {
-                    return Err(self.err_at(&t, "',' or ')' expected"));
-                }
-                break;
-            }
+            self.comma_list(|p| {
+                columns.push(p.column_def()?);
+                Ok(())
+            })?;
         } else {
             let t = self.p.peek_token();
             return Err(self.err_at(&t, "'(' or 'as' expected"));

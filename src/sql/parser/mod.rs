@@ -487,6 +487,22 @@ impl Qp<'_> {
         }
     }
 
+    /// Items separated by commas up to a closing parenthesis (the opening
+    /// one already read): `(a, b, c)`.
+    fn comma_list(&mut self, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        loop {
+            item(self)?;
+            if self.p.consume_token(&Token::Comma) {
+                continue;
+            }
+            let t = self.p.peek_token();
+            if !self.p.consume_token(&Token::RParen) {
+                return Err(self.err_at(&t, "',' or ')' expected"));
+            }
+            return Ok(());
+        }
+    }
+
     /// A single-quoted string or a bare word, and where it starts.
     fn string_or_word(&mut self) -> Option<(String, usize)> {
         let t = self.p.peek_token();
