@@ -171,7 +171,7 @@ impl Catalog {
             .read()
             .expect("catalog lock")
             .get(schema)
-            .map(|t| t.keys().cloned().collect())
+            .map(|t| t.values().map(|t| t.name.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -190,7 +190,7 @@ impl Catalog {
             .read()
             .expect("catalog lock")
             .get(schema)?
-            .get(name)
+            .get(&key(name))
             .cloned()
     }
 
@@ -346,7 +346,7 @@ impl Catalog {
             None,
             self.vacuum(),
         ));
-        tables.insert(name.to_string(), Arc::clone(&table));
+        tables.insert(key(name), Arc::clone(&table));
         Ok(table)
     }
 
@@ -357,7 +357,7 @@ impl Catalog {
         let Some(tables) = schemas.get_mut(schema) else {
             return Ok(false);
         };
-        let Some(table) = tables.remove(name) else {
+        let Some(table) = tables.remove(&key(name)) else {
             return Ok(false);
         };
         let doomed = match &table.loc.remote {
@@ -406,11 +406,12 @@ impl Catalog {
             .ok_or_else(|| Error::SchemaNotFound {
                 schema: schema.into(),
             })?;
-        if tables.contains_key(to) {
+        // A table may be renamed to another spelling of its own name.
+        if key(to) != key(from) && tables.contains_key(&key(to)) {
             return Err(Error::TableExists { table: to.into() });
         }
         let table = tables
-            .get(from)
+            .get(&key(from))
             .cloned()
             .ok_or_else(|| Error::TableNotFound {
                 table: from.into(),
@@ -434,8 +435,8 @@ impl Catalog {
             state.broken,
             self.vacuum(),
         );
-        tables.remove(from);
-        tables.insert(to.to_string(), Arc::new(renamed));
+        tables.remove(&key(from));
+        tables.insert(key(to), Arc::new(renamed));
         Ok(())
     }
 }
@@ -455,10 +456,17 @@ fn free_slot<'a>(
         .ok_or_else(|| Error::SchemaNotFound {
             schema: schema.into(),
         })?;
-    if tables.contains_key(name) {
+    if tables.contains_key(&key(name)) {
         return Err(Error::TableExists { table: name.into() });
     }
     Ok(tables)
+}
+
+/// Where a table is in its schema's map: its name ignoring case, so the
+/// name keeps its spelling (`Weather`) and any spelling finds it, and two
+/// names that differ only in case are one name.
+fn key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 fn validate_table_name(table: &str) -> Result<()> {
@@ -580,7 +588,7 @@ fn load_into(
     let shown = loc.display();
     match load_table(schema, name, loc, reaper, retention) {
         Ok(t) => {
-            tables.insert(name.to_string(), Arc::new(t));
+            tables.insert(key(name), Arc::new(t));
         }
         Err(e) => {
             tracing::error!(table = %name, location = %shown, error = %e, "cannot load table")

@@ -92,7 +92,10 @@ async fn imp_uploads_like_questdb() {
     assert_eq!(s, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "OK");
-    assert_eq!(v["location"], "sensordata");
+    assert_eq!(
+        v["location"], "SensorData",
+        "the name as QuestDB makes it from the file name"
+    );
     assert_eq!(
         (v["rowsImported"].clone(), v["rowsRejected"].clone()),
         (json!(3), json!(1))

@@ -175,11 +175,11 @@ async fn run(
         _ => Vec::new(),
     };
     let file_name = file.name.clone().filter(|n| !n.is_empty() && n != "-");
-    // Folded to lower case like an unquoted SQL name, so that queries find it.
+    // As given: the catalog matches table names ignoring case.
     let table = match params.get("name").filter(|n| !n.is_empty()) {
-        Some(n) => n.to_lowercase(),
+        Some(n) => n.clone(),
         None => match &file_name {
-            Some(f) => table_from_file_name(f).to_lowercase(),
+            Some(f) => table_from_file_name(f),
             None => {
                 return Err(Error::invalid(
                     "table name is missing: give 'name' or a file name in the 'data' part",

@@ -449,11 +449,21 @@ impl Qp<'_> {
             return Err(self.err_at(&t, "table name expected"));
         }
         let name = wrap(self.sql, self.p.parse_object_name(false))?;
+        // A table keeps its name as written (the catalog matches it
+        // ignoring case); a schema name folds like any unquoted name.
+        let count = name.0.len();
         let parts: Vec<String> = name
             .0
             .iter()
             .filter_map(|p| p.as_ident())
-            .map(ident_name)
+            .enumerate()
+            .map(|(i, id)| {
+                if i + 1 == count {
+                    id.value.clone()
+                } else {
+                    ident_name(id)
+                }
+            })
             .collect();
         match parts.as_slice() {
             [n] => Ok(TableRef {
