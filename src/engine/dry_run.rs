@@ -8,6 +8,7 @@ use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::Result;
+use crate::import::analyze::dialect::shown;
 use crate::import::{DryRun, Summary};
 
 /// A real import takes this many times its dry run: the dry run does all
@@ -25,11 +26,7 @@ pub fn schema() -> SchemaRef {
 }
 
 fn byte(b: u8) -> String {
-    match b {
-        b'\t' => "\\t".to_string(),
-        b if b.is_ascii_graphic() || b == b' ' => (b as char).to_string(),
-        b => format!("\\x{b:02x}"),
-    }
+    shown(&[b])
 }
 
 /// The report's rows, in order: file, dialect, table, columns,
@@ -120,18 +117,17 @@ pub fn rows(file: &str, table: &str, s: &Summary) -> Vec<[String; 4]> {
 
 fn dialect_rows(d: &DryRun, row: &mut impl FnMut(&str, String, String, String)) {
     let how = |given: bool| if given { "given" } else { "detected" };
-    let delimiter_detail = match (d.given.delimiter, d.suggested_delimiter) {
-        (Some(_), Some(b)) => format!(
-            "given; the file's first lines look delimited by '{}': DELIMITER '{}' or no DELIMITER",
-            byte(b),
-            byte(b)
+    let delimiter_detail = match &d.suggested_delimiter {
+        Some(b) => format!(
+            "given; the file's first lines look delimited by '{0}': DELIMITER '{0}' or no DELIMITER",
+            shown(b)
         ),
-        (given, _) => how(given.is_some()).to_string(),
+        None => how(d.given.delimiter.is_some()).to_string(),
     };
     row(
         "dialect",
         "delimiter".into(),
-        byte(d.dialect.delimiter),
+        shown(&d.dialect.delimiter_bytes()),
         delimiter_detail,
     );
     row(

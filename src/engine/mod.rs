@@ -480,11 +480,13 @@ impl Engine {
     /// SELECTs become aggregations; the fills are left for the plan),
     /// LATEST ON and time joins (left to the relation planner).
     fn rewrite_query(&self, mut query: Box<sp::Query>, clauses: &Clauses) -> Result<Prepared> {
-        // The clauses' column names take the columns' spelling before
-        // they become plans (the query's own are done again in planning).
+        // The query's and the clauses' column names take the columns'
+        // spelling before the clauses' rewrites compare them with the
+        // catalog's (planning does the query again, for statements with
+        // no clause).
         let mut owned;
         let mut clauses = clauses;
-        if !clauses.latest.is_empty()
+        if !clauses.is_empty()
             && let Some(names) = self.column_case(query.as_ref())
         {
             owned = clauses.clone();

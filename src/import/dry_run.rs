@@ -20,9 +20,9 @@ pub struct DryRun {
     pub given: Given,
     /// How the sniffer chose (delimiter, quote, preamble).
     pub evidence: String,
-    /// The delimiter the file's first lines suggest, when it is not the
-    /// one the import uses (a likely mistake).
-    pub suggested_delimiter: Option<u8>,
+    /// The delimiter the file's first lines suggest, when the statement
+    /// gave another (a likely mistake).
+    pub suggested_delimiter: Option<Vec<u8>>,
     pub header: bool,
     /// The header was detected rather than given.
     pub header_detected: bool,
@@ -59,11 +59,16 @@ impl DryRun {
     pub fn new(a: &Analysis, buf: &[u8], given: Given, header_given: bool) -> DryRun {
         let plan = &a.plan;
         let dialect = a.structure.dialect.dialect;
-        let end = buf.len().min(a.structure.text_start + 64 * 1024);
-        let head = &buf[a.structure.text_start..end];
-        let sniffed = dialect::sniff(head, end == buf.len(), &Given::default())
-            .dialect
-            .delimiter;
+        // Only a given delimiter can be a mistake: a sniffed one is the
+        // sniffer's choice already.
+        let suggested_delimiter = given.delimiter.and_then(|_| {
+            let end = buf.len().min(a.structure.text_start + 64 * 1024);
+            let head = &buf[a.structure.text_start..end];
+            let sniffed = dialect::sniff(head, end == buf.len(), &Given::default())
+                .dialect
+                .delimiter_bytes();
+            (sniffed != dialect.delimiter_bytes()).then_some(sniffed)
+        });
         let columns = plan
             .meta
             .columns
@@ -91,7 +96,7 @@ impl DryRun {
             dialect,
             given,
             evidence: a.structure.dialect.evidence.clone(),
-            suggested_delimiter: (sniffed != dialect.delimiter).then_some(sniffed),
+            suggested_delimiter,
             header: a.structure.header,
             header_detected: !header_given,
             new_table: plan.new_table,

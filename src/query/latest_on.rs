@@ -89,19 +89,12 @@ fn ready(
         message: m.to_string(),
         position: l.position,
     };
-    let [from] = select.from.as_slice() else {
-        return Err(err("LATEST ON reads one table"));
-    };
-    if !from.joins.is_empty() {
-        return Err(err("LATEST ON reads one table, without joins"));
-    }
-    let sp::TableFactor::Table { name, .. } = &from.relation else {
-        return Err(err("LATEST ON reads a table"));
-    };
+    let (from, name) = super::one_table(select, "LATEST ON", l.position)?;
     let designated = env.designated_timestamp(name, l.position);
     let (ts, is_designated) = match (&l.ts, designated) {
         (Some(ts), Ok(d)) => {
-            let same = d.is_some_and(|d| d == crate::sql::parser::ident_name(ts));
+            // Names match ignoring case.
+            let same = d.is_some_and(|d| d.eq_ignore_ascii_case(&ts.value));
             (ts.clone(), same)
         }
         // A CTE or view: not the catalog's, so nothing to prune.

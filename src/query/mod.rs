@@ -110,6 +110,30 @@ fn for_each_select(query: &mut sp::Query, f: &mut SelectFn<'_>) -> Result<()> {
     }
 }
 
+/// The one table a SAMPLE BY or LATEST ON SELECT reads, and its name; an
+/// error at the clause's `position` for several tables, a join or a
+/// subquery.
+fn one_table<'a>(
+    select: &'a sp::Select,
+    clause: &str,
+    position: usize,
+) -> Result<(&'a sp::TableWithJoins, &'a sp::ObjectName)> {
+    let err = |m: String| Error::Syntax {
+        message: m,
+        position,
+    };
+    let [from] = select.from.as_slice() else {
+        return Err(err(format!("{clause} reads one table")));
+    };
+    if !from.joins.is_empty() {
+        return Err(err(format!("{clause} reads one table, without joins")));
+    }
+    let sp::TableFactor::Table { name, .. } = &from.relation else {
+        return Err(err(format!("{clause} reads a table")));
+    };
+    Ok((from, name))
+}
+
 /// The name a query reads a table by: its alias, or its name.
 fn reader(r: &sp::TableFactor) -> Vec<sp::Ident> {
     match r {

@@ -127,15 +127,7 @@ fn rewrite_select(
             "SAMPLE BY groups by the selected keys itself: GROUP BY may only follow it",
         ));
     }
-    let [from] = select.from.as_slice() else {
-        return Err(err("SAMPLE BY reads one table"));
-    };
-    if !from.joins.is_empty() {
-        return Err(err("SAMPLE BY reads one table, without joins"));
-    }
-    let sp::TableFactor::Table { name, .. } = &from.relation else {
-        return Err(err("SAMPLE BY reads a table with a designated timestamp"));
-    };
+    let (_, name) = super::one_table(select, "SAMPLE BY", s.position)?;
     let ts = env
         .designated_timestamp(name, s.position)?
         .ok_or(Error::Syntax {
@@ -217,7 +209,7 @@ fn rewrite_select(
                 ));
             }
         };
-        if column_name(&expr).as_deref() == Some(ts.as_str()) {
+        if column_name(&expr).is_some_and(|c| c.eq_ignore_ascii_case(&ts)) {
             *item = sp::SelectItem::ExprWithAlias {
                 expr: bucket.clone(),
                 alias: alias.unwrap_or_else(|| sp::Ident::with_quote('"', ts.clone())),

@@ -823,6 +823,18 @@ async fn dry_run_reports_exactly_what_the_import_does() {
     assert!(find("column", "tempF")[3].contains("type inferred"));
     assert_eq!(find("column", "city")[2], "VARCHAR");
     assert_eq!(find("dialect", "delimiter")[2], ",");
+    assert_eq!(find("dialect", "delimiter")[3], "detected");
+    // A delimiter the file does not use: the report names the one it does.
+    let wrong = psql(
+        &server,
+        "COPY semi FROM 'dry.csv' WITH HEADER true DELIMITER ';' DRY RUN true;",
+    );
+    assert!(
+        wrong.contains(
+            "dialect|delimiter|;|given; the file's first lines look delimited by ',': DELIMITER ',' or no DELIMITER"
+        ),
+        "{wrong}"
+    );
     assert_eq!(find("table", "weather")[2], "new");
     let partitions: BTreeMap<String, u64> = rows
         .iter()

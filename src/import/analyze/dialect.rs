@@ -138,18 +138,19 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
         }
     }
     let (score, dialect, preamble) = best.unwrap_or((Score::default(), given.or_defaults(), 0));
-    let detected = |what: &str, given: Option<u8>, value: u8| match given {
-        Some(_) => format!("{what} {} (given)", show(value)),
-        None => format!("{what} {} (detected)", show(value)),
+    let detected = |what: &str, given: bool, value: &[u8]| {
+        let how = if given { "given" } else { "detected" };
+        format!("{what} {} ({how})", quoted(value))
     };
     let mut evidence = format!(
         "{}, {}, {}; {} of the first records have {} fields",
-        match given.delimiter {
-            Some(_) => format!("delimiter {} (given)", show_delimiter(&dialect)),
-            None => format!("delimiter {} (detected)", show_delimiter(&dialect)),
-        },
-        detected("quote", given.quote, dialect.quote),
-        detected("escape", given.escape, dialect.escape),
+        detected(
+            "delimiter",
+            given.delimiter.is_some(),
+            &dialect.delimiter_bytes()
+        ),
+        detected("quote", given.quote.is_some(), &[dialect.quote]),
+        detected("escape", given.escape.is_some(), &[dialect.escape]),
         score.consistent,
         score.width,
     );
@@ -164,21 +165,27 @@ pub fn sniff(sample: &[u8], complete: bool, given: &Given) -> Sniffed {
     }
 }
 
-/// A delimiter as the log shows it.
-fn show_delimiter(d: &Dialect) -> String {
-    match d.tail.as_slice() {
-        [] => show(d.delimiter),
-        _ => format!("'{}'", String::from_utf8_lossy(&d.delimiter_bytes())),
+/// Dialect bytes as the log and DRY RUN show them: printable ASCII as
+/// itself, a tab as `\t`, any other byte as `\xNN`.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        match b {
+            b'\t' => out.push_str("\\t"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
     }
+    out
 }
 
-/// A byte as the log shows it.
-pub fn show(b: u8) -> String {
-    match b {
-        b'\t' => "'\\t'".into(),
-        b'\'' => "\"'\"".into(),
-        b if b.is_ascii_graphic() || b == b' ' => format!("'{}'", b as char),
-        b => format!("0x{b:02x}"),
+/// [`shown`] in quotes (double ones around a `'`), for the log's sentence.
+fn quoted(bytes: &[u8]) -> String {
+    let text = shown(bytes);
+    if text.contains('\'') {
+        format!("\"{text}\"")
+    } else {
+        format!("'{text}'")
     }
 }
 

@@ -1,9 +1,11 @@
-//! Phase `analyze_file_structure`: samples the start of the file, infers a
-//! type per column, decides whether the first record is a header,
-//! normalises names, then maps the file onto the target table. One file
-//! per job: `sniff` (binary files, delimiters, names, epoch units),
-//! `infer` (the type probes and the majority rule), [`plan`] (the file
-//! onto a new or existing table); this file samples and drives them.
+//! Phase `analyze_file_structure`: samples the start of the file, settles
+//! its dialect and preamble, infers a type per column, decides how many
+//! records are the header, normalises names, then maps the file onto the
+//! target table. One file per job: [`dialect`] (delimiter, quote, escape,
+//! preamble), `sniff` (binary files, names, epoch units), `infer` (the
+//! type probes and the majority rule), [`plan`] (the file onto a new or
+//! existing table); this file samples and drives them, and finds the
+//! header (its lines, or a header line whose quote never closes).
 
 pub mod dialect;
 mod infer;
@@ -33,12 +35,8 @@ pub struct Structure {
     /// header's offset when there is one.
     pub text_start: usize,
     pub header: bool,
-    /// Lines of the header (the first names the columns).
-    pub header_lines: usize,
     /// The bytes that split the file, and how they were chosen.
     pub dialect: dialect::Sniffed,
-    /// Data records in the sample (0: the file has no rows).
-    pub sampled_rows: usize,
     pub names: Vec<String>,
     /// Per file column; `None` when every sampled value was empty.
     pub detected: Vec<Option<Detected>>,
@@ -238,11 +236,9 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         data_start,
         text_start,
         header,
-        header_lines,
         names,
         detected,
         dialect: sniffed,
-        sampled_rows: data_records.len(),
     })
 }
 
@@ -559,10 +555,11 @@ mod tests {
 
     #[test]
     fn a_broken_header_is_one_line() {
-        let s = analyze_str("ts,\"name,value\n1,a,2\n3,b,4\n", None).unwrap();
+        let text = "ts,\"name,value\n1,a,2\n3,b,4\n";
+        let s = analyze_str(text, None).unwrap();
         assert!(s.header);
         assert_eq!(s.names, ["ts", "name", "value"]);
-        assert_eq!(s.sampled_rows, 2);
+        assert_eq!(&text[s.data_start..], "1,a,2\n3,b,4\n");
         // A quote that swallows the whole file is an error, not an empty file.
         let e = analyze_str("\"x\n1,2\n3,4\n", None).unwrap_err();
         assert!(e.to_string().contains("never closes"), "{e}");
