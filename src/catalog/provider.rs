@@ -255,6 +255,7 @@ impl TableProvider for TableScanProvider {
             None => vec![files],
         };
         let ncols = self.schema.fields().len();
+        let local = self.table.loc.remote.is_none();
         let (store_url, base) = match &self.table.loc.remote {
             Some(r) => (
                 ObjectStoreUrl::parse(r.bucket.url.as_str())?,
@@ -273,17 +274,24 @@ impl TableProvider for TableScanProvider {
                     .iter()
                     .map(|f| {
                         let path = format!("{base}{}", f.path);
+                        let mut file = PartitionedFile::new(path.as_str(), f.size);
+                        // `new` percent-encodes characters object stores
+                        // avoid (`<`, `%`, `{`…), which on a local disk
+                        // names another file: a table directory is named
+                        // as the table is, so its files are taken as is.
+                        if local && let Ok(location) = object_store::path::Path::parse(&path) {
+                            file.object_meta.location = location;
+                        }
                         // Every file carries the snapshot it was listed
                         // from: while the plan lives, files later commits
                         // retired are kept (see `Table::retire`).
-                        PartitionedFile::new(path, f.size)
-                            .with_statistics(Arc::new(file_statistics(
-                                f,
-                                ncols,
-                                ts_index,
-                                &self.schema,
-                            )))
-                            .with_extension(SnapshotPin(Arc::clone(&snapshot.manifest)))
+                        file.with_statistics(Arc::new(file_statistics(
+                            f,
+                            ncols,
+                            ts_index,
+                            &self.schema,
+                        )))
+                        .with_extension(SnapshotPin(Arc::clone(&snapshot.manifest)))
                     })
                     .collect();
                 FileGroup::new(files)

@@ -58,8 +58,9 @@ pub struct ColumnOverride {
 pub struct ImportOptions {
     /// Types for named file columns (a new table only).
     pub columns: Vec<ColumnOverride>,
-    /// File column renamed before it is mapped (Arc's time column).
-    pub rename: Option<(String, String)>,
+    /// File columns renamed before they are mapped (Arc's time column,
+    /// the console's edited names): `(file name, table name)`.
+    pub rename: Vec<(String, String)>,
     /// Lines skipped before the header (SKIP, Arc's `skip_rows`).
     pub skip_lines: usize,
     /// Lines of the header when HEADER gives their number (the first
@@ -91,6 +92,9 @@ pub struct ImportOptions {
     /// `FORCE true`: load files the table has loaded before again (the
     /// load ledger is in [`super::ledger`]).
     pub force: bool,
+    /// The uploaded file `path` names, kept until the request (and so the
+    /// import that owns it) is dropped, then removed.
+    pub upload: Option<std::sync::Arc<super::source::TempFile>>,
 }
 
 /// One file of a COPY of several.

@@ -11,6 +11,7 @@
 //!   COPY FROM STDIN / TO STDOUT, compressed COPY files.
 //! * `correctness`: values never changed by inference, one bad value fails
 //!   one row, PostgreSQL's COPY rules and types, names kept inside the root.
+//! * `console`: the Web Console in Debian's Chromium driven by Playwright.
 //! * `dialects`: CSV dialects, preambles and encodings, by option and by
 //!   detection, against DuckDB's sniffer.
 //! * `many`: COPY of a glob or a directory: one import, one commit, files
@@ -26,6 +27,7 @@
 
 mod common;
 mod compaction;
+mod console;
 mod copy;
 mod correctness;
 mod delta;

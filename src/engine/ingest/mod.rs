@@ -79,11 +79,13 @@ impl Engine {
         })
     }
 
-    /// Imports `req.path` (a spooled file) and waits for the result.
-    /// `overwrite` drops an existing table first (`/imp?overwrite=true`).
-    pub async fn import_file(&self, req: ImportRequest, overwrite: bool) -> Result<Imported> {
+    /// Checks the target of an upload's import; `overwrite` drops an
+    /// existing table first. Whether the table exists now.
+    fn prepare_target(&self, req: &ImportRequest, overwrite: bool) -> Result<bool> {
         if !self.catalog.schema_exists(&req.schema) {
-            return Err(Error::SchemaNotFound { schema: req.schema });
+            return Err(Error::SchemaNotFound {
+                schema: req.schema.clone(),
+            });
         }
         if req.schema == crate::catalog::SYS_SCHEMA {
             return Err(Error::PermissionDenied {
@@ -101,6 +103,21 @@ impl Engine {
                 position: None,
             });
         }
+        Ok(existed)
+    }
+
+    /// Starts importing `req.path` (an upload that `req.options.upload`
+    /// keeps) as COPY does: the id comes back at once, `sys.copy_progress`
+    /// follows the import and `COPY 'id' CANCEL` stops it.
+    pub fn start_import(&self, req: ImportRequest, overwrite: bool) -> Result<String> {
+        self.prepare_target(&req, overwrite)?;
+        self.importer.submit(req)
+    }
+
+    /// Imports `req.path` (a spooled file) and waits for the result.
+    /// `overwrite` drops an existing table first (`/imp?overwrite=true`).
+    pub async fn import_file(&self, req: ImportRequest, overwrite: bool) -> Result<Imported> {
+        let existed = self.prepare_target(&req, overwrite)?;
         let cancel = Arc::new(AtomicBool::new(false));
         let mut guard = CancelOnDrop(Arc::clone(&cancel), false);
         let importer = Arc::clone(&self.importer);
@@ -126,4 +143,49 @@ impl Engine {
             existed,
         })
     }
+}
+
+/// Bytes of a file read for [`first_records`].
+const SAMPLE_BYTES: u64 = 64 * 1024;
+
+/// The first `n` records of a delimited text file, split as its dry run
+/// `summary` would split them (header lines included), for a preview;
+/// none for Parquet. A record cut by the end of the sample is left out.
+pub fn first_records(
+    path: &std::path::Path,
+    summary: &Summary,
+    n: usize,
+) -> Result<Vec<Vec<String>>> {
+    use std::io::Read;
+    let Some(dry) = &summary.dry_run else {
+        return Ok(Vec::new());
+    };
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SAMPLE_BYTES).read_to_end(&mut buf))
+        .map_err(|e| Error::io(path, e))?;
+    if buf.starts_with(b"PAR1") {
+        return Ok(Vec::new());
+    }
+    let whole = (buf.len() as u64) < SAMPLE_BYTES;
+    let mut out = Vec::new();
+    let mut fields = Vec::new();
+    let mut pos = 0;
+    while out.len() < n {
+        let Some(record) = crate::import::csv::read_record(&buf, pos, dry.dialect, &mut fields)
+        else {
+            break;
+        };
+        if record.open_quote || (!whole && record.next >= buf.len()) {
+            break;
+        }
+        out.push(
+            fields
+                .iter()
+                .map(|f| String::from_utf8_lossy(&f.value(&buf)).into_owned())
+                .collect(),
+        );
+        pos = record.next;
+    }
+    Ok(out)
 }

@@ -61,8 +61,8 @@ pub struct AnalyzeOptions<'a> {
     pub skip_lines: usize,
     /// Which fields are NULL.
     pub nulls: &'a Nulls,
-    /// A file column renamed (from, to) before anything refers to it.
-    pub rename: Option<(&'a str, &'a str)>,
+    /// File columns renamed (from, to) before anything refers to them.
+    pub rename: &'a [(String, String)],
     /// Types given by the caller, by column name.
     pub overrides: &'a [super::ColumnOverride],
     /// Names of the file's columns given by the caller (COPY FROM STDIN's
@@ -184,10 +184,10 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         )
     };
     let mut names = names;
-    if let Some((from, to)) = opts.rename
-        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(from))
-    {
-        names[i] = to.to_string();
+    for (from, to) in opts.rename {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(from)) {
+            names[i] = to.clone();
+        }
     }
     // Given names may be fewer than the fields: the rest are extra values.
     let mut detected = probes.detect(data_records, names.len(), INFER_MAJORITY_PERCENT);
@@ -393,11 +393,7 @@ pub fn run(
             formats: &job.settings.formats,
             skip_lines: req.options.skip_lines,
             nulls: &req.options.nulls,
-            rename: req
-                .options
-                .rename
-                .as_ref()
-                .map(|(a, b)| (a.as_str(), b.as_str())),
+            rename: &req.options.rename,
             overrides: &req.options.columns,
             guess_epoch: req.options.guess_epoch,
             names: req.options.column_names.as_deref(),
@@ -445,7 +441,7 @@ pub(crate) fn analyze_bytes(buf: &[u8], header: Option<bool>) -> Result<Structur
             formats: &formats,
             skip_lines: 0,
             nulls: &Nulls::default(),
-            rename: None,
+            rename: &[],
             overrides: &[],
             guess_epoch: false,
             names: None,

@@ -138,7 +138,11 @@ pub async fn import_csv(
         partition_by: Some(PartitionBy::Hour),
         on_error: OnError::SkipRow,
         options: ImportOptions {
-            rename: (time_column != "time").then(|| (time_column.clone(), "time".to_string())),
+            rename: if time_column == "time" {
+                Vec::new()
+            } else {
+                vec![(time_column.clone(), "time".to_string())]
+            },
             skip_lines: skip_records,
             guess_epoch: true,
             ..ImportOptions::default()

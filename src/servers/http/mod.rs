@@ -4,6 +4,7 @@
 
 mod arc;
 mod bulk;
+mod console;
 mod exec;
 pub mod imp;
 mod render;
@@ -33,6 +34,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/api/v3/enterprise/import",
             post(bulk::upload).get(bulk::list),
         )
+        .merge(console::api())
         // Uploads are streamed to disk with `http.multipart.max.size`
         // enforced there (also after decompression), not buffered.
         .layer(DefaultBodyLimit::disable())
@@ -40,6 +42,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
             Arc::clone(&engine),
             require_token,
         ))
+        // After the token layer: the page itself holds no data.
+        .merge(console::page())
         .with_state(engine)
 }
 
