@@ -889,6 +889,7 @@
     settled: () => !!result && rowsBox.dataset.first === String(firstVisibleRow()) && !rowsBox.querySelector(".loading"),
     run: runQuery,
     setText: (text) => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }),
+    select: (from, to) => view.dispatch({ selection: { anchor: from, head: to } }),
   };
   start();
 })();

@@ -116,6 +116,15 @@ pub fn rows(file: &str, table: &str, s: &Summary) -> Vec<[String; 4]> {
 }
 
 fn dialect_rows(d: &DryRun, row: &mut impl FnMut(&str, String, String, String)) {
+    if d.parquet {
+        row(
+            "dialect",
+            "format".into(),
+            "parquet".into(),
+            "columns and types from the file's schema".into(),
+        );
+        return;
+    }
     let how = |given: bool| if given { "given" } else { "detected" };
     let delimiter_detail = match &d.suggested_delimiter {
         Some(b) => format!(

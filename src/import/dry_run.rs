@@ -35,6 +35,9 @@ pub struct DryRun {
     pub partitions: Vec<(String, u64)>,
     /// The rows `sys.text_import_errors` would list, in file order.
     pub rejected: Vec<ErrorRow>,
+    /// The file is Parquet: its schema gives the columns, there is no
+    /// dialect.
+    pub parquet: bool,
 }
 
 /// One column of the target as the import would fill it.
@@ -104,6 +107,7 @@ impl DryRun {
             columns,
             partitions: Vec::new(),
             rejected: Vec::new(),
+            parquet: false,
         }
     }
 }

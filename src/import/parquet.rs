@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::dry_run::{DryColumn, DryRun};
 use super::job::{Job, Summary};
 use super::log::Phase;
 use super::partition_import::Written;
@@ -129,6 +130,83 @@ pub(super) fn plan(
     })
 }
 
+/// A dry run: every row decoded and converted as the import would, the
+/// rows each partition would get counted, nothing written.
+fn dry_run(job: &Job<'_>, data: &bytes::Bytes, plan: &ParquetPlan) -> Result<Summary, ImportError> {
+    let phase = Phase::PartitionImport;
+    let file = &job.req.file_name;
+    let fail = |m: String| ImportError::Phase { phase, message: m };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(data.clone())
+        .and_then(|b| b.with_batch_size(64 * 1024).build())
+        .map_err(|e| fail(format!("[file={file}] {e}")))?;
+    let ts = plan.meta.timestamp_index();
+    let by = plan.meta.partition_by;
+    let mut partitions: std::collections::BTreeMap<i64, u64> = Default::default();
+    let mut rows = 0u64;
+    for batch in reader {
+        job.check(phase)?;
+        let batch = batch.map_err(|e| fail(format!("[file={file}] {e}")))?;
+        let converted = crate::catalog::values::convert_batch(&plan.meta, &batch, &plan.targets)
+            .map_err(|e| fail(format!("[file={file}] {e}")))?;
+        rows += converted.num_rows() as u64;
+        let Some(ts) = ts else {
+            *partitions.entry(0).or_default() += converted.num_rows() as u64;
+            continue;
+        };
+        let micros = datafusion::arrow::compute::cast(
+            converted.column(ts),
+            &datafusion::arrow::datatypes::DataType::Int64,
+        )
+        .map_err(|e| fail(format!("[file={file}] {e}")))?;
+        let micros = micros
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .expect("cast to Int64");
+        for v in micros.iter().flatten() {
+            *partitions.entry(by.floor(v)).or_default() += 1;
+        }
+    }
+    let columns = plan
+        .meta
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| DryColumn {
+            name: c.name.clone(),
+            ty: c.ty,
+            source: plan
+                .targets
+                .iter()
+                .position(|&t| t == i)
+                .map(|_| c.name.clone()),
+            designated: ts == Some(i),
+            inferred: false,
+            format: None,
+        })
+        .collect();
+    let report = DryRun {
+        dialect: crate::import::csv::Dialect::default(),
+        given: crate::import::analyze::Given::default(),
+        evidence: "Parquet".into(),
+        suggested_delimiter: None,
+        header: false,
+        header_detected: false,
+        new_table: plan.new_table,
+        partition_by: by,
+        columns,
+        partitions: partitions
+            .into_iter()
+            .map(|(floor, n)| (by.partition_name(floor), n))
+            .collect(),
+        rejected: Vec::new(),
+        parquet: true,
+    };
+    let parts = report.partitions.len();
+    let mut summary = Summary::counts(job, (rows, rows, rows), parts, data.len());
+    summary.dry_run = Some(report);
+    Ok(summary)
+}
+
 /// Decodes the file and writes its rows below the target's directory.
 pub(super) fn write(
     job: &Job<'_>,
@@ -190,18 +268,17 @@ impl Importer {
         data: bytes::Bytes,
         existing: Option<std::sync::Arc<Table>>,
     ) -> Result<Summary, Failed> {
-        if job.req.options.dry_run {
-            return Err((
-                ImportError::setup("DRY RUN reads CSV files, not Parquet"),
-                0,
-            ));
-        }
         let meta = existing.as_ref().map(|t| t.meta());
         let plan = job
             .phase(Phase::AnalyzeFileStructure, || {
                 plan(job, &data, meta.as_ref())
             })
             .map_err(|e| (e, 0))?;
+        if job.req.options.dry_run {
+            return job
+                .phase(Phase::PartitionImport, || dry_run(job, &data, &plan))
+                .map_err(|e| (e, 0));
+        }
         let target =
             attach::Target::prepare(&self.catalog, job, plan.new_table).map_err(|e| (e, 0))?;
         let written = job

@@ -4,13 +4,14 @@
 #
 # Environment: BASE (http://127.0.0.1:port), DATA (folder with the CSVs),
 # SHOT_DIR, and TOKEN_BASE / TOKEN (a second server with http.auth.token).
-import io
+import gzip
 import json
 import os
 import re
 import urllib.parse
 import urllib.request
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from playwright.sync_api import expect, sync_playwright
 
@@ -103,6 +104,13 @@ with sync_playwright() as p:
         expect(page.get_by_role(role, name=name, exact=True)).to_have_count(1)
     expect(page.get_by_role("textbox", name="SQL editor")).to_have_count(1)
 
+    # What the page costs to load: bytes of the page and its files, time
+    # to DOMContentLoaded.
+    report["page_bytes"] = page.evaluate(
+        "performance.getEntriesByType('navigation')[0].encodedBodySize + "
+        "performance.getEntriesByType('resource').reduce((n, r) => n + r.encodedBodySize, 0)")
+    report["page_ms"] = round(page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
+
     # --- 5. Import: a CSV through the file input, preview, progress, result.
     page.get_by_role("tab", name="Import", exact=True).click()
     page.set_input_files("#import-files", os.path.join(DATA, "readings.csv"))
@@ -139,6 +147,27 @@ with sync_playwright() as p:
     expect(bad).to_have_attribute("data-status", "finished", timeout=60000)
     expect(bad.get_by_role("status").last).to_contain_text("19 rows imported, 1 rejected")
     expect(bad.get_by_role("table", name="Rejected rows of bad.csv")).to_contain_text("oops")
+
+    # A gzip file and a Parquet file: both previewed from the whole upload.
+    with open(os.path.join(DATA, "readings.csv"), "rb") as f:
+        head = b"".join(f.readlines()[:1001])
+    gz_path = os.path.join(DATA, "small.csv.gz")
+    with gzip.open(gz_path, "wb") as f:
+        f.write(head)
+    pq_path = os.path.join(DATA, "metrics.parquet")
+    pq.write_table(pa.table({
+        "ts": pa.array([1704067200000000 + i * 60_000_000 for i in range(500)], pa.timestamp("us")),
+        "v": pa.array([i * 0.5 for i in range(500)], pa.float64()),
+    }), pq_path)
+    page.set_input_files("#import-files", [gz_path, pq_path])
+    for name, table, rows in [("small.csv.gz", "small", 1000), ("metrics.parquet", "metrics", 500)]:
+        c = page.locator(f'section.import-card[data-file="{name}"]')
+        expect(c.get_by_role("button", name="Import " + name)).to_be_enabled(timeout=60000)
+        expect(c.get_by_label("Table name")).to_have_value(table)
+        c.get_by_role("button", name="Import " + name).click()
+        expect(c).to_have_attribute("data-status", "finished", timeout=60000)
+        assert exec_sql(f"SELECT count() FROM {table}")["dataset"][0][0] == rows, name
+    assert exec_sql("SELECT sum(v) FROM metrics")["dataset"][0][0] == sum(i * 0.5 for i in range(500))
 
     # Cancel a running import (COPY CANCEL): the table is not created.
     page.set_input_files("#import-files", os.path.join(DATA, "big.csv"))
@@ -198,6 +227,13 @@ with sync_playwright() as p:
     page.get_by_role("button", name="Copy cell").click()
     expect(page.locator("#server-status")).to_contain_text("cell copied")
     assert page.evaluate("navigator.clipboard.readText()") == page.locator("#grid .cell.selected").inner_text()
+
+    # Run the selection only.
+    page.evaluate("t => window.sluiceConsole.setText(t)", "SELECT 1 AS a;\nSELECT 2 AS b;")
+    page.evaluate("() => window.sluiceConsole.select(15, 29)")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(head.locator(".hcell").nth(1)).to_have_text("bLONG")
+    expect(page.locator("#result-info")).to_contain_text("1 rows")
 
     # Downloads: CSV and Parquet of the result, read back with pyarrow.
     run_sql(page, "SELECT * FROM readings_console")

@@ -60,6 +60,46 @@ async fn parquet_files_import_as_duckdb_reads_them() {
     let client = server.client().await;
     let ours = "SELECT count(*) || '|' || round(sum(temp), 6) || '|' || sum(n) || '|' || \
         cast(min(ts) AS BIGINT) || '|' || cast(max(ts) AS BIGINT) || '|' || count(DISTINCT city) FROM pq";
+    // A dry run first: the file's columns and the rows per day partition
+    // (DuckDB's count of each day), nothing written.
+    let report = client
+        .simple_query("COPY pq FROM 'a.parquet' WITH TIMESTAMP 'ts' PARTITION BY DAY DRY RUN true")
+        .await
+        .unwrap();
+    let rows: Vec<[String; 4]> = report
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some([0, 1, 2, 3].map(|i| r.get(i).unwrap_or("").to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let of = |section: &str| {
+        rows.iter()
+            .filter(|r| r[0] == section)
+            .map(|r| format!("{}={}", r[1], r[2]))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(of("dialect"), "format=parquet");
+    assert_eq!(
+        of("column"),
+        "ts=TIMESTAMP,city=VARCHAR,temp=DOUBLE,n=LONG,flag=BOOLEAN"
+    );
+    let days = python(
+        "import duckdb, os\nprint(','.join(f'{d}={n}' for d, n in duckdb.sql(\"SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d'), count(*) FROM read_parquet('\" + os.environ['F'] + \"') GROUP BY 1 ORDER BY 1\").fetchall()))",
+        &[("F", import.join("a.parquet").display().to_string())],
+    );
+    assert_eq!(of("partition"), days);
+    assert!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM sys.tables WHERE table_name = 'pq'"
+        )
+        .await
+            == "0"
+    );
     let id = scalar(
         &client,
         "COPY pq FROM 'a.parquet' WITH TIMESTAMP 'ts' PARTITION BY DAY",
