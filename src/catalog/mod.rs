@@ -9,6 +9,7 @@
 //! fails the check stays listed and answers every query with an error that
 //! names the file; the other tables work.
 
+pub mod applier;
 pub mod compactor;
 pub mod file_keys;
 pub mod meta;
@@ -18,6 +19,7 @@ mod reaper;
 pub mod table;
 pub mod types;
 pub mod values;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,6 +106,16 @@ pub struct Catalog {
     /// The one remover of retired files and dropped tables.
     reaper: Arc<reaper::Reaper>,
     retention: Retention,
+    /// Where tables' write-ahead logs are, once enabled.
+    wal: std::sync::OnceLock<WalRoot>,
+}
+
+/// The local directory of every table's write-ahead log and this server's
+/// name in the tables' Delta transactions.
+#[derive(Debug)]
+struct WalRoot {
+    dir: PathBuf,
+    app_id: String,
 }
 
 impl Catalog {
@@ -135,7 +147,58 @@ impl Catalog {
             schemas: RwLock::new(schemas),
             reaper,
             retention,
+            wal: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives every table a write-ahead log under `dir` (local disk, also
+    /// for tables on object storage), replaying what a stopped server left
+    /// in them. This server's id is kept in `dir/server_id`.
+    pub fn enable_wal(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let id_file = dir.join("server_id");
+        let id = match std::fs::read_to_string(&id_file) {
+            Ok(id) => id.trim().to_string(),
+            Err(_) => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                storage::write_atomic(&id_file, id.as_bytes())?;
+                id
+            }
+        };
+        let _ = self.wal.set(WalRoot {
+            dir: dir.to_path_buf(),
+            app_id: format!("sluice-wal-{id}"),
+        });
+        for table in self.tables() {
+            self.open_wal(&table)?;
+        }
+        Ok(())
+    }
+
+    fn wal_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
+        self.wal.get().map(|w| w.dir.join(schema).join(key(name)))
+    }
+
+    /// Opens `table`'s write-ahead log, when logs are enabled.
+    fn open_wal(&self, table: &Arc<Table>) -> Result<()> {
+        let (Some(root), Some(dir)) = (
+            self.wal.get(),
+            self.wal_dir(&table.schema_name, &table.name),
+        ) else {
+            return Ok(());
+        };
+        if table.check_readable().is_err() {
+            return Ok(());
+        }
+        let applied = storage::delta::app_version(&table.loc, &root.app_id)?.unwrap_or(0);
+        let wal = wal::Wal::open(
+            &dir,
+            &root.app_id,
+            applied.max(0) as u64,
+            &table.display_name(),
+        )?;
+        table.attach_wal(Arc::new(wal));
+        Ok(())
     }
 
     fn vacuum(&self) -> table::Vacuum {
@@ -346,6 +409,11 @@ impl Catalog {
             None,
             self.vacuum(),
         ));
+        if let Some(dir) = self.wal_dir(schema, name) {
+            // A log left by a table of the same name dropped earlier.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        self.open_wal(&table)?;
         tables.insert(key(name), Arc::clone(&table));
         Ok(table)
     }
@@ -360,6 +428,11 @@ impl Catalog {
         let Some(table) = tables.remove(&key(name)) else {
             return Ok(false);
         };
+        // Rows still in its log go with the table.
+        if let Some(wal) = table.wal() {
+            wal.close();
+            let _ = std::fs::remove_dir_all(wal.dir());
+        }
         let doomed = match &table.loc.remote {
             None => {
                 let schema_dir = self.root.staging(schema);
@@ -426,7 +499,7 @@ impl Catalog {
         std::fs::rename(&table.loc.dir, &loc.dir).map_err(|e| Error::io(&table.loc.dir, e))?;
         storage::sync_dir(&self.root.staging(schema))?;
         let state = table.snapshot();
-        let renamed = Table::new(
+        let renamed = Arc::new(Table::new(
             schema,
             to,
             loc,
@@ -434,9 +507,15 @@ impl Catalog {
             (*state.manifest).clone(),
             state.broken,
             self.vacuum(),
-        );
+        ));
+        // The log was applied and closed before (the engine's
+        // `rename_table`); the renamed table starts a new one.
+        if let Some(wal) = table.wal() {
+            let _ = std::fs::remove_dir_all(wal.dir());
+        }
+        self.open_wal(&renamed)?;
         tables.remove(&key(from));
-        tables.insert(key(to), Arc::new(renamed));
+        tables.insert(key(to), renamed);
         Ok(())
     }
 }

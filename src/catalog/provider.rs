@@ -14,7 +14,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
@@ -23,7 +25,9 @@ use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{
@@ -33,6 +37,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
 
 use super::table::Table;
 use crate::storage::DataFile;
@@ -226,7 +231,7 @@ impl TableProvider for TableScanProvider {
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.table.check_readable()?;
         self.table.refresh()?;
-        let snapshot = self.table.snapshot();
+        let (snapshot, pending) = self.table.read_view();
         let meta = &snapshot.meta;
         let ts_index = meta.timestamp_index();
         let range = match &meta.timestamp {
@@ -240,7 +245,11 @@ impl TableProvider for TableScanProvider {
             .filter(|f| range.meets(f))
             .cloned()
             .collect();
+        let unapplied = self.unapplied(pending, ts_index, projection)?;
         if files.is_empty() {
+            if let Some(rows) = unapplied {
+                return Ok(rows);
+            }
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
                 None => Arc::clone(&self.schema),
@@ -316,7 +325,51 @@ impl TableProvider for TableScanProvider {
         if let Some(o) = &ordering {
             builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        Ok(format.create_physical_plan(state, builder.build()).await?)
+        let files = format.create_physical_plan(state, builder.build()).await?;
+        match unapplied {
+            Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
+            None => Ok(files),
+        }
+    }
+}
+
+impl TableScanProvider {
+    /// The rows of the table's write-ahead log not yet applied, as one
+    /// more input sorted on the designated timestamp like every file
+    /// chain (so ordered reads merge it in rather than sort).
+    fn unapplied(
+        &self,
+        pending: Vec<RecordBatch>,
+        ts_index: Option<usize>,
+        projection: Option<&Vec<usize>>,
+    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+        if pending.iter().all(|b| b.num_rows() == 0) {
+            return Ok(None);
+        }
+        let columns =
+            |b: &RecordBatch| RecordBatch::try_new(Arc::clone(&self.schema), b.columns().to_vec());
+        let batches = pending.iter().map(columns).collect::<Result<Vec<_>, _>>()?;
+        let mut all = concat_batches(&self.schema, &batches)?;
+        if let Some(i) = ts_index {
+            let order = sort_to_indices(all.column(i), None, None)?;
+            all = take_record_batch(&all, &order)?;
+        }
+        let mut source = MemorySourceConfig::try_new(
+            &[vec![all]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?;
+        if let Some(i) = ts_index {
+            let ordering = LexOrdering::new(vec![PhysicalSortExpr::new(
+                Arc::new(Column::new(self.schema.field(i).name(), i)),
+                SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                },
+            )]);
+            source = source.try_with_sort_information(ordering.into_iter().collect())?;
+        }
+        Ok(Some(DataSourceExec::from_data_source(source)))
     }
 }
 

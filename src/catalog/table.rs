@@ -13,6 +13,7 @@ use datafusion::arrow::array::RecordBatch;
 
 use super::meta::TableMeta;
 use super::reaper::{Doomed, Reaper};
+use super::wal::Wal;
 use crate::error::{Error, Result};
 use crate::storage::delta::Load;
 use crate::storage::{self, DataFile, Manifest, Retention, TableLoc};
@@ -36,6 +37,8 @@ pub struct Table {
     vacuum: Vacuum,
     /// Every manifest published that a reader may still hold.
     published: std::sync::Mutex<Vec<std::sync::Weak<Manifest>>>,
+    /// The write-ahead log small writes go to, when the catalog keeps one.
+    wal: std::sync::OnceLock<Arc<Wal>>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +79,50 @@ impl Table {
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             vacuum,
+            wal: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the table its write-ahead log (once, when it is opened).
+    pub fn attach_wal(&self, wal: Arc<Wal>) {
+        let _ = self.wal.set(wal);
+    }
+
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.get()
+    }
+
+    /// The table's current version and the rows of its write-ahead log
+    /// not yet applied to it, taken together: an apply swaps both at once.
+    pub fn read_view(&self) -> (TableState, Vec<RecordBatch>) {
+        match self.wal() {
+            Some(wal) => wal.visible(|| self.snapshot()),
+            None => (self.snapshot(), Vec::new()),
+        }
+    }
+
+    /// Applies the write-ahead log's records: their rows become sorted
+    /// Parquet files in one Delta version that records the last sequence
+    /// number applied. Returns the rows applied. Blocking.
+    pub fn apply_wal_blocking(self: &Arc<Self>) -> Result<u64> {
+        let Some(wal) = self.wal() else {
+            return Ok(0);
+        };
+        let mut txn = self.begin_append_blocking()?;
+        let Some(batch) = wal.take()? else {
+            return Ok(0);
+        };
+        // Records written before a RENAME COLUMN carry the old names; the
+        // positions and types are the table's.
+        let schema = self.meta().arrow_schema();
+        let rows = batch
+            .batches
+            .iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        txn.write(&rows)?;
+        txn.wal_applied = Some((wal.app_id().to_string(), batch.last_seq));
+        wal.applied(&batch, || txn.commit())
     }
 
     /// Hands the files a new manifest no longer names to the reaper: they
@@ -210,6 +256,7 @@ impl Table {
             committed: false,
             label: String::new(),
             loads: Vec::new(),
+            wal_applied: None,
         }
     }
 
@@ -218,15 +265,30 @@ impl Table {
     pub async fn truncate(self: &Arc<Self>) -> Result<()> {
         let _guard = self.write_lock.lock().await;
         self.catch_up()?;
+        // Rows of the write-ahead log are discarded with the files, in the
+        // same version, which records them as applied.
+        let discarded = match self.wal() {
+            Some(wal) => wal.take()?.map(|b| (Arc::clone(wal), b)),
+            None => None,
+        };
         let old = self.snapshot();
         let mut manifest = (*old.manifest).clone();
         manifest.version += 1;
         manifest.files.clear();
-        let epoch = Load {
+        let mut loads = vec![Load {
             app_id: LEDGER_EPOCH.into(),
             version: self.ledger_epoch()? + 1,
-        };
-        self.publish(old.meta.clone(), manifest, &[epoch])?;
+        }];
+        match &discarded {
+            Some((wal, batch)) => {
+                loads.push(Load {
+                    app_id: wal.app_id().to_string(),
+                    version: batch.last_seq as i64,
+                });
+                wal.applied(batch, || self.publish(old.meta.clone(), manifest, &loads))?;
+            }
+            None => self.publish(old.meta.clone(), manifest, &loads)?,
+        }
         self.retire(&old.manifest.files);
         Ok(())
     }
@@ -507,6 +569,9 @@ pub struct AppendTxn {
     label: String,
     /// The source files this commit records as loaded (the load ledger).
     loads: Vec<Load>,
+    /// The write-ahead log (its Delta app id) and the last sequence number
+    /// this commit applies from it.
+    pub wal_applied: Option<(String, u64)>,
 }
 
 impl AppendTxn {
@@ -559,7 +624,7 @@ impl AppendTxn {
         } else {
             self.table.ledger_epoch()?
         };
-        let loads: Vec<Load> = self
+        let mut loads: Vec<Load> = self
             .loads
             .iter()
             .map(|l| Load {
@@ -567,6 +632,12 @@ impl AppendTxn {
                 version: epoch,
             })
             .collect();
+        if let Some((app_id, seq)) = &self.wal_applied {
+            loads.push(Load {
+                app_id: app_id.clone(),
+                version: *seq as i64,
+            });
+        }
         self.table.publish(old.meta, manifest, &loads)?;
         self.committed = true;
         Ok(rows)

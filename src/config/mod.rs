@@ -54,6 +54,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("query.memory.limit", "25%"),
     ("cairo.vacuum.file.retention.sec", "3600"),
     ("cairo.vacuum.log.retention.days", "30"),
+    ("cairo.wal.enabled", "true"),
+    ("cairo.wal.apply.interval.ms", "500"),
+    ("cairo.wal.apply.rows", "100000"),
+    ("cairo.wal.max.statement.rows", "10000"),
 ];
 
 /// The validated configuration.
@@ -113,6 +117,14 @@ pub struct Config {
     /// How long files no version names, and old Delta log entries, are
     /// kept (for readers of older versions) before they are removed.
     pub retention: Retention,
+    /// Small writes to WAL tables go through a write-ahead log.
+    pub wal_enabled: bool,
+    /// How often a table's log is applied (zero: only by size).
+    pub wal_apply_interval_ms: u64,
+    /// A table's log is applied as soon as it holds this many rows.
+    pub wal_apply_rows: u64,
+    /// An INSERT of more rows than this writes files directly.
+    pub wal_max_statement_rows: u64,
 }
 
 impl Config {
@@ -267,6 +279,10 @@ impl Config {
             compaction_small_file_size: parse_size(v, "cairo.compaction.small.file.size")?,
             compaction_max_input_size: parse_size(v, "cairo.compaction.max.input.size")?
                 .max(1 << 20),
+            wal_enabled: parse_bool(v, "cairo.wal.enabled")?,
+            wal_apply_interval_ms: parse_uint(v, "cairo.wal.apply.interval.ms")?,
+            wal_apply_rows: parse_uint(v, "cairo.wal.apply.rows")?.max(1),
+            wal_max_statement_rows: parse_uint(v, "cairo.wal.max.statement.rows")?,
             retention: Retention {
                 files: Duration::from_secs(parse_uint(v, "cairo.vacuum.file.retention.sec")?),
                 log: Duration::from_secs(

@@ -123,16 +123,46 @@ impl Engine {
         Ok(Output::ddl("TRUNCATE TABLE"))
     }
 
-    pub(super) fn rename_table(&self, from: TableRef, to: TableRef) -> Result<Output> {
+    pub(super) async fn rename_table(&self, from: TableRef, to: TableRef) -> Result<Output> {
         if from.schema != to.schema {
             return Err(Error::invalid(
                 "a table can only be renamed within its schema",
             ));
         }
-        self.table(&from)?;
-        self.catalog
-            .rename_table(&from.schema, &from.name, &to.name)?;
+        let table = self.table(&from)?;
+        // The log is closed to new rows and applied, so every row written
+        // before the rename is in the table's files when it moves.
+        if let Some(wal) = table.wal() {
+            wal.close();
+            let applied = Arc::clone(&table);
+            let done = tokio::task::spawn_blocking(move || applied.apply_wal_blocking())
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            if let Err(e) = done {
+                wal.reopen();
+                return Err(e);
+            }
+        }
+        if let Err(e) = self
+            .catalog
+            .rename_table(&from.schema, &from.name, &to.name)
+        {
+            if let Some(wal) = table.wal() {
+                wal.reopen();
+            }
+            return Err(e);
+        }
         Ok(Output::ddl("RENAME TABLE"))
+    }
+
+    /// Applies `table`'s write-ahead log now (before a change of its
+    /// definition rewrites its files).
+    async fn apply_wal(&self, table: &Arc<crate::catalog::Table>) -> Result<()> {
+        let t = Arc::clone(table);
+        tokio::task::spawn_blocking(move || t.apply_wal_blocking())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        Ok(())
     }
 
     pub(super) async fn rename_column(
@@ -161,6 +191,7 @@ impl Engine {
         }
         meta.columns[i].name = to;
         meta.validate()?;
+        self.apply_wal(&t).await?;
         t.rewrite(meta).await?;
         Ok(Output::ddl("ALTER TABLE"))
     }

@@ -63,9 +63,22 @@ impl Engine {
         let meta = table.meta();
         let df = self.ctx.execute_logical_plan(plan).await?;
         let mut stream = df.execute_stream().await?;
-        let mut txn = Some(table.begin_append().await?);
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0;
+        // A small write goes to the table's write-ahead log: read the
+        // source until it ends or outgrows the log's statement size.
+        if let Some(wal) = table.wal().filter(|_| meta.wal).cloned() {
+            let limit = self.config.wal_max_statement_rows as usize;
+            while pending_rows <= limit {
+                let Some(batch) = stream.next().await else {
+                    return self.append_to_wal(table, wal, pending).await;
+                };
+                let batch = crate::catalog::values::convert_batch(&meta, &batch?, &targets)?;
+                pending_rows += batch.num_rows();
+                pending.push(batch);
+            }
+        }
+        let mut txn = Some(table.begin_append().await?);
         while let Some(batch) = stream.next().await {
             let batch = crate::catalog::values::convert_batch(&meta, &batch?, &targets)?;
             pending_rows += batch.num_rows();
@@ -85,6 +98,43 @@ impl Engine {
         tokio::task::spawn_blocking(move || txn.commit())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Appends `batches` to `table`'s write-ahead log as one record and
+    /// waits until it is durable (sharing the fsync with other writers);
+    /// wakes the applier once the log holds enough rows.
+    async fn append_to_wal(
+        &self,
+        table: &Arc<Table>,
+        wal: Arc<crate::catalog::wal::Wal>,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(0);
+        }
+        let layout = table.meta().layout();
+        let batch = datafusion::arrow::compute::concat_batches(&layout.schema, &batches)?;
+        // What the apply would refuse is refused now, not left in the log.
+        crate::storage::files::check_designated(&layout, &batch)?;
+        let waiting = tokio::task::spawn_blocking(move || {
+            wal.append(batch)?;
+            Ok::<_, Error>(wal.pending_rows())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        let full = self.config.wal_apply_rows;
+        if waiting as u64 >= full.saturating_mul(4) {
+            // The applier is behind (a slow disk or bucket): this writer
+            // applies, so the rows held in memory stay bounded.
+            let t = Arc::clone(table);
+            tokio::task::spawn_blocking(move || t.apply_wal_blocking())
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        } else if waiting as u64 >= full {
+            self.wal_applier.wake();
+        }
+        Ok(rows as u64)
     }
 
     /// Types of `$n` placeholders in `INSERT … VALUES`: those of the columns

@@ -125,6 +125,8 @@ pub struct Engine {
     buckets: BTreeMap<String, Arc<Bucket>>,
     catalog: Arc<Catalog>,
     compactor: crate::catalog::compactor::Compactor,
+    /// Applies tables' write-ahead logs.
+    wal_applier: crate::catalog::applier::Applier,
     importer: Arc<Importer>,
     /// `None` when `cairo.sql.copy.export.root` is empty.
     exporter: Option<Arc<crate::export::Exporter>>,
@@ -216,6 +218,7 @@ impl Engine {
         )?;
         let sys_tables: Vec<Arc<dyn SysTable>> = vec![
             Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
+            Arc::new(crate::sys::wal_tables::WalTables::new(Arc::clone(&catalog))),
             Arc::new(crate::sys::partitions::PartitionsTable::new(Arc::clone(
                 &catalog,
             ))),
@@ -299,11 +302,19 @@ impl Engine {
             },
             Duration::from_millis(config.compaction_interval_ms),
         );
+        if config.wal_enabled {
+            catalog.enable_wal(&config.root.join("wal"))?;
+        }
+        let wal_applier = crate::catalog::applier::Applier::start(
+            Arc::clone(&catalog),
+            Duration::from_millis(config.wal_apply_interval_ms),
+        );
         let planner = Arc::new(ctx.state());
         Ok(Arc::new(Engine {
             config: Arc::new(config),
             buckets,
             compactor,
+            wal_applier,
             catalog,
             importer,
             exporter,
@@ -337,6 +348,7 @@ impl Engine {
             e.shutdown();
         }
         self.bulk.shutdown();
+        self.wal_applier.shutdown();
         self.compactor.shutdown();
     }
 
@@ -458,7 +470,7 @@ impl Engine {
             }
             Statement::DropTable { tables, if_exists } => self.drop_tables(tables, if_exists),
             Statement::Truncate { tables } => self.truncate(tables).await,
-            Statement::RenameTable { from, to } => self.rename_table(from, to),
+            Statement::RenameTable { from, to } => self.rename_table(from, to).await,
             Statement::RenameColumn { table, from, to } => {
                 self.rename_column(table, from, to).await
             }

@@ -115,6 +115,22 @@ pub fn timestamp_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> 
         .clone())
 }
 
+/// Fails when a row has no designated timestamp: every row of a table with
+/// one belongs to a partition by it.
+pub fn check_designated(layout: &Layout, batch: &RecordBatch) -> Result<()> {
+    if let Some(i) = layout.timestamp
+        && batch.column(i).null_count() > 0
+    {
+        return Err(Error::BadValue {
+            column: layout.schema.field(i).name().clone(),
+            value: "NULL".into(),
+            from: "NULL".into(),
+            to: "designated TIMESTAMP (cannot be NULL)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes `batches` (already in the table's schema) into new Parquet files
 /// below `table_dir`, one per touched partition, each sorted by the
 /// designated timestamp. `tag` makes the file names unique. Returns the
@@ -131,18 +147,10 @@ pub fn write_rows(
     }
     // Route rows: partition floor -> row indices (in arrival order).
     let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    check_designated(layout, &batch)?;
     let ts = match layout.timestamp {
         Some(i) => {
             let ts = timestamp_micros(batch.column(i))?;
-            if ts.null_count() > 0 {
-                let name = layout.schema.field(i).name();
-                return Err(Error::BadValue {
-                    column: name.clone(),
-                    value: "NULL".into(),
-                    from: "NULL".into(),
-                    to: "designated TIMESTAMP (cannot be NULL)".into(),
-                });
-            }
             for (row, t) in ts.values().iter().enumerate() {
                 groups
                     .entry(layout.partition_by.floor(*t))

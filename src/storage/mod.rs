@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod object;
 pub mod partition;
 pub mod vacuum;
+pub mod wal;
 
 pub use files::{FileWriter, Layout, read_files, verify_file, write_rows};
 pub use location::{Remote, TableLoc};

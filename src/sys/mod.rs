@@ -12,6 +12,7 @@ pub mod pg_catalog;
 pub mod tables;
 pub mod text_import_errors;
 pub mod text_import_log;
+pub mod wal_tables;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

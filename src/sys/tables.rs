@@ -1,14 +1,18 @@
 //! `sys.tables`: one row per user table with its designated timestamp,
 //! partition unit, row count and partition count, read from the live
-//! manifests (so it is exact and costs no file access).
+//! manifests and the rows of the write-ahead logs not yet applied (so it
+//! is exact and costs no file access).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::SysTable;
 use crate::catalog::Catalog;
+use crate::catalog::table::TableState;
 use crate::error::Result;
 
 #[derive(Debug)]
@@ -43,7 +47,17 @@ impl SysTable for TablesTable {
 
     fn snapshot(&self) -> Result<RecordBatch> {
         let tables = self.catalog.tables();
-        let states: Vec<_> = tables.iter().map(|t| t.snapshot()).collect();
+        // Rows of a write-ahead log count as soon as queries see them.
+        let views: Vec<_> = tables.iter().map(|t| t.read_view()).collect();
+        let unapplied: Vec<usize> = views
+            .iter()
+            .map(|(_, rows)| rows.iter().map(RecordBatch::num_rows).sum())
+            .collect();
+        let partitions: Vec<usize> = views
+            .iter()
+            .map(|(state, rows)| partitions_with(state, rows))
+            .collect::<Result<_>>()?;
+        let states: Vec<_> = views.into_iter().map(|(s, _)| s).collect();
         let batch = RecordBatch::try_new(
             Arc::clone(&self.schema),
             vec![
@@ -60,10 +74,13 @@ impl SysTable for TablesTable {
                     states.iter().map(|s| s.meta.partition_by.name()),
                 )),
                 Arc::new(Int64Array::from_iter_values(
-                    states.iter().map(|s| s.manifest.row_count() as i64),
+                    states
+                        .iter()
+                        .zip(&unapplied)
+                        .map(|(s, n)| (s.manifest.row_count() as usize + n) as i64),
                 )),
                 Arc::new(Int64Array::from_iter_values(
-                    states.iter().map(|s| s.manifest.partition_count() as i64),
+                    partitions.iter().map(|&n| n as i64),
                 )),
                 Arc::new(BooleanArray::from_iter(
                     states.iter().map(|s| Some(s.meta.wal)),
@@ -72,4 +89,32 @@ impl SysTable for TablesTable {
         )?;
         Ok(batch)
     }
+}
+
+/// The partitions of a table's files and of its rows still in the
+/// write-ahead log.
+fn partitions_with(state: &TableState, unapplied: &[RecordBatch]) -> Result<usize> {
+    let mut names: BTreeSet<String> = state
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.partition.clone())
+        .collect();
+    let by = state.meta.partition_by;
+    for batch in unapplied.iter().filter(|b| b.num_rows() > 0) {
+        match state.meta.timestamp_index() {
+            Some(i) => {
+                let micros = cast(batch.column(i), &DataType::Int64)?;
+                let micros = micros
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("cast to Int64");
+                names.extend(micros.iter().flatten().map(|v| by.partition_name(v)));
+            }
+            None => {
+                names.insert(by.partition_name(0));
+            }
+        }
+    }
+    Ok(names.len())
 }

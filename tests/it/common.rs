@@ -271,6 +271,26 @@ where
     }
 }
 
+/// Waits until every table's write-ahead log is applied: its rows are in
+/// Parquet files and Delta versions, where file-level checks and other
+/// servers find them.
+pub async fn wal_applied(client: &tokio_postgres::Client) {
+    eventually(
+        "write-ahead logs applied",
+        Duration::from_secs(60),
+        || async move {
+            (scalar(
+                client,
+                "SELECT coalesce(sum(pending_rows), 0) FROM sys.wal_tables",
+            )
+            .await
+                == "0")
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// Runs a Python program (clients we did not write: DuckDB, psycopg,
 /// questdb-rest) with `env`; its stdout, after asserting that it succeeded.
 pub fn python(script: &str, env: &[(&str, String)]) -> String {

@@ -51,7 +51,9 @@ async fn small_inserts_are_compacted() {
     let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100")]);
     let client = server.client().await;
     client
-        .batch_execute("CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY")
+        .batch_execute(
+            "CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL",
+        )
         .await
         .unwrap();
     // A reader that checks, query after query, that no row is seen twice
@@ -124,7 +126,9 @@ async fn kill9_during_compaction_keeps_every_row_once() {
         let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
         let client = server.client().await;
         client
-            .batch_execute("CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY")
+            .batch_execute(
+                "CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL",
+            )
             .await
             .unwrap();
         single_row_inserts(&server, 8, 150).await;
@@ -167,7 +171,7 @@ async fn a_streaming_reader_keeps_the_files_it_reads() {
         let client = server.client().await;
         client
             .batch_execute(
-                "CREATE TABLE t (ts TIMESTAMP, v LONG, s VARCHAR) TIMESTAMP(ts) PARTITION BY DAY",
+                "CREATE TABLE t (ts TIMESTAMP, v LONG, s VARCHAR) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL",
             )
             .await
             .unwrap();

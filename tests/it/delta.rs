@@ -97,7 +97,12 @@ async fn delta_readers_see_what_sql_sees() {
         "delta-read",
         rows,
         40,
-        &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100")],
+        // Each small INSERT its own version (the direct path): this is
+        // about Delta readers, compaction and checkpoints of such writes.
+        &[
+            ("QDB_CAIRO_COMPACTION_INTERVAL_MS", "100"),
+            ("QDB_CAIRO_WAL_ENABLED", "false"),
+        ],
     )
     .await;
     let client = server.client().await;
@@ -252,7 +257,7 @@ async fn every_type_reads_back_exactly() {
         .batch_execute(
             "CREATE TABLE ty (ts TIMESTAMP, tn TIMESTAMP_NS, d DATE, b BYTE, s SHORT, i INT, l LONG, \
              f FLOAT, x DOUBLE, ok BOOLEAN, c CHAR, vc VARCHAR, st STRING, sy SYMBOL, u UUID, ip IPv4) \
-             TIMESTAMP(ts) PARTITION BY HOUR;
+             TIMESTAMP(ts) PARTITION BY HOUR BYPASS WAL;
              INSERT INTO ty VALUES ('2024-01-01T10:00:00.123456Z', '2024-01-01T00:00:00.123456789Z', \
              '2024-01-02', 7, -300, 70000, -9000000000, 1.25, -2.5, true, 'x', 'héllo', 'wörld', 'sym', \
              '11111111-2222-3333-4444-555555555555', '255.1.2.3')",
@@ -335,7 +340,9 @@ async fn vacuum_keeps_files_for_the_retention_period() {
     let (server, _) = start("delta-vacuum", &env);
     let client = server.client().await;
     client
-        .batch_execute("CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY")
+        .batch_execute(
+            "CREATE TABLE t (ts TIMESTAMP, v LONG) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL",
+        )
         .await
         .unwrap();
     let dir = server.root.join("db/public/t");
@@ -510,6 +517,10 @@ pub(crate) async fn append_from_both(
         t.await.unwrap();
     }
     let total = (2 * clients * per_client).to_string();
+    // Each server sees the other's rows once they are applied.
+    for server in [&a, &b] {
+        common::wal_applied(&server.client().await).await;
+    }
     for server in [a, b] {
         let c = server.client().await;
         assert_eq!(scalar(&c, "SELECT count(*) FROM t").await, total);

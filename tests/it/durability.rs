@@ -18,6 +18,7 @@ async fn restart_keeps_everything_and_removes_stray_files() {
         )
         .await
         .unwrap();
+    crate::common::wal_applied(&client).await;
     // A file no manifest names, as an interrupted write would leave.
     let stray = root.join("db/public/w/2024-03-01/99999999-deadbeef-0-0.parquet");
     std::fs::write(&stray, b"half a file").unwrap();

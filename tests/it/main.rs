@@ -22,6 +22,8 @@
 //!   migration of `_manifest.json` tables.
 //! * `s3`: tables and COPY sources on a local S3 server (moto): COPY,
 //!   queries, restart, `kill -9` mid-commit, two servers on one table.
+//! * `wal`: the write-ahead log of small writes: kill -9 mid-stream,
+//!   torn tails, visibility, DDL ordering, files after the apply.
 //! * `streaming`: results stream with bounded server memory (psql, `/exp`,
 //!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
@@ -42,3 +44,4 @@ mod pg;
 mod s3;
 mod streaming;
 mod timeseries;
+mod wal;

@@ -76,6 +76,8 @@ async fn weather_walkthrough_over_extended_protocol() {
     assert_eq!(r.get::<_, f64>(1), 23.0);
 
     // One directory per day, each file sorted with UTC microsecond timestamps.
+    // The rows are in day files once the write-ahead log is applied.
+    crate::common::wal_applied(&client).await;
     let table_dir = root.join("db/public/weather");
     let days = partition_dirs(&table_dir);
     assert_eq!(

@@ -18,6 +18,7 @@ async fn interval_literals_prune_partitions_and_sample_by_matches_duckdb() {
         )
         .await
         .unwrap();
+    crate::common::wal_applied(&client).await;
     // 2000 rows, 7 minutes apart: 10 days, one partition each.
     assert_eq!(
         scalar(
@@ -166,7 +167,7 @@ async fn latest_on_reads_the_newest_files_and_matches_duckdb() {
     // day; 'rare' on days 1 and 8 only, a NULL key on day 9.
     client
         .batch_execute(
-            "CREATE TABLE t (ts TIMESTAMP, k SYMBOL, k2 SYMBOL, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY;
+            "CREATE TABLE t (ts TIMESTAMP, k SYMBOL, k2 SYMBOL, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL;
              INSERT INTO t SELECT dateadd('m', value * 7, '2024-01-01T00:00:00Z'),
                                   chr(97 + CAST(value % 5 AS INT)), CASE WHEN value % 2 = 0 THEN 'p' ELSE 'q' END,
                                   CAST(value % 17 AS DOUBLE)

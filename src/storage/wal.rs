@@ -1,0 +1,315 @@
+//! A table's write-ahead log on local disk: numbered records of rows in
+//! segment files (`<first sequence number>.wal`), each record framed with
+//! its length, sequence number and a CRC-32 so that a record torn by a
+//! crash is recognised and dropped. The rows are Arrow IPC, in the table's
+//! schema. Group commit, visibility and applying are the catalog's
+//! (`catalog::wal`); this module only writes, reads and trims the files.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+
+use crate::error::{Error, Result};
+
+/// `SWL1`: a record starts here.
+const MAGIC: [u8; 4] = *b"SWL1";
+/// magic, payload length (u32), sequence number (u64), CRC-32 (u32).
+const HEADER: usize = 4 + 4 + 8 + 4;
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+const SUFFIX: &str = ".wal";
+
+fn checksum(seq: u64, payload: &[u8]) -> u32 {
+    let mut digest = CRC.digest();
+    digest.update(&seq.to_le_bytes());
+    digest.update(payload);
+    digest.finalize()
+}
+
+/// One record's bytes: its frame and `batch` as Arrow IPC.
+pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut payload = Vec::new();
+    {
+        let mut writer = StreamWriter::try_new(&mut payload, &batch.schema())?;
+        writer.write(batch)?;
+        writer.finish()?;
+    }
+    let len = u32::try_from(payload.len())
+        .map_err(|_| Error::invalid("a write-ahead log record is limited to 4 GiB"))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&checksum(seq, &payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// The segment files of `dir`, by first sequence number.
+pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let first = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(SUFFIX))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(first) = first {
+            out.push((first, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub struct Segment {
+    pub path: PathBuf,
+    pub first_seq: u64,
+    file: File,
+    /// Bytes written (the offset of the next record).
+    len: u64,
+}
+
+impl Segment {
+    /// A new, empty segment whose first record will be `first_seq`; the
+    /// directory entry is made durable before a record goes in.
+    pub fn create(dir: &Path, first_seq: u64) -> Result<Segment> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(format!("{first_seq:020}{SUFFIX}"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        super::sync_dir(dir)?;
+        Ok(Segment {
+            path,
+            first_seq,
+            file,
+            len: 0,
+        })
+    }
+
+    /// Appends one encoded record (not yet durable). On failure (a full
+    /// disk) the segment is cut back to its last whole record.
+    pub fn append(&mut self, record: &[u8]) -> Result<()> {
+        if let Err(e) = self.file.write_all(record) {
+            let _ = self.file.set_len(self.len);
+            return Err(Error::io(&self.path, e));
+        }
+        self.len += record.len() as u64;
+        Ok(())
+    }
+
+    /// A handle that can sync the segment while appends go on.
+    pub fn handle(&self) -> Result<File> {
+        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Makes every appended record durable.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// What a WAL directory holds after a restart.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Records after `applied`, in order: sequence number, rows, bytes.
+    pub records: Vec<(u64, RecordBatch, usize)>,
+    /// The highest sequence number found (applied or not).
+    pub last_seq: u64,
+    /// What was cut from the end of the log (a record a crash tore).
+    pub torn: Vec<String>,
+}
+
+/// Reads every segment of `dir`, keeping the records after `applied`.
+/// A record that does not check out ends its segment: the rest of that
+/// file is cut off and reported (a crash mid-write tears only the last
+/// record; an earlier torn record means the disk lost data, and the
+/// records after it cannot be trusted to follow it).
+pub fn recover(dir: &Path, applied: u64) -> Result<Recovered> {
+    let mut out = Recovered {
+        last_seq: applied,
+        ..Recovered::default()
+    };
+    for (_, path) in segments(dir)? {
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| Error::io(&path, e))?;
+        let mut at = 0usize;
+        while at < bytes.len() {
+            match read_record(&bytes[at..]) {
+                Ok((seq, payload, used)) => {
+                    if seq > applied {
+                        let batch = decode(payload).map_err(|e| Error::Corrupt {
+                            table: dir.display().to_string(),
+                            file: path.display().to_string(),
+                            reason: format!("write-ahead log record {seq}: {e}"),
+                        })?;
+                        out.records.push((seq, batch, used));
+                    }
+                    out.last_seq = out.last_seq.max(seq);
+                    at += used;
+                }
+                Err(why) => {
+                    out.torn.push(format!(
+                        "{}: {} bytes at offset {at} dropped ({why})",
+                        path.display(),
+                        bytes.len() - at
+                    ));
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| Error::io(&path, e))?;
+                    f.set_len(at as u64).map_err(|e| Error::io(&path, e))?;
+                    f.sync_all().map_err(|e| Error::io(&path, e))?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One framed record at the start of `bytes`: (seq, payload, bytes used).
+fn read_record(bytes: &[u8]) -> std::result::Result<(u64, &[u8], usize), String> {
+    if bytes.len() < HEADER {
+        return Err("a partial record header".into());
+    }
+    if bytes[..4] != MAGIC {
+        return Err("no record marker".into());
+    }
+    let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+    let seq = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let Some(payload) = bytes.get(HEADER..HEADER + len) else {
+        return Err(format!("record {seq} is cut short"));
+    };
+    if checksum(seq, payload) != crc {
+        return Err(format!("record {seq} fails its checksum"));
+    }
+    Ok((seq, payload, HEADER + len))
+}
+
+fn decode(payload: &[u8]) -> Result<RecordBatch> {
+    let mut reader = StreamReader::try_new(payload, None)?;
+    match reader.next() {
+        Some(batch) => Ok(batch?),
+        None => Err(Error::Internal("an empty write-ahead log record".into())),
+    }
+}
+
+/// Removes the segments whose records all precede `next_first` (the first
+/// sequence number of a segment still needed, or of the next one).
+pub fn trim(dir: &Path, next_first: u64) -> Result<usize> {
+    let all = segments(dir)?;
+    let mut removed = 0;
+    for (i, (_, path)) in all.iter().enumerate() {
+        let next = all.get(i + 1).map(|(f, _)| *f);
+        if next.is_some_and(|n| n <= next_first) {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sluice-wal-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn records_come_back_and_a_torn_tail_is_cut() {
+        let d = dir("torn");
+        let mut s = Segment::create(&d, 1).unwrap();
+        for seq in 1..=3 {
+            s.append(&encode(seq, &batch(&[seq as i64, 10])).unwrap())
+                .unwrap();
+        }
+        let whole = std::fs::metadata(&s.path).unwrap().len();
+        // Half of a fourth record, as a crash mid-write leaves it.
+        let fourth = encode(4, &batch(&[4])).unwrap();
+        s.append(&fourth[..fourth.len() / 2]).unwrap();
+        s.sync().unwrap();
+        let r = recover(&d, 1).unwrap();
+        let seqs: Vec<u64> = r.records.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(r.records[1].1, batch(&[3, 10]));
+        assert_eq!(r.last_seq, 3);
+        assert_eq!(r.torn.len(), 1, "{:?}", r.torn);
+        assert_eq!(std::fs::metadata(&s.path).unwrap().len(), whole);
+        // A flipped byte fails the checksum.
+        let mut bytes = std::fs::read(&s.path).unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0xff;
+        std::fs::write(&s.path, bytes).unwrap();
+        let r = recover(&d, 0).unwrap();
+        assert_eq!(r.records.len(), 2);
+        assert!(r.torn[0].contains("checksum"), "{:?}", r.torn);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_append_cleanly() {
+        // /dev/full answers every write with ENOSPC.
+        let file = OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut s = Segment {
+            path: "/dev/full".into(),
+            first_seq: 1,
+            file,
+            len: 0,
+        };
+        let err = s.append(&encode(1, &batch(&[1])).unwrap()).unwrap_err();
+        assert_eq!(err.sqlstate(), "53100", "{err}");
+        assert_eq!(s.len, 0);
+    }
+
+    #[test]
+    fn trim_keeps_the_segments_still_needed() {
+        let d = dir("trim");
+        for first in [1, 5, 9] {
+            let mut s = Segment::create(&d, first).unwrap();
+            s.append(&encode(first, &batch(&[1])).unwrap()).unwrap();
+        }
+        assert_eq!(trim(&d, 5).unwrap(), 1);
+        assert_eq!(
+            segments(&d)
+                .unwrap()
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>(),
+            [5, 9]
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
