@@ -70,9 +70,6 @@ pub struct Wal {
 pub struct Batch {
     pub last_seq: u64,
     pub batches: Vec<RecordBatch>,
-    /// The first sequence number of the segment opened for later records:
-    /// every segment before it is applied once this batch is.
-    next_first: u64,
 }
 
 impl Wal {
@@ -104,7 +101,7 @@ impl Wal {
             );
         }
         let next_seq = recovered.last_seq + 1;
-        let segment = Segment::create(dir, next_seq)?;
+        let segment = Segment::create(dir, next_seq, 0)?;
         wal::trim(dir, if pending.is_empty() { next_seq } else { 0 })?;
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -137,6 +134,13 @@ impl Wal {
             }
             let seq = inner.next_seq;
             let record = wal::encode(seq, &batch)?;
+            if !inner.segment.fits(record.len()) {
+                // The full segment is made durable whole before the next
+                // one takes records, so durability stays one byte count.
+                inner.segment.sync()?;
+                self.synced.fetch_max(inner.written, Ordering::AcqRel);
+                inner.segment = Segment::create(&self.dir, seq, record.len() as u64)?;
+            }
             inner.segment.append(&record)?;
             inner.next_seq += 1;
             inner.written += record.len() as u64;
@@ -221,23 +225,19 @@ impl Wal {
         inner.pending.iter().map(|p| p.batch.num_rows()).sum()
     }
 
-    /// Takes every record for an apply: the current segment is synced
-    /// and closed (so all of them are durable) and a new one opened.
+    /// Takes every record for an apply, all made durable first.
     pub fn take(&self) -> Result<Option<Batch>> {
         let _turn = self.sync.lock().expect("wal sync");
-        let mut inner = self.inner.lock().expect("wal");
+        let inner = self.inner.lock().expect("wal");
         let Some(last) = inner.pending.back() else {
             return Ok(None);
         };
         let last_seq = last.seq;
         inner.segment.sync()?;
         self.synced.fetch_max(inner.written, Ordering::AcqRel);
-        let next_first = inner.next_seq;
-        inner.segment = Segment::create(&self.dir, next_first)?;
         Ok(Some(Batch {
             last_seq,
             batches: inner.pending.iter().map(|p| p.batch.clone()).collect(),
-            next_first,
         }))
     }
 
@@ -252,7 +252,9 @@ impl Wal {
             inner.pending.retain(|p| p.seq > batch.last_seq);
             out
         };
-        wal::trim(&self.dir, batch.next_first)?;
+        // Segments whose records are all applied go; the one being
+        // written stays (a restart skips its applied records).
+        wal::trim(&self.dir, batch.last_seq + 1)?;
         Ok(out)
     }
 

@@ -27,15 +27,41 @@ impl Engine {
     pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
         let targets = target_columns(&table.meta(), &insert)?;
-        let plan = self.inner_query(&insert.source, params).await?;
-        let rows = self
-            .insert_plan(&table, plan, targets, insert.batch)
-            .await?;
+        let rows = match super::values::batch(&insert.source, params) {
+            Some(batch) => self.insert_values(&table, batch?, targets).await?,
+            None => {
+                let plan = self.inner_query(&insert.source, params).await?;
+                self.insert_plan(&table, plan, targets, insert.batch)
+                    .await?
+            }
+        };
         Ok(Output::Command(Command {
             tag: "INSERT",
             rows: Some(rows),
             kind: CommandKind::Dml,
         }))
+    }
+
+    /// Appends the rows of a VALUES list of literals (see `values`), with
+    /// the checks and conversions of [`Engine::insert_plan`].
+    async fn insert_values(
+        &self,
+        table: &Arc<Table>,
+        batch: RecordBatch,
+        targets: Vec<usize>,
+    ) -> Result<u64> {
+        check_width(table, batch.num_columns(), &targets)?;
+        let meta = table.meta();
+        let batch = crate::catalog::values::convert_batch(&meta, &batch, &targets)?;
+        if let Some(wal) = table.wal().filter(|_| meta.wal).cloned()
+            && batch.num_rows() as u64 <= self.config.wal_max_statement_rows
+        {
+            return self.append_to_wal(table, wal, vec![batch]).await;
+        }
+        let txn = write_chunk(table.begin_append().await?, vec![batch]).await?;
+        tokio::task::spawn_blocking(move || txn.commit())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
     }
 
     /// Runs `plan` and appends its rows to `table`; source column `i` goes
@@ -47,15 +73,7 @@ impl Engine {
         targets: Vec<usize>,
         chunk: Option<u64>,
     ) -> Result<u64> {
-        let width = plan.schema().fields().len();
-        if width != targets.len() {
-            return Err(Error::invalid(format!(
-                "column count mismatch [table={}, expected={}, actual={}]",
-                table.display_name(),
-                targets.len(),
-                width
-            )));
-        }
+        check_width(table, plan.schema().fields().len(), &targets)?;
         let chunk_rows = chunk
             .map(|n| n as usize)
             .unwrap_or(DEFAULT_CHUNK_ROWS)
@@ -172,6 +190,19 @@ async fn write_chunk(mut txn: AppendTxn, batches: Vec<RecordBatch>) -> Result<Ap
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// The source must give a value for every target column.
+fn check_width(table: &Table, width: usize, targets: &[usize]) -> Result<()> {
+    if width != targets.len() {
+        return Err(Error::invalid(format!(
+            "column count mismatch [table={}, expected={}, actual={}]",
+            table.display_name(),
+            targets.len(),
+            width
+        )));
+    }
+    Ok(())
 }
 
 fn target_columns(meta: &TableMeta, insert: &Insert) -> Result<Vec<usize>> {

@@ -17,6 +17,7 @@ mod pg_compat;
 pub mod present;
 pub mod rows;
 mod sources;
+mod values;
 
 pub use rows::Rows;
 

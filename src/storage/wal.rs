@@ -21,6 +21,11 @@ const MAGIC: [u8; 4] = *b"SWL1";
 const HEADER: usize = 4 + 4 + 8 + 4;
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 const SUFFIX: &str = ".wal";
+/// A segment's size, written as zeros when it is made: appends then
+/// change no file size or block map, so the fsync of an append writes the
+/// data alone, not the inode too. A record that does not fit starts a new
+/// segment (one larger than this holds that record alone).
+pub const SEGMENT_BYTES: u64 = 16 << 20;
 
 fn checksum(seq: u64, payload: &[u8]) -> u32 {
     let mut digest = CRC.digest();
@@ -79,34 +84,55 @@ pub struct Segment {
     file: File,
     /// Bytes written (the offset of the next record).
     len: u64,
+    /// The zeros written when the segment was made.
+    capacity: u64,
 }
 
 impl Segment {
-    /// A new, empty segment whose first record will be `first_seq`; the
-    /// directory entry is made durable before a record goes in.
-    pub fn create(dir: &Path, first_seq: u64) -> Result<Segment> {
+    /// A new segment of `SEGMENT_BYTES` zeros (or `at_least`) whose first
+    /// record will be `first_seq`, durable with its directory entry before
+    /// a record goes in.
+    pub fn create(dir: &Path, first_seq: u64, at_least: u64) -> Result<Segment> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(format!("{first_seq:020}{SUFFIX}"));
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
+        let capacity = SEGMENT_BYTES.max(at_least);
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = capacity;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])
+                .map_err(|e| Error::io(&path, e))?;
+            left -= n as u64;
+        }
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
         super::sync_dir(dir)?;
         Ok(Segment {
             path,
             first_seq,
             file,
             len: 0,
+            capacity,
         })
     }
 
-    /// Appends one encoded record (not yet durable). On failure (a full
-    /// disk) the segment is cut back to its last whole record.
+    /// Whether `bytes` more fit.
+    pub fn fits(&self, bytes: usize) -> bool {
+        self.len + bytes as u64 <= self.capacity
+    }
+
+    /// Writes one encoded record after the last (not yet durable). On a
+    /// failure (a full disk) the bytes after the last whole record are
+    /// zeroed again, as far as the disk lets.
     pub fn append(&mut self, record: &[u8]) -> Result<()> {
-        if let Err(e) = self.file.write_all(record) {
-            let _ = self.file.set_len(self.len);
+        use std::os::unix::fs::FileExt;
+        if let Err(e) = self.file.write_all_at(record, self.len) {
+            let _ = self.file.write_all_at(&vec![0u8; record.len()], self.len);
             return Err(Error::io(&self.path, e));
         }
         self.len += record.len() as u64;
@@ -152,6 +178,13 @@ pub fn recover(dir: &Path, applied: u64) -> Result<Recovered> {
             .map_err(|e| Error::io(&path, e))?;
         let mut at = 0usize;
         while at < bytes.len() {
+            // The zeros a segment was made of: its records end here.
+            if bytes[at..(at + HEADER).min(bytes.len())]
+                .iter()
+                .all(|&b| b == 0)
+            {
+                break;
+            }
             match read_record(&bytes[at..]) {
                 Ok((seq, payload, used)) => {
                     if seq > applied {
@@ -251,12 +284,12 @@ mod tests {
     #[test]
     fn records_come_back_and_a_torn_tail_is_cut() {
         let d = dir("torn");
-        let mut s = Segment::create(&d, 1).unwrap();
+        let mut s = Segment::create(&d, 1, 0).unwrap();
         for seq in 1..=3 {
             s.append(&encode(seq, &batch(&[seq as i64, 10])).unwrap())
                 .unwrap();
         }
-        let whole = std::fs::metadata(&s.path).unwrap().len();
+        let whole = s.len;
         // Half of a fourth record, as a crash mid-write leaves it.
         let fourth = encode(4, &batch(&[4])).unwrap();
         s.append(&fourth[..fourth.len() / 2]).unwrap();
@@ -270,7 +303,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&s.path).unwrap().len(), whole);
         // A flipped byte fails the checksum.
         let mut bytes = std::fs::read(&s.path).unwrap();
-        let last = bytes.len() - 3;
+        let last = whole as usize - 3;
         bytes[last] ^= 0xff;
         std::fs::write(&s.path, bytes).unwrap();
         let r = recover(&d, 0).unwrap();
@@ -288,6 +321,7 @@ mod tests {
             first_seq: 1,
             file,
             len: 0,
+            capacity: SEGMENT_BYTES,
         };
         let err = s.append(&encode(1, &batch(&[1])).unwrap()).unwrap_err();
         assert_eq!(err.sqlstate(), "53100", "{err}");
@@ -298,7 +332,7 @@ mod tests {
     fn trim_keeps_the_segments_still_needed() {
         let d = dir("trim");
         for first in [1, 5, 9] {
-            let mut s = Segment::create(&d, first).unwrap();
+            let mut s = Segment::create(&d, first, 0).unwrap();
             s.append(&encode(first, &batch(&[1])).unwrap()).unwrap();
         }
         assert_eq!(trim(&d, 5).unwrap(), 1);
