@@ -8,13 +8,13 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::wal::{self, Segment};
 
 /// One record not yet applied.
@@ -64,6 +64,17 @@ pub struct Wal {
     /// find their record already durable.
     sync: Mutex<()>,
     synced: AtomicU64,
+    /// What is durable, for statements waiting on it.
+    durable: tokio::sync::watch::Sender<Durable>,
+    /// Wakes the syncer thread.
+    syncer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+/// The bytes of the log known durable, or why no more will be.
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    upto: u64,
+    failed: Option<Arc<String>>,
 }
 
 /// Records taken for one apply.
@@ -116,76 +127,144 @@ impl Wal {
             }),
             sync: Mutex::new(()),
             synced: AtomicU64::new(0),
+            durable: tokio::sync::watch::Sender::new(Durable::default()),
+            syncer: Mutex::new(None),
         })
     }
 
     /// Appends `batch` (rows in the table's schema) and returns once it is
-    /// durable. Blocking.
-    pub fn append(&self, batch: RecordBatch) -> Result<u64> {
-        let (seq, end) = {
-            let mut inner = self.inner.lock().expect("wal");
-            if self.closed.load(Ordering::Acquire) {
-                return Err(crate::error::Error::CommitConflict {
-                    table: self.table.clone(),
-                    version: 0,
-                    reason: "the table was dropped or renamed while the row was written; retry"
-                        .into(),
+    /// durable: the record is written at once, then the log's syncer
+    /// thread makes everything written so far durable with one fsync and
+    /// wakes every statement it covers (group commit).
+    pub async fn append(self: &Arc<Self>, batch: RecordBatch) -> Result<u64> {
+        let (seq, end) = self.write(batch)?;
+        if self.synced.load(Ordering::Acquire) < end {
+            let mut durable = self.durable.subscribe();
+            self.request_sync();
+            let reached = durable
+                .wait_for(|s| s.upto >= end || s.failed.is_some())
+                .await
+                .map(|s| s.clone());
+            let failed = match reached {
+                Ok(s) if s.upto >= end => None,
+                Ok(s) => s.failed,
+                Err(_) => Some(Arc::new("the log's syncer stopped".to_string())),
+            };
+            if let Some(why) = failed {
+                // Not durable, so never acknowledged: it must not be
+                // applied or seen either. The segment may hold it; a
+                // restart that finds it whole applies it, as a database
+                // may keep a write whose acknowledgement was lost.
+                self.inner
+                    .lock()
+                    .expect("wal")
+                    .pending
+                    .retain(|p| p.seq != seq);
+                return Err(Error::Io {
+                    path: self.dir.display().to_string(),
+                    source: std::io::Error::other(why.to_string()),
                 });
             }
-            let seq = inner.next_seq;
-            let record = wal::encode(seq, &batch)?;
-            if !inner.segment.fits(record.len()) {
-                // The full segment is made durable whole before the next
-                // one takes records, so durability stays one byte count.
-                inner.segment.sync()?;
-                self.synced.fetch_max(inner.written, Ordering::AcqRel);
-                inner.segment = Segment::create(&self.dir, seq, record.len() as u64)?;
-            }
-            inner.segment.append(&record)?;
-            inner.next_seq += 1;
-            inner.written += record.len() as u64;
-            let end = inner.written;
-            inner.pending.push_back(Pending {
-                seq,
-                end,
-                batch,
-                bytes: record.len(),
-                at: Instant::now(),
-            });
-            (seq, end)
-        };
-        if let Err(e) = self.sync_to(end) {
-            // Not durable, so never acknowledged: it must not be applied
-            // or seen either. The segment may hold it; a restart that finds
-            // it whole applies it, as a database may keep a write whose
-            // acknowledgement was lost.
-            self.inner
-                .lock()
-                .expect("wal")
-                .pending
-                .retain(|p| p.seq != seq);
-            return Err(e);
         }
         Ok(seq)
     }
 
-    /// Waits until the log's first `end` bytes are durable: one writer
-    /// syncs everything written so far, the others find their bytes in it.
-    fn sync_to(&self, end: u64) -> Result<()> {
-        if self.synced.load(Ordering::Acquire) >= end {
-            return Ok(());
+    /// Writes one record (not yet durable); its sequence number and the
+    /// byte count that makes it durable.
+    fn write(&self, batch: RecordBatch) -> Result<(u64, u64)> {
+        let mut inner = self.inner.lock().expect("wal");
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::CommitConflict {
+                table: self.table.clone(),
+                version: 0,
+                reason: "the table was dropped or renamed while the row was written; retry".into(),
+            });
         }
+        if let Some(why) = &self.durable.borrow().failed {
+            return Err(Error::Io {
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other(format!("the write-ahead log failed earlier: {why}")),
+            });
+        }
+        let seq = inner.next_seq;
+        let record = wal::encode(seq, &batch)?;
+        if !inner.segment.fits(record.len()) {
+            // The full segment is made durable whole before the next one
+            // takes records, so durability stays one byte count.
+            inner.segment.sync()?;
+            self.mark_synced(inner.written);
+            inner.segment = Segment::create(&self.dir, seq, record.len() as u64)?;
+        }
+        inner.segment.append(&record)?;
+        inner.next_seq += 1;
+        inner.written += record.len() as u64;
+        let end = inner.written;
+        inner.pending.push_back(Pending {
+            seq,
+            end,
+            batch,
+            bytes: record.len(),
+            at: Instant::now(),
+        });
+        Ok((seq, end))
+    }
+
+    fn mark_synced(&self, upto: u64) {
+        self.synced.fetch_max(upto, Ordering::AcqRel);
+        self.durable.send_if_modified(|s| {
+            let moved = upto > s.upto;
+            s.upto = s.upto.max(upto);
+            moved
+        });
+    }
+
+    /// Asks the syncer thread (started on first use) for an fsync.
+    fn request_sync(self: &Arc<Self>) {
+        let mut syncer = self.syncer.lock().expect("wal syncer");
+        if let Some(tx) = syncer.as_ref()
+            && tx.send(()).is_ok()
+        {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let wal = Arc::downgrade(self);
+        let started = std::thread::Builder::new()
+            .name("wal-sync".into())
+            .spawn(move || {
+                // One fsync for every request queued while the last ran.
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    let Some(wal) = wal.upgrade() else { return };
+                    if let Err(e) = wal.sync_written() {
+                        tracing::error!(table = %wal.table, error = %e, "write-ahead log fsync failed");
+                        wal.durable
+                            .send_modify(|s| s.failed = Some(Arc::new(e.to_string())));
+                    }
+                }
+            });
+        match started {
+            Ok(_) => {
+                let _ = tx.send(());
+                *syncer = Some(tx);
+            }
+            Err(e) => self
+                .durable
+                .send_modify(|s| s.failed = Some(Arc::new(format!("no syncer thread: {e}")))),
+        }
+    }
+
+    /// Makes everything written so far durable.
+    fn sync_written(&self) -> Result<()> {
         let _turn = self.sync.lock().expect("wal sync");
-        if self.synced.load(Ordering::Acquire) >= end {
-            return Ok(());
-        }
         let (file, target) = {
             let inner = self.inner.lock().expect("wal");
             (inner.segment.handle()?, inner.written)
         };
-        file.sync_data()
-            .map_err(|e| crate::error::Error::io(&self.dir, e))?;
-        self.synced.fetch_max(target, Ordering::AcqRel);
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
+        self.mark_synced(target);
         Ok(())
     }
 
@@ -234,7 +313,7 @@ impl Wal {
         };
         let last_seq = last.seq;
         inner.segment.sync()?;
-        self.synced.fetch_max(inner.written, Ordering::AcqRel);
+        self.mark_synced(inner.written);
         Ok(Some(Batch {
             last_seq,
             batches: inner.pending.iter().map(|p| p.batch.clone()).collect(),

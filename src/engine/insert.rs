@@ -135,12 +135,8 @@ impl Engine {
         let batch = datafusion::arrow::compute::concat_batches(&layout.schema, &batches)?;
         // What the apply would refuse is refused now, not left in the log.
         crate::storage::files::check_designated(&layout, &batch)?;
-        let waiting = tokio::task::spawn_blocking(move || {
-            wal.append(batch)?;
-            Ok::<_, Error>(wal.pending_rows())
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        wal.append(batch).await?;
+        let waiting = wal.pending_rows();
         let full = self.config.wal_apply_rows;
         if waiting as u64 >= full.saturating_mul(4) {
             // The applier is behind (a slow disk or bucket): this writer
