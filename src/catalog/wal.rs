@@ -66,8 +66,6 @@ pub struct Wal {
     synced: AtomicU64,
     /// What is durable, for statements waiting on it.
     durable: tokio::sync::watch::Sender<Durable>,
-    /// Wakes the syncer thread.
-    syncer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// The bytes of the log known durable, or why no more will be.
@@ -128,45 +126,64 @@ impl Wal {
             sync: Mutex::new(()),
             synced: AtomicU64::new(0),
             durable: tokio::sync::watch::Sender::new(Durable::default()),
-            syncer: Mutex::new(None),
         })
     }
 
     /// Appends `batch` (rows in the table's schema) and returns once it is
-    /// durable: the record is written at once, then the log's syncer
-    /// thread makes everything written so far durable with one fsync and
-    /// wakes every statement it covers (group commit).
-    pub async fn append(self: &Arc<Self>, batch: RecordBatch) -> Result<u64> {
+    /// durable. The record is written at once; then the statement either
+    /// finds it durable, or takes the log's fsync turn (an fsync covers
+    /// every record written so far: group commit), or waits for the fsync
+    /// in progress to end and looks again.
+    pub async fn append(&self, batch: RecordBatch) -> Result<u64> {
         let (seq, end) = self.write(batch)?;
-        if self.synced.load(Ordering::Acquire) < end {
-            let mut durable = self.durable.subscribe();
-            self.request_sync();
-            let reached = durable
-                .wait_for(|s| s.upto >= end || s.failed.is_some())
-                .await
-                .map(|s| s.clone());
-            let failed = match reached {
-                Ok(s) if s.upto >= end => None,
-                Ok(s) => s.failed,
-                Err(_) => Some(Arc::new("the log's syncer stopped".to_string())),
-            };
+        let mut durable = self.durable.subscribe();
+        loop {
+            // Seen before looking, so a notification after this wakes us.
+            let failed = durable.borrow_and_update().failed.clone();
+            if self.synced.load(Ordering::Acquire) >= end {
+                return Ok(seq);
+            }
             if let Some(why) = failed {
-                // Not durable, so never acknowledged: it must not be
-                // applied or seen either. The segment may hold it; a
-                // restart that finds it whole applies it, as a database
-                // may keep a write whose acknowledgement was lost.
-                self.inner
-                    .lock()
-                    .expect("wal")
-                    .pending
-                    .retain(|p| p.seq != seq);
-                return Err(Error::Io {
-                    path: self.dir.display().to_string(),
-                    source: std::io::Error::other(why.to_string()),
-                });
+                return Err(self.unacknowledged(seq, &why));
+            }
+            if let Ok(turn) = self.sync.try_lock() {
+                // This statement's thread syncs for everyone waiting: the
+                // fsync is short and one at a time, so it runs in place.
+                let synced = self.sync_written();
+                drop(turn);
+                match synced {
+                    Ok(upto) => self.mark_synced(upto),
+                    Err(e) => {
+                        let why = Arc::new(e.to_string());
+                        self.durable
+                            .send_modify(|s| s.failed = Some(Arc::clone(&why)));
+                        return Err(self.unacknowledged(seq, &why));
+                    }
+                }
+                continue;
+            }
+            // The turn is taken: its holder notifies after it lets go, so
+            // this wakes when that fsync has ended.
+            if durable.changed().await.is_err() {
+                return Err(self.unacknowledged(seq, "the log was closed"));
             }
         }
-        Ok(seq)
+    }
+
+    /// A record that was not made durable: it must not be applied or seen
+    /// either. The segment may hold it; a restart that finds it whole
+    /// applies it, as a database may keep a write whose acknowledgement was
+    /// lost.
+    fn unacknowledged(&self, seq: u64, why: &str) -> Error {
+        self.inner
+            .lock()
+            .expect("wal")
+            .pending
+            .retain(|p| p.seq != seq);
+        Error::Io {
+            path: self.dir.display().to_string(),
+            source: std::io::Error::other(why.to_string()),
+        }
     }
 
     /// Writes one record (not yet durable); its sequence number and the
@@ -209,63 +226,25 @@ impl Wal {
         Ok((seq, end))
     }
 
+    /// Records that `upto` bytes are durable and wakes every waiter (also
+    /// when nothing moved: a waiter may be waiting for the turn).
     fn mark_synced(&self, upto: u64) {
         self.synced.fetch_max(upto, Ordering::AcqRel);
-        self.durable.send_if_modified(|s| {
-            let moved = upto > s.upto;
-            s.upto = s.upto.max(upto);
-            moved
-        });
+        self.durable.send_modify(|s| s.upto = s.upto.max(upto));
     }
 
-    /// Asks the syncer thread (started on first use) for an fsync.
-    fn request_sync(self: &Arc<Self>) {
-        let mut syncer = self.syncer.lock().expect("wal syncer");
-        if let Some(tx) = syncer.as_ref()
-            && tx.send(()).is_ok()
-        {
-            return;
-        }
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let wal = Arc::downgrade(self);
-        let started = std::thread::Builder::new()
-            .name("wal-sync".into())
-            .spawn(move || {
-                // One fsync for every request queued while the last ran.
-                while rx.recv().is_ok() {
-                    while rx.try_recv().is_ok() {}
-                    let Some(wal) = wal.upgrade() else { return };
-                    if let Err(e) = wal.sync_written() {
-                        tracing::error!(table = %wal.table, error = %e, "write-ahead log fsync failed");
-                        wal.durable
-                            .send_modify(|s| s.failed = Some(Arc::new(e.to_string())));
-                    }
-                }
-            });
-        match started {
-            Ok(_) => {
-                let _ = tx.send(());
-                *syncer = Some(tx);
-            }
-            Err(e) => self
-                .durable
-                .send_modify(|s| s.failed = Some(Arc::new(format!("no syncer thread: {e}")))),
-        }
-    }
-
-    /// Makes everything written so far durable.
-    fn sync_written(&self) -> Result<()> {
-        let _turn = self.sync.lock().expect("wal sync");
+    /// Makes everything written so far durable; the caller holds the
+    /// fsync turn. Returns the byte count now durable.
+    fn sync_written(&self) -> Result<u64> {
         let (file, target) = {
             let inner = self.inner.lock().expect("wal");
             (inner.segment.handle()?, inner.written)
         };
-        if self.synced.load(Ordering::Acquire) >= target {
-            return Ok(());
+        if self.synced.load(Ordering::Acquire) < target {
+            file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
+            self.synced.fetch_max(target, Ordering::AcqRel);
         }
-        file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
-        self.mark_synced(target);
-        Ok(())
+        Ok(target)
     }
 
     /// The durable records not yet applied, in order. `f` runs with the
@@ -306,18 +285,23 @@ impl Wal {
 
     /// Takes every record for an apply, all made durable first.
     pub fn take(&self) -> Result<Option<Batch>> {
-        let _turn = self.sync.lock().expect("wal sync");
-        let inner = self.inner.lock().expect("wal");
-        let Some(last) = inner.pending.back() else {
-            return Ok(None);
+        let taken = {
+            let _turn = self.sync.lock().expect("wal sync");
+            let inner = self.inner.lock().expect("wal");
+            match inner.pending.back() {
+                None => Ok(None),
+                Some(last) => inner.segment.sync().map(|()| {
+                    self.synced.fetch_max(inner.written, Ordering::AcqRel);
+                    Some(Batch {
+                        last_seq: last.seq,
+                        batches: inner.pending.iter().map(|p| p.batch.clone()).collect(),
+                    })
+                }),
+            }
         };
-        let last_seq = last.seq;
-        inner.segment.sync()?;
-        self.mark_synced(inner.written);
-        Ok(Some(Batch {
-            last_seq,
-            batches: inner.pending.iter().map(|p| p.batch.clone()).collect(),
-        }))
+        // After the turn is let go: statements waiting for it look again.
+        self.mark_synced(0);
+        taken
     }
 
     /// Publishes an applied batch: `commit` makes the table's new version
