@@ -10,6 +10,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Catalog;
+use super::table::CompactionPolicy;
+
+/// Merges after an apply, per table, at most this many (as the compactor).
+const MERGES_AFTER_APPLY: usize = 16;
 
 enum Signal {
     /// A table's log reached the apply size.
@@ -23,12 +27,19 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// Applies every `interval` (zero: only when a log is full).
-    pub fn start(catalog: Arc<Catalog>, interval: Duration) -> Applier {
+    /// Applies every `interval` (zero: only when a log is full). After an
+    /// apply the table's small files are merged by `policy` (`None`: no
+    /// compaction), since the compactor's round skips a table whose
+    /// writer is busy, and a table with a steady stream of applies is.
+    pub fn start(
+        catalog: Arc<Catalog>,
+        interval: Duration,
+        policy: Option<CompactionPolicy>,
+    ) -> Applier {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("wal-apply".into())
-            .spawn(move || run(&catalog, interval, &rx))
+            .spawn(move || run(&catalog, interval, policy.as_ref(), &rx))
             .ok();
         Applier {
             tx: Mutex::new(Some(tx)),
@@ -60,7 +71,12 @@ impl Drop for Applier {
     }
 }
 
-fn run(catalog: &Catalog, interval: Duration, rx: &Receiver<Signal>) {
+fn run(
+    catalog: &Catalog,
+    interval: Duration,
+    policy: Option<&CompactionPolicy>,
+    rx: &Receiver<Signal>,
+) {
     loop {
         let signal = if interval.is_zero() {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -71,21 +87,31 @@ fn run(catalog: &Catalog, interval: Duration, rx: &Receiver<Signal>) {
             signal,
             Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected)
         );
-        apply_all(catalog);
+        apply_all(catalog, policy);
         if stop {
             return;
         }
     }
 }
 
-fn apply_all(catalog: &Catalog) {
+fn apply_all(catalog: &Catalog, policy: Option<&CompactionPolicy>) {
     for table in catalog.tables() {
         if table.wal().is_none_or(|w| w.pending_rows() == 0) {
             continue;
         }
         match table.apply_wal_blocking() {
             Ok(rows) => {
-                tracing::debug!(table = %table.display_name(), rows, "applied write-ahead log")
+                tracing::debug!(table = %table.display_name(), rows, "applied write-ahead log");
+                for _ in 0..MERGES_AFTER_APPLY {
+                    match policy.map(|p| table.compact_blocking(p)) {
+                        Some(Ok(n)) if n > 0 => {}
+                        Some(Err(e)) => {
+                            tracing::warn!(table = %table.display_name(), error = %e, "compaction after an apply failed");
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(table = %table.display_name(), error = %e, "write-ahead log apply failed; retrying later")

@@ -294,13 +294,14 @@ impl Engine {
                 pg_catalog,
             }),
         );
+        let policy = crate::catalog::CompactionPolicy {
+            max_files: config.compaction_max_files,
+            small_file: config.compaction_small_file_size,
+            max_input: config.compaction_max_input_size,
+        };
         let compactor = crate::catalog::compactor::Compactor::start(
             Arc::clone(&catalog),
-            crate::catalog::CompactionPolicy {
-                max_files: config.compaction_max_files,
-                small_file: config.compaction_small_file_size,
-                max_input: config.compaction_max_input_size,
-            },
+            policy.clone(),
             Duration::from_millis(config.compaction_interval_ms),
         );
         if config.wal_enabled {
@@ -309,6 +310,7 @@ impl Engine {
         let wal_applier = crate::catalog::applier::Applier::start(
             Arc::clone(&catalog),
             Duration::from_millis(config.wal_apply_interval_ms),
+            (config.compaction_interval_ms > 0).then_some(policy),
         );
         let planner = Arc::new(ctx.state());
         Ok(Arc::new(Engine {
