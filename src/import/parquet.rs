@@ -153,15 +153,8 @@ fn dry_run(job: &Job<'_>, data: &bytes::Bytes, plan: &ParquetPlan) -> Result<Sum
             *partitions.entry(0).or_default() += converted.num_rows() as u64;
             continue;
         };
-        let micros = datafusion::arrow::compute::cast(
-            converted.column(ts),
-            &datafusion::arrow::datatypes::DataType::Int64,
-        )
-        .map_err(|e| fail(format!("[file={file}] {e}")))?;
-        let micros = micros
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .expect("cast to Int64");
+        let micros = crate::storage::files::timestamp_micros(converted.column(ts))
+            .map_err(|e| fail(format!("[file={file}] {e}")))?;
         for v in micros.iter().flatten() {
             *partitions.entry(by.floor(v)).or_default() += 1;
         }

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::SysTable;
@@ -104,11 +103,7 @@ fn partitions_with(state: &TableState, unapplied: &[RecordBatch]) -> Result<usiz
     for batch in unapplied.iter().filter(|b| b.num_rows() > 0) {
         match state.meta.timestamp_index() {
             Some(i) => {
-                let micros = cast(batch.column(i), &DataType::Int64)?;
-                let micros = micros
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("cast to Int64");
+                let micros = crate::storage::files::timestamp_micros(batch.column(i))?;
                 names.extend(micros.iter().flatten().map(|v| by.partition_name(v)));
             }
             None => {
