@@ -66,6 +66,8 @@ pub struct Progress {
     pub errors: AtomicU64,
     /// Set when the import ended, however.
     pub done: AtomicBool,
+    /// How it ended (set just before `done`).
+    pub outcome: Mutex<Option<super::log::Status>>,
     /// The table and file, for `sys.copy_progress`.
     pub table: Mutex<String>,
     pub file: Mutex<String>,

@@ -155,6 +155,7 @@ impl Importer {
             }
         }
         progress.errors.store(errors, Ordering::Relaxed);
+        *progress.outcome.lock().expect("progress") = Some(status);
         // From here the slot counts as free (`reserve` waits for it).
         progress.done.store(true, Ordering::Release);
         job.log(None, status, message, counts);

@@ -75,7 +75,13 @@ impl SysTable for CopyProgress {
                 text(&p.table.lock().expect("progress")),
                 text(&p.file.lock().expect("progress")),
                 Arc::new(StringArray::from(vec![if done { None } else { phase }])),
-                text(if done { "finished" } else { "running" }),
+                // How it ended, once it has (a failed import is not
+                // "finished").
+                text(match *p.outcome.lock().expect("progress") {
+                    Some(outcome) if done => outcome.as_str(),
+                    _ if done => "finished",
+                    _ => "running",
+                }),
                 float(Some(p.fraction())),
                 int(bytes),
                 int(load(&p.bytes_total)),

@@ -426,6 +426,11 @@ async fn cancel_and_one_import_at_a_time() {
     assert_eq!(row, (id.clone(), "cancelled".to_string()));
     let (status, message, ..) = wait_final(&client, &id).await;
     assert_eq!(status, "cancelled");
+    // sys.copy_progress says how it ended too.
+    assert_eq!(
+        scalar(&client, "select status from sys.copy_progress").await,
+        "cancelled"
+    );
     let message = message.unwrap();
     assert!(message.starts_with("import cancelled [phase="), "{message}");
     assert!(message.ends_with("msg=`Cancelled`]"), "{message}");
