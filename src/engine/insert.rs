@@ -53,7 +53,7 @@ impl Engine {
         check_width(table, batch.num_columns(), &targets)?;
         let meta = table.meta();
         let batch = crate::catalog::values::convert_batch(&meta, &batch, &targets)?;
-        if let Some(wal) = table.wal().filter(|_| meta.wal).cloned()
+        if let Some(wal) = self.small_write_log(table, &meta)
             && batch.num_rows() as u64 <= self.config.wal_max_statement_rows
         {
             return self.append_to_wal(table, wal, vec![batch]).await;
@@ -85,7 +85,7 @@ impl Engine {
         let mut pending_rows = 0;
         // A small write goes to the table's write-ahead log: read the
         // source until it ends or outgrows the log's statement size.
-        if let Some(wal) = table.wal().filter(|_| meta.wal).cloned() {
+        if let Some(wal) = self.small_write_log(table, &meta) {
             let limit = self.config.wal_max_statement_rows as usize;
             while pending_rows <= limit {
                 let Some(batch) = stream.next().await else {
@@ -116,6 +116,19 @@ impl Engine {
         tokio::task::spawn_blocking(move || txn.commit())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// The log a small write to `table` goes to: none for a `BYPASS WAL`
+    /// table or with `cairo.wal.enabled=false`.
+    fn small_write_log(
+        &self,
+        table: &Arc<Table>,
+        meta: &TableMeta,
+    ) -> Option<Arc<crate::catalog::wal::Wal>> {
+        table
+            .wal()
+            .filter(|_| meta.wal && self.config.wal_enabled)
+            .cloned()
     }
 
     /// Appends `batches` to `table`'s write-ahead log as one record and

@@ -304,9 +304,9 @@ impl Engine {
             policy.clone(),
             Duration::from_millis(config.compaction_interval_ms),
         );
-        if config.wal_enabled {
-            catalog.enable_wal(&config.root.join("wal"))?;
-        }
+        // Logs are opened (and what a stopped server left in them replayed
+        // and applied) even when new writes no longer go to them.
+        catalog.enable_wal(&config.root.join("wal"))?;
         let wal_applier = crate::catalog::applier::Applier::start(
             Arc::clone(&catalog),
             Duration::from_millis(config.wal_apply_interval_ms),
