@@ -83,6 +83,10 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
+                    // Answers go out as soon as they are written, as
+                    // PostgreSQL's do: a statement's reply must not wait on
+                    // the acknowledgement of the one before.
+                    let _ = socket.set_nodelay(true);
                     let factory = Arc::clone(&factory);
                     tokio::spawn(async move {
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
