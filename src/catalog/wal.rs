@@ -36,6 +36,16 @@ struct Inner {
     /// Bytes written since the log was opened.
     written: u64,
     pending: VecDeque<Pending>,
+    /// Rows of `pending`, kept as records come and go (every INSERT asks).
+    pending_rows: usize,
+}
+
+impl Inner {
+    /// Keeps the pending records `keep` says to.
+    fn retain(&mut self, keep: impl Fn(&Pending) -> bool) {
+        self.pending.retain(|p| keep(p));
+        self.pending_rows = self.pending.iter().map(|p| p.batch.num_rows()).sum();
+    }
 }
 
 /// How far behind the table the log is (`sys.wal_tables`).
@@ -68,10 +78,10 @@ pub struct Wal {
     durable: tokio::sync::watch::Sender<Durable>,
 }
 
-/// The bytes of the log known durable, or why no more will be.
+/// Why no more of the log will be made durable; its changes also wake
+/// statements waiting for the fsync turn (the durable count is `synced`).
 #[derive(Debug, Clone, Default)]
 struct Durable {
-    upto: u64,
     failed: Option<Arc<String>>,
 }
 
@@ -121,6 +131,7 @@ impl Wal {
                 segment,
                 next_seq,
                 written: 0,
+                pending_rows: pending.iter().map(|p| p.batch.num_rows()).sum(),
                 pending,
             }),
             sync: Mutex::new(()),
@@ -175,11 +186,7 @@ impl Wal {
     /// applies it, as a database may keep a write whose acknowledgement was
     /// lost.
     fn unacknowledged(&self, seq: u64, why: &str) -> Error {
-        self.inner
-            .lock()
-            .expect("wal")
-            .pending
-            .retain(|p| p.seq != seq);
+        self.inner.lock().expect("wal").retain(|p| p.seq != seq);
         Error::Io {
             path: self.dir.display().to_string(),
             source: std::io::Error::other(why.to_string()),
@@ -216,6 +223,7 @@ impl Wal {
         inner.next_seq += 1;
         inner.written += record.len() as u64;
         let end = inner.written;
+        inner.pending_rows += batch.num_rows();
         inner.pending.push_back(Pending {
             seq,
             end,
@@ -230,7 +238,7 @@ impl Wal {
     /// when nothing moved: a waiter may be waiting for the turn).
     fn mark_synced(&self, upto: u64) {
         self.synced.fetch_max(upto, Ordering::AcqRel);
-        self.durable.send_modify(|s| s.upto = s.upto.max(upto));
+        self.durable.send_modify(|_| {});
     }
 
     /// Makes everything written so far durable; the caller holds the
@@ -267,7 +275,7 @@ impl Wal {
         let inner = self.inner.lock().expect("wal");
         Lag {
             records: inner.pending.len(),
-            rows: inner.pending.iter().map(|p| p.batch.num_rows()).sum(),
+            rows: inner.pending_rows,
             bytes: inner.pending.iter().map(|p| p.bytes).sum(),
             age_sec: inner
                 .pending
@@ -280,7 +288,7 @@ impl Wal {
     /// Rows waiting to be applied.
     pub fn pending_rows(&self) -> usize {
         let inner = self.inner.lock().expect("wal");
-        inner.pending.iter().map(|p| p.batch.num_rows()).sum()
+        inner.pending_rows
     }
 
     /// Takes every record for an apply, all made durable first.
@@ -312,7 +320,7 @@ impl Wal {
         let out = {
             let mut inner = self.inner.lock().expect("wal");
             let out = commit()?;
-            inner.pending.retain(|p| p.seq > batch.last_seq);
+            inner.retain(|p| p.seq > batch.last_seq);
             out
         };
         // Segments whose records are all applied go; the one being

@@ -36,20 +36,21 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
 
 /// One record's bytes: its frame and `batch` as Arrow IPC.
 pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut payload = Vec::new();
+    // The payload is written after room for the header, which is filled
+    // in once its length and checksum are known: one buffer, no copy.
+    let mut out = vec![0u8; HEADER];
     {
-        let mut writer = StreamWriter::try_new(&mut payload, &batch.schema())?;
+        let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
         writer.write(batch)?;
         writer.finish()?;
     }
-    let len = u32::try_from(payload.len())
+    let len = u32::try_from(out.len() - HEADER)
         .map_err(|_| Error::invalid("a write-ahead log record is limited to 4 GiB"))?;
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&checksum(seq, &payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let crc = checksum(seq, &out[HEADER..]);
+    out[..4].copy_from_slice(&MAGIC);
+    out[4..8].copy_from_slice(&len.to_le_bytes());
+    out[8..16].copy_from_slice(&seq.to_le_bytes());
+    out[16..20].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 
