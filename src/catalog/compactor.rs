@@ -1,7 +1,8 @@
-//! The background compactor: one thread that, every interval, merges the
-//! small files of each table's partitions (single-row INSERTs leave one
-//! file each) with [`Table::compact_blocking`], so later queries open a
-//! handful of files per partition instead of thousands.
+//! The background compactor: one thread that, every interval, drops the
+//! partitions each table's TTL has aged out ([`Table::expire_blocking`])
+//! and merges the small files of its partitions (single-row INSERTs leave
+//! one file each) with [`Table::compact_blocking`], so later queries open
+//! a handful of files per partition instead of thousands.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,15 @@ fn run(catalog: &Catalog, policy: &CompactionPolicy, interval: Duration, stop: &
             _ => return,
         }
         for table in catalog.tables() {
+            match table.expire_blocking() {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(table = %table.display_name(), files = n, "dropped partitions past the table's TTL")
+                }
+                Err(e) => {
+                    tracing::warn!(table = %table.display_name(), error = %e, "TTL enforcement failed")
+                }
+            }
             for _ in 0..MERGES_PER_ROUND {
                 match table.compact_blocking(policy) {
                     Ok(0) => break,

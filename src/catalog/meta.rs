@@ -49,6 +49,124 @@ pub struct TableMeta {
     pub partition_by: PartitionBy,
     #[serde(default)]
     pub wal: bool,
+    /// QuestDB's table parameters (`WITH …`, `SET PARAM`).
+    #[serde(default, skip_serializing_if = "TableParams::is_empty")]
+    pub params: TableParams,
+    /// Partitions whose whole time range is older than the newest row by
+    /// more than this are dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Ttl>,
+    /// `DEDUP UPSERT KEYS(…)`: a row replaces the stored rows with equal
+    /// values in these columns (the designated timestamp among them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dedup_keys: Vec<String>,
+}
+
+/// QuestDB's table parameters. `max_uncommitted_rows` is the row count at
+/// which the table's write-ahead log is applied; `o3_max_lag` is kept and
+/// shown only (rows are sorted when written, whatever their lateness).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uncommitted_rows: Option<u64>,
+    /// Microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o3_max_lag: Option<u64>,
+}
+
+impl TableParams {
+    pub fn is_empty(&self) -> bool {
+        *self == TableParams::default()
+    }
+
+    pub fn set(&mut self, p: &TableParam) {
+        match *p {
+            TableParam::MaxUncommittedRows(n) => self.max_uncommitted_rows = Some(n),
+            TableParam::O3MaxLag(us) => self.o3_max_lag = Some(us),
+        }
+    }
+
+    /// `WITH …` as SHOW CREATE TABLE writes it (empty when none is set).
+    fn ddl(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(n) = self.max_uncommitted_rows {
+            out.push(format!("maxUncommittedRows={n}"));
+        }
+        if let Some(us) = self.o3_max_lag {
+            out.push(format!("o3MaxLag={us}us"));
+        }
+        if out.is_empty() {
+            String::new()
+        } else {
+            format!(" WITH {}", out.join(", "))
+        }
+    }
+}
+
+/// One table parameter as written in `WITH` or `SET PARAM`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TableParam {
+    MaxUncommittedRows(u64),
+    /// Microseconds.
+    O3MaxLag(u64),
+}
+
+/// A table's time to live, in QuestDB's units.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Ttl {
+    pub count: u32,
+    pub unit: TtlUnit,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TtlUnit {
+    Hours,
+    Days,
+    Weeks,
+    Months,
+    Years,
+}
+
+impl TtlUnit {
+    /// `HOUR`, `HOURS`, `H` and the like, case-insensitively.
+    pub fn parse(word: &str) -> Option<TtlUnit> {
+        Some(match word.to_ascii_uppercase().as_str() {
+            "H" | "HOUR" | "HOURS" => TtlUnit::Hours,
+            "D" | "DAY" | "DAYS" => TtlUnit::Days,
+            "W" | "WEEK" | "WEEKS" => TtlUnit::Weeks,
+            "M" | "MONTH" | "MONTHS" => TtlUnit::Months,
+            "Y" | "YEAR" | "YEARS" => TtlUnit::Years,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TtlUnit::Hours => "HOURS",
+            TtlUnit::Days => "DAYS",
+            TtlUnit::Weeks => "WEEKS",
+            TtlUnit::Months => "MONTHS",
+            TtlUnit::Years => "YEARS",
+        }
+    }
+}
+
+impl Ttl {
+    /// The oldest instant (UTC microseconds) a partition's end may have
+    /// and be kept, for a table whose newest row is at `newest`.
+    pub fn cutoff(&self, newest: i64) -> i64 {
+        use crate::sql::time::add_months;
+        let n = self.count as i64;
+        const HOUR: i64 = 3_600_000_000;
+        match self.unit {
+            TtlUnit::Hours => newest - n * HOUR,
+            TtlUnit::Days => newest - n * 24 * HOUR,
+            TtlUnit::Weeks => newest - n * 7 * 24 * HOUR,
+            TtlUnit::Months => add_months(newest, -n),
+            TtlUnit::Years => add_months(newest, -12 * n),
+        }
+    }
 }
 
 impl TableMeta {
@@ -98,6 +216,26 @@ impl TableMeta {
             }
             None => {}
         }
+        if !self.dedup_keys.is_empty() {
+            let ts = self.timestamp.as_deref().ok_or_else(|| {
+                Error::invalid(
+                    "deduplication is possible only on tables with designated timestamps",
+                )
+            })?;
+            for k in &self.dedup_keys {
+                if self.column(k).is_none() {
+                    return Err(Error::ColumnNotFound {
+                        column: k.clone(),
+                        position: None,
+                    });
+                }
+            }
+            if !self.dedup_keys.iter().any(|k| k.eq_ignore_ascii_case(ts)) {
+                return Err(Error::invalid(format!(
+                    "deduplicate key list must include dedicated timestamp column [column={ts}]"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -145,7 +283,17 @@ impl TableMeta {
             schema: self.arrow_schema(),
             timestamp: self.timestamp_index(),
             partition_by: self.partition_by,
+            bloom: self.bloom_columns(),
         }
+    }
+
+    /// The indexed columns, whose files carry bloom filters.
+    pub fn bloom_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.indexed)
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// DDL that recreates the table (SHOW CREATE TABLE).
@@ -181,7 +329,15 @@ impl TableMeta {
             ddl.push_str(&format!(" timestamp({})", quote_ident(ts)));
         }
         ddl.push_str(&format!(" PARTITION BY {}", self.partition_by.name()));
+        if let Some(ttl) = self.ttl {
+            ddl.push_str(&format!(" TTL {} {}", ttl.count, ttl.unit.name()));
+        }
         ddl.push_str(if self.wal { " WAL" } else { " BYPASS WAL" });
+        ddl.push_str(&self.params.ddl());
+        if !self.dedup_keys.is_empty() {
+            let keys: Vec<String> = self.dedup_keys.iter().map(|k| quote_ident(k)).collect();
+            ddl.push_str(&format!(" DEDUP UPSERT KEYS({})", keys.join(", ")));
+        }
         ddl.push(';');
         ddl
     }
@@ -218,6 +374,9 @@ mod tests {
             timestamp: Some("ts".into()),
             partition_by: PartitionBy::Day,
             wal: true,
+            params: TableParams::default(),
+            ttl: None,
+            dedup_keys: vec![],
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod applier;
 pub mod compactor;
+mod dedup;
 pub mod file_keys;
 pub mod meta;
 pub mod name;
@@ -25,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub use meta::{ColumnMeta, TableMeta, quote_ident};
+pub use meta::{ColumnMeta, TableMeta, TableParam, TableParams, Ttl, TtlUnit, quote_ident};
 pub use name::NameKind;
 pub use table::{AppendTxn, CompactionPolicy, Table};
 pub use types::ColumnType;

@@ -231,7 +231,7 @@ impl TableProvider for TableScanProvider {
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         self.table.check_readable()?;
         self.table.refresh()?;
-        let (snapshot, pending) = self.table.read_view();
+        let (snapshot, pending) = self.table.read_view()?;
         let meta = &snapshot.meta;
         let ts_index = meta.timestamp_index();
         let range = match &meta.timestamp {
@@ -346,9 +346,10 @@ impl TableScanProvider {
         if pending.iter().all(|b| b.num_rows() == 0) {
             return Ok(None);
         }
-        let columns =
-            |b: &RecordBatch| RecordBatch::try_new(Arc::clone(&self.schema), b.columns().to_vec());
-        let batches = pending.iter().map(columns).collect::<Result<Vec<_>, _>>()?;
+        let batches = pending
+            .iter()
+            .map(|b| crate::storage::conform(b, &self.schema))
+            .collect::<crate::error::Result<Vec<_>>>()?;
         let mut all = concat_batches(&self.schema, &batches)?;
         if let Some(i) = ts_index {
             let order = sort_to_indices(all.column(i), None, None)?;

@@ -94,11 +94,18 @@ impl Table {
 
     /// The table's current version and the rows of its write-ahead log
     /// not yet applied to it, taken together: an apply swaps both at once.
-    pub fn read_view(&self) -> (TableState, Vec<RecordBatch>) {
-        match self.wal() {
-            Some(wal) => wal.visible(|| self.snapshot()),
-            None => (self.snapshot(), Vec::new()),
-        }
+    pub fn read_view(&self) -> Result<(TableState, Vec<RecordBatch>)> {
+        let Some(wal) = self.wal() else {
+            return Ok((self.snapshot(), Vec::new()));
+        };
+        let (state, rows) = wal.visible(|| self.snapshot());
+        // Records written before an ALTER TABLE carry the old columns.
+        let schema = state.meta.arrow_schema();
+        let rows = rows
+            .iter()
+            .map(|b| storage::conform_logged(b, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((state, rows))
     }
 
     /// Applies the write-ahead log's records: their rows become sorted
@@ -112,14 +119,13 @@ impl Table {
         let Some(batch) = wal.take()? else {
             return Ok(0);
         };
-        // Records written before a RENAME COLUMN carry the old names; the
-        // positions and types are the table's.
+        // Records written before an ALTER TABLE carry the old columns.
         let schema = self.meta().arrow_schema();
         let rows = batch
             .batches
             .iter()
-            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .map(|b| storage::conform_logged(b, &schema))
+            .collect::<Result<Vec<_>>>()?;
         txn.write(&rows)?;
         txn.wal_applied = Some((wal.app_id().to_string(), batch.last_seq));
         wal.applied(&batch, || txn.commit())
@@ -293,42 +299,135 @@ impl Table {
         Ok(())
     }
 
-    /// Rewrites every file under a new definition with the same column
-    /// positions and types (RENAME COLUMN), then swaps definition and files
-    /// in one manifest.
-    pub async fn rewrite(self: &Arc<Self>, new_meta: TableMeta) -> Result<()> {
-        let _guard = self.write_lock.lock().await;
+    /// Changes the table in one version (ALTER TABLE, UPDATE, DELETE,
+    /// DROP PARTITION): `meta` becomes its definition; of the current
+    /// files, `select` names those removed whole and those whose rows go
+    /// through `rows`. A file whose rows `rows` changes none of (it
+    /// reports 0 affected) is kept as it is; the others are written anew
+    /// under `meta`, and every new file is durable before the version that
+    /// names it, so a crash leaves the version before or the one after.
+    /// Returns the rows affected (those of dropped files included).
+    pub async fn change(
+        self: &Arc<Self>,
+        meta: TableMeta,
+        select: impl FnOnce(&[DataFile]) -> Result<Selection> + Send + 'static,
+        rows: RowMap,
+    ) -> Result<u64> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.change_blocking(meta, select, rows))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// [`Table::change`] for threads outside the async runtime.
+    pub fn change_blocking(
+        self: &Arc<Self>,
+        meta: TableMeta,
+        select: impl FnOnce(&[DataFile]) -> Result<Selection>,
+        rows: RowMap,
+    ) -> Result<u64> {
+        let _guard = Arc::clone(&self.write_lock).blocking_lock_owned();
+        self.check_readable()?;
         self.catch_up()?;
         let old = self.snapshot();
-        let this = Arc::clone(self);
-        let meta = new_meta.clone();
-        let files = tokio::task::spawn_blocking(move || -> Result<Vec<DataFile>> {
-            let layout = meta.layout();
-            let mut out = Vec::new();
-            let version = old.manifest.version + 1;
-            for (i, f) in old.manifest.files.iter().enumerate() {
-                let batches =
-                    storage::read_files(&this.loc, std::slice::from_ref(f), &layout.schema)?;
-                out.extend(storage::write_rows(
-                    &this.loc.dir,
-                    &layout,
-                    &batches,
-                    &file_tag(version, &format!("r{i}")),
-                )?);
+        let selection = select(&old.manifest.files)?;
+        let read = old.meta.layout();
+        let layout = meta.layout();
+        let version = old.manifest.version + 1;
+        let mut affected: u64 = selection.dropped.iter().map(|f| f.rows).sum();
+        let (mut written, mut replaced) = (Vec::new(), Vec::new());
+        let result = (|| {
+            for (i, f) in selection.rewritten.iter().enumerate() {
+                let mut out = Vec::new();
+                let mut n = 0;
+                for b in storage::read_files(&self.loc, std::slice::from_ref(f), &read.schema)? {
+                    let (b, k) = rows(b)?;
+                    n += k;
+                    out.push(b);
+                }
+                if n == 0 {
+                    continue;
+                }
+                affected += n;
+                let tag = file_tag(version, &format!("w{i}"));
+                written.extend(storage::write_rows(&self.loc.dir, &layout, &out, &tag)?);
+                replaced.push(f.clone());
             }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-        let old = self.snapshot();
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.remove_unnamed(&written);
+            return Err(e);
+        }
+        let gone: Vec<DataFile> = selection.dropped.into_iter().chain(replaced).collect();
+        if gone.is_empty() && written.is_empty() && meta == old.meta {
+            return Ok(affected);
+        }
         let mut manifest = (*old.manifest).clone();
         manifest.version += 1;
-        manifest.files = files;
+        manifest
+            .files
+            .retain(|f| !gone.iter().any(|g| g.path == f.path));
+        manifest.files.extend(written.iter().cloned());
+        manifest.files.sort_by(|a, b| a.partition.cmp(&b.partition));
         manifest.definition =
-            serde_json::to_value(&new_meta).map_err(|e| Error::Internal(e.to_string()))?;
-        self.publish(new_meta, manifest, &[])?;
-        self.retire(&old.manifest.files);
-        Ok(())
+            serde_json::to_value(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Err(e) = self.publish(meta, manifest, &[]) {
+            self.remove_unnamed(&written);
+            return Err(e);
+        }
+        self.retire(&gone);
+        Ok(affected)
+    }
+
+    /// Drops the partitions the table's TTL has aged out (their whole
+    /// time range older than the newest row by more than the TTL), in one
+    /// version; returns how many files went. Blocking.
+    pub fn expire_blocking(self: &Arc<Self>) -> Result<usize> {
+        let state = self.snapshot();
+        let Some(ttl) = state.meta.ttl else {
+            return Ok(0);
+        };
+        if state.broken.is_some() {
+            return Ok(0);
+        }
+        let unit = state.meta.partition_by;
+        let expired = |files: &[DataFile]| -> Vec<DataFile> {
+            let Some(newest) = files.iter().filter_map(|f| f.max_ts).max() else {
+                return Vec::new();
+            };
+            let cutoff = ttl.cutoff(newest);
+            // A partition ends where the next one starts.
+            files
+                .iter()
+                .filter(|f| f.min_ts.is_some_and(|t| unit.next(unit.floor(t)) <= cutoff))
+                .cloned()
+                .collect()
+        };
+        if expired(&state.manifest.files).is_empty() {
+            return Ok(0);
+        }
+        let dropped = std::sync::atomic::AtomicUsize::new(0);
+        self.change_blocking(
+            state.meta,
+            |files| {
+                let gone = expired(files);
+                dropped.store(gone.len(), std::sync::atomic::Ordering::Relaxed);
+                Ok(Selection {
+                    dropped: gone,
+                    rewritten: Vec::new(),
+                })
+            },
+            Box::new(|b| Ok((b, 0))),
+        )?;
+        Ok(dropped.into_inner())
+    }
+
+    /// Removes files this process wrote that no version names.
+    fn remove_unnamed(&self, files: &[DataFile]) {
+        for f in files {
+            let _ = std::fs::remove_file(self.loc.dir.join(&f.path));
+        }
     }
 
     /// Merges small files of one partition into one sorted file, if a
@@ -490,6 +589,20 @@ impl Table {
     }
 }
 
+/// What a [`Table::change`] does to the current files.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Removed whole (DROP PARTITION).
+    pub dropped: Vec<DataFile>,
+    /// Read and written again through the change's row map.
+    pub rewritten: Vec<DataFile>,
+}
+
+/// A change's map of one batch of a file's rows (in the old definition's
+/// schema) to the rows it keeps (in the new one's), with the count of rows
+/// it changed or removed.
+pub type RowMap = Box<dyn Fn(RecordBatch) -> Result<(RecordBatch, u64)> + Send + Sync>;
+
 /// The `txn` application id whose version counts the TRUNCATEs (the
 /// load ledger's epoch).
 const LEDGER_EPOCH: &str = "sluice-ledger-epoch";
@@ -615,8 +728,16 @@ impl AppendTxn {
     pub fn commit(mut self) -> Result<u64> {
         let rows = self.rows();
         let old = self.table.snapshot();
+        let replaced = if old.meta.dedup_keys.is_empty() {
+            Vec::new()
+        } else {
+            self.deduplicate(&old)?
+        };
         let mut manifest = (*old.manifest).clone();
         manifest.version = self.version;
+        manifest
+            .files
+            .retain(|f| !replaced.iter().any(|r| r.path == f.path));
         manifest.files.extend(self.written.iter().cloned());
         // Each file is recorded with the ledger's current epoch.
         let epoch = if self.loads.is_empty() {
@@ -640,7 +761,67 @@ impl AppendTxn {
         }
         self.table.publish(old.meta, manifest, &loads)?;
         self.committed = true;
+        self.table.retire(&replaced);
         Ok(rows)
+    }
+
+    /// Merges each partition this transaction wrote to with the rows the
+    /// table holds there, keeping the last row of each dedup key; the
+    /// merged files replace the written ones. Returns the table's files
+    /// the merge replaces. A partition is read whole (its size bounds the
+    /// memory this takes).
+    fn deduplicate(&mut self, old: &TableState) -> Result<Vec<DataFile>> {
+        let layout = old.meta.layout();
+        let keys: Vec<usize> = old
+            .meta
+            .dedup_keys
+            .iter()
+            .filter_map(|k| old.meta.column_index(k))
+            .collect();
+        let mut partitions: Vec<String> =
+            self.written.iter().map(|f| f.partition.clone()).collect();
+        partitions.sort();
+        partitions.dedup();
+        // New files are local until committed, on object storage too.
+        let local = TableLoc::local(self.table.loc.dir.clone());
+        let (mut merged, mut replaced) = (Vec::new(), Vec::new());
+        let result = (|| {
+            for (i, p) in partitions.iter().enumerate() {
+                let stored: Vec<DataFile> = old
+                    .manifest
+                    .files
+                    .iter()
+                    .filter(|f| &f.partition == p)
+                    .cloned()
+                    .collect();
+                let new: Vec<DataFile> = self
+                    .written
+                    .iter()
+                    .filter(|f| &f.partition == p)
+                    .cloned()
+                    .collect();
+                let mut batches = storage::read_files(&self.table.loc, &stored, &layout.schema)?;
+                batches.extend(storage::read_files(&local, &new, &layout.schema)?);
+                let rows = super::dedup::last_per_key(&layout.schema, &batches, &keys)?;
+                drop(batches);
+                let tag = file_tag(self.version, &format!("d{i}"));
+                merged.extend(storage::write_rows(
+                    &self.table.loc.dir,
+                    &layout,
+                    &[rows],
+                    &tag,
+                )?);
+                replaced.extend(stored);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.table.remove_unnamed(&merged);
+            return Err(e);
+        }
+        let written = std::mem::replace(&mut self.written, merged);
+        self.table.remove_unnamed(&written);
+        Ok(replaced)
     }
 }
 
@@ -680,6 +861,9 @@ mod tests {
             timestamp: Some("ts".into()),
             partition_by: PartitionBy::Day,
             wal: false,
+            params: Default::default(),
+            ttl: None,
+            dedup_keys: vec![],
         }
     }
 

@@ -69,7 +69,13 @@ impl Engine {
             partition_by,
             // QuestDB's default: partitioned tables are WAL tables.
             wal: c.wal.unwrap_or(partition_by != PartitionBy::None),
+            params: Default::default(),
+            ttl: c.ttl,
+            dedup_keys: vec![],
         };
+        for p in &c.params {
+            meta.params.set(p);
+        }
         if let Some((ts, position)) = &c.timestamp {
             let col = meta.column(ts).ok_or_else(|| Error::ColumnNotFound {
                 column: ts.clone(),
@@ -83,6 +89,7 @@ impl Engine {
                 meta.columns[i].ty = ColumnType::Timestamp;
             }
         }
+        meta.dedup_keys = column_names(&meta, &c.dedup)?;
         let Some(table) =
             self.catalog
                 .create_table(&c.table.schema, &c.table.name, meta, c.if_not_exists)?
@@ -157,43 +164,12 @@ impl Engine {
 
     /// Applies `table`'s write-ahead log now (before a change of its
     /// definition rewrites its files).
-    async fn apply_wal(&self, table: &Arc<crate::catalog::Table>) -> Result<()> {
+    pub(super) async fn apply_wal(&self, table: &Arc<crate::catalog::Table>) -> Result<()> {
         let t = Arc::clone(table);
         tokio::task::spawn_blocking(move || t.apply_wal_blocking())
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         Ok(())
-    }
-
-    pub(super) async fn rename_column(
-        &self,
-        table: TableRef,
-        from: (String, usize),
-        to: String,
-    ) -> Result<Output> {
-        let t = self.table(&table)?;
-        let mut meta = t.meta();
-        let i = meta
-            .column_index(&from.0)
-            .ok_or_else(|| Error::ColumnNotFound {
-                column: from.0.clone(),
-                position: Some(from.1),
-            })?;
-        if meta.column_index(&to).is_some_and(|j| j != i) {
-            return Err(Error::DuplicateColumn { column: to });
-        }
-        if meta
-            .timestamp
-            .as_deref()
-            .is_some_and(|ts| ts.eq_ignore_ascii_case(&meta.columns[i].name))
-        {
-            meta.timestamp = Some(to.clone());
-        }
-        meta.columns[i].name = to;
-        meta.validate()?;
-        self.apply_wal(&t).await?;
-        t.rewrite(meta).await?;
-        Ok(Output::ddl("ALTER TABLE"))
     }
 
     pub(super) fn show_tables(&self) -> Result<Output> {
@@ -250,6 +226,21 @@ impl Engine {
             vec![meta.ddl(&table.to_string())],
         )))
     }
+}
+
+/// Columns named in a statement, spelled as the table spells them.
+pub(super) fn column_names(meta: &TableMeta, names: &[(String, usize)]) -> Result<Vec<String>> {
+    names
+        .iter()
+        .map(|(n, position)| {
+            meta.column(n)
+                .map(|c| c.name.clone())
+                .ok_or_else(|| Error::ColumnNotFound {
+                    column: n.clone(),
+                    position: Some(*position),
+                })
+        })
+        .collect()
 }
 
 /// QuestDB's SHOW COLUMNS columns.

@@ -119,7 +119,9 @@ impl Engine {
     }
 
     /// The log a small write to `table` goes to: none for a `BYPASS WAL`
-    /// table or with `cairo.wal.enabled=false`.
+    /// table, with `cairo.wal.enabled=false`, or for a table with DEDUP
+    /// keys (its rows replace stored ones as they are committed, so they
+    /// never sit in the log beside the rows they replace).
     fn small_write_log(
         &self,
         table: &Arc<Table>,
@@ -127,7 +129,7 @@ impl Engine {
     ) -> Option<Arc<crate::catalog::wal::Wal>> {
         table
             .wal()
-            .filter(|_| meta.wal && self.config.wal_enabled)
+            .filter(|_| meta.wal && self.config.wal_enabled && meta.dedup_keys.is_empty())
             .cloned()
     }
 
@@ -144,13 +146,19 @@ impl Engine {
         if rows == 0 {
             return Ok(0);
         }
-        let layout = table.meta().layout();
+        let meta = table.meta();
+        let layout = meta.layout();
         let batch = datafusion::arrow::compute::concat_batches(&layout.schema, &batches)?;
         // What the apply would refuse is refused now, not left in the log.
         crate::storage::files::check_designated(&layout, &batch)?;
         wal.append(batch).await?;
         let waiting = wal.pending_rows();
-        let full = self.config.wal_apply_rows;
+        // The table's maxUncommittedRows, when set, is its batch size.
+        let full = meta
+            .params
+            .max_uncommitted_rows
+            .filter(|n| *n > 0)
+            .unwrap_or(self.config.wal_apply_rows);
         if waiting as u64 >= full.saturating_mul(4) {
             // The applier is behind (a slow disk or bucket): this writer
             // applies, so the rows held in memory stay bounded.

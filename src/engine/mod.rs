@@ -3,10 +3,12 @@
 //! statements and returns [`Output`]s that the wire layers only have to
 //! encode.
 
+mod alter;
 pub mod copy;
 pub mod copy_out;
 mod copy_to;
 mod ddl;
+mod dml;
 pub mod dry_run;
 mod glue;
 pub mod ingest;
@@ -425,7 +427,9 @@ impl Engine {
             Statement::RenameTable { from, to } => {
                 from.schema == SYS_SCHEMA || to.schema == SYS_SCHEMA
             }
-            Statement::RenameColumn { table, .. } => table.schema == SYS_SCHEMA,
+            Statement::AlterTable { table, .. }
+            | Statement::Update { table, .. }
+            | Statement::Delete { table, .. } => table.schema == SYS_SCHEMA,
             Statement::Insert(i) => i.table.schema == SYS_SCHEMA,
             Statement::Copy(c) => c.table.schema == SYS_SCHEMA,
             Statement::CopyFromStdin(c) => c.table.schema == SYS_SCHEMA,
@@ -474,9 +478,14 @@ impl Engine {
             Statement::DropTable { tables, if_exists } => self.drop_tables(tables, if_exists),
             Statement::Truncate { tables } => self.truncate(tables).await,
             Statement::RenameTable { from, to } => self.rename_table(from, to).await,
-            Statement::RenameColumn { table, from, to } => {
-                self.rename_column(table, from, to).await
-            }
+            Statement::AlterTable { table, action } => self.alter_table(table, action).await,
+            Statement::Update {
+                table,
+                assignments,
+                selection,
+            } => self.update(table, assignments, selection, params).await,
+            Statement::Delete { table, selection } => self.delete(table, selection, params).await,
+            Statement::ShowPartitions { table } => self.show_partitions(table),
             Statement::ShowTables => self.show_tables(),
             Statement::ShowColumns { table } => self.show_columns(table),
             Statement::ShowCreateTable { table } => self.show_create_table(table),
@@ -738,6 +747,13 @@ impl Engine {
                 Ok(Described {
                     params: vec![],
                     schema: Some(text_schema("ddl")),
+                })
+            }
+            Statement::ShowPartitions { table } => {
+                self.table(table)?;
+                Ok(Described {
+                    params: vec![],
+                    schema: Some(alter::show_partitions_schema()),
                 })
             }
             Statement::Session(SessionCommand::Show(param)) => Ok(Described {

@@ -88,6 +88,9 @@ pub(super) fn plan(
                 timestamp,
                 partition_by: req.partition_by.unwrap_or(PartitionBy::None),
                 wal: true,
+                params: Default::default(),
+                ttl: None,
+                dedup_keys: vec![],
             };
             meta.validate()
                 .map_err(|e| ImportError::setup(e.to_string()))?;

@@ -287,8 +287,12 @@ fn import_group(
                 take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
             };
             let rel = format!("{partition}/{}.parquet", job.file_stem());
-            let mut writer =
-                FileWriter::create(&t.dir().join(&rel), schema.clone()).map_err(io_error)?;
+            let mut writer = FileWriter::create(
+                &t.dir().join(&rel),
+                schema.clone(),
+                &plan.meta.bloom_columns(),
+            )
+            .map_err(io_error)?;
             if let Err(e) = writer.write(&sorted) {
                 writer.abandon();
                 return Err(io_error(e));
@@ -337,7 +341,14 @@ fn import_partition(
     let partition = plan.meta.partition_by.partition_name(floor);
     let rel = format!("{partition}/{}.parquet", job.file_stem());
     let mut writer = match target {
-        Some(t) => Some(FileWriter::create(&t.dir().join(&rel), schema.clone()).map_err(io_error)?),
+        Some(t) => Some(
+            FileWriter::create(
+                &t.dir().join(&rel),
+                schema.clone(),
+                &plan.meta.bloom_columns(),
+            )
+            .map_err(io_error)?,
+        ),
         None => None,
     };
     let mut decoder = RowDecoder::new(plan, job.req.on_error, BATCH_ROWS.min(entries.len()));

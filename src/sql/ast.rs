@@ -5,7 +5,7 @@
 use datafusion::sql::sqlparser::ast as sp;
 
 use super::limit::QdbLimit;
-use crate::catalog::ColumnMeta;
+use crate::catalog::{ColumnMeta, ColumnType, TableParam, Ttl};
 use crate::storage::PartitionBy;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,52 @@ pub struct CreateTable {
     pub timestamp: Option<(String, usize)>,
     pub partition_by: Option<PartitionBy>,
     pub wal: Option<bool>,
+    pub ttl: Option<Ttl>,
+    /// `WITH name = value, …`.
+    pub params: Vec<TableParam>,
+    /// `DEDUP UPSERT KEYS(…)`.
+    pub dedup: Vec<(String, usize)>,
+}
+
+/// What an `ALTER TABLE` changes (QuestDB's forms).
+#[derive(Debug, Clone)]
+pub enum AlterTable {
+    /// `ADD COLUMN [IF NOT EXISTS] c T [, …]`; each column with where its
+    /// name starts.
+    AddColumns {
+        columns: Vec<(ColumnMeta, usize)>,
+        if_not_exists: bool,
+    },
+    /// `DROP COLUMN c [, …]`.
+    DropColumns(Vec<(String, usize)>),
+    /// `RENAME COLUMN a TO b`.
+    RenameColumn { from: (String, usize), to: String },
+    /// `ALTER COLUMN c TYPE T`.
+    ColumnType {
+        column: (String, usize),
+        ty: ColumnType,
+    },
+    /// `ALTER COLUMN c ADD INDEX` (true) / `DROP INDEX` (false).
+    Index { column: (String, usize), add: bool },
+    /// `DROP PARTITION LIST … | WHERE …`.
+    DropPartitions(PartitionPick),
+    /// `SET PARAM name = value`.
+    SetParams(Vec<TableParam>),
+    /// `SET TTL n UNIT` (`None`: `TTL 0`, none).
+    SetTtl(Option<Ttl>),
+    /// `DEDUP ENABLE UPSERT KEYS(…)` / `DEDUP DISABLE` (`None`).
+    Dedup(Option<Vec<(String, usize)>>),
+}
+
+/// Which partitions a `DROP PARTITION` names.
+#[derive(Debug, Clone)]
+pub enum PartitionPick {
+    /// Partition names (or timestamps inside them) as written, with where
+    /// each starts.
+    List(Vec<(String, usize)>),
+    /// A condition on the designated timestamp, true for a partition's
+    /// start.
+    Where(Box<sp::Expr>),
 }
 
 #[derive(Debug, Clone)]
@@ -330,12 +376,27 @@ pub enum Statement {
         from: TableRef,
         to: TableRef,
     },
-    RenameColumn {
+    AlterTable {
         table: TableRef,
-        from: (String, usize),
-        to: String,
+        action: AlterTable,
+    },
+    /// `UPDATE t SET c = e [, …] [WHERE p]`.
+    Update {
+        table: TableRef,
+        /// Column (and where it is written), value.
+        assignments: Vec<((String, usize), sp::Expr)>,
+        selection: Option<sp::Expr>,
+    },
+    /// `DELETE FROM t [WHERE p]`.
+    Delete {
+        table: TableRef,
+        selection: Option<sp::Expr>,
     },
     Insert(Insert),
+    /// `SHOW PARTITIONS FROM t`.
+    ShowPartitions {
+        table: TableRef,
+    },
     ShowTables,
     ShowColumns {
         table: TableRef,
@@ -382,7 +443,9 @@ impl Statement {
                 | Statement::DropTable { .. }
                 | Statement::Truncate { .. }
                 | Statement::RenameTable { .. }
-                | Statement::RenameColumn { .. }
+                | Statement::AlterTable { .. }
+                | Statement::Update { .. }
+                | Statement::Delete { .. }
                 | Statement::Insert(_)
                 | Statement::Copy(_)
                 | Statement::CopyCancel { .. }

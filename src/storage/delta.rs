@@ -611,10 +611,10 @@ fn maybe_checkpoint(
     }
 }
 
-/// The version replacing the schema (RENAME COLUMN): the kernel builds
+/// The version changing the definition (ALTER TABLE): the kernel builds
 /// no such commit, so it is written here, under the same put-if-absent
-/// rule: a new `metaData` (same table id), every old file removed, the
-/// rewritten files added.
+/// rule: a new `metaData` (same table id), the files the change removes
+/// removed, its new files added.
 fn replace_schema(
     loc: &TableLoc,
     from: &Manifest,
@@ -639,7 +639,7 @@ fn replace_schema(
     let mut lines = vec![
         serde_json::json!({"commitInfo": {
             "timestamp": now,
-            "operation": "CHANGE COLUMN",
+            "operation": "ALTER TABLE",
             "engineInfo": ENGINE_INFO,
             "isBlindAppend": false,
         }}),
@@ -652,7 +652,12 @@ fn replace_schema(
             "createdTime": old.created_time(),
         }}),
     ];
-    for f in &from.files {
+    let removed = to.removed_since(from);
+    for f in from
+        .files
+        .iter()
+        .filter(|f| removed.contains(f.path.as_str()))
+    {
         lines.push(serde_json::json!({"remove": {
             "path": encode_path(&f.path),
             "deletionTimestamp": now,

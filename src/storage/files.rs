@@ -31,6 +31,10 @@ pub struct Layout {
     pub schema: SchemaRef,
     pub timestamp: Option<usize>,
     pub partition_by: PartitionBy,
+    /// Columns whose files carry Parquet bloom filters (QuestDB's indexed
+    /// SYMBOL columns), so `= 'x'` and `IN (…)` skip row groups without
+    /// the value.
+    pub bloom: Vec<String>,
 }
 
 /// The `created_by` of every Parquet file sluice writes.
@@ -58,7 +62,13 @@ pub const CREATED_BY: &str = "sluice";
 /// The most rows a data page holds: 16 Ki rows of a DOUBLE are 128 KiB.
 pub const PAGE_ROWS: usize = 16 * 1024;
 
-fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+/// Bloom filter sizing: the distinct values a row group is expected to
+/// hold and the false-positive rate; a SYMBOL column has few distinct
+/// values, and 8 Ki at 1% costs about 10 KiB a row group.
+const BLOOM_NDV: u64 = 8 * 1024;
+const BLOOM_FPP: f64 = 0.01;
+
+fn writer_properties(schema: &SchemaRef, bloom: &[String]) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -90,6 +100,13 @@ fn writer_properties(schema: &SchemaRef) -> WriterProperties {
             }
             _ => {}
         }
+    }
+    for name in bloom {
+        let col = ColumnPath::from(name.as_str());
+        b = b
+            .set_column_bloom_filter_enabled(col.clone(), true)
+            .set_column_bloom_filter_max_ndv(col.clone(), BLOOM_NDV)
+            .set_column_bloom_filter_fpp(col, BLOOM_FPP);
     }
     b.build()
 }
@@ -186,7 +203,7 @@ pub fn write_rows(
                 unit => unit.partition_name(floor),
             };
             let rel = format!("{partition}/{tag}-{n}.parquet");
-            let size = write_file(&table_dir.join(&rel), &part_batch)?;
+            let size = write_file(&table_dir.join(&rel), &part_batch, &layout.bloom)?;
             Ok(DataFile {
                 partition,
                 path: rel,
@@ -200,11 +217,11 @@ pub fn write_rows(
 }
 
 /// Writes one Parquet file durably; returns its size in bytes.
-pub fn write_file(path: &Path, batch: &RecordBatch) -> Result<u64> {
+pub fn write_file(path: &Path, batch: &RecordBatch, bloom: &[String]) -> Result<u64> {
     let dir = path.parent().expect("file has a partition directory");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = writer_properties(&batch.schema());
+    let props = writer_properties(&batch.schema(), bloom);
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
     writer.write(batch)?;
     let file = writer.into_inner()?;
@@ -222,11 +239,11 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
-    pub fn create(path: &Path, schema: SchemaRef) -> Result<FileWriter> {
+    pub fn create(path: &Path, schema: SchemaRef, bloom: &[String]) -> Result<FileWriter> {
         let dir = path.parent().expect("file has a partition directory");
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let props = writer_properties(&schema);
+        let props = writer_properties(&schema, bloom);
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
         Ok(FileWriter {
             path: path.to_path_buf(),
@@ -274,10 +291,9 @@ pub fn verify_file(path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Reads whole files back (used to rewrite a table), cast to `schema`
-/// position by position, so a file written before a column rename still
-/// reads under the new names. A file on object storage is fetched whole
-/// (compaction bounds how many bytes it reads at once).
+/// Reads whole files back (to rewrite a table), each batch in `schema`
+/// by column name (see [`conform`]). A file on object storage is fetched
+/// whole (compaction bounds how many bytes it reads at once).
 pub fn read_files(
     loc: &TableLoc,
     files: &[DataFile],
@@ -300,9 +316,63 @@ pub fn read_files(
             }
         };
         for batch in batches {
-            let columns: Vec<ArrayRef> = batch.columns().to_vec();
-            out.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
+            out.push(conform(&batch, schema)?);
         }
     }
     Ok(out)
+}
+
+/// A write-ahead log record's rows in the table's current `schema`: by
+/// position when only names differ (the record was written before a
+/// RENAME COLUMN), else by name as [`conform`] does.
+pub fn conform_logged(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let fields = batch.schema_ref().fields();
+    let renamed = fields.len() == schema.fields().len()
+        && fields
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.data_type() == b.data_type())
+        && !fields
+            .iter()
+            .zip(schema.fields())
+            .any(|(a, b)| a.name() != b.name() && schema.field_with_name(a.name()).is_ok());
+    if renamed {
+        return Ok(RecordBatch::try_new(
+            Arc::clone(schema),
+            batch.columns().to_vec(),
+        )?);
+    }
+    conform(batch, schema)
+}
+
+/// `batch` in `schema`, column by column by name: a column the batch lacks
+/// (added to the table after the rows were written) reads NULL, one the
+/// schema lacks (dropped) is left out, and one of another type (changed
+/// by ALTER COLUMN TYPE, which checked every value converts) is cast.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(RecordBatch::try_new(
+            Arc::clone(schema),
+            batch.columns().to_vec(),
+        )?);
+    }
+    let rows = batch.num_rows();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
+            Some(c) => Ok(cast(c, f.data_type())?),
+            None => Ok(datafusion::arrow::array::new_null_array(
+                f.data_type(),
+                rows,
+            )),
+        })
+        .collect::<Result<_>>()?;
+    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
 }

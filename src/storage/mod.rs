@@ -21,7 +21,7 @@ pub mod partition;
 pub mod vacuum;
 pub mod wal;
 
-pub use files::{FileWriter, Layout, read_files, verify_file, write_rows};
+pub use files::{FileWriter, Layout, conform, conform_logged, read_files, verify_file, write_rows};
 pub use location::{Remote, TableLoc};
 pub use manifest::{DataFile, Manifest};
 pub use object::{Bucket, S3Url};

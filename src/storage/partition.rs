@@ -74,6 +74,21 @@ impl PartitionBy {
         }
     }
 
+    /// The start of the partition after the one starting at `floor`
+    /// (where that one ends).
+    pub fn next(&self, floor: i64) -> i64 {
+        match self {
+            PartitionBy::None => i64::MAX,
+            PartitionBy::Hour => floor + MICROS_PER_HOUR,
+            PartitionBy::Day => floor + MICROS_PER_DAY,
+            PartitionBy::Week => floor + 7 * MICROS_PER_DAY,
+            // From the first of a month 32 days land in the next month, and
+            // from January 1st 366 days in the next year.
+            PartitionBy::Month => self.floor(floor + 32 * MICROS_PER_DAY),
+            PartitionBy::Year => self.floor(floor + 366 * MICROS_PER_DAY),
+        }
+    }
+
     /// The directory name of the partition holding `micros`.
     pub fn partition_name(&self, micros: i64) -> String {
         if *self == PartitionBy::None {
@@ -112,6 +127,20 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339(s)
             .unwrap()
             .timestamp_micros()
+    }
+
+    #[test]
+    fn next_partition_starts() {
+        let t = ts("2024-02-10T05:00:00Z");
+        for (unit, want) in [
+            (PartitionBy::Hour, "2024-02-10T06:00:00Z"),
+            (PartitionBy::Day, "2024-02-11T00:00:00Z"),
+            (PartitionBy::Week, "2024-02-12T00:00:00Z"),
+            (PartitionBy::Month, "2024-03-01T00:00:00Z"),
+            (PartitionBy::Year, "2025-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(unit.next(unit.floor(t)), ts(want), "{unit:?}");
+        }
     }
 
     #[test]

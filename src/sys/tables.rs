@@ -47,7 +47,10 @@ impl SysTable for TablesTable {
     fn snapshot(&self) -> Result<RecordBatch> {
         let tables = self.catalog.tables();
         // Rows of a write-ahead log count as soon as queries see them.
-        let views: Vec<_> = tables.iter().map(|t| t.read_view()).collect();
+        let views: Vec<_> = tables
+            .iter()
+            .map(|t| t.read_view())
+            .collect::<Result<_>>()?;
         let unapplied: Vec<usize> = views
             .iter()
             .map(|(_, rows)| rows.iter().map(RecordBatch::num_rows).sum())

@@ -1,6 +1,8 @@
 //! The one integration-test binary: a real `sluice` process per test on
 //! ephemeral ports, driven by real clients (tokio-postgres, psql, reqwest).
 //!
+//! * `alter`: ALTER TABLE, UPDATE, DELETE, DROP PARTITION as Delta readers
+//!   see them, `kill -9` mid-UPDATE, DEDUP imports, TTL, bloom filters.
 //! * `pg`: the PostgreSQL wire protocol: simple and extended queries,
 //!   parameters, logins, errors, psql.
 //! * `http`: `/exec` and `/exp`.
@@ -27,6 +29,7 @@
 //! * `streaming`: results stream with bounded server memory (psql, `/exp`,
 //!   COPY TO STDOUT), fetch sizes, cancel and disconnect mid-result.
 
+mod alter;
 mod common;
 mod compaction;
 mod console;

@@ -143,6 +143,9 @@ pub fn plan(
                     PartitionBy::None
                 },
                 wal: true,
+                params: Default::default(),
+                ttl: None,
+                dedup_keys: vec![],
             };
             meta.validate()
                 .map_err(|e| ImportError::setup(e.to_string()))?;

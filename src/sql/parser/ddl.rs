@@ -36,6 +36,9 @@ impl Qp<'_> {
         let mut timestamp = None;
         let mut partition_by = None;
         let mut wal = None;
+        let mut ttl = None;
+        let mut params = Vec::new();
+        let mut dedup = Vec::new();
         loop {
             let t = self.p.peek_token();
             if self.parse_word("timestamp") {
@@ -59,6 +62,15 @@ impl Qp<'_> {
                         "'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected",
                     )
                 })?);
+            } else if self.parse_word("ttl") {
+                ttl = self.ttl()?;
+            } else if self.p.parse_keyword(Keyword::WITH) {
+                params.push(self.table_param()?);
+                while self.p.consume_token(&Token::Comma) {
+                    params.push(self.table_param()?);
+                }
+            } else if self.parse_word("dedup") {
+                dedup = self.upsert_keys()?;
             } else if self.parse_word("wal") {
                 wal = Some(true);
             } else if self.parse_word("bypass") {
@@ -78,11 +90,20 @@ impl Qp<'_> {
             timestamp,
             partition_by,
             wal,
+            ttl,
+            params,
+            dedup,
         }))
     }
 
-    fn column_def(&mut self) -> Result<ColumnMeta> {
+    pub(super) fn column_def(&mut self) -> Result<ColumnMeta> {
         let (name, _) = self.column_name()?;
+        self.column_type(&name)
+    }
+
+    /// A column's type and its options (`CAPACITY`, `INDEX`, …).
+    pub(super) fn column_type(&mut self, name: &str) -> Result<ColumnMeta> {
+        let name = name.to_string();
         let t = self.p.next_token();
         let type_name = match &t.token {
             Token::Word(w) => w.value.to_ascii_uppercase(),
@@ -174,6 +195,15 @@ impl Qp<'_> {
                 table: self.table_ref()?,
             });
         }
+        if self.parse_word("partitions") {
+            let t = self.p.peek_token();
+            if !self.p.parse_keyword(Keyword::FROM) {
+                return Err(self.err_at(&t, "'from' expected"));
+            }
+            return Ok(Statement::ShowPartitions {
+                table: self.table_ref()?,
+            });
+        }
         if self.peek_word("create") && self.peek_word_nth(1, "table") {
             self.p.next_token();
             self.p.next_token();
@@ -187,7 +217,10 @@ impl Qp<'_> {
         }
         if words.is_empty() {
             let t = self.p.peek_token();
-            return Err(self.err_at(&t, "'tables', 'columns' or 'create table' expected"));
+            return Err(self.err_at(
+                &t,
+                "'tables', 'columns', 'partitions' or 'create table' expected",
+            ));
         }
         Ok(Statement::Session(SessionCommand::Show(words.join(" "))))
     }
@@ -214,6 +247,20 @@ mod tests {
         assert_eq!(c.timestamp.unwrap().0, "ts");
         assert_eq!(c.partition_by, Some(PartitionBy::Day));
         assert_eq!(c.wal, Some(true));
+    }
+
+    #[test]
+    fn create_table_options() {
+        let Statement::CreateTable(c) = one(
+            "CREATE TABLE trades (symbol SYMBOL CAPACITY 256 CACHE, price DOUBLE, timestamp TIMESTAMP) \
+             timestamp(timestamp) PARTITION BY DAY TTL 2 DAYS WAL \
+             WITH maxUncommittedRows=500000, o3MaxLag=600000000us DEDUP UPSERT KEYS(timestamp, symbol);",
+        ) else {
+            panic!()
+        };
+        assert_eq!(c.ttl.map(|t| t.count), Some(2));
+        assert_eq!(c.params.len(), 2);
+        assert_eq!(c.dedup.len(), 2);
     }
 
     #[test]

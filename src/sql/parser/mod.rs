@@ -2,11 +2,13 @@
 //! statement's first words pick either our own grammar (QuestDB syntax) or
 //! sqlparser's. Errors carry the 0-based character position QuestDB reports.
 //!
-//! One file per statement family: [`ddl`] (CREATE TABLE, SHOW), [`insert`],
+//! One file per statement family: [`ddl`] (CREATE TABLE, SHOW), [`alter`]
+//! (ALTER TABLE, UPDATE, DELETE, table options), [`insert`],
 //! [`copy`] (QuestDB's COPY forms and PostgreSQL's COPY options), and
 //! [`errors`] (sqlparser positions to character offsets). This file holds
 //! the dispatch and the token helpers they share.
 
+mod alter;
 mod copy;
 mod ddl;
 mod errors;
@@ -210,23 +212,13 @@ impl Qp<'_> {
         if self.peek_word("alter") && self.peek_word_nth(1, "table") {
             self.p.next_token();
             self.p.next_token();
-            let table = self.table_ref()?;
-            let t = self.p.peek_token();
-            if self.parse_word("rename") {
-                self.expect_word("column")?;
-                let (from, at) = self.column_name()?;
-                self.expect_word("to")?;
-                let (to, _) = self.column_name()?;
-                return Ok(Statement::RenameColumn {
-                    table,
-                    from: (from, at),
-                    to,
-                });
-            }
-            return Err(self.err_at(
-                &t,
-                "'rename column' expected (only ALTER TABLE … RENAME COLUMN is supported)",
-            ));
+            return self.alter_table();
+        }
+        if self.peek_word("update") {
+            return self.update();
+        }
+        if self.peek_word("delete") {
+            return self.delete();
         }
         if self.peek_word("insert") {
             return self.insert();
@@ -610,7 +602,10 @@ mod tests {
         ));
         assert!(matches!(
             one("alter table a rename column x to y"),
-            Statement::RenameColumn { .. }
+            Statement::AlterTable {
+                action: crate::sql::ast::AlterTable::RenameColumn { .. },
+                ..
+            }
         ));
         assert!(matches!(
             one("truncate table a"),
