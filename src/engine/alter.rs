@@ -21,6 +21,7 @@ use crate::catalog::table::{RowMap, Selection};
 use crate::catalog::{ColumnType, Table, TableMeta};
 use crate::error::{Error, Result};
 use crate::sql::ast::{AlterTable, PartitionPick, TableRef};
+use crate::storage::location::{ATTACHABLE, DETACHED};
 use crate::storage::{DataFile, PartitionBy};
 
 impl Engine {
@@ -207,6 +208,15 @@ impl Engine {
                 )
                 .await?;
             }
+            AlterTable::DetachPartitions(pick) => {
+                let names = self.partitions_picked(&t, &meta, pick)?;
+                self.detach(&t, meta, names).await?;
+            }
+            AlterTable::AttachPartitions(names) => {
+                for (name, position) in names {
+                    self.attach(&t, &name, position).await?;
+                }
+            }
             AlterTable::SetParams(params) => {
                 for p in &params {
                     meta.params.set(p);
@@ -312,6 +322,137 @@ impl Engine {
                     .collect())
             }
         }
+    }
+
+    /// Takes partitions out of the table: their files are linked into
+    /// `<partition>.detached/` beside the table before the version that
+    /// removes them commits, so they are never only in a removed state.
+    async fn detach(&self, t: &Arc<Table>, meta: TableMeta, names: Vec<String>) -> Result<()> {
+        local_only(t, "DETACH PARTITION")?;
+        let newest = t
+            .snapshot()
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.partition.clone())
+            .max();
+        for name in &names {
+            if Some(name) == newest.as_ref() {
+                return Err(Error::invalid(format!(
+                    "cannot detach the active (newest) partition [table={}, partition={name}]",
+                    t.display_name()
+                )));
+            }
+            if t.loc.dir.join(format!("{name}{DETACHED}")).exists() {
+                return Err(Error::invalid(format!(
+                    "partition is already detached [table={}, partition={name}{DETACHED}]",
+                    t.display_name()
+                )));
+            }
+        }
+        let dir = t.loc.dir.clone();
+        t.change(
+            meta,
+            move |files| {
+                let gone: Vec<DataFile> = files
+                    .iter()
+                    .filter(|f| names.contains(&f.partition))
+                    .cloned()
+                    .collect();
+                for name in &names {
+                    let target = dir.join(format!("{name}{DETACHED}"));
+                    std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+                    for f in gone.iter().filter(|f| &f.partition == name) {
+                        let from = dir.join(&f.path);
+                        let to = target.join(from.file_name().expect("a data file has a name"));
+                        if std::fs::hard_link(&from, &to).is_err() {
+                            std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+                        }
+                    }
+                    crate::storage::sync_dir(&target)?;
+                }
+                crate::storage::sync_dir(&dir)?;
+                Ok(Selection {
+                    dropped: gone,
+                    rewritten: Vec::new(),
+                })
+            },
+            unchanged(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Brings `<name>.attachable/` (or `<name>.detached/`) back: its
+    /// Parquet files are read under the table's current columns (by name),
+    /// checked to hold only that partition's rows, and appended in one
+    /// version; the directory goes once that version is committed.
+    async fn attach(&self, t: &Arc<Table>, name: &str, position: usize) -> Result<()> {
+        local_only(t, "ATTACH PARTITION")?;
+        let state = t.snapshot();
+        let unit = state.meta.partition_by;
+        let fail = |why: String| Error::Invalid {
+            message: format!(
+                "could not attach partition [table={}, partition={name}]: {why}",
+                t.display_name()
+            ),
+            position: Some(position),
+        };
+        if state.manifest.files.iter().any(|f| f.partition == name) {
+            return Err(fail("the table has this partition".into()));
+        }
+        let Some(dir) = [ATTACHABLE, DETACHED]
+            .iter()
+            .map(|s| t.loc.dir.join(format!("{name}{s}")))
+            .find(|d| d.is_dir())
+        else {
+            return Err(fail(format!(
+                "no directory {name}{ATTACHABLE} (or {name}{DETACHED}) in the table's directory"
+            )));
+        };
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let file = e.file_name().to_string_lossy().to_string();
+            if file.ends_with(".parquet") {
+                files.push(DataFile {
+                    partition: name.to_string(),
+                    path: file,
+                    rows: 0,
+                    size: 0,
+                    min_ts: None,
+                    max_ts: None,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let layout = state.meta.layout();
+        let source = crate::storage::TableLoc::local(dir.clone());
+        let batches = crate::storage::read_files(&source, &files, &layout.schema)?;
+        if let Some(i) = layout.timestamp {
+            for b in &batches {
+                let micros = crate::storage::files::timestamp_micros(b.column(i))?;
+                if let Some(v) = micros
+                    .iter()
+                    .flatten()
+                    .find(|v| unit.partition_name(*v) != name)
+                {
+                    return Err(fail(format!(
+                        "a row belongs to partition {}",
+                        unit.partition_name(v)
+                    )));
+                }
+            }
+        }
+        let mut txn = t.begin_append().await?;
+        tokio::task::spawn_blocking(move || {
+            txn.write(&batches)?;
+            txn.commit()
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(())
     }
 
     /// QuestDB's SHOW PARTITIONS: one row per partition, with the rows of
@@ -423,6 +564,17 @@ fn human_size(bytes: i64) -> String {
         v /= 1024.0;
     }
     format!("{v:.1} TiB")
+}
+
+/// Detached partitions are directories beside a local table's.
+fn local_only(t: &Table, what: &str) -> Result<()> {
+    if t.loc.remote.is_some() {
+        return Err(Error::unsupported(format!(
+            "{what} is not supported for tables on object storage [table={}]",
+            t.display_name()
+        )));
+    }
+    Ok(())
 }
 
 /// The index of a column named in a statement.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::zip::zip;
 use datafusion::arrow::compute::{cast, filter_record_batch, not, prep_null_mask_filter};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ParamValues, ScalarValue};
 use datafusion::logical_expr::Expr;
@@ -155,6 +155,57 @@ impl Engine {
         Ok(dml("UPDATE", rows))
     }
 
+    /// The types of the `$n` parameters of an UPDATE or DELETE, from the
+    /// columns they are assigned to or compared with (what drivers ask at
+    /// Describe before they encode values).
+    pub(super) fn dml_param_types(
+        &self,
+        table: &TableRef,
+        assigned: &[((String, usize), sp::Expr)],
+        selection: Option<&sp::Expr>,
+    ) -> Result<Vec<Option<DataType>>> {
+        let meta = self.table(table)?.meta();
+        let schema = DFSchema::try_from(meta.arrow_schema().as_ref().clone())?;
+        let mut out: Vec<Option<DataType>> = Vec::new();
+        let mut note = |id: &str, t: Option<DataType>| {
+            if let Ok(n) = id.trim_start_matches('$').parse::<usize>()
+                && n >= 1
+            {
+                if out.len() < n {
+                    out.resize(n, None);
+                }
+                if out[n - 1].is_none() {
+                    out[n - 1] = t;
+                }
+            }
+        };
+        for ((name, _), value) in assigned {
+            if let sp::Expr::Value(v) = value
+                && let sp::Value::Placeholder(id) = &v.value
+            {
+                note(id, meta.column(name).map(|c| c.ty.arrow_type()));
+            }
+        }
+        let exprs = assigned.iter().map(|(_, e)| e).chain(selection);
+        for e in exprs {
+            let logical = self.planner.create_logical_expr_from_sql_expr(
+                sp::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: None,
+                },
+                &schema,
+            )?;
+            let (typed, _) = logical.infer_placeholder_types(&schema)?;
+            typed.apply(|e| {
+                if let Expr::Placeholder(p) = e {
+                    note(&p.id, p.field.as_ref().map(|f| f.data_type().clone()));
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            })?;
+        }
+        Ok(out)
+    }
+
     /// `e` as a condition on rows of `schema`, typed and coerced as
     /// DataFusion does a WHERE clause.
     pub(super) fn row_condition(
@@ -190,7 +241,7 @@ impl Engine {
         params: &[ScalarValue],
     ) -> Result<Arc<dyn PhysicalExpr>> {
         let expr = self.planner.create_logical_expr_from_sql_expr(
-            datafusion::sql::sqlparser::ast::ExprWithAlias {
+            sp::ExprWithAlias {
                 expr: e,
                 alias: None,
             },

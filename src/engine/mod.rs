@@ -729,6 +729,18 @@ impl Engine {
                 params: self.insert_param_types(i)?,
                 schema: None,
             }),
+            Statement::Update {
+                table,
+                assignments,
+                selection,
+            } => Ok(Described {
+                params: self.dml_param_types(table, assignments, selection.as_ref())?,
+                schema: None,
+            }),
+            Statement::Delete { table, selection } => Ok(Described {
+                params: self.dml_param_types(table, &[], selection.as_ref())?,
+                schema: None,
+            }),
             // SHOW's columns are fixed: described without running it (only
             // the table is resolved, so an unknown one fails at Parse).
             Statement::ShowTables => Ok(Described {

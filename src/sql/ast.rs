@@ -65,6 +65,12 @@ pub enum AlterTable {
     Index { column: (String, usize), add: bool },
     /// `DROP PARTITION LIST … | WHERE …`.
     DropPartitions(PartitionPick),
+    /// `DETACH PARTITION LIST … | WHERE …`: out of the table, into
+    /// `<partition>.detached` beside it.
+    DetachPartitions(PartitionPick),
+    /// `ATTACH PARTITION LIST …`: a `<partition>.attachable` (or
+    /// `.detached`) directory back into the table.
+    AttachPartitions(Vec<(String, usize)>),
     /// `SET PARAM name = value`.
     SetParams(Vec<TableParam>),
     /// `SET TTL n UNIT` (`None`: `TTL 0`, none).

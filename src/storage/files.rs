@@ -62,10 +62,15 @@ pub const CREATED_BY: &str = "sluice";
 /// The most rows a data page holds: 16 Ki rows of a DOUBLE are 128 KiB.
 pub const PAGE_ROWS: usize = 16 * 1024;
 
-/// Bloom filter sizing: the distinct values a row group is expected to
-/// hold and the false-positive rate; a SYMBOL column has few distinct
-/// values, and 8 Ki at 1% costs about 10 KiB a row group.
-const BLOOM_NDV: u64 = 8 * 1024;
+/// The most rows a row group holds.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Bloom filter sizing: at most one distinct value per row of a row group,
+/// at a 1% false-positive rate. The writer sizes the filter for that many
+/// and folds it down to the distinct values it saw, so a SYMBOL column of
+/// a few hundred values costs a few hundred bytes a row group, and one of
+/// order ids still skips the row groups without the id.
+const BLOOM_NDV: u64 = ROW_GROUP_ROWS as u64;
 const BLOOM_FPP: f64 = 0.01;
 
 fn writer_properties(schema: &SchemaRef, bloom: &[String]) -> WriterProperties {
@@ -73,7 +78,7 @@ fn writer_properties(schema: &SchemaRef, bloom: &[String]) -> WriterProperties {
         .set_compression(Compression::UNCOMPRESSED)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false)
-        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_created_by(CREATED_BY.to_string());
     for f in schema.fields() {

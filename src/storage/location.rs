@@ -27,6 +27,11 @@ impl Remote {
     }
 }
 
+/// The suffixes of QuestDB's detached partition directories: a DETACH
+/// leaves `<partition>.detached`; ATTACH takes `<partition>.attachable`.
+pub const DETACHED: &str = ".detached";
+pub const ATTACHABLE: &str = ".attachable";
+
 #[derive(Debug, Clone)]
 pub struct TableLoc {
     /// Local files: the table itself, or (remote) files not yet uploaded.
@@ -124,8 +129,16 @@ impl TableLoc {
         let log = |rel: &str| rel.starts_with(&format!("{}/", super::delta::LOG_DIR));
         let keep = |rel: &str| match which {
             Files::Log => log(rel),
-            // Markers (`_sluice_…`) and hidden names are not data files.
-            Files::Data => !log(rel) && !rel.starts_with('_') && !rel.starts_with('.'),
+            // Markers (`_sluice_…`), hidden names and detached partitions
+            // (`<partition>.detached`, `.attachable`) are not data files.
+            Files::Data => {
+                let top = rel.split('/').next().unwrap_or_default();
+                !log(rel)
+                    && !rel.starts_with('_')
+                    && !rel.starts_with('.')
+                    && !top.ends_with(DETACHED)
+                    && !top.ends_with(ATTACHABLE)
+            }
         };
         match &self.remote {
             Some(r) => Ok(r

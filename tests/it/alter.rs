@@ -178,50 +178,14 @@ async fn show_partitions_and_the_stored_options() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_update_leaves_the_table_before_or_after() {
-    let root = common::scratch("alter_kill");
-    let server = Server::start(&root);
-    let c = server.client().await;
-    c.batch_execute(
-        "CREATE TABLE t (ts TIMESTAMP, k SYMBOL, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL;
-         INSERT INTO t SELECT ts, CASE WHEN x % 2 = 0 THEN 'a' ELSE 'b' END, 1.0
-           FROM (SELECT x, to_timestamp_micros(1704067200000000 + x * 4000000) AS ts
-                 FROM generate_series(1, 400000) AS g(x));",
-    )
-    .await
-    .unwrap();
-    let dir = root.join("db/public/t");
-    let before = common::data_files(&dir).len();
-    let (update, conn) = server.client_and_connection().await;
-    let running = tokio::spawn(async move {
-        let _conn = conn;
-        let _ = update
-            .execute("UPDATE t SET v = 2.0 WHERE k = 'a'", &[])
-            .await;
-    });
-    // Killed once the UPDATE has written a new file (mid-way).
-    eventually(
-        "the UPDATE's first new file",
-        Duration::from_secs(60),
-        || {
-            let dir = dir.clone();
-            async move { (common::data_files(&dir).len() > before).then_some(()) }
-        },
+    killed_mid_way(
+        "alter_kill_update",
+        ROWS_400K,
+        "UPDATE t SET v = 2.0 WHERE k = 'a'",
+        "SELECT count(*) FILTER (WHERE v = 2.0) || ' ' || count(*) FROM t",
+        ["0 400000", "200000 400000"],
     )
     .await;
-    server.kill9();
-    running.abort();
-    let server = Server::start(&root);
-    let c = server.client().await;
-    let changed: i64 = scalar(&c, "SELECT count(*) FROM t WHERE v = 2.0")
-        .await
-        .parse()
-        .unwrap();
-    assert!(
-        changed == 0 || changed == 200_000,
-        "a half-applied UPDATE: {changed} rows changed"
-    );
-    assert_eq!(scalar(&c, "SELECT count(*) FROM t").await, "400000");
-    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,4 +314,136 @@ async fn an_indexed_symbol_skips_row_groups_by_bloom_filter() {
         "{after}"
     );
     server.stop();
+}
+
+/// UPDATE and DELETE with parameters from the drivers that bind them on
+/// the server (asyncpg encodes by the types Describe gives, psycopg binds
+/// text), and UPDATE over QuestDB's `/exec` with its row count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_and_delete_take_driver_parameters() {
+    let root = common::scratch("alter_params");
+    let server = Server::start(&root);
+    let script = r#"
+import asyncio, datetime, os, asyncpg, psycopg
+port = os.environ["PG_PORT"]
+async def main():
+    c = await asyncpg.connect(f"postgresql://admin:quest@127.0.0.1:{port}/qdb")
+    await c.execute("CREATE TABLE p (ts TIMESTAMP, k SYMBOL, v DOUBLE, n INT) TIMESTAMP(ts) PARTITION BY DAY")
+    await c.execute("INSERT INTO p VALUES ('2024-01-01T00:00:00Z', 'a', 1.0, 1), ('2024-01-02T00:00:00Z', 'b', 2.0, 2), ('2024-01-03T00:00:00Z', 'c', 3.0, 3)")
+    r = await c.execute("UPDATE p SET v = $1, n = $2 WHERE k = $3", 9.5, 7, "a")
+    assert r == "UPDATE 1", r
+    r = await c.execute("DELETE FROM p WHERE ts >= $1 AND n > $2", datetime.datetime(2024, 1, 3), 2)
+    assert r == "DELETE 1", r
+    got = await c.fetch("SELECT k, v, n FROM p ORDER BY ts")
+    assert [tuple(g) for g in got] == [("a", 9.5, 7), ("b", 2.0, 2)], got
+asyncio.run(main())
+with psycopg.connect(f"postgresql://admin:quest@127.0.0.1:{port}/qdb", autocommit=True) as conn:
+    cur = conn.execute("UPDATE p SET v = v + %s WHERE k = %s", (0.5, "b"))
+    assert cur.rowcount == 1, cur.rowcount
+    assert conn.execute("SELECT v FROM p WHERE k = 'b'").fetchone()[0] == 2.5
+print("drivers ok")
+"#;
+    let out = python(script, &[("PG_PORT", server.pg.port().to_string())]);
+    assert!(out.contains("drivers ok"), "{out}");
+    let body: serde_json::Value = reqwest::get(server.url(&format!(
+        "/exec?query={}",
+        common::enc("UPDATE p SET n = 0")
+    )))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body, serde_json::json!({"dml": "OK", "updated": 2}));
+    server.stop();
+}
+
+/// `statement` runs on its own connection and the server is killed once
+/// the statement has written its first new file; after a restart `probe`
+/// must answer as before the statement or as after it.
+async fn killed_mid_way(
+    name: &str,
+    setup: &str,
+    statement: &'static str,
+    probe: &str,
+    outcomes: [&str; 2],
+) {
+    let root = common::scratch(name);
+    let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let c = server.client().await;
+    c.batch_execute(setup).await.unwrap();
+    assert_eq!(scalar(&c, probe).await, outcomes[0], "before {statement}");
+    let dir = root.join("db/public/t");
+    let before = common::data_files(&dir).len();
+    let log = std::fs::read_dir(dir.join("_delta_log")).unwrap().count();
+    let (other, conn) = server.client_and_connection().await;
+    let running = tokio::spawn(async move {
+        let _conn = conn;
+        let _ = other.batch_execute(statement).await;
+    });
+    // A new data file or a new log entry: the statement is under way.
+    eventually(
+        &format!("{statement} under way"),
+        Duration::from_secs(60),
+        || {
+            let dir = dir.clone();
+            async move {
+                let log_now = std::fs::read_dir(dir.join("_delta_log")).unwrap().count();
+                (common::data_files(&dir).len() > before || log_now > log).then_some(())
+            }
+        },
+    )
+    .await;
+    server.kill9();
+    running.abort();
+    let server = Server::start(&root);
+    let c = server.client().await;
+    let got = scalar(&c, probe).await;
+    assert!(
+        outcomes.contains(&got.as_str()),
+        "{statement} half done: {got} (before {}, after {})",
+        outcomes[0],
+        outcomes[1]
+    );
+    server.stop();
+}
+
+const ROWS_400K: &str =
+    "CREATE TABLE t (ts TIMESTAMP, k SYMBOL, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL;
+     INSERT INTO t SELECT ts, CASE WHEN x % 2 = 0 THEN 'a' ELSE 'b' END, 1.0
+       FROM (SELECT x, to_timestamp_micros(1704067200000000 + x * 4000000) AS ts
+             FROM generate_series(1, 400000) AS g(x));";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_delete_or_a_drop_partition_leaves_before_or_after() {
+    killed_mid_way(
+        "alter_kill_delete",
+        ROWS_400K,
+        "DELETE FROM t WHERE k = 'a'",
+        "SELECT count(*) FROM t",
+        ["400000", "200000"],
+    )
+    .await;
+    killed_mid_way(
+        "alter_kill_drop",
+        ROWS_400K,
+        "ALTER TABLE t DROP PARTITION WHERE ts < '2024-01-10'",
+        "SELECT count(*) FROM t WHERE ts < '2024-01-10'",
+        ["194399", "0"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_dedup_insert_leaves_before_or_after() {
+    // Every row of the INSERT replaces a stored one: the count stays, the
+    // values move from 1.0 to 2.0 all at once or not at all.
+    killed_mid_way(
+        "alter_kill_dedup",
+        &format!("{ROWS_400K} ALTER TABLE t DEDUP ENABLE UPSERT KEYS(ts, k);"),
+        "INSERT INTO t SELECT ts, k, 2.0 FROM t",
+        "SELECT count(*) || ' ' || sum(v) FROM t",
+        ["400000 400000.0", "400000 800000.0"],
+    )
+    .await;
 }

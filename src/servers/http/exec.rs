@@ -120,12 +120,14 @@ pub async fn exec(
     let rows = match output {
         Output::Rows(rows) => rows,
         Output::Command(c) => {
-            let key = if c.kind == CommandKind::Dml {
-                "dml"
-            } else {
-                "ddl"
+            // QuestDB's answers: `{"ddl":"OK"}`, `{"dml":"OK"}`, and for
+            // UPDATE the rows it changed.
+            let body = match (c.kind, c.tag, c.rows) {
+                (CommandKind::Dml, "UPDATE", Some(n)) => json!({ "dml": "OK", "updated": n }),
+                (CommandKind::Dml, ..) => json!({ "dml": "OK" }),
+                _ => json!({ "ddl": "OK" }),
             };
-            return axum::Json(json!({ key: "OK" })).into_response();
+            return axum::Json(body).into_response();
         }
         Output::CopyIn(_) | Output::CopyOut(_) => {
             return error_response(&query, &stdio_error());

@@ -48,6 +48,16 @@ impl Qp<'_> {
                 }
                 AlterTable::DropColumns(names)
             }
+        } else if self.parse_word("detach") {
+            self.expect_word("partition")?;
+            AlterTable::DetachPartitions(self.partition_pick()?)
+        } else if self.parse_word("attach") {
+            self.expect_word("partition")?;
+            let t = self.p.peek_token();
+            match self.partition_pick()? {
+                PartitionPick::List(names) => AlterTable::AttachPartitions(names),
+                PartitionPick::Where(_) => return Err(self.err_at(&t, "'list' expected")),
+            }
         } else if self.parse_word("rename") {
             self.expect_word("column")?;
             let from = self.column_name()?;
@@ -99,7 +109,7 @@ impl Qp<'_> {
         } else {
             return Err(self.err_at(
                 &t,
-                "'add', 'drop', 'rename', 'alter', 'set' or 'dedup' expected",
+                "'add', 'drop', 'rename', 'alter', 'attach', 'detach', 'set' or 'dedup' expected",
             ));
         };
         Ok(Statement::AlterTable { table, action })
