@@ -260,6 +260,7 @@ class Server:
         tables = f"cairo.root=s3://bench/{root.name}\n" if s3 else ""
         conf.write_text(
             "http.bind.to=127.0.0.1:0\n"
+            "http.min.enabled=false\n"
             "pg.enabled=false\n"
             f"cairo.sql.copy.root={copy_root}\n"
             f"cairo.sql.copy.worker.count={workers}\n"

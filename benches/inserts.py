@@ -82,7 +82,8 @@ class Sluice:
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--root", str(root)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env=dict(os.environ, QDB_PG_NET_BIND_TO="127.0.0.1:0", QDB_HTTP_BIND_TO="127.0.0.1:0"),
+            env=dict(os.environ, QDB_PG_NET_BIND_TO="127.0.0.1:0", QDB_HTTP_BIND_TO="127.0.0.1:0",
+                     QDB_HTTP_MIN_NET_BIND_TO="127.0.0.1:0"),
         )
         self.port = None
         for line in self.proc.stdout:

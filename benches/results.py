@@ -50,6 +50,7 @@ class PgServer:
         conf = root / "server.conf"
         conf.write_text(
             "http.bind.to=127.0.0.1:0\n"
+            "http.min.enabled=false\n"
             "pg.net.bind.to=127.0.0.1:0\n"
             f"cairo.sql.copy.root={copy_root}\n"
             "query.timeout.sec=0\n"

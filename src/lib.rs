@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod metrics;
 pub mod query;
 pub mod servers;
 pub mod sql;

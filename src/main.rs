@@ -160,7 +160,28 @@ fn open(root: &Path, conf: Option<&Path>) -> Result<(File, std::sync::Arc<Engine
 }
 
 async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
-    let (_lock, engine) = open(root, conf)?;
+    use sluice::servers::min::{Health, MinServer};
+    let _lock = lock_root(root)?;
+    let root = &root.canonicalize().map_err(|e| e.to_string())?;
+    let config = Config::load(root, conf).map_err(|e| e.to_string())?;
+    // The health check answers (503, starting) while the catalog loads.
+    let health = Health::new(config.root.clone());
+    let min = match config.http_min_enabled {
+        true => Some(
+            MinServer::start(config.http_min_bind, std::sync::Arc::clone(&health))
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        false => None,
+    };
+    if let Some(m) = &min {
+        println!("http min listening on {}", m.addr);
+    }
+    let engine = tokio::task::spawn_blocking(move || Engine::open(config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    health.serving(std::sync::Arc::clone(&engine));
     let servers = Servers::start(std::sync::Arc::clone(&engine))
         .await
         .map_err(|e| e.to_string())?;
@@ -174,9 +195,13 @@ async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
     tracing::info!(root = %root.display(), "sluice started");
     shutdown_signal().await;
     tracing::info!("shutting down");
+    health.shutting_down();
     servers.stop().await;
     // A running import is cancelled and leaves its table as it was.
     let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+    if let Some(m) = min {
+        m.stop().await;
+    }
     Ok(())
 }
 

@@ -64,6 +64,9 @@ fn run(catalog: &Catalog, policy: &CompactionPolicy, interval: Duration, stop: &
             match table.expire_blocking() {
                 Ok(0) => {}
                 Ok(n) => {
+                    crate::metrics::metrics()
+                        .ttl_dropped_files
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(table = %table.display_name(), files = n, "dropped partitions past the table's TTL")
                 }
                 Err(e) => {
@@ -74,6 +77,11 @@ fn run(catalog: &Catalog, policy: &CompactionPolicy, interval: Duration, stop: &
                 match table.compact_blocking(policy) {
                     Ok(0) => break,
                     Ok(n) => {
+                        let m = crate::metrics::metrics();
+                        m.compactions
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        m.compacted_files
+                            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         tracing::debug!(table = %table.display_name(), files = n, "merged small files")
                     }
                     Err(e) => {

@@ -58,6 +58,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.wal.apply.interval.ms", "500"),
     ("cairo.wal.apply.rows", "100000"),
     ("cairo.wal.max.statement.rows", "10000"),
+    ("http.min.enabled", "true"),
+    ("http.min.net.bind.to", "127.0.0.1:9003"),
+    ("cairo.sql.backup.root", "backup"),
+    ("log.slow.query.ms", "1000"),
 ];
 
 /// The validated configuration.
@@ -70,6 +74,13 @@ pub struct Config {
     pub tables_root: TablesRoot,
     pub http_enabled: bool,
     pub http_bind: SocketAddr,
+    /// QuestDB's "minimal HTTP server": health and Prometheus metrics.
+    pub http_min_enabled: bool,
+    pub http_min_bind: SocketAddr,
+    /// Where `BACKUP` writes (`cairo.sql.backup.root`; empty: BACKUP is off).
+    pub backup_root: Option<PathBuf>,
+    /// Statements slower than this are logged (zero: none).
+    pub slow_query_ms: u64,
     pub pg_enabled: bool,
     pub pg_bind: SocketAddr,
     pub pg_user: String,
@@ -228,6 +239,12 @@ impl Config {
             },
             http_enabled: parse_bool(v, "http.enabled")?,
             http_bind: parse_addr(v, "http.bind.to")?,
+            http_min_enabled: parse_bool(v, "http.min.enabled")?,
+            http_min_bind: parse_addr(v, "http.min.net.bind.to")?,
+            backup_root: Some(get("cairo.sql.backup.root"))
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| resolve(r.trim())),
+            slow_query_ms: parse_uint(v, "log.slow.query.ms")?,
             pg_enabled: parse_bool(v, "pg.enabled")?,
             pg_bind: parse_addr(v, "pg.net.bind.to")?,
             pg_user: non_empty(v, "pg.user")?,

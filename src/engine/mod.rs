@@ -4,6 +4,7 @@
 //! encode.
 
 mod alter;
+mod backup;
 pub mod copy;
 pub mod copy_out;
 mod copy_to;
@@ -222,6 +223,9 @@ impl Engine {
         let sys_tables: Vec<Arc<dyn SysTable>> = vec![
             Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
             Arc::new(crate::sys::wal_tables::WalTables::new(Arc::clone(&catalog))),
+            Arc::new(crate::sys::backup_log::BackupLog::new(
+                config.backup_root.clone(),
+            )),
             Arc::new(crate::sys::partitions::PartitionsTable::new(Arc::clone(
                 &catalog,
             ))),
@@ -333,6 +337,11 @@ impl Engine {
         &self.config
     }
 
+    /// Bytes the query memory pool has handed out now.
+    pub fn query_memory_used(&self) -> usize {
+        self.ctx.runtime_env().memory_pool.reserved()
+    }
+
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
@@ -371,6 +380,32 @@ impl Engine {
     /// Runs one parsed statement with bound parameters (`$1`, …) under a
     /// timeout (`None`: the configured `query.timeout.sec`).
     pub async fn execute_statement(
+        &self,
+        stmt: Statement,
+        session: &Session,
+        params: &[ScalarValue],
+        timeout: Option<Duration>,
+    ) -> Result<Output> {
+        let started = std::time::Instant::now();
+        let kind = stmt.kind();
+        let out = self.execute_checked(stmt, session, params, timeout).await;
+        let seconds = started.elapsed().as_secs_f64();
+        crate::metrics::metrics().statement(out.is_ok(), seconds);
+        let slow = self.config.slow_query_ms;
+        if slow > 0 && seconds * 1000.0 >= slow as f64 {
+            tracing::warn!(
+                statement = kind,
+                user = %session.user,
+                seconds,
+                error = out.as_ref().err().map(|e| e.to_string()),
+                "slow statement"
+            );
+        }
+        out
+    }
+
+    /// [`Engine::execute_statement`] after its clock starts.
+    async fn execute_checked(
         &self,
         stmt: Statement,
         session: &Session,
@@ -433,6 +468,7 @@ impl Engine {
             Statement::Insert(i) => i.table.schema == SYS_SCHEMA,
             Statement::Copy(c) => c.table.schema == SYS_SCHEMA,
             Statement::CopyFromStdin(c) => c.table.schema == SYS_SCHEMA,
+            Statement::Backup(b) => b.tables.iter().flatten().any(|t| t.schema == SYS_SCHEMA),
             _ => false,
         };
         if touches_sys {
@@ -497,6 +533,7 @@ impl Engine {
                 self.copy_to_stdout(source, options).await
             }
             Statement::CopyTo(c) => self.copy_to(c).await,
+            Statement::Backup(b) => self.backup(b).await,
         }
     }
 
@@ -761,6 +798,10 @@ impl Engine {
                     schema: Some(text_schema("ddl")),
                 })
             }
+            Statement::Backup(_) => Ok(Described {
+                params: vec![],
+                schema: Some(backup::backup_schema()),
+            }),
             Statement::ShowPartitions { table } => {
                 self.table(table)?;
                 Ok(Described {

@@ -360,6 +360,7 @@ impl<'a> Job<'a> {
         let out = f()?;
         let secs = t.elapsed().as_secs_f64();
         self.phases.lock().expect("phases").push((name, secs));
+        crate::metrics::metrics().phase(name.as_str(), secs);
         tracing::info!(
             import = self.id,
             phase = name.as_str(),

@@ -80,6 +80,11 @@ impl Importer {
             notes: Mutex::new(Vec::new()),
         };
         job.log(None, Status::Started, None, (None, None, 0));
+        if !req.options.dry_run {
+            crate::metrics::metrics()
+                .imports_started
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let work_dir = self.settings.work_root.join("import").join(id);
         let result = self.pipeline(&job, &work_dir);
         let _ = std::fs::remove_dir_all(&work_dir);
@@ -155,6 +160,23 @@ impl Importer {
             }
         }
         progress.errors.store(errors, Ordering::Relaxed);
+        if !req.options.dry_run {
+            use crate::metrics::ImportEnd;
+            let end = match status {
+                Status::Finished | Status::Skipped => Some(ImportEnd::Finished),
+                Status::Failed => Some(ImportEnd::Failed),
+                Status::Cancelled => Some(ImportEnd::Cancelled),
+                Status::Started => None,
+            };
+            if let Some(end) = end {
+                crate::metrics::metrics().import_ended(
+                    end,
+                    progress.rows_imported.load(Ordering::Relaxed),
+                    progress.bytes_done.load(Ordering::Relaxed),
+                    errors,
+                );
+            }
+        }
         *progress.outcome.lock().expect("progress") = Some(status);
         // From here the slot counts as free (`reserve` waits for it).
         progress.done.store(true, Ordering::Release);

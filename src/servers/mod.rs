@@ -3,6 +3,7 @@
 //! back, nothing more.
 
 pub mod http;
+pub mod min;
 pub mod pgwire;
 
 use std::net::SocketAddr;

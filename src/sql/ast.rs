@@ -437,9 +437,49 @@ pub enum Statement {
         options: PgCopyOptions,
     },
     CopyTo(CopyTo),
+    /// `BACKUP TABLE a [, …] | BACKUP DATABASE [TO 'name']`.
+    Backup(Backup),
+}
+
+/// What a BACKUP copies and where below the backup root.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    /// `None`: every table (`BACKUP DATABASE`).
+    pub tables: Option<Vec<TableRef>>,
+    /// `TO 'name'` and where it is written.
+    pub name: Option<(String, usize)>,
 }
 
 impl Statement {
+    /// What kind of statement this is, for logs (`SELECT`, `INSERT`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::CreateSchema { .. } => "CREATE SCHEMA",
+            Statement::DropTable { .. } => "DROP TABLE",
+            Statement::Truncate { .. } => "TRUNCATE",
+            Statement::RenameTable { .. } => "RENAME TABLE",
+            Statement::AlterTable { .. } => "ALTER TABLE",
+            Statement::Update { .. } => "UPDATE",
+            Statement::Delete { .. } => "DELETE",
+            Statement::Insert(_) => "INSERT",
+            Statement::ShowPartitions { .. }
+            | Statement::ShowTables
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCreateTable { .. } => "SHOW",
+            Statement::Query { .. } => "SELECT",
+            Statement::Explain { .. } => "EXPLAIN",
+            Statement::Other(_) => "OTHER",
+            Statement::Session(_) => "SESSION",
+            Statement::Copy(_)
+            | Statement::CopyCancel { .. }
+            | Statement::CopyFromStdin(_)
+            | Statement::CopyToStdout { .. }
+            | Statement::CopyTo(_) => "COPY",
+            Statement::Backup(_) => "BACKUP",
+        }
+    }
+
     /// Whether executing the statement changes stored data or schema.
     pub fn is_write(&self) -> bool {
         matches!(
@@ -457,6 +497,7 @@ impl Statement {
                 | Statement::CopyCancel { .. }
                 | Statement::CopyFromStdin(_)
                 | Statement::CopyTo(_)
+                | Statement::Backup(_)
         )
     }
 }

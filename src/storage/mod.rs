@@ -10,6 +10,7 @@
 //! after, and files that no version names are vacuumed after the retention
 //! period.
 
+pub mod backup;
 pub mod delta;
 pub mod dictionary;
 pub mod files;

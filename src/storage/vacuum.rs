@@ -65,7 +65,7 @@ pub fn sweep(loc: &TableLoc, manifest: &Manifest, retention: Duration) -> Result
 
 /// The version a log entry belongs to (`00000000000000000012.json`,
 /// `….checkpoint.parquet`, `….crc`).
-fn log_version(rel: &str) -> Option<u64> {
+pub(crate) fn log_version(rel: &str) -> Option<u64> {
     let name = rel.rsplit('/').next()?;
     let (digits, rest) = name.split_at_checked(20)?;
     rest.starts_with('.').then(|| digits.parse().ok())?

@@ -4,6 +4,7 @@
 //! [`SysSchema`] lists them under `sys` (and, for PostgreSQL clients, the
 //! [`pg_catalog`] tables under `pg_catalog`).
 
+pub mod backup_log;
 pub mod copy_export_log;
 pub mod copy_history;
 pub mod copy_progress;

@@ -12,6 +12,8 @@ pub struct Server {
     pub root: PathBuf,
     pub pg: SocketAddr,
     pub http: SocketAddr,
+    /// The minimal HTTP server (health, metrics), when enabled.
+    pub min: Option<SocketAddr>,
     child: Child,
     env: Vec<(String, String)>,
 }
@@ -66,6 +68,7 @@ impl Server {
             .current_dir(root.parent().unwrap())
             .env("QDB_PG_NET_BIND_TO", "127.0.0.1:0")
             .env("QDB_HTTP_BIND_TO", "127.0.0.1:0")
+            .env("QDB_HTTP_MIN_NET_BIND_TO", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             // Files no version names go as soon as no query reads them, so
             // tests can count files; `delta::vacuum_*` tests the retention.
@@ -78,7 +81,7 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn sluice");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let (mut pg, mut http) = (None, None);
+        let (mut pg, mut http, mut min) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while pg.is_none() || http.is_none() {
             assert!(Instant::now() < deadline, "server did not start");
@@ -86,7 +89,9 @@ impl Server {
                 .next()
                 .expect("server exited before listening")
                 .unwrap();
-            if let Some(a) = line.strip_prefix("pgwire listening on ") {
+            if let Some(a) = line.strip_prefix("http min listening on ") {
+                min = Some(a.parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("pgwire listening on ") {
                 pg = Some(a.parse().unwrap());
             } else if let Some(a) = line.strip_prefix("http listening on ") {
                 http = Some(a.parse().unwrap());
@@ -98,6 +103,7 @@ impl Server {
             root: root.to_path_buf(),
             pg: pg.unwrap(),
             http: http.unwrap(),
+            min,
             child,
             env,
         }

@@ -3,6 +3,8 @@
 //!
 //! * `alter`: ALTER TABLE, UPDATE, DELETE, DROP PARTITION as Delta readers
 //!   see them, `kill -9` mid-UPDATE, DEDUP imports, TTL, bloom filters.
+//! * `ops`: health checks, Prometheus metrics, BACKUP under writes and
+//!   `kill -9`.
 //! * `pg`: the PostgreSQL wire protocol: simple and extended queries,
 //!   parameters, logins, errors, psql.
 //! * `http`: `/exec` and `/exp`.
@@ -41,6 +43,7 @@ mod durability;
 mod http;
 mod ingest;
 mod many;
+mod ops;
 mod parquet_in;
 mod parquet_out;
 mod pg;

@@ -44,7 +44,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
         ))
         // After the token layer: the page itself holds no data.
         .merge(console::page())
+        .layer(middleware::from_fn(count_request))
         .with_state(engine)
+}
+
+/// Counts every request for `sluice_http_requests_total`.
+async fn count_request(request: axum::extract::Request, next: middleware::Next) -> Response {
+    crate::metrics::metrics()
+        .http_requests_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(request).await
 }
 
 /// Serves until `shutdown` turns true.

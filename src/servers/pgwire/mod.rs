@@ -88,10 +88,14 @@ pub async fn serve(
                     // the acknowledgement of the one before.
                     let _ = socket.set_nodelay(true);
                     let factory = Arc::clone(&factory);
+                    let m = crate::metrics::metrics();
+                    m.pg_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    m.pg_connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(async move {
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
                             tracing::debug!(error = %e, "pgwire connection ended with an error");
                         }
+                        m.pg_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     });
                 }
                 Err(e) => tracing::warn!(error = %e, "pgwire accept failed"),

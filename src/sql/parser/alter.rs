@@ -229,6 +229,29 @@ impl Qp<'_> {
         Ok(keys)
     }
 
+    /// `BACKUP TABLE a [, …] | BACKUP DATABASE`, then `[TO 'name']`.
+    pub(super) fn backup(&mut self) -> Result<Statement> {
+        self.p.next_token(); // BACKUP
+        let t = self.p.peek_token();
+        let tables = if self.parse_word("database") {
+            None
+        } else if self.parse_word("table") {
+            Some(self.table_list()?)
+        } else {
+            return Err(self.err_at(&t, "'table' or 'database' expected"));
+        };
+        let name = if self.parse_word("to") {
+            let v = self.p.next_token();
+            match &v.token {
+                Token::SingleQuotedString(s) => Some((s.clone(), self.pos(&v))),
+                _ => return Err(self.err_at(&v, "backup name expected")),
+            }
+        } else {
+            None
+        };
+        Ok(Statement::Backup(crate::sql::ast::Backup { tables, name }))
+    }
+
     /// `UPDATE t SET c = e [, …] [WHERE p]`.
     pub(super) fn update(&mut self) -> Result<Statement> {
         self.p.next_token(); // UPDATE

@@ -214,6 +214,9 @@ impl Qp<'_> {
             self.p.next_token();
             return self.alter_table();
         }
+        if self.peek_word("backup") {
+            return self.backup();
+        }
         if self.peek_word("update") {
             return self.update();
         }

@@ -1,0 +1,302 @@
+//! Operating a server: the health check on the minimal HTTP server (503
+//! while the data root cannot be written), `/metrics` parsed by
+//! Prometheus' own Python parser with its counters moving, and BACKUP: a
+//! backup taken while a COPY and INSERTs run opens as a server of its own
+//! and answers as the source did at the backup's versions; `kill -9`
+//! mid-backup leaves the source whole and no backup that looks complete.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::common::{self, Server, eventually, python, scalar};
+
+async fn get(url: String) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `chattr +i` on a directory: no file can be created in it, not even by
+/// root (the tests run as root, for whom permission bits are no bar).
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(dir: &std::path::Path) -> Immutable {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .expect("chattr (e2fsprogs) is installed");
+        assert!(ok.success(), "chattr +i {}", dir.display());
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_503_while_the_root_is_read_only() {
+    let root = common::scratch("ops_health").join("data");
+    let server = Server::start(&root);
+    let min = server.min.expect("the minimal server is on by default");
+    let (code, body) = get(format!("http://{min}/status")).await;
+    assert_eq!((code, body.as_str()), (200, "Status: Healthy\n"));
+    let (code, _) = get(format!("http://{min}/")).await;
+    assert_eq!(code, 200);
+    {
+        let _ro = Immutable::set(&root);
+        let (code, body) = get(format!("http://{min}/status")).await;
+        assert_eq!(code, 503, "{body}");
+        assert!(
+            body.starts_with("Status: Unhealthy: the data root is not writable"),
+            "{body}"
+        );
+    }
+    let (code, _) = get(format!("http://{min}/status")).await;
+    assert_eq!(code, 200);
+    server.stop();
+}
+
+/// The samples of a scrape, parsed by `prometheus_client`:
+/// `name{labels}` -> value.
+fn scrape(min: std::net::SocketAddr) -> BTreeMap<String, f64> {
+    let out = python(
+        r#"
+import os, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen(f"http://{os.environ['MIN']}/metrics").read().decode()
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#,
+        &[("MIN", min.to_string())],
+    );
+    out.lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_with_copies_and_queries() {
+    let (server, import) = crate::copy::start("ops_metrics", &[]);
+    let min = server.min.unwrap();
+    let c = server.client().await;
+    let before = scrape(min);
+    crate::copy::weather_csv(&import.join("w.csv"), 5_000, 2, 3);
+    let id = scalar(
+        &c,
+        "COPY weather FROM 'w.csv' WITH HEADER true TIMESTAMP 'timestamp' PARTITION BY DAY",
+    )
+    .await;
+    let (status, ..) = crate::copy::wait_final(&c, &id).await;
+    assert_eq!(status, "finished");
+    for _ in 0..5 {
+        scalar(&c, "SELECT count(*) FROM weather").await;
+    }
+    let _ = c.simple_query("SELECT * FROM nope").await;
+    let after = scrape(min);
+    let delta =
+        |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+    assert_eq!(
+        delta("sluice_imports_total{outcome=finished}"),
+        1.0,
+        "{after:?}"
+    );
+    assert_eq!(delta("sluice_import_rows_total{}"), 5_000.0);
+    assert!(delta("sluice_import_bytes_total{}") > 100_000.0);
+    assert!(delta("sluice_statements_total{outcome=ok}") >= 6.0);
+    assert!(delta("sluice_statements_total{outcome=error}") >= 1.0);
+    assert!(delta("sluice_statement_duration_seconds_count{}") >= 7.0);
+    assert!(delta("sluice_import_phase_seconds_total{phase=partition_import}") > 0.0);
+    assert_eq!(after["sluice_table_rows{table=weather}"], 5_000.0);
+    assert!(after["sluice_table_files{table=weather}"] >= 2.0);
+    assert!(after["sluice_pg_connections{}"] >= 1.0);
+    assert!(after["sluice_process_resident_memory_bytes{}"] > 1e6);
+    server.stop();
+}
+
+/// `count|sum|max ts` of each table, through our SQL.
+async fn summary(c: &tokio_postgres::Client, tables: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tables {
+        out.push(
+            scalar(
+                c,
+                &format!("SELECT count(*) || '|' || coalesce(round(sum(v), 3), 0) FROM {t}"),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_writes_opens_as_its_own_server() {
+    // Files of earlier versions are kept, so delta-rs can read the source
+    // at the backup's versions afterwards.
+    let (server, import) = crate::copy::start(
+        "ops_backup",
+        &[("QDB_CAIRO_VACUUM_FILE_RETENTION_SEC", "3600")],
+    );
+    let c = server.client().await;
+    let root = import.parent().unwrap().to_path_buf();
+    c.batch_execute(
+        "CREATE TABLE small (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY;
+         INSERT INTO small VALUES ('2024-01-01T00:00:00Z', 1.5), ('2024-01-02T00:00:00Z', 2.5);
+         CREATE TABLE big (ts TIMESTAMP, k SYMBOL, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL;",
+    )
+    .await
+    .unwrap();
+    // A COPY and single-row INSERTs run while the backup is taken.
+    let csv = import.join("big.csv");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+        writeln!(f, "ts,k,v").unwrap();
+        for i in 0..300_000i64 {
+            let (d, h, m, s) = (1 + i / 86_400, i % 86_400 / 3600, i % 3600 / 60, i % 60);
+            writeln!(
+                f,
+                "2024-01-{d:02}T{h:02}:{m:02}:{s:02}Z,k{},{}",
+                i % 5,
+                i % 100
+            )
+            .unwrap();
+        }
+    }
+    let copy_id = scalar(&c, "COPY big FROM 'big.csv' WITH HEADER true").await;
+    let (writer, conn) = server.client_and_connection().await;
+    let inserts = tokio::spawn(async move {
+        let _conn = conn;
+        for i in 0..200 {
+            writer
+                .execute(
+                    "INSERT INTO small VALUES ($1, $2)",
+                    &[
+                        &std::time::SystemTime::UNIX_EPOCH
+                            .checked_add(Duration::from_secs(1_704_153_600 + i))
+                            .unwrap(),
+                        &(i as f64),
+                    ],
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let rows = c.query("BACKUP DATABASE TO 'b1'", &[]).await.unwrap();
+    let versions: BTreeMap<String, i64> = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    assert!(
+        versions.contains_key("small") && versions.contains_key("big"),
+        "{versions:?}"
+    );
+    // The source as of the backup's versions: read back through delta-rs
+    // at those versions.
+    let at_version = |table: &str, version: i64| {
+        python(
+            r#"
+import os
+from deltalake import DeltaTable
+import pyarrow.compute as pc
+t = DeltaTable(os.environ["TABLE"], version=int(os.environ["VERSION"])).to_pyarrow_table()
+s = pc.sum(t.column("v")).as_py() or 0
+print(f"{t.num_rows}|{round(s, 3)}")
+os._exit(0)
+"#,
+            &[
+                (
+                    "TABLE",
+                    root.join("db/public").join(table).display().to_string(),
+                ),
+                ("VERSION", version.to_string()),
+            ],
+        )
+    };
+    let expected: Vec<String> = ["big", "small"]
+        .iter()
+        .map(|t| at_version(t, versions[*t]))
+        .collect();
+    inserts.await.unwrap();
+    crate::copy::wait_final(&c, &copy_id).await;
+    // The log lists it.
+    assert_eq!(
+        scalar(
+            &c,
+            "SELECT count(*) FROM sys.backup_log WHERE backup = 'b1'"
+        )
+        .await,
+        "2"
+    );
+    let backup = root.join("backup/b1");
+    assert!(backup.join("backup.json").exists());
+    server.stop();
+    // The backup is a data root of its own.
+    let copy = Server::start(&backup);
+    let c = copy.client().await;
+    let got: Vec<String> = summary(&c, &["big", "small"])
+        .await
+        .into_iter()
+        .map(|s| s.replace(".0|", "|"))
+        .collect();
+    let normalise = |s: &str| {
+        let (n, sum) = s.split_once('|').unwrap();
+        format!("{n}|{}", sum.parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        got.iter().map(|s| normalise(s)).collect::<Vec<_>>(),
+        expected.iter().map(|s| normalise(s)).collect::<Vec<_>>()
+    );
+    copy.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_backup_leaves_no_backup_that_looks_complete() {
+    let root = common::scratch("ops_backup_kill").join("data");
+    let server = Server::start(&root);
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE t (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY HOUR BYPASS WAL;
+         INSERT INTO t SELECT to_timestamp_micros(1704067200000000 + x * 10000000), x * 1.0 FROM generate_series(0, 199999) AS g(x);",
+    )
+    .await
+    .unwrap();
+    let before = summary(&c, &["t"]).await;
+    let (other, conn) = server.client_and_connection().await;
+    let running = tokio::spawn(async move {
+        let _conn = conn;
+        let _ = other.batch_execute("BACKUP TABLE t TO 'k1'").await;
+    });
+    let (partial, whole) = (root.join("backup/.k1.partial"), root.join("backup/k1"));
+    eventually("the backup under way", Duration::from_secs(60), || {
+        let started = partial.exists() || whole.exists();
+        async move { started.then_some(()) }
+    })
+    .await;
+    server.kill9();
+    running.abort();
+    let server = Server::start(&root);
+    let c = server.client().await;
+    assert_eq!(summary(&c, &["t"]).await, before, "the source changed");
+    // Either the rename happened (a whole backup) or no backup is listed.
+    let listed = scalar(&c, "SELECT count(*) FROM sys.backup_log").await;
+    let complete = root.join("backup/k1/backup.json").exists();
+    assert_eq!(
+        listed == "1",
+        complete,
+        "listed {listed}, complete {complete}"
+    );
+    assert!(!root.join("backup/k1").exists() || complete);
+    server.stop();
+}
