@@ -104,13 +104,20 @@ struct ImportArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    // The format is the configuration's; a configuration that does not
+    // load is reported by the command itself, in text.
+    let json = Config::load(&cli.root, cli.conf.as_deref()).is_ok_and(|c| c.log_json);
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

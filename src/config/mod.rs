@@ -62,6 +62,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("http.min.net.bind.to", "127.0.0.1:9003"),
     ("cairo.sql.backup.root", "backup"),
     ("log.slow.query.ms", "1000"),
+    ("log.format", "text"),
 ];
 
 /// The validated configuration.
@@ -81,6 +82,8 @@ pub struct Config {
     pub backup_root: Option<PathBuf>,
     /// Statements slower than this are logged (zero: none).
     pub slow_query_ms: u64,
+    /// `log.format=json`: one JSON object per log line.
+    pub log_json: bool,
     pub pg_enabled: bool,
     pub pg_bind: SocketAddr,
     pub pg_user: String,
@@ -245,6 +248,17 @@ impl Config {
                 .filter(|r| !r.trim().is_empty())
                 .map(|r| resolve(r.trim())),
             slow_query_ms: parse_uint(v, "log.slow.query.ms")?,
+            log_json: match get("log.format").trim().to_ascii_lowercase().as_str() {
+                "json" => true,
+                "text" => false,
+                other => {
+                    return Err(Error::Config {
+                        key: "log.format".into(),
+                        value: other.into(),
+                        message: "'text' or 'json' expected".into(),
+                    });
+                }
+            },
             pg_enabled: parse_bool(v, "pg.enabled")?,
             pg_bind: parse_addr(v, "pg.net.bind.to")?,
             pg_user: non_empty(v, "pg.user")?,

@@ -300,3 +300,40 @@ async fn kill_9_mid_backup_leaves_no_backup_that_looks_complete() {
     assert!(!root.join("backup/k1").exists() || complete);
     server.stop();
 }
+
+/// `log.format=json`: every line one JSON object; a statement slower than
+/// `log.slow.query.ms` is logged with its kind and duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_slow_statements() {
+    let root = common::scratch("ops_logs").join("data");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--root"])
+        .arg(&root)
+        .args([
+            "sql",
+            "CREATE TABLE x (ts TIMESTAMP, a INT) TIMESTAMP(ts) PARTITION BY DAY",
+        ])
+        .current_dir(root.parent().unwrap())
+        .env("QDB_LOG_FORMAT", "json")
+        .env("QDB_LOG_SLOW_QUERY_MS", "1")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let slow = lines
+        .iter()
+        .find(|l| l["message"] == "slow statement")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(slow["statement"], "CREATE TABLE");
+    assert!(slow["seconds"].as_f64().unwrap() >= 0.001);
+    assert_eq!(slow["level"], "WARN");
+}
