@@ -77,8 +77,12 @@ impl Engine {
                 // The files lose the column, so a column added later under
                 // the same name does not bring old values back.
                 let schema = meta.arrow_schema();
-                t.change(meta, rewrite_all, Box::new(move |b| reshaped(&b, &schema)))
-                    .await?;
+                t.change(
+                    meta,
+                    Selection::rewrite_all,
+                    Box::new(move |b| reshaped(&b, &schema)),
+                )
+                .await?;
             }
             AlterTable::RenameColumn { from, to } => {
                 let i = column_at(&meta, &from.0, from.1)?;
@@ -98,7 +102,7 @@ impl Engine {
                 let schema = meta.arrow_schema();
                 t.change(
                     meta,
-                    rewrite_all,
+                    Selection::rewrite_all,
                     Box::new(move |b| {
                         let n = b.num_rows() as u64;
                         Ok((
@@ -133,7 +137,7 @@ impl Engine {
                 let (name, from) = (col.name.clone(), col.ty);
                 t.change(
                     meta,
-                    rewrite_all,
+                    Selection::rewrite_all,
                     Box::new(move |b| {
                         let old = b.column(i);
                         let new = cast(old, schema.field(i).data_type())?;
@@ -178,7 +182,7 @@ impl Engine {
                     // filters; a dropped index leaves them (unused, small).
                     t.change(
                         meta,
-                        rewrite_all,
+                        Selection::rewrite_all,
                         Box::new(|b| {
                             let n = b.num_rows() as u64;
                             Ok((b, n))
@@ -584,14 +588,6 @@ fn column_at(meta: &TableMeta, name: &str, position: usize) -> Result<usize> {
             column: name.to_string(),
             position: Some(position),
         })
-}
-
-/// Every current file goes through the row map.
-fn rewrite_all(files: &[DataFile]) -> Result<Selection> {
-    Ok(Selection {
-        dropped: Vec::new(),
-        rewritten: files.to_vec(),
-    })
 }
 
 /// A row map for changes that read no file.

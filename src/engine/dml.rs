@@ -56,7 +56,7 @@ impl Engine {
             Some(condition) => {
                 t.change(
                     meta,
-                    rewrite_all,
+                    Selection::rewrite_all,
                     Box::new(move |b| {
                         let hit = condition(&b)?;
                         let n = hit.true_count() as u64;
@@ -111,7 +111,7 @@ impl Engine {
         let rows = t
             .change(
                 meta.clone(),
-                rewrite_all,
+                Selection::rewrite_all,
                 Box::new(move |b| {
                     let hit = match &condition {
                         Some(c) => c(&b)?,
@@ -259,13 +259,6 @@ impl Engine {
             .data;
         Ok(self.planner.create_physical_expr(expr, schema)?)
     }
-}
-
-fn rewrite_all(files: &[crate::storage::DataFile]) -> Result<Selection> {
-    Ok(Selection {
-        dropped: Vec::new(),
-        rewritten: files.to_vec(),
-    })
 }
 
 /// The command tag of an UPDATE or DELETE with its row count.
