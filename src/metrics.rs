@@ -35,6 +35,9 @@ pub struct Metrics {
     pub compactions: AtomicU64,
     pub compacted_files: AtomicU64,
     pub ttl_dropped_files: AtomicU64,
+    /// Rounds of removing retired files, and the files they removed.
+    pub vacuum_runs: AtomicU64,
+    pub vacuumed_files: AtomicU64,
     pub backups: AtomicU64,
 }
 

@@ -136,23 +136,32 @@ fn reap(rx: Receiver<Due>) {
 }
 
 fn remove(paths: Vec<Doomed>) {
+    let mut removed = 0;
     for p in paths {
         match p {
             Doomed::Path(p) => {
-                let _ = if p.is_dir() {
+                let done = if p.is_dir() {
                     std::fs::remove_dir_all(&p)
                 } else {
                     std::fs::remove_file(&p)
                 };
+                removed += u64::from(done.is_ok());
             }
             Doomed::Objects(bucket, keys) => {
+                let n = keys.len() as u64;
                 // What stays is removed at the next start.
-                if let Err(e) = bucket.delete(keys) {
-                    tracing::warn!("could not remove retired objects: {e}");
+                match bucket.delete(keys) {
+                    Ok(()) => removed += n,
+                    Err(e) => tracing::warn!("could not remove retired objects: {e}"),
                 }
             }
         }
     }
+    let m = crate::metrics::metrics();
+    m.vacuum_runs
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    m.vacuumed_files
+        .fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -363,6 +363,7 @@ impl<'a> Job<'a> {
         crate::metrics::metrics().phase(name.as_str(), secs);
         tracing::info!(
             import = self.id,
+            table = %self.req.table,
             phase = name.as_str(),
             seconds = secs,
             "phase finished"

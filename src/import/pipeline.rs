@@ -98,6 +98,7 @@ impl Importer {
                 s.phases = job.phases.lock().expect("phases").clone();
                 tracing::info!(
                     import = id,
+                    table = %req.table,
                     rows = s.rows_imported,
                     errors,
                     seconds = s.seconds,
@@ -117,7 +118,13 @@ impl Importer {
                 } else {
                     Status::Failed
                 };
-                tracing::warn!(import = id, "import {}: {e}", status.as_str());
+                tracing::warn!(
+                    import = id,
+                    table = %req.table,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "import {}: {e}",
+                    status.as_str()
+                );
                 let message = Some(e.to_string());
                 let counts = (Some(handled as i64), Some(0), errors as i64);
                 (Err(e), status, message, counts)

@@ -306,6 +306,20 @@ fn render(engine: Option<&Engine>) -> String {
     );
     family(
         &mut out,
+        "sluice_vacuum_runs_total",
+        "counter",
+        "Rounds of removing files no version names any more.",
+        &one(load(&m.vacuum_runs)),
+    );
+    family(
+        &mut out,
+        "sluice_vacuumed_files_total",
+        "counter",
+        "Files (or objects) those rounds removed.",
+        &one(load(&m.vacuumed_files)),
+    );
+    family(
+        &mut out,
         "sluice_backups_total",
         "counter",
         "Backups written.",

@@ -368,7 +368,23 @@ async fn killed_mid_way(
     probe: &str,
     outcomes: [&str; 2],
 ) {
+    killed_mid_way_with(name, &[], setup, statement, probe, outcomes).await
+}
+
+/// [`killed_mid_way`] with `files` (name, text) in the COPY root.
+async fn killed_mid_way_with(
+    name: &str,
+    files: &[(&str, String)],
+    setup: &str,
+    statement: &'static str,
+    probe: &str,
+    outcomes: [&str; 2],
+) {
     let root = common::scratch(name);
+    std::fs::create_dir_all(root.join("import")).unwrap();
+    for (file, text) in files {
+        std::fs::write(root.join("import").join(file), text).unwrap();
+    }
     let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
     let c = server.client().await;
     c.batch_execute(setup).await.unwrap();
@@ -442,6 +458,28 @@ async fn kill_9_during_a_dedup_insert_leaves_before_or_after() {
         "alter_kill_dedup",
         &format!("{ROWS_400K} ALTER TABLE t DEDUP ENABLE UPSERT KEYS(ts, k);"),
         "INSERT INTO t SELECT ts, k, 2.0 FROM t",
+        "SELECT count(*) || ' ' || sum(v) FROM t",
+        ["400000 400000.0", "400000 800000.0"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_dedup_import_leaves_before_or_after() {
+    // The file repeats every stored key with v = 2.0: the import replaces
+    // all 400,000 rows at once or none of them.
+    let mut csv = String::from("ts,k,v\n");
+    for x in 1..=400_000i64 {
+        let s = x * 4;
+        let (d, h, m, sec) = (1 + s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+        let k = if x % 2 == 0 { "a" } else { "b" };
+        csv.push_str(&format!("2024-01-{d:02}T{h:02}:{m:02}:{sec:02}Z,{k},2.0\n"));
+    }
+    killed_mid_way_with(
+        "alter_kill_dedup_copy",
+        &[("again.csv", csv)],
+        &format!("{ROWS_400K} ALTER TABLE t DEDUP ENABLE UPSERT KEYS(ts, k);"),
+        "COPY t FROM 'again.csv' WITH HEADER true",
         "SELECT count(*) || ' ' || sum(v) FROM t",
         ["400000 400000.0", "400000 800000.0"],
     )
