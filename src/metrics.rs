@@ -18,6 +18,8 @@ pub struct Metrics {
     pub pg_connections: AtomicI64,
     pub pg_connections_total: AtomicU64,
     pub http_requests_total: AtomicU64,
+    pub http_connections: AtomicI64,
+    pub http_connections_total: AtomicU64,
     pub statements_ok: AtomicU64,
     pub statements_failed: AtomicU64,
     /// Per bucket of [`LATENCY_BUCKETS`], then +Inf; not cumulative here.

@@ -392,6 +392,16 @@ impl Engine {
         let seconds = started.elapsed().as_secs_f64();
         crate::metrics::metrics().statement(out.is_ok(), seconds);
         let slow = self.config.slow_query_ms;
+        if let Err(e) = &out {
+            tracing::info!(
+                statement = kind,
+                user = %session.user,
+                seconds,
+                sqlstate = e.sqlstate(),
+                error = %e,
+                "statement failed"
+            );
+        }
         if slow > 0 && seconds * 1000.0 >= slow as f64 {
             tracing::warn!(
                 statement = kind,

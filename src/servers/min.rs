@@ -187,6 +187,20 @@ fn render(engine: Option<&Engine>) -> String {
     );
     family(
         &mut out,
+        "sluice_http_connections",
+        "gauge",
+        "Open connections on the main HTTP port.",
+        &one(m.http_connections.load(Ordering::Relaxed) as f64),
+    );
+    family(
+        &mut out,
+        "sluice_http_connections_total",
+        "counter",
+        "Connections accepted on the main HTTP port.",
+        &one(load(&m.http_connections_total)),
+    );
+    family(
+        &mut out,
         "sluice_http_requests_total",
         "counter",
         "HTTP requests on the main HTTP port.",

@@ -121,6 +121,13 @@ async fn metrics_parse_and_move_with_copies_and_queries() {
     assert_eq!(after["sluice_table_rows{table=weather}"], 5_000.0);
     assert!(after["sluice_table_files{table=weather}"] >= 2.0);
     assert!(after["sluice_pg_connections{}"] >= 1.0);
+    // The scrapes' own connections count on the minimal port, not here;
+    // the console page below is fetched on the main one.
+    reqwest::get(server.url("/")).await.unwrap();
+    let later = scrape(min);
+    assert!(
+        later["sluice_http_connections_total{}"] >= after["sluice_http_connections_total{}"] + 1.0
+    );
     assert!(after["sluice_process_resident_memory_bytes{}"] > 1e6);
     server.stop();
 }

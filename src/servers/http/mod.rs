@@ -5,6 +5,7 @@
 mod arc;
 mod bulk;
 mod console;
+mod counted;
 mod exec;
 pub mod imp;
 mod render;
@@ -66,7 +67,7 @@ pub async fn serve(
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
+    if let Err(e) = axum::serve(counted::CountingListener(listener), app)
         .with_graceful_shutdown(stop)
         .await
     {
