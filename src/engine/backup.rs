@@ -4,13 +4,14 @@
 //!
 //! Each table's write-ahead log is applied first, so the version holds
 //! every acknowledged row; then the files that version names are hard
-//! linked (copied across file systems) and its log entries copied. Holding
+//! linked (copied across file systems; downloaded for a table on S3) and
+//! its log entries copied. Holding
 //! the version keeps its files from being vacuumed meanwhile, and no lock
 //! is held while files are linked, so imports and queries go on. The copy
 //! is built in `.<name>.partial` and renamed into place with its
 //! `backup.json` last: a backup killed half-way never looks complete.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
@@ -35,12 +36,6 @@ impl Engine {
             Some(list) => list.iter().map(|t| self.table(t)).collect::<Result<_>>()?,
             None => self.catalog.tables(),
         };
-        if let Some(t) = tables.iter().find(|t| t.loc.remote.is_some()) {
-            return Err(Error::unsupported(format!(
-                "BACKUP of tables on object storage is not supported [table={}]",
-                t.display_name()
-            )));
-        }
         let name = match &b.name {
             Some((n, position)) => {
                 let plain = !n.is_empty()
@@ -144,39 +139,31 @@ fn dated_name(root: &Path) -> String {
         .expect("a free name")
 }
 
-/// Copies `t` at its current version into `<backup>/db/<schema>/<table>/`.
+/// Copies `t` at its current version into `<backup>/db/<schema>/<table>/`:
+/// local files linked, a bucket's objects downloaded (the backup of a
+/// table on S3 is a local table).
 fn copy_table(t: &Table, backup: &Path) -> Result<BackedUp> {
     // Held until the copy ends: the version's files are not vacuumed.
     let state = t.snapshot();
     let manifest = Arc::clone(&state.manifest);
-    let src = &t.loc.dir;
-    let rel: PathBuf = src
-        .iter()
-        .rev()
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let dst = backup.join("db").join(rel);
+    let dst = backup
+        .join("db")
+        .join(&t.schema_name)
+        .join(table_dir_name(t));
     for f in &manifest.files {
-        link_or_copy(&src.join(&f.path), &dst.join(&f.path))?;
+        let to = dst.join(&f.path);
+        match &t.loc.remote {
+            None => link_or_copy(&t.loc.dir.join(&f.path), &to)?,
+            Some(_) => write_new(&to, &t.loc.read(&f.path)?)?,
+        }
     }
-    // The log up to the version (a later entry would name files not here).
-    let log = src.join(LOG_DIR);
-    let dst_log = dst.join(LOG_DIR);
-    std::fs::create_dir_all(&dst_log).map_err(|e| Error::io(&dst_log, e))?;
-    for e in std::fs::read_dir(&log).map_err(|e| Error::io(&log, e))? {
-        let e = e.map_err(|e| Error::io(&log, e))?;
-        let file = e.file_name().to_string_lossy().to_string();
-        let keep = match crate::storage::vacuum::log_version(&format!("{LOG_DIR}/{file}")) {
-            Some(v) => v <= manifest.version,
-            // `_last_checkpoint` may name a later checkpoint: readers list
-            // the log without it.
-            None => false,
-        };
-        if keep {
-            std::fs::copy(e.path(), dst_log.join(&file)).map_err(|err| Error::io(e.path(), err))?;
+    // The log up to the version (a later entry would name files not
+    // here; `_last_checkpoint` may name a later checkpoint, and readers
+    // list the log without it).
+    std::fs::create_dir_all(dst.join(LOG_DIR)).map_err(|e| Error::io(&dst, e))?;
+    for e in t.loc.list(crate::storage::location::Files::Log)? {
+        if crate::storage::vacuum::log_version(&e.rel).is_some_and(|v| v <= manifest.version) {
+            write_new(&dst.join(&e.rel), &t.loc.read(&e.rel)?)?;
         }
     }
     crate::storage::sync_tree(&dst)?;
@@ -187,6 +174,21 @@ fn copy_table(t: &Table, backup: &Path) -> Result<BackedUp> {
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.size).sum(),
     })
+}
+
+/// The name of `t`'s directory (or prefix) below its schema's.
+fn table_dir_name(t: &Table) -> String {
+    let rel = match &t.loc.remote {
+        Some(r) => r.prefix.trim_end_matches('/').to_string(),
+        None => t.loc.dir.display().to_string(),
+    };
+    rel.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn write_new(to: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = to.parent().expect("a file has a directory");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(to, bytes).map_err(|e| Error::io(to, e))
 }
 
 fn link_or_copy(from: &Path, to: &Path) -> Result<()> {

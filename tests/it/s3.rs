@@ -239,3 +239,32 @@ async fn two_servers_append_to_one_s3_table() {
     assert!(b.stop().success());
     assert!(a.stop().success());
 }
+
+/// BACKUP of a table on S3 downloads its version into the local backup,
+/// which opens as a local data root and answers the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_an_s3_table_opens_locally() {
+    let s3 = S3::start("backups").await;
+    let root = scratch("s3-backup").join("data");
+    std::fs::create_dir_all(root.join("import")).unwrap();
+    let server = server_on(&s3, &root, &[]);
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE t (ts TIMESTAMP, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY BYPASS WAL;
+         INSERT INTO t VALUES ('2024-01-01T00:00:00Z', 1.5), ('2024-01-02T00:00:00Z', 2.25), ('2024-01-03T00:00:00Z', 4.0);
+         DELETE FROM t WHERE v > 4;",
+    )
+    .await
+    .unwrap();
+    let want = scalar(&c, "SELECT count(*) || '|' || sum(v) FROM t").await;
+    let rows = c.query("BACKUP TABLE t TO 'remote'", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(2), 3);
+    server.stop();
+    let copy = Server::start(&root.join("backup/remote"));
+    let c = copy.client().await;
+    assert_eq!(
+        scalar(&c, "SELECT count(*) || '|' || sum(v) FROM t").await,
+        want
+    );
+    copy.stop();
+}

@@ -12,6 +12,7 @@ use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::send_execution_response;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::CopyResponse;
+use pgwire::api::results::{DescribePortalResponse, DescribeResponse, DescribeStatementResponse};
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
@@ -20,7 +21,11 @@ use pgwire::api::{ClientPortalStore, ConnectionHandle, DEFAULT_NAME, PgWireConne
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, PortalSuspended, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::response::EmptyQueryResponse;
 
 use super::auth::Users;
@@ -319,6 +324,80 @@ impl ExtendedQueryHandler for Handler {
         Arc::clone(&self.parser)
     }
 
+    /// pgwire's Bind, with BindComplete queued rather than flushed: the
+    /// answers to Bind, Describe and Execute leave in one write at Sync
+    /// (or Flush), as PostgreSQL's do. A flush per message cost two extra
+    /// `sendto` calls, and the client wake-ups they cause, per statement.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "ERROR".to_owned(),
+                        "08P01".to_owned(),
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement {statement_name:?} requires 0",
+                            message.parameters.len()
+                        ),
+                    ))));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Describe, its answer queued rather than flushed (see
+    /// [`Handler::on_bind`]).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+                Some(Entry::Value(stmt)) => {
+                    let r = self.do_describe_statement(client, &stmt).await?;
+                    feed_describe(client, &r).await
+                }
+                Some(Entry::Empty) => {
+                    feed_describe(client, &DescribeStatementResponse::no_data()).await
+                }
+                None => Err(PgWireError::StatementNotFound(name.to_owned())),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => {
+                    let r = self.do_describe_portal(client, &portal).await?;
+                    feed_describe(client, &r).await
+                }
+                Some(Entry::Empty) => {
+                    feed_describe(client, &DescribePortalResponse::no_data()).await
+                }
+                None => Err(PgWireError::PortalNotFound(name.to_owned())),
+            },
+            other => Err(PgWireError::InvalidTargetType(other)),
+        }
+    }
+
     /// pgwire's Execute, with rows sent as they stream
     /// ([`send_portal_rows`]) instead of gathered per Execute.
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
@@ -446,6 +525,33 @@ impl ExtendedQueryHandler for Handler {
             Err(e) => Err(pg_error(&e)),
         }
     }
+}
+
+/// A Describe's answer, queued: the parameter types, then the columns
+/// (or NoData).
+async fn feed_describe<C, R>(client: &mut C, r: &R) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    R: DescribeResponse,
+{
+    if let Some(types) = r.parameters() {
+        client
+            .feed(PgWireBackendMessage::ParameterDescription(
+                ParameterDescription::new(types.iter().map(|t| t.oid()).collect()),
+            ))
+            .await?;
+    }
+    let message = if r.is_no_data() {
+        PgWireBackendMessage::NoData(NoData::new())
+    } else {
+        PgWireBackendMessage::RowDescription(RowDescription::new(
+            r.fields().iter().map(Into::into).collect(),
+        ))
+    };
+    client.feed(message).await?;
+    Ok(())
 }
 
 /// Sends up to `max_rows` rows (all, for 0) of the portal's result as
