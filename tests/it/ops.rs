@@ -344,3 +344,74 @@ async fn json_logs_carry_slow_statements() {
     assert!(slow["seconds"].as_f64().unwrap() >= 0.001);
     assert_eq!(slow["level"], "WARN");
 }
+
+/// Kills a child process when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real Prometheus (Debian's) scrapes `/metrics` and answers queries
+/// over what it scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_metrics() {
+    let dir = common::scratch("ops_prometheus");
+    let server = Server::start(&dir.join("data"));
+    let min = server.min.unwrap();
+    let c = server.client().await;
+    scalar(&c, "SELECT 1").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: [\"{min}\"]\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = Child(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's package) is installed"),
+    );
+    let query = |q: &'static str| {
+        let url = format!(
+            "http://127.0.0.1:{port}/api/v1/query?query={}",
+            common::enc(q)
+        );
+        async move {
+            let body: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+            let v = body["data"]["result"][0]["value"][1].as_str()?.to_string();
+            Some(v)
+        }
+    };
+    let up = eventually(
+        "Prometheus scraping sluice",
+        Duration::from_secs(60),
+        || query("up{job=\"sluice\"}"),
+    )
+    .await;
+    assert_eq!(up, "1");
+    let statements = eventually("a statement counted", Duration::from_secs(60), || {
+        query("sum(sluice_statements_total)")
+    })
+    .await;
+    assert!(statements.parse::<f64>().unwrap() >= 1.0, "{statements}");
+    server.stop();
+}
