@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--kinds", default="single,multi")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of each case per system, alternating sluice and PostgreSQL")
     args = ap.parse_args()
     need("psycopg", "psycopg[binary]")
     binary = args.binary or build_sluice()
@@ -224,24 +226,32 @@ def main():
         case = 0
         for kind in kinds:
             for c in clients:
-                for db in (sluice, pg):
-                    case += 1
-                    log(f"{db.name} {kind} x{c}")
-                    results[(db.name, kind, c)] = run_case(db, kind, c, args.seconds, case)
+                # Alternated, so a change in the VM's disk or CPU speed
+                # during the run falls on both systems alike.
+                for r in range(args.rounds):
+                    for db in (sluice, pg):
+                        case += 1
+                        log(f"{db.name} {kind} x{c} (round {r + 1})")
+                        results.setdefault((db.name, kind, c), []).append(
+                            run_case(db, kind, c, args.seconds, case))
     finally:
         sluice.stop()
         pg.stop()
-    print(f"\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.seconds:.0f} s per case, "
-          f"{os.cpu_count()} cores\n")
+    print(f"\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.seconds:.0f} s per run, "
+          f"{args.rounds} alternating runs per case (the median run shown; the ratio is "
+          f"the median of the rounds' ratios), {os.cpu_count()} cores\n")
     print("| statement | clients | sluice rows/s | p50 / p99 ms | files per partition | "
           "PostgreSQL rows/s | p50 / p99 ms | ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind in kinds:
         for c in clients:
-            s, p = results[("sluice", kind, c)], results[("PostgreSQL", kind, c)]
+            ss, ps = results[("sluice", kind, c)], results[("PostgreSQL", kind, c)]
+            ratio = statistics.median(a["rows_per_s"] / b["rows_per_s"] for a, b in zip(ss, ps))
+            s = sorted(ss, key=lambda r: r["rows_per_s"])[len(ss) // 2]
+            p = sorted(ps, key=lambda r: r["rows_per_s"])[len(ps) // 2]
             print(f"| {kind} | {c} | {s['rows_per_s']:,.0f} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} | "
                   f"{s['files_per_partition']} | {p['rows_per_s']:,.0f} | "
-                  f"{p['p50_ms']:.2f} / {p['p99_ms']:.2f} | {s['rows_per_s'] / p['rows_per_s']:.2f}x |")
+                  f"{p['p50_ms']:.2f} / {p['p99_ms']:.2f} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":
