@@ -411,7 +411,13 @@ async fn shutdown_signal() {
 async fn sql(root: &Path, conf: Option<&Path>, statement: &str) -> Result<(), String> {
     let (_lock, engine) = open(root, conf)?;
     let outputs = engine
-        .execute(statement, &Session::admin())
+        .execute(
+            statement,
+            &Session {
+                sql: Some(statement.into()),
+                ..Session::admin()
+            },
+        )
         .await
         .map_err(|e| {
             let e = sluice::error::locate_error(statement, e);

@@ -61,6 +61,9 @@ pub struct Session {
     /// Fired to stop the statement (a CancelRequest): its result stream
     /// ends with 57014.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// The text the statement came in (for the logs of slow and failed
+    /// statements).
+    pub sql: Option<Arc<str>>,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             user: "admin".into(),
             read_only: false,
             cancel: Default::default(),
+            sql: None,
         }
     }
 }
@@ -395,6 +399,7 @@ impl Engine {
         if let Err(e) = &out {
             tracing::info!(
                 statement = kind,
+                sql = session.sql.as_deref(),
                 user = %session.user,
                 seconds,
                 sqlstate = e.sqlstate(),
@@ -405,6 +410,7 @@ impl Engine {
         if slow > 0 && seconds * 1000.0 >= slow as f64 {
             tracing::warn!(
                 statement = kind,
+                sql = session.sql.as_deref(),
                 user = %session.user,
                 seconds,
                 error = out.as_ref().err().map(|e| e.to_string()),

@@ -188,9 +188,10 @@ impl Exporter {
             errors: (status == Status::Failed) as i64,
             message,
         };
+        let started = std::time::Instant::now();
         let log = |r: ExportRow| {
             if let Err(e) = self.journal.append(r) {
-                tracing::warn!("export log: {e}");
+                tracing::warn!(export = id, table = %req.table_name, "export log: {e}");
             }
         };
         log(row(
@@ -257,16 +258,27 @@ impl Exporter {
             log(row(phase, Status::Finished, written, None));
             Ok(written)
         })();
+        let seconds = started.elapsed().as_secs_f64();
         match result {
-            Ok(written) => log(row(
-                ExportPhase::Success,
-                Status::Finished,
-                written,
-                Some(format!(
-                    "exported {} rows to {} files",
-                    written.rows, written.files
-                )),
-            )),
+            Ok(written) => {
+                tracing::info!(
+                    export = id,
+                    table = %req.table_name,
+                    rows = written.rows,
+                    files = written.files,
+                    seconds,
+                    "export finished"
+                );
+                log(row(
+                    ExportPhase::Success,
+                    Status::Finished,
+                    written,
+                    Some(format!(
+                        "exported {} rows to {} files",
+                        written.rows, written.files
+                    )),
+                ))
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&scratch);
                 let (status, message) = match e {
@@ -279,6 +291,7 @@ impl Exporter {
                         format!("export failed [phase={}]: {e}", phase.as_str()),
                     ),
                 };
+                tracing::warn!(export = id, table = %req.table_name, seconds, "{message}");
                 // The final row, like the first, is the export's own (its
                 // message names the phase).
                 log(row(ExportPhase::None, status, written, Some(message)));

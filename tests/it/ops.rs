@@ -341,6 +341,10 @@ async fn json_logs_carry_slow_statements() {
         .find(|l| l["message"] == "slow statement")
         .unwrap_or_else(|| panic!("{lines:?}"));
     assert_eq!(slow["statement"], "CREATE TABLE");
+    assert_eq!(
+        slow["sql"],
+        "CREATE TABLE x (ts TIMESTAMP, a INT) TIMESTAMP(ts) PARTITION BY DAY"
+    );
     assert!(slow["seconds"].as_f64().unwrap() >= 0.001);
     assert_eq!(slow["level"], "WARN");
 }

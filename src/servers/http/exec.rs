@@ -18,12 +18,13 @@ use crate::engine::{CommandKind, Engine, Output, Rows, Session};
 use crate::error::{Error, locate_error};
 use crate::sql::{self, QdbLimit};
 
-fn session() -> Session {
+fn session(sql: &str) -> Session {
     Session {
         statement_timeout: None,
         user: "http".into(),
         read_only: false,
         cancel: Default::default(),
+        sql: Some(sql.into()),
     }
 }
 
@@ -68,7 +69,7 @@ async fn run(
     for stmt in statements {
         last = Some(
             engine
-                .execute_statement(stmt, &session(), &[], timeout)
+                .execute_statement(stmt, &session(query), &[], timeout)
                 .await
                 .map_err(|e| locate_error(query, e))?,
         );

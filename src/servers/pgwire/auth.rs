@@ -35,6 +35,7 @@ impl Users {
             user: user.to_string(),
             read_only,
             cancel: Default::default(),
+            sql: None,
         }
     }
 }

@@ -91,9 +91,11 @@ impl Handler {
         &self,
         client: &C,
         stmt: Statement,
+        sql: &Arc<str>,
         params: &[ScalarValue],
     ) -> crate::error::Result<Output> {
         let mut session = self.session(client);
+        session.sql = Some(Arc::clone(sql));
         session.cancel = self.statement_token(client);
         match &stmt {
             Statement::Session(SessionCommand::StatementTimeout(ms)) => {
@@ -218,8 +220,9 @@ impl SimpleQueryHandler for Handler {
         };
         let mut out = Vec::with_capacity(statements.len());
         let last = statements.len().saturating_sub(1);
+        let text: Arc<str> = query.into();
         for (i, stmt) in statements.into_iter().enumerate() {
-            let result = match self.execute(client, stmt, &[]).await {
+            let result = match self.execute(client, stmt, &text, &[]).await {
                 // pgwire sends the responses after every statement ran, so
                 // rows of an earlier statement are read before the next
                 // one runs (it may drop what they read); the last streams.
@@ -257,6 +260,8 @@ impl SimpleQueryHandler for Handler {
 pub struct Prepared {
     stmt: Statement,
     described: Described,
+    /// The text it was prepared from.
+    sql: Arc<str>,
 }
 
 pub struct Parser {
@@ -291,7 +296,11 @@ impl QueryParser for Parser {
             .describe(&stmt)
             .await
             .map_err(|e| pg_error(&locate_error(sql, e)))?;
-        Ok(Some(Arc::new(Prepared { stmt, described })))
+        Ok(Some(Arc::new(Prepared {
+            stmt,
+            described,
+            sql: sql.into(),
+        })))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -520,7 +529,7 @@ impl ExtendedQueryHandler for Handler {
             params.push(types::decode_param(portal, i, &pg, expected.as_ref())?);
         }
         let stmt = prepared.stmt.clone();
-        match self.execute(client, stmt, &params).await {
+        match self.execute(client, stmt, &prepared.sql, &params).await {
             Ok(o) => respond(&self.engine, client, o, &portal.result_column_format),
             Err(e) => Err(pg_error(&e)),
         }
