@@ -244,6 +244,14 @@ fn render(engine: Option<&Engine>) -> String {
         "CSV and Parquet imports started (COPY, /imp, console).",
         &one(load(&m.imports_started)),
     );
+    let ended = load(&m.imports_finished) + load(&m.imports_failed) + load(&m.imports_cancelled);
+    family(
+        &mut out,
+        "sluice_imports_running",
+        "gauge",
+        "Imports started and not yet ended.",
+        &one((load(&m.imports_started) - ended).max(0.0)),
+    );
     family(
         &mut out,
         "sluice_imports_total",

@@ -113,6 +113,7 @@ async fn metrics_parse_and_move_with_copies_and_queries() {
         "{after:?}"
     );
     assert_eq!(delta("sluice_import_rows_total{}"), 5_000.0);
+    assert_eq!(after["sluice_imports_running{}"], 0.0);
     assert!(delta("sluice_import_bytes_total{}") > 100_000.0);
     assert!(delta("sluice_statements_total{outcome=ok}") >= 6.0);
     assert!(delta("sluice_statements_total{outcome=error}") >= 1.0);
