@@ -336,22 +336,31 @@ impl Table {
         let version = old.manifest.version + 1;
         let mut affected: u64 = selection.dropped.iter().map(|f| f.rows).sum();
         let (mut written, mut replaced) = (Vec::new(), Vec::new());
+        // A file is read batch by batch, twice when it changes: once to
+        // learn whether the map changes a row of it (most files of a
+        // DELETE … WHERE are left as they are), then to write the rows it
+        // keeps as they stream. The map keeps rows in order and in their
+        // partition, so the new file is sorted as the old one was.
         let result = (|| {
             for (i, f) in selection.rewritten.iter().enumerate() {
-                let mut out = Vec::new();
                 let mut n = 0;
-                for b in storage::read_files(&self.loc, std::slice::from_ref(f), &read.schema)? {
-                    let (b, k) = rows(b)?;
-                    n += k;
-                    out.push(b);
-                }
+                storage::files::each_batch(&self.loc, f, &read.schema, |b| {
+                    n += rows(b)?.1;
+                    Ok(())
+                })?;
                 if n == 0 {
                     continue;
                 }
                 affected += n;
                 let tag = file_tag(version, &format!("w{i}"));
-                written.extend(storage::write_rows(&self.loc.dir, &layout, &out, &tag)?);
+                let mut out =
+                    storage::files::StreamedFile::new(&self.loc.dir, &f.partition, &tag, &layout);
+                storage::files::each_batch(&self.loc, f, &read.schema, |b| out.write(&rows(b)?.0))?;
+                written.extend(out.finish()?);
                 replaced.push(f.clone());
+            }
+            if !written.is_empty() {
+                storage::sync_tree(&self.loc.dir)?;
             }
             Ok(())
         })();

@@ -327,6 +327,121 @@ pub fn read_files(
     Ok(out)
 }
 
+/// Calls `each` with the batches of file `f` in turn (64 Ki rows at most),
+/// each in `schema` by column name (see [`conform`]): memory holds one
+/// batch, not the file. A file on object storage is fetched whole first.
+pub fn each_batch(
+    loc: &TableLoc,
+    f: &DataFile,
+    schema: &SchemaRef,
+    mut each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let reader = match &loc.remote {
+        Some(_) => ParquetRecordBatchReaderBuilder::try_new(loc.read(&f.path)?)?
+            .with_batch_size(64 * 1024)
+            .build()?,
+        None => {
+            let path = loc.dir.join(&f.path);
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(64 * 1024)
+                .build()?
+        }
+    };
+    for b in reader {
+        each(conform(&b?, schema)?)?;
+    }
+    Ok(())
+}
+
+/// One new file of a partition written batch by batch, in the order the
+/// batches come (the caller keeps them sorted by the designated
+/// timestamp): its manifest entry is known once it is finished. The file
+/// is created at the first row, so a file left without rows is none; one
+/// dropped unfinished is removed. Not durable until the caller syncs.
+pub struct StreamedFile {
+    dir: std::path::PathBuf,
+    rel: String,
+    partition: String,
+    schema: SchemaRef,
+    bloom: Vec<String>,
+    timestamp: Option<usize>,
+    writer: Option<FileWriter>,
+    rows: u64,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
+
+impl StreamedFile {
+    pub fn new(table_dir: &Path, partition: &str, tag: &str, layout: &Layout) -> StreamedFile {
+        StreamedFile {
+            dir: table_dir.to_path_buf(),
+            rel: format!("{partition}/{tag}.parquet"),
+            partition: partition.to_string(),
+            schema: Arc::clone(&layout.schema),
+            bloom: layout.bloom.clone(),
+            timestamp: layout.timestamp,
+            writer: None,
+            rows: 0,
+            min_ts: None,
+            max_ts: None,
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if let Some(i) = self.timestamp {
+            let ts = timestamp_micros(batch.column(i))?;
+            let (lo, hi) = (
+                datafusion::arrow::compute::min(&ts),
+                datafusion::arrow::compute::max(&ts),
+            );
+            self.min_ts = match (self.min_ts, lo) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.max_ts = self.max_ts.max(hi);
+        }
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => self.writer.insert(FileWriter::create(
+                &self.dir.join(&self.rel),
+                Arc::clone(&self.schema),
+                &self.bloom,
+            )?),
+        };
+        writer.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// The finished file's entry; `None` when no row was written.
+    pub fn finish(mut self) -> Result<Option<DataFile>> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(None);
+        };
+        let size = writer.finish()?;
+        Ok(Some(DataFile {
+            partition: self.partition.clone(),
+            path: self.rel.clone(),
+            rows: self.rows,
+            size,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+        }))
+    }
+}
+
+impl Drop for StreamedFile {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abandon();
+        }
+    }
+}
+
 /// A write-ahead log record's rows in the table's current `schema`: by
 /// position when only names differ (the record was written before a
 /// RENAME COLUMN), else by name as [`conform`] does.

@@ -485,3 +485,62 @@ async fn kill_9_during_a_dedup_import_leaves_before_or_after() {
     )
     .await;
 }
+
+/// An UPDATE of a file far larger than its batches streams it: the
+/// server's memory grows by a bounded amount, not by the file's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_of_a_large_file_streams_it() {
+    let root = common::scratch("alter_memory");
+    let server = Server::start_with(&root, &[("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0")]);
+    let c = server.client().await;
+    // 2,000,000 rows in one partition, in at most two files (the INSERT
+    // writes in chunks): about 100 bytes a row in memory, so a file read
+    // whole would take 100 MiB or more.
+    c.batch_execute(
+        "CREATE TABLE t (ts TIMESTAMP, k SYMBOL, v DOUBLE, s VARCHAR) TIMESTAMP(ts) PARTITION BY YEAR BYPASS WAL;
+         INSERT INTO t SELECT to_timestamp_micros(1704067200000000 + x * 1000000), CASE WHEN x % 2 = 0 THEN 'a' ELSE 'b' END,
+                1.0, 'a text of some length ' || x FROM generate_series(1, 2000000) AS g(x);",
+    )
+    .await
+    .unwrap();
+    let dir = root.join("db/public/t");
+    assert!(common::data_files(&dir).len() <= 2);
+    // A fresh process: the memory the INSERT left with the allocator does
+    // not hide what the UPDATE takes.
+    drop(c);
+    let server = server.restart();
+    let c = server.client().await;
+    let pid = server.pid();
+    let before = common::rss_anon_kib(pid);
+    let (out, peak) = common::peak_rss_anon_kib(pid, || {
+        std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &server.pg.port().to_string(),
+                "-U",
+                "admin",
+                "-d",
+                "qdb",
+            ])
+            .args(["-c", "UPDATE t SET v = 2.0 WHERE k = 'a'"])
+            .env("PGPASSWORD", "quest")
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "UPDATE 1000000"
+    );
+    let grew_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("the UPDATE of 1,000,000 of 2,000,000 rows grew RssAnon by {grew_mib} MiB");
+    assert!(grew_mib < 64, "the UPDATE took {grew_mib} MiB more");
+    assert_eq!(scalar(&c, "SELECT sum(v) FROM t").await, "3000000.0");
+    server.stop();
+}
