@@ -1,4 +1,5 @@
-//! QuestDB column types, their Arrow representation (SPEC section 3) and the
+//! QuestDB column types, their Arrow representation (README, "Tables are
+//! Delta tables", Types) and the
 //! checked conversion of values into a column: a value that does not fit is
 //! an error naming the column and the value, never a silent NULL or a
 //! wrapped number.

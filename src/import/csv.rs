@@ -195,7 +195,7 @@ impl Field {
 /// Which fields are NULL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Nulls {
-    /// QuestDB COPY (SPEC section 3): an empty field, a quoted empty field
+    /// QuestDB's COPY: an empty field, a quoted empty field
     /// and an unquoted `NULL` in any case, and also an unquoted field equal
     /// to the given text.
     QuestDb(Option<Vec<u8>>),

@@ -4,8 +4,8 @@
 //! phase: [`analyze`] (structure and types), [`boundary`] (chunks that start
 //! at record starts), [`indexing`] (timestamp and offset of every record,
 //! routed to its partition), [`partition_import`] (partitions sorted and
-//! written as Parquet in parallel) and [`attach`] (one atomic manifest
-//! swap). Other targets take the one-pass [`serial`] importer. Both share
+//! written as Parquet in parallel) and [`attach`] (one Delta commit of
+//! every new file). Other targets take the one-pass [`serial`] importer. Both share
 //! the lexer ([`csv`]), the pattern language ([`format`]) and the checked
 //! conversions ([`decode`]), and report to the journal ([`log`]) that
 //! `sys.text_import_log` and `sys.text_import_errors` show. Input that is
