@@ -3,7 +3,8 @@
 //! `kill -9` in the middle of a stream loses no acknowledged row and
 //! duplicates none; a torn record at the log's end is dropped; TRUNCATE,
 //! RENAME and DROP order with rows not yet applied; the applied rows end
-//! in few files, which delta-rs reads.
+//! in few files, which delta-rs reads; a full disk (a small tmpfs) fails
+//! the INSERT that needs a new segment and keeps every acknowledged row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -334,4 +335,113 @@ async fn applied_rows_are_few_files_that_delta_rs_reads() {
         &[("T", table_dir.display().to_string())],
     );
     assert_eq!(out, format!("300 {}", (0..300).sum::<i64>()));
+}
+
+/// A small file system (tmpfs) mounted for one test, unmounted after.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn tmpfs(dir: &std::path::Path, size: &str) -> Mounted {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "mount tmpfs at {}", dir.display());
+        Mounted(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full disk fails the statement that needs a new log segment, with an
+/// error naming the cause; every acknowledged row stays, visible and
+/// across `kill -9`; writes work again once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_insert_and_keeps_every_acknowledged_row() {
+    let mount = scratch("wal_full");
+    let _fs = Mounted::tmpfs(&mount, "96m");
+    let root = mount.join("data");
+    // No apply while the disk fills: the log holds the rows.
+    let env = [
+        ("QDB_CAIRO_WAL_APPLY_INTERVAL_MS", "0"),
+        ("QDB_CAIRO_WAL_APPLY_ROWS", "100000000"),
+    ];
+    let server = Server::start_with(&root, &env);
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE big (ts TIMESTAMP, n LONG, s VARCHAR) TIMESTAMP(ts) PARTITION BY DAY WAL",
+    )
+    .await
+    .unwrap();
+    let text = "x".repeat(1000);
+    // 5,000 rows of about 1 KB: a 5 MB record.
+    let statement = |k: i64| {
+        let values: Vec<String> = (0..5_000)
+            .map(|i| {
+                format!(
+                    "('{}', {}, '{text}')",
+                    at(1, (k * 5_000 + i) % 86_400),
+                    k * 5_000 + i
+                )
+            })
+            .collect();
+        format!("INSERT INTO big VALUES {}", values.join(","))
+    };
+    let mut acknowledged = 0i64;
+    c.batch_execute(&statement(0)).await.unwrap();
+    acknowledged += 5_000;
+    // Fill what is left of the file system.
+    let filler = mount.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![7u8; 1 << 20];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    // Records go into the segment's space already reserved, then the next
+    // segment cannot be made.
+    let mut failure = None;
+    for k in 1..10 {
+        match c.batch_execute(&statement(k)).await {
+            Ok(()) => acknowledged += 5_000,
+            Err(e) => {
+                failure = Some(
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_default(),
+                );
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("an INSERT failed on the full disk");
+    assert!(failure.contains("No space left on device"), "{failure}");
+    assert_eq!(
+        scalar(&c, "SELECT count(*) FROM big").await,
+        acknowledged.to_string()
+    );
+    // Space again: writes work.
+    std::fs::remove_file(&filler).unwrap();
+    c.batch_execute(&statement(20)).await.unwrap();
+    acknowledged += 5_000;
+    drop(c);
+    server.kill9();
+    let server = Server::start_with(&root, &env);
+    let c = server.client().await;
+    assert_eq!(
+        scalar(&c, "SELECT count(*) FROM big").await,
+        acknowledged.to_string()
+    );
+    drop(c);
+    server.stop();
 }
