@@ -462,7 +462,63 @@ impl Engine {
     /// QuestDB's SHOW PARTITIONS: one row per partition, with the rows of
     /// the write-ahead log counted where they will go.
     pub(super) fn show_partitions(&self, table: TableRef) -> Result<Output> {
-        let t = self.table(&table)?;
+        let batch = partitions_of(self.table(&table)?.as_ref())?;
+        Ok(Output::Rows(Rows::from_batches(
+            batch.schema(),
+            vec![batch],
+        )))
+    }
+}
+
+/// QuestDB's `table_partitions('t')`: SHOW PARTITIONS as a relation, to
+/// filter, sort and join.
+#[derive(Debug)]
+pub(super) struct TablePartitions {
+    pub catalog: Arc<crate::catalog::Catalog>,
+}
+
+impl datafusion::catalog::TableFunctionImpl for TablePartitions {
+    fn call(
+        &self,
+        args: &[datafusion::logical_expr::Expr],
+    ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        use datafusion::common::ScalarValue;
+        let name = match args {
+            [
+                datafusion::logical_expr::Expr::Literal(
+                    ScalarValue::Utf8(Some(n)) | ScalarValue::Utf8View(Some(n)),
+                    _,
+                ),
+            ] => n.clone(),
+            _ => {
+                return Err(datafusion::error::DataFusionError::Plan(
+                    "table_partitions expects one text argument: the table's name".into(),
+                ));
+            }
+        };
+        let (schema, table) = match name.split_once('.') {
+            Some((s, t)) => (s.to_string(), t.to_string()),
+            None => (crate::catalog::DEFAULT_SCHEMA.to_string(), name.clone()),
+        };
+        let t = self
+            .catalog
+            .get(&schema, &table)
+            .ok_or_else(|| Error::TableNotFound {
+                table: name.clone(),
+                position: None,
+            })?;
+        let batch = partitions_of(&t)?;
+        Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
+    }
+}
+
+/// One row per partition of `t`, in QuestDB's SHOW PARTITIONS columns,
+/// with the rows of the write-ahead log counted where they will go.
+fn partitions_of(t: &Table) -> Result<RecordBatch> {
+    {
         let (state, pending) = t.read_view()?;
         let unit = state.meta.partition_by;
         #[derive(Default)]
@@ -528,9 +584,7 @@ impl Engine {
             flags(n, |_| false),
             flags(n, |_| false),
         ];
-        let schema = show_partitions_schema();
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-        Ok(Output::Rows(Rows::from_batches(schema, vec![batch])))
+        Ok(RecordBatch::try_new(show_partitions_schema(), columns)?)
     }
 }
 

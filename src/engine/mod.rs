@@ -294,6 +294,12 @@ impl Engine {
             ctx.register_object_store(&b.url, Arc::clone(&b.store));
         }
         pg_compat::register(&ctx, &catalog);
+        ctx.register_udtf(
+            "table_partitions",
+            Arc::new(alter::TablePartitions {
+                catalog: Arc::clone(&catalog),
+            }),
+        );
         crate::query::time_functions::register(&ctx);
         crate::query::date_functions::register(&ctx);
         ctx.register_catalog(
