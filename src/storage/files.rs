@@ -306,23 +306,10 @@ pub fn read_files(
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for f in files {
-        let batches: Vec<RecordBatch> = match &loc.remote {
-            Some(_) => ParquetRecordBatchReaderBuilder::try_new(loc.read(&f.path)?)?
-                .with_batch_size(64 * 1024)
-                .build()?
-                .collect::<std::result::Result<_, _>>()?,
-            None => {
-                let path = loc.dir.join(&f.path);
-                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-                ParquetRecordBatchReaderBuilder::try_new(file)?
-                    .with_batch_size(64 * 1024)
-                    .build()?
-                    .collect::<std::result::Result<_, _>>()?
-            }
-        };
-        for batch in batches {
-            out.push(conform(&batch, schema)?);
-        }
+        each_batch(loc, f, schema, |b| {
+            out.push(b);
+            Ok(())
+        })?;
     }
     Ok(out)
 }
