@@ -156,15 +156,20 @@ impl Ttl {
     /// The oldest instant (UTC microseconds) a partition's end may have
     /// and be kept, for a table whose newest row is at `newest`.
     pub fn cutoff(&self, newest: i64) -> i64 {
-        use crate::sql::time::add_months;
         let n = self.count as i64;
         const HOUR: i64 = 3_600_000_000;
+        // Calendar months (the 31st less a month is the month's last day).
+        let months = |m: u32| {
+            chrono::DateTime::from_timestamp_micros(newest)
+                .and_then(|t| t.checked_sub_months(chrono::Months::new(m)))
+                .map_or(i64::MIN, |t| t.timestamp_micros())
+        };
         match self.unit {
             TtlUnit::Hours => newest - n * HOUR,
             TtlUnit::Days => newest - n * 24 * HOUR,
             TtlUnit::Weeks => newest - n * 7 * 24 * HOUR,
-            TtlUnit::Months => add_months(newest, -n),
-            TtlUnit::Years => add_months(newest, -12 * n),
+            TtlUnit::Months => months(self.count),
+            TtlUnit::Years => months(self.count.saturating_mul(12)),
         }
     }
 }
@@ -385,6 +390,29 @@ mod tests {
         let ddl = weather().ddl("weather");
         assert!(ddl.contains("city SYMBOL CAPACITY 256 CACHE"), "{ddl}");
         assert!(ddl.contains("timestamp(ts) PARTITION BY DAY WAL;"), "{ddl}");
+    }
+
+    #[test]
+    fn ttl_cutoffs_count_calendar_units() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        let ttl = |count, unit| Ttl { count, unit };
+        let newest = t("2024-03-31T10:00:00Z");
+        assert_eq!(
+            ttl(2, TtlUnit::Days).cutoff(newest),
+            t("2024-03-29T10:00:00Z")
+        );
+        assert_eq!(
+            ttl(1, TtlUnit::Months).cutoff(newest),
+            t("2024-02-29T10:00:00Z")
+        );
+        assert_eq!(
+            ttl(1, TtlUnit::Years).cutoff(newest),
+            t("2023-03-31T10:00:00Z")
+        );
     }
 
     #[test]

@@ -549,11 +549,17 @@ fn partitions_of(t: &Table) -> Result<RecordBatch> {
             );
         }
         if let Some(i) = state.meta.timestamp_index() {
+            // By partition start first: a name per partition, not per row.
+            let mut logged: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
             for b in &pending {
                 let micros = crate::storage::files::timestamp_micros(b.column(i))?;
                 for v in micros.iter().flatten() {
-                    add(unit.partition_name(v), Some(v), Some(v), 1, 0);
+                    let e = logged.entry(unit.floor(v)).or_insert((v, v, 0));
+                    *e = (e.0.min(v), e.1.max(v), e.2 + 1);
                 }
+            }
+            for (floor, (min, max, rows)) in logged {
+                add(unit.partition_name(floor), Some(min), Some(max), rows, 0);
             }
         }
         let n = parts.len();
