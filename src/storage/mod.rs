@@ -64,17 +64,26 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     }
 }
 
-/// The one atomic, durable file replacement: `bytes` go to `path` + `.tmp`,
-/// which is fsynced, renamed over `path`, and the directory fsynced. A
+/// The one atomic, durable file replacement: `bytes` go to a temporary
+/// file of this call's own (`.<name>.<uuid>.tmp`), which is fsynced, renamed over `path`, and the directory fsynced. A
 /// crash at any moment leaves the old file or the new one, never a mix.
 /// (The bulk-job list and the import journal's retention use it.)
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
+    // A name of its own per call: two writers of one file must not share
+    // (and truncate, or rename away) each other's temporary file.
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or_default());
+    tmp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
     let tmp = dir.join(tmp_name);
-    write_durable(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if let Err(e) = write_durable(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
     sync_dir(dir)
 }
 
@@ -90,4 +99,35 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
     f.sync_all().map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_atomic_writes_of_one_file_all_land_whole() {
+        let dir = std::env::temp_dir().join(format!("sluice-write-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jobs.json");
+        let payloads: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 64 * 1024]).collect();
+        std::thread::scope(|s| {
+            for p in &payloads {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(path, p).unwrap();
+                    }
+                });
+            }
+        });
+        let last = std::fs::read(&path).unwrap();
+        assert!(payloads.contains(&last), "a mix of writers' bytes landed");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("jobs.json")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

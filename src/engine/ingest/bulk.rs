@@ -62,6 +62,9 @@ pub struct BulkImports {
     dir: PathBuf,
     catalog: Arc<Catalog>,
     jobs: Mutex<Vec<BulkJob>>,
+    /// Held while the list is written, so that a newer list is never
+    /// overwritten by an older one written at the same time.
+    store_lock: Mutex<()>,
     stop: AtomicBool,
     wake: (Mutex<bool>, std::sync::Condvar),
     poll: Duration,
@@ -134,6 +137,7 @@ impl BulkImports {
             dir,
             catalog,
             jobs: Mutex::new(jobs),
+            store_lock: Mutex::new(()),
             stop: AtomicBool::new(false),
             wake: (Mutex::new(false), std::sync::Condvar::new()),
             poll,
@@ -165,6 +169,7 @@ impl BulkImports {
 
     /// Writes the job list atomically and durably.
     fn store(&self) -> Result<()> {
+        let _writing = self.store_lock.lock().expect("bulk store");
         let jobs = self.jobs.lock().expect("bulk jobs").clone();
         let bytes = serde_json::to_vec_pretty(&jobs).map_err(|e| Error::Internal(e.to_string()))?;
         crate::storage::write_atomic(&self.dir.join("jobs.json"), &bytes)
@@ -281,13 +286,17 @@ impl BulkImports {
 
     fn apply(&self, job: &BulkJob) {
         let id = job.upload_uuid.clone();
-        if self
-            .update(&id, |j| {
-                j.status = JobStatus::Importing;
-                j.started_at = Some(now_ns());
-            })
-            .is_err()
-        {
+        if let Err(e) = self.update(&id, |j| {
+            j.status = JobStatus::Importing;
+            j.started_at = Some(now_ns());
+        }) {
+            // Without a durable "importing" a restart could not tell a
+            // committed job from one to redo: the job is not run.
+            let _ = self.update(&id, |j| {
+                j.status = JobStatus::Errored;
+                j.completed_at = Some(now_ns());
+                j.last_message = Some(format!("could not record the job's start: {e}"));
+            });
             return;
         }
         let staged = self.dir.join(format!("{id}.parquet"));
