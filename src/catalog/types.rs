@@ -1,4 +1,4 @@
-//! QuestDB column types, their Arrow representation (README, "Tables are
+//! QuestDB column types, their Arrow representation (docs/storage.md, "Tables are
 //! Delta tables", Types) and the
 //! checked conversion of values into a column: a value that does not fit is
 //! an error naming the column and the value, never a silent NULL or a

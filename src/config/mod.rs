@@ -3,7 +3,7 @@
 //! once at start-up into a typed [`Config`]. A bad value stops start-up with
 //! an error naming the key and the value; an unknown key is a warning.
 //!
-//! Precedence: environment > file > default (README, "Configuration").
+//! Precedence: environment > file > default (docs/configuration.md).
 
 mod text_loader;
 

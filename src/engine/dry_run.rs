@@ -13,7 +13,7 @@ use crate::import::{DryRun, Summary};
 
 /// A real import takes this many times its dry run: the dry run does all
 /// of its reading and decoding but none of its sorting, encoding and
-/// writing. Measured on the import bench files (README, "Dry run").
+/// writing. Measured on the import bench files (docs/import.md, "Dry run").
 const REAL_OVER_DRY: f64 = 1.1;
 
 /// The report's columns.

@@ -1,6 +1,6 @@
 //! Storage of tables, on local disk or in an S3 bucket: time partitions of
 //! sorted Parquet files and one Delta log per table that names the live
-//! files (README, "Tables are Delta tables").
+//! files (docs/storage.md, "Tables are Delta tables").
 //!
 //! Storage knows Arrow schemas, partition units and files; it knows nothing
 //! of SQL, column type names or protocols. Every change of a table goes the
