@@ -29,11 +29,14 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod layers;
 pub mod metrics;
 pub mod query;
+pub mod schema;
 pub mod servers;
 pub mod sql;
 pub mod storage;
 pub mod sys;
+pub mod time;
 
 pub use error::{Error, Result};

@@ -219,7 +219,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let partition_by = match &a.partition_by {
-        Some(p) => Some(sluice::storage::PartitionBy::parse(p).ok_or_else(|| {
+        Some(p) => Some(sluice::time::PartitionBy::parse(p).ok_or_else(|| {
             format!("--partition-by: 'NONE', 'HOUR', 'DAY', 'WEEK', 'MONTH' or 'YEAR' expected, got '{p}'")
         })?),
         None => None,

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use super::types::ColumnType;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+
 use crate::error::{Error, Result};
-use crate::storage::{Layout, PartitionBy};
+use crate::schema::ColumnType;
+use crate::storage::Layout;
+use crate::time::PartitionBy;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ColumnMeta {
@@ -175,6 +178,27 @@ impl Ttl {
 }
 
 impl TableMeta {
+    /// Builds a batch in the table's schema from a source batch whose column
+    /// `i` goes to table column `targets[i]` (the others are NULL); every value
+    /// converts or the batch fails, naming the column and the value.
+    pub fn convert_batch(&self, batch: &RecordBatch, targets: &[usize]) -> Result<RecordBatch> {
+        let meta = self;
+        let schema = meta.arrow_schema();
+        let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
+        for (src, &dst) in targets.iter().enumerate() {
+            let col = &meta.columns[dst];
+            columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
+        }
+        let columns: Vec<ArrayRef> = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
+            })
+            .collect();
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
     /// Checks the definition: unique names, a designated timestamp that is a
     /// TIMESTAMP column, partitioning only with a designated timestamp.
     pub fn validate(&self) -> Result<()> {

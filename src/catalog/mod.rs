@@ -14,12 +14,9 @@ pub mod compactor;
 mod dedup;
 pub mod file_keys;
 pub mod meta;
-pub mod name;
 pub mod provider;
 mod reaper;
 pub mod table;
-pub mod types;
-pub mod values;
 pub mod wal;
 
 use std::collections::BTreeMap;
@@ -27,12 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 pub use meta::{ColumnMeta, TableMeta, TableParam, TableParams, Ttl, TtlUnit, quote_ident};
-pub use name::NameKind;
 pub use table::{AppendTxn, CompactionPolicy, Table};
-pub use types::ColumnType;
-pub use values::{parse_ipv4, parse_uuid};
 
 use crate::error::{Error, Result};
+use crate::schema::{NameKind, name};
 use crate::storage::{self, Bucket, DataFile, Manifest, Remote, Retention, TableLoc};
 use reaper::Doomed;
 
@@ -681,7 +676,7 @@ fn definition(name: &str, loc: &TableLoc, manifest: &Manifest) -> Result<TableMe
     TableMeta::from_definition(
         &manifest.definition,
         name,
-        &loc.file_display(storage::delta::LOG_DIR),
+        &loc.file_display(storage::location::LOG_DIR),
     )
 }
 

@@ -200,7 +200,7 @@ impl Table {
     }
 
     fn definition_of(&self, manifest: &Manifest) -> Result<TableMeta> {
-        let log = self.loc.file_display(storage::delta::LOG_DIR);
+        let log = self.loc.file_display(storage::location::LOG_DIR);
         TableMeta::from_definition(&manifest.definition, &self.display_name(), &log)
     }
 
@@ -868,8 +868,9 @@ mod tests {
     use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
 
     use super::*;
-    use crate::catalog::{Catalog, ColumnMeta, ColumnType};
-    use crate::storage::PartitionBy;
+    use crate::catalog::{Catalog, ColumnMeta};
+    use crate::schema::ColumnType;
+    use crate::time::PartitionBy;
 
     fn meta() -> TableMeta {
         TableMeta {

@@ -18,11 +18,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use super::rows::Rows;
 use super::{Engine, Output};
 use crate::catalog::table::{RowMap, Selection};
-use crate::catalog::{ColumnType, Table, TableMeta};
+use crate::catalog::{Table, TableMeta};
 use crate::error::{Error, Result};
+use crate::schema::ColumnType;
 use crate::sql::ast::{AlterTable, PartitionPick, TableRef};
+use crate::storage::DataFile;
 use crate::storage::location::{ATTACHABLE, DETACHED};
-use crate::storage::{DataFile, PartitionBy};
+use crate::time::PartitionBy;
 
 impl Engine {
     pub(super) async fn alter_table(&self, table: TableRef, action: AlterTable) -> Result<Output> {
@@ -282,7 +284,7 @@ impl Engine {
                         .keys()
                         .find(|p| p.eq_ignore_ascii_case(&name))
                         .cloned()
-                        .or_else(|| match crate::sql::interval::parse(&name) {
+                        .or_else(|| match crate::time::interval::parse(&name) {
                             Some(Ok((lo, _))) => {
                                 Some(unit.partition_name(lo)).filter(|p| present.contains_key(p))
                             }

@@ -23,7 +23,7 @@ use crate::catalog::Table;
 use crate::error::{Error, Result};
 use crate::sql::ast::Backup;
 use crate::storage::backup::{BACKUP_MANIFEST, BackedUp, BackupManifest};
-use crate::storage::delta::LOG_DIR;
+use crate::storage::location::LOG_DIR;
 
 impl Engine {
     pub(super) async fn backup(&self, b: Backup) -> Result<Output> {

@@ -14,10 +14,10 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::present::{nanos_text, present_batch, present_schema};
-use crate::catalog::ColumnType;
 use crate::engine::Rows;
 use crate::error::Result;
 use crate::import::csv::FieldWriter;
+use crate::schema::ColumnType;
 use futures::StreamExt;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.

@@ -19,7 +19,7 @@ use super::{Engine, Output, Rows};
 use crate::error::{Error, Result};
 use crate::export::{ExportRequest, Exporter, Split};
 use crate::sql::{CopySource, CopyTo, ExportOptions, ParquetCodec};
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 /// Rows per row group when the statement names none (QuestDB's default).
 pub const DEFAULT_ROW_GROUP_SIZE: u64 = 100_000;

@@ -8,10 +8,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast as sp;
 
 use super::{Engine, Output, Rows, text_rows};
-use crate::catalog::{ColumnMeta, ColumnType, Table, TableMeta};
+use crate::catalog::{ColumnMeta, Table, TableMeta};
 use crate::error::{Error, Result};
+use crate::schema::ColumnType;
 use crate::sql::{CreateTable, TableRef};
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 impl Engine {
     pub(crate) fn table(&self, t: &TableRef) -> Result<Arc<Table>> {

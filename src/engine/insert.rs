@@ -52,7 +52,7 @@ impl Engine {
     ) -> Result<u64> {
         check_width(table, batch.num_columns(), &targets)?;
         let meta = table.meta();
-        let batch = crate::catalog::values::convert_batch(&meta, &batch, &targets)?;
+        let batch = meta.convert_batch(&batch, &targets)?;
         if let Some(wal) = self.small_write_log(table, &meta)
             && batch.num_rows() as u64 <= self.config.wal_max_statement_rows
         {
@@ -91,14 +91,14 @@ impl Engine {
                 let Some(batch) = stream.next().await else {
                     return self.append_to_wal(table, wal, pending).await;
                 };
-                let batch = crate::catalog::values::convert_batch(&meta, &batch?, &targets)?;
+                let batch = meta.convert_batch(&batch?, &targets)?;
                 pending_rows += batch.num_rows();
                 pending.push(batch);
             }
         }
         let mut txn = Some(table.begin_append().await?);
         while let Some(batch) = stream.next().await {
-            let batch = crate::catalog::values::convert_batch(&meta, &batch?, &targets)?;
+            let batch = meta.convert_batch(&batch?, &targets)?;
             pending_rows += batch.num_rows();
             pending.push(batch);
             if pending_rows >= chunk_rows {

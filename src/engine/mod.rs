@@ -38,13 +38,19 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast as sp;
 
-use crate::catalog::{Catalog, Root, SYS_SCHEMA};
-use crate::config::{Config, CopyRoot, TablesRoot};
+// What the servers use of the layers below, named here so that they
+// depend on the engine (and the error and leaf modules) alone.
+pub use crate::catalog::{DEFAULT_SCHEMA, SYS_SCHEMA};
+pub use crate::config::Config;
+pub use crate::sql::{QdbLimit, SessionCommand, Statement, parse};
+
+use crate::catalog::{Catalog, Root};
+use crate::config::{CopyRoot, TablesRoot};
 use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
 use crate::query::sample_by::FillSpec;
-use crate::sql::{self, Clauses, SessionCommand, Statement};
+use crate::sql::{self, Clauses};
 use crate::storage::Bucket;
 use crate::sys::text_import_errors::TextImportErrors;
 use crate::sys::text_import_log::TextImportLog;

@@ -8,8 +8,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArra
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 
-use crate::catalog::ColumnType;
 use crate::error::Result;
+use crate::schema::ColumnType;
 
 /// The wire type of a field.
 pub fn present_type(field: &Field) -> DataType {

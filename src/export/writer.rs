@@ -24,7 +24,7 @@ use datafusion::parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 /// How the rows are split into files.
 #[derive(Debug, Clone)]

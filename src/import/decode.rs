@@ -14,8 +14,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 
 use super::format::{Pattern, nanos_to_unit_exact, parse_iso};
-use crate::catalog::ColumnType;
-use crate::catalog::values::{
+use crate::schema::ColumnType;
+use crate::schema::values::{
     float_round_trips, inferred_text_fits, int_in, parse_bool, parse_float, parse_int, parse_ipv4,
     parse_uuid,
 };

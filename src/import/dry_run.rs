@@ -8,8 +8,8 @@
 use super::analyze::{Analysis, Given, dialect};
 use super::csv::Dialect;
 use super::log::ErrorRow;
-use crate::catalog::ColumnType;
-use crate::storage::PartitionBy;
+use crate::schema::ColumnType;
+use crate::time::PartitionBy;
 
 /// What the real import would do.
 #[derive(Debug, Clone)]

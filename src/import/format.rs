@@ -3,7 +3,7 @@
 //! whole pattern. Results are UTC nanoseconds, converted to the target
 //! column's unit by the caller.
 
-use crate::catalog::ColumnType;
+use crate::schema::ColumnType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
@@ -386,7 +386,7 @@ impl Pattern {
     #[inline]
     pub fn parse(&self, s: &[u8]) -> Option<i64> {
         if let Some(scale) = self.epoch {
-            return crate::catalog::values::parse_int(s)?.checked_mul(scale);
+            return crate::schema::values::parse_int(s)?.checked_mul(scale);
         }
         if let Some(fixed) = &self.fixed
             && let Some(v) = fixed.parse(s)

@@ -16,8 +16,9 @@ use super::job::{Job, Summary};
 use super::log::Phase;
 use super::partition_import::Written;
 use super::{ImportError, Importer, attach};
-use crate::catalog::{ColumnMeta, ColumnType, Table, TableMeta};
-use crate::storage::PartitionBy;
+use crate::catalog::{ColumnMeta, Table, TableMeta};
+use crate::schema::ColumnType;
+use crate::time::PartitionBy;
 
 type Failed = (ImportError, u64);
 
@@ -149,7 +150,9 @@ fn dry_run(job: &Job<'_>, data: &bytes::Bytes, plan: &ParquetPlan) -> Result<Sum
     for batch in reader {
         job.check(phase)?;
         let batch = batch.map_err(|e| fail(format!("[file={file}] {e}")))?;
-        let converted = crate::catalog::values::convert_batch(&plan.meta, &batch, &plan.targets)
+        let converted = plan
+            .meta
+            .convert_batch(&batch, &plan.targets)
             .map_err(|e| fail(format!("[file={file}] {e}")))?;
         rows += converted.num_rows() as u64;
         let Some(ts) = ts else {
@@ -241,7 +244,9 @@ pub(super) fn write(
         job.progress
             .rows_handled
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        let converted = crate::catalog::values::convert_batch(&plan.meta, &batch, &plan.targets)
+        let converted = plan
+            .meta
+            .convert_batch(&batch, &plan.targets)
             .map_err(|e| fail(format!("[file={file}] {e}")))?;
         held += converted.get_array_memory_size();
         pending.push(converted);

@@ -5,7 +5,7 @@
 //! binary form of the type we announce for its column in query results.
 
 use super::csv::{Dialect, FieldWriter};
-use crate::catalog::ColumnType;
+use crate::schema::ColumnType;
 
 /// The file signature every binary COPY stream starts with.
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

@@ -14,7 +14,7 @@ use super::{
     DryRun, ImportRequest, Importer, analyze, attach, boundary, csv, indexing, partition_import,
     serial, source,
 };
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 /// Whether the import's target is partitioned (and takes the parallel
 /// pipeline): the existing table's unit, else the statement's.

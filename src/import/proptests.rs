@@ -18,8 +18,8 @@ use super::csv::{Dialect, Tail, read_record, read_record_prefix};
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::format::{Pattern, parse_iso};
 use super::pgtext::TextToCsv;
-use crate::catalog::ColumnType;
 use crate::config::TextLoaderFormats;
+use crate::schema::ColumnType;
 
 /// Every record of `buf` as field values, by our lexer.
 fn ours(buf: &[u8], d: Dialect) -> Vec<Vec<Vec<u8>>> {

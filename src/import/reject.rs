@@ -5,7 +5,7 @@
 //! [`RowError`]'s constructors, so one cause has one message everywhere.
 
 use super::{ErrorSink, OnError, RowError, shown_value};
-use crate::catalog::ColumnType;
+use crate::schema::ColumnType;
 
 impl RowError {
     /// The file ended inside a quoted field, the `field`-th (0-based) of

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use super::analyze::Given;
 use super::csv::Nulls;
-use crate::catalog::name::{self, NameKind};
 use crate::error::{Error, Result};
-use crate::storage::PartitionBy;
+use crate::schema::name::{self, NameKind};
+use crate::time::PartitionBy;
 
 /// What to do with a value that does not convert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct ImportRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnOverride {
     pub name: String,
-    pub ty: crate::catalog::ColumnType,
+    pub ty: crate::schema::ColumnType,
     /// Timestamp pattern for a DATE/TIMESTAMP column.
     pub pattern: Option<String>,
 }

@@ -13,7 +13,7 @@ use super::csv::{Field, Nulls};
 use super::decode::{ColumnBuilder, TimestampParser};
 use super::reject::{FieldFate, Rejection};
 use super::{ErrorSink, OnError, RowError};
-use crate::catalog::ColumnType;
+use crate::schema::ColumnType;
 
 struct Column {
     name: String,

@@ -27,7 +27,7 @@ use datafusion::prelude::SessionContext;
 
 use super::time_functions::{bad, micros, ts_type};
 use crate::import::format::{Pattern, days_in_month, is_leap};
-use crate::sql::time::Zone;
+use crate::time::Zone;
 
 /// A calendar field of a UTC instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

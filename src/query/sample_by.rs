@@ -40,9 +40,9 @@ use datafusion::sql::sqlparser::ast as sp;
 use super::{Env, has_aggregate};
 use crate::error::{Error, Result};
 use crate::sql::ast::call;
-use crate::sql::interval;
 use crate::sql::parser::ident_name;
 use crate::sql::{Align, Fill, SampleBy};
+use crate::time::interval;
 
 /// What is left for the plan of one sampled SELECT: its fills.
 #[derive(Debug, Clone)]

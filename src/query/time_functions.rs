@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::sql::time::{Stride, Zone};
+use crate::time::{Stride, Zone};
 
 pub(super) fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

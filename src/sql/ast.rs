@@ -5,8 +5,9 @@
 use datafusion::sql::sqlparser::ast as sp;
 
 use super::limit::QdbLimit;
-use crate::catalog::{ColumnMeta, ColumnType, TableParam, Ttl};
-use crate::storage::PartitionBy;
+use crate::catalog::{ColumnMeta, TableParam, Ttl};
+use crate::schema::ColumnType;
+use crate::time::PartitionBy;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableRef {
@@ -253,7 +254,7 @@ pub struct TimeJoin {
 /// [ALIGN TO CALENDAR [WITH OFFSET 'hh:mm'] | ALIGN TO FIRST OBSERVATION]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleBy {
-    pub stride: crate::sql::time::Stride,
+    pub stride: crate::time::Stride,
     /// Where the SELECT the clause ends starts in the text (its AST node's
     /// `select_token`): which SELECT is sampled.
     pub select: datafusion::sql::sqlparser::tokenizer::Location,

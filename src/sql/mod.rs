@@ -7,10 +7,8 @@
 //! to DataFusion's planner unchanged.
 
 pub mod ast;
-pub mod interval;
 pub mod limit;
 pub mod parser;
-pub mod time;
 
 pub use ast::{
     Align, Clauses, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,

@@ -35,12 +35,10 @@ use delta_kernel::{EngineData, FilteredEngineData, Snapshot, SnapshotRef};
 use delta_kernel_default_engine::DefaultEngine;
 use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
 
+use super::location::LOG_DIR;
 use super::manifest::Manifest;
 use super::{DataFile, Layout, TableLoc};
 use crate::error::{Error, Result};
-
-/// The log directory inside a table directory.
-pub const LOG_DIR: &str = "_delta_log";
 
 /// The table property holding the QuestDB table definition (JSON).
 pub const DEFINITION: &str = "sluice.definition";
@@ -62,10 +60,10 @@ const ENGINE_INFO: &str = concat!("sluice/", env!("CARGO_PKG_VERSION"));
 /// `delta.checkpointInterval` says otherwise (Delta's default).
 const CHECKPOINT_INTERVAL: u64 = 10;
 
-pub(super) type Kernel = DefaultEngine<TokioMultiThreadExecutor>;
+type Kernel = DefaultEngine<TokioMultiThreadExecutor>;
 
 /// A kernel over `store`, its I/O on the storage runtime.
-pub(super) fn kernel_over(store: Arc<dyn delta_kernel::object_store::ObjectStore>) -> Kernel {
+fn kernel_over(store: Arc<dyn delta_kernel::object_store::ObjectStore>) -> Kernel {
     delta_kernel_default_engine::DefaultEngineBuilder::new(store)
         .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(
             super::object::RUNTIME.handle().clone(),
@@ -74,12 +72,27 @@ pub(super) fn kernel_over(store: Arc<dyn delta_kernel::object_store::ObjectStore
 }
 
 /// The kernel for local tables, over the local file system.
-static LOCAL: LazyLock<Kernel> = LazyLock::new(|| kernel_over(Arc::new(LocalFileSystem::new())));
+static LOCAL: LazyLock<Arc<Kernel>> =
+    LazyLock::new(|| Arc::new(kernel_over(Arc::new(LocalFileSystem::new()))));
 
-fn engine(loc: &TableLoc) -> &Kernel {
+/// One kernel per bucket client, made at its first use. The key is the
+/// client's address: the kernel holds the client, so the address is not
+/// reused while the entry lives.
+static REMOTE: LazyLock<std::sync::Mutex<std::collections::HashMap<usize, Arc<Kernel>>>> =
+    LazyLock::new(Default::default);
+
+fn engine(loc: &TableLoc) -> Arc<Kernel> {
     match &loc.remote {
-        Some(r) => &r.bucket.kernel,
-        None => &LOCAL,
+        Some(r) => {
+            let key = Arc::as_ptr(&r.bucket.store) as *const () as usize;
+            let mut kernels = REMOTE.lock().expect("kernels");
+            Arc::clone(
+                kernels
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(kernel_over(Arc::clone(&r.bucket.store)))),
+            )
+        }
+        None => Arc::clone(&LOCAL),
     }
 }
 
@@ -105,7 +118,7 @@ pub struct Load {
 /// The version recorded for `app_id` in the table's latest version.
 pub fn app_version(loc: &TableLoc, app_id: &str) -> Result<Option<i64>> {
     snapshot(loc)?
-        .get_app_id_version(app_id, engine(loc))
+        .get_app_id_version(app_id, &*engine(loc))
         .map_err(kernel_err(loc, "could not read the table's transactions"))
 }
 
@@ -186,7 +199,7 @@ pub fn create(
         true,
     )
     .with_table_properties(props)
-    .build(engine(loc), Box::new(FileSystemCommitter::new()))
+    .build(&*engine(loc), Box::new(FileSystemCommitter::new()))
     .map_err(&err)?;
     if !files.is_empty() {
         txn.add_files(add_actions(files, timestamp)?);
@@ -194,7 +207,7 @@ pub fn create(
     for l in loads {
         txn = txn.with_transaction_id(l.app_id.clone(), l.version);
     }
-    match txn.commit(engine(loc)).map_err(&err)? {
+    match txn.commit(&*engine(loc)).map_err(&err)? {
         CommitResult::Committed(_) => {}
         CommitResult::Conflicted(c) => return Err(conflict(loc, c.conflict_version())),
         CommitResult::Retryable(_) => return Err(err(retryable())),
@@ -294,7 +307,7 @@ fn table_name(loc: &TableLoc) -> String {
 
 fn snapshot(loc: &TableLoc) -> Result<SnapshotRef> {
     Snapshot::builder_for(loc.url()?.as_str())
-        .build(engine(loc))
+        .build(&*engine(loc))
         .map_err(kernel_err(loc, "could not read the Delta log"))
 }
 
@@ -308,7 +321,7 @@ fn for_each_file(
 ) -> Result<()> {
     let err = kernel_err(loc, "could not list the table's files");
     let scan = Arc::clone(snapshot).scan_builder().build().map_err(&err)?;
-    for meta in scan.scan_metadata(engine(loc)).map_err(&err)? {
+    for meta in scan.scan_metadata(&*engine(loc)).map_err(&err)? {
         let meta = meta.map_err(&err)?;
         let (data, selection) = meta.scan_files.into_parts();
         let data = ArrowEngineData::try_from_engine_data(data).map_err(&err)?;
@@ -527,7 +540,7 @@ pub fn commit(
     }
     let snapshot = Snapshot::builder_for(loc.url()?.as_str())
         .at_version(from.version)
-        .build(engine(loc))
+        .build(&*engine(loc))
         .map_err(&err)?;
     let operation = if removed.is_empty() {
         UpdateTableOperation::Write
@@ -538,7 +551,7 @@ pub fn commit(
     };
     let mut txn = Arc::clone(&snapshot)
         .update_table(operation, ENGINE_INFO, true)
-        .build(engine(loc), Box::new(FileSystemCommitter::new()))
+        .build(&*engine(loc), Box::new(FileSystemCommitter::new()))
         .map_err(&err)?;
     if !added.is_empty() {
         txn.add_files(add_actions(&added, timestamp)?);
@@ -562,7 +575,7 @@ pub fn commit(
             Ok(())
         })?;
     }
-    let committed = match txn.commit(engine(loc)).map_err(&err)? {
+    let committed = match txn.commit(&*engine(loc)).map_err(&err)? {
         CommitResult::Committed(c) => c,
         CommitResult::Conflicted(c) => return Err(conflict(loc, c.conflict_version())),
         CommitResult::Retryable(_) => return Err(err(retryable())),
@@ -598,7 +611,7 @@ fn maybe_checkpoint(
     let Some(snapshot) = committed.post_commit_snapshot() else {
         return;
     };
-    if let Err(e) = snapshot.checkpoint(engine(loc), None) {
+    if let Err(e) = snapshot.checkpoint(&*engine(loc), None) {
         tracing::warn!(table = %loc.display(), "could not write a Delta checkpoint: {e}");
         return;
     }
@@ -625,7 +638,7 @@ fn replace_schema(
 ) -> Result<u64> {
     let snapshot = Snapshot::builder_for(loc.url()?.as_str())
         .at_version(from.version)
-        .build(engine(loc))
+        .build(&*engine(loc))
         .map_err(kernel_err(loc, "could not read the Delta log"))?;
     let old = snapshot.table_configuration().metadata();
     let mut configuration: HashMap<String, String> = old.configuration().clone();

@@ -21,8 +21,9 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
-use super::{DataFile, PartitionBy, TableLoc};
+use super::{DataFile, TableLoc};
 use crate::error::{Error, Result};
+use crate::time::PartitionBy;
 
 /// How a table's rows are laid out: its Arrow schema, which column is the
 /// designated timestamp and the partition unit.

@@ -12,6 +12,9 @@ use bytes::Bytes;
 use super::object::Bucket;
 use crate::error::{Error, Result};
 
+/// The Delta log directory inside a table directory.
+pub const LOG_DIR: &str = "_delta_log";
+
 /// A table on object storage: `s3://<bucket>/<prefix>/`.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -126,7 +129,7 @@ impl TableLoc {
     /// directories; `Files::Log`: the Delta log), paths relative to the
     /// table.
     pub fn list(&self, which: Files) -> Result<Vec<Entry>> {
-        let log = |rel: &str| rel.starts_with(&format!("{}/", super::delta::LOG_DIR));
+        let log = |rel: &str| rel.starts_with(&format!("{}/", LOG_DIR));
         let keep = |rel: &str| match which {
             Files::Log => log(rel),
             // Markers (`_sluice_…`), hidden names and detached partitions
@@ -144,7 +147,7 @@ impl TableLoc {
             Some(r) => Ok(r
                 .bucket
                 .list(&match which {
-                    Files::Log => r.key(super::delta::LOG_DIR),
+                    Files::Log => r.key(LOG_DIR),
                     Files::Data => r.prefix.clone(),
                 })?
                 .into_iter()
@@ -164,10 +167,7 @@ impl TableLoc {
             None => {
                 let mut out = Vec::new();
                 let dirs = match which {
-                    Files::Log => vec![(
-                        self.dir.join(super::delta::LOG_DIR),
-                        super::delta::LOG_DIR.to_string(),
-                    )],
+                    Files::Log => vec![(self.dir.join(LOG_DIR), LOG_DIR.to_string())],
                     Files::Data => vec![(self.dir.clone(), String::new())],
                 };
                 for (dir, base) in dirs {

@@ -18,7 +18,6 @@ pub mod journal;
 pub mod location;
 pub mod manifest;
 pub mod object;
-pub mod partition;
 pub mod vacuum;
 pub mod wal;
 
@@ -26,7 +25,6 @@ pub use files::{FileWriter, Layout, conform, conform_logged, read_files, verify_
 pub use location::{Remote, TableLoc};
 pub use manifest::{DataFile, Manifest};
 pub use object::{Bucket, S3Url};
-pub use partition::PartitionBy;
 pub use vacuum::Retention;
 
 use std::path::Path;

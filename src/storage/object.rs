@@ -56,12 +56,11 @@ pub struct Listed {
     pub modified: std::time::SystemTime,
 }
 
-/// One bucket (`s3://bucket`), its client and the Delta kernel over it.
+/// One bucket (`s3://bucket`) and its client.
 pub struct Bucket {
     /// `s3://bucket`: what DataFusion registers the store under.
     pub url: url::Url,
     pub store: Arc<dyn ObjectStore>,
-    pub(super) kernel: super::delta::Kernel,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -149,8 +148,7 @@ impl Bucket {
                 reason: e.to_string(),
             })?;
         let store: Arc<dyn ObjectStore> = Arc::new(store);
-        let kernel = super::delta::kernel_over(Arc::clone(&store));
-        Ok(Arc::new(Bucket { url, store, kernel }))
+        Ok(Arc::new(Bucket { url, store }))
     }
 
     /// Every object below `prefix/` (recursively).

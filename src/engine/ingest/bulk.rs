@@ -195,8 +195,8 @@ impl BulkImports {
         data: &Path,
         column_metadata: Option<String>,
     ) -> Result<BulkJob> {
-        crate::catalog::name::check(crate::catalog::NameKind::Schema, database)?;
-        crate::catalog::name::check(crate::catalog::NameKind::Table, table)?;
+        crate::schema::name::check(crate::schema::NameKind::Schema, database)?;
+        crate::schema::name::check(crate::schema::NameKind::Table, table)?;
         let schemas = self.catalog.schema_names();
         let Some(db_pos) = schemas.iter().position(|s| s == database) else {
             return Err(Error::SchemaNotFound {
@@ -353,9 +353,7 @@ impl BulkImports {
             }
             let batch = batch?;
             pending_rows += batch.num_rows();
-            pending.push(crate::catalog::values::convert_batch(
-                &meta, &batch, &targets,
-            )?);
+            pending.push(meta.convert_batch(&batch, &targets)?);
             if pending_rows >= 1 << 20 {
                 txn.write(&pending)?;
                 pending.clear();

@@ -189,8 +189,8 @@ pub(super) fn inspect(
 /// Whether Parquet values of type `from` belong in a column of type `to`
 /// without changing their meaning (a float is not a timestamp, text is not
 /// a number).
-fn compatible(from: &DataType, to: crate::catalog::ColumnType) -> bool {
-    use crate::catalog::ColumnType as T;
+fn compatible(from: &DataType, to: crate::schema::ColumnType) -> bool {
+    use crate::schema::ColumnType as T;
     let from = match from {
         DataType::Dictionary(_, v) => v.as_ref(),
         other => other,

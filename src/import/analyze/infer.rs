@@ -3,9 +3,9 @@
 //! (it would parse but change, so the column never gets the type).
 
 use super::super::format::{Pattern, parse_iso};
-use crate::catalog::ColumnType;
-use crate::catalog::values::{self, parse_float, parse_int, parse_ipv4, parse_uuid};
 use crate::config::TextLoaderFormats;
+use crate::schema::ColumnType;
+use crate::schema::values::{self, parse_float, parse_int, parse_ipv4, parse_uuid};
 
 /// A column type inferred from the sample; timestamp-like types keep the
 /// pattern that matched.

@@ -15,9 +15,10 @@ mod sniff;
 use super::ImportError;
 use super::csv::{Field, Nulls, read_record};
 use super::format::Pattern;
-use crate::catalog::values::parse_int;
-use crate::catalog::{ColumnType, TableMeta};
+use crate::catalog::TableMeta;
 use crate::config::TextLoaderFormats;
+use crate::schema::ColumnType;
+use crate::schema::values::parse_int;
 pub use dialect::{Given, Sniffed};
 
 pub use infer::{Detected, INFER_MAJORITY_PERCENT};

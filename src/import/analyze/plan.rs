@@ -7,9 +7,10 @@ use super::super::csv::Nulls;
 use super::super::decode::TimestampParser;
 use super::super::format::Pattern;
 use super::Structure;
-use crate::catalog::{ColumnMeta, ColumnType, TableMeta};
+use crate::catalog::{ColumnMeta, TableMeta};
 use crate::config::TextLoaderFormats;
-use crate::storage::PartitionBy;
+use crate::schema::ColumnType;
+use crate::time::PartitionBy;
 
 /// How the file maps onto the table.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub struct Plan {
     /// Per table column: how timestamp-like text is parsed.
     pub parsers: Vec<Option<TimestampParser>>,
     /// Per table column: its type was inferred (a new table), so text it
-    /// would not keep is a row error ([`crate::catalog::values::inferred_text_fits`]).
+    /// would not keep is a row error ([`crate::schema::values::inferred_text_fits`]).
     pub inferred: Vec<bool>,
     /// The designated timestamp: table column and file column.
     pub timestamp: Option<(usize, usize)>,

@@ -16,11 +16,11 @@ use serde_json::json;
 
 use super::render::format_timestamp;
 use super::upload;
-use crate::catalog::name::{self, NameKind};
 use crate::engine::Engine;
 use crate::engine::ingest::{Dialect, Given, ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
-use crate::storage::PartitionBy;
+use crate::schema::name::{self, NameKind};
+use crate::time::PartitionBy;
 
 fn fail(status: StatusCode, message: String) -> Response {
     (
@@ -65,7 +65,7 @@ pub async fn import_csv(
         return fail(StatusCode::BAD_REQUEST, "measurement is required".into());
     };
     for (what, name) in [("database", &database), ("measurement", &measurement)] {
-        if name.contains(['.', '/', '\\', '"', '\'']) || name == crate::catalog::SYS_SCHEMA {
+        if name.contains(['.', '/', '\\', '"', '\'']) || name == crate::engine::SYS_SCHEMA {
             return fail(
                 StatusCode::BAD_REQUEST,
                 format!("invalid {what} name '{name}'"),

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::render;
 use crate::engine::present::present_schema;
 use crate::engine::{CommandKind, Engine, Output, Rows, Session};
+use crate::engine::{QdbLimit, parse};
 use crate::error::{Error, locate_error};
-use crate::sql::{self, QdbLimit};
 
 fn session(sql: &str) -> Session {
     Session {
@@ -60,7 +60,7 @@ async fn run(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_millis);
     let started = Instant::now();
-    let statements = sql::parse(query).map_err(|e| locate_error(query, e))?;
+    let statements = parse(query).map_err(|e| locate_error(query, e))?;
     let compiled = started.elapsed();
     if statements.is_empty() {
         return Err(Error::syntax("empty query", 0));

@@ -13,14 +13,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::upload;
-use crate::catalog::name::{self, NameKind};
-use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
+use crate::engine::DEFAULT_SCHEMA;
 use crate::engine::Engine;
 use crate::engine::ingest::{
     ColumnOverride, Given, ImportOptions, ImportRequest, Imported, OnError, normalise_name,
 };
 use crate::error::Error;
-use crate::storage::PartitionBy;
+use crate::schema::ColumnType;
+use crate::schema::name::{self, NameKind};
+use crate::time::PartitionBy;
 
 fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, Error> {
     match params.get(name).map(|v| v.to_ascii_lowercase()) {

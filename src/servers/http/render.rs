@@ -10,10 +10,10 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
 
-use crate::catalog::ColumnType;
 use crate::engine::ingest::{Dialect, FieldWriter};
 use crate::engine::present::present_batch;
 use crate::error::Result;
+use crate::schema::ColumnType;
 
 pub fn json_columns(schema: &SchemaRef) -> Value {
     Value::Array(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use pgwire::api::auth::{AuthSource, LoginInfo, Password};
 use pgwire::error::{PgWireError, PgWireResult};
 
-use crate::config::Config;
+use crate::engine::Config;
 use crate::engine::Session;
 
 #[derive(Debug, Clone)]

@@ -30,11 +30,12 @@ use pgwire::messages::response::EmptyQueryResponse;
 
 use super::auth::Users;
 use super::cancel::{Connections, CurrentStatement};
+use super::errors::{error_info, pg_error};
 use super::types;
 use crate::engine::copy::CopyInSink;
 use crate::engine::{CommandKind, Described, Engine, Output, Session};
+use crate::engine::{SessionCommand, Statement, parse};
 use crate::error::{Error, locate_error};
-use crate::sql::{self, SessionCommand, Statement};
 use datafusion::common::ScalarValue;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -131,18 +132,6 @@ impl Handler {
 /// The connection's `SET statement_timeout`; `None` after RESET.
 struct StatementTimeout(Option<Duration>);
 
-/// The engine error as a PostgreSQL error response.
-pub fn pg_error(e: &Error) -> PgWireError {
-    PgWireError::UserError(Box::new(error_info(e)))
-}
-
-fn error_info(e: &Error) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".to_string(), e.sqlstate().to_string(), e.message());
-    // PostgreSQL positions are 1-based.
-    info.position = e.position().map(|p| (p + 1).to_string());
-    info
-}
-
 /// The COPY FROM STDIN in progress on a connection.
 #[derive(Default)]
 struct CopyState(Mutex<Option<CopyInSink>>);
@@ -210,7 +199,7 @@ impl SimpleQueryHandler for Handler {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let statements = match sql::parse(query) {
+        let statements = match parse(query) {
             Ok(s) => s,
             Err(e) => {
                 return Ok(vec![Response::Error(Box::new(error_info(&locate_error(
@@ -281,7 +270,7 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut statements = sql::parse(sql).map_err(|e| pg_error(&e))?;
+        let mut statements = parse(sql).map_err(|e| pg_error(&e))?;
         if statements.len() > 1 {
             return Err(pg_error(&Error::syntax(
                 "cannot insert multiple commands into a prepared statement",

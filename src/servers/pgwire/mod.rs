@@ -4,6 +4,7 @@
 
 mod auth;
 mod cancel;
+mod errors;
 mod handler;
 mod types;
 

@@ -16,9 +16,9 @@ use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 
-use crate::catalog::ColumnType;
 use crate::engine::Rows;
 use crate::engine::present::{nanos_text, present_batch, present_schema, present_type};
+use crate::schema::ColumnType;
 
 /// The pg type of an Arrow type as the engine presents it.
 pub fn pg_type(t: &DataType) -> Type {
@@ -123,7 +123,7 @@ pub fn query_response(rows: Rows, format: &Format) -> PgWireResult<QueryResponse
     // Rows are encoded a batch at a time as the client reads them.
     let data = rows.into_stream().flat_map(move |batch| {
         let encoded: Vec<PgWireResult<DataRow>> = match batch
-            .map_err(|e| super::handler::pg_error(&e))
+            .map_err(|e| super::errors::pg_error(&e))
             .and_then(|b| wire_batch(&b, &wire))
         {
             Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b).collect(),

@@ -330,7 +330,7 @@ mod tests {
         assert!(matches!(
             alter("alter table t alter column v type float"),
             AlterTable::ColumnType {
-                ty: crate::catalog::ColumnType::Float,
+                ty: crate::schema::ColumnType::Float,
                 ..
             }
         ));

@@ -12,7 +12,7 @@ use crate::sql::ast::{
     Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, ExportOptions, ParquetCodec,
     PgCopyFormat, PgCopyOptions, Statement, TableRef,
 };
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 impl Qp<'_> {
     /// QuestDB's COPY: `COPY t FROM 'file' [WITH option …]` and

@@ -6,10 +6,11 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Qp;
 use super::errors::{syntax_error, wrap};
-use crate::catalog::{ColumnMeta, ColumnType};
+use crate::catalog::ColumnMeta;
 use crate::error::{Error, Result};
+use crate::schema::ColumnType;
 use crate::sql::ast::{CreateTable, SessionCommand, Statement};
-use crate::storage::PartitionBy;
+use crate::time::PartitionBy;
 
 impl Qp<'_> {
     pub(super) fn create_table(&mut self) -> Result<Statement> {
@@ -230,7 +231,7 @@ impl Qp<'_> {
 mod tests {
     use super::super::{one, parse};
     use super::*;
-    use crate::catalog::ColumnType;
+    use crate::schema::ColumnType;
 
     #[test]
     fn create_table_questdb_style() {

@@ -1,6 +1,6 @@
 //! Rewrites of QuestDB's time-series syntax at the token level, before
 //! sqlparser reads the statement: `x [NOT] IN '<interval>'` becomes
-//! `[NOT] (x >= '<lo>' AND x < '<hi>')` (see [`crate::sql::interval`]),
+//! `[NOT] (x >= '<lo>' AND x < '<hi>')` (see [`crate::time::interval`]),
 //! and QuestDB's clauses sqlparser cannot read are taken out, typed, and
 //! tied to the AST node they belong to by a place in the text: `SAMPLE BY
 //! …` and `LATEST ON | BY …` (to their SELECT), `ASOF | LT | SPLICE JOIN`
@@ -12,9 +12,9 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whit
 
 use super::errors::offset_of;
 use crate::error::{Error, Result};
-use crate::sql::interval;
-use crate::sql::time::Stride;
 use crate::sql::{Align, Fill, LatestOn, SampleBy, TimeJoin, TimeJoinKind};
+use crate::time::Stride;
+use crate::time::interval;
 
 fn is_ws(t: &TokenWithSpan) -> bool {
     matches!(t.token, Token::Whitespace(_))
@@ -360,7 +360,7 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
                         let v = string_at(k + 2).ok_or_else(|| {
                             err(t.get(k + 2), "a time zone such as 'Europe/Berlin' expected")
                         })?;
-                        if crate::sql::time::Zone::parse(&v).is_none() {
+                        if crate::time::Zone::parse(&v).is_none() {
                             return Err(err(t.get(k + 2), &format!("invalid timezone: {v}")));
                         }
                         zone = Some(v);

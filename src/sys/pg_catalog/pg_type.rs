@@ -63,8 +63,8 @@ pub fn oid_by_name(name: &str) -> Option<i32> {
 }
 
 /// The oid of the type a column of `ty` is announced as in results.
-pub fn oid_of_column(ty: crate::catalog::ColumnType) -> i32 {
-    use crate::catalog::ColumnType as T;
+pub fn oid_of_column(ty: crate::schema::ColumnType) -> i32 {
+    use crate::schema::ColumnType as T;
     match ty {
         T::Boolean => 16,
         T::Byte | T::Short => 21,

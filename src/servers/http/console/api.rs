@@ -16,12 +16,13 @@ use serde_json::json;
 
 use super::super::upload;
 use super::uploads::{Held, Uploads};
-use crate::catalog::name::{self, NameKind};
-use crate::catalog::{ColumnType, DEFAULT_SCHEMA};
+use crate::engine::DEFAULT_SCHEMA;
 use crate::engine::Engine;
 use crate::engine::ingest::{ColumnOverride, Given, ImportOptions, ImportRequest, OnError};
 use crate::error::Error;
-use crate::storage::PartitionBy;
+use crate::schema::ColumnType;
+use crate::schema::name::{self, NameKind};
+use crate::time::PartitionBy;
 
 /// Records shown in an import's preview.
 const PREVIEW_RECORDS: usize = 10;

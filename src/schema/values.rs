@@ -4,9 +4,7 @@
 //! that keeps inference from changing a value. (Timestamps have their own
 //! pattern language in `import::format`.)
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
-
-use super::{ColumnType, TableMeta};
+use super::ColumnType;
 
 /// `true` or `false` in any case, nothing else (QuestDB's rule: no `t`,
 /// `yes` or `1`, and no surrounding spaces).
@@ -264,30 +262,6 @@ pub fn int_in(raw: &[u8], lo: i64, hi: i64, name: &str) -> Result<i64, String> {
         None if is_integer_text(raw) => Err(format!("out of range for {name}")),
         None => Err(format!("not a valid {name}")),
     }
-}
-
-/// Builds a batch in the table's schema from a source batch whose column
-/// `i` goes to table column `targets[i]` (the others are NULL); every value
-/// converts or the batch fails, naming the column and the value.
-pub fn convert_batch(
-    meta: &TableMeta,
-    batch: &RecordBatch,
-    targets: &[usize],
-) -> crate::error::Result<RecordBatch> {
-    let schema = meta.arrow_schema();
-    let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
-    for (src, &dst) in targets.iter().enumerate() {
-        let col = &meta.columns[dst];
-        columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
-    }
-    let columns: Vec<ArrayRef> = columns
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
-        })
-        .collect();
-    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
-//! QuestDB's time strides: `5m`, `1h`, `1d`, `3M`, … as SAMPLE BY, the
+//! Time, below every other module: QuestDB's time strides: `5m`, `1h`, `1d`, `3M`, … as SAMPLE BY, the
 //! timestamp functions (`timestamp_floor('1d', ts)`, `dateadd('M', 2, ts)`)
 //! and interval literals use them. One place for the unit letters and for
 //! calendar arithmetic on UTC microseconds.
+
+pub mod interval;
+pub mod partition;
+
+pub use partition::PartitionBy;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 

@@ -6,7 +6,7 @@
 //! The parser rewrites `x IN '…'` into `(x >= 'lo' AND x < 'hi')`, so
 //! DataFusion's pruning of partitions and files by their time range applies.
 
-use super::time::{Stride, add_months, date_micros};
+use super::{Stride, add_months, date_micros};
 
 /// `[lo, hi)` in UTC microseconds.
 pub type Interval = (i64, i64);
