@@ -40,6 +40,9 @@ pub struct Metrics {
     /// Rounds of removing retired files, and the files they removed.
     pub vacuum_runs: AtomicU64,
     pub vacuumed_files: AtomicU64,
+    /// Retired file sets past their grace and retention, kept only because
+    /// a running query still reads them.
+    pub retired_held_by_readers: AtomicI64,
     pub backups: AtomicU64,
 }
 

@@ -132,6 +132,10 @@ fn reap(rx: Receiver<Due>) {
         for d in ready {
             remove(d.paths);
         }
+        let held = pending.iter().filter(|d| d.at <= now).count();
+        crate::metrics::metrics()
+            .retired_held_by_readers
+            .store(held as i64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

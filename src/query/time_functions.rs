@@ -2,7 +2,7 @@
 //! `timestamp_floor(unit, ts[, origin])`, `timestamp_ceil(unit, ts)`,
 //! `dateadd(period, n, ts)`, `datediff(period, ts1, ts2)` and
 //! `systimestamp()` (`now()` is DataFusion's). Units are QuestDB's letters
-//! with an optional count (`'15m'`), see [`crate::sql::time`].
+//! with an optional count (`'15m'`), see [`crate::time`].
 
 use std::sync::Arc;
 

@@ -342,6 +342,13 @@ fn render(engine: Option<&Engine>) -> String {
     );
     family(
         &mut out,
+        "sluice_retired_files_held_by_readers",
+        "gauge",
+        "Sets of retired files past their grace period kept because a running query reads them.",
+        &one(m.retired_held_by_readers.load(Ordering::Relaxed) as f64),
+    );
+    family(
+        &mut out,
         "sluice_backups_total",
         "counter",
         "Backups written.",

@@ -214,8 +214,28 @@ async fn a_streaming_reader_keeps_the_files_it_reads() {
         }
     })
     .await;
-    // Past the reaper's grace period (1 s): only the pin keeps the files.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The reaper reports the retired files past their grace period and
+    // kept for the reader alone: only the pin keeps them.
+    eventually(
+        "the reaper to hold the retired files for the reader",
+        Duration::from_secs(30),
+        || {
+            let server = &server;
+            async move {
+                let body = reqwest::get(format!("http://{}/metrics", server.min.unwrap()))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                body.lines()
+                    .filter_map(|l| l.strip_prefix("sluice_retired_files_held_by_readers "))
+                    .any(|v| v.parse::<f64>().unwrap() >= 1.0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     assert!(
         parquet_files(&dir).len() > 1,
         "the retired files went while a reader held them"
