@@ -281,6 +281,8 @@ async fn asof_lt_and_splice_join_match_duckdb() {
         )
         .await
         .unwrap();
+    // DuckDB reads the files: the rows must be out of the write-ahead log.
+    crate::common::wal_applied(&client).await;
     let duck = |sql: &str| {
         let script = format!(
             r#"
