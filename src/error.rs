@@ -61,7 +61,12 @@ pub enum Error {
         to: String,
     },
 
-    /// A semantically wrong statement that parsed (wrong type, bad option).
+    /// An option or parameter of a statement or request with a value it
+    /// does not take (`COMPRESSION_LEVEL 99`, `partitionBy=DECADE`).
+    #[error("{message}")]
+    BadOption { option: String, message: String },
+
+    /// A semantically wrong statement that parsed (wrong type).
     #[error("{message}")]
     Invalid {
         message: String,
@@ -169,6 +174,14 @@ impl Error {
         }
     }
 
+    /// The option `option` was given a value it does not take.
+    pub fn bad_option(option: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::BadOption {
+            option: option.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn unsupported(message: impl Into<String>) -> Self {
         Error::Unsupported {
             message: message.into(),
@@ -215,6 +228,7 @@ impl Error {
                 Error::DuplicateColumn { .. } => S::DuplicateColumn,
                 Error::BadValue { .. } | Error::ImportFailed { .. } => S::InvalidTextRepresentation,
                 Error::Invalid { .. } => S::DatatypeMismatch,
+                Error::BadOption { .. } => S::InvalidParameterValue,
                 Error::Unsupported { .. } => S::FeatureNotSupported,
                 Error::PermissionDenied { .. } => S::InsufficientPrivilege,
                 Error::Timeout { .. } | Error::Cancelled => S::QueryCanceled,
@@ -297,6 +311,7 @@ pub enum SqlState {
     UndefinedColumn,
     DuplicateColumn,
     InvalidTextRepresentation,
+    InvalidParameterValue,
     DatatypeMismatch,
     FeatureNotSupported,
     InsufficientPrivilege,
@@ -325,6 +340,7 @@ impl SqlState {
             SqlState::UndefinedColumn => "42703",
             SqlState::DuplicateColumn => "42701",
             SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::InvalidParameterValue => "22023",
             SqlState::DatatypeMismatch => "42804",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::InsufficientPrivilege => "42501",

@@ -170,7 +170,9 @@ impl Engine {
         };
         let encoding = match &c.encoding {
             Some(name) => Some(TextEncoding::parse(name).ok_or_else(|| {
-                Error::invalid(format!(
+                Error::bad_option(
+                    "ENCODING",
+                    format!(
                     "unknown encoding '{name}' (utf-8, latin-1, windows-1252, utf-16, utf-16le or utf-16be)"
                 ))
             })?),
@@ -364,12 +366,15 @@ impl Engine {
     pub(super) fn copy_from_stdin(&self, c: CopyFromStdin) -> Result<Output> {
         let o = &c.options;
         if o.format == PgCopyFormat::Text && (o.quote.is_some() || o.escape.is_some()) {
-            return Err(Error::invalid(
+            return Err(Error::bad_option(
+                "QUOTE",
                 "COPY QUOTE and ESCAPE are available only in CSV mode",
             ));
         }
         // Checked here, at Parse, so a bad option never starts a copy_in.
-        pg_dialect(o).check().map_err(Error::invalid)?;
+        pg_dialect(o)
+            .check()
+            .map_err(|m| Error::bad_option("DELIMITER", m))?;
         let table = self
             .catalog
             .get(&c.table.schema, &c.table.name)

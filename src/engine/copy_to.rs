@@ -69,15 +69,18 @@ impl Engine {
                 }),
             };
             let Some(column) = column else {
-                return Err(Error::invalid(format!(
-                    "PARTITION_BY {} needs a timestamp column: the {} has none",
-                    unit.name(),
-                    if matches!(c.source, CopySource::Table(_)) {
-                        "table"
-                    } else {
-                        "query"
-                    }
-                )));
+                return Err(Error::bad_option(
+                    "PARTITION_BY",
+                    format!(
+                        "PARTITION_BY {} needs a timestamp column: the {} has none",
+                        unit.name(),
+                        if matches!(c.source, CopySource::Table(_)) {
+                            "table"
+                        } else {
+                            "query"
+                        }
+                    ),
+                ));
             };
             // Ordered by that column, the rows of one partition come
             // together and one file is open at a time.
@@ -149,7 +152,10 @@ fn writer_properties(o: &ExportOptions, schema: &Schema) -> Result<WriterPropert
     let codec = o.codec.unwrap_or(ParquetCodec::Lz4Raw);
     let level = o.compression_level;
     let bad_level = |e: datafusion::parquet::errors::ParquetError| {
-        Error::invalid(format!("invalid COMPRESSION_LEVEL for {codec:?}: {e}"))
+        Error::bad_option(
+            "COMPRESSION_LEVEL",
+            format!("invalid COMPRESSION_LEVEL for {codec:?}: {e}"),
+        )
     };
     let compression = match codec {
         ParquetCodec::Gzip => Compression::GZIP(
@@ -166,9 +172,10 @@ fn writer_properties(o: &ExportOptions, schema: &Schema) -> Result<WriterPropert
         ),
         other => {
             if level.is_some() {
-                return Err(Error::invalid(format!(
-                    "COMPRESSION_LEVEL applies to GZIP, ZSTD and BROTLI, not to {other:?}"
-                )));
+                return Err(Error::bad_option(
+                    "COMPRESSION_LEVEL",
+                    format!("COMPRESSION_LEVEL applies to GZIP, ZSTD and BROTLI, not to {other:?}"),
+                ));
             }
             match other {
                 ParquetCodec::Uncompressed => Compression::UNCOMPRESSED,
@@ -218,9 +225,10 @@ fn writer_properties(o: &ExportOptions, schema: &Schema) -> Result<WriterPropert
             .iter()
             .find(|f| f.name().eq_ignore_ascii_case(name))
         else {
-            return Err(Error::invalid(format!(
-                "BLOOM_FILTER_COLUMNS names a column the export has not [column={name}]"
-            )));
+            return Err(Error::bad_option(
+                "BLOOM_FILTER_COLUMNS",
+                format!("BLOOM_FILTER_COLUMNS names a column the export has not [column={name}]"),
+            ));
         };
         let path = ColumnPath::from(field.name().as_str());
         b = b.set_column_bloom_filter_enabled(path.clone(), true);

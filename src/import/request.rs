@@ -140,12 +140,15 @@ impl ImportRequest {
     pub fn validate(&self) -> Result<()> {
         name::check(NameKind::Schema, &self.schema)?;
         name::check(NameKind::Table, &self.table)?;
-        self.dialect.check().map_err(Error::invalid)?;
+        self.dialect
+            .check()
+            .map_err(|m| Error::bad_option("DELIMITER", m))?;
         // FORMAT alone is fine: it applies to an existing table's
         // designated timestamp.
         let partitioned = self.partition_by.is_some_and(|p| p != PartitionBy::None);
         if self.timestamp.is_none() && partitioned {
-            return Err(Error::invalid(
+            return Err(Error::bad_option(
+                "PARTITION BY",
                 "invalid option used for import without a designated timestamp (format or partition by)",
             ));
         }

@@ -1070,7 +1070,7 @@ async fn copy_from_stdin_refusals_keep_the_connection() {
     // Unknown table; an unknown format; a quote that is the delimiter.
     for (sql, code) in [
         ("COPY t FROM STDIN (FORMAT json)", "0A000"),
-        ("COPY t FROM STDIN (FORMAT csv, QUOTE ',')", "42804"),
+        ("COPY t FROM STDIN (FORMAT csv, QUOTE ',')", "22023"),
         ("COPY nope FROM STDIN", "42P01"),
     ] {
         match client.copy_in::<_, bytes::Bytes>(sql).await {

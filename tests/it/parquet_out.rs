@@ -297,6 +297,25 @@ print(m.num_rows, m.num_row_groups > 1, max(sizes) < 3 * 2**20)
     );
     let msg = error_of(&client, "COPY w TO 'x' WITH BLOOM_FILTER_COLUMNS 'nope'").await;
     assert!(msg.contains("[column=nope]"), "{msg}");
+    // A bad option is PostgreSQL's invalid_parameter_value, over the wire
+    // and as HTTP 400 from /exec.
+    let e = client
+        .simple_query("COPY w TO 'x' WITH COMPRESSION_CODEC ZSTD COMPRESSION_LEVEL 99")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "22023", "{e:?}");
+    let resp = reqwest::Client::new()
+        .get(server.url("/exec"))
+        .query(&[(
+            "query",
+            "COPY w TO 'x' WITH COMPRESSION_CODEC SNAPPY COMPRESSION_LEVEL 3",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("COMPRESSION_LEVEL applies"), "{body}");
     let msg = error_of(&client, "COPY nope TO 'x' WITH FORMAT PARQUET").await;
     assert!(msg.contains("does not exist"), "{msg}");
     assert!(!export.join("x").exists() && !export.join("one").exists());

@@ -85,9 +85,9 @@ fn parse_limit(params: &HashMap<String, String>) -> Result<Option<QdbLimit>, Err
     match params.get("limit") {
         None => Ok(None),
         Some(l) if l.trim().is_empty() => Ok(None),
-        Some(l) => QdbLimit::parse_param(l)
-            .map(Some)
-            .ok_or_else(|| Error::invalid(format!("invalid limit parameter [limit={l}]"))),
+        Some(l) => QdbLimit::parse_param(l).map(Some).ok_or_else(|| {
+            Error::bad_option("limit", format!("invalid limit parameter [limit={l}]"))
+        }),
     }
 }
 

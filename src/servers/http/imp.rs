@@ -28,9 +28,10 @@ fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, Error> {
         None => Ok(false),
         Some(v) if v == "true" || v == "1" => Ok(true),
         Some(v) if v == "false" || v == "0" || v.is_empty() => Ok(false),
-        Some(v) => Err(Error::invalid(format!(
-            "invalid value for '{name}': '{v}' (true or false expected)"
-        ))),
+        Some(v) => Err(Error::bad_option(
+            name,
+            format!("invalid value for '{name}': '{v}' (true or false expected)"),
+        )),
     }
 }
 
@@ -147,18 +148,20 @@ async fn run(
             "abort" | "0" => OnError::Abort,
             "skipcol" | "2" => OnError::SkipColumn,
             other => {
-                return Err(Error::invalid(format!(
-                    "invalid atomicity '{other}' (skipRow, abort, skipCol, 0, 1 or 2 expected)"
-                )));
+                return Err(Error::bad_option(
+                    "atomicity",
+                    format!(
+                        "invalid atomicity '{other}' (skipRow, abort, skipCol, 0, 1 or 2 expected)"
+                    ),
+                ));
             }
         },
     };
     let partition_by = match params.get("partitionBy").filter(|p| !p.is_empty()) {
         None => None,
-        Some(p) => Some(
-            PartitionBy::parse(p)
-                .ok_or_else(|| Error::invalid(format!("invalid partitionBy '{p}'")))?,
-        ),
+        Some(p) => Some(PartitionBy::parse(p).ok_or_else(|| {
+            Error::bad_option("partitionBy", format!("invalid partitionBy '{p}'"))
+        })?),
     };
     let delimiter = upload::delimiter_param(params.get("delimiter").map(String::as_str))?;
     let skip_lev = flag(params, "skipLev")?;
@@ -220,7 +223,8 @@ async fn run(
         }
     };
     if timestamp.is_none() && partition_by.is_some_and(|p| p != PartitionBy::None) {
-        return Err(Error::invalid(
+        return Err(Error::bad_option(
+            "partitionBy",
             "partitionBy needs a designated timestamp: give 'timestamp'",
         ));
     }

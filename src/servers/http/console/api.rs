@@ -122,10 +122,9 @@ fn request(form: &Form, held: &Held) -> Result<ImportRequest, Error> {
     let delimiter = upload::delimiter_param(form.delimiter.as_deref())?;
     let partition_by = match non_empty(&form.partition_by) {
         None => None,
-        Some(p) => Some(
-            PartitionBy::parse(&p)
-                .ok_or_else(|| Error::invalid(format!("invalid partitionBy '{p}'")))?,
-        ),
+        Some(p) => Some(PartitionBy::parse(&p).ok_or_else(|| {
+            Error::bad_option("partitionBy", format!("invalid partitionBy '{p}'"))
+        })?),
     };
     let on_error = match non_empty(&form.on_error)
         .map(|o| o.to_ascii_lowercase())
