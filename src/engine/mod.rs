@@ -145,6 +145,8 @@ pub struct Engine {
     /// `None` when `cairo.sql.copy.export.root` is empty.
     exporter: Option<Arc<crate::export::Exporter>>,
     bulk: Arc<ingest::bulk::BulkImports>,
+    /// The statements running now (`sys.query_activity`).
+    activity: Arc<crate::sys::query_activity::Activity>,
     ctx: SessionContext,
     /// The context's state as it stands once every function and catalog
     /// is registered, shared by every statement's SQL planning: a
@@ -230,7 +232,11 @@ impl Engine {
             Arc::clone(&catalog),
             Duration::from_millis(config.bulk_import_poll_ms),
         )?;
+        let activity = Arc::new(crate::sys::query_activity::Activity::default());
         let sys_tables: Vec<Arc<dyn SysTable>> = vec![
+            Arc::new(crate::sys::query_activity::QueryActivity::new(Arc::clone(
+                &activity,
+            ))),
             Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
             Arc::new(crate::sys::wal_tables::WalTables::new(Arc::clone(&catalog))),
             Arc::new(crate::sys::backup_log::BackupLog::new(
@@ -344,6 +350,7 @@ impl Engine {
             importer,
             exporter,
             bulk,
+            activity,
             ctx,
             planner,
         }))
@@ -446,6 +453,12 @@ impl Engine {
             .unwrap_or(Duration::from_millis(self.config.query_timeout_ms));
         let deadline = (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout);
         let limit = self.config.query_memory_limit;
+        // Listed in sys.query_activity until its result is read or dropped.
+        let text = session
+            .sql
+            .clone()
+            .unwrap_or_else(|| Arc::from(stmt.kind()));
+        let listed = self.activity.start(&session.user, text);
         let run = self.run(stmt, params);
         let output = tokio::select! {
             r = run => r.map_err(|e| e.with_memory_limit(limit))?,
@@ -461,7 +474,8 @@ impl Engine {
         Ok(match output {
             Output::Rows(rows) => Output::Rows(
                 rows.guarded(session.cancel.clone(), deadline)
-                    .map_err(move |e| e.with_memory_limit(limit)),
+                    .map_err(move |e| e.with_memory_limit(limit))
+                    .keeping(listed),
             ),
             Output::CopyOut(mut out) => {
                 out.messages =

@@ -46,8 +46,13 @@ impl Rows {
     /// Keeps `plan` alive as long as the stream (its scans pin the table
     /// snapshots they read).
     pub fn holding(self, plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Rows {
+        self.keeping(plan)
+    }
+
+    /// Keeps `value` alive as long as the stream.
+    pub fn keeping<T: Send + 'static>(self, value: T) -> Rows {
         let stream = self.stream.map(move |b| {
-            let _pinned = &plan;
+            let _kept = &value;
             b
         });
         Rows {

@@ -10,6 +10,7 @@ pub mod copy_history;
 pub mod copy_progress;
 pub mod partitions;
 pub mod pg_catalog;
+pub mod query_activity;
 pub mod tables;
 pub mod text_import_errors;
 pub mod text_import_log;

@@ -432,9 +432,9 @@ async fn psql_meta_commands_list_the_catalog() {
     assert_eq!(run(&["-c", "\\dt"]), "");
 }
 
-/// psycopg's `conn.cancel()` (a CancelRequest with the connection's key)
-/// stops a long query with 57014 within a second, and the connection
-/// stays usable.
+/// psycopg's `conn.cancel()` (a CancelRequest with the connection's key),
+/// sent once `sys.query_activity` lists the long query, stops it with
+/// 57014, and the connection stays usable.
 #[tokio::test]
 async fn cancel_request_stops_a_running_query() {
     let root = scratch("pg-cancel").join("data");
@@ -443,14 +443,15 @@ async fn cancel_request_stops_a_running_query() {
 import os, threading, time, psycopg
 conn = psycopg.connect(f"host=127.0.0.1 port={os.environ['PG_PORT']} user=admin password=quest dbname=qdb", autocommit=True)
 cur = conn.cursor()
-started = threading.Event()
+watcher = psycopg.connect(f"host=127.0.0.1 port={os.environ['PG_PORT']} user=admin password=quest dbname=qdb", autocommit=True)
 def cancel():
-    started.wait()
-    time.sleep(0.5)
+    # Once the query is seen running (in sys.query_activity), cancel it.
+    seen = "SELECT count(*) FROM sys.query_activity WHERE query LIKE '%3000000%' AND query NOT LIKE '%query_activity%'"
+    while watcher.execute(seen).fetchone()[0] == 0:
+        pass
     conn.cancel()
 threading.Thread(target=cancel).start()
 t0 = time.time()
-started.set()
 try:
     # Three billion rows: minutes of work, far past the cancel.
     cur.execute("SELECT count(*) FROM (SELECT a.value FROM generate_series(1, 3000000) a, generate_series(1, 1000) b) x")
