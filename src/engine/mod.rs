@@ -478,8 +478,11 @@ impl Engine {
                     .keeping(listed),
             ),
             Output::CopyOut(mut out) => {
-                out.messages =
-                    Box::pin(rows::guard(out.messages, session.cancel.clone(), deadline));
+                let guarded = rows::guard(out.messages, session.cancel.clone(), deadline);
+                out.messages = Box::pin(futures::StreamExt::map(guarded, move |m| {
+                    let _kept = &listed;
+                    m
+                }));
                 Output::CopyOut(out)
             }
             other => other,

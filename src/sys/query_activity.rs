@@ -1,7 +1,8 @@
 //! `sys.query_activity`: the statements running now, like QuestDB's
 //! `query_activity()` and PostgreSQL's `pg_stat_activity`: an id, the
 //! user, when it started and its text. A statement is listed from its
-//! start until its result has been read to the end or dropped.
+//! start until its result (rows, or COPY TO STDOUT's data) has been read
+//! to the end or dropped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
