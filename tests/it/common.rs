@@ -300,8 +300,16 @@ pub async fn wal_applied(client: &tokio_postgres::Client) {
 /// Runs a Python program (clients we did not write: DuckDB, psycopg,
 /// questdb-rest) with `env`; its stdout, after asserting that it succeeded.
 pub fn python(script: &str, env: &[(&str, String)]) -> String {
+    // Once the program's last line has run, it leaves without the
+    // interpreter's teardown: native readers (delta-rs's runtime threads)
+    // have aborted there after printing a correct answer ("terminate
+    // called without an active exception"). An exception in the program
+    // still ends it with an error before this line.
+    let script = format!(
+        "{script}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush()\n_os._exit(0)\n"
+    );
     let mut cmd = std::process::Command::new("python3");
-    cmd.args(["-c", script]);
+    cmd.args(["-c", &script]);
     for (k, v) in env {
         cmd.env(k, v);
     }
