@@ -76,13 +76,13 @@ impl Root {
                 bucket,
                 prefix,
                 scratch,
-            } => TableLoc {
-                dir: scratch.join(schema).join(name),
-                remote: Some(Remote {
+            } => TableLoc::new(
+                scratch.join(schema).join(name),
+                Some(Remote {
                     bucket: Arc::clone(bucket),
                     prefix: Root::key(prefix, &format!("{schema}/{name}")),
                 }),
-            },
+            ),
         }
     }
 
@@ -370,10 +370,7 @@ impl Catalog {
                         position: None,
                     });
                 }
-                let staged = TableLoc {
-                    dir: tmp.to_path_buf(),
-                    remote: loc.remote.clone(),
-                };
+                let staged = TableLoc::new(tmp.to_path_buf(), loc.remote.clone());
                 let rels: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
                 let made = staged.upload(&rels).and_then(|()| {
                     Manifest::create(&loc, &meta.layout(), definition, files.clone(), loads)

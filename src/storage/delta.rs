@@ -305,10 +305,43 @@ fn table_name(loc: &TableLoc) -> String {
         .to_string()
 }
 
+/// Keeps `snapshot` as the root's latest known, unless a newer one is kept.
+fn remember(loc: &TableLoc, snapshot: &SnapshotRef) {
+    let mut kept = loc.kept.0.lock().expect("kept snapshot");
+    if kept
+        .as_ref()
+        .is_none_or(|s| s.version() <= snapshot.version())
+    {
+        *kept = Some(Arc::clone(snapshot));
+    }
+}
+
+/// The table's snapshot at `version` (the latest when `None`), built
+/// from the one kept for its location when that is not newer: rebuilding
+/// one from the last checkpoint parses up to ten JSON commits, which was
+/// most of a small commit's CPU time.
+fn snapshot_at(loc: &TableLoc, version: Option<u64>) -> Result<SnapshotRef> {
+    let err = kernel_err(loc, "could not read the Delta log");
+    let url = loc.url()?;
+    let url = url.as_str();
+    let kept = loc.kept.0.lock().expect("kept snapshot").clone();
+    let kernel = engine(loc);
+    let built = match (kept, version) {
+        (Some(s), Some(v)) if s.version() == v => return Ok(s),
+        (Some(s), Some(v)) if s.version() < v => {
+            Snapshot::builder_from(s).at_version(v).build(&*kernel)
+        }
+        (Some(s), None) => Snapshot::builder_from(s).build(&*kernel),
+        (_, Some(v)) => Snapshot::builder_for(url).at_version(v).build(&*kernel),
+        (_, None) => Snapshot::builder_for(url).build(&*kernel),
+    }
+    .map_err(err)?;
+    remember(loc, &built);
+    Ok(built)
+}
+
 fn snapshot(loc: &TableLoc) -> Result<SnapshotRef> {
-    Snapshot::builder_for(loc.url()?.as_str())
-        .build(&*engine(loc))
-        .map_err(kernel_err(loc, "could not read the Delta log"))
+    snapshot_at(loc, None)
 }
 
 /// Calls `f` with each batch of the snapshot's live files (in the kernel's
@@ -538,10 +571,7 @@ pub fn commit(
     if from.definition != to.definition {
         return replace_schema(loc, from, to, schema, timestamp, &added);
     }
-    let snapshot = Snapshot::builder_for(loc.url()?.as_str())
-        .at_version(from.version)
-        .build(&*engine(loc))
-        .map_err(&err)?;
+    let snapshot = snapshot_at(loc, Some(from.version))?;
     let operation = if removed.is_empty() {
         UpdateTableOperation::Write
     } else if added.is_empty() {
@@ -581,6 +611,9 @@ pub fn commit(
         CommitResult::Retryable(_) => return Err(err(retryable())),
     };
     let version = committed.commit_version();
+    if let Some(after) = committed.post_commit_snapshot() {
+        remember(loc, after);
+    }
     // The kernel's local store does not fsync what it writes.
     if loc.remote.is_none() {
         super::sync_tree(&loc.dir.join(LOG_DIR))?;
@@ -611,7 +644,12 @@ fn maybe_checkpoint(
     let Some(snapshot) = committed.post_commit_snapshot() else {
         return;
     };
-    if let Err(e) = snapshot.checkpoint(&*engine(loc), None) {
+    let written = snapshot.checkpoint(&*engine(loc), None);
+    // The kept snapshot's log segment starts at the old checkpoint: the
+    // next one is built from the new checkpoint instead, or its count of
+    // commits since a checkpoint (and its replay) would keep growing.
+    *loc.kept.0.lock().expect("kept snapshot") = None;
+    if let Err(e) = written {
         tracing::warn!(table = %loc.display(), "could not write a Delta checkpoint: {e}");
         return;
     }
@@ -636,10 +674,7 @@ fn replace_schema(
     timestamp: Option<&str>,
     added: &[DataFile],
 ) -> Result<u64> {
-    let snapshot = Snapshot::builder_for(loc.url()?.as_str())
-        .at_version(from.version)
-        .build(&*engine(loc))
-        .map_err(kernel_err(loc, "could not read the Delta log"))?;
+    let snapshot = snapshot_at(loc, Some(from.version))?;
     let old = snapshot.table_configuration().metadata();
     let mut configuration: HashMap<String, String> = old.configuration().clone();
     configuration.insert(DEFINITION.into(), to.definition.to_string());
@@ -766,5 +801,61 @@ mod tests {
             (Some(1_704_067_200_000_001), Some(1_704_067_200_000_002))
         );
         assert!(parse_stats(None, None).is_err());
+    }
+
+    /// Commits start from the snapshot kept on the table's location; a
+    /// checkpoint every ten versions still comes every ten versions (a
+    /// kept snapshot that outlived its checkpoint counted every commit as
+    /// due for one), and a fresh reader sees what the kept one saw.
+    #[test]
+    fn commits_from_a_kept_snapshot_checkpoint_every_ten_versions() {
+        let dir = std::env::temp_dir().join(format!("sluice-kept-snapshot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let loc = TableLoc::local(dir.clone());
+        let layout = Layout {
+            schema: Arc::new(Schema::new(vec![
+                Field::new(
+                    "ts",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    false,
+                ),
+                Field::new("v", DataType::Int64, true),
+            ])),
+            timestamp: Some(0),
+            partition_by: crate::time::partition::PartitionBy::Day,
+            bloom: vec![],
+        };
+        let definition = serde_json::json!({"t": 1});
+        let mut current = create(&loc, &layout, &definition, &[], &[]).unwrap();
+        let retention = std::time::Duration::from_secs(3600);
+        for i in 0..25i64 {
+            let mut next = current.clone();
+            next.files.push(DataFile {
+                partition: "2024-01-01".into(),
+                path: format!("2024-01-01/f{i}.parquet"),
+                rows: 1,
+                size: 100,
+                min_ts: Some(i),
+                max_ts: Some(i),
+            });
+            next.version = commit(&loc, &current, &next, &layout, retention, &[]).unwrap();
+            assert_eq!(next.version, i as u64 + 1);
+            current = next;
+        }
+        let checkpoints = std::fs::read_dir(dir.join(LOG_DIR))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().contains(".checkpoint.")
+            })
+            .count();
+        assert_eq!(checkpoints, 2, "checkpoints at versions 10 and 20 only");
+        let fresh = load(&TableLoc::local(dir.clone())).unwrap();
+        assert_eq!(fresh.version, 25);
+        assert_eq!(fresh.files.len(), 25);
+        let kept = load(&loc).unwrap();
+        assert_eq!((kept.version, kept.files.len()), (25, 25));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,11 +40,29 @@ pub struct TableLoc {
     /// Local files: the table itself, or (remote) files not yet uploaded.
     pub dir: PathBuf,
     pub remote: Option<Remote>,
+    /// The last Delta snapshot read or committed at this root, shared by
+    /// the copies of this location (`storage::delta` starts from it).
+    pub kept: Arc<KeptSnapshot>,
 }
+
+/// A Delta snapshot kept between commits so that the next one reads only
+/// the log versions after it. It belongs to one `TableLoc` made for one
+/// table: a table dropped, renamed or made again at a root gets a new
+/// location, so a snapshot of another table's log is never reused.
+#[derive(Debug, Default)]
+pub struct KeptSnapshot(pub std::sync::Mutex<Option<delta_kernel::SnapshotRef>>);
 
 impl TableLoc {
     pub fn local(dir: PathBuf) -> TableLoc {
-        TableLoc { dir, remote: None }
+        TableLoc::new(dir, None)
+    }
+
+    pub fn new(dir: PathBuf, remote: Option<Remote>) -> TableLoc {
+        TableLoc {
+            dir,
+            remote,
+            kept: Default::default(),
+        }
     }
 
     /// The table's URL, as Delta readers are pointed at it (with `/`).
