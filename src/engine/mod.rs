@@ -524,6 +524,10 @@ impl Engine {
         Ok(())
     }
 
+    /// Every arm's work is boxed: the future of `run` is then as small as
+    /// its own state, not as large as the largest statement's (DataFusion's
+    /// planning futures are tens of KiB), and it is moved several times on
+    /// its way to the runtime, for every statement.
     async fn run(&self, stmt: Statement, params: &[ScalarValue]) -> Result<Output> {
         match stmt {
             Statement::Query {
@@ -532,10 +536,9 @@ impl Engine {
                 clauses,
             } => {
                 let p = self.rewrite_query(query, &clauses)?;
-                let plan = self
-                    .plan(sp::Statement::Query(p.query), params, &p.extras)
-                    .await?;
-                let rows = self.stream(plan).await?;
+                let plan =
+                    Box::pin(self.plan(sp::Statement::Query(p.query), params, &p.extras)).await?;
+                let rows = Box::pin(self.stream(plan)).await?;
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
                     None => rows,
@@ -543,12 +546,12 @@ impl Engine {
             }
             Statement::Explain { statement, clauses } => {
                 let (explain, extras) = self.explained(&statement, &clauses)?;
-                let plan = self.plan(explain, params, &extras).await?;
-                Ok(Output::Rows(self.stream(plan).await?))
+                let plan = Box::pin(self.plan(explain, params, &extras)).await?;
+                Ok(Output::Rows(Box::pin(self.stream(plan)).await?))
             }
-            Statement::Other(s) => Ok(Output::Rows(self.query(*s, params).await?)),
-            Statement::Insert(insert) => self.insert(insert, params).await,
-            Statement::CreateTable(c) => self.create_table(c).await,
+            Statement::Other(s) => Ok(Output::Rows(Box::pin(self.query(*s, params)).await?)),
+            Statement::Insert(insert) => Box::pin(self.insert(insert, params)).await,
+            Statement::CreateTable(c) => Box::pin(self.create_table(c)).await,
             Statement::CreateSchema {
                 name,
                 if_not_exists,
@@ -557,28 +560,32 @@ impl Engine {
                 Ok(Output::ddl("CREATE SCHEMA"))
             }
             Statement::DropTable { tables, if_exists } => self.drop_tables(tables, if_exists),
-            Statement::Truncate { tables } => self.truncate(tables).await,
-            Statement::RenameTable { from, to } => self.rename_table(from, to).await,
-            Statement::AlterTable { table, action } => self.alter_table(table, action).await,
+            Statement::Truncate { tables } => Box::pin(self.truncate(tables)).await,
+            Statement::RenameTable { from, to } => Box::pin(self.rename_table(from, to)).await,
+            Statement::AlterTable { table, action } => {
+                Box::pin(self.alter_table(table, action)).await
+            }
             Statement::Update {
                 table,
                 assignments,
                 selection,
-            } => self.update(table, assignments, selection, params).await,
-            Statement::Delete { table, selection } => self.delete(table, selection, params).await,
+            } => Box::pin(self.update(table, assignments, selection, params)).await,
+            Statement::Delete { table, selection } => {
+                Box::pin(self.delete(table, selection, params)).await
+            }
             Statement::ShowPartitions { table } => self.show_partitions(table),
             Statement::ShowTables => self.show_tables(),
             Statement::ShowColumns { table } => self.show_columns(table),
             Statement::ShowCreateTable { table } => self.show_create_table(table),
             Statement::Session(cmd) => session_command(cmd),
-            Statement::Copy(c) => self.copy(c).await,
+            Statement::Copy(c) => Box::pin(self.copy(c)).await,
             Statement::CopyCancel { id } => self.copy_cancel(id),
             Statement::CopyFromStdin(c) => self.copy_from_stdin(c),
             Statement::CopyToStdout { source, options } => {
-                self.copy_to_stdout(source, options).await
+                Box::pin(self.copy_to_stdout(source, options)).await
             }
-            Statement::CopyTo(c) => self.copy_to(c).await,
-            Statement::Backup(b) => self.backup(b).await,
+            Statement::CopyTo(c) => Box::pin(self.copy_to(c)).await,
+            Statement::Backup(b) => Box::pin(self.backup(b)).await,
         }
     }
 
