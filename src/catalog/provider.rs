@@ -58,6 +58,27 @@ impl TableScanProvider {
     pub fn designated_timestamp(&self) -> Option<String> {
         self.table.meta().timestamp.clone()
     }
+
+    /// About how many rows a scan with `filters` reads: the rows of the
+    /// files its time range meets, each counted for the share of its time
+    /// range inside the scan's (rows spread evenly over a file's range),
+    /// and every row not yet applied from the write-ahead log.
+    pub fn rows_in_range(&self, filters: &[Expr]) -> u64 {
+        let state = self.table.snapshot();
+        let range = match &state.meta.timestamp {
+            Some(ts) => TsRange::from_filters(filters, ts),
+            None => TsRange::ALL,
+        };
+        let pending = self.table.wal().map_or(0, |w| w.pending_rows() as u64);
+        state
+            .manifest
+            .files
+            .iter()
+            .filter(|f| range.meets(f))
+            .map(|f| range.share_of(f))
+            .sum::<u64>()
+            .saturating_add(pending)
+    }
 }
 
 /// An inclusive range of designated timestamps (UTC microseconds).
@@ -72,6 +93,17 @@ impl TsRange {
         lo: i64::MIN,
         hi: i64::MAX,
     };
+
+    /// The rows of `f` inside the range, if they are spread evenly over
+    /// the file's time range (all of them when the file has none).
+    fn share_of(&self, f: &DataFile) -> u64 {
+        let (Some(min), Some(max)) = (f.min_ts, f.max_ts) else {
+            return f.rows;
+        };
+        let span = (max as i128 - min as i128).max(1);
+        let inside = (max.min(self.hi) as i128 - min.max(self.lo) as i128 + 1).clamp(0, span);
+        ((f.rows as i128 * inside).div_euclid(span) as u64).min(f.rows)
+    }
 
     fn meets(&self, f: &DataFile) -> bool {
         match (f.min_ts, f.max_ts) {
@@ -478,5 +510,14 @@ mod tests {
         assert!(!r.meets(&file("a", 0, 99)));
         assert!(r.meets(&file("b", 150, 300)));
         assert!(!r.meets(&file("c", 200, 300)));
+        let mut big = file("d", 0, 999);
+        big.rows = 1000;
+        assert_eq!(
+            r.share_of(&big),
+            100,
+            "a tenth of its time range, a tenth of its rows"
+        );
+        assert_eq!(TsRange::ALL.share_of(&big), 1000);
+        assert_eq!(r.share_of(&file("e", 150, 150)), 1);
     }
 }

@@ -246,7 +246,7 @@ impl Wal {
     fn sync_written(&self) -> Result<u64> {
         let (file, target) = {
             let inner = self.inner.lock().expect("wal");
-            (inner.segment.handle()?, inner.written)
+            (inner.segment.handle(), inner.written)
         };
         if self.synced.load(Ordering::Acquire) < target {
             file.sync_data().map_err(|e| Error::io(&self.dir, e))?;

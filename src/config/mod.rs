@@ -52,6 +52,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.compaction.small.file.size", "16m"),
     ("cairo.compaction.max.input.size", "64m"),
     ("query.memory.limit", "25%"),
+    ("query.parallel.min.rows", "262144"),
     ("cairo.vacuum.file.retention.sec", "3600"),
     ("cairo.vacuum.log.retention.days", "30"),
     ("cairo.wal.enabled", "true"),
@@ -123,6 +124,11 @@ pub struct Config {
     /// Bytes all running queries may hold in sorts, joins and
     /// aggregations before they spill (or fail with 53200).
     pub query_memory_limit: u64,
+    /// A query whose table scans hold fewer rows than this in their time
+    /// ranges (by the files' row counts and time ranges) is planned on
+    /// one partition: splitting a small scan over the cores costs more in
+    /// planning and exchanges than it saves. Zero: always parallel.
+    pub query_parallel_min_rows: u64,
     /// How often the compactor looks at tables (zero: never).
     pub compaction_interval_ms: u64,
     pub compaction_max_files: usize,
@@ -305,6 +311,7 @@ impl Config {
             formats,
             query_timeout_ms: timeout_sec.saturating_mul(1000),
             query_memory_limit: parse_memory(v, "query.memory.limit")?,
+            query_parallel_min_rows: parse_uint(v, "query.parallel.min.rows")?,
             compaction_interval_ms: parse_uint(v, "cairo.compaction.interval.ms")?,
             compaction_max_files: parse_uint(v, "cairo.compaction.max.files")?.max(1) as usize,
             compaction_small_file_size: parse_size(v, "cairo.compaction.small.file.size")?,

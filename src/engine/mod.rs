@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionStateBuilder, TaskContext};
@@ -44,6 +45,7 @@ pub use crate::catalog::{DEFAULT_SCHEMA, SYS_SCHEMA};
 pub use crate::config::Config;
 pub use crate::sql::{QdbLimit, SessionCommand, Statement, parse};
 
+use crate::catalog::provider::TableScanProvider;
 use crate::catalog::{Catalog, Root};
 use crate::config::{CopyRoot, TablesRoot};
 use crate::error::{Error, Result};
@@ -789,8 +791,15 @@ impl Engine {
             // statement's now()) plans and runs it; the context's own
             // path copied it twice more.
             plan => {
-                let state = self.ctx.state();
-                let physical = state.create_physical_plan(&plan).await?;
+                let mut state = self.ctx.state();
+                let plan = state.optimize(&plan)?;
+                if self.small_scans(&plan) {
+                    state.config_mut().options_mut().execution.target_partitions = 1;
+                }
+                let physical = state
+                    .query_planner()
+                    .create_physical_plan(&plan, &state)
+                    .await?;
                 (Arc::new(TaskContext::from(&state)), physical)
             }
         };
@@ -798,6 +807,37 @@ impl Engine {
         // the plan, and so the table snapshots its scans pinned.
         let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
         Ok(Rows::new(stream).holding(physical))
+    }
+
+    /// Whether every table an optimized plan scans holds fewer rows in its
+    /// scan's time range than `query.parallel.min.rows`: such a query runs
+    /// on one partition (see `Config::query_parallel_min_rows`).
+    fn small_scans(&self, plan: &LogicalPlan) -> bool {
+        let limit = self.config.query_parallel_min_rows;
+        if limit == 0 {
+            return false;
+        }
+        let mut rows = 0u64;
+        let mut known = true;
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let provider = datafusion::datasource::source_as_provider(&scan.source).ok();
+                match provider
+                    .as_ref()
+                    .and_then(|p| p.downcast_ref::<TableScanProvider>())
+                {
+                    Some(table) => rows = rows.saturating_add(table.rows_in_range(&scan.filters)),
+                    // System tables are small; anything else is not known.
+                    None => known &= scan.table_name.schema() == Some(SYS_SCHEMA),
+                }
+            }
+            Ok(if known && rows < limit {
+                TreeNodeRecursion::Continue
+            } else {
+                TreeNodeRecursion::Stop
+            })
+        });
+        known && rows < limit
     }
 
     /// Parameter and result types of a statement, without running it.

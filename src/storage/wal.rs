@@ -82,7 +82,9 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 pub struct Segment {
     pub path: PathBuf,
     pub first_seq: u64,
-    file: File,
+    /// Shared with the syncing statement, which fsyncs while others
+    /// append (one handle: no descriptor is duplicated per fsync).
+    file: std::sync::Arc<File>,
     /// Bytes written (the offset of the next record).
     len: u64,
     /// The zeros written when the segment was made.
@@ -116,7 +118,7 @@ impl Segment {
         Ok(Segment {
             path,
             first_seq,
-            file,
+            file: std::sync::Arc::new(file),
             len: 0,
             capacity,
         })
@@ -141,8 +143,8 @@ impl Segment {
     }
 
     /// A handle that can sync the segment while appends go on.
-    pub fn handle(&self) -> Result<File> {
-        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
+    pub fn handle(&self) -> std::sync::Arc<File> {
+        std::sync::Arc::clone(&self.file)
     }
 
     /// Makes every appended record durable.
@@ -320,7 +322,7 @@ mod tests {
         let mut s = Segment {
             path: "/dev/full".into(),
             first_seq: 1,
-            file,
+            file: std::sync::Arc::new(file),
             len: 0,
             capacity: SEGMENT_BYTES,
         };

@@ -421,6 +421,26 @@ async fn scans_come_in_timestamp_order() {
     let rows = client.query(q, &[]).await.unwrap();
     let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
     assert!(ts.len() > 30_000 && ts.windows(2).all(|w| w[0] <= w[1]));
+    // One hour of it is about 3,600 rows, under query.parallel.min.rows:
+    // planned on one partition, no exchange, the same rows.
+    let hour = "ts >= '2024-01-02T00:00:00Z' AND ts < '2024-01-02T01:00:00Z'";
+    let q = format!("SELECT ts, v FROM days WHERE {hour} AND v > 0.5");
+    let plan = explain(&client, &q).await;
+    assert!(
+        !plan.contains("RepartitionExec") && file_groups(&plan) == 1,
+        "{plan}"
+    );
+    let rows = client.query(&q, &[]).await.unwrap();
+    let counted: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM days WHERE {hour} AND v > 0.5"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows.len() as i64, counted);
+    assert!(rows.len() > 1_000, "{}", rows.len());
     // Without the timestamp selected, and with a LIMIT: still the first
     // rows in time.
     let values =
