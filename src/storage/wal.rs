@@ -38,7 +38,10 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
 pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
     // The payload is written after room for the header, which is filled
     // in once its length and checksum are known: one buffer, no copy.
-    let mut out = vec![0u8; HEADER];
+    // Sized for the rows and the schema message up front: growing from
+    // the header by doubling copied the record several times.
+    let mut out = Vec::with_capacity(HEADER + 1024 + batch.get_array_memory_size());
+    out.resize(HEADER, 0);
     {
         let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
         writer.write(batch)?;
