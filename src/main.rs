@@ -213,10 +213,34 @@ async fn serve(root: &Path, conf: Option<&Path>) -> Result<(), String> {
 }
 
 async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), String> {
-    use sluice::import::{ImportRequest, OnError, Progress};
-    use std::io::IsTerminal;
+    use sluice::import::Progress;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
+
+    let req = import_request(a)?;
+    let (_lock, engine) = open(root, conf)?;
+    let (shown_file, shown_table) = (req.file_name.clone(), req.table_display());
+    let progress = Arc::new(Progress::default());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let job = {
+        let (engine, progress, cancel) = (
+            Arc::clone(&engine),
+            Arc::clone(&progress),
+            Arc::clone(&cancel),
+        );
+        tokio::task::spawn_blocking(move || engine.importer().run_now(&req, &progress, cancel))
+    };
+    let result = watch_import(job, &progress, &cancel).await?;
+    let summary = result
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    print_import_summary(&summary, &shown_file, &shown_table);
+    Ok(())
+}
+
+/// The import request `sluice import`'s arguments describe.
+fn import_request(a: ImportArgs) -> Result<sluice::import::ImportRequest, String> {
+    use sluice::import::{ImportRequest, OnError};
 
     let partition_by = match &a.partition_by {
         Some(p) => Some(sluice::time::PartitionBy::parse(p).ok_or_else(|| {
@@ -270,8 +294,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         Some((s, t)) => (s.to_string(), t.to_string()),
         None => (sluice::catalog::DEFAULT_SCHEMA.to_string(), a.table.clone()),
     };
-    let (_lock, engine) = open(root, conf)?;
-    let req = ImportRequest {
+    Ok(ImportRequest {
         schema,
         table,
         file_name: a.file.display().to_string(),
@@ -295,18 +318,19 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
             encoding,
             ..Default::default()
         },
-    };
-    let (shown_file, shown_table) = (req.file_name.clone(), req.table_display());
-    let progress = Arc::new(Progress::default());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let job = {
-        let (engine, progress, cancel) = (
-            Arc::clone(&engine),
-            Arc::clone(&progress),
-            Arc::clone(&cancel),
-        );
-        tokio::task::spawn_blocking(move || engine.importer().run_now(&req, &progress, cancel))
-    };
+    })
+}
+
+/// Draws the import's progress on stderr until it ends (a bar on a
+/// terminal, a line per phase and every 5 s otherwise); Ctrl-C cancels it.
+async fn watch_import<T>(
+    job: tokio::task::JoinHandle<T>,
+    progress: &sluice::import::Progress,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<T, String> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering;
+
     tokio::pin!(job);
     let tty = std::io::stderr().is_terminal();
     let mut last_phase = None;
@@ -356,11 +380,14 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
     if tty {
         eprintln!();
     }
-    let summary = result
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    Ok(result)
+}
+
+/// The summary `sluice import` prints: a dry run's report, or the counts,
+/// speed and phase times of the import.
+fn print_import_summary(summary: &sluice::import::Summary, shown_file: &str, shown_table: &str) {
     if summary.dry_run.is_some() {
-        let rows = sluice::engine::dry_run::rows(&shown_file, &shown_table, &summary);
+        let rows = sluice::engine::dry_run::rows(shown_file, shown_table, summary);
         // Aligned, except that a long value (a rejection's reason) does
         // not push every other row's detail off the screen.
         let width = |i: usize| {
@@ -372,7 +399,7 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
         for [section, name, value, detail] in &rows {
             println!("{section:<w0$}  {name:<w1$}  {value:<w2$}  {detail}");
         }
-        return Ok(());
+        return;
     }
     let mb = summary.bytes as f64 / 1_048_576.0;
     println!("import {} finished", summary.id);
@@ -395,7 +422,6 @@ async fn import(root: &Path, conf: Option<&Path>, a: ImportArgs) -> Result<(), S
             summary.id
         );
     }
-    Ok(())
 }
 
 async fn shutdown_signal() {

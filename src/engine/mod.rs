@@ -15,6 +15,7 @@ mod glue;
 pub mod ingest;
 mod insert;
 mod latest_on;
+mod open;
 pub mod parquet_out;
 mod pg_compat;
 pub mod present;
@@ -32,10 +33,9 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast as sp;
 
@@ -45,18 +45,14 @@ pub use crate::catalog::{DEFAULT_SCHEMA, SYS_SCHEMA};
 pub use crate::config::Config;
 pub use crate::sql::{QdbLimit, SessionCommand, Statement, parse};
 
+use crate::catalog::Catalog;
 use crate::catalog::provider::TableScanProvider;
-use crate::catalog::{Catalog, Root};
-use crate::config::{CopyRoot, TablesRoot};
 use crate::error::{Error, Result};
 use crate::import::log::ImportLog;
 use crate::import::{Importer, Settings as ImportSettings};
 use crate::query::sample_by::FillSpec;
 use crate::sql::{self, Clauses};
 use crate::storage::Bucket;
-use crate::sys::text_import_errors::TextImportErrors;
-use crate::sys::text_import_log::TextImportLog;
-use crate::sys::{SysSchema, SysTable};
 
 /// Who runs a statement.
 #[derive(Debug, Clone)]
@@ -174,38 +170,8 @@ impl Engine {
         for dir in [config.root.clone(), spill.clone()] {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        // One client per bucket, shared by tables, COPY and queries.
-        let mut buckets: BTreeMap<String, Arc<Bucket>> = BTreeMap::new();
-        let mut bucket = |name: &str| -> Result<Arc<Bucket>> {
-            if let Some(b) = buckets.get(name) {
-                return Ok(Arc::clone(b));
-            }
-            let b = Bucket::open(name)?;
-            buckets.insert(name.to_string(), Arc::clone(&b));
-            Ok(b)
-        };
-        let root = match &config.tables_root {
-            TablesRoot::Local(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                Root::Local(dir.clone())
-            }
-            TablesRoot::S3(url) => Root::Remote {
-                bucket: bucket(&url.bucket)?,
-                prefix: url.prefix.clone(),
-                scratch: config.copy_work_root.join("tables"),
-            },
-        };
+        let (buckets, root) = open::storage_roots(&config)?;
         let catalog = Arc::new(Catalog::open_at(root, config.retention)?);
-        for root in &config.copy_roots {
-            match root {
-                CopyRoot::Local(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?
-                }
-                CopyRoot::S3(url) => {
-                    bucket(&url.bucket)?;
-                }
-            }
-        }
         let journal = Arc::new(ImportLog::open(
             &config.root.join("sys"),
             config.copy_log_retention_days,
@@ -235,95 +201,9 @@ impl Engine {
             Duration::from_millis(config.bulk_import_poll_ms),
         )?;
         let activity = Arc::new(crate::sys::query_activity::Activity::default());
-        let sys_tables: Vec<Arc<dyn SysTable>> = vec![
-            Arc::new(crate::sys::query_activity::QueryActivity::new(Arc::clone(
-                &activity,
-            ))),
-            Arc::new(crate::sys::tables::TablesTable::new(Arc::clone(&catalog))),
-            Arc::new(crate::sys::wal_tables::WalTables::new(Arc::clone(&catalog))),
-            Arc::new(crate::sys::backup_log::BackupLog::new(
-                config.backup_root.clone(),
-            )),
-            Arc::new(crate::sys::partitions::PartitionsTable::new(Arc::clone(
-                &catalog,
-            ))),
-            Arc::new(crate::sys::copy_progress::CopyProgress::new(Arc::clone(
-                &importer,
-            ))),
-            Arc::new(TextImportLog::new(Arc::clone(&journal))),
-            Arc::new(crate::sys::copy_history::CopyHistory::new(Arc::clone(
-                &journal,
-            ))),
-            Arc::new(crate::sys::copy_export_log::CopyExportLog::new(export_log)),
-            Arc::new(TextImportErrors::new(journal)),
-        ];
-        let sys_views = Arc::new(
-            sys_tables
-                .iter()
-                .map(|t| (t.name().to_string(), t.schema()))
-                .collect(),
-        );
-        let sys = Arc::new(SysSchema::new(sys_tables));
-        let pg_catalog = Arc::new(SysSchema::new(crate::sys::pg_catalog::tables(
-            &catalog, sys_views,
-        )));
-
-        let session_config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema(
-                crate::catalog::DATABASE,
-                crate::catalog::DEFAULT_SCHEMA,
-            )
-            .with_create_default_catalog_and_schema(false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-            .set_bool("datafusion.optimizer.prefer_existing_sort", true)
-            // What a spilling sort keeps back for merging its runs: 10 MB
-            // by default, too much of a small pool shared by two sorts, and
-            // a sixteenth of a 32 MB pool (2 MB) was too little: the final
-            // merge of a sort that had spilled then had to grow while the
-            // other partition's sort held the rest of the pool, and failed
-            // (seen once in CI). A quarter keeps the merge within what it
-            // reserved before buffering.
-            .set_usize(
-                "datafusion.execution.sort_spill_reservation_bytes",
-                (config.query_memory_limit / 4).clamp(1 << 20, 10 << 20) as usize,
-            );
-        // One pool for every query: a fair share each, spilling when it is
-        // used up (sorts and aggregations) or failing with 53200.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_temp_file_path(&spill)
-            .with_memory_pool(Arc::new(
-                datafusion::execution::memory_pool::FairSpillPool::new(
-                    config.query_memory_limit as usize,
-                ),
-            ))
-            .build_arc()?;
-        let state = SessionStateBuilder::new()
-            .with_config(session_config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        for b in buckets.values() {
-            ctx.register_object_store(&b.url, Arc::clone(&b.store));
-        }
-        pg_compat::register(&ctx, &catalog);
-        ctx.register_udtf(
-            "table_partitions",
-            Arc::new(alter::TablePartitions {
-                catalog: Arc::clone(&catalog),
-            }),
-        );
-        crate::query::time_functions::register(&ctx);
-        crate::query::date_functions::register(&ctx);
-        ctx.register_catalog(
-            crate::catalog::DATABASE,
-            Arc::new(glue::QdbCatalog {
-                catalog: Arc::clone(&catalog),
-                sys,
-                pg_catalog,
-            }),
-        );
+        let (sys, pg_catalog) =
+            open::sys_schemas(&config, &catalog, &importer, journal, export_log, &activity);
+        let ctx = open::query_context(&config, &spill, &buckets, &catalog, sys, pg_catalog)?;
         let policy = crate::catalog::CompactionPolicy {
             max_files: config.compaction_max_files,
             small_file: config.compaction_small_file_size,
