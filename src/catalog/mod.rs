@@ -14,6 +14,7 @@ pub mod compactor;
 mod dedup;
 pub mod file_keys;
 pub mod meta;
+mod parquet_reader;
 pub mod provider;
 mod reaper;
 pub mod table;

@@ -26,7 +26,8 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -39,6 +40,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 
+use super::parquet_reader::IndexedReaderFactory;
 use super::table::Table;
 use crate::storage::DataFile;
 
@@ -339,9 +341,27 @@ impl TableProvider for TableScanProvider {
             })
             .collect();
 
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let source = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
-        let mut builder = FileScanConfigBuilder::new(store_url, source)
+        let options = state.table_options().parquet.clone();
+        let hint = options.global.metadata_size_hint;
+        let format = ParquetFormat::default().with_options(options);
+        let generic = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
+        let mut source = generic
+            .downcast_ref::<ParquetSource>()
+            .cloned()
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal("a Parquet source expected".into())
+            })?;
+        // As `ParquetFormat::create_physical_plan` makes it, but with
+        // readers that cache the page index with the footer.
+        let store = state.runtime_env().object_store(store_url.clone())?;
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaderFactory(
+            CachedParquetFileReaderFactory::new(store, cache),
+        )));
+        if let Some(hint) = hint {
+            source = source.with_metadata_size_hint(hint);
+        }
+        let mut builder = FileScanConfigBuilder::new(store_url, Arc::new(source))
             .with_file_groups(file_groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit);
@@ -357,7 +377,7 @@ impl TableProvider for TableScanProvider {
         if let Some(o) = &ordering {
             builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        let files = format.create_physical_plan(state, builder.build()).await?;
+        let files: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
         match unapplied {
             Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
             None => Ok(files),
