@@ -72,3 +72,68 @@ impl AsyncFileReader for WithPageIndex {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    /// The opener asks for the footer alone; the reader answers with the
+    /// page index too (DataFusion's own does not), and the cache keeps it.
+    #[test]
+    fn readers_fetch_the_page_index_with_the_footer() {
+        let dir = std::env::temp_dir().join(format!("sluice-page-index-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.parquet");
+        let batch = RecordBatch::try_from_iter([(
+            "v",
+            Arc::new(Int64Array::from_iter_values(0..10_000)) as _,
+        )])
+        .unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let located = path.to_str().unwrap().trim_start_matches('/').to_string();
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new());
+        let footer_only = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
+        let metadata = |factory: &dyn ParquetFileReaderFactory| {
+            let mut reader = factory
+                .create_reader(
+                    0,
+                    PartitionedFile::new(located.clone(), size),
+                    None,
+                    &ExecutionPlanMetricsSet::new(),
+                )
+                .unwrap();
+            futures::executor::block_on(reader.get_metadata(Some(&footer_only))).unwrap()
+        };
+        let fresh_cache = || {
+            RuntimeEnvBuilder::new()
+                .build_arc()
+                .unwrap()
+                .cache_manager
+                .get_file_metadata_cache()
+        };
+        let plain = CachedParquetFileReaderFactory::new(Arc::clone(&store), fresh_cache());
+        assert!(
+            metadata(&plain).column_index().is_none(),
+            "DataFusion's reader skips it"
+        );
+        let cache = fresh_cache();
+        let ours = IndexedReaderFactory(CachedParquetFileReaderFactory::new(
+            Arc::clone(&store),
+            Arc::clone(&cache),
+        ));
+        for _ in 0..2 {
+            let m = metadata(&ours);
+            assert!(m.column_index().is_some() && m.offset_index().is_some());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
