@@ -22,8 +22,6 @@ use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
 use datafusion::datasource::TableProvider;
-use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
@@ -343,21 +341,15 @@ impl TableProvider for TableScanProvider {
 
         let options = state.table_options().parquet.clone();
         let hint = options.global.metadata_size_hint;
-        let format = ParquetFormat::default().with_options(options);
-        let generic = format.file_source(TableSchema::from(Arc::clone(&self.schema)));
-        let mut source = generic
-            .downcast_ref::<ParquetSource>()
-            .cloned()
-            .ok_or_else(|| {
-                datafusion::error::DataFusionError::Internal("a Parquet source expected".into())
-            })?;
-        // As `ParquetFormat::create_physical_plan` makes it, but with
-        // readers that cache the page index with the footer.
+        // As `ParquetFormat` makes its source and plan, but with readers
+        // that cache the page index with the footer.
         let store = state.runtime_env().object_store(store_url.clone())?;
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaderFactory(
-            CachedParquetFileReaderFactory::new(store, cache),
-        )));
+        let mut source = ParquetSource::new(TableSchema::from(Arc::clone(&self.schema)))
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(IndexedReaderFactory(
+                CachedParquetFileReaderFactory::new(store, cache),
+            )));
         if let Some(hint) = hint {
             source = source.with_metadata_size_hint(hint);
         }

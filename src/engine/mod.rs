@@ -53,6 +53,7 @@ use crate::import::{Importer, Settings as ImportSettings};
 use crate::query::sample_by::FillSpec;
 use crate::sql::{self, Clauses};
 use crate::storage::Bucket;
+use crate::sys::SysTableProvider;
 
 /// Who runs a statement.
 #[derive(Debug, Clone)]
@@ -702,13 +703,15 @@ impl Engine {
         let _ = plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
                 let provider = datafusion::datasource::source_as_provider(&scan.source).ok();
-                match provider
-                    .as_ref()
-                    .and_then(|p| p.downcast_ref::<TableScanProvider>())
-                {
+                let provider = provider.as_deref();
+                match provider.and_then(|p| p.downcast_ref::<TableScanProvider>()) {
                     Some(table) => rows = rows.saturating_add(table.rows_in_range(&scan.filters)),
-                    // System tables are small; anything else is not known.
-                    None => known &= scan.table_name.schema() == Some(SYS_SCHEMA),
+                    // sys and pg_catalog tables are small; anything else
+                    // is not known.
+                    None => {
+                        known &=
+                            provider.is_some_and(|p| p.downcast_ref::<SysTableProvider>().is_some())
+                    }
                 }
             }
             Ok(if known && rows < limit {
