@@ -80,7 +80,10 @@ async fn interval_literals_prune_partitions_and_sample_by_matches_duckdb() {
             let q = format!(
                 "SELECT status FROM sys.copy_export_log WHERE id = '{id}' ORDER BY ts DESC LIMIT 1"
             );
-            (scalar(client, &q).await == "finished").then_some(())
+            // (The export thread writes its first log row after COPY
+            // returns the id: no row yet is not finished yet.)
+            let status = crate::common::column(client, &q).await;
+            (status.first() == Some(&Some("finished".to_string()))).then_some(())
         }
     })
     .await;
