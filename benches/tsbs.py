@@ -26,6 +26,7 @@ Usage (from the repository root):
   python3 benches/tsbs.py                       # 100 hosts, 3 days, 20 runs
   python3 benches/tsbs.py --hosts 10 --days 1 --runs 5
   python3 benches/tsbs.py --binary /var/tmp/sluice-target/release/sluice
+  python3 benches/tsbs.py --repeat 300 --runs 10   # plus one query's fixed cost
 """
 
 import argparse
@@ -206,6 +207,9 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--binary", type=Path)
+    ap.add_argument("--repeat", type=int, default=0,
+                    help="also run one single-groupby-1-1-1 query (one host, one hour) this many "
+                         "times and print its fastest and median time: a query's fixed cost")
     a = ap.parse_args()
     ib.ensure_module("duckdb")
     import duckdb
@@ -241,6 +245,11 @@ def main():
         print(f"select 1 over /exec (kept alive): median {statistics.median(fixed) * 1e3:.3f} ms of 200")
         print(f"{'query type':24} {'sluice ms':>10} {'duckdb ms':>10} {'ratio':>7}  rows")
         queries = Queries(a.hosts, a.days, a.seed)
+        if a.repeat:
+            one, _ = queries.types()["single-groupby-1-1-1"]()
+            times = [ex.run(one)[0] for _ in range(a.repeat)]
+            print(f"one single-groupby-1-1-1 query x {a.repeat}: fastest {min(times) * 1e3:.3f} ms, "
+                  f"median {statistics.median(times) * 1e3:.3f} ms")
         ratios = []
         for name, make in queries.types().items():
             ours_t, duck_t, nrows = [], [], 0
