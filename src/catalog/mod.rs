@@ -10,6 +10,8 @@
 //! names the file; the other tables work.
 
 pub mod applier;
+mod cached_scan;
+pub mod column_cache;
 pub mod compactor;
 mod dedup;
 pub mod file_keys;
@@ -105,6 +107,8 @@ pub struct Catalog {
     retention: Retention,
     /// Where tables' write-ahead logs are, once enabled.
     wal: std::sync::OnceLock<WalRoot>,
+    /// Decoded columns of table files scans read again (none until set).
+    columns: std::sync::OnceLock<Arc<column_cache::ColumnCache>>,
 }
 
 /// The local directory of every table's write-ahead log and this server's
@@ -145,6 +149,7 @@ impl Catalog {
             reaper,
             retention,
             wal: std::sync::OnceLock::new(),
+            columns: std::sync::OnceLock::new(),
         })
     }
 
@@ -170,6 +175,22 @@ impl Catalog {
             self.open_wal(&table)?;
         }
         Ok(())
+    }
+
+    /// Keeps up to `limit` bytes of decoded columns for table scans (set
+    /// once, before the first query).
+    pub fn cache_columns(&self, limit: usize) {
+        let _ = self
+            .columns
+            .set(Arc::new(column_cache::ColumnCache::new(limit)));
+    }
+
+    /// The column cache table scans read through.
+    pub fn column_cache(&self) -> Arc<column_cache::ColumnCache> {
+        Arc::clone(
+            self.columns
+                .get_or_init(|| Arc::new(column_cache::ColumnCache::new(0))),
+        )
     }
 
     fn wal_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {

@@ -38,6 +38,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 
+use super::cached_scan::{CachedScanExec, ScanParts};
+use super::column_cache::{self, ColumnCache};
 use super::parquet_reader::IndexedReaderFactory;
 use super::table::Table;
 use crate::storage::DataFile;
@@ -46,12 +48,17 @@ use crate::storage::DataFile;
 pub struct TableScanProvider {
     table: Arc<Table>,
     schema: SchemaRef,
+    cache: Arc<ColumnCache>,
 }
 
 impl TableScanProvider {
-    pub fn new(table: Arc<Table>) -> Self {
+    pub fn new(table: Arc<Table>, cache: Arc<ColumnCache>) -> Self {
         let schema = table.meta().arrow_schema();
-        TableScanProvider { table, schema }
+        TableScanProvider {
+            table,
+            schema,
+            cache,
+        }
     }
 
     /// The table's designated timestamp column, which scans come ordered by.
@@ -308,6 +315,27 @@ impl TableProvider for TableScanProvider {
                 (ObjectStoreUrl::local_filesystem(), format!("{dir}/"))
             }
         };
+        let columns: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..ncols).collect(),
+        };
+        if self.fits_cache(&groups, &columns, ts_index) {
+            let files: Arc<dyn ExecutionPlan> = Arc::new(CachedScanExec::new(ScanParts {
+                table: Arc::clone(&self.table),
+                cache: Arc::clone(&self.cache),
+                base: format!("{store_url}{base}"),
+                table_schema: Arc::clone(&self.schema),
+                projection: columns,
+                ts_index,
+                range,
+                groups,
+                pin: Arc::clone(&snapshot.manifest),
+            })?);
+            return match unapplied {
+                Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
+                None => Ok(files),
+            };
+        }
         let file_groups: Vec<FileGroup> = groups
             .into_iter()
             .map(|g| {
@@ -378,6 +406,24 @@ impl TableProvider for TableScanProvider {
 }
 
 impl TableScanProvider {
+    /// Whether a scan of `groups` is served from decoded columns: when the
+    /// columns it reads (whole files of them: a file is decoded whole) fit
+    /// in half the column cache. Bigger scans stream from Parquet.
+    fn fits_cache(&self, groups: &[Vec<DataFile>], columns: &[usize], ts: Option<usize>) -> bool {
+        let limit = self.cache.limit() as u64;
+        if limit == 0 {
+            return false;
+        }
+        let fields = self.schema.fields();
+        let width: u64 = columns
+            .iter()
+            .chain(ts.iter().filter(|t| !columns.contains(t)))
+            .map(|&c| column_cache::width_of(fields[c].data_type()))
+            .sum();
+        let rows: u64 = groups.iter().flatten().map(|f| f.rows).sum();
+        rows.saturating_mul(width) <= limit / 2
+    }
+
     /// The rows of the table's write-ahead log not yet applied, as one
     /// more input sorted on the designated timestamp like every file
     /// chain (so ordered reads merge it in rather than sort).

@@ -53,6 +53,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("cairo.compaction.max.input.size", "64m"),
     ("query.memory.limit", "25%"),
     ("query.parallel.min.rows", "262144"),
+    ("query.cache.size", "10%"),
     ("cairo.vacuum.file.retention.sec", "3600"),
     ("cairo.vacuum.log.retention.days", "30"),
     ("cairo.wal.enabled", "true"),
@@ -129,6 +130,8 @@ pub struct Config {
     /// one partition: splitting a small scan over the cores costs more in
     /// planning and exchanges than it saves. Zero: always parallel.
     pub query_parallel_min_rows: u64,
+    /// Bytes of decoded table columns kept in memory for later scans.
+    pub query_cache_size: u64,
     /// How often the compactor looks at tables (zero: never).
     pub compaction_interval_ms: u64,
     pub compaction_max_files: usize,
@@ -312,6 +315,10 @@ impl Config {
             query_timeout_ms: timeout_sec.saturating_mul(1000),
             query_memory_limit: parse_memory(v, "query.memory.limit")?,
             query_parallel_min_rows: parse_uint(v, "query.parallel.min.rows")?,
+            query_cache_size: match raw(v, "query.cache.size").trim() {
+                "0" => 0,
+                _ => parse_memory(v, "query.cache.size")?,
+            },
             compaction_interval_ms: parse_uint(v, "cairo.compaction.interval.ms")?,
             compaction_max_files: parse_uint(v, "cairo.compaction.max.files")?.max(1) as usize,
             compaction_small_file_size: parse_size(v, "cairo.compaction.small.file.size")?,

@@ -64,7 +64,10 @@ impl SchemaProvider for UserSchema {
         Ok(self
             .catalog
             .get(&self.schema, name)
-            .map(|t| Arc::new(TableScanProvider::new(t)) as Arc<dyn TableProvider>))
+            .map(|t| {
+                Arc::new(TableScanProvider::new(t, self.catalog.column_cache()))
+                    as Arc<dyn TableProvider>
+            }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -218,6 +218,7 @@ impl Engine {
         // Logs are opened (and what a stopped server left in them replayed
         // and applied) even when new writes no longer go to them.
         catalog.enable_wal(&config.root.join("wal"))?;
+        catalog.cache_columns(config.query_cache_size as usize);
         let wal_applier = crate::catalog::applier::Applier::start(
             Arc::clone(&catalog),
             Duration::from_millis(config.wal_apply_interval_ms),

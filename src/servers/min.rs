@@ -433,6 +433,21 @@ fn render(engine: Option<&Engine>) -> String {
             "The query memory pool's size (query.memory.limit).",
             &one(engine.config().query_memory_limit as f64),
         );
+        let cache = engine.catalog().column_cache().usage();
+        family(
+            &mut out,
+            "sluice_column_cache_bytes",
+            "gauge",
+            "Bytes of decoded table columns kept for later scans (query.cache.size).",
+            &one(cache.bytes as f64),
+        );
+        family(
+            &mut out,
+            "sluice_column_cache_columns",
+            "gauge",
+            "File columns the column cache holds.",
+            &one(cache.columns as f64),
+        );
     }
     family(
         &mut out,

@@ -388,23 +388,41 @@ async fn scans_come_in_timestamp_order() {
         )
         .await
         .unwrap();
-    for q in [
-        "SELECT ts, v FROM big WHERE v > 0.99",
-        "SELECT * FROM big WHERE w < 0.01 AND ts >= '2024-01-01T00:10:00Z'",
-        "SELECT ts, v * 2 FROM big WHERE v > 0.99",
-    ] {
-        let plan = explain(&client, q).await;
-        assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
-        assert!(file_groups(&plan) >= 2, "several ordered chains: {plan}");
-        assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
-        let rows = client.query(q, &[]).await.unwrap();
-        assert!(rows.len() > 30_000, "{q}: {}", rows.len());
-        let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
-        assert!(
-            ts.windows(2).all(|w| w[0] <= w[1]),
-            "{q}: rows out of timestamp order"
-        );
+    // Served from decoded columns (the default column cache), then, after
+    // a restart without the cache, streamed from Parquet: in order both ways.
+    let mut server = server;
+    for (cache, scan) in [(None, "CachedScanExec"), (Some("0"), "DataSourceExec")] {
+        if let Some(size) = cache {
+            assert!(server.stop().success());
+            server = Server::start_with(
+                &root,
+                &[
+                    ("QDB_CAIRO_COMPACTION_INTERVAL_MS", "0"),
+                    ("QDB_QUERY_CACHE_SIZE", size),
+                ],
+            );
+        }
+        let client = server.client().await;
+        for q in [
+            "SELECT ts, v FROM big WHERE v > 0.99",
+            "SELECT * FROM big WHERE w < 0.01 AND ts >= '2024-01-01T00:10:00Z'",
+            "SELECT ts, v * 2 FROM big WHERE v > 0.99",
+        ] {
+            let plan = explain(&client, q).await;
+            assert!(plan.contains(scan), "{scan}: {plan}");
+            assert!(!plan.contains("SortExec:"), "a merge, not a sort: {plan}");
+            assert!(file_groups(&plan) >= 2, "several ordered chains: {plan}");
+            assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
+            let rows = client.query(q, &[]).await.unwrap();
+            assert!(rows.len() > 30_000, "{q}: {}", rows.len());
+            let ts: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(0)).collect();
+            assert!(
+                ts.windows(2).all(|w| w[0] <= w[1]),
+                "{q} ({scan}): rows out of timestamp order"
+            );
+        }
     }
+    let client = server.client().await;
     // One chain of files over several days is read as consecutive parts at
     // once, still merged in order.
     client

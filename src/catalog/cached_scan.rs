@@ -1,0 +1,383 @@
+//! A table scan that reads decoded columns from the column cache (see
+//! [`super::column_cache`]), decoding a file's columns whole the first
+//! time they are asked for.
+//!
+//! Each partition reads one ordered chain of files (as the Parquet scan
+//! does, see `provider`), and each file's rows are sorted on the
+//! designated timestamp, so the rows in the scan's time range are found by
+//! binary search and handed on as slices of the cached arrays: no copy,
+//! no decoding, and the output is in timestamp order per partition.
+//! Filters other than the time range stay above the scan (the provider
+//! reports them inexact), as does the exact time filter itself: the range
+//! a scan keeps may be wider than the query's, never narrower.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{
+    DataType, FieldRef, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Statistics};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use super::column_cache::{ColumnCache, ColumnKey};
+use super::provider::TsRange;
+use super::table::Table;
+use crate::storage::{DataFile, Manifest};
+
+/// What a scan reads, shared by its partitions' streams.
+#[derive(Debug)]
+struct Reads {
+    table: Arc<Table>,
+    cache: Arc<ColumnCache>,
+    /// Prefix of every file's cache key: the table's location.
+    base: String,
+    table_schema: SchemaRef,
+    /// Table columns decoded per file: the projection, then the designated
+    /// timestamp when the range needs it and the projection lacks it.
+    needed: Vec<usize>,
+    /// How many of `needed` the scan outputs (the first ones).
+    width: usize,
+    /// Where the designated timestamp is in `needed`, when the range is
+    /// cut by it.
+    ts: Option<usize>,
+    range: TsRange,
+    schema: SchemaRef,
+}
+
+#[derive(Debug)]
+pub struct CachedScanExec {
+    reads: Arc<Reads>,
+    groups: Vec<Vec<DataFile>>,
+    /// The snapshot the files were listed from: while the plan lives, files
+    /// later commits retired are kept (see `Table::retire`).
+    _pin: Arc<Manifest>,
+    properties: Arc<PlanProperties>,
+}
+
+/// The parts of a scan the provider decided.
+pub struct ScanParts {
+    pub table: Arc<Table>,
+    pub cache: Arc<ColumnCache>,
+    pub base: String,
+    pub table_schema: SchemaRef,
+    pub projection: Vec<usize>,
+    pub ts_index: Option<usize>,
+    pub range: TsRange,
+    pub groups: Vec<Vec<DataFile>>,
+    pub pin: Arc<Manifest>,
+}
+
+impl CachedScanExec {
+    pub fn new(p: ScanParts) -> datafusion::error::Result<CachedScanExec> {
+        let schema = Arc::new(p.table_schema.project(&p.projection)?);
+        let mut needed = p.projection.clone();
+        let cut = p.range != TsRange::ALL;
+        let ts = match p.ts_index {
+            Some(i) if cut => Some(match needed.iter().position(|&c| c == i) {
+                Some(at) => at,
+                None => {
+                    needed.push(i);
+                    needed.len() - 1
+                }
+            }),
+            _ => None,
+        };
+        // Each partition comes sorted on the designated timestamp, when
+        // the scan outputs it.
+        let mut eq = EquivalenceProperties::new(Arc::clone(&schema));
+        if let Some(i) = p.ts_index
+            && let Some(at) = p.projection.iter().position(|&c| c == i)
+        {
+            let name = p.table_schema.field(i).name();
+            eq.add_orderings(vec![vec![PhysicalSortExpr::new(
+                Arc::new(Column::new(name, at)),
+                SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                },
+            )]]);
+        }
+        let width = p.projection.len();
+        let properties = PlanProperties::new(
+            eq,
+            Partitioning::UnknownPartitioning(p.groups.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(CachedScanExec {
+            reads: Arc::new(Reads {
+                table: p.table,
+                cache: p.cache,
+                base: p.base,
+                table_schema: p.table_schema,
+                needed,
+                width,
+                ts,
+                range: p.range,
+                schema,
+            }),
+            groups: p.groups,
+            _pin: p.pin,
+            properties: Arc::new(properties),
+        })
+    }
+
+    fn files(&self, partition: Option<usize>) -> impl Iterator<Item = &DataFile> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| partition.is_none_or(|p| p == *i))
+            .flat_map(|(_, g)| g.iter())
+    }
+}
+
+impl Reads {
+    fn key(&self, f: &DataFile, column: usize) -> ColumnKey {
+        let field = self.table_schema.field(column);
+        ColumnKey {
+            file: Arc::from(format!("{}{}", self.base, f.path)),
+            column: Arc::from(field.name().as_str()),
+            data_type: field.data_type().clone(),
+        }
+    }
+
+    /// The needed columns of `f`, from the cache or decoded (and kept).
+    async fn columns(&self, f: &DataFile) -> datafusion::error::Result<Vec<ArrayRef>> {
+        let keys: Vec<ColumnKey> = self.needed.iter().map(|&c| self.key(f, c)).collect();
+        let mut got: Vec<Option<ArrayRef>> = keys.iter().map(|k| self.cache.get(k)).collect();
+        let missing: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_none()).collect();
+        if !missing.is_empty() {
+            let fields: Vec<FieldRef> = missing
+                .iter()
+                .map(|&i| Arc::clone(&self.table_schema.fields()[self.needed[i]]))
+                .collect();
+            let table = Arc::clone(&self.table);
+            let file = f.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                crate::storage::files::read_columns(&table.loc, &file, &fields)
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+            for (&i, array) in missing.iter().zip(read) {
+                self.cache.put(keys[i].clone(), Arc::clone(&array));
+                got[i] = Some(array);
+            }
+        }
+        Ok(got.into_iter().flatten().collect())
+    }
+
+    /// The file's rows in the scan's time range, as batches of at most
+    /// `batch_size` rows.
+    async fn batches(
+        &self,
+        f: DataFile,
+        batch_size: usize,
+    ) -> datafusion::error::Result<Vec<RecordBatch>> {
+        let columns = self.columns(&f).await?;
+        let rows = columns.first().map_or(f.rows as usize, |c| c.len());
+        let (from, to) = match self.ts {
+            Some(at) => within(&columns[at], self.range).unwrap_or((0, rows)),
+            None => (0, rows),
+        };
+        let mut out = Vec::with_capacity((to - from).div_ceil(batch_size.max(1)));
+        let mut at = from;
+        while at < to {
+            let n = batch_size.max(1).min(to - at);
+            let arrays = columns[..self.width]
+                .iter()
+                .map(|c| c.slice(at, n))
+                .collect();
+            out.push(RecordBatch::try_new_with_options(
+                Arc::clone(&self.schema),
+                arrays,
+                &RecordBatchOptions::new().with_row_count(Some(n)),
+            )?);
+            at += n;
+        }
+        Ok(out)
+    }
+}
+
+/// The rows of a sorted timestamp column inside `range` (microseconds), as
+/// a start and an end; `None` when the column is not a timestamp.
+fn within(ts: &ArrayRef, range: TsRange) -> Option<(usize, usize)> {
+    let DataType::Timestamp(unit, _) = ts.data_type() else {
+        return None;
+    };
+    // Bounds in the column's unit, rounded outwards.
+    let (lo, hi, values) = match unit {
+        TimeUnit::Second => (
+            range.lo.div_euclid(1_000_000),
+            range.hi.div_euclid(1_000_000),
+            ts.as_primitive_opt::<TimestampSecondType>()?.values(),
+        ),
+        TimeUnit::Millisecond => (
+            range.lo.div_euclid(1_000),
+            range.hi.div_euclid(1_000),
+            ts.as_primitive_opt::<TimestampMillisecondType>()?.values(),
+        ),
+        TimeUnit::Microsecond => (
+            range.lo,
+            range.hi,
+            ts.as_primitive_opt::<TimestampMicrosecondType>()?.values(),
+        ),
+        TimeUnit::Nanosecond => (
+            range.lo.saturating_mul(1_000),
+            range.hi.saturating_mul(1_000).saturating_add(999),
+            ts.as_primitive_opt::<TimestampNanosecondType>()?.values(),
+        ),
+    };
+    let from = values.partition_point(|&v| v < lo);
+    let to = from + values[from..].partition_point(|&v| v <= hi);
+    Some((from, to))
+}
+
+impl DisplayAs for CachedScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let files: usize = self.groups.iter().map(Vec::len).sum();
+        let columns: Vec<&str> = self
+            .reads
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(
+                    f,
+                    "CachedScanExec: table={}, file_groups={{{} groups}}, files={files}, columns=[{}]",
+                    self.reads.table.name,
+                    self.groups.len(),
+                    columns.join(", ")
+                )?;
+                if self.reads.ts.is_some() {
+                    write!(
+                        f,
+                        ", time_range=[{}, {}]",
+                        self.reads.range.lo, self.reads.range.hi
+                    )?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "files={files}"),
+        }
+    }
+}
+
+impl ExecutionPlan for CachedScanExec {
+    fn name(&self) -> &'static str {
+        "CachedScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        let files = self.groups.get(partition).cloned().unwrap_or_default();
+        let batch_size = context.session_config().batch_size();
+        let reads = Arc::clone(&self.reads);
+        let stream = futures::stream::iter(files)
+            .then(move |f| {
+                let reads = Arc::clone(&reads);
+                async move { reads.batches(f, batch_size).await }
+            })
+            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.reads.schema),
+            stream.boxed(),
+        )))
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> datafusion::error::Result<Arc<Statistics>> {
+        let rows: u64 = self.files(args.partition()).map(|f| f.rows).sum();
+        let mut stats = Statistics::new_unknown(&self.reads.schema);
+        // With no time range every row of the files is read: the count is
+        // exact (and `count(*)` is answered from it).
+        stats.num_rows = if self.reads.ts.is_none() {
+            Precision::Exact(rows as usize)
+        } else {
+            Precision::Inexact(rows as usize)
+        };
+        Ok(Arc::new(stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
+
+    #[test]
+    fn the_range_is_found_by_binary_search_in_the_columns_unit() {
+        let micros: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+            10, 20, 20, 30, 40, 50,
+        ]));
+        let range = |lo, hi| TsRange { lo, hi };
+        assert_eq!(within(&micros, range(20, 40)), Some((1, 5)));
+        assert_eq!(within(&micros, range(21, 39)), Some((3, 4)));
+        assert_eq!(within(&micros, range(60, 70)), Some((6, 6)));
+        assert_eq!(within(&micros, TsRange::ALL), Some((0, 6)));
+        // Nanoseconds: the microsecond bounds widen to whole microseconds.
+        let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            19_999, 20_000, 20_999, 21_000,
+        ]));
+        assert_eq!(within(&nanos, range(20, 20)), Some((1, 3)));
+        let not_time: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(vec![1]));
+        assert_eq!(within(&not_time, range(0, 1)), None);
+    }
+}
