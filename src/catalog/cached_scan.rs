@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{
     DataType, FieldRef, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -22,7 +23,6 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Statistics};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::arrow::compute::SortOptions;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -34,17 +34,23 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use super::column_cache::{ColumnCache, ColumnKey};
-use super::provider::TsRange;
+use super::column_cache::{Chunks, ColumnCache, ColumnKey};
 use super::table::Table;
+use super::ts_range::TsRange;
 use crate::storage::{DataFile, Manifest};
+
+/// Rows per cached array: DataFusion's batch size, so that each chunk is
+/// handed on as one batch.
+const CHUNK_ROWS: usize = 8192;
 
 /// What a scan reads, shared by its partitions' streams.
 #[derive(Debug)]
 struct Reads {
     table: Arc<Table>,
     cache: Arc<ColumnCache>,
-    /// Prefix of every file's cache key: the table's location.
+    /// The object store the files are in (its URL).
+    store: String,
+    /// The table's path in that store, which files' paths follow.
     base: String,
     table_schema: SchemaRef,
     /// Table columns decoded per file: the projection, then the designated
@@ -73,6 +79,7 @@ pub struct CachedScanExec {
 pub struct ScanParts {
     pub table: Arc<Table>,
     pub cache: Arc<ColumnCache>,
+    pub store: String,
     pub base: String,
     pub table_schema: SchemaRef,
     pub projection: Vec<usize>,
@@ -123,6 +130,7 @@ impl CachedScanExec {
             reads: Arc::new(Reads {
                 table: p.table,
                 cache: p.cache,
+                store: p.store,
                 base: p.base,
                 table_schema: p.table_schema,
                 needed,
@@ -150,16 +158,17 @@ impl Reads {
     fn key(&self, f: &DataFile, column: usize) -> ColumnKey {
         let field = self.table_schema.field(column);
         ColumnKey {
-            file: Arc::from(format!("{}{}", self.base, f.path)),
+            file: Arc::from(format!("{}{}{}", self.store, self.base, f.path)),
             column: Arc::from(field.name().as_str()),
             data_type: field.data_type().clone(),
         }
     }
 
-    /// The needed columns of `f`, from the cache or decoded (and kept).
-    async fn columns(&self, f: &DataFile) -> datafusion::error::Result<Vec<ArrayRef>> {
+    /// The needed columns of `f`, from the cache or decoded (and kept),
+    /// cut into the same chunks of rows.
+    async fn columns(&self, f: &DataFile) -> datafusion::error::Result<Vec<Chunks>> {
         let keys: Vec<ColumnKey> = self.needed.iter().map(|&c| self.key(f, c)).collect();
-        let mut got: Vec<Option<ArrayRef>> = keys.iter().map(|k| self.cache.get(k)).collect();
+        let mut got: Vec<Option<Chunks>> = keys.iter().map(|k| self.cache.get(k)).collect();
         let missing: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_none()).collect();
         if !missing.is_empty() {
             let fields: Vec<FieldRef> = missing
@@ -169,48 +178,83 @@ impl Reads {
             let table = Arc::clone(&self.table);
             let file = f.clone();
             let read = tokio::task::spawn_blocking(move || {
-                crate::storage::files::read_columns(&table.loc, &file, &fields)
+                crate::storage::files::read_column_chunks(&table.loc, &file, &fields, CHUNK_ROWS)
             })
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))??;
-            for (&i, array) in missing.iter().zip(read) {
-                self.cache.put(keys[i].clone(), Arc::clone(&array));
-                got[i] = Some(array);
+            for (&i, chunks) in missing.iter().zip(read) {
+                let chunks: Chunks = Arc::from(chunks);
+                self.cache.put(keys[i].clone(), Arc::clone(&chunks));
+                got[i] = Some(chunks);
             }
         }
-        Ok(got.into_iter().flatten().collect())
+        let mut columns: Vec<Chunks> = got.into_iter().flatten().collect();
+        // Columns decoded by different scans are cut alike (the reader's
+        // batches); should they not be, they are cut as the first one.
+        if let Some((first, rest)) = columns.split_first_mut() {
+            let lengths: Vec<usize> = first.iter().map(|a| a.len()).collect();
+            for c in rest {
+                if c.iter().map(|a| a.len()).ne(lengths.iter().copied()) {
+                    *c = recut(c, &lengths)?;
+                }
+            }
+        }
+        Ok(columns)
     }
 
-    /// The file's rows in the scan's time range, as batches of at most
-    /// `batch_size` rows.
-    async fn batches(
-        &self,
-        f: DataFile,
-        batch_size: usize,
-    ) -> datafusion::error::Result<Vec<RecordBatch>> {
+    /// The file's rows in the scan's time range, a batch per chunk.
+    async fn batches(&self, f: DataFile) -> datafusion::error::Result<Vec<RecordBatch>> {
         let columns = self.columns(&f).await?;
-        let rows = columns.first().map_or(f.rows as usize, |c| c.len());
-        let (from, to) = match self.ts {
-            Some(at) => within(&columns[at], self.range).unwrap_or((0, rows)),
-            None => (0, rows),
+        let lengths: Vec<usize> = match columns.first() {
+            Some(c) => c.iter().map(|a| a.len()).collect(),
+            None => {
+                let rows = f.rows as usize;
+                (0..rows.div_ceil(CHUNK_ROWS))
+                    .map(|i| CHUNK_ROWS.min(rows - i * CHUNK_ROWS))
+                    .collect()
+            }
         };
-        let mut out = Vec::with_capacity((to - from).div_ceil(batch_size.max(1)));
-        let mut at = from;
-        while at < to {
-            let n = batch_size.max(1).min(to - at);
-            let arrays = columns[..self.width]
-                .iter()
-                .map(|c| c.slice(at, n))
-                .collect();
-            out.push(RecordBatch::try_new_with_options(
-                Arc::clone(&self.schema),
-                arrays,
-                &RecordBatchOptions::new().with_row_count(Some(n)),
-            )?);
-            at += n;
+        let mut out = Vec::new();
+        for (c, &len) in lengths.iter().enumerate() {
+            let (from, to) = match self.ts {
+                Some(at) => within(&columns[at][c], self.range).unwrap_or((0, len)),
+                None => (0, len),
+            };
+            if from < to {
+                let arrays = columns[..self.width]
+                    .iter()
+                    .map(|chunks| match (from, to) {
+                        (0, end) if end == len => Arc::clone(&chunks[c]),
+                        _ => chunks[c].slice(from, to - from),
+                    })
+                    .collect();
+                out.push(RecordBatch::try_new_with_options(
+                    Arc::clone(&self.schema),
+                    arrays,
+                    &RecordBatchOptions::new().with_row_count(Some(to - from)),
+                )?);
+            }
+            if to < len {
+                // Rows past the range's end: so are all later chunks'.
+                break;
+            }
         }
         Ok(out)
     }
+}
+
+/// `chunks` cut again into arrays of `lengths` rows.
+fn recut(chunks: &Chunks, lengths: &[usize]) -> datafusion::error::Result<Chunks> {
+    let refs: Vec<&dyn Array> = chunks.iter().map(|a| a.as_ref()).collect();
+    let whole = datafusion::arrow::compute::concat(&refs)?;
+    let mut at = 0;
+    let mut out = Vec::with_capacity(lengths.len());
+    for &n in lengths {
+        // Copied, so that each piece has buffers of its own.
+        out.push(datafusion::arrow::compute::concat(&[&whole.slice(at, n)])?);
+        at += n;
+    }
+    Ok(Arc::from(out))
 }
 
 /// The rows of a sorted timestamp column inside `range` (microseconds), as
@@ -250,6 +294,26 @@ fn within(ts: &ArrayRef, range: TsRange) -> Option<(usize, usize)> {
 impl DisplayAs for CachedScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let files: usize = self.groups.iter().map(Vec::len).sum();
+        if matches!(t, DisplayFormatType::TreeRender) {
+            return write!(f, "files={files}");
+        }
+        // As DataFusion's Parquet scan shows its files: at most five of a
+        // group.
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut names: Vec<String> = g
+                    .iter()
+                    .take(5)
+                    .map(|file| format!("{}{}", self.reads.base, file.path))
+                    .collect();
+                if g.len() > 5 {
+                    names.push("...".to_string());
+                }
+                format!("[{}]", names.join(", "))
+            })
+            .collect();
         let columns: Vec<&str> = self
             .reads
             .schema
@@ -257,26 +321,25 @@ impl DisplayAs for CachedScanExec {
             .iter()
             .map(|f| f.name().as_str())
             .collect();
-        match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(
-                    f,
-                    "CachedScanExec: table={}, file_groups={{{} groups}}, files={files}, columns=[{}]",
-                    self.reads.table.name,
-                    self.groups.len(),
-                    columns.join(", ")
-                )?;
-                if self.reads.ts.is_some() {
-                    write!(
-                        f,
-                        ", time_range=[{}, {}]",
-                        self.reads.range.lo, self.reads.range.hi
-                    )?;
-                }
-                Ok(())
-            }
-            DisplayFormatType::TreeRender => write!(f, "files={files}"),
+        write!(
+            f,
+            "CachedScanExec: file_groups={{{} group{}: [{}]}}, projection=[{}]",
+            self.groups.len(),
+            if self.groups.len() == 1 { "" } else { "s" },
+            groups.join(", "),
+            columns.join(", ")
+        )?;
+        if let Some(ordering) = self.properties.output_ordering() {
+            write!(f, ", output_ordering=[{ordering}]")?;
         }
+        if self.reads.ts.is_some() {
+            write!(
+                f,
+                ", time_range=[{}, {}]",
+                self.reads.range.lo, self.reads.range.hi
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -321,15 +384,14 @@ impl ExecutionPlan for CachedScanExec {
     fn execute(
         &self,
         partition: usize,
-        context: Arc<TaskContext>,
+        _context: Arc<TaskContext>,
     ) -> datafusion::error::Result<SendableRecordBatchStream> {
         let files = self.groups.get(partition).cloned().unwrap_or_default();
-        let batch_size = context.session_config().batch_size();
         let reads = Arc::clone(&self.reads);
         let stream = futures::stream::iter(files)
             .then(move |f| {
                 let reads = Arc::clone(&reads);
-                async move { reads.batches(f, batch_size).await }
+                async move { reads.batches(f).await }
             })
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();

@@ -24,6 +24,11 @@ pub struct ColumnKey {
     pub data_type: DataType,
 }
 
+/// A column of a file as arrays of consecutive rows, each with buffers of
+/// its own (a slice of one big array would weigh, to DataFusion's memory
+/// accounting, as much as the whole array).
+pub type Chunks = Arc<[ArrayRef]>;
+
 #[derive(Debug)]
 pub struct ColumnCache {
     limit: usize,
@@ -41,7 +46,7 @@ struct Lru {
 
 #[derive(Debug)]
 struct Entry {
-    array: ArrayRef,
+    chunks: Chunks,
     bytes: usize,
     used: u64,
 }
@@ -77,7 +82,7 @@ impl ColumnCache {
     }
 
     /// The column, if it is held; it becomes the most recently used.
-    pub fn get(&self, key: &ColumnKey) -> Option<ArrayRef> {
+    pub fn get(&self, key: &ColumnKey) -> Option<Chunks> {
         let mut lru = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let lru = &mut *lru;
         lru.clock += 1;
@@ -85,14 +90,15 @@ impl ColumnCache {
         lru.by_use.remove(&entry.used);
         entry.used = lru.clock;
         lru.by_use.insert(lru.clock, key.clone());
-        Some(Arc::clone(&entry.array))
+        Some(Arc::clone(&entry.chunks))
     }
 
-    /// Keeps `array` under `key`, evicting the least recently used columns
-    /// until the whole fits the limit. An array larger than half the limit
-    /// is not kept: it would push out everything else for one scan.
-    pub fn put(&self, key: ColumnKey, array: ArrayRef) {
-        let bytes = array.get_array_memory_size();
+    /// Keeps `chunks` under `key`, evicting the least recently used
+    /// columns until the whole fits the limit. A column larger than half
+    /// the limit is not kept: it would push out everything else for one
+    /// scan.
+    pub fn put(&self, key: ColumnKey, chunks: Chunks) {
+        let bytes = chunks.iter().map(|a| a.get_array_memory_size()).sum();
         if bytes > self.limit / 2 {
             return;
         }
@@ -103,7 +109,7 @@ impl ColumnCache {
         if let Some(old) = lru.entries.insert(
             key.clone(),
             Entry {
-                array,
+                chunks,
                 bytes,
                 used,
             },
@@ -150,13 +156,18 @@ mod tests {
         }
     }
 
-    fn column(rows: i64) -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values(0..rows))
+    fn column(rows: i64) -> Chunks {
+        let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+        Arc::from(vec![a])
+    }
+
+    fn size(c: &Chunks) -> usize {
+        c.iter().map(|a| a.get_array_memory_size()).sum()
     }
 
     #[test]
     fn the_least_recently_used_column_goes_first() {
-        let one = column(1000).get_array_memory_size();
+        let one = size(&column(1000));
         let cache = ColumnCache::new(one * 3);
         cache.put(key("a"), column(1000));
         cache.put(key("b"), column(1000));
@@ -165,7 +176,7 @@ mod tests {
         cache.put(key("d"), column(1000));
         assert!(cache.get(&key("b")).is_none(), "b was the oldest");
         for k in ["a", "c", "d"] {
-            assert_eq!(cache.get(&key(k)).unwrap().len(), 1000, "{k}");
+            assert_eq!(cache.get(&key(k)).unwrap()[0].len(), 1000, "{k}");
         }
         let usage = cache.usage();
         assert_eq!((usage.columns, usage.bytes), (3, one * 3));
@@ -176,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_column_over_half_the_limit_is_not_kept() {
-        let cache = ColumnCache::new(column(1000).get_array_memory_size());
+        let cache = ColumnCache::new(size(&column(1000)));
         cache.put(key("big"), column(1000));
         assert!(cache.get(&key("big")).is_none());
         assert_eq!(cache.usage().bytes, 0);

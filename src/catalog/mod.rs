@@ -20,6 +20,7 @@ mod parquet_reader;
 pub mod provider;
 mod reaper;
 pub mod table;
+mod ts_range;
 pub mod wal;
 
 use std::collections::BTreeMap;

@@ -29,9 +29,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{
-    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
-};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -42,6 +40,7 @@ use super::cached_scan::{CachedScanExec, ScanParts};
 use super::column_cache::{self, ColumnCache};
 use super::parquet_reader::IndexedReaderFactory;
 use super::table::Table;
+use super::ts_range::TsRange;
 use crate::storage::DataFile;
 
 #[derive(Debug)]
@@ -85,114 +84,6 @@ impl TableScanProvider {
             .map(|f| range.share_of(f))
             .sum::<u64>()
             .saturating_add(pending)
-    }
-}
-
-/// An inclusive range of designated timestamps (UTC microseconds).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TsRange {
-    pub lo: i64,
-    pub hi: i64,
-}
-
-impl TsRange {
-    pub const ALL: TsRange = TsRange {
-        lo: i64::MIN,
-        hi: i64::MAX,
-    };
-
-    /// The rows of `f` inside the range, if they are spread evenly over
-    /// the file's time range (all of them when the file has none).
-    fn share_of(&self, f: &DataFile) -> u64 {
-        let (Some(min), Some(max)) = (f.min_ts, f.max_ts) else {
-            return f.rows;
-        };
-        let span = (max as i128 - min as i128).max(1);
-        let inside = (max.min(self.hi) as i128 - min.max(self.lo) as i128 + 1).clamp(0, span);
-        ((f.rows as i128 * inside).div_euclid(span) as u64).min(f.rows)
-    }
-
-    fn meets(&self, f: &DataFile) -> bool {
-        match (f.min_ts, f.max_ts) {
-            (Some(min), Some(max)) => max >= self.lo && min <= self.hi,
-            _ => true,
-        }
-    }
-
-    /// Narrows the range by every filter of the form `ts <op> literal` or
-    /// `ts BETWEEN a AND b`. Anything else leaves it as it is (the filter is
-    /// still applied to the rows by DataFusion).
-    pub fn from_filters(filters: &[Expr], ts: &str) -> TsRange {
-        let mut r = TsRange::ALL;
-        for f in filters {
-            r.narrow(f, ts);
-        }
-        r
-    }
-
-    fn narrow(&mut self, e: &Expr, ts: &str) {
-        match e {
-            Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::And,
-                right,
-            }) => {
-                self.narrow(left, ts);
-                self.narrow(right, ts);
-            }
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (op, v) = match (left.as_ref(), right.as_ref()) {
-                    (Expr::Column(c), Expr::Literal(v, _)) if c.name == ts => (*op, v),
-                    (Expr::Literal(v, _), Expr::Column(c)) if c.name == ts => match op.swap() {
-                        Some(op) => (op, v),
-                        None => return,
-                    },
-                    _ => return,
-                };
-                let Some(t) = scalar_micros(v) else { return };
-                // A strict bound excludes the literal itself when it is
-                // exact in microseconds (an interval's end: `ts < next
-                // day` keeps the next day's partition out).
-                let exact = !matches!(v, ScalarValue::TimestampNanosecond(Some(ns), _) if ns.rem_euclid(1_000) != 0);
-                match op {
-                    Operator::Eq => {
-                        self.lo = self.lo.max(t);
-                        self.hi = self.hi.min(t);
-                    }
-                    Operator::Gt if exact => self.lo = self.lo.max(t.saturating_add(1)),
-                    Operator::Gt | Operator::GtEq => self.lo = self.lo.max(t),
-                    Operator::Lt if exact => self.hi = self.hi.min(t.saturating_sub(1)),
-                    Operator::Lt | Operator::LtEq => self.hi = self.hi.min(t),
-                    _ => {}
-                }
-            }
-            Expr::Between(b) if !b.negated => {
-                if let (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) =
-                    (b.expr.as_ref(), b.low.as_ref(), b.high.as_ref())
-                    && c.name == ts
-                {
-                    if let Some(lo) = scalar_micros(lo) {
-                        self.lo = self.lo.max(lo);
-                    }
-                    if let Some(hi) = scalar_micros(hi) {
-                        self.hi = self.hi.min(hi);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A timestamp literal as UTC microseconds. Nanoseconds round down, which
-/// only ever widens the range kept.
-fn scalar_micros(v: &ScalarValue) -> Option<i64> {
-    match v {
-        ScalarValue::TimestampSecond(Some(s), _) => s.checked_mul(1_000_000),
-        ScalarValue::TimestampMillisecond(Some(ms), _) => ms.checked_mul(1_000),
-        ScalarValue::TimestampMicrosecond(Some(us), _) => Some(*us),
-        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(ns.div_euclid(1_000)),
-        _ => None,
     }
 }
 
@@ -323,7 +214,8 @@ impl TableProvider for TableScanProvider {
             let files: Arc<dyn ExecutionPlan> = Arc::new(CachedScanExec::new(ScanParts {
                 table: Arc::clone(&self.table),
                 cache: Arc::clone(&self.cache),
-                base: format!("{store_url}{base}"),
+                store: store_url.to_string(),
+                base: base.clone(),
                 table_schema: Arc::clone(&self.schema),
                 projection: columns,
                 ts_index,
@@ -544,38 +436,5 @@ mod tests {
         assert_eq!(split_chains(vec![chain.clone()], 1).len(), 1);
         assert_eq!(split_chains(vec![vec![chain[0].clone()]], 4).len(), 1);
         assert_eq!(split_chains(vec![chain], 8).len(), 5);
-    }
-
-    #[test]
-    fn range_from_filters() {
-        use datafusion::prelude::{col, lit};
-        let t = |us: i64| {
-            lit(ScalarValue::TimestampMicrosecond(
-                Some(us),
-                Some(Arc::from("UTC")),
-            ))
-        };
-        let r = TsRange::from_filters(
-            &[
-                col("ts").gt_eq(t(100)),
-                col("ts").lt(t(200)),
-                col("x").gt(lit(1)),
-            ],
-            "ts",
-        );
-        // `< 200` keeps 199 µs at most: a file starting at 200 is out.
-        assert_eq!(r, TsRange { lo: 100, hi: 199 });
-        assert!(!r.meets(&file("a", 0, 99)));
-        assert!(r.meets(&file("b", 150, 300)));
-        assert!(!r.meets(&file("c", 200, 300)));
-        let mut big = file("d", 0, 999);
-        big.rows = 1000;
-        assert_eq!(
-            r.share_of(&big),
-            100,
-            "a tenth of its time range, a tenth of its rows"
-        );
-        assert_eq!(TsRange::ALL.share_of(&big), 1000);
-        assert_eq!(r.share_of(&file("e", 150, 150)), 1);
     }
 }

@@ -61,13 +61,10 @@ impl SchemaProvider for UserSchema {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .catalog
-            .get(&self.schema, name)
-            .map(|t| {
-                Arc::new(TableScanProvider::new(t, self.catalog.column_cache()))
-                    as Arc<dyn TableProvider>
-            }))
+        Ok(self.catalog.get(&self.schema, name).map(|t| {
+            Arc::new(TableScanProvider::new(t, self.catalog.column_cache()))
+                as Arc<dyn TableProvider>
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

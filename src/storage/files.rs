@@ -14,11 +14,11 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef, TimeUnit};
-use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::{Compression, Encoding};
-use datafusion::parquet::file::reader::ChunkReader;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::reader::ChunkReader;
 use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
@@ -344,51 +344,76 @@ pub fn each_batch(
 }
 
 /// The columns `fields` of file `f`, whole, in the file's row order, each
-/// as one array of its field's type (by name, as [`conform`] reads them:
-/// a column the file lacks is all NULL, one of another type is cast).
-/// Only the columns asked for are decoded.
-pub fn read_columns(loc: &TableLoc, f: &DataFile, fields: &[FieldRef]) -> Result<Vec<ArrayRef>> {
+/// as arrays of `chunk` rows (the last one shorter) with buffers of their
+/// own, so that a chunk weighs what its rows do. Columns are read by name,
+/// as [`conform`] reads them: a column the file lacks is all NULL, one of
+/// another type is cast. Only the columns asked for are decoded.
+pub fn read_column_chunks(
+    loc: &TableLoc,
+    f: &DataFile,
+    fields: &[FieldRef],
+    chunk: usize,
+) -> Result<Vec<Vec<ArrayRef>>> {
     match &loc.remote {
-        Some(_) => columns_of(
+        Some(_) => column_chunks(
             ParquetRecordBatchReaderBuilder::try_new(loc.read(&f.path)?)?,
             f,
             fields,
+            chunk,
         ),
         None => {
             let path = loc.dir.join(&f.path);
             let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            columns_of(ParquetRecordBatchReaderBuilder::try_new(file)?, f, fields)
+            column_chunks(
+                ParquetRecordBatchReaderBuilder::try_new(file)?,
+                f,
+                fields,
+                chunk,
+            )
         }
     }
 }
 
-fn columns_of<R: ChunkReader + 'static>(
+fn column_chunks<R: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<R>,
     f: &DataFile,
     fields: &[FieldRef],
-) -> Result<Vec<ArrayRef>> {
+    chunk: usize,
+) -> Result<Vec<Vec<ArrayRef>>> {
     let file_schema = Arc::clone(builder.schema());
     let present: Vec<usize> = fields
         .iter()
         .filter_map(|want| file_schema.index_of(want.name()).ok())
         .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), present);
     let target: SchemaRef = Arc::new(Schema::new(fields.to_vec()));
-    let batches = builder
-        .with_batch_size(64 * 1024)
+    let mut out: Vec<Vec<ArrayRef>> = vec![Vec::new(); fields.len()];
+    if present.is_empty() {
+        // None of the columns is in the file: the rows still are.
+        let mut left = f.rows as usize;
+        while left > 0 {
+            let n = left.min(chunk);
+            for (column, field) in out.iter_mut().zip(fields) {
+                column.push(datafusion::arrow::array::new_null_array(
+                    field.data_type(),
+                    n,
+                ));
+            }
+            left -= n;
+        }
+        return Ok(out);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), present);
+    for batch in builder
+        .with_batch_size(chunk.max(1))
         .with_projection(mask)
         .build()?
-        .map(|b| conform(&b?, &target))
-        .collect::<Result<Vec<_>>>()?;
-    if batches.is_empty() && f.rows > 0 {
-        // None of the columns is in the file: the rows still are.
-        let rows = f.rows as usize;
-        return Ok(fields
-            .iter()
-            .map(|field| datafusion::arrow::array::new_null_array(field.data_type(), rows))
-            .collect());
+    {
+        let batch = conform(&batch?, &target)?;
+        for (column, array) in out.iter_mut().zip(batch.columns()) {
+            column.push(Arc::clone(array));
+        }
     }
-    Ok(concat_batches(&target, &batches)?.columns().to_vec())
+    Ok(out)
 }
 
 /// One new file of a partition written batch by batch, in the order the
