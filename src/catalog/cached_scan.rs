@@ -164,6 +164,24 @@ impl Reads {
         }
     }
 
+    /// The most distinct values dictionary column `column` can hold over
+    /// `files`, when every file's column is cached: the sum over files of
+    /// the largest dictionary of a chunk.
+    fn distinct_at_most(&self, files: &[&DataFile], column: usize) -> Precision<usize> {
+        let mut sum = 0;
+        for f in files {
+            let Some(chunks) = self.cache.get(&self.key(f, column)) else {
+                return Precision::Absent;
+            };
+            sum += chunks
+                .iter()
+                .filter_map(|a| a.as_any_dictionary_opt().map(|d| d.values().len()))
+                .max()
+                .unwrap_or(0);
+        }
+        Precision::Inexact(sum)
+    }
+
     /// The needed columns of `f`, from the cache or decoded (and kept),
     /// cut into the same chunks of rows.
     async fn columns(&self, f: &DataFile) -> datafusion::error::Result<Vec<Chunks>> {
@@ -406,15 +424,30 @@ impl ExecutionPlan for CachedScanExec {
         _input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> datafusion::error::Result<Arc<Statistics>> {
-        let rows: u64 = self.files(args.partition()).map(|f| f.rows).sum();
+        let files: Vec<&DataFile> = self.files(args.partition()).collect();
         let mut stats = Statistics::new_unknown(&self.reads.schema);
         // With no time range every row of the files is read: the count is
         // exact (and `count(*)` is answered from it).
-        stats.num_rows = if self.reads.ts.is_none() {
-            Precision::Exact(rows as usize)
-        } else {
-            Precision::Inexact(rows as usize)
+        stats.num_rows = match self.reads.ts {
+            None => Precision::Exact(files.iter().map(|f| f.rows).sum::<u64>() as usize),
+            Some(_) => Precision::Inexact(
+                files
+                    .iter()
+                    .map(|f| self.reads.range.share_of(f))
+                    .sum::<u64>() as usize,
+            ),
         };
+        // A SYMBOL column's distinct values, at most, from the dictionaries
+        // of its cached chunks: a LATEST BY's newest time per key is then
+        // known to be a few rows, and joined back without moving the rows.
+        for (i, column) in stats.column_statistics.iter_mut().enumerate() {
+            let table_column = self.reads.needed[i];
+            if let DataType::Dictionary(..) =
+                self.reads.table_schema.field(table_column).data_type()
+            {
+                column.distinct_count = self.reads.distinct_at_most(&files, table_column);
+            }
+        }
         Ok(Arc::new(stats))
     }
 }
