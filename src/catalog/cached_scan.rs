@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::compute::{FilterBuilder, prep_null_mask_filter};
 use datafusion::arrow::datatypes::{
     DataType, FieldRef, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -53,11 +54,16 @@ struct Reads {
     /// The table's path in that store, which files' paths follow.
     base: String,
     table_schema: SchemaRef,
-    /// Table columns decoded per file: the projection, then the designated
-    /// timestamp when the range needs it and the projection lacks it.
+    /// Table columns decoded per file: those the scan reads (see
+    /// `scan_filter`), then the designated timestamp when the range needs
+    /// it and they lack it.
     needed: Vec<usize>,
     /// How many of `needed` the scan outputs (the first ones).
     width: usize,
+    /// The conditions the scan applies, over the first `read.fields()`
+    /// columns of `needed`.
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+    read: SchemaRef,
     /// Where the designated timestamp is in `needed`, when the range is
     /// cut by it.
     ts: Option<usize>,
@@ -82,7 +88,10 @@ pub struct ScanParts {
     pub store: String,
     pub base: String,
     pub table_schema: SchemaRef,
-    pub projection: Vec<usize>,
+    /// The columns read, the first `width` of them output.
+    pub columns: Vec<usize>,
+    pub width: usize,
+    pub predicate: Option<Arc<dyn PhysicalExpr>>,
     pub ts_index: Option<usize>,
     pub range: TsRange,
     pub groups: Vec<Vec<DataFile>>,
@@ -91,8 +100,9 @@ pub struct ScanParts {
 
 impl CachedScanExec {
     pub fn new(p: ScanParts) -> datafusion::error::Result<CachedScanExec> {
-        let schema = Arc::new(p.table_schema.project(&p.projection)?);
-        let mut needed = p.projection.clone();
+        let schema = Arc::new(p.table_schema.project(&p.columns[..p.width])?);
+        let read = Arc::new(p.table_schema.project(&p.columns)?);
+        let mut needed = p.columns.clone();
         let cut = p.range != TsRange::ALL;
         let ts = match p.ts_index {
             Some(i) if cut => Some(match needed.iter().position(|&c| c == i) {
@@ -108,7 +118,7 @@ impl CachedScanExec {
         // the scan outputs it.
         let mut eq = EquivalenceProperties::new(Arc::clone(&schema));
         if let Some(i) = p.ts_index
-            && let Some(at) = p.projection.iter().position(|&c| c == i)
+            && let Some(at) = p.columns[..p.width].iter().position(|&c| c == i)
         {
             let name = p.table_schema.field(i).name();
             eq.add_orderings(vec![vec![PhysicalSortExpr::new(
@@ -119,7 +129,7 @@ impl CachedScanExec {
                 },
             )]]);
         }
-        let width = p.projection.len();
+        let width = p.width;
         let properties = PlanProperties::new(
             eq,
             Partitioning::UnknownPartitioning(p.groups.len().max(1)),
@@ -135,6 +145,8 @@ impl CachedScanExec {
                 table_schema: p.table_schema,
                 needed,
                 width,
+                predicate: p.predicate,
+                read,
                 ts,
                 range: p.range,
                 schema,
@@ -239,18 +251,26 @@ impl Reads {
                 None => (0, len),
             };
             if from < to {
-                let arrays = columns[..self.width]
-                    .iter()
-                    .map(|chunks| match (from, to) {
-                        (0, end) if end == len => Arc::clone(&chunks[c]),
-                        _ => chunks[c].slice(from, to - from),
-                    })
-                    .collect();
-                out.push(RecordBatch::try_new_with_options(
-                    Arc::clone(&self.schema),
-                    arrays,
-                    &RecordBatchOptions::new().with_row_count(Some(to - from)),
-                )?);
+                let n = to - from;
+                let cut = |chunks: &Chunks| match (from, to) {
+                    (0, end) if end == len => Arc::clone(&chunks[c]),
+                    _ => chunks[c].slice(from, n),
+                };
+                match &self.predicate {
+                    None => {
+                        let arrays = columns[..self.width].iter().map(cut).collect();
+                        out.push(self.batch(arrays, n)?);
+                    }
+                    Some(predicate) => {
+                        let read: Vec<ArrayRef> = columns[..self.read.fields().len()]
+                            .iter()
+                            .map(cut)
+                            .collect();
+                        if let Some(b) = self.filtered(predicate, read, n)? {
+                            out.push(b);
+                        }
+                    }
+                }
             }
             if to < len {
                 // Rows past the range's end: so are all later chunks'.
@@ -258,6 +278,57 @@ impl Reads {
             }
         }
         Ok(out)
+    }
+}
+
+impl Reads {
+    fn batch(&self, arrays: Vec<ArrayRef>, rows: usize) -> datafusion::error::Result<RecordBatch> {
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+
+    /// The output columns of the rows of `read` (`rows` of them) the
+    /// conditions keep, none when they keep none.
+    fn filtered(
+        &self,
+        predicate: &Arc<dyn PhysicalExpr>,
+        read: Vec<ArrayRef>,
+        rows: usize,
+    ) -> datafusion::error::Result<Option<RecordBatch>> {
+        let batch = RecordBatch::try_new_with_options(
+            Arc::clone(&self.read),
+            read,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        let mask = predicate.evaluate(&batch)?.into_array(rows)?;
+        let Some(mask) = mask.as_boolean_opt() else {
+            return Err(DataFusionError::Internal(format!(
+                "a scan condition gave {} where booleans were expected",
+                mask.data_type()
+            )));
+        };
+        // NULL is not true: the row goes.
+        let mask = match mask.null_count() {
+            0 => mask.clone(),
+            _ => prep_null_mask_filter(mask),
+        };
+        let kept = mask.true_count();
+        let outputs = &batch.columns()[..self.width];
+        if kept == 0 {
+            return Ok(None);
+        }
+        if kept == rows {
+            return Ok(Some(self.batch(outputs.to_vec(), rows)?));
+        }
+        let filter = FilterBuilder::new(&mask).optimize().build();
+        let arrays = outputs
+            .iter()
+            .map(|a| filter.filter(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(self.batch(arrays, kept)?))
     }
 }
 
@@ -350,6 +421,9 @@ impl DisplayAs for CachedScanExec {
         if let Some(ordering) = self.properties.output_ordering() {
             write!(f, ", output_ordering=[{ordering}]")?;
         }
+        if let Some(predicate) = &self.reads.predicate {
+            write!(f, ", predicate={predicate}")?;
+        }
         if self.reads.ts.is_some() {
             write!(
                 f,
@@ -428,9 +502,15 @@ impl ExecutionPlan for CachedScanExec {
         let mut stats = Statistics::new_unknown(&self.reads.schema);
         // With no time range every row of the files is read: the count is
         // exact (and `count(*)` is answered from it).
-        stats.num_rows = match self.reads.ts {
-            None => Precision::Exact(files.iter().map(|f| f.rows).sum::<u64>() as usize),
-            Some(_) => Precision::Inexact(
+        stats.num_rows = match (self.reads.ts, &self.reads.predicate) {
+            (_, Some(_)) => Precision::Inexact(
+                files
+                    .iter()
+                    .map(|f| self.reads.range.share_of(f))
+                    .sum::<u64>() as usize,
+            ),
+            (None, None) => Precision::Exact(files.iter().map(|f| f.rows).sum::<u64>() as usize),
+            (Some(_), None) => Precision::Inexact(
                 files
                     .iter()
                     .map(|f| self.reads.range.share_of(f))

@@ -19,6 +19,7 @@ pub mod meta;
 mod parquet_reader;
 pub mod provider;
 mod reaper;
+mod scan_filter;
 pub mod table;
 mod ts_range;
 pub mod wal;

@@ -39,6 +39,7 @@ use datafusion::physical_plan::union::UnionExec;
 use super::cached_scan::{CachedScanExec, ScanParts};
 use super::column_cache::{self, ColumnCache};
 use super::parquet_reader::IndexedReaderFactory;
+use super::scan_filter::{self, ScanFilter};
 use super::table::Table;
 use super::ts_range::TsRange;
 use crate::storage::DataFile;
@@ -149,7 +150,14 @@ impl TableProvider for TableScanProvider {
         &self,
         filters: &[&Expr],
     ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // The scan applies what it can itself (see `scan_filter`).
+        Ok(filters
+            .iter()
+            .map(|f| match scan_filter::evaluable(f) {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -175,7 +183,16 @@ impl TableProvider for TableScanProvider {
             .filter(|f| range.meets(f))
             .cloned()
             .collect();
-        let unapplied = self.unapplied(pending, ts_index, projection)?;
+        let ncols = self.schema.fields().len();
+        let output: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..ncols).collect(),
+        };
+        let filter = ScanFilter::new(state, &self.schema, output, filters)?;
+        let unapplied = match self.unapplied(pending, ts_index, &filter.columns)? {
+            Some(rows) => Some(filter.apply(rows, limit)?),
+            None => None,
+        };
         if files.is_empty() {
             if let Some(rows) = unapplied {
                 return Ok(rows);
@@ -193,7 +210,6 @@ impl TableProvider for TableScanProvider {
             ),
             None => vec![files],
         };
-        let ncols = self.schema.fields().len();
         let local = self.table.loc.remote.is_none();
         let (store_url, base) = match &self.table.loc.remote {
             Some(r) => (
@@ -206,18 +222,16 @@ impl TableProvider for TableScanProvider {
                 (ObjectStoreUrl::local_filesystem(), format!("{dir}/"))
             }
         };
-        let columns: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..ncols).collect(),
-        };
-        if self.fits_cache(&groups, &columns, ts_index) {
+        if self.fits_cache(&groups, &filter.columns, ts_index) {
             let files: Arc<dyn ExecutionPlan> = Arc::new(CachedScanExec::new(ScanParts {
                 table: Arc::clone(&self.table),
                 cache: Arc::clone(&self.cache),
                 store: store_url.to_string(),
                 base: base.clone(),
                 table_schema: Arc::clone(&self.schema),
-                projection: columns,
+                columns: filter.columns.clone(),
+                width: filter.width,
+                predicate: filter.predicate.clone(),
                 ts_index,
                 range,
                 groups,
@@ -275,8 +289,8 @@ impl TableProvider for TableScanProvider {
         }
         let mut builder = FileScanConfigBuilder::new(store_url, Arc::new(source))
             .with_file_groups(file_groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit);
+            .with_projection_indices(Some(filter.columns.clone()))?
+            .with_limit(limit.filter(|_| filter.predicate.is_none()));
         let ordering = ts_index.and_then(|i| {
             LexOrdering::new(vec![PhysicalSortExpr::new(
                 Arc::new(Column::new(self.schema.field(i).name(), i)),
@@ -289,7 +303,7 @@ impl TableProvider for TableScanProvider {
         if let Some(o) = &ordering {
             builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        let files: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
+        let files = filter.apply(DataSourceExec::from_data_source(builder.build()), limit)?;
         match unapplied {
             Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
             None => Ok(files),
@@ -323,7 +337,7 @@ impl TableScanProvider {
         &self,
         pending: Vec<RecordBatch>,
         ts_index: Option<usize>,
-        projection: Option<&Vec<usize>>,
+        columns: &[usize],
     ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
         if pending.iter().all(|b| b.num_rows() == 0) {
             return Ok(None);
@@ -340,7 +354,7 @@ impl TableScanProvider {
         let mut source = MemorySourceConfig::try_new(
             &[vec![all]],
             Arc::clone(&self.schema),
-            projection.cloned(),
+            Some(columns.to_vec()),
         )?;
         if let Some(i) = ts_index {
             let ordering = LexOrdering::new(vec![PhysicalSortExpr::new(

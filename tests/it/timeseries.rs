@@ -421,6 +421,33 @@ async fn scans_come_in_timestamp_order() {
                 "{q} ({scan}): rows out of timestamp order"
             );
         }
+        // The scan applies the WHERE itself (no filter above it when it
+        // reads cached columns), also on columns it does not output.
+        let q = "SELECT ts FROM big WHERE w < 0.01 AND v > 0.5";
+        let plan = explain(&client, q).await;
+        if scan == "CachedScanExec" {
+            assert!(!plan.contains("FilterExec"), "{plan}");
+        }
+        let rows = client.query(q, &[]).await.unwrap();
+        let counted: i64 = client
+            .query_one("SELECT count(*) FROM big WHERE w < 0.01 AND v > 0.5", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows.len() as i64, counted, "{scan}");
+        assert!(counted > 10_000, "{counted}");
+        let firsts = client
+            .query("SELECT v FROM big WHERE w < 0.5 ORDER BY ts LIMIT 3", &[])
+            .await
+            .unwrap();
+        let limited = client
+            .query("SELECT v FROM big WHERE w < 0.5 LIMIT 3", &[])
+            .await
+            .unwrap();
+        let v =
+            |rs: &[tokio_postgres::Row]| rs.iter().map(|r| r.get::<_, f64>(0)).collect::<Vec<_>>();
+        assert_eq!(v(&limited), v(&firsts), "{scan}");
+        assert_eq!(limited.len(), 3);
     }
     let client = server.client().await;
     // One chain of files over several days is read as consecutive parts at

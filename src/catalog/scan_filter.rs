@@ -1,0 +1,126 @@
+//! The WHERE conditions a table scan applies itself.
+//!
+//! DataFusion hands a scan the conditions on its table; those the scan
+//! reports exact leave no filter above it. A scan of cached columns
+//! evaluates them on the columns they read and cuts only the columns the
+//! query outputs (DataFusion's filter above a scan cuts every column of
+//! the batch, once per condition that selects few rows: on TSBS's
+//! `SELECT *` queries most of the time). Other scans put the same filter
+//! right above themselves. Either way the columns a condition reads are
+//! read with the query's and dropped after it.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExecBuilder;
+
+/// Whether the scan applies condition `e` itself: a deterministic
+/// expression of the row's columns (no subquery, parameter, aggregate or
+/// volatile function).
+pub fn evaluable(e: &Expr) -> bool {
+    !e.is_volatile()
+        && !e
+            .exists(|x| {
+                Ok(!matches!(
+                    x,
+                    Expr::Column(_)
+                        | Expr::Literal(..)
+                        | Expr::BinaryExpr(_)
+                        | Expr::Like(_)
+                        | Expr::Not(_)
+                        | Expr::IsNotNull(_)
+                        | Expr::IsNull(_)
+                        | Expr::IsTrue(_)
+                        | Expr::IsFalse(_)
+                        | Expr::IsNotTrue(_)
+                        | Expr::IsNotFalse(_)
+                        | Expr::Negative(_)
+                        | Expr::Between(_)
+                        | Expr::Case(_)
+                        | Expr::Cast(_)
+                        | Expr::TryCast(_)
+                        | Expr::ScalarFunction(_)
+                        | Expr::InList(_)
+                ))
+            })
+            .unwrap_or(true)
+}
+
+/// What a scan reads to apply its conditions.
+#[derive(Debug)]
+pub struct ScanFilter {
+    /// Table columns read: the query's (in its order), then those only the
+    /// conditions read.
+    pub columns: Vec<usize>,
+    /// How many of `columns` the scan outputs.
+    pub width: usize,
+    /// The conditions over `columns` (as a batch of them), when any.
+    pub predicate: Option<Arc<dyn PhysicalExpr>>,
+}
+
+impl ScanFilter {
+    pub fn new(
+        state: &dyn Session,
+        schema: &SchemaRef,
+        output: Vec<usize>,
+        filters: &[Expr],
+    ) -> datafusion::error::Result<ScanFilter> {
+        let width = output.len();
+        let mut columns = output;
+        let own: Vec<Expr> = filters.iter().filter(|f| evaluable(f)).cloned().collect();
+        let Some(all) = conjunction(own) else {
+            return Ok(ScanFilter {
+                columns,
+                width,
+                predicate: None,
+            });
+        };
+        // Columns by name alone: the scan's batch has no qualifiers.
+        let all = all
+            .transform(|e| match e {
+                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(
+                    datafusion::common::Column::new_unqualified(c.name),
+                ))),
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        for c in all.column_refs() {
+            let i = schema.index_of(&c.name)?;
+            if !columns.contains(&i) {
+                columns.push(i);
+            }
+        }
+        let read = DFSchema::try_from(schema.project(&columns)?)?;
+        let predicate = state.create_physical_expr(all, &read)?;
+        Ok(ScanFilter {
+            columns,
+            width,
+            predicate: Some(predicate),
+        })
+    }
+
+    /// `plan` (of `columns`) with the conditions applied and the columns
+    /// only they read dropped; at most `limit` rows per partition.
+    pub fn apply(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let Some(predicate) = &self.predicate else {
+            return Ok(plan);
+        };
+        let mut filter = FilterExecBuilder::new(Arc::clone(predicate), plan);
+        if self.width < self.columns.len() {
+            filter = filter.apply_projection(Some((0..self.width).collect()))?;
+        }
+        let filter: Arc<dyn ExecutionPlan> = Arc::new(filter.with_fetch(limit).build()?);
+        Ok(filter)
+    }
+}
