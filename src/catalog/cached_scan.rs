@@ -36,6 +36,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::column_cache::{Chunks, ColumnCache, ColumnKey};
+use super::scan_filter::Condition;
 use super::table::Table;
 use super::ts_range::TsRange;
 use crate::storage::{DataFile, Manifest};
@@ -60,10 +61,8 @@ struct Reads {
     needed: Vec<usize>,
     /// How many of `needed` the scan outputs (the first ones).
     width: usize,
-    /// The conditions the scan applies, over the first `read.fields()`
-    /// columns of `needed`.
-    predicate: Option<Arc<dyn PhysicalExpr>>,
-    read: SchemaRef,
+    /// The conditions the scan applies, over columns of `needed`.
+    condition: Option<Condition>,
     /// Where the designated timestamp is in `needed`, when the range is
     /// cut by it.
     ts: Option<usize>,
@@ -74,7 +73,7 @@ struct Reads {
 #[derive(Debug)]
 pub struct CachedScanExec {
     reads: Arc<Reads>,
-    groups: Vec<Vec<DataFile>>,
+    groups: Vec<Vec<Part>>,
     /// The snapshot the files were listed from: while the plan lives, files
     /// later commits retired are kept (see `Table::retire`).
     _pin: Arc<Manifest>,
@@ -91,17 +90,18 @@ pub struct ScanParts {
     /// The columns read, the first `width` of them output.
     pub columns: Vec<usize>,
     pub width: usize,
-    pub predicate: Option<Arc<dyn PhysicalExpr>>,
+    pub condition: Option<Condition>,
     pub ts_index: Option<usize>,
     pub range: TsRange,
+    /// Ordered chains of files, and how many partitions to read them in.
     pub groups: Vec<Vec<DataFile>>,
+    pub partitions: usize,
     pub pin: Arc<Manifest>,
 }
 
 impl CachedScanExec {
     pub fn new(p: ScanParts) -> datafusion::error::Result<CachedScanExec> {
         let schema = Arc::new(p.table_schema.project(&p.columns[..p.width])?);
-        let read = Arc::new(p.table_schema.project(&p.columns)?);
         let mut needed = p.columns.clone();
         let cut = p.range != TsRange::ALL;
         let ts = match p.ts_index {
@@ -130,9 +130,10 @@ impl CachedScanExec {
             )]]);
         }
         let width = p.width;
+        let groups = split_parts(p.groups, p.partitions, p.range);
         let properties = PlanProperties::new(
             eq,
-            Partitioning::UnknownPartitioning(p.groups.len().max(1)),
+            Partitioning::UnknownPartitioning(groups.len().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -145,19 +146,18 @@ impl CachedScanExec {
                 table_schema: p.table_schema,
                 needed,
                 width,
-                predicate: p.predicate,
-                read,
+                condition: p.condition,
                 ts,
                 range: p.range,
                 schema,
             }),
-            groups: p.groups,
+            groups,
             _pin: p.pin,
             properties: Arc::new(properties),
         })
     }
 
-    fn files(&self, partition: Option<usize>) -> impl Iterator<Item = &DataFile> {
+    fn parts(&self, partition: Option<usize>) -> impl Iterator<Item = &Part> {
         self.groups
             .iter()
             .enumerate()
@@ -232,9 +232,11 @@ impl Reads {
         Ok(columns)
     }
 
-    /// The file's rows in the scan's time range, a batch per chunk.
-    async fn batches(&self, f: DataFile) -> datafusion::error::Result<Vec<RecordBatch>> {
-        let columns = self.columns(&f).await?;
+    /// The part's rows in the scan's time range that pass its conditions,
+    /// a batch per chunk at most.
+    async fn batches(&self, part: Part) -> datafusion::error::Result<Vec<RecordBatch>> {
+        let f = &part.file;
+        let columns = self.columns(f).await?;
         let lengths: Vec<usize> = match columns.first() {
             Some(c) => c.iter().map(|a| a.len()).collect(),
             None => {
@@ -245,34 +247,44 @@ impl Reads {
             }
         };
         let mut out = Vec::new();
+        let mut end = 0;
         for (c, &len) in lengths.iter().enumerate() {
+            let first = end;
+            end += len;
+            // The part's rows of this chunk, then those in the time range.
+            let lo = part.rows.start.clamp(first, end) - first;
+            let hi = part.rows.end.clamp(first, end) - first;
+            if lo == hi {
+                if first >= part.rows.end {
+                    break;
+                }
+                continue;
+            }
             let (from, to) = match self.ts {
-                Some(at) => within(&columns[at][c], self.range).unwrap_or((0, len)),
-                None => (0, len),
+                Some(at) => {
+                    let (a, b) = within(&columns[at][c], self.range).unwrap_or((0, len));
+                    (a.clamp(lo, hi), b.clamp(lo, hi))
+                }
+                None => (lo, hi),
             };
             if from < to {
                 let n = to - from;
                 let cut = |chunks: &Chunks| match (from, to) {
-                    (0, end) if end == len => Arc::clone(&chunks[c]),
+                    (0, whole) if whole == len => Arc::clone(&chunks[c]),
                     _ => chunks[c].slice(from, n),
                 };
-                match &self.predicate {
-                    None => {
-                        let arrays = columns[..self.width].iter().map(cut).collect();
-                        out.push(self.batch(arrays, n)?);
-                    }
-                    Some(predicate) => {
-                        let read: Vec<ArrayRef> = columns[..self.read.fields().len()]
-                            .iter()
-                            .map(cut)
-                            .collect();
-                        if let Some(b) = self.filtered(predicate, read, n)? {
+                let outputs: Vec<ArrayRef> = columns[..self.width].iter().map(cut).collect();
+                match &self.condition {
+                    None => out.push(self.batch(outputs, n)?),
+                    Some(condition) => {
+                        let read = condition.at.iter().map(|&i| cut(&columns[i])).collect();
+                        if let Some(b) = self.filtered(condition, read, outputs, n)? {
                             out.push(b);
                         }
                     }
                 }
             }
-            if to < len {
+            if to < hi {
                 // Rows past the range's end: so are all later chunks'.
                 break;
             }
@@ -290,20 +302,21 @@ impl Reads {
         )?)
     }
 
-    /// The output columns of the rows of `read` (`rows` of them) the
-    /// conditions keep, none when they keep none.
+    /// The rows of `outputs` (`rows` of them) whose `read` columns pass
+    /// the conditions, none when none do.
     fn filtered(
         &self,
-        predicate: &Arc<dyn PhysicalExpr>,
+        condition: &Condition,
         read: Vec<ArrayRef>,
+        outputs: Vec<ArrayRef>,
         rows: usize,
     ) -> datafusion::error::Result<Option<RecordBatch>> {
         let batch = RecordBatch::try_new_with_options(
-            Arc::clone(&self.read),
+            Arc::clone(&condition.schema),
             read,
             &RecordBatchOptions::new().with_row_count(Some(rows)),
         )?;
-        let mask = predicate.evaluate(&batch)?.into_array(rows)?;
+        let mask = condition.predicate.evaluate(&batch)?.into_array(rows)?;
         let Some(mask) = mask.as_boolean_opt() else {
             return Err(DataFusionError::Internal(format!(
                 "a scan condition gave {} where booleans were expected",
@@ -316,12 +329,11 @@ impl Reads {
             _ => prep_null_mask_filter(mask),
         };
         let kept = mask.true_count();
-        let outputs = &batch.columns()[..self.width];
         if kept == 0 {
             return Ok(None);
         }
         if kept == rows {
-            return Ok(Some(self.batch(outputs.to_vec(), rows)?));
+            return Ok(Some(self.batch(outputs, rows)?));
         }
         let filter = FilterBuilder::new(&mask).optimize().build();
         let arrays = outputs
@@ -380,6 +392,81 @@ fn within(ts: &ArrayRef, range: TsRange) -> Option<(usize, usize)> {
     Some((from, to))
 }
 
+/// Rows `rows` of a file, read by one partition.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub file: DataFile,
+    pub rows: std::ops::Range<usize>,
+}
+
+/// The chains of files as parts, the longest cut in two until there are
+/// `partitions` of them: a chain of several files between its files (as
+/// `provider::split_chains` does), one file between its rows, at the middle
+/// of the rows its time range is estimated to hold (rows spread evenly over
+/// the file's time), in whole chunks. Each part stays in timestamp order and
+/// parts never overlap, so an ordered read merges them.
+fn split_parts(groups: Vec<Vec<DataFile>>, partitions: usize, range: TsRange) -> Vec<Vec<Part>> {
+    let mut parts: Vec<Vec<Part>> = groups
+        .into_iter()
+        .map(|g| {
+            g.into_iter()
+                .map(|file| Part {
+                    rows: 0..file.rows as usize,
+                    file,
+                })
+                .collect()
+        })
+        .collect();
+    while parts.len() < partitions {
+        // The one-file part with the most rows in range, when worth cutting.
+        let Some((at, cut)) = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.len() == 1)
+            .filter_map(|(i, g)| {
+                let p = &g[0];
+                let (lo, hi) = rows_in_range(p, range);
+                let cut = (lo + (hi - lo) / 2).div_ceil(CHUNK_ROWS) * CHUNK_ROWS;
+                let worth = hi - lo >= 4 * CHUNK_ROWS && cut > p.rows.start && cut < p.rows.end;
+                worth.then_some((i, cut, hi - lo))
+            })
+            .max_by_key(|(_, _, n)| *n)
+            .map(|(i, cut, _)| (i, cut))
+        else {
+            break;
+        };
+        let p = parts[at].pop().expect("a part of one file");
+        parts[at].push(Part {
+            file: p.file.clone(),
+            rows: p.rows.start..cut,
+        });
+        parts.insert(
+            at + 1,
+            vec![Part {
+                file: p.file,
+                rows: cut..p.rows.end,
+            }],
+        );
+    }
+    parts
+}
+
+/// About which of a part's rows fall in `range`, from the file's time range
+/// (rows spread evenly over it).
+fn rows_in_range(p: &Part, range: TsRange) -> (usize, usize) {
+    let (Some(min), Some(max)) = (p.file.min_ts, p.file.max_ts) else {
+        return (p.rows.start, p.rows.end);
+    };
+    let rows = p.file.rows as i128;
+    let span = (max as i128 - min as i128).max(1);
+    let at = |t: i64| ((t.clamp(min, max) as i128 - min as i128) * rows / span) as usize;
+    let (lo, hi) = (at(range.lo), at(range.hi.saturating_add(1)));
+    (
+        lo.clamp(p.rows.start, p.rows.end),
+        hi.clamp(p.rows.start, p.rows.end),
+    )
+}
+
 impl DisplayAs for CachedScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let files: usize = self.groups.iter().map(Vec::len).sum();
@@ -395,7 +482,13 @@ impl DisplayAs for CachedScanExec {
                 let mut names: Vec<String> = g
                     .iter()
                     .take(5)
-                    .map(|file| format!("{}{}", self.reads.base, file.path))
+                    .map(|part| {
+                        let path = format!("{}{}", self.reads.base, part.file.path);
+                        match part.rows.end - part.rows.start == part.file.rows as usize {
+                            true => path,
+                            false => format!("{path}:{}..{}", part.rows.start, part.rows.end),
+                        }
+                    })
                     .collect();
                 if g.len() > 5 {
                     names.push("...".to_string());
@@ -421,8 +514,8 @@ impl DisplayAs for CachedScanExec {
         if let Some(ordering) = self.properties.output_ordering() {
             write!(f, ", output_ordering=[{ordering}]")?;
         }
-        if let Some(predicate) = &self.reads.predicate {
-            write!(f, ", predicate={predicate}")?;
+        if let Some(condition) = &self.reads.condition {
+            write!(f, ", predicate={}", condition.predicate)?;
         }
         if self.reads.ts.is_some() {
             write!(
@@ -498,24 +591,19 @@ impl ExecutionPlan for CachedScanExec {
         _input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> datafusion::error::Result<Arc<Statistics>> {
-        let files: Vec<&DataFile> = self.files(args.partition()).collect();
+        let parts: Vec<&Part> = self.parts(args.partition()).collect();
+        let mut files: Vec<&DataFile> = parts.iter().map(|p| &p.file).collect();
+        files.dedup_by(|a, b| a.path == b.path);
+        let rows: usize = parts.iter().map(|p| p.rows.len()).sum();
         let mut stats = Statistics::new_unknown(&self.reads.schema);
-        // With no time range every row of the files is read: the count is
-        // exact (and `count(*)` is answered from it).
-        stats.num_rows = match (self.reads.ts, &self.reads.predicate) {
-            (_, Some(_)) => Precision::Inexact(
-                files
-                    .iter()
-                    .map(|f| self.reads.range.share_of(f))
-                    .sum::<u64>() as usize,
-            ),
-            (None, None) => Precision::Exact(files.iter().map(|f| f.rows).sum::<u64>() as usize),
-            (Some(_), None) => Precision::Inexact(
-                files
-                    .iter()
-                    .map(|f| self.reads.range.share_of(f))
-                    .sum::<u64>() as usize,
-            ),
+        // With no time range and no condition every row of the parts is
+        // read: the count is exact (and `count(*)` is answered from it).
+        stats.num_rows = match (self.reads.ts, &self.reads.condition) {
+            (None, None) => Precision::Exact(rows),
+            _ => {
+                let share: u64 = files.iter().map(|f| self.reads.range.share_of(f)).sum();
+                Precision::Inexact(rows.min(share as usize))
+            }
         };
         // A SYMBOL column's distinct values, at most, from the dictionaries
         // of its cached chunks: a LATEST BY's newest time per key is then
@@ -536,6 +624,43 @@ impl ExecutionPlan for CachedScanExec {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
+
+    fn file(rows: u64, min: i64, max: i64) -> DataFile {
+        DataFile {
+            partition: "p".into(),
+            path: "p/f.parquet".into(),
+            rows,
+            size: 1,
+            min_ts: Some(min),
+            max_ts: Some(max),
+        }
+    }
+
+    #[test]
+    fn one_file_is_cut_at_the_middle_of_its_rows_in_range() {
+        let whole = split_parts(vec![vec![file(100_000, 0, 99_999)]], 2, TsRange::ALL);
+        assert_eq!(whole.len(), 2);
+        let (a, b) = (&whole[0][0].rows, &whole[1][0].rows);
+        assert_eq!(
+            (a.start, a.end, b.start, b.end),
+            (0, 57_344, 57_344, 100_000)
+        );
+        // A tenth of the time: the cut falls inside that tenth.
+        let tenth = TsRange { lo: 0, hi: 99_999 };
+        let cut = split_parts(vec![vec![file(1_000_000, 0, 999_999)]], 2, tenth);
+        assert_eq!(cut[0][0].rows, 0..57_344);
+        assert_eq!(cut[1][0].rows, 57_344..1_000_000);
+        // Too few rows in range to be worth two partitions.
+        let few = TsRange { lo: 0, hi: 999 };
+        assert_eq!(
+            split_parts(vec![vec![file(100_000, 0, 99_999)]], 2, few).len(),
+            1
+        );
+        assert_eq!(
+            split_parts(vec![vec![file(100_000, 0, 99_999)]], 4, TsRange::ALL).len(),
+            4
+        );
+    }
 
     #[test]
     fn the_range_is_found_by_binary_search_in_the_columns_unit() {

@@ -231,10 +231,11 @@ impl TableProvider for TableScanProvider {
                 table_schema: Arc::clone(&self.schema),
                 columns: filter.columns.clone(),
                 width: filter.width,
-                predicate: filter.predicate.clone(),
+                condition: filter.condition.clone(),
                 ts_index,
                 range,
                 groups,
+                partitions: state.config_options().execution.target_partitions,
                 pin: Arc::clone(&snapshot.manifest),
             })?);
             return match unapplied {

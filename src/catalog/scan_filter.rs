@@ -63,6 +63,17 @@ pub struct ScanFilter {
     pub width: usize,
     /// The conditions over `columns` (as a batch of them), when any.
     pub predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The same over the columns they read alone, with where those are in
+    /// `columns`: evaluated on a batch of a few columns, DataFusion's
+    /// conjunctions cut those few, not every column read.
+    pub condition: Option<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub at: Vec<usize>,
+    pub schema: SchemaRef,
+    pub predicate: Arc<dyn PhysicalExpr>,
 }
 
 impl ScanFilter {
@@ -80,6 +91,7 @@ impl ScanFilter {
                 columns,
                 width,
                 predicate: None,
+                condition: None,
             });
         };
         // Columns by name alone: the scan's batch has no qualifiers.
@@ -91,18 +103,32 @@ impl ScanFilter {
                 other => Ok(Transformed::no(other)),
             })?
             .data;
+        let mut used: Vec<usize> = Vec::new();
         for c in all.column_refs() {
             let i = schema.index_of(&c.name)?;
+            if !used.contains(&i) {
+                used.push(i);
+            }
             if !columns.contains(&i) {
                 columns.push(i);
             }
         }
         let read = DFSchema::try_from(schema.project(&columns)?)?;
-        let predicate = state.create_physical_expr(all, &read)?;
+        let predicate = state.create_physical_expr(all.clone(), &read)?;
+        let own: SchemaRef = Arc::new(schema.project(&used)?);
+        let condition = Condition {
+            at: used
+                .iter()
+                .map(|i| columns.iter().position(|c| c == i).unwrap_or_default())
+                .collect(),
+            predicate: state.create_physical_expr(all, &DFSchema::try_from(Arc::clone(&own))?)?,
+            schema: own,
+        };
         Ok(ScanFilter {
             columns,
             width,
             predicate: Some(predicate),
+            condition: Some(condition),
         })
     }
 
