@@ -626,14 +626,7 @@ mod tests {
     use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
 
     fn file(rows: u64, min: i64, max: i64) -> DataFile {
-        DataFile {
-            partition: "p".into(),
-            path: "p/f.parquet".into(),
-            rows,
-            size: 1,
-            min_ts: Some(min),
-            max_ts: Some(max),
-        }
+        DataFile::spanning("p/f.parquet", rows, min, max)
     }
 
     #[test]

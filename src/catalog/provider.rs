@@ -407,14 +407,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, min: i64, max: i64) -> DataFile {
-        DataFile {
-            partition: "p".into(),
-            path: path.into(),
-            rows: 1,
-            size: 1,
-            min_ts: Some(min),
-            max_ts: Some(max),
-        }
+        DataFile::spanning(path, 1, min, max)
     }
 
     #[test]

@@ -123,14 +123,7 @@ mod tests {
     use std::sync::Arc;
 
     fn file(path: &str, min: i64, max: i64) -> DataFile {
-        DataFile {
-            partition: "p".into(),
-            path: path.into(),
-            rows: 1,
-            size: 1,
-            min_ts: Some(min),
-            max_ts: Some(max),
-        }
+        DataFile::spanning(path, 1, min, max)
     }
 
     #[test]

@@ -26,6 +26,21 @@ pub struct DataFile {
     pub max_ts: Option<i64>,
 }
 
+#[cfg(test)]
+impl DataFile {
+    /// A file of `rows` rows from `min` to `max` µs, for tests.
+    pub fn spanning(path: &str, rows: u64, min: i64, max: i64) -> DataFile {
+        DataFile {
+            partition: "p".into(),
+            path: path.into(),
+            rows,
+            size: 1,
+            min_ts: Some(min),
+            max_ts: Some(max),
+        }
+    }
+}
+
 /// How many partitions `files` touch.
 pub fn partition_count(files: &[DataFile]) -> usize {
     let mut parts: Vec<&str> = files.iter().map(|f| f.partition.as_str()).collect();
