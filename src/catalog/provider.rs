@@ -210,20 +210,9 @@ impl TableProvider for TableScanProvider {
             ),
             None => vec![files],
         };
-        let local = self.table.loc.remote.is_none();
-        let (store_url, base) = match &self.table.loc.remote {
-            Some(r) => (
-                ObjectStoreUrl::parse(r.bucket.url.as_str())?,
-                format!("{}/", r.prefix),
-            ),
-            None => {
-                let dir = self.table.loc.dir.to_string_lossy();
-                let dir = dir.trim_start_matches('/').trim_end_matches('/');
-                (ObjectStoreUrl::local_filesystem(), format!("{dir}/"))
-            }
-        };
-        if self.fits_cache(&groups, &filter.columns, ts_index) {
-            let files: Arc<dyn ExecutionPlan> = Arc::new(CachedScanExec::new(ScanParts {
+        let files: Arc<dyn ExecutionPlan> = if self.fits_cache(&groups, &filter.columns, ts_index) {
+            let (store_url, base) = self.store_location()?;
+            Arc::new(CachedScanExec::new(ScanParts {
                 table: Arc::clone(&self.table),
                 cache: Arc::clone(&self.cache),
                 store: store_url.to_string(),
@@ -237,12 +226,32 @@ impl TableProvider for TableScanProvider {
                 groups,
                 partitions: state.config_options().execution.target_partitions,
                 pin: Arc::clone(&snapshot.manifest),
-            })?);
-            return match unapplied {
-                Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
-                None => Ok(files),
-            };
+            })?)
+        } else {
+            let pin = (&snapshot.manifest, ts_index);
+            self.parquet_scan(state, groups, &filter, limit, pin)?
+        };
+        match unapplied {
+            Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
+            None => Ok(files),
         }
+    }
+}
+
+impl TableScanProvider {
+    /// The scan of `groups` through DataFusion's Parquet reader (with the
+    /// page index cached with each footer), the conditions right above it.
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        groups: Vec<Vec<DataFile>>,
+        filter: &ScanFilter,
+        limit: Option<usize>,
+        (manifest, ts_index): (&Arc<crate::storage::Manifest>, Option<usize>),
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let ncols = self.schema.fields().len();
+        let (store_url, base) = self.store_location()?;
+        let local = self.table.loc.remote.is_none();
         let file_groups: Vec<FileGroup> = groups
             .into_iter()
             .map(|g| {
@@ -267,7 +276,7 @@ impl TableProvider for TableScanProvider {
                             ts_index,
                             &self.schema,
                         )))
-                        .with_extension(SnapshotPin(Arc::clone(&snapshot.manifest)))
+                        .with_extension(SnapshotPin(Arc::clone(manifest)))
                     })
                     .collect();
                 FileGroup::new(files)
@@ -304,15 +313,24 @@ impl TableProvider for TableScanProvider {
         if let Some(o) = &ordering {
             builder = builder.with_output_ordering(vec![o.clone()]);
         }
-        let files = filter.apply(DataSourceExec::from_data_source(builder.build()), limit)?;
-        match unapplied {
-            Some(rows) => Ok(UnionExec::try_new(vec![files, rows])?),
-            None => Ok(files),
-        }
+        filter.apply(DataSourceExec::from_data_source(builder.build()), limit)
     }
-}
 
-impl TableScanProvider {
+    /// The object store the table's files are in and the table's path there.
+    fn store_location(&self) -> datafusion::error::Result<(ObjectStoreUrl, String)> {
+        Ok(match &self.table.loc.remote {
+            Some(r) => (
+                ObjectStoreUrl::parse(r.bucket.url.as_str())?,
+                format!("{}/", r.prefix),
+            ),
+            None => {
+                let dir = self.table.loc.dir.to_string_lossy();
+                let dir = dir.trim_start_matches('/').trim_end_matches('/');
+                (ObjectStoreUrl::local_filesystem(), format!("{dir}/"))
+            }
+        })
+    }
+
     /// Whether a scan of `groups` is served from decoded columns: when the
     /// columns it reads (whole files of them: a file is decoded whole) fit
     /// in half the column cache. Bigger scans stream from Parquet.
