@@ -188,7 +188,13 @@ impl TableProvider for TableScanProvider {
             Some(p) => p.clone(),
             None => (0..ncols).collect(),
         };
-        let filter = ScanFilter::new(state, &self.schema, output, filters)?;
+        let filter = ScanFilter::new(
+            state,
+            &self.schema,
+            output,
+            filters,
+            meta.timestamp.as_deref(),
+        )?;
         let unapplied = match self.unapplied(pending, ts_index, &filter.columns)? {
             Some(rows) => Some(filter.apply(rows, limit)?),
             None => None,

@@ -21,6 +21,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExecBuilder;
 
+use super::ts_range::TsRange;
+
 /// Whether the scan applies condition `e` itself: a deterministic
 /// expression of the row's columns (no subquery, parameter, aggregate or
 /// volatile function).
@@ -77,16 +79,35 @@ pub struct Condition {
 }
 
 impl ScanFilter {
+    /// The conditions among `filters` the scan applies, reading the
+    /// columns `output` and those. `ts`, the designated timestamp: a
+    /// cached scan cuts its range exactly, so conditions that only bound
+    /// it (see [`TsRange::covers`]) are not evaluated there again.
     pub fn new(
         state: &dyn Session,
         schema: &SchemaRef,
         output: Vec<usize>,
         filters: &[Expr],
+        ts: Option<&str>,
     ) -> datafusion::error::Result<ScanFilter> {
         let width = output.len();
         let mut columns = output;
-        let own: Vec<Expr> = filters.iter().filter(|f| evaluable(f)).cloned().collect();
-        let Some(all) = conjunction(own) else {
+        // Columns by name alone: the scan's batch has no qualifiers.
+        let own = filters
+            .iter()
+            .filter(|f| evaluable(f))
+            .map(|f| {
+                Ok(f.clone()
+                    .transform(|e| match e {
+                        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(
+                            datafusion::common::Column::new_unqualified(c.name),
+                        ))),
+                        other => Ok(Transformed::no(other)),
+                    })?
+                    .data)
+            })
+            .collect::<datafusion::error::Result<Vec<Expr>>>()?;
+        let Some(all) = conjunction(own.clone()) else {
             return Ok(ScanFilter {
                 columns,
                 width,
@@ -94,41 +115,44 @@ impl ScanFilter {
                 condition: None,
             });
         };
-        // Columns by name alone: the scan's batch has no qualifiers.
-        let all = all
-            .transform(|e| match e {
-                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(
-                    datafusion::common::Column::new_unqualified(c.name),
-                ))),
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
-        let mut used: Vec<usize> = Vec::new();
         for c in all.column_refs() {
             let i = schema.index_of(&c.name)?;
-            if !used.contains(&i) {
-                used.push(i);
-            }
             if !columns.contains(&i) {
                 columns.push(i);
             }
         }
         let read = DFSchema::try_from(schema.project(&columns)?)?;
-        let predicate = state.create_physical_expr(all.clone(), &read)?;
-        let own: SchemaRef = Arc::new(schema.project(&used)?);
-        let condition = Condition {
-            at: used
-                .iter()
-                .map(|i| columns.iter().position(|c| c == i).unwrap_or_default())
-                .collect(),
-            predicate: state.create_physical_expr(all, &DFSchema::try_from(Arc::clone(&own))?)?,
-            schema: own,
+        let predicate = state.create_physical_expr(all, &read)?;
+        let rest = own
+            .into_iter()
+            .filter(|f| !ts.is_some_and(|ts| TsRange::covers(f, ts)));
+        let condition = match conjunction(rest) {
+            None => None,
+            Some(rest) => {
+                let mut used: Vec<usize> = Vec::new();
+                for c in rest.column_refs() {
+                    let i = schema.index_of(&c.name)?;
+                    if !used.contains(&i) {
+                        used.push(i);
+                    }
+                }
+                let own: SchemaRef = Arc::new(schema.project(&used)?);
+                Some(Condition {
+                    at: used
+                        .iter()
+                        .map(|i| columns.iter().position(|c| c == i).unwrap_or_default())
+                        .collect(),
+                    predicate: state
+                        .create_physical_expr(rest, &DFSchema::try_from(Arc::clone(&own))?)?,
+                    schema: own,
+                })
+            }
         };
         Ok(ScanFilter {
             columns,
             width,
             predicate: Some(predicate),
-            condition: Some(condition),
+            condition,
         })
     }
 

@@ -37,6 +37,29 @@ impl TsRange {
         }
     }
 
+    /// Whether condition `e` says no more than the range it gives: a bound
+    /// on `ts` by a microsecond literal (so on a microsecond column), which
+    /// the range keeps exactly.
+    pub fn covers(e: &Expr, ts: &str) -> bool {
+        let micros = |v: &Expr| {
+            matches!(
+                v,
+                Expr::Literal(ScalarValue::TimestampMicrosecond(Some(_), _), _)
+            )
+        };
+        let column = |c: &Expr| matches!(c, Expr::Column(c) if c.name == ts);
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                matches!(
+                    op,
+                    Operator::Eq | Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq
+                ) && ((column(left) && micros(right)) || (micros(left) && column(right)))
+            }
+            Expr::Between(b) => !b.negated && column(&b.expr) && micros(&b.low) && micros(&b.high),
+            _ => false,
+        }
+    }
+
     /// Narrows the range by every filter of the form `ts <op> literal` or
     /// `ts BETWEEN a AND b`. Anything else leaves it as it is (the filter is
     /// still applied to the rows by DataFusion).
@@ -163,7 +186,16 @@ mod tests {
             Some(100_000),
             Some(Arc::from("UTC")),
         ));
-        let r = TsRange::from_filters(&[col("ts").gt(ns)], "ts");
+        let r = TsRange::from_filters(&[col("ts").gt(ns.clone())], "ts");
         assert_eq!(r.lo, 100);
+        // What the range covers exactly: microsecond bounds on `ts`.
+        assert!(TsRange::covers(&col("ts").lt(t(5)), "ts"));
+        assert!(TsRange::covers(&t(5).lt_eq(col("ts")), "ts"));
+        assert!(
+            !TsRange::covers(&col("ts").gt(ns), "ts"),
+            "nanoseconds round"
+        );
+        assert!(!TsRange::covers(&col("other").lt(t(5)), "ts"));
+        assert!(!TsRange::covers(&col("ts").not_eq(t(5)), "ts"));
     }
 }
