@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::metrics::{LATENCY_BUCKETS, metrics};
+use crate::metrics::{LATENCY_BUCKETS, Metrics, metrics};
 
 /// Where the server is in its life, as the health check reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,45 +169,63 @@ fn label(v: &str) -> String {
 
 fn render(engine: Option<&Engine>) -> String {
     let m = metrics();
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     let mut out = String::new();
+    server_families(&mut out, m);
+    import_families(&mut out, m);
+    maintenance_families(&mut out, m);
+    if let Some(engine) = engine {
+        table_families(&mut out, engine);
+    }
     family(
         &mut out,
+        "sluice_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the process (VmRSS).",
+        &one(resident_bytes() as f64),
+    );
+    out
+}
+
+/// Connections, requests and statements.
+fn server_families(out: &mut String, m: &Metrics) {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    family(
+        out,
         "sluice_pg_connections",
         "gauge",
         "Open PostgreSQL wire protocol connections.",
         &one(m.pg_connections.load(Ordering::Relaxed) as f64),
     );
     family(
-        &mut out,
+        out,
         "sluice_pg_connections_total",
         "counter",
         "PostgreSQL connections accepted.",
         &one(load(&m.pg_connections_total)),
     );
     family(
-        &mut out,
+        out,
         "sluice_http_connections",
         "gauge",
         "Open connections on the main HTTP port.",
         &one(m.http_connections.load(Ordering::Relaxed) as f64),
     );
     family(
-        &mut out,
+        out,
         "sluice_http_connections_total",
         "counter",
         "Connections accepted on the main HTTP port.",
         &one(load(&m.http_connections_total)),
     );
     family(
-        &mut out,
+        out,
         "sluice_http_requests_total",
         "counter",
         "HTTP requests on the main HTTP port.",
         &one(load(&m.http_requests_total)),
     );
     family(
-        &mut out,
+        out,
         "sluice_statements_total",
         "counter",
         "SQL statements run, by outcome.",
@@ -237,8 +255,13 @@ fn render(engine: Option<&Engine>) -> String {
         "sluice_statement_duration_seconds_count {}",
         counts.last().copied().unwrap_or(0)
     );
+}
+
+/// Imports and their phases.
+fn import_families(out: &mut String, m: &Metrics) {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     family(
-        &mut out,
+        out,
         "sluice_imports_started_total",
         "counter",
         "CSV and Parquet imports started (COPY, /imp, console).",
@@ -246,14 +269,14 @@ fn render(engine: Option<&Engine>) -> String {
     );
     let ended = load(&m.imports_finished) + load(&m.imports_failed) + load(&m.imports_cancelled);
     family(
-        &mut out,
+        out,
         "sluice_imports_running",
         "gauge",
         "Imports started and not yet ended.",
         &one((load(&m.imports_started) - ended).max(0.0)),
     );
     family(
-        &mut out,
+        out,
         "sluice_imports_total",
         "counter",
         "Imports ended, by outcome.",
@@ -264,21 +287,21 @@ fn render(engine: Option<&Engine>) -> String {
         ],
     );
     family(
-        &mut out,
+        out,
         "sluice_import_rows_total",
         "counter",
         "Rows imported.",
         &one(load(&m.import_rows)),
     );
     family(
-        &mut out,
+        out,
         "sluice_import_bytes_total",
         "counter",
         "Input bytes read by imports.",
         &one(load(&m.import_bytes)),
     );
     family(
-        &mut out,
+        out,
         "sluice_import_rows_rejected_total",
         "counter",
         "Rows imports rejected.",
@@ -286,7 +309,7 @@ fn render(engine: Option<&Engine>) -> String {
     );
     let phases = m.phases();
     family(
-        &mut out,
+        out,
         "sluice_import_phase_seconds_total",
         "counter",
         "Seconds spent in each import phase.",
@@ -296,7 +319,7 @@ fn render(engine: Option<&Engine>) -> String {
             .collect::<Vec<_>>(),
     );
     family(
-        &mut out,
+        out,
         "sluice_import_phase_runs_total",
         "counter",
         "Import phases finished.",
@@ -305,158 +328,157 @@ fn render(engine: Option<&Engine>) -> String {
             .map(|(p, n, _)| (format!("{{phase=\"{p}\"}}"), *n as f64))
             .collect::<Vec<_>>(),
     );
+}
+
+/// Compaction, TTL, vacuum and backups.
+fn maintenance_families(out: &mut String, m: &Metrics) {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     family(
-        &mut out,
+        out,
         "sluice_compactions_total",
         "counter",
         "Compaction merges (small files into one).",
         &one(load(&m.compactions)),
     );
     family(
-        &mut out,
+        out,
         "sluice_compacted_files_total",
         "counter",
         "Files merged away by compaction.",
         &one(load(&m.compacted_files)),
     );
     family(
-        &mut out,
+        out,
         "sluice_ttl_dropped_files_total",
         "counter",
         "Files dropped because their partition passed the table's TTL.",
         &one(load(&m.ttl_dropped_files)),
     );
     family(
-        &mut out,
+        out,
         "sluice_vacuum_runs_total",
         "counter",
         "Rounds of removing files no version names any more.",
         &one(load(&m.vacuum_runs)),
     );
     family(
-        &mut out,
+        out,
         "sluice_vacuumed_files_total",
         "counter",
         "Files (or objects) those rounds removed.",
         &one(load(&m.vacuumed_files)),
     );
     family(
-        &mut out,
+        out,
         "sluice_retired_files_held_by_readers",
         "gauge",
         "Sets of retired files past their grace period kept because a running query reads them.",
         &one(m.retired_held_by_readers.load(Ordering::Relaxed) as f64),
     );
     family(
-        &mut out,
+        out,
         "sluice_backups_total",
         "counter",
         "Backups written.",
         &one(load(&m.backups)),
     );
-    if let Some(engine) = engine {
-        let mut files = Vec::new();
-        let mut bytes = Vec::new();
-        let mut rows = Vec::new();
-        let mut wal_rows = Vec::new();
-        let mut wal_bytes = Vec::new();
-        let mut wal_age = Vec::new();
-        for t in engine.catalog().tables() {
-            let l = format!("{{table=\"{}\"}}", label(&t.display_name()));
-            let s = t.snapshot();
-            files.push((l.clone(), s.manifest.files.len() as f64));
-            bytes.push((
-                l.clone(),
-                s.manifest.files.iter().map(|f| f.size).sum::<u64>() as f64,
-            ));
-            rows.push((l.clone(), s.manifest.row_count() as f64));
-            if let Some(w) = t.wal() {
-                let lag = w.lag();
-                wal_rows.push((l.clone(), lag.rows as f64));
-                wal_bytes.push((l.clone(), lag.bytes as f64));
-                wal_age.push((l, lag.age_sec));
-            }
+}
+
+/// Per table, the query memory pool and the column cache.
+fn table_families(out: &mut String, engine: &Engine) {
+    let mut files = Vec::new();
+    let mut bytes = Vec::new();
+    let mut rows = Vec::new();
+    let mut wal_rows = Vec::new();
+    let mut wal_bytes = Vec::new();
+    let mut wal_age = Vec::new();
+    for t in engine.catalog().tables() {
+        let l = format!("{{table=\"{}\"}}", label(&t.display_name()));
+        let s = t.snapshot();
+        files.push((l.clone(), s.manifest.files.len() as f64));
+        bytes.push((
+            l.clone(),
+            s.manifest.files.iter().map(|f| f.size).sum::<u64>() as f64,
+        ));
+        rows.push((l.clone(), s.manifest.row_count() as f64));
+        if let Some(w) = t.wal() {
+            let lag = w.lag();
+            wal_rows.push((l.clone(), lag.rows as f64));
+            wal_bytes.push((l.clone(), lag.bytes as f64));
+            wal_age.push((l, lag.age_sec));
         }
-        family(
-            &mut out,
-            "sluice_table_files",
-            "gauge",
-            "Parquet files of each table's current version.",
-            &files,
-        );
-        family(
-            &mut out,
-            "sluice_table_bytes",
-            "gauge",
-            "Bytes of each table's current files.",
-            &bytes,
-        );
-        family(
-            &mut out,
-            "sluice_table_rows",
-            "gauge",
-            "Rows in each table's files (not counting its write-ahead log).",
-            &rows,
-        );
-        family(
-            &mut out,
-            "sluice_wal_pending_rows",
-            "gauge",
-            "Rows in each table's write-ahead log not yet applied.",
-            &wal_rows,
-        );
-        family(
-            &mut out,
-            "sluice_wal_pending_bytes",
-            "gauge",
-            "Bytes of write-ahead log records not yet applied.",
-            &wal_bytes,
-        );
-        family(
-            &mut out,
-            "sluice_wal_lag_seconds",
-            "gauge",
-            "Age of the oldest write-ahead log record not yet applied.",
-            &wal_age,
-        );
-        family(
-            &mut out,
-            "sluice_query_memory_used_bytes",
-            "gauge",
-            "Bytes the query memory pool has handed out.",
-            &one(engine.query_memory_used() as f64),
-        );
-        family(
-            &mut out,
-            "sluice_query_memory_limit_bytes",
-            "gauge",
-            "The query memory pool's size (query.memory.limit).",
-            &one(engine.config().query_memory_limit as f64),
-        );
-        let cache = engine.catalog().column_cache().usage();
-        family(
-            &mut out,
-            "sluice_column_cache_bytes",
-            "gauge",
-            "Bytes of decoded table columns kept for later scans (query.cache.size).",
-            &one(cache.bytes as f64),
-        );
-        family(
-            &mut out,
-            "sluice_column_cache_columns",
-            "gauge",
-            "File columns the column cache holds.",
-            &one(cache.columns as f64),
-        );
     }
     family(
-        &mut out,
-        "sluice_process_resident_memory_bytes",
+        out,
+        "sluice_table_files",
         "gauge",
-        "Resident memory of the process (VmRSS).",
-        &one(resident_bytes() as f64),
+        "Parquet files of each table's current version.",
+        &files,
     );
-    out
+    family(
+        out,
+        "sluice_table_bytes",
+        "gauge",
+        "Bytes of each table's current files.",
+        &bytes,
+    );
+    family(
+        out,
+        "sluice_table_rows",
+        "gauge",
+        "Rows in each table's files (not counting its write-ahead log).",
+        &rows,
+    );
+    family(
+        out,
+        "sluice_wal_pending_rows",
+        "gauge",
+        "Rows in each table's write-ahead log not yet applied.",
+        &wal_rows,
+    );
+    family(
+        out,
+        "sluice_wal_pending_bytes",
+        "gauge",
+        "Bytes of write-ahead log records not yet applied.",
+        &wal_bytes,
+    );
+    family(
+        out,
+        "sluice_wal_lag_seconds",
+        "gauge",
+        "Age of the oldest write-ahead log record not yet applied.",
+        &wal_age,
+    );
+    family(
+        out,
+        "sluice_query_memory_used_bytes",
+        "gauge",
+        "Bytes the query memory pool has handed out.",
+        &one(engine.query_memory_used() as f64),
+    );
+    family(
+        out,
+        "sluice_query_memory_limit_bytes",
+        "gauge",
+        "The query memory pool's size (query.memory.limit).",
+        &one(engine.config().query_memory_limit as f64),
+    );
+    let cache = engine.catalog().column_cache().usage();
+    family(
+        out,
+        "sluice_column_cache_bytes",
+        "gauge",
+        "Bytes of decoded table columns kept for later scans (query.cache.size).",
+        &one(cache.bytes as f64),
+    );
+    family(
+        out,
+        "sluice_column_cache_columns",
+        "gauge",
+        "File columns the column cache holds.",
+        &one(cache.columns as f64),
+    );
 }
 
 /// VmRSS from /proc (0 where there is none).
