@@ -51,12 +51,11 @@ struct Entry {
     used: u64,
 }
 
-/// What the cache holds, for `sys`.
+/// What the cache holds, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheUse {
     pub columns: usize,
     pub bytes: usize,
-    pub limit: usize,
 }
 
 impl ColumnCache {
@@ -68,8 +67,12 @@ impl ColumnCache {
         }
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
+    /// Whether `bytes` of columns may be kept: at most half the limit, so
+    /// that one scan never pushes out everything else (nothing when the
+    /// limit is 0). Scans larger than this read Parquet instead (see
+    /// `provider`).
+    pub fn admits(&self, bytes: u64) -> bool {
+        self.limit > 0 && bytes <= self.limit as u64 / 2
     }
 
     pub fn usage(&self) -> CacheUse {
@@ -77,7 +80,6 @@ impl ColumnCache {
         CacheUse {
             columns: lru.entries.len(),
             bytes: lru.bytes,
-            limit: self.limit,
         }
     }
 
@@ -94,12 +96,11 @@ impl ColumnCache {
     }
 
     /// Keeps `chunks` under `key`, evicting the least recently used
-    /// columns until the whole fits the limit. A column larger than half
-    /// the limit is not kept: it would push out everything else for one
-    /// scan.
+    /// columns until the whole fits the limit; a column the cache does not
+    /// admit is not kept.
     pub fn put(&self, key: ColumnKey, chunks: Chunks) {
-        let bytes = chunks.iter().map(|a| a.get_array_memory_size()).sum();
-        if bytes > self.limit / 2 {
+        let bytes: usize = chunks.iter().map(|a| a.get_array_memory_size()).sum();
+        if !self.admits(bytes as u64) {
             return;
         }
         let mut lru = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -341,10 +341,6 @@ impl TableScanProvider {
     /// columns it reads (whole files of them: a file is decoded whole) fit
     /// in half the column cache. Bigger scans stream from Parquet.
     fn fits_cache(&self, groups: &[Vec<DataFile>], columns: &[usize], ts: Option<usize>) -> bool {
-        let limit = self.cache.limit() as u64;
-        if limit == 0 {
-            return false;
-        }
         let fields = self.schema.fields();
         let width: u64 = columns
             .iter()
@@ -352,7 +348,7 @@ impl TableScanProvider {
             .map(|&c| column_cache::width_of(fields[c].data_type()))
             .sum();
         let rows: u64 = groups.iter().flatten().map(|f| f.rows).sum();
-        rows.saturating_mul(width) <= limit / 2
+        self.cache.admits(rows.saturating_mul(width))
     }
 
     /// The rows of the table's write-ahead log not yet applied, as one
