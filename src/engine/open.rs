@@ -142,6 +142,9 @@ pub(super) fn query_context(
         .with_config(session_config)
         .with_runtime_env(runtime)
         .with_default_features()
+        // After DataFusion's rules: aggregations keyed by SYMBOLs find
+        // their groups with fixed-size keys.
+        .with_physical_optimizer_rule(Arc::new(crate::query::symbol_groups::SymbolGroups))
         .build();
     let ctx = SessionContext::new_with_state(state);
     for b in buckets.values() {

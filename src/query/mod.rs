@@ -13,6 +13,7 @@ pub mod names;
 pub mod relations;
 pub mod sample_by;
 pub mod scan_order;
+pub mod symbol_groups;
 pub mod time_functions;
 pub mod time_join;
 
