@@ -117,13 +117,10 @@ fn rewrite_select(
     s: &SampleBy,
     env: &dyn Env,
 ) -> Result<Option<FillSpec>> {
-    let err = |m: &str| Error::Syntax {
-        message: m.to_string(),
-        position: s.position,
-    };
     if !matches!(&select.group_by, sp::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
     {
-        return Err(err(
+        return Err(syntax(
+            s,
             "SAMPLE BY groups by the selected keys itself: GROUP BY may only follow it",
         ));
     }
@@ -137,8 +134,39 @@ fn rewrite_select(
             position: s.position,
         })?;
     let ts_column = sp::Expr::Identifier(sp::Ident::with_quote('"', ts.clone()));
+    bound_rows(select, &ts_column, s);
+    let origin = bucket_origin(select, &ts_column, s);
+    let zone = match &s.align {
+        Align::Calendar { zone: Some(z), .. } => Some(z.clone()),
+        _ => None,
+    };
+    let stride = s.stride.text();
+    let mut args = vec![string(&stride), ts_column.clone(), origin];
+    if let Some(z) = &zone {
+        args.push(string(z));
+    }
+    let bucket = call("timestamp_floor", args);
+    let (keys, kinds) = group_items(select, &bucket, &ts, s, env)?;
+    let mut group = vec![bucket];
+    group.extend(keys.iter().cloned());
+    select.group_by = sp::GroupByExpr::Expressions(group.clone(), Vec::new());
+    if let Some(order) = order
+        && order.is_none()
+    {
+        *order = Some(by_buckets_then_keys(group));
+    }
+    fill_spec(s, &ts, stride, zone, keys.len(), kinds)
+}
 
-    // FROM and TO bound the rows.
+fn syntax(s: &SampleBy, message: &str) -> Error {
+    Error::Syntax {
+        message: message.to_string(),
+        position: s.position,
+    }
+}
+
+/// FROM and TO bound the rows: they join the WHERE.
+fn bound_rows(select: &mut sp::Select, ts_column: &sp::Expr, s: &SampleBy) {
     let mut bounds = Vec::new();
     if let Some(f) = &s.from {
         bounds.push(binary(
@@ -156,13 +184,15 @@ fn rewrite_select(
             None => b,
         });
     }
+}
 
-    // Where the buckets start.
-    let origin = match (&s.align, &s.from) {
+/// Where the buckets start: the calendar's offset, FROM, or the first row
+/// the WHERE keeps.
+fn bucket_origin(select: &sp::Select, ts_column: &sp::Expr, s: &SampleBy) -> sp::Expr {
+    match (&s.align, &s.from) {
         (Align::Calendar { offset, .. }, _) => string(&interval::literal(*offset)),
         (Align::FirstObservation, Some(f)) => string(f),
         (Align::FirstObservation, None) => {
-            // The first row the WHERE keeps.
             let first = sp::Select {
                 projection: vec![sp::SelectItem::UnnamedExpr(call(
                     "min",
@@ -182,92 +212,101 @@ fn rewrite_select(
                 ..empty_query()
             }))
         }
-    };
-    let zone = match &s.align {
-        Align::Calendar { zone: Some(z), .. } => Some(z.clone()),
-        _ => None,
-    };
-    let stride = s.stride.text();
-    let mut args = vec![string(&stride), ts_column.clone(), origin.clone()];
-    if let Some(z) = &zone {
-        args.push(string(z));
     }
-    let bucket = call("timestamp_floor", args);
+}
 
-    // The selected timestamp is the bucket; other items are aggregates or
-    // keys.
+/// The selected timestamp becomes the bucket; every other item is an
+/// aggregate or a key. Returns the keys and each item's kind.
+fn group_items(
+    select: &mut sp::Select,
+    bucket: &sp::Expr,
+    ts: &str,
+    s: &SampleBy,
+    env: &dyn Env,
+) -> Result<(Vec<sp::Expr>, Vec<Item>)> {
     let mut keys = Vec::new();
-    let mut aggregates = 0;
     let mut kinds = Vec::new();
     for item in &mut select.projection {
         let (expr, alias) = match item {
             sp::SelectItem::UnnamedExpr(e) => (e.clone(), None),
             sp::SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
             _ => {
-                return Err(err(
+                return Err(syntax(
+                    s,
                     "SAMPLE BY needs its columns named: `*` is not supported",
                 ));
             }
         };
-        if column_name(&expr).is_some_and(|c| c.eq_ignore_ascii_case(&ts)) {
+        if column_name(&expr).is_some_and(|c| c.eq_ignore_ascii_case(ts)) {
             *item = sp::SelectItem::ExprWithAlias {
                 expr: bucket.clone(),
-                alias: alias.unwrap_or_else(|| sp::Ident::with_quote('"', ts.clone())),
+                alias: alias.unwrap_or_else(|| sp::Ident::with_quote('"', ts)),
             };
             kinds.push(Item::Bucket);
         } else if has_aggregate(&expr, env) {
             kinds.push(Item::Value(Fill::None));
-            aggregates += 1;
         } else {
             keys.push(expr);
             kinds.push(Item::Key);
         }
     }
-    let mut group = vec![bucket.clone()];
-    group.extend(keys.iter().cloned());
-    select.group_by = sp::GroupByExpr::Expressions(group.clone(), Vec::new());
-    if let Some(order) = order
-        && order.is_none()
-    {
-        *order = Some(sp::OrderBy {
-            kind: sp::OrderByKind::Expressions(
-                group
-                    .into_iter()
-                    .map(|expr| sp::OrderByExpr {
-                        expr,
-                        options: sp::OrderByOptions {
-                            asc: None,
-                            nulls_first: None,
-                        },
-                        with_fill: None,
-                    })
-                    .collect(),
-            ),
-            interpolate: None,
-        });
-    }
+    Ok((keys, kinds))
+}
 
-    // What FILL leaves for the plan.
+/// The order of a sampled SELECT without ORDER BY: by bucket, then keys.
+fn by_buckets_then_keys(group: Vec<sp::Expr>) -> sp::OrderBy {
+    sp::OrderBy {
+        kind: sp::OrderByKind::Expressions(
+            group
+                .into_iter()
+                .map(|expr| sp::OrderByExpr {
+                    expr,
+                    options: sp::OrderByOptions {
+                        asc: None,
+                        nulls_first: None,
+                    },
+                    with_fill: None,
+                })
+                .collect(),
+        ),
+        interpolate: None,
+    }
+}
+
+/// What FILL leaves for the plan (None without a fill to make).
+fn fill_spec(
+    s: &SampleBy,
+    ts: &str,
+    stride: String,
+    zone: Option<String>,
+    keys: usize,
+    mut kinds: Vec<Item>,
+) -> Result<Option<FillSpec>> {
+    let aggregates = kinds.iter().filter(|k| matches!(k, Item::Value(_))).count();
     let fills: Vec<Fill> = match s.fill.len() {
         0 => return Ok(None),
         1 => vec![s.fill[0].clone(); aggregates],
         n if n == aggregates => s.fill.clone(),
         n => {
-            return Err(err(&format!(
-                "FILL has {n} values for {aggregates} aggregates: give one, or one per aggregate"
-            )));
+            return Err(syntax(
+                s,
+                &format!(
+                    "FILL has {n} values for {aggregates} aggregates: give one, or one per aggregate"
+                ),
+            ));
         }
     };
     if fills.iter().all(|f| *f == Fill::None) {
         return Ok(None);
     }
     if fills.contains(&Fill::None) {
-        return Err(err("FILL(NONE) cannot be mixed with other fills"));
+        return Err(syntax(s, "FILL(NONE) cannot be mixed with other fills"));
     }
     if !kinds.contains(&Item::Bucket) {
-        return Err(err(&format!(
-            "FILL needs the timestamp selected: add {ts} to the SELECT"
-        )));
+        return Err(syntax(
+            s,
+            &format!("FILL needs the timestamp selected: add {ts} to the SELECT"),
+        ));
     }
     let mut fills = fills.into_iter();
     for k in &mut kinds {
@@ -288,7 +327,7 @@ fn rewrite_select(
         stride,
         zone,
         range,
-        keys: keys.len(),
+        keys,
         items: kinds,
     }))
 }
