@@ -259,3 +259,46 @@ async fn exec_names_columns_as_questdb() {
     let error = v["error"].as_str().unwrap();
     assert!(!error.contains('\n') && error.contains("hourz"), "{error}");
 }
+
+/// An answer up to 64 KiB is read whole and sent with its length, so an
+/// error after its first batch is still an error response; a longer one
+/// streams in chunks.
+#[tokio::test]
+async fn exec_sends_small_answers_whole() {
+    let root = scratch("http-whole").join("data");
+    let server = Server::start(&root);
+    let get = |q: &str| reqwest::get(server.url(&format!("/exec?query={}", enc(q))));
+
+    let small = get("SELECT value FROM generate_series(1, 100)")
+        .await
+        .unwrap();
+    assert_eq!(small.status().as_u16(), 200);
+    assert!(
+        small.headers().get("content-length").is_some(),
+        "{:?}",
+        small.headers()
+    );
+    let v: Value = serde_json::from_str(&small.text().await.unwrap()).unwrap();
+    assert_eq!(v["count"], 100);
+
+    let large = get("SELECT value FROM generate_series(1, 200000)")
+        .await
+        .unwrap();
+    assert_eq!(large.status().as_u16(), 200);
+    assert!(
+        large.headers().get("content-length").is_none(),
+        "{:?}",
+        large.headers()
+    );
+    let v: Value = serde_json::from_str(&large.text().await.unwrap()).unwrap();
+    assert_eq!(v["count"], 200000);
+    assert_eq!(v["dataset"][199999], json!([200000]));
+
+    // Row 9,000 is in the second batch (8,192 rows each): the first has
+    // been read when it fails.
+    let q = "SELECT CAST(CASE WHEN value = 9000 THEN 'a' ELSE '1' END AS INT) AS v FROM generate_series(1, 10000)";
+    let (status, v, text) = exec(&server, q, "").await;
+    assert_ne!(status, 200, "{text}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{text}");
+    assert_eq!(v["query"], q);
+}
