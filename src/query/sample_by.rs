@@ -420,31 +420,53 @@ fn fill(
     spec: &FillSpec,
     registry: &dyn FunctionRegistry,
 ) -> Result<LogicalPlan> {
-    let schema = Arc::clone(sampled.schema());
-    let fields: Vec<(Option<TableReference>, String, DataType)> = schema
+    let fields: Vec<Field> = sampled
+        .schema()
         .iter()
         .map(|(q, f)| (q.cloned(), f.name().clone(), f.data_type().clone()))
         .collect();
-    let at = |kind: fn(&Item) -> bool| -> Vec<usize> {
-        spec.items
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| kind(k))
-            .map(|(i, _)| i)
-            .collect()
-    };
-    let bucket_at = at(|k| *k == Item::Bucket)[0];
-    let key_at = at(|k| *k == Item::Key);
-    let qualified = |rel: &str, i: usize| Column::new(Some(rel), fields[i].1.clone());
-    let rows_col = |i: usize| Expr::Column(qualified(ROWS, i));
-    let floor = registry.udf("timestamp_floor")?;
-    let buckets = registry.udf("sample_buckets")?;
+    let bucket_at = spec
+        .items
+        .iter()
+        .position(|k| *k == Item::Bucket)
+        .unwrap_or(0);
     let rows = LogicalPlanBuilder::from(sampled).alias(ROWS)?.build()?;
+    let bounds = bucket_bounds(&rows, spec, registry, &fields, bucket_at)?;
+    let (joined, partition) = grid(bounds, rows, spec, registry, &fields, bucket_at)?;
+    let (out, windows) = filled_items(spec, &fields, partition)?;
+    let mut builder = joined;
+    if !windows.is_empty() {
+        builder = builder.window(windows)?;
+    }
+    let out: Vec<Expr> = out
+        .into_iter()
+        .zip(&fields)
+        .map(|(e, (q, name, _))| e.alias_qualified(q.clone(), name))
+        .collect();
+    Ok(builder.project(out)?.build()?)
+}
 
-    // The first and last bucket.
+/// A column of the sampled aggregation: its qualifier, name and type.
+type Field = (Option<TableReference>, String, DataType);
+
+/// Column `i` of the aggregation, under the relation name `rel`.
+fn qualified(rel: &str, fields: &[Field], i: usize) -> Column {
+    Column::new(Some(rel), fields[i].1.clone())
+}
+
+/// One row, `lo` and `hi`: the first and last bucket of the grid (FROM
+/// and TO's buckets, or the first and last bucket with rows).
+fn bucket_bounds(
+    rows: &LogicalPlan,
+    spec: &FillSpec,
+    registry: &dyn FunctionRegistry,
+    fields: &[Field],
+    bucket_at: usize,
+) -> Result<LogicalPlanBuilder> {
     let zone: Vec<Expr> = spec.zone.iter().map(|z| lit(z.clone())).collect();
-    let bounds = match &spec.range {
+    Ok(match &spec.range {
         Some((from, to, origin)) => {
+            let floor = registry.udf("timestamp_floor")?;
             let dateadd = registry.udf("dateadd")?;
             let at = |t: Expr| {
                 let mut args = vec![lit(spec.stride.clone()), t, lit(origin.clone())];
@@ -457,39 +479,60 @@ fn fill(
                 at(last).alias("hi"),
             ])?
         }
-        None => LogicalPlanBuilder::from(rows.clone()).aggregate(
-            Vec::<Expr>::new(),
-            vec![
-                min(rows_col(bucket_at)).alias("lo"),
-                max(rows_col(bucket_at)).alias("hi"),
-            ],
-        )?,
-    };
+        None => {
+            let bucket = Expr::Column(qualified(ROWS, fields, bucket_at));
+            LogicalPlanBuilder::from(rows.clone()).aggregate(
+                Vec::<Expr>::new(),
+                vec![min(bucket.clone()).alias("lo"), max(bucket).alias("hi")],
+            )?
+        }
+    })
+}
+
+/// Every bucket from `bounds` (crossed with the keys, when there are
+/// keys) left-joined to the aggregation's rows, NULL matching NULL; and
+/// the keys' columns, which partition the fills' windows.
+fn grid(
+    bounds: LogicalPlanBuilder,
+    rows: LogicalPlan,
+    spec: &FillSpec,
+    registry: &dyn FunctionRegistry,
+    fields: &[Field],
+    bucket_at: usize,
+) -> Result<(LogicalPlanBuilder, Vec<Expr>)> {
     let mut args = vec![
         Expr::Column(Column::from_name("lo")),
         Expr::Column(Column::from_name("hi")),
         lit(spec.stride.clone()),
     ];
-    args.extend(zone.iter().cloned());
+    args.extend(spec.zone.iter().map(|z| lit(z.clone())));
+    let buckets = registry.udf("sample_buckets")?;
     let mut grid = bounds
         .project(vec![buckets.call(args).alias("b")])?
         .unnest_column("b")?
         .alias(GRID)?;
-    let bucket = Expr::Column(Column::new(Some(GRID), "b"));
     let mut left_keys = vec![Column::new(Some(GRID), "b")];
-    let mut right_keys = vec![qualified(ROWS, bucket_at)];
+    let mut right_keys = vec![qualified(ROWS, fields, bucket_at)];
     let mut partition = Vec::new();
+    let key_at: Vec<usize> = (0..spec.items.len())
+        .filter(|i| spec.items[*i] == Item::Key)
+        .collect();
     if !key_at.is_empty() {
         let keys = LogicalPlanBuilder::from(rows.clone())
-            .project(key_at.iter().map(|i| rows_col(*i)).collect::<Vec<_>>())?
+            .project(
+                key_at
+                    .iter()
+                    .map(|i| Expr::Column(qualified(ROWS, fields, *i)))
+                    .collect::<Vec<_>>(),
+            )?
             .distinct()?
             .alias(KEYS)?
             .build()?;
         grid = grid.cross_join(keys)?;
         for i in &key_at {
-            left_keys.push(qualified(KEYS, *i));
-            right_keys.push(qualified(ROWS, *i));
-            partition.push(Expr::Column(qualified(KEYS, *i)));
+            left_keys.push(qualified(KEYS, fields, *i));
+            right_keys.push(qualified(ROWS, fields, *i));
+            partition.push(Expr::Column(qualified(KEYS, fields, *i)));
         }
     }
     let joined = grid.join_detailed(
@@ -499,8 +542,17 @@ fn fill(
         None,
         NullEquality::NullEqualsNull,
     )?;
+    Ok((joined, partition))
+}
 
-    // Windows over the grid per key, by bucket, for PREV and LINEAR.
+/// Each output column over the joined grid, and the windows (per key, by
+/// bucket) that PREV and LINEAR read.
+fn filled_items(
+    spec: &FillSpec,
+    fields: &[Field],
+    partition: Vec<Expr>,
+) -> Result<(Vec<Expr>, Vec<Expr>)> {
+    let bucket = Expr::Column(Column::new(Some(GRID), "b"));
     let order = vec![bucket.clone().sort(true, false)];
     let unbounded = || ScalarValue::UInt64(None);
     let before = WindowFrame::new_bounds(
@@ -531,10 +583,10 @@ fn fill(
     };
     let mut out = Vec::with_capacity(spec.items.len());
     for (i, item) in spec.items.iter().enumerate() {
-        let value = rows_col(i);
+        let value = Expr::Column(qualified(ROWS, fields, i));
         out.push(match item {
             Item::Bucket => bucket.clone(),
-            Item::Key => Expr::Column(qualified(KEYS, i)),
+            Item::Key => Expr::Column(qualified(KEYS, fields, i)),
             Item::Value(Fill::None | Fill::Null) => value,
             Item::Value(Fill::Value(text)) => {
                 let constant = constant(text, &fields[i].2)?;
@@ -556,16 +608,7 @@ fn fill(
             }
         });
     }
-    let mut builder = joined;
-    if !windows.is_empty() {
-        builder = builder.window(windows)?;
-    }
-    let out: Vec<Expr> = out
-        .into_iter()
-        .zip(&fields)
-        .map(|(e, (q, name, _))| e.alias_qualified(q.clone(), name))
-        .collect();
-    Ok(builder.project(out)?.build()?)
+    Ok((out, windows))
 }
 
 /// A FILL constant as the aggregate's type.
