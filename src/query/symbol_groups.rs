@@ -108,9 +108,8 @@ impl KeyKind {
 /// An aggregation whose groups are found by fixed-size keys.
 #[derive(Debug)]
 pub struct SymbolGroupsExec {
-    input: Arc<dyn ExecutionPlan>,
-    /// The operator replaced: its group and aggregate expressions, mode and
-    /// schema are this one's.
+    /// The operator replaced: its input, group and aggregate expressions,
+    /// mode and schema are this one's.
     aggregate: Arc<AggregateExec>,
     keys: Vec<KeyKind>,
     properties: Arc<PlanProperties>,
@@ -161,7 +160,6 @@ impl SymbolGroupsExec {
             Boundedness::Bounded,
         ));
         Ok(Some(SymbolGroupsExec {
-            input: Arc::clone(agg.input()),
             aggregate: Arc::new(agg.clone()),
             keys,
             properties,
@@ -211,7 +209,7 @@ impl ExecutionPlan for SymbolGroupsExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
+        vec![self.aggregate.input()]
     }
 
     fn apply_expressions(
@@ -264,7 +262,7 @@ impl ExecutionPlan for SymbolGroupsExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let agg = &self.aggregate;
-        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let input = agg.input().execute(partition, Arc::clone(&context))?;
         let accumulators = agg
             .aggr_expr()
             .iter()
@@ -290,6 +288,7 @@ impl ExecutionPlan for SymbolGroupsExec {
             batch_size: context.session_config().batch_size(),
             reservation,
             metrics: BaselineMetrics::new(&self.metrics, partition),
+            group_indices: Vec::new(),
             pending: Vec::new(),
             done: false,
         };
@@ -434,26 +433,41 @@ impl KeyTable {
                 let dict = array.as_dictionary::<Int32Type>();
                 let values = dict.values().as_string::<i32>();
                 let symbols = &mut self.symbols[column];
+                let keys = dict.keys();
                 // A value's number is looked up once per batch, when a row
-                // first uses it.
-                let mut numbers = vec![u64::MAX; values.len()];
-                let rows = dict
-                    .keys()
-                    .values()
-                    .iter()
-                    .map(|k| {
-                        let k = (*k).max(0) as usize;
-                        match numbers.get(k) {
-                            Some(&n) if n != u64::MAX => n,
-                            Some(_) if values.is_valid(k) => {
-                                let n = symbols.number(values.value(k));
-                                numbers[k] = n;
-                                n
+                // first uses it (a NULL row's word is never read: 0).
+                let mut number = |k: usize| match values.is_valid(k) {
+                    true => symbols.number(values.value(k)),
+                    false => 0,
+                };
+                let used = |i: usize| keys.is_valid(i).then(|| keys.value(i).max(0) as usize);
+                let rows: Vec<u64> = if values.len() <= 2 * keys.len() + 64 {
+                    let mut numbers = vec![u64::MAX; values.len()];
+                    (0..keys.len())
+                        .map(|i| match used(i) {
+                            Some(k) if k < numbers.len() => {
+                                if numbers[k] == u64::MAX {
+                                    numbers[k] = number(k);
+                                }
+                                numbers[k]
                             }
                             _ => 0,
-                        }
-                    })
-                    .collect();
+                        })
+                        .collect()
+                } else {
+                    // A dictionary much longer than the batch (a file's
+                    // whole dictionary on every chunk): remember only the
+                    // values the rows use.
+                    let mut numbers: HashMap<usize, u64> = HashMap::default();
+                    (0..keys.len())
+                        .map(|i| match used(i) {
+                            Some(k) if k < values.len() => {
+                                *numbers.entry(k).or_insert_with(|| number(k))
+                            }
+                            _ => 0,
+                        })
+                        .collect()
+                };
                 Source::Numbers(rows)
             }
         };
@@ -622,6 +636,8 @@ struct Grouping {
     batch_size: usize,
     reservation: MemoryReservation,
     metrics: BaselineMetrics,
+    /// Each row's group in the batch at hand (kept to reuse its memory).
+    group_indices: Vec<usize>,
     /// Output batches not yet returned, last first.
     pending: Vec<RecordBatch>,
     done: bool,
@@ -661,7 +677,7 @@ impl Grouping {
             let array = e.evaluate(batch)?.into_array(rows)?;
             columns.push(self.table.words(c, &array)?);
         }
-        let mut groups = Vec::new();
+        let mut groups = std::mem::take(&mut self.group_indices);
         self.table.groups(&columns, rows, &mut groups);
         let total = self.table.keys.len();
         for ((acc, args), filter) in self
@@ -682,7 +698,10 @@ impl Grouping {
             acc.update_batch(&values, &groups, filter, total)?;
         }
         timer.done();
-        let size = self.table.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        let size = self.table.size()
+            + groups.capacity() * size_of::<usize>()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        self.group_indices = groups;
         match self.reservation.try_resize(size) {
             Ok(()) => Ok(()),
             // A partial step may hand on what it has and start again: the
@@ -850,6 +869,49 @@ mod tests {
                 assert!(expected.lines().count() > 10, "{expected}");
             }
         }
+    }
+
+    /// A dictionary much longer than its batch: only the values rows use
+    /// get numbers, and the groups come out with their values.
+    #[test]
+    fn long_dictionaries() {
+        let values: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+        let keys = Int32Array::from(vec![Some(5), Some(999), Some(5), None]);
+        let array: ArrayRef = Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(StringArray::from(values)))
+                .unwrap(),
+        );
+        let mut table = KeyTable::new(&[KeyKind::Symbol]);
+        let words = table.words(0, &array).unwrap();
+        assert_eq!(table.symbols[0].values.len(), 2);
+        let mut groups = Vec::new();
+        table.groups(&[words], 4, &mut groups);
+        assert_eq!(groups[0], groups[2]);
+        assert_eq!(
+            groups
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "k",
+            array.data_type().clone(),
+            true,
+        )]));
+        let out = table.take(&schema).unwrap();
+        let dict = out[0].as_dictionary::<Int32Type>();
+        let text = |g: usize| {
+            dict.is_valid(g).then(|| {
+                dict.values()
+                    .as_string::<i32>()
+                    .value(dict.keys().value(g) as usize)
+                    .to_string()
+            })
+        };
+        assert_eq!(text(groups[0]).as_deref(), Some("v5"));
+        assert_eq!(text(groups[1]).as_deref(), Some("v999"));
+        assert_eq!(text(groups[3]), None);
     }
 
     /// Without a SYMBOL key DataFusion's operator stays.

@@ -155,8 +155,7 @@ pub async fn exec(
     let presented = present_schema(&rows.schema);
     // QuestDB's key order (query, columns, dataset, count, timings); the
     // object is written as text, the dataset row by row as it streams.
-    let query_text = query.clone();
-    let mut head = format!("{{\"query\":{}", Value::String(query));
+    let mut head = format!("{{\"query\":{}", Value::String(query.clone()));
     if !flag(&params, "nm") {
         head.push_str(&format!(
             ",\"columns\":{}",
@@ -199,7 +198,7 @@ pub async fn exec(
         Ok(Whole::Started(body)) => {
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Err(e) => error_response(&query_text, &locate_error(&query_text, e)),
+        Err(e) => error_response(&query, &locate_error(&query, e)),
     }
 }
 
