@@ -22,6 +22,8 @@ pub struct Metrics {
     pub http_connections_total: AtomicU64,
     pub statements_ok: AtomicU64,
     pub statements_failed: AtomicU64,
+    /// Queries that read no table run from a kept plan, unplanned.
+    pub plans_reused: AtomicU64,
     /// Per bucket of [`LATENCY_BUCKETS`], then +Inf; not cumulative here.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_micros: AtomicU64,

@@ -5,6 +5,7 @@
 
 mod alter;
 mod backup;
+mod constant_plans;
 pub mod copy;
 pub mod copy_out;
 mod copy_to;
@@ -159,6 +160,8 @@ pub struct Engine {
     /// What every plan runs with (functions, configuration, memory pool),
     /// built once; rebuilt when a SET changes the context.
     task: std::sync::RwLock<Arc<TaskContext>>,
+    /// Plans of queries that read no table, run again unplanned.
+    constants: constant_plans::ConstantPlans,
 }
 
 /// How many copies of the session state [`Engine::stream`] keeps: as
@@ -251,6 +254,7 @@ impl Engine {
             planner,
             states: std::sync::Mutex::default(),
             task,
+            constants: Default::default(),
         }))
     }
 
@@ -433,10 +437,32 @@ impl Engine {
                 limit,
                 clauses,
             } => {
-                let p = self.rewrite_query(query, &clauses)?;
-                let plan =
-                    Box::pin(self.plan(sp::Statement::Query(p.query), params, &p.extras)).await?;
-                let rows = Box::pin(self.stream(plan)).await?;
+                // A query that may read no table: its kept plan, or it
+                // is kept once planned if it gives the same answer always.
+                let key =
+                    (params.is_empty() && clauses.is_empty() && constant_plans::candidate(&query))
+                        .then(|| (*query).clone());
+                let kept = key.as_ref().and_then(|k| self.constants.get(k));
+                let rows = match kept {
+                    Some(physical) => {
+                        crate::metrics::metrics()
+                            .plans_reused
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.rows(self.task(), physical)?
+                    }
+                    None => {
+                        let p = self.rewrite_query(query, &clauses)?;
+                        let plan =
+                            Box::pin(self.plan(sp::Statement::Query(p.query), params, &p.extras))
+                                .await?;
+                        let keep = key.filter(|_| constant_plans::constant(&plan));
+                        let (task, physical) = Box::pin(self.physical_plan(plan)).await?;
+                        if let Some(key) = keep {
+                            self.constants.insert(key, Arc::clone(&physical));
+                        }
+                        self.rows(task, physical)?
+                    }
+                };
                 Ok(Output::Rows(match limit {
                     Some(l) => rows.limit(l, false),
                     None => rows,
@@ -676,7 +702,36 @@ impl Engine {
 
     /// Runs a plan; its rows stream as the client reads them.
     async fn stream(&self, plan: LogicalPlan) -> Result<Rows> {
-        let (task, physical) = match plan {
+        let (task, physical) = self.physical_plan(plan).await?;
+        self.rows(task, physical)
+    }
+
+    /// What plans run with.
+    fn task(&self) -> Arc<TaskContext> {
+        Arc::clone(&self.task.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Starts a physical plan: batches are produced as the client reads
+    /// them. The stream holds the plan, and so the table snapshots its
+    /// scans pinned.
+    fn rows(
+        &self,
+        task: Arc<TaskContext>,
+        physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) -> Result<Rows> {
+        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
+        Ok(Rows::new(stream).holding(physical))
+    }
+
+    /// The physical plan of a logical one and the task context it runs in.
+    async fn physical_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<(
+        Arc<TaskContext>,
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    )> {
+        Ok(match plan {
             // DataFusion's own statements (SET, PREPARE, DDL) go through
             // the context, which carries them out.
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
@@ -685,6 +740,7 @@ impl Engine {
                 // A SET may have changed what statements run with.
                 let state = self.ctx.state();
                 self.lock_states().clear();
+                self.constants.clear();
                 let task = Arc::new(TaskContext::from(&state));
                 *self.task.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&task);
                 (task, physical)
@@ -699,14 +755,9 @@ impl Engine {
                     states.push(state);
                 }
                 drop(states);
-                let task = Arc::clone(&self.task.read().unwrap_or_else(|e| e.into_inner()));
-                (task, planned?)
+                (self.task(), planned?)
             }
-        };
-        // Batches are produced as the client reads them. The stream holds
-        // the plan, and so the table snapshots its scans pinned.
-        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
-        Ok(Rows::new(stream).holding(physical))
+        })
     }
 
     /// The physical plan of a query, on one partition when its scans are

@@ -234,6 +234,13 @@ fn server_families(out: &mut String, m: &Metrics) {
             ("{outcome=\"error\"}".into(), load(&m.statements_failed)),
         ],
     );
+    family(
+        out,
+        "sluice_plans_reused_total",
+        "counter",
+        "Queries that read no table (SELECT 1 and the like) run from a plan kept from an earlier run of the same text.",
+        &one(load(&m.plans_reused)),
+    );
     let (counts, sum) = m.latency();
     let _ = writeln!(
         out,

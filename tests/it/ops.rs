@@ -133,6 +133,64 @@ async fn metrics_parse_and_move_with_copies_and_queries() {
     server.stop();
 }
 
+/// A query that reads no table runs from the plan its first run left
+/// (`sluice_plans_reused_total` counts it), over both protocols; `now()`,
+/// `random()` and a subquery over a table are planned every time and
+/// see new rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_queries_run_from_kept_plans() {
+    let root = common::scratch("ops_constant_plans").join("data");
+    let server = Server::start(&root);
+    let min = server.min.unwrap();
+    let c = server.client().await;
+    c.simple_query("CREATE TABLE t (v INT, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY")
+        .await
+        .unwrap();
+    c.simple_query("INSERT INTO t VALUES (1, '2024-01-01T00:00:00Z')")
+        .await
+        .unwrap();
+    common::wal_applied(&c).await;
+    let before = scrape(min);
+    for _ in 0..3 {
+        assert_eq!(scalar(&c, "SELECT 1 + 1 AS two").await, "2");
+    }
+    let prepared = c.prepare("SELECT 40 + 2 AS answer").await.unwrap();
+    for _ in 0..3 {
+        let rows = c.query(&prepared, &[]).await.unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 42);
+        assert_eq!(rows[0].columns()[0].name(), "answer");
+    }
+    for _ in 0..2 {
+        let (code, body) = get(server.url("/exec?query=select%201")).await;
+        assert_eq!(code, 200);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["columns"][0]["name"], "1");
+        assert_eq!(body["dataset"], serde_json::json!([[1]]));
+    }
+    let first = scalar(&c, "SELECT now()").await;
+    let second = scalar(&c, "SELECT now()").await;
+    assert!(second > first, "{first} then {second}");
+    let draws: std::collections::BTreeSet<String> =
+        futures::future::join_all((0..4).map(|_| scalar(&c, "SELECT random()")))
+            .await
+            .into_iter()
+            .collect();
+    assert!(draws.len() > 1, "{draws:?}");
+    assert_eq!(scalar(&c, "SELECT (SELECT count(*) FROM t)").await, "1");
+    c.simple_query("INSERT INTO t VALUES (2, '2024-01-01T00:00:01Z')")
+        .await
+        .unwrap();
+    common::wal_applied(&c).await;
+    assert_eq!(scalar(&c, "SELECT (SELECT count(*) FROM t)").await, "2");
+    let after = scrape(min);
+    // Second and third runs of each of the three texts; nothing else.
+    assert_eq!(
+        after["sluice_plans_reused_total{}"] - before["sluice_plans_reused_total{}"],
+        5.0
+    );
+    server.stop();
+}
+
 /// `count|sum|max ts` of each table, through our SQL.
 async fn summary(c: &tokio_postgres::Client, tables: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
