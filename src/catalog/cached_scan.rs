@@ -14,8 +14,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{BooleanArray, BooleanBufferBuilder};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::compute::{FilterBuilder, prep_null_mask_filter};
+use datafusion::arrow::compute::{FilterBuilder, filter_record_batch, prep_null_mask_filter};
 use datafusion::arrow::datatypes::{
     DataType, FieldRef, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -247,6 +249,10 @@ impl Reads {
             }
         };
         let mut out = Vec::new();
+        // Rows a condition kept, joined into batches of about a chunk:
+        // a few rows per chunk handed on as they are would cost every
+        // operator above its per-batch work per chunk.
+        let mut kept = Kept::default();
         let mut end = 0;
         for (c, &len) in lengths.iter().enumerate() {
             let first = end;
@@ -279,7 +285,7 @@ impl Reads {
                     Some(condition) => {
                         let read = condition.at.iter().map(|&i| cut(&columns[i])).collect();
                         if let Some(b) = self.filtered(condition, read, outputs, n)? {
-                            out.push(b);
+                            kept.push(b, &self.schema, &mut out)?;
                         }
                     }
                 }
@@ -289,6 +295,7 @@ impl Reads {
                 break;
             }
         }
+        kept.flush(&self.schema, &mut out)?;
         Ok(out)
     }
 }
@@ -311,37 +318,121 @@ impl Reads {
         outputs: Vec<ArrayRef>,
         rows: usize,
     ) -> datafusion::error::Result<Option<RecordBatch>> {
-        let batch = RecordBatch::try_new_with_options(
-            Arc::clone(&condition.schema),
-            read,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )?;
-        let mask = condition.predicate.evaluate(&batch)?.into_array(rows)?;
-        let Some(mask) = mask.as_boolean_opt() else {
-            return Err(DataFusionError::Internal(format!(
-                "a scan condition gave {} where booleans were expected",
-                mask.data_type()
-            )));
-        };
-        // NULL is not true: the row goes.
-        let mask = match mask.null_count() {
-            0 => mask.clone(),
-            _ => prep_null_mask_filter(mask),
-        };
-        let kept = mask.true_count();
-        if kept == 0 {
+        let Some(mask) = passing(condition, read, rows)? else {
             return Ok(None);
-        }
+        };
+        let kept = mask.count_set_bits();
         if kept == rows {
             return Ok(Some(self.batch(outputs, rows)?));
         }
-        let filter = FilterBuilder::new(&mask).optimize().build();
+        let filter = FilterBuilder::new(&BooleanArray::new(mask, None))
+            .optimize()
+            .build();
         let arrays = outputs
             .iter()
             .map(|a| filter.filter(a))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(self.batch(arrays, kept)?))
     }
+}
+
+/// Filtered batches waiting to be joined into one of about [`CHUNK_ROWS`].
+#[derive(Default)]
+struct Kept {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl Kept {
+    fn push(
+        &mut self,
+        batch: RecordBatch,
+        schema: &SchemaRef,
+        out: &mut Vec<RecordBatch>,
+    ) -> datafusion::error::Result<()> {
+        self.rows += batch.num_rows();
+        self.batches.push(batch);
+        if self.rows >= CHUNK_ROWS {
+            self.flush(schema, out)?;
+        }
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        schema: &SchemaRef,
+        out: &mut Vec<RecordBatch>,
+    ) -> datafusion::error::Result<()> {
+        match self.batches.len() {
+            0 => {}
+            1 => out.extend(self.batches.pop()),
+            _ => out.push(datafusion::arrow::compute::concat_batches(
+                schema,
+                &self.batches,
+            )?),
+        }
+        self.batches.clear();
+        self.rows = 0;
+        Ok(())
+    }
+}
+
+/// Which of `rows` rows pass every conjunct, `None` when none does. Each
+/// conjunct is evaluated on the rows the ones before it kept, and its
+/// answer is spread back over the rows it was asked about: DataFusion's
+/// AND does the same for a left side that keeps under a fifth of the rows
+/// but spreads the answer back one run of kept rows at a time, which was
+/// a fifth of a one-host `SELECT *` query's time.
+fn passing(
+    condition: &Condition,
+    read: Vec<ArrayRef>,
+    rows: usize,
+) -> datafusion::error::Result<Option<BooleanBuffer>> {
+    let mut batch = RecordBatch::try_new_with_options(
+        Arc::clone(&condition.schema),
+        read,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?;
+    // `None`: every row so far.
+    let mut mask: Option<BooleanBuffer> = None;
+    for (i, conjunct) in condition.conjuncts.iter().enumerate() {
+        let answer = conjunct.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let Some(answer) = answer.as_boolean_opt() else {
+            return Err(DataFusionError::Internal(format!(
+                "a scan condition gave {} where booleans were expected",
+                answer.data_type()
+            )));
+        };
+        // NULL is not true: the row goes.
+        let answer = match answer.null_count() {
+            0 => answer.clone(),
+            _ => prep_null_mask_filter(answer),
+        };
+        let kept = answer.true_count();
+        if kept == 0 {
+            return Ok(None);
+        }
+        if kept == answer.len() {
+            continue;
+        }
+        mask = Some(match mask {
+            None => answer.values().clone(),
+            Some(before) => {
+                let mut after = BooleanBufferBuilder::new(rows);
+                after.append_n(rows, false);
+                for (j, row) in before.set_indices().enumerate() {
+                    if answer.value(j) {
+                        after.set_bit(row, true);
+                    }
+                }
+                after.finish()
+            }
+        });
+        if i + 1 < condition.conjuncts.len() {
+            batch = filter_record_batch(&batch, &answer)?;
+        }
+    }
+    Ok(Some(mask.unwrap_or_else(|| BooleanBuffer::new_set(rows))))
 }
 
 /// `chunks` cut again into arrays of `lengths` rows.
@@ -515,7 +606,7 @@ impl DisplayAs for CachedScanExec {
             write!(f, ", output_ordering=[{ordering}]")?;
         }
         if let Some(condition) = &self.reads.condition {
-            write!(f, ", predicate={}", condition.predicate)?;
+            write!(f, ", predicate={condition}")?;
         }
         if self.reads.ts.is_some() {
             write!(
@@ -624,6 +715,73 @@ impl ExecutionPlan for CachedScanExec {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
+    use datafusion::common::ScalarValue;
+
+    /// Conjuncts evaluated one after the other on the rows the earlier
+    /// ones kept select what the whole AND selects: a SYMBOL equality
+    /// first, a comparison with NULLs second; one that keeps every row,
+    /// and one that keeps none.
+    #[test]
+    fn conjuncts_one_after_the_other_keep_what_and_keeps() {
+        use datafusion::arrow::array::{DictionaryArray, Float64Array};
+        use datafusion::arrow::datatypes::{Field, Int32Type, Schema};
+        use datafusion::logical_expr::Operator;
+        use datafusion::physical_expr::expressions::{binary, col, lit};
+        let rows = 20_000;
+        let names: Vec<String> = (0..rows).map(|i| format!("host_{}", i % 37)).collect();
+        let hosts: DictionaryArray<Int32Type> = names.iter().map(|n| Some(n.as_str())).collect();
+        let values: Float64Array = (0..rows)
+            .map(|i| (i % 11 != 0).then_some((i * 7 % 100) as f64))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("hostname", hosts.data_type().clone(), false),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        let host = |h: &str| {
+            binary(
+                col("hostname", &schema).unwrap(),
+                Operator::Eq,
+                lit(ScalarValue::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(ScalarValue::from(h)),
+                )),
+                &schema,
+            )
+            .unwrap()
+        };
+        let above =
+            |x: f64| binary(col("v", &schema).unwrap(), Operator::Gt, lit(x), &schema).unwrap();
+        let read: Vec<ArrayRef> = vec![Arc::new(hosts), Arc::new(values.clone())];
+        let run = |conjuncts: Vec<Arc<dyn PhysicalExpr>>| {
+            let condition = Condition {
+                at: vec![0, 1],
+                schema: Arc::clone(&schema),
+                conjuncts,
+            };
+            passing(&condition, read.clone(), rows)
+                .unwrap()
+                .map(|m| m.set_indices().collect::<Vec<_>>())
+        };
+        let expected = |host: usize, x: f64| -> Vec<usize> {
+            (0..rows)
+                .filter(|i| i % 37 == host && values.is_valid(*i) && values.value(*i) > x)
+                .collect()
+        };
+        assert_eq!(
+            run(vec![host("host_5"), above(50.0)]),
+            Some(expected(5, 50.0))
+        );
+        assert_eq!(
+            run(vec![above(50.0), host("host_5")]),
+            Some(expected(5, 50.0))
+        );
+        // Every row passes the first: the second alone decides.
+        assert_eq!(
+            run(vec![above(-1.0), host("host_3")]),
+            Some(expected(3, -1.0))
+        );
+        assert_eq!(run(vec![host("host_99"), above(50.0)]), None);
+    }
 
     fn file(rows: u64, min: i64, max: i64) -> DataFile {
         DataFile::spanning("p/f.parquet", rows, min, max)

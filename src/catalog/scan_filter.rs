@@ -16,7 +16,7 @@ use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::Expr;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -75,7 +75,51 @@ pub struct ScanFilter {
 pub struct Condition {
     pub at: Vec<usize>,
     pub schema: SchemaRef,
-    pub predicate: Arc<dyn PhysicalExpr>,
+    /// The conditions ANDed, the likeliest to keep few rows first: each
+    /// is evaluated on the rows the ones before it kept.
+    pub conjuncts: Vec<Arc<dyn PhysicalExpr>>,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.conjuncts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" AND ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a condition goes among a scan's conjuncts: an equality or IN
+/// list on a SYMBOL column first (one host among hundreds), other
+/// equalities and IN lists next, the rest (ranges, LIKE) last; the
+/// query's order otherwise.
+fn selectivity_rank(e: &Expr, schema: &datafusion::arrow::datatypes::Schema) -> u8 {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let symbol = |c: &Expr| match c {
+        Expr::Column(c) => schema.field_with_name(&c.name).is_ok_and(|f| {
+            matches!(
+                f.data_type(),
+                datafusion::arrow::datatypes::DataType::Dictionary(..)
+            )
+        }),
+        _ => false,
+    };
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) if symbol(left) || symbol(right) => 0,
+        Expr::InList(l) if !l.negated && symbol(&l.expr) => 0,
+        Expr::BinaryExpr(BinaryExpr {
+            op: Operator::Eq, ..
+        }) => 1,
+        Expr::InList(l) if !l.negated => 1,
+        _ => 2,
+    }
 }
 
 impl ScanFilter {
@@ -126,24 +170,29 @@ impl ScanFilter {
         let rest = own
             .into_iter()
             .filter(|f| !ts.is_some_and(|ts| TsRange::covers(f, ts)));
-        let condition = match conjunction(rest) {
-            None => None,
-            Some(rest) => {
+        let mut rest: Vec<Expr> = rest.flat_map(split_conjunction_owned).collect();
+        let condition = match rest.is_empty() {
+            true => None,
+            false => {
                 let mut used: Vec<usize> = Vec::new();
-                for c in rest.column_refs() {
+                for c in rest.iter().flat_map(|e| e.column_refs()) {
                     let i = schema.index_of(&c.name)?;
                     if !used.contains(&i) {
                         used.push(i);
                     }
                 }
                 let own: SchemaRef = Arc::new(schema.project(&used)?);
+                rest.sort_by_key(|e| selectivity_rank(e, &own));
+                let read = DFSchema::try_from(Arc::clone(&own))?;
                 Some(Condition {
                     at: used
                         .iter()
                         .map(|i| columns.iter().position(|c| c == i).unwrap_or_default())
                         .collect(),
-                    predicate: state
-                        .create_physical_expr(rest, &DFSchema::try_from(Arc::clone(&own))?)?,
+                    conjuncts: rest
+                        .into_iter()
+                        .map(|e| state.create_physical_expr(e, &read))
+                        .collect::<datafusion::error::Result<_>>()?,
                     schema: own,
                 })
             }
