@@ -196,6 +196,9 @@ impl Wal {
     /// Writes one record (not yet durable); its sequence number and the
     /// byte count that makes it durable.
     fn write(&self, batch: RecordBatch) -> Result<(u64, u64)> {
+        // Encoded before the lock: writers at the same moment encode side
+        // by side and hold the log only to number and append.
+        let mut record = wal::unsealed(&batch)?;
         let mut inner = self.inner.lock().expect("wal");
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::CommitConflict {
@@ -211,7 +214,7 @@ impl Wal {
             });
         }
         let seq = inner.next_seq;
-        let record = wal::encode(seq, &batch)?;
+        wal::seal(seq, &mut record)?;
         if !inner.segment.fits(record.len()) {
             // The full segment is made durable whole before the next one
             // takes records, so durability stays one byte count.

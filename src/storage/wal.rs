@@ -36,6 +36,15 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
 
 /// One record's bytes: its frame and `batch` as Arrow IPC.
 pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut record = unsealed(batch)?;
+    seal(seq, &mut record)?;
+    Ok(record)
+}
+
+/// A record before its sequence number is known: room for the frame,
+/// then `batch` as Arrow IPC. Made before the log is locked, so that
+/// writers encode their rows at the same time; [`seal`] finishes it.
+pub fn unsealed(batch: &RecordBatch) -> Result<Vec<u8>> {
     // The payload is written after room for the header, which is filled
     // in once its length and checksum are known: one buffer, no copy.
     // Sized for the rows and the schema message up front: growing from
@@ -47,14 +56,20 @@ pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
         writer.write(batch)?;
         writer.finish()?;
     }
-    let len = u32::try_from(out.len() - HEADER)
-        .map_err(|_| Error::invalid("a write-ahead log record is limited to 4 GiB"))?;
-    let crc = checksum(seq, &out[HEADER..]);
-    out[..4].copy_from_slice(&MAGIC);
-    out[4..8].copy_from_slice(&len.to_le_bytes());
-    out[8..16].copy_from_slice(&seq.to_le_bytes());
-    out[16..20].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
+}
+
+/// Fills in the frame of a record from [`unsealed`] as sequence number
+/// `seq`: magic, length, sequence number and the checksum of both.
+pub fn seal(seq: u64, record: &mut [u8]) -> Result<()> {
+    let len = u32::try_from(record.len() - HEADER)
+        .map_err(|_| Error::invalid("a write-ahead log record is limited to 4 GiB"))?;
+    let crc = checksum(seq, &record[HEADER..]);
+    record[..4].copy_from_slice(&MAGIC);
+    record[4..8].copy_from_slice(&len.to_le_bytes());
+    record[8..16].copy_from_slice(&seq.to_le_bytes());
+    record[16..20].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// The segment files of `dir`, by first sequence number.
