@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use super::rows::Rows;
 use super::{Engine, Output};
 use crate::catalog::table::{RowMap, Selection};
-use crate::catalog::{Table, TableMeta};
+use crate::catalog::{ColumnMeta, Table, TableMeta};
 use crate::error::{Error, Result};
 use crate::schema::ColumnType;
 use crate::sql::ast::{AlterTable, PartitionPick, TableRef};
@@ -37,165 +37,11 @@ impl Engine {
             AlterTable::AddColumns {
                 columns,
                 if_not_exists,
-            } => {
-                for (col, position) in columns {
-                    if meta.column(&col.name).is_some() {
-                        if if_not_exists {
-                            continue;
-                        }
-                        return Err(Error::Invalid {
-                            message: format!("column '{}' already exists", col.name),
-                            position: Some(position),
-                        });
-                    }
-                    meta.columns.push(col);
-                }
-                meta.validate()?;
-                // Files without the column read it as NULL: none changes.
-                t.change(meta, |_| Ok(Selection::default()), unchanged())
-                    .await?;
-            }
-            AlterTable::DropColumns(names) => {
-                for (name, position) in &names {
-                    let i = column_at(&meta, name, *position)?;
-                    let col = meta.columns[i].name.clone();
-                    if meta.timestamp.as_deref() == Some(col.as_str()) {
-                        return Err(Error::Invalid {
-                            message: format!("cannot drop the designated timestamp [column={col}]"),
-                            position: Some(*position),
-                        });
-                    }
-                    if meta.dedup_keys.contains(&col) {
-                        return Err(Error::Invalid {
-                            message: format!(
-                                "cannot drop a deduplication key; DEDUP DISABLE first [column={col}]"
-                            ),
-                            position: Some(*position),
-                        });
-                    }
-                    meta.columns.remove(i);
-                }
-                meta.validate()?;
-                // The files lose the column, so a column added later under
-                // the same name does not bring old values back.
-                let schema = meta.arrow_schema();
-                t.change(
-                    meta,
-                    Selection::rewrite_all,
-                    Box::new(move |b| reshaped(&b, &schema)),
-                )
-                .await?;
-            }
-            AlterTable::RenameColumn { from, to } => {
-                let i = column_at(&meta, &from.0, from.1)?;
-                if meta.column_index(&to).is_some_and(|j| j != i) {
-                    return Err(Error::DuplicateColumn { column: to });
-                }
-                let old = meta.columns[i].name.clone();
-                if meta.timestamp.as_deref() == Some(old.as_str()) {
-                    meta.timestamp = Some(to.clone());
-                }
-                for k in meta.dedup_keys.iter_mut().filter(|k| **k == old) {
-                    *k = to.clone();
-                }
-                meta.columns[i].name = to;
-                meta.validate()?;
-                // Same positions and types, new names.
-                let schema = meta.arrow_schema();
-                t.change(
-                    meta,
-                    Selection::rewrite_all,
-                    Box::new(move |b| {
-                        let n = b.num_rows() as u64;
-                        Ok((
-                            RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec())?,
-                            n,
-                        ))
-                    }),
-                )
-                .await?;
-            }
-            AlterTable::ColumnType { column, ty } => {
-                let i = column_at(&meta, &column.0, column.1)?;
-                let col = meta.columns[i].clone();
-                if meta.timestamp.as_deref() == Some(col.name.as_str()) {
-                    return Err(Error::Invalid {
-                        message: format!(
-                            "cannot change the type of the designated timestamp [column={}]",
-                            col.name
-                        ),
-                        position: Some(column.1),
-                    });
-                }
-                if col.ty == ty {
-                    return Ok(Output::ddl("ALTER TABLE"));
-                }
-                meta.columns[i].ty = ty;
-                if ty != ColumnType::Symbol {
-                    meta.columns[i].indexed = false;
-                }
-                meta.validate()?;
-                let schema = meta.arrow_schema();
-                let (name, from) = (col.name.clone(), col.ty);
-                t.change(
-                    meta,
-                    Selection::rewrite_all,
-                    Box::new(move |b| {
-                        let old = b.column(i);
-                        let new = cast(old, schema.field(i).data_type())?;
-                        check_kept(&name, from, ty, old, &new)?;
-                        let mut columns = b.columns().to_vec();
-                        columns[i] = new;
-                        let n = b.num_rows() as u64;
-                        Ok((RecordBatch::try_new(Arc::clone(&schema), columns)?, n))
-                    }),
-                )
-                .await?;
-            }
-            AlterTable::Index { column, add } => {
-                let i = column_at(&meta, &column.0, column.1)?;
-                let col = &meta.columns[i];
-                if col.ty != ColumnType::Symbol {
-                    return Err(Error::Invalid {
-                        message: format!(
-                            "indexes are only supported for SYMBOL columns [column={}]",
-                            col.name
-                        ),
-                        position: Some(column.1),
-                    });
-                }
-                if col.indexed == add {
-                    return Err(Error::Invalid {
-                        message: format!(
-                            "column {} [column={}]",
-                            if add {
-                                "is already indexed"
-                            } else {
-                                "is not indexed"
-                            },
-                            col.name
-                        ),
-                        position: Some(column.1),
-                    });
-                }
-                meta.columns[i].indexed = add;
-                if add {
-                    // Every file is written again with the column's bloom
-                    // filters; a dropped index leaves them (unused, small).
-                    t.change(
-                        meta,
-                        Selection::rewrite_all,
-                        Box::new(|b| {
-                            let n = b.num_rows() as u64;
-                            Ok((b, n))
-                        }),
-                    )
-                    .await?;
-                } else {
-                    t.change(meta, |_| Ok(Selection::default()), unchanged())
-                        .await?;
-                }
-            }
+            } => add_columns(&t, meta, columns, if_not_exists).await?,
+            AlterTable::DropColumns(names) => drop_columns(&t, meta, names).await?,
+            AlterTable::RenameColumn { from, to } => rename_column(&t, meta, from, to).await?,
+            AlterTable::ColumnType { column, ty } => column_type(&t, meta, column, ty).await?,
+            AlterTable::Index { column, add } => set_index(&t, meta, column, add).await?,
             AlterTable::DropPartitions(pick) => {
                 let dropped = self.partitions_picked(&t, &meta, pick)?;
                 t.change(
@@ -470,6 +316,204 @@ impl Engine {
             vec![batch],
         )))
     }
+}
+
+/// ADD COLUMN: files without the column read it as NULL, so none changes.
+async fn add_columns(
+    t: &Arc<Table>,
+    mut meta: TableMeta,
+    columns: Vec<(ColumnMeta, usize)>,
+    if_not_exists: bool,
+) -> Result<()> {
+    for (col, position) in columns {
+        if meta.column(&col.name).is_some() {
+            if if_not_exists {
+                continue;
+            }
+            return Err(Error::Invalid {
+                message: format!("column '{}' already exists", col.name),
+                position: Some(position),
+            });
+        }
+        meta.columns.push(col);
+    }
+    meta.validate()?;
+    // Files without the column read it as NULL: none changes.
+    t.change(meta, |_| Ok(Selection::default()), unchanged())
+        .await?;
+    Ok(())
+}
+
+/// DROP COLUMN: every file is written again without the columns.
+async fn drop_columns(
+    t: &Arc<Table>,
+    mut meta: TableMeta,
+    names: Vec<(String, usize)>,
+) -> Result<()> {
+    for (name, position) in &names {
+        let i = column_at(&meta, name, *position)?;
+        let col = meta.columns[i].name.clone();
+        if meta.timestamp.as_deref() == Some(col.as_str()) {
+            return Err(Error::Invalid {
+                message: format!("cannot drop the designated timestamp [column={col}]"),
+                position: Some(*position),
+            });
+        }
+        if meta.dedup_keys.contains(&col) {
+            return Err(Error::Invalid {
+                message: format!(
+                    "cannot drop a deduplication key; DEDUP DISABLE first [column={col}]"
+                ),
+                position: Some(*position),
+            });
+        }
+        meta.columns.remove(i);
+    }
+    meta.validate()?;
+    // The files lose the column, so a column added later under
+    // the same name does not bring old values back.
+    let schema = meta.arrow_schema();
+    t.change(
+        meta,
+        Selection::rewrite_all,
+        Box::new(move |b| reshaped(&b, &schema)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// RENAME COLUMN, with the designated timestamp and dedup keys it names.
+async fn rename_column(
+    t: &Arc<Table>,
+    mut meta: TableMeta,
+    from: (String, usize),
+    to: String,
+) -> Result<()> {
+    let i = column_at(&meta, &from.0, from.1)?;
+    if meta.column_index(&to).is_some_and(|j| j != i) {
+        return Err(Error::DuplicateColumn { column: to });
+    }
+    let old = meta.columns[i].name.clone();
+    if meta.timestamp.as_deref() == Some(old.as_str()) {
+        meta.timestamp = Some(to.clone());
+    }
+    for k in meta.dedup_keys.iter_mut().filter(|k| **k == old) {
+        *k = to.clone();
+    }
+    meta.columns[i].name = to;
+    meta.validate()?;
+    // Same positions and types, new names.
+    let schema = meta.arrow_schema();
+    t.change(
+        meta,
+        Selection::rewrite_all,
+        Box::new(move |b| {
+            let n = b.num_rows() as u64;
+            Ok((
+                RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec())?,
+                n,
+            ))
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// ALTER COLUMN … TYPE: every value cast, none silently changed.
+async fn column_type(
+    t: &Arc<Table>,
+    mut meta: TableMeta,
+    column: (String, usize),
+    ty: ColumnType,
+) -> Result<()> {
+    let i = column_at(&meta, &column.0, column.1)?;
+    let col = meta.columns[i].clone();
+    if meta.timestamp.as_deref() == Some(col.name.as_str()) {
+        return Err(Error::Invalid {
+            message: format!(
+                "cannot change the type of the designated timestamp [column={}]",
+                col.name
+            ),
+            position: Some(column.1),
+        });
+    }
+    if col.ty == ty {
+        return Ok(());
+    }
+    meta.columns[i].ty = ty;
+    if ty != ColumnType::Symbol {
+        meta.columns[i].indexed = false;
+    }
+    meta.validate()?;
+    let schema = meta.arrow_schema();
+    let (name, from) = (col.name.clone(), col.ty);
+    t.change(
+        meta,
+        Selection::rewrite_all,
+        Box::new(move |b| {
+            let old = b.column(i);
+            let new = cast(old, schema.field(i).data_type())?;
+            check_kept(&name, from, ty, old, &new)?;
+            let mut columns = b.columns().to_vec();
+            columns[i] = new;
+            let n = b.num_rows() as u64;
+            Ok((RecordBatch::try_new(Arc::clone(&schema), columns)?, n))
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// ADD INDEX / DROP INDEX on a SYMBOL column.
+async fn set_index(
+    t: &Arc<Table>,
+    mut meta: TableMeta,
+    column: (String, usize),
+    add: bool,
+) -> Result<()> {
+    let i = column_at(&meta, &column.0, column.1)?;
+    let col = &meta.columns[i];
+    if col.ty != ColumnType::Symbol {
+        return Err(Error::Invalid {
+            message: format!(
+                "indexes are only supported for SYMBOL columns [column={}]",
+                col.name
+            ),
+            position: Some(column.1),
+        });
+    }
+    if col.indexed == add {
+        return Err(Error::Invalid {
+            message: format!(
+                "column {} [column={}]",
+                if add {
+                    "is already indexed"
+                } else {
+                    "is not indexed"
+                },
+                col.name
+            ),
+            position: Some(column.1),
+        });
+    }
+    meta.columns[i].indexed = add;
+    if add {
+        // Every file is written again with the column's bloom
+        // filters; a dropped index leaves them (unused, small).
+        t.change(
+            meta,
+            Selection::rewrite_all,
+            Box::new(|b| {
+                let n = b.num_rows() as u64;
+                Ok((b, n))
+            }),
+        )
+        .await?;
+    } else {
+        t.change(meta, |_| Ok(Selection::default()), unchanged())
+            .await?;
+    }
+    Ok(())
 }
 
 /// QuestDB's `table_partitions('t')`: SHOW PARTITIONS as a relation, to

@@ -47,6 +47,16 @@ pub(super) fn constant_text(name: &str, value: String) -> datafusion::logical_ex
 /// Registers the session functions on `ctx` (replacing DataFusion's own
 /// `version()`, which does not name PostgreSQL).
 pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
+    privileges_and_definitions(ctx);
+    text_functions(ctx);
+    session_settings(ctx);
+    catalog_lookups(ctx, catalog);
+    scalars_in_from(ctx);
+}
+
+/// Privileges, comments and the definitions of objects that do not exist
+/// here (constraints, indexes): constants.
+fn privileges_and_definitions(ctx: &SessionContext) {
     // The one user may do everything, and nothing has a comment: these
     // take arguments of any type (names or oids) and answer one value.
     for (name, arity, value) in [
@@ -83,106 +93,46 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             value: ScalarValue::Utf8(None),
         }));
     }
+    // Every type is a pg_catalog type, on the search path.
+    ctx.register_udf(ScalarUDF::from(Constant {
+        name: "pg_type_is_visible",
+        signature: Signature::any(1, Volatility::Stable),
+        value: ScalarValue::Boolean(Some(true)),
+    }));
+}
+
+/// Text helpers drivers and psql call: LIKE escapes, identifiers, ACLs
+/// and stored expressions.
+fn text_functions(ctx: &SessionContext) {
     ctx.register_udf(create_udf(
         "sluice_like_escape",
         vec![DataType::Utf8, DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let rows = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(a) => Some(a.len()),
-                    _ => None,
-                })
-                .unwrap_or(1);
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let patterns = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[0].as_ref());
-            let escapes = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[1].as_ref());
-            let out: StringArray = (0..rows)
-                .map(|i| {
-                    (!patterns.is_null(i) && !escapes.is_null(i))
-                        .then(|| like_pattern_with_backslash(patterns.value(i), escapes.value(i)))
-                })
-                .collect();
-            Ok(
-                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-                } else {
-                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
-                },
-            )
-        }),
+        Arc::new(like_escape),
     ));
     ctx.register_udf(create_udf(
         "quote_ident",
         vec![DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let quote = |s: &str| {
-                let plain = s
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                    && s.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-                if plain {
-                    s.to_string()
-                } else {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                }
-            };
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
-                    ColumnarValue::Scalar(ScalarValue::Utf8(v.as_deref().map(quote)))
-                }
-                ColumnarValue::Array(a) => {
-                    let strings = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
-                    let out: StringArray = strings.iter().map(|v| v.map(quote)).collect();
-                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
-                }
-                other => other.clone(),
-            })
-        }),
+        Arc::new(quote_ident),
     ));
-    // PostgreSQL's current_setting(name [, missing_ok]): the settings
-    // pg_settings and SHOW answer with (Grafana asks for
-    // server_version_num and search_path). An unknown name is an error,
-    // or NULL with missing_ok.
     ctx.register_udf(create_udf(
-        "current_setting",
+        "parse_ident",
         vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let setting = |name: &str| -> datafusion::error::Result<Option<String>> {
-                match crate::sys::pg_catalog::pg_settings::value_of(name) {
-                    Some(v) => Ok(Some(v.to_string())),
-                    None => Err(datafusion::error::DataFusionError::Plan(format!(
-                        "unrecognized configuration parameter \"{name}\""
-                    ))),
-                }
-            };
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
-                    ColumnarValue::Scalar(ScalarValue::Utf8(match v.as_deref() {
-                        Some(name) => setting(name)?,
-                        None => None,
-                    }))
-                }
-                ColumnarValue::Array(a) => {
-                    let names = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
-                    let out: StringArray = names
-                        .iter()
-                        .map(|v| v.map(setting).transpose().map(Option::flatten))
-                        .collect::<datafusion::error::Result<_>>()?;
-                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
-                }
-                other => other.clone(),
-            })
-        }),
+        DataType::List(Arc::new(
+            datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+        )),
+        Volatility::Immutable,
+        Arc::new(parse_ident_udf),
     ));
+    // ACL columns are text here (always NULL: no grants), so joining their
+    // elements is the text itself; psql's \l calls it on datacl.
+    ctx.register_udf(ScalarUDF::from(FirstArgument {
+        name: "array_to_string",
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
     // Expressions are stored as their text here: pg_get_expr shows it
     // (psql passes a third argument, `pretty`, which changes nothing).
     ctx.register_udf(ScalarUDF::from(FirstArgument {
@@ -192,6 +142,50 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             Volatility::Immutable,
         ),
     }));
+}
+
+/// The server's settings and names: `current_setting`, `version()`, the
+/// user, schema, database and encoding.
+fn session_settings(ctx: &SessionContext) {
+    // PostgreSQL's current_setting(name [, missing_ok]): the settings
+    // pg_settings and SHOW answer with (Grafana asks for
+    // server_version_num and search_path). An unknown name is an error,
+    // or NULL with missing_ok.
+    ctx.register_udf(create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(current_setting),
+    ));
+    ctx.register_udf(constant_text("version", version_text()));
+    // `user` and `current_user` (PostgreSQL's keywords) name the one user.
+    for name in ["current_user", "session_user"] {
+        ctx.register_udf(constant_text(
+            name,
+            crate::sys::pg_catalog::OWNER.to_string(),
+        ));
+    }
+    ctx.register_udf(constant_text(
+        "current_schema",
+        crate::catalog::DEFAULT_SCHEMA.to_string(),
+    ));
+    ctx.register_udf(constant_text(
+        "current_database",
+        crate::catalog::DATABASE.to_string(),
+    ));
+    ctx.register_udf(create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(encoding_to_char),
+    ));
+}
+
+/// Look-ups in the catalog: type names, regclass/regtype, owners and
+/// which tables the search path sees.
+fn catalog_lookups(ctx: &SessionContext, catalog: &Arc<Catalog>) {
     ctx.register_udf(create_udf(
         "format_type",
         vec![DataType::Int64, DataType::Int64],
@@ -219,46 +213,6 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             tables: CatalogTables(Arc::clone(catalog)),
         }));
     }
-    ctx.register_udf(constant_text("version", version_text()));
-    // `user` and `current_user` (PostgreSQL's keywords) name the one user.
-    for name in ["current_user", "session_user"] {
-        ctx.register_udf(constant_text(
-            name,
-            crate::sys::pg_catalog::OWNER.to_string(),
-        ));
-    }
-    ctx.register_udf(create_udf(
-        "parse_ident",
-        vec![DataType::Utf8],
-        DataType::List(Arc::new(
-            datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
-        )),
-        Volatility::Immutable,
-        Arc::new(parse_ident_udf),
-    ));
-    // A scalar function in FROM is, in PostgreSQL, a relation of one row
-    // (Grafana's `FROM string_to_array(current_setting('search_path'), ',')
-    // s`): the scalar functions clients call that way are table functions
-    // too, of one column named after the function.
-    for name in ["string_to_array"] {
-        if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(ctx, name) {
-            ctx.register_udtf(name, Arc::new(ScalarInFrom { udf }));
-        }
-    }
-    ctx.register_udf(constant_text(
-        "current_schema",
-        crate::catalog::DEFAULT_SCHEMA.to_string(),
-    ));
-    ctx.register_udf(constant_text(
-        "current_database",
-        crate::catalog::DATABASE.to_string(),
-    ));
-    // ACL columns are text here (always NULL: no grants), so joining their
-    // elements is the text itself; psql's \l calls it on datacl.
-    ctx.register_udf(ScalarUDF::from(FirstArgument {
-        name: "array_to_string",
-        signature: Signature::any(2, Volatility::Immutable),
-    }));
     // Everything is owned by, and visible to, the one user.
     ctx.register_udf(create_udf(
         "pg_get_userbyid",
@@ -291,37 +245,124 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) {
             }))
         }),
     ));
-    // Every type is a pg_catalog type, on the search path.
-    ctx.register_udf(ScalarUDF::from(Constant {
-        name: "pg_type_is_visible",
-        signature: Signature::any(1, Volatility::Stable),
-        value: ScalarValue::Boolean(Some(true)),
-    }));
-    ctx.register_udf(create_udf(
-        "pg_encoding_to_char",
-        vec![DataType::Int64],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            // Every database here is UTF8 (encoding 6).
-            let utf8 = |v: Option<i64>| v.map(|_| "UTF8".to_string());
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(ScalarValue::Int64(v)) => {
-                    ColumnarValue::Scalar(ScalarValue::Utf8(utf8(*v)))
-                }
-                ColumnarValue::Array(a) => {
-                    let ints = datafusion::arrow::array::AsArray::as_primitive::<
-                        datafusion::arrow::datatypes::Int64Type,
-                    >(a.as_ref());
-                    let out: StringArray = ints.iter().map(utf8).collect();
-                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
-                }
-                other => ColumnarValue::Scalar(ScalarValue::Utf8(
-                    (!other.data_type().is_null()).then(|| "UTF8".to_string()),
-                )),
-            })
-        }),
-    ));
+}
+
+/// Scalar functions called in FROM.
+fn scalars_in_from(ctx: &SessionContext) {
+    // A scalar function in FROM is, in PostgreSQL, a relation of one row
+    // (Grafana's `FROM string_to_array(current_setting('search_path'), ',')
+    // s`): the scalar functions clients call that way are table functions
+    // too, of one column named after the function.
+    for name in ["string_to_array"] {
+        if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(ctx, name) {
+            ctx.register_udtf(name, Arc::new(ScalarInFrom { udf }));
+        }
+    }
+}
+
+/// `sluice_like_escape(pattern, escape)`: a LIKE pattern with its ESCAPE character made a backslash.
+fn like_escape(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    let rows = args
+        .iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            _ => None,
+        })
+        .unwrap_or(1);
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let patterns = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[0].as_ref());
+    let escapes = datafusion::arrow::array::AsArray::as_string::<i32>(arrays[1].as_ref());
+    let out: StringArray = (0..rows)
+        .map(|i| {
+            (!patterns.is_null(i) && !escapes.is_null(i))
+                .then(|| like_pattern_with_backslash(patterns.value(i), escapes.value(i)))
+        })
+        .collect();
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(Arc::new(out) as ArrayRef)
+        },
+    )
+}
+
+/// `quote_ident(text)`: the identifier, double-quoted unless it is lower-case letters, digits and underscores.
+fn quote_ident(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    let quote = |s: &str| {
+        let plain = s
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if plain {
+            s.to_string()
+        } else {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+    };
+    Ok(match &args[0] {
+        ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
+            ColumnarValue::Scalar(ScalarValue::Utf8(v.as_deref().map(quote)))
+        }
+        ColumnarValue::Array(a) => {
+            let strings = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
+            let out: StringArray = strings.iter().map(|v| v.map(quote)).collect();
+            ColumnarValue::Array(Arc::new(out) as ArrayRef)
+        }
+        other => other.clone(),
+    })
+}
+
+/// `current_setting(name)`: the value pg_settings and SHOW give; an unknown name is an error.
+fn current_setting(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    let setting = |name: &str| -> datafusion::error::Result<Option<String>> {
+        match crate::sys::pg_catalog::pg_settings::value_of(name) {
+            Some(v) => Ok(Some(v.to_string())),
+            None => Err(datafusion::error::DataFusionError::Plan(format!(
+                "unrecognized configuration parameter \"{name}\""
+            ))),
+        }
+    };
+    Ok(match &args[0] {
+        ColumnarValue::Scalar(ScalarValue::Utf8(v)) => {
+            ColumnarValue::Scalar(ScalarValue::Utf8(match v.as_deref() {
+                Some(name) => setting(name)?,
+                None => None,
+            }))
+        }
+        ColumnarValue::Array(a) => {
+            let names = datafusion::arrow::array::AsArray::as_string::<i32>(a.as_ref());
+            let out: StringArray = names
+                .iter()
+                .map(|v| v.map(setting).transpose().map(Option::flatten))
+                .collect::<datafusion::error::Result<_>>()?;
+            ColumnarValue::Array(Arc::new(out) as ArrayRef)
+        }
+        other => other.clone(),
+    })
+}
+
+/// `pg_encoding_to_char(int)`: every database here is UTF8 (encoding 6).
+fn encoding_to_char(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    // Every database here is UTF8 (encoding 6).
+    let utf8 = |v: Option<i64>| v.map(|_| "UTF8".to_string());
+    Ok(match &args[0] {
+        ColumnarValue::Scalar(ScalarValue::Int64(v)) => {
+            ColumnarValue::Scalar(ScalarValue::Utf8(utf8(*v)))
+        }
+        ColumnarValue::Array(a) => {
+            let ints = datafusion::arrow::array::AsArray::as_primitive::<
+                datafusion::arrow::datatypes::Int64Type,
+            >(a.as_ref());
+            let out: StringArray = ints.iter().map(utf8).collect();
+            ColumnarValue::Array(Arc::new(out) as ArrayRef)
+        }
+        other => ColumnarValue::Scalar(ScalarValue::Utf8(
+            (!other.data_type().is_null()).then(|| "UTF8".to_string()),
+        )),
+    })
 }
 
 /// Applies `f` to every non-null integer of `arg` (NULL stays NULL).
