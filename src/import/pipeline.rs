@@ -38,29 +38,7 @@ impl Importer {
         *progress.started.lock().expect("progress") = Some(started);
         *progress.table.lock().expect("progress") = req.table.clone();
         *progress.file.lock().expect("progress") = req.file_name.clone();
-        let pool = match rayon::ThreadPoolBuilder::new()
-            .num_threads(self.settings.workers)
-            .thread_name(|i| format!("copy-worker-{i}"))
-            .build()
-        {
-            Ok(p) => p,
-            Err(e) => {
-                let job_err = ImportError::setup(format!(
-                    "Invalid worker count set [value={}]: {e}",
-                    self.settings.workers
-                ));
-                journal_row(
-                    &self.journal,
-                    id,
-                    req,
-                    None,
-                    Status::Failed,
-                    Some(job_err.to_string()),
-                    (Some(0), Some(0), 0),
-                );
-                return Err(job_err);
-            }
-        };
+        let pool = self.worker_pool(id, req)?;
         let job = Job {
             id,
             req,
@@ -91,49 +69,62 @@ impl Importer {
         let errors = job.errors.count();
         // The final log row goes last: a client that polls the log and
         // sees it finds the error rows written and the slot free.
-        let (out, status, message, counts) = match result {
-            Ok(mut s) => {
-                s.id = id.to_string();
-                s.seconds = started.elapsed().as_secs_f64();
-                s.phases = job.phases.lock().expect("phases").clone();
-                tracing::info!(
-                    import = id,
-                    table = %req.table,
-                    rows = s.rows_imported,
-                    errors,
-                    seconds = s.seconds,
-                    "import finished"
+        let (mut out, status, message, counts) = outcome(&job, started, result, errors);
+        self.keep_rows_and_history(&job, &mut out);
+        progress.errors.store(errors, Ordering::Relaxed);
+        if !req.options.dry_run {
+            count_end(status, progress, errors);
+        }
+        *progress.outcome.lock().expect("progress") = Some(status);
+        // From here the slot counts as free (`reserve` waits for it).
+        progress.done.store(true, Ordering::Release);
+        job.log(None, status, message, counts);
+        let _ = self.journal.trim();
+        out
+    }
+
+    /// The rayon pool an import's workers run on (`cairo.sql.copy.worker.count`).
+    fn worker_pool(
+        &self,
+        id: &str,
+        req: &ImportRequest,
+    ) -> std::result::Result<rayon::ThreadPool, ImportError> {
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.settings.workers)
+            .thread_name(|i| format!("copy-worker-{i}"))
+            .build()
+        {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                let job_err = ImportError::setup(format!(
+                    "Invalid worker count set [value={}]: {e}",
+                    self.settings.workers
+                ));
+                journal_row(
+                    &self.journal,
+                    id,
+                    req,
+                    None,
+                    Status::Failed,
+                    Some(job_err.to_string()),
+                    (Some(0), Some(0), 0),
                 );
-                let counts = (
-                    Some(s.rows_handled as i64),
-                    Some(s.rows_imported as i64),
-                    errors as i64,
-                );
-                let note = s.note.clone();
-                (Ok(s), Status::Finished, note, counts)
+                Err(job_err)
             }
-            Err((e, handled)) => {
-                let status = if e.is_cancel() {
-                    Status::Cancelled
-                } else {
-                    Status::Failed
-                };
-                tracing::warn!(
-                    import = id,
-                    table = %req.table,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "import {}: {e}",
-                    status.as_str()
-                );
-                let message = Some(e.to_string());
-                let counts = (Some(handled as i64), Some(0), errors as i64);
-                (Err(e), status, message, counts)
-            }
-        };
-        let mut rows = self.error_rows(&job);
+        }
+    }
+
+    /// The rows an import rejected, into `sys.text_import_errors` (or a dry
+    /// run's report), and what its commit loaded, into the copy history.
+    fn keep_rows_and_history(
+        &self,
+        job: &Job<'_>,
+        out: &mut std::result::Result<Summary, ImportError>,
+    ) {
+        let (id, req) = (job.id, job.req);
+        let mut rows = self.error_rows(job);
         rows.append(&mut job.file_errors.lock().expect("file errors"));
-        let mut out = out;
-        match &mut out {
+        match out {
             Ok(Summary {
                 dry_run: Some(report),
                 ..
@@ -151,11 +142,11 @@ impl Importer {
         drop(job.local_input.lock().expect("source").take());
         // What the commit loaded, before the final row (a client that sees
         // it finds the history written).
-        if let Ok(s) = &out
+        if let Ok(s) = &*out
             && !req.options.dry_run
         {
             if job.history.lock().expect("history").is_empty() {
-                job.record(&job, s.rows_imported, Status::Finished);
+                job.record(job, s.rows_imported, Status::Finished);
             }
             let ts = now_micros();
             let rows: Vec<_> = std::mem::take(&mut *job.history.lock().expect("history"))
@@ -166,32 +157,7 @@ impl Importer {
                 tracing::warn!(import = id, "could not write the copy history: {e}");
             }
         }
-        progress.errors.store(errors, Ordering::Relaxed);
-        if !req.options.dry_run {
-            use crate::metrics::ImportEnd;
-            let end = match status {
-                Status::Finished | Status::Skipped => Some(ImportEnd::Finished),
-                Status::Failed => Some(ImportEnd::Failed),
-                Status::Cancelled => Some(ImportEnd::Cancelled),
-                Status::Started => None,
-            };
-            if let Some(end) = end {
-                crate::metrics::metrics().import_ended(
-                    end,
-                    progress.rows_imported.load(Ordering::Relaxed),
-                    progress.bytes_done.load(Ordering::Relaxed),
-                    errors,
-                );
-            }
-        }
-        *progress.outcome.lock().expect("progress") = Some(status);
-        // From here the slot counts as free (`reserve` waits for it).
-        progress.done.store(true, Ordering::Release);
-        job.log(None, status, message, counts);
-        let _ = self.journal.trim();
-        out
     }
-
     /// The kept error rows with their line numbers, in file order: for
     /// `sys.text_import_errors`, or a dry run's report.
     pub(super) fn error_rows(&self, job: &Job<'_>) -> Vec<ErrorRow> {
@@ -578,5 +544,82 @@ pub(super) fn empty(job: &Job<'_>) -> Summary {
             job.req.file_name
         )),
         ..Summary::default()
+    }
+}
+
+/// How an import ended: its summary or error, its final status, message
+/// and row counts (handled, imported, rejected).
+type Outcome = (
+    std::result::Result<Summary, ImportError>,
+    Status,
+    Option<String>,
+    (Option<i64>, Option<i64>, i64),
+);
+
+/// The [`Outcome`] of a pipeline's result, logged.
+fn outcome(
+    job: &Job<'_>,
+    started: Instant,
+    result: std::result::Result<Summary, (ImportError, u64)>,
+    errors: u64,
+) -> Outcome {
+    let (id, req) = (job.id, job.req);
+    match result {
+        Ok(mut s) => {
+            s.id = id.to_string();
+            s.seconds = started.elapsed().as_secs_f64();
+            s.phases = job.phases.lock().expect("phases").clone();
+            tracing::info!(
+                import = id,
+                table = %req.table,
+                rows = s.rows_imported,
+                errors,
+                seconds = s.seconds,
+                "import finished"
+            );
+            let counts = (
+                Some(s.rows_handled as i64),
+                Some(s.rows_imported as i64),
+                errors as i64,
+            );
+            let note = s.note.clone();
+            (Ok(s), Status::Finished, note, counts)
+        }
+        Err((e, handled)) => {
+            let status = if e.is_cancel() {
+                Status::Cancelled
+            } else {
+                Status::Failed
+            };
+            tracing::warn!(
+                import = id,
+                table = %req.table,
+                seconds = started.elapsed().as_secs_f64(),
+                "import {}: {e}",
+                status.as_str()
+            );
+            let message = Some(e.to_string());
+            let counts = (Some(handled as i64), Some(0), errors as i64);
+            (Err(e), status, message, counts)
+        }
+    }
+}
+
+/// The import's end in the process's counters.
+fn count_end(status: Status, progress: &Progress, errors: u64) {
+    use crate::metrics::ImportEnd;
+    let end = match status {
+        Status::Finished | Status::Skipped => Some(ImportEnd::Finished),
+        Status::Failed => Some(ImportEnd::Failed),
+        Status::Cancelled => Some(ImportEnd::Cancelled),
+        Status::Started => None,
+    };
+    if let Some(end) = end {
+        crate::metrics::metrics().import_ended(
+            end,
+            progress.rows_imported.load(Ordering::Relaxed),
+            progress.bytes_done.load(Ordering::Relaxed),
+            errors,
+        );
     }
 }
