@@ -226,14 +226,7 @@ fn numeric(u: &Unit) -> bool {
 
 impl Pattern {
     pub fn compile(text: &str) -> Result<Pattern, String> {
-        let epoch = match text.to_ascii_lowercase().as_str() {
-            "epoch_s" => Some(1_000_000_000),
-            "epoch_ms" => Some(1_000_000),
-            "epoch_us" => Some(1_000),
-            "epoch_ns" => Some(1),
-            _ => None,
-        };
-        if let Some(scale) = epoch {
+        if let Some(scale) = epoch_scale(text) {
             return Ok(Pattern {
                 text: text.to_string(),
                 units: Vec::new(),
@@ -253,85 +246,11 @@ impl Pattern {
                 n += 1;
             }
             let plus = b.get(i + n) == Some(&b'+');
-            // `H` takes one or two digits, `HH` exactly two (likewise m, s, …).
-            let (min2, max2) = if n == 1 { (1, 2) } else { (2, 2) };
-            let unit = match (c, n) {
-                (b'G', _) => Unit::Era,
-                (b'y', 1) => Unit::Year {
-                    min: 1,
-                    max: 4,
-                    two_digit: true,
-                },
-                (b'y', 2) => Unit::Year {
-                    min: 2,
-                    max: 2,
-                    two_digit: true,
-                },
-                (b'y', k) | (b'Y', k) => Unit::Year {
-                    min: k.min(4),
-                    max: k.min(4),
-                    two_digit: false,
-                },
-                (b'M', 1..=2) => Unit::Month {
-                    min: min2,
-                    max: max2,
-                },
-                (b'M', _) => Unit::MonthName,
-                (b'd', _) => Unit::Day {
-                    min: min2,
-                    max: max2,
-                },
-                (b'E', _) => Unit::DayName,
-                (b'u', _) => Unit::DayOfWeek,
-                (b'D', k) => Unit::DayOfYear {
-                    min: if k == 1 { 1 } else { k.min(3) },
-                    max: 3,
-                },
-                (b'w', _) => Unit::DayOfYear { min: 1, max: 2 },
-                (b'a', _) => Unit::AmPm,
-                (b'H', _) => Unit::Hour24 {
-                    min: min2,
-                    max: max2,
-                },
-                (b'k', _) => Unit::Hour1To24 {
-                    min: min2,
-                    max: max2,
-                },
-                (b'K', _) => Unit::Hour0To11 {
-                    min: min2,
-                    max: max2,
-                },
-                (b'h', _) => Unit::Hour1To12 {
-                    min: min2,
-                    max: max2,
-                },
-                (b'm', _) => Unit::Minute {
-                    min: min2,
-                    max: max2,
-                },
-                (b's', _) => Unit::Second {
-                    min: min2,
-                    max: max2,
-                },
-                (b'S', 1) => Unit::Millis { min: 1, max: 3 },
-                (b'S', 2..=3) => Unit::Millis { min: 3, max: 3 },
-                (b'S', k) => Unit::Fraction {
-                    min: k.min(9),
-                    max: k.min(9),
-                },
-                (b'U', 1) if plus => Unit::Fraction { min: 1, max: 6 },
-                (b'U', 1) => Unit::Micros { min: 1, max: 3 },
-                (b'U', _) => Unit::Micros { min: 3, max: 3 },
-                (b'N', 1) if plus => Unit::Fraction { min: 1, max: 9 },
-                (b'N', 1) => Unit::Nanos { min: 1, max: 3 },
-                (b'N', _) => Unit::Nanos { min: 3, max: 3 },
-                (b'z', _) | (b'Z', _) | (b'x', _) | (b'X', _) => Unit::Zone,
-                _ => {
-                    // Anything else is literal text, one byte at a time.
-                    units.push(Unit::Literal(c));
-                    i += 1;
-                    continue;
-                }
+            let Some(unit) = unit_of(c, n, plus) else {
+                // Anything else is literal text, one byte at a time.
+                units.push(Unit::Literal(c));
+                i += 1;
+                continue;
             };
             if matches!(c, b'N') {
                 nanos = true;
@@ -344,26 +263,7 @@ impl Pattern {
                 "invalid timestamp format '{text}': no date or time units"
             ));
         }
-        // A variable-width numeric unit directly followed by another numeric
-        // unit takes the fewest digits, so `yyyyMMdd`-style packing works.
-        for k in 0..units.len().saturating_sub(1) {
-            if numeric(&units[k + 1]) {
-                match &mut units[k] {
-                    Unit::Month { min, max }
-                    | Unit::Day { min, max }
-                    | Unit::Hour24 { min, max }
-                    | Unit::Hour1To24 { min, max }
-                    | Unit::Hour0To11 { min, max }
-                    | Unit::Hour1To12 { min, max }
-                    | Unit::Minute { min, max }
-                    | Unit::Second { min, max }
-                    | Unit::Millis { min, max }
-                    | Unit::Micros { min, max }
-                    | Unit::Nanos { min, max } => *max = *min,
-                    _ => {}
-                }
-            }
-        }
+        pack_numeric_runs(&mut units);
         Ok(Pattern {
             text: text.to_string(),
             fixed: Fixed::of(&units),
@@ -819,6 +719,120 @@ pub fn unit_to_micros(v: i64, ty: ColumnType) -> i64 {
         ColumnType::Date => v.saturating_mul(1000),
         ColumnType::TimestampNs => v.div_euclid(1000),
         _ => v,
+    }
+}
+
+/// The nanoseconds per unit of an `epoch_s|ms|us|ns` pattern.
+fn epoch_scale(text: &str) -> Option<i64> {
+    match text.to_ascii_lowercase().as_str() {
+        "epoch_s" => Some(1_000_000_000),
+        "epoch_ms" => Some(1_000_000),
+        "epoch_us" => Some(1_000),
+        "epoch_ns" => Some(1),
+        _ => None,
+    }
+}
+
+/// The unit a run of `n` letters `c` stands for (`plus`: a `+` follows),
+/// `None` for literal text.
+fn unit_of(c: u8, n: usize, plus: bool) -> Option<Unit> {
+    // `H` takes one or two digits, `HH` exactly two (likewise m, s, …).
+    let (min2, max2) = if n == 1 { (1, 2) } else { (2, 2) };
+    Some(match (c, n) {
+        (b'G', _) => Unit::Era,
+        (b'y', 1) => Unit::Year {
+            min: 1,
+            max: 4,
+            two_digit: true,
+        },
+        (b'y', 2) => Unit::Year {
+            min: 2,
+            max: 2,
+            two_digit: true,
+        },
+        (b'y', k) | (b'Y', k) => Unit::Year {
+            min: k.min(4),
+            max: k.min(4),
+            two_digit: false,
+        },
+        (b'M', 1..=2) => Unit::Month {
+            min: min2,
+            max: max2,
+        },
+        (b'M', _) => Unit::MonthName,
+        (b'd', _) => Unit::Day {
+            min: min2,
+            max: max2,
+        },
+        (b'E', _) => Unit::DayName,
+        (b'u', _) => Unit::DayOfWeek,
+        (b'D', k) => Unit::DayOfYear {
+            min: if k == 1 { 1 } else { k.min(3) },
+            max: 3,
+        },
+        (b'w', _) => Unit::DayOfYear { min: 1, max: 2 },
+        (b'a', _) => Unit::AmPm,
+        (b'H', _) => Unit::Hour24 {
+            min: min2,
+            max: max2,
+        },
+        (b'k', _) => Unit::Hour1To24 {
+            min: min2,
+            max: max2,
+        },
+        (b'K', _) => Unit::Hour0To11 {
+            min: min2,
+            max: max2,
+        },
+        (b'h', _) => Unit::Hour1To12 {
+            min: min2,
+            max: max2,
+        },
+        (b'm', _) => Unit::Minute {
+            min: min2,
+            max: max2,
+        },
+        (b's', _) => Unit::Second {
+            min: min2,
+            max: max2,
+        },
+        (b'S', 1) => Unit::Millis { min: 1, max: 3 },
+        (b'S', 2..=3) => Unit::Millis { min: 3, max: 3 },
+        (b'S', k) => Unit::Fraction {
+            min: k.min(9),
+            max: k.min(9),
+        },
+        (b'U', 1) if plus => Unit::Fraction { min: 1, max: 6 },
+        (b'U', 1) => Unit::Micros { min: 1, max: 3 },
+        (b'U', _) => Unit::Micros { min: 3, max: 3 },
+        (b'N', 1) if plus => Unit::Fraction { min: 1, max: 9 },
+        (b'N', 1) => Unit::Nanos { min: 1, max: 3 },
+        (b'N', _) => Unit::Nanos { min: 3, max: 3 },
+        (b'z', _) | (b'Z', _) | (b'x', _) | (b'X', _) => Unit::Zone,
+        _ => return None,
+    })
+}
+
+/// A variable-width numeric unit directly followed by another numeric
+/// unit takes the fewest digits, so `yyyyMMdd`-style packing works.
+fn pack_numeric_runs(units: &mut [Unit]) {
+    for k in 0..units.len().saturating_sub(1) {
+        if numeric(&units[k + 1]) {
+            match &mut units[k] {
+                Unit::Month { min, max }
+                | Unit::Day { min, max }
+                | Unit::Hour24 { min, max }
+                | Unit::Hour1To24 { min, max }
+                | Unit::Hour0To11 { min, max }
+                | Unit::Hour1To12 { min, max }
+                | Unit::Minute { min, max }
+                | Unit::Second { min, max }
+                | Unit::Millis { min, max }
+                | Unit::Micros { min, max }
+                | Unit::Nanos { min, max } => *max = *min,
+                _ => {}
+            }
+        }
     }
 }
 
