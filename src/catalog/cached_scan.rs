@@ -7,9 +7,10 @@
 //! designated timestamp, so the rows in the scan's time range are found by
 //! binary search and handed on as slices of the cached arrays: no copy,
 //! no decoding, and the output is in timestamp order per partition.
-//! Filters other than the time range stay above the scan (the provider
-//! reports them inexact), as does the exact time filter itself: the range
-//! a scan keeps may be wider than the query's, never narrower.
+//! The query's other conditions (those `scan_filter` finds evaluable) are
+//! applied here, one conjunct after another on the rows the earlier ones
+//! kept, and the kept rows leave in batches of about a chunk; conditions
+//! that only bound the designated timestamp are the binary search.
 
 use std::sync::Arc;
 

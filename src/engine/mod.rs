@@ -439,10 +439,9 @@ impl Engine {
             } => {
                 // A query that may read no table: its kept plan, or it
                 // is kept once planned if it gives the same answer always.
-                let key =
-                    (params.is_empty() && clauses.is_empty() && constant_plans::candidate(&query))
-                        .then(|| (*query).clone());
-                let kept = key.as_ref().and_then(|k| self.constants.get(k));
+                let candidate =
+                    params.is_empty() && clauses.is_empty() && constant_plans::candidate(&query);
+                let kept = candidate.then(|| self.constants.get(&query)).flatten();
                 let rows = match kept {
                     Some(physical) => {
                         crate::metrics::metrics()
@@ -451,6 +450,8 @@ impl Engine {
                         self.rows(self.task(), physical)?
                     }
                     None => {
+                        // The tree is copied only to be kept.
+                        let key = candidate.then(|| (*query).clone());
                         let p = self.rewrite_query(query, &clauses)?;
                         let plan =
                             Box::pin(self.plan(sp::Statement::Query(p.query), params, &p.extras))

@@ -34,13 +34,6 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     digest.finalize()
 }
 
-/// One record's bytes: its frame and `batch` as Arrow IPC.
-pub fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut record = unsealed(batch)?;
-    seal(seq, &mut record)?;
-    Ok(record)
-}
-
 /// A record before its sequence number is known: room for the frame,
 /// then `batch` as Arrow IPC. Made before the log is locked, so that
 /// writers encode their rows at the same time; [`seal`] finishes it.
@@ -290,6 +283,13 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+
+    /// One whole record, as the log writes it.
+    fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
+        let mut record = unsealed(batch)?;
+        seal(seq, &mut record)?;
+        Ok(record)
+    }
 
     fn batch(values: &[i64]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
