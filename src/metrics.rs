@@ -24,6 +24,8 @@ pub struct Metrics {
     pub statements_failed: AtomicU64,
     /// Queries that read no table run from a kept plan, unplanned.
     pub plans_reused: AtomicU64,
+    /// Queries run from the optimized plan of their shape (literals bound).
+    pub shapes_reused: AtomicU64,
     /// Per bucket of [`LATENCY_BUCKETS`], then +Inf; not cumulative here.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_micros: AtomicU64,

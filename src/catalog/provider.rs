@@ -61,6 +61,11 @@ impl TableScanProvider {
         }
     }
 
+    /// The table the provider reads.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
     /// The table's designated timestamp column, which scans come ordered by.
     pub fn designated_timestamp(&self) -> Option<String> {
         self.table.meta().timestamp.clone()

@@ -50,6 +50,8 @@ pub fn evaluable(e: &Expr) -> bool {
                         | Expr::TryCast(_)
                         | Expr::ScalarFunction(_)
                         | Expr::InList(_)
+                        // A kept plan's parameter: a literal once bound.
+                        | Expr::Placeholder(_)
                 ))
             })
             .unwrap_or(true)

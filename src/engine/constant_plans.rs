@@ -83,7 +83,7 @@ pub(super) fn constant(plan: &LogicalPlan) -> bool {
             LogicalPlan::Values(v) => v.values.len() <= MAX_VALUES_ROWS,
             // Tables, table functions, extensions, EXPLAIN, statements.
             _ => false,
-        } && node.expressions().iter().all(immutable);
+        } && node.expressions().iter().all(|e| immutable(e, false));
         Ok(if constant {
             TreeNodeRecursion::Continue
         } else {
@@ -93,14 +93,17 @@ pub(super) fn constant(plan: &LogicalPlan) -> bool {
     constant
 }
 
-fn immutable(expr: &Expr) -> bool {
+/// Whether an expression gives the same value every time for the same
+/// input rows: its functions are immutable, and it has no parameter
+/// unless `parameters` says parameters count (they are bound each run).
+pub(super) fn immutable(expr: &Expr, parameters: bool) -> bool {
     let mut immutable = true;
     let _ = expr.apply(|e| {
         immutable &= match e {
             Expr::ScalarFunction(f) => f.func.signature().volatility == Volatility::Immutable,
             Expr::AggregateFunction(f) => f.func.signature().volatility == Volatility::Immutable,
             Expr::WindowFunction(f) => f.fun.signature().volatility == Volatility::Immutable,
-            Expr::Placeholder(_) => false,
+            Expr::Placeholder(_) => parameters,
             _ => true,
         };
         Ok(if immutable {

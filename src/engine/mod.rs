@@ -21,6 +21,7 @@ pub mod parquet_out;
 mod pg_compat;
 pub mod present;
 pub mod rows;
+mod shape_plans;
 mod sources;
 mod values;
 
@@ -162,6 +163,8 @@ pub struct Engine {
     task: std::sync::RwLock<Arc<TaskContext>>,
     /// Plans of queries that read no table, run again unplanned.
     constants: constant_plans::ConstantPlans,
+    /// Optimized plans of queries by shape, bound again with new literals.
+    shapes: shape_plans::ShapePlans,
 }
 
 /// How many copies of the session state [`Engine::stream`] keeps: as
@@ -255,6 +258,7 @@ impl Engine {
             states: std::sync::Mutex::default(),
             task,
             constants: Default::default(),
+            shapes: Default::default(),
         }))
     }
 
@@ -449,6 +453,11 @@ impl Engine {
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         self.rows(self.task(), physical)?
                     }
+                    None if !candidate && params.is_empty() => {
+                        let p = self.rewrite_query(query, &clauses)?;
+                        let (task, physical) = Box::pin(self.shaped(p)).await?;
+                        self.rows(task, physical)?
+                    }
                     None => {
                         // The tree is copied only to be kept.
                         let key = candidate.then(|| (*query).clone());
@@ -457,7 +466,8 @@ impl Engine {
                             Box::pin(self.plan(sp::Statement::Query(p.query), params, &p.extras))
                                 .await?;
                         let keep = key.filter(|_| constant_plans::constant(&plan));
-                        let (task, physical) = Box::pin(self.physical_plan(plan)).await?;
+                        let (task, physical) =
+                            Box::pin(self.physical_plan(plan, Stage::Logical)).await?;
                         if let Some(key) = keep {
                             self.constants.insert(key, Arc::clone(&physical));
                         }
@@ -511,6 +521,93 @@ impl Engine {
             }
             Statement::CopyTo(c) => Box::pin(self.copy_to(c)).await,
             Statement::Backup(b) => Box::pin(self.backup(b)).await,
+        }
+    }
+
+    /// The physical plan of a query with no parameters, from the
+    /// optimized plan kept for its shape when there is one (see
+    /// [`shape_plans`]); a shape seen the first time is kept if it fits.
+    async fn shaped(
+        &self,
+        p: Prepared,
+    ) -> Result<(
+        Arc<TaskContext>,
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    )> {
+        if !p.extras.fills.is_empty() || !p.extras.relations.is_empty() {
+            let plan = self
+                .plan(sp::Statement::Query(p.query), &[], &p.extras)
+                .await?;
+            return self.physical_plan(plan, Stage::Logical).await;
+        }
+        let (stmt, hidden) = self.prepare_statement(sp::Statement::Query(p.query));
+        let Some((shape, literals)) = shape_plans::lift(&stmt) else {
+            return self.planned(stmt, hidden).await;
+        };
+        // A kept plan of tables since changed is made again.
+        let kept = self.shapes.get(&shape).filter(|k| k.current(&self.catalog));
+        let seen = kept.is_some();
+        let kept = match kept {
+            Some(kept) => kept,
+            None => match self.keep_shape(&shape, hidden, literals.len()).await {
+                Some(kept) => {
+                    self.shapes.insert(shape, kept.clone());
+                    kept
+                }
+                None => {
+                    // The query's own errors, if it has any, are its
+                    // answer; if it plans, its shape is not planned again.
+                    let planned = self.planned(stmt, hidden).await?;
+                    self.shapes.insert(shape, shape_plans::Kept::Unfit);
+                    return Ok(planned);
+                }
+            },
+        };
+        if let shape_plans::Kept::Plan(kept) = kept
+            && let Some(plan) = kept.bind(&literals)
+        {
+            if seen {
+                crate::metrics::metrics()
+                    .shapes_reused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return self.physical_plan(plan, Stage::Optimized).await;
+        }
+        self.planned(stmt, hidden).await
+    }
+
+    /// The physical plan of a prepared statement, planned as a whole.
+    async fn planned(
+        &self,
+        stmt: sp::Statement,
+        hidden: usize,
+    ) -> Result<(
+        Arc<TaskContext>,
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    )> {
+        let (plan, _) = self
+            .plan_prepared(stmt, hidden, &[], &Extras::default())
+            .await?;
+        self.physical_plan(plan, Stage::Logical).await
+    }
+
+    /// What is kept of a query's shape: its optimized plan, or that it
+    /// cannot be kept; nothing when the shape does not plan (a parameter
+    /// where DataFusion takes none, a table that does not exist).
+    async fn keep_shape(
+        &self,
+        shape: &sp::Statement,
+        hidden: usize,
+        parameters: usize,
+    ) -> Option<shape_plans::Kept> {
+        let (plan, _) = self
+            .plan_prepared(shape.clone(), hidden, &[], &Extras::default())
+            .await
+            .ok()?;
+        match shape_plans::Shape::of(&plan, parameters, |plan| self.optimize(plan)) {
+            Ok(Some(shape)) => Some(shape_plans::Kept::Plan(Arc::new(shape))),
+            Ok(None) => Some(shape_plans::Kept::Unfit),
+            Err(_) => None,
         }
     }
 
@@ -618,10 +715,18 @@ impl Engine {
     /// for its LATEST ON relations.
     async fn plan_once(
         &self,
-        mut stmt: sp::Statement,
+        stmt: sp::Statement,
         params: &[ScalarValue],
         extras: &Extras,
     ) -> Result<(LogicalPlan, Vec<crate::query::latest_on::Bound>)> {
+        let (stmt, hidden) = self.prepare_statement(stmt);
+        self.plan_prepared(stmt, hidden, params, extras).await
+    }
+
+    /// The statement DataFusion plans: PostgreSQL's and QuestDB's
+    /// spellings made DataFusion's, columns spelled as the tables spell
+    /// them; and how many ORDER BY items became hidden output columns.
+    fn prepare_statement(&self, mut stmt: sp::Statement) -> (sp::Statement, usize) {
         let mut hidden = 0;
         if let sp::Statement::Query(q) = &mut stmt {
             hidden = pg_compat::order_subqueries_to_columns(q);
@@ -641,6 +746,17 @@ impl Engine {
         if let sp::Statement::Query(q) = &mut stmt {
             crate::query::names::questdb_names(q);
         }
+        (stmt, hidden)
+    }
+
+    /// Plans a prepared statement (see [`Engine::prepare_statement`]).
+    async fn plan_prepared(
+        &self,
+        stmt: sp::Statement,
+        hidden: usize,
+        params: &[ScalarValue],
+        extras: &Extras,
+    ) -> Result<(LogicalPlan, Vec<crate::query::latest_on::Bound>)> {
         let (plan, bounds) = if extras.relations.is_empty() {
             let plan = self
                 .planner
@@ -703,7 +819,7 @@ impl Engine {
 
     /// Runs a plan; its rows stream as the client reads them.
     async fn stream(&self, plan: LogicalPlan) -> Result<Rows> {
-        let (task, physical) = self.physical_plan(plan).await?;
+        let (task, physical) = self.physical_plan(plan, Stage::Logical).await?;
         self.rows(task, physical)
     }
 
@@ -728,6 +844,7 @@ impl Engine {
     async fn physical_plan(
         &self,
         plan: LogicalPlan,
+        stage: Stage,
     ) -> Result<(
         Arc<TaskContext>,
         Arc<dyn datafusion::physical_plan::ExecutionPlan>,
@@ -742,6 +859,7 @@ impl Engine {
                 let state = self.ctx.state();
                 self.lock_states().clear();
                 self.constants.clear();
+                self.shapes.clear();
                 let task = Arc::new(TaskContext::from(&state));
                 *self.task.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&task);
                 (task, physical)
@@ -750,7 +868,7 @@ impl Engine {
             // statement's now()); the copy is kept for the next one.
             plan => {
                 let mut state = self.lock_states().pop().unwrap_or_else(|| self.ctx.state());
-                let planned = self.plan_physical(&mut state, &plan).await;
+                let planned = self.plan_physical(&mut state, &plan, stage).await;
                 let mut states = self.lock_states();
                 if states.len() < KEPT_STATES {
                     states.push(state);
@@ -767,19 +885,40 @@ impl Engine {
         &self,
         state: &mut datafusion::execution::SessionState,
         plan: &LogicalPlan,
+        stage: Stage,
     ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         let partitions = self.planner.config().target_partitions();
         state.config_mut().options_mut().execution.target_partitions = partitions;
         // The statement's now().
         state.mark_start_execution();
-        let plan = state.optimize(plan)?;
-        if self.small_scans(&plan) {
+        let optimized;
+        let plan = match stage {
+            Stage::Logical => {
+                optimized = state.optimize(plan)?;
+                &optimized
+            }
+            Stage::Optimized => plan,
+        };
+        if self.small_scans(plan) {
             state.config_mut().options_mut().execution.target_partitions = 1;
         }
         state
             .query_planner()
-            .create_physical_plan(&plan, state)
+            .create_physical_plan(plan, state)
             .await
+    }
+
+    /// A logical plan optimized, by a kept copy of the session state.
+    fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan> {
+        let mut state = self.lock_states().pop().unwrap_or_else(|| self.ctx.state());
+        state.mark_start_execution();
+        let optimized = state.optimize(plan);
+        let mut states = self.lock_states();
+        if states.len() < KEPT_STATES {
+            states.push(state);
+        }
+        drop(states);
+        Ok(optimized?)
     }
 
     fn lock_states(&self) -> std::sync::MutexGuard<'_, Vec<datafusion::execution::SessionState>> {
@@ -945,6 +1084,15 @@ impl Engine {
 struct Prepared {
     query: Box<sp::Query>,
     extras: Extras,
+}
+
+/// How far a logical plan has come on its way to running.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// As planned from SQL: the optimizer has still to run.
+    Logical,
+    /// Optimized already (a kept shape's plan, bound).
+    Optimized,
 }
 
 /// What planning a query needs besides its AST: the SAMPLE BY fills its

@@ -241,6 +241,13 @@ fn server_families(out: &mut String, m: &Metrics) {
         "Queries that read no table (SELECT 1 and the like) run from a plan kept from an earlier run of the same text.",
         &one(load(&m.plans_reused)),
     );
+    family(
+        out,
+        "sluice_shape_plans_reused_total",
+        "counter",
+        "Queries run from the optimized plan kept for their shape (the same query with other literals in its WHERE comparisons).",
+        &one(load(&m.shapes_reused)),
+    );
     let (counts, sum) = m.latency();
     let _ = writeln!(
         out,

@@ -191,6 +191,126 @@ async fn constant_queries_run_from_kept_plans() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_shapes_run_from_kept_plans() {
+    let root = common::scratch("ops_shape_plans").join("data");
+    let server = Server::start(&root);
+    let min = server.min.unwrap();
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE m (ts TIMESTAMP, host SYMBOL, v DOUBLE, i INT) TIMESTAMP(ts) PARTITION BY DAY;
+         INSERT INTO m VALUES ('2024-01-01T00:00:00Z', 'a', 1.5, 1), ('2024-01-01T00:00:01Z', 'b', 2.5, 2),
+                              ('2024-01-02T00:00:00Z', 'a', 3.5, 3), ('2024-01-02T00:00:01Z', 'b', 4.5, 4);",
+    )
+    .await
+    .unwrap();
+    common::wal_applied(&c).await;
+    let exec = |sql: &str| {
+        let url = server.url(&format!("/exec?query={}", common::enc(sql)));
+        async move {
+            let (code, body) = get(url).await;
+            assert_eq!(code, 200, "{body}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            body["dataset"].clone()
+        }
+    };
+    let before = scrape(min);
+    let reused = |after: &BTreeMap<String, f64>| {
+        after["sluice_shape_plans_reused_total{}"] - before["sluice_shape_plans_reused_total{}"]
+    };
+    // One shape, three sets of literals: planned once, bound three times.
+    let shape = |host: &str, from: &str, to: &str| {
+        format!(
+            "SELECT sum(v) AS s FROM m WHERE host IN ('{host}') AND ts >= '{from}' AND ts < '{to}'"
+        )
+    };
+    assert_eq!(
+        exec(&shape("a", "2024-01-01", "2024-01-03")).await,
+        serde_json::json!([[5.0]])
+    );
+    assert_eq!(
+        exec(&shape("b", "2024-01-01", "2024-01-02")).await,
+        serde_json::json!([[2.5]])
+    );
+    assert_eq!(
+        exec(&shape("b", "2024-01-01T00:00:01Z", "2024-01-03")).await,
+        serde_json::json!([[7.0]])
+    );
+    assert_eq!(reused(&scrape(min)), 2.0);
+    // The same shape over pgwire's simple protocol shares the kept plan.
+    let q = shape("a", "2024-01-02", "2024-01-03");
+    assert_eq!(scalar(&c, &q).await, "3.5");
+    assert_eq!(reused(&scrape(min)), 3.0);
+    // A row inserted is seen by the kept plan (the scan is made again).
+    c.simple_query("INSERT INTO m VALUES ('2024-01-02T00:00:02Z', 'a', 10.0, 5)")
+        .await
+        .unwrap();
+    assert_eq!(scalar(&c, &q).await, "13.5");
+    assert_eq!(reused(&scrape(min)), 4.0);
+    // 2.5 against an INT is not an INT: planned as written, not bound.
+    assert_eq!(
+        exec("SELECT count(*) FROM m WHERE i > 2").await,
+        serde_json::json!([[3]])
+    );
+    assert_eq!(
+        exec("SELECT count(*) FROM m WHERE i > 2.5").await,
+        serde_json::json!([[3]])
+    );
+    assert_eq!(
+        exec("SELECT count(*) FROM m WHERE i > 3").await,
+        serde_json::json!([[2]])
+    );
+    assert_eq!(reused(&scrape(min)), 5.0);
+    // now() is not kept: each run is planned and sees its own time.
+    for _ in 0..2 {
+        assert_eq!(
+            exec("SELECT count(*) FROM m WHERE ts < now()").await,
+            serde_json::json!([[5]])
+        );
+    }
+    assert_eq!(reused(&scrape(min)), 5.0);
+    // A column added after the shape was kept is in its next answer.
+    assert_eq!(
+        exec("SELECT * FROM m WHERE i = 1")
+            .await
+            .as_array()
+            .unwrap()[0]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    c.simple_query("ALTER TABLE m ADD COLUMN note STRING")
+        .await
+        .unwrap();
+    let rows = exec("SELECT * FROM m WHERE i = 2").await;
+    assert_eq!(rows[0].as_array().unwrap().len(), 5, "{rows}");
+    assert_eq!(reused(&scrape(min)), 5.0);
+    // ... and the shape, planned again, is kept again.
+    let rows = exec("SELECT * FROM m WHERE i = 3").await;
+    assert_eq!(rows[0].as_array().unwrap().len(), 5, "{rows}");
+    assert_eq!(reused(&scrape(min)), 6.0);
+    // A query of a table that does not exist yet fails; once the table
+    // exists, its shape is kept.
+    let missing = "SELECT count(*) FROM later WHERE v > 1";
+    let (code, body) = get(server.url(&format!("/exec?query={}", common::enc(missing)))).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("later"), "{body}");
+    c.simple_query("CREATE TABLE later (v DOUBLE)")
+        .await
+        .unwrap();
+    c.simple_query("INSERT INTO later VALUES (2.5)")
+        .await
+        .unwrap();
+    assert_eq!(exec(missing).await, serde_json::json!([[1]]));
+    assert_eq!(
+        exec("SELECT count(*) FROM later WHERE v > 3").await,
+        serde_json::json!([[0]])
+    );
+    assert_eq!(reused(&scrape(min)), 7.0);
+    server.stop();
+}
+
 /// `count|sum|max ts` of each table, through our SQL.
 async fn summary(c: &tokio_postgres::Client, tables: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
