@@ -351,27 +351,7 @@ pub(super) fn plan(
     let b_ts = column_of(&spec.right_ts, b.schema(), context)?;
     let ts_type = a_ts.get_type(a.schema())?;
 
-    // A WHERE on the left rows alone, before the merge; right rows after
-    // the last left row kept cannot match.
-    let left_filter = match (&spec.left_filter, spec.kind) {
-        (Some(w), TimeJoinKind::Asof | TimeJoinKind::Lt) => {
-            context.sql_to_expr(w.clone(), a.schema()).ok()
-        }
-        _ => None,
-    };
-    let (a, b) = match left_filter {
-        Some(w) => {
-            let a = LogicalPlanBuilder::from(a).filter(w)?.build()?;
-            let last = LogicalPlanBuilder::from(a.clone())
-                .aggregate(Vec::<Expr>::new(), vec![max(a_ts.clone())])?
-                .build()?;
-            let b = LogicalPlanBuilder::from(b)
-                .filter(cast(b_ts.clone(), ts_type.clone()).lt_eq(scalar_subquery(Arc::new(last))))?
-                .build()?;
-            (a, b)
-        }
-        None => (a, b),
-    };
+    let (a, b) = left_filtered(spec, a, b, (&a_ts, &b_ts, &ts_type), context)?;
 
     // Each side's rows numbered in time order: sorted on the timestamp
     // alone (a table's file ranges are each in that order already). The two
@@ -453,7 +433,74 @@ pub(super) fn plan(
         (no_id(), id("__bid")),
     )?)?;
 
-    let partition: Vec<Expr> = (0..keys.len())
+    let mut builder = last_numbers(merged, keys.len(), splice)?;
+    if !splice {
+        // Only the left rows are output rows.
+        builder = builder.filter(id("__s").eq(lit(sa)))?;
+    }
+    let matched = builder.alias("__m")?;
+    // A side's numbered rows joined to the matched rows on its number.
+    let back = |matched: LogicalPlanBuilder,
+                side: LogicalPlan,
+                alias: &str,
+                number: &str,
+                id: &str|
+     -> DfResult<LogicalPlanBuilder> {
+        let side = LogicalPlanBuilder::from(side).alias(alias)?.build()?;
+        matched.join(
+            side,
+            JoinType::Left,
+            (
+                vec![Column::new(Some("__m"), number)],
+                vec![Column::new(Some(alias), id)],
+            ),
+            None,
+        )
+    };
+    let mut joined = back(matched, b_num, "__rb", "__mb", "__bid")?;
+    if splice {
+        joined = back(joined, a_num, "__ra", "__ma", "__aid")?;
+    }
+    joined.project(output(&a_cols, &b_cols, splice))?.build()
+}
+
+/// A WHERE on the left rows alone (ASOF and LT) applied before the merge;
+/// right rows after the last left row kept cannot match and are cut too.
+fn left_filtered(
+    spec: &Spec,
+    a: LogicalPlan,
+    b: LogicalPlan,
+    (a_ts, b_ts, ts_type): (&Expr, &Expr, &DataType),
+    context: &mut dyn RelationPlannerContext,
+) -> DfResult<(LogicalPlan, LogicalPlan)> {
+    let left_filter = match (&spec.left_filter, spec.kind) {
+        (Some(w), TimeJoinKind::Asof | TimeJoinKind::Lt) => {
+            context.sql_to_expr(w.clone(), a.schema()).ok()
+        }
+        _ => None,
+    };
+    let Some(w) = left_filter else {
+        return Ok((a, b));
+    };
+    let a = LogicalPlanBuilder::from(a).filter(w)?.build()?;
+    let last = LogicalPlanBuilder::from(a.clone())
+        .aggregate(Vec::<Expr>::new(), vec![max(a_ts.clone())])?
+        .build()?;
+    let b = LogicalPlanBuilder::from(b)
+        .filter(cast(b_ts.clone(), ts_type.clone()).lt_eq(scalar_subquery(Arc::new(last))))?
+        .build()?;
+    Ok((a, b))
+}
+
+/// Over the merged rows, per key in time order, the last number of the
+/// right side so far (`__mb`) and, for SPLICE, of the left (`__ma`).
+fn last_numbers(
+    merged: LogicalPlanBuilder,
+    keys: usize,
+    splice: bool,
+) -> DfResult<LogicalPlanBuilder> {
+    let id = |name: &str| Expr::Column(Column::from_name(name));
+    let partition: Vec<Expr> = (0..keys)
         .map(|i| Expr::Column(Column::from_name(format!("__k{i}"))))
         .collect();
     let order = vec![id("__t").sort(true, true), id("__s").sort(true, true)];
@@ -481,35 +528,17 @@ pub(super) fn plan(
     if splice {
         windows.push(last("__aid", "__ma")?);
     }
-    let mut builder = merged.window(windows)?;
-    if !splice {
-        // Only the left rows are output rows.
-        builder = builder.filter(id("__s").eq(lit(sa)))?;
-    }
-    let matched = builder.alias("__m")?;
-    let m = |name: &str| Expr::Column(Column::new(Some("__m"), name));
-    // A side's numbered rows joined to the matched rows on its number.
-    let back = |matched: LogicalPlanBuilder,
-                side: LogicalPlan,
-                alias: &str,
-                number: &str,
-                id: &str|
-     -> DfResult<LogicalPlanBuilder> {
-        let side = LogicalPlanBuilder::from(side).alias(alias)?.build()?;
-        matched.join(
-            side,
-            JoinType::Left,
-            (
-                vec![Column::new(Some("__m"), number)],
-                vec![Column::new(Some(alias), id)],
-            ),
-            None,
-        )
-    };
-    let mut joined = back(matched, b_num, "__rb", "__mb", "__bid")?;
-    if splice {
-        joined = back(joined, a_num, "__ra", "__ma", "__aid")?;
-    }
+    merged.window(windows)
+}
+
+/// The join's columns under the names and qualifiers of each side: the
+/// left row's values as carried through the merge (or joined back, for
+/// SPLICE), the right row's joined back.
+fn output(
+    a_cols: &[(Option<TableReference>, String, Expr)],
+    b_cols: &[(Option<TableReference>, String, Expr)],
+    splice: bool,
+) -> Vec<Expr> {
     let mut output: Vec<Expr> = a_cols
         .iter()
         .enumerate()
@@ -517,7 +546,7 @@ pub(super) fn plan(
             let value = if splice {
                 Expr::Column(Column::new(Some("__ra"), n))
             } else {
-                m(&format!("__a{i}"))
+                Expr::Column(Column::new(Some("__m"), format!("__a{i}")))
             };
             value.alias_qualified(q.clone(), n)
         })
@@ -527,5 +556,5 @@ pub(super) fn plan(
             Expr::Column(Column::new(Some("__rb"), n)).alias_qualified(q.clone(), n)
         }),
     );
-    joined.project(output)?.build()
+    output
 }
