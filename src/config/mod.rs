@@ -217,38 +217,12 @@ impl Config {
                 root.join(path)
             }
         };
-        let copy_root = get("cairo.sql.copy.root");
-        let formats_file_raw = get("cairo.sql.copy.formats.file");
-        // Relative like every other path key: against the root. Without
-        // the file, the patterns we ship (compiled in) apply.
-        let formats_file = {
-            let p = PathBuf::from(&formats_file_raw);
-            if p.is_absolute() { p } else { root.join(p) }
-        };
-        let formats = if formats_file.exists() {
-            TextLoaderFormats::load(&formats_file).map_err(|message| Error::Config {
-                key: "cairo.sql.copy.formats.file".into(),
-                value: formats_file_raw.clone(),
-                message,
-            })?
-        } else {
-            TextLoaderFormats::builtin()
-        };
+        let (formats_file, formats) = formats(root, v)?;
         let workers = parse_uint(v, "cairo.sql.copy.worker.count")? as usize;
         let timeout_sec = parse_uint(v, "query.timeout.sec")?;
         Ok(Config {
             root: root.to_path_buf(),
-            tables_root: {
-                let raw = non_empty(v, "cairo.root")?;
-                match S3Url::parse(&raw) {
-                    Some(url) => TablesRoot::S3(url.map_err(|message| Error::Config {
-                        key: "cairo.root".into(),
-                        value: raw.clone(),
-                        message,
-                    })?),
-                    None => TablesRoot::Local(resolve(&raw)),
-                }
-            },
+            tables_root: tables_root(v, &resolve)?,
             http_enabled: parse_bool(v, "http.enabled")?,
             http_bind: parse_addr(v, "http.bind.to")?,
             http_min_enabled: parse_bool(v, "http.min.enabled")?,
@@ -257,17 +231,7 @@ impl Config {
                 .filter(|r| !r.trim().is_empty())
                 .map(|r| resolve(r.trim())),
             slow_query_ms: parse_uint(v, "log.slow.query.ms")?,
-            log_json: match get("log.format").trim().to_ascii_lowercase().as_str() {
-                "json" => true,
-                "text" => false,
-                other => {
-                    return Err(Error::Config {
-                        key: "log.format".into(),
-                        value: other.into(),
-                        message: "'text' or 'json' expected".into(),
-                    });
-                }
-            },
+            log_json: log_json(v)?,
             pg_enabled: parse_bool(v, "pg.enabled")?,
             pg_bind: parse_addr(v, "pg.net.bind.to")?,
             pg_user: non_empty(v, "pg.user")?,
@@ -278,19 +242,7 @@ impl Config {
             http_auth_token: Some(get("http.auth.token")).filter(|t| !t.is_empty()),
             http_multipart_max_size: parse_size(v, "http.multipart.max.size")?,
             http_text_analysis_max_lines: parse_uint(v, "http.text.analysis.max.lines")? as usize,
-            copy_roots: copy_root
-                .split(',')
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(|r| match S3Url::parse(r) {
-                    Some(url) => url.map(CopyRoot::S3).map_err(|message| Error::Config {
-                        key: "cairo.sql.copy.root".into(),
-                        value: copy_root.clone(),
-                        message,
-                    }),
-                    None => Ok(CopyRoot::Local(resolve(r))),
-                })
-                .collect::<Result<Vec<_>>>()?,
+            copy_roots: copy_roots(v, &resolve)?,
             copy_work_root: resolve(&non_empty(v, "cairo.sql.copy.work.root")?),
             copy_worker_count: if workers == 0 {
                 std::thread::available_parallelism()
@@ -477,6 +429,84 @@ fn physical_memory() -> u64 {
 fn parse_size(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
     let s = raw(v, key);
     parse_size_str(s).ok_or_else(|| bad(key, s, "expected a size such as 512k, 2m or 1g"))
+}
+
+/// The timestamp patterns COPY tries (`cairo.sql.copy.formats.file`,
+/// relative like every other path key: against the root); without the
+/// file, the patterns we ship (compiled in) apply.
+fn formats(root: &Path, v: &BTreeMap<String, String>) -> Result<(PathBuf, TextLoaderFormats)> {
+    let raw = v
+        .get("cairo.sql.copy.formats.file")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let file = {
+        let p = PathBuf::from(&raw);
+        if p.is_absolute() { p } else { root.join(p) }
+    };
+    let formats = if file.exists() {
+        TextLoaderFormats::load(&file).map_err(|message| Error::Config {
+            key: "cairo.sql.copy.formats.file".into(),
+            value: raw.clone(),
+            message,
+        })?
+    } else {
+        TextLoaderFormats::builtin()
+    };
+    Ok((file, formats))
+}
+
+/// `cairo.root`: a directory, or an `s3://` URL.
+fn tables_root(
+    v: &BTreeMap<String, String>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<TablesRoot> {
+    let raw = non_empty(v, "cairo.root")?;
+    Ok(match S3Url::parse(&raw) {
+        Some(url) => TablesRoot::S3(url.map_err(|message| Error::Config {
+            key: "cairo.root".into(),
+            value: raw.clone(),
+            message,
+        })?),
+        None => TablesRoot::Local(resolve(&raw)),
+    })
+}
+
+/// `cairo.sql.copy.root`: a comma-separated list of directories and
+/// `s3://` URLs.
+fn copy_roots(
+    v: &BTreeMap<String, String>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<CopyRoot>> {
+    let copy_root = v
+        .get("cairo.sql.copy.root")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    copy_root
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| match S3Url::parse(r) {
+            Some(url) => url.map(CopyRoot::S3).map_err(|message| Error::Config {
+                key: "cairo.sql.copy.root".into(),
+                value: copy_root.clone(),
+                message,
+            }),
+            None => Ok(CopyRoot::Local(resolve(r))),
+        })
+        .collect()
+}
+
+/// `log.format`: `text` or `json`.
+fn log_json(v: &BTreeMap<String, String>) -> Result<bool> {
+    match raw(v, "log.format").trim().to_ascii_lowercase().as_str() {
+        "json" => Ok(true),
+        "text" => Ok(false),
+        other => Err(Error::Config {
+            key: "log.format".into(),
+            value: other.into(),
+            message: "'text' or 'json' expected".into(),
+        }),
+    }
 }
 
 #[cfg(test)]

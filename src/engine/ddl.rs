@@ -101,7 +101,7 @@ impl Engine {
             // A failed copy must not leave a half-filled new table behind.
             let n = table.meta().columns.len();
             if let Err(e) = self.insert_plan(&table, plan, (0..n).collect(), None).await {
-                let _ = self.catalog.drop_table(&table.schema_name, &table.name);
+                let _ = self.drop_table(&table.schema_name, &table.name);
                 return Err(e);
             }
         }
@@ -110,7 +110,7 @@ impl Engine {
 
     pub(super) fn drop_tables(&self, tables: Vec<TableRef>, if_exists: bool) -> Result<Output> {
         for t in &tables {
-            if !self.catalog.drop_table(&t.schema, &t.name)? && !if_exists {
+            if !self.drop_table(&t.schema, &t.name)? && !if_exists {
                 return Err(Error::TableNotFound {
                     table: t.to_string(),
                     position: Some(t.position),
@@ -160,7 +160,18 @@ impl Engine {
             }
             return Err(e);
         }
+        // Plans kept for the old name hold the table object no longer.
+        self.shapes.retain_current(&self.catalog);
         Ok(Output::ddl("RENAME TABLE"))
+    }
+
+    /// Drops a table, and every plan kept for a shape that reads it: a
+    /// kept plan holds the table, and the dropped table's files are
+    /// removed only once nothing does.
+    pub(super) fn drop_table(&self, schema: &str, name: &str) -> Result<bool> {
+        let dropped = self.catalog.drop_table(schema, name)?;
+        self.shapes.retain_current(&self.catalog);
+        Ok(dropped)
     }
 
     /// Applies `table`'s write-ahead log now (before a change of its

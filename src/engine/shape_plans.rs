@@ -17,7 +17,9 @@
 //! immutable (`now()`), or names a parameter DataFusion gave no type.
 //!
 //! A kept plan names the tables it read: it is used only while each is
-//! still the catalog's table of that name with the same definition. At
+//! still the catalog's table of that name with the same definition, and
+//! is forgotten when one is dropped or renamed (it holds the table, whose
+//! files are removed only once nothing does). At
 //! most [`KEPT`] shapes are kept (the cache starts again empty past it); a
 //! SET empties it.
 
@@ -90,6 +92,12 @@ impl ShapePlans {
 
     pub(super) fn clear(&self) {
         self.lock().clear();
+    }
+
+    /// Forgets the plans of tables dropped or renamed: a kept plan holds
+    /// its tables (and so their files) alive.
+    pub(super) fn retain_current(&self, catalog: &Catalog) {
+        self.lock().retain(|_, kept| kept.current(catalog));
     }
 }
 

@@ -213,40 +213,7 @@ impl Exporter {
                 req.split.clone(),
                 self.memory,
             );
-            // The rows are read on the runtime while this thread encodes:
-            // reading and encoding overlap.
-            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-            let mut rows = req.rows;
-            let token = cancel.clone();
-            let pump = handle.spawn(async move {
-                loop {
-                    let next = tokio::select! {
-                        b = rows.next() => b,
-                        _ = token.cancelled() => break,
-                    };
-                    // At the end, or when the writer stopped, the plan (and
-                    // the table snapshots it pins) goes.
-                    let Some(b) = next else { break };
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let wrote = (|| {
-                while let Some(batch) = rx.blocking_recv() {
-                    if cancel.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    files.write(&batch?)?;
-                    written = files.written;
-                }
-                if cancel.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                Ok(())
-            })();
-            pump.abort();
-            wrote?;
+            write_rows(&mut files, req.rows, cancel, handle, &mut written)?;
             written = files.finish()?;
             log(row(phase, Status::Finished, written, None));
             phase = ExportPhase::MoveFiles;
@@ -298,6 +265,49 @@ impl Exporter {
             }
         }
     }
+}
+
+/// Writes a query's rows into `files`: the rows are read on the runtime
+/// while this thread encodes, so reading and encoding overlap; `written`
+/// follows what is written, for the log of a failure.
+fn write_rows(
+    files: &mut FilesWriter,
+    mut rows: BoxStream<'static, Result<RecordBatch>>,
+    cancel: &CancellationToken,
+    handle: &tokio::runtime::Handle,
+    written: &mut Written,
+) -> Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let token = cancel.clone();
+    let pump = handle.spawn(async move {
+        loop {
+            let next = tokio::select! {
+                b = rows.next() => b,
+                _ = token.cancelled() => break,
+            };
+            // At the end, or when the writer stopped, the plan (and the
+            // table snapshots it pins) goes.
+            let Some(b) = next else { break };
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+    });
+    let wrote = (|| {
+        while let Some(batch) = rx.blocking_recv() {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            files.write(&batch?)?;
+            *written = files.written;
+        }
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    })();
+    pump.abort();
+    wrote
 }
 
 /// Renames the finished scratch directory to the destination (an empty

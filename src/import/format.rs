@@ -366,12 +366,7 @@ impl Pattern {
     /// [`Pattern::parse`] unit by unit, for every pattern and text.
     fn parse_general(&self, s: &[u8]) -> Option<i64> {
         let mut p = 0usize;
-        let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
-        let mut day_of_year: Option<i64> = None;
-        let (mut hour, mut minute, mut second, mut frac_nanos) = (0i64, 0i64, 0i64, 0i64);
-        let mut pm: Option<bool> = None;
-        let mut offset_secs = 0i64;
-        let mut bc = false;
+        let mut f = Fields::default();
         for u in &self.units {
             match *u {
                 Unit::Literal(c) => {
@@ -380,17 +375,7 @@ impl Pattern {
                     }
                     p += 1;
                 }
-                Unit::Era => {
-                    let rest = &s[p..];
-                    if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"AD") {
-                        p += 2;
-                    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"BC") {
-                        bc = true;
-                        p += 2;
-                    } else {
-                        return None;
-                    }
-                }
+                Unit::Era => f.bc = two_letters(s, &mut p, b"AD", b"BC")?,
                 Unit::Year {
                     min,
                     max,
@@ -402,91 +387,140 @@ impl Pattern {
                     }
                     let (v, n) =
                         digits(s, &mut p, min, if two_digit && max == 4 { 9 } else { max })?;
-                    year = if two_digit && n <= 2 {
+                    f.year = if two_digit && n <= 2 {
                         current_century() + v
                     } else {
                         v
                     };
                     if neg {
-                        year = -year;
+                        f.year = -f.year;
                     }
                 }
-                Unit::Month { min, max } => month = digits(s, &mut p, min, max)?.0,
-                Unit::MonthName => month = name(s, &mut p, &MONTHS)? as i64 + 1,
-                Unit::Day { min, max } => day = digits(s, &mut p, min, max)?.0,
+                Unit::Month { min, max } => f.month = digits(s, &mut p, min, max)?.0,
+                Unit::MonthName => f.month = name(s, &mut p, &MONTHS)? as i64 + 1,
+                Unit::Day { min, max } => f.day = digits(s, &mut p, min, max)?.0,
                 Unit::DayName => {
                     name(s, &mut p, &DAYS)?;
                 }
                 Unit::DayOfWeek => {
                     digits(s, &mut p, 1, 1)?;
                 }
-                Unit::DayOfYear { min, max } => day_of_year = Some(digits(s, &mut p, min, max)?.0),
-                Unit::Hour24 { min, max } => hour = digits(s, &mut p, min, max)?.0,
-                Unit::Hour1To24 { min, max } => hour = digits(s, &mut p, min, max)?.0 % 24,
-                Unit::Hour0To11 { min, max } => hour = digits(s, &mut p, min, max)?.0,
-                Unit::Hour1To12 { min, max } => hour = digits(s, &mut p, min, max)?.0 % 12,
-                Unit::AmPm => {
-                    let rest = &s[p..];
-                    if rest.len() < 2 {
-                        return None;
-                    }
-                    if rest[..2].eq_ignore_ascii_case(b"AM") {
-                        pm = Some(false);
-                    } else if rest[..2].eq_ignore_ascii_case(b"PM") {
-                        pm = Some(true);
-                    } else {
-                        return None;
-                    }
-                    p += 2;
+                Unit::DayOfYear { min, max } => {
+                    f.day_of_year = Some(digits(s, &mut p, min, max)?.0)
                 }
-                Unit::Minute { min, max } => minute = digits(s, &mut p, min, max)?.0,
-                Unit::Second { min, max } => second = digits(s, &mut p, min, max)?.0,
+                Unit::Hour24 { min, max } => f.hour = digits(s, &mut p, min, max)?.0,
+                Unit::Hour1To24 { min, max } => f.hour = digits(s, &mut p, min, max)?.0 % 24,
+                Unit::Hour0To11 { min, max } => f.hour = digits(s, &mut p, min, max)?.0,
+                Unit::Hour1To12 { min, max } => f.hour = digits(s, &mut p, min, max)?.0 % 12,
+                Unit::AmPm => f.pm = Some(two_letters(s, &mut p, b"AM", b"PM")?),
+                Unit::Minute { min, max } => f.minute = digits(s, &mut p, min, max)?.0,
+                Unit::Second { min, max } => f.second = digits(s, &mut p, min, max)?.0,
                 Unit::Millis { min, max } => {
-                    frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000_000
+                    f.frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000_000
                 }
-                Unit::Micros { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000,
-                Unit::Nanos { min, max } => frac_nanos += digits(s, &mut p, min, max)?.0,
+                Unit::Micros { min, max } => f.frac_nanos += digits(s, &mut p, min, max)?.0 * 1_000,
+                Unit::Nanos { min, max } => f.frac_nanos += digits(s, &mut p, min, max)?.0,
                 Unit::Fraction { min, max } => {
                     let (v, n) = digits(s, &mut p, min, max)?;
-                    frac_nanos += v * 10i64.pow((9 - n) as u32);
+                    f.frac_nanos += v * 10i64.pow((9 - n) as u32);
                 }
-                Unit::Zone => offset_secs = zone(s, &mut p)?,
+                Unit::Zone => f.offset_secs = zone(s, &mut p)?,
             }
         }
         if p != s.len() {
             return None;
         }
-        if let Some(pm) = pm {
-            if hour > 11 {
+        f.epoch_nanos()
+    }
+}
+
+/// What a pattern's units read from a text, before they are checked and
+/// made one instant.
+struct Fields {
+    year: i64,
+    month: i64,
+    day: i64,
+    day_of_year: Option<i64>,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    frac_nanos: i64,
+    /// AM (false) or PM (true), when the pattern has the marker.
+    pm: Option<bool>,
+    offset_secs: i64,
+    bc: bool,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            year: 1970,
+            month: 1,
+            day: 1,
+            day_of_year: None,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            frac_nanos: 0,
+            pm: None,
+            offset_secs: 0,
+            bc: false,
+        }
+    }
+}
+
+impl Fields {
+    /// Nanoseconds since the epoch, when every field is in its range.
+    fn epoch_nanos(mut self) -> Option<i64> {
+        if let Some(pm) = self.pm {
+            if self.hour > 11 {
                 return None;
             }
             if pm {
-                hour += 12;
+                self.hour += 12;
             }
         }
-        if bc {
-            year = 1 - year;
+        if self.bc {
+            self.year = 1 - self.year;
         }
-        if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        if !(1..=12).contains(&self.month) || self.hour > 23 || self.minute > 59 || self.second > 59
+        {
             return None;
         }
-        let days = match day_of_year {
+        let days = match self.day_of_year {
             Some(doy) => {
                 if !(1..=366).contains(&doy) {
                     return None;
                 }
-                days_from_civil(year, 1, 1) + doy - 1
+                days_from_civil(self.year, 1, 1) + doy - 1
             }
             None => {
-                if day < 1 || day > days_in_month(year, month) {
+                if self.day < 1 || self.day > days_in_month(self.year, self.month) {
                     return None;
                 }
-                days_from_civil(year, month, day)
+                days_from_civil(self.year, self.month, self.day)
             }
         };
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-        secs.checked_mul(1_000_000_000)?.checked_add(frac_nanos)
+        let secs =
+            days * 86_400 + self.hour * 3600 + self.minute * 60 + self.second - self.offset_secs;
+        secs.checked_mul(1_000_000_000)?
+            .checked_add(self.frac_nanos)
     }
+}
+
+/// One of two two-letter markers (AD/BC, AM/PM), any case, at `p`:
+/// whether it is the second.
+fn two_letters(s: &[u8], p: &mut usize, first: &[u8; 2], second: &[u8; 2]) -> Option<bool> {
+    let rest = s.get(*p..*p + 2)?;
+    let is_second = if rest.eq_ignore_ascii_case(first) {
+        false
+    } else if rest.eq_ignore_ascii_case(second) {
+        true
+    } else {
+        return None;
+    };
+    *p += 2;
+    Some(is_second)
 }
 
 /// PostgreSQL's timestamp input as every driver writes it, one value at a

@@ -10,7 +10,7 @@
 //! invisible until `attach_partitions`. A dry run decodes and counts the
 //! same way and writes nothing.
 
-use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
@@ -203,7 +203,6 @@ fn import_group(
     job.check(PHASE)?;
     let plan = &a.plan;
     let (ts_col, _) = plan.timestamp.expect("partitioned import has a timestamp");
-    let ts_type = plan.meta.columns[ts_col].ty;
     // (place, timestamp, member) of every record of the group.
     let mut entries: Vec<(u64, i64, u32)> = Vec::new();
     let mut floors = Vec::with_capacity(members.len());
@@ -277,36 +276,7 @@ fn import_group(
             continue;
         };
         let batch = decoders[m].finish();
-        // Stable by timestamp: equal timestamps keep file order.
-        let result = (|| {
-            let sorted = if part_keys.is_sorted_by_key(|k| k.0) {
-                batch
-            } else {
-                sort_by_key_then_rank(&mut part_keys, |r| r);
-                let order = UInt32Array::from_iter_values(part_keys.iter().map(|k| k.1 as u32));
-                take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
-            };
-            let rel = format!("{partition}/{}.parquet", job.file_stem());
-            let mut writer = FileWriter::create(
-                &t.dir().join(&rel),
-                schema.clone(),
-                &plan.meta.bloom_columns(),
-            )
-            .map_err(io_error)?;
-            if let Err(e) = writer.write(&sorted) {
-                writer.abandon();
-                return Err(io_error(e));
-            }
-            let size = writer.finish().map_err(io_error)?;
-            Ok(DataFile {
-                partition,
-                path: rel,
-                rows,
-                size,
-                min_ts: Some(unit_to_micros(part_keys[0].0, ts_type)),
-                max_ts: Some(unit_to_micros(part_keys[part_keys.len() - 1].0, ts_type)),
-            })
-        })();
+        let result = write_member(job, t, schema, plan, partition, batch, &mut part_keys);
         match result {
             Ok(f) => done.push(Done::File(f)),
             Err(e) => {
@@ -320,6 +290,55 @@ fn import_group(
         }
     }
     Ok(done)
+}
+
+/// A decoded batch in timestamp order, `keys` its rows' (timestamp,
+/// row) in the batch: stable, so equal timestamps keep file order.
+fn in_time_order(
+    batch: RecordBatch,
+    keys: &mut Vec<(i64, u64)>,
+) -> Result<RecordBatch, ImportError> {
+    if keys.is_sorted_by_key(|k| k.0) {
+        return Ok(batch);
+    }
+    sort_by_key_then_rank(keys, |r| r);
+    let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.1 as u32));
+    take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))
+}
+
+/// One member of a group written as its partition's one file.
+fn write_member(
+    job: &Job<'_>,
+    t: &Target,
+    schema: &SchemaRef,
+    plan: &super::analyze::Plan,
+    partition: String,
+    batch: RecordBatch,
+    keys: &mut Vec<(i64, u64)>,
+) -> Result<DataFile, ImportError> {
+    let (ts_col, _) = plan.timestamp.expect("partitioned import has a timestamp");
+    let ts_type = plan.meta.columns[ts_col].ty;
+    let sorted = in_time_order(batch, keys)?;
+    let rel = format!("{partition}/{}.parquet", job.file_stem());
+    let mut writer = FileWriter::create(
+        &t.dir().join(&rel),
+        schema.clone(),
+        &plan.meta.bloom_columns(),
+    )
+    .map_err(io_error)?;
+    if let Err(e) = writer.write(&sorted) {
+        writer.abandon();
+        return Err(io_error(e));
+    }
+    let size = writer.finish().map_err(io_error)?;
+    Ok(DataFile {
+        partition,
+        path: rel,
+        rows: keys.len() as u64,
+        size,
+        min_ts: Some(unit_to_micros(keys[0].0, ts_type)),
+        max_ts: Some(unit_to_micros(keys[keys.len() - 1].0, ts_type)),
+    })
 }
 
 /// One partition; with no `target` (a dry run) its records are decoded
@@ -409,14 +428,7 @@ fn import_partition(
             let Some(writer) = writer.as_mut() else {
                 continue;
             };
-            // Stable by timestamp: equal timestamps keep file order.
-            let batch = if keys.is_sorted_by_key(|k| k.0) {
-                batch
-            } else {
-                sort_by_key_then_rank(&mut keys, |r| r);
-                let order = UInt32Array::from_iter_values(keys.iter().map(|k| k.1 as u32));
-                take_record_batch(&batch, &order).map_err(|e| io_error(e.into()))?
-            };
+            let batch = in_time_order(batch, &mut keys)?;
             min_ts = min_ts.min(unit_to_micros(keys[0].0, ts_type));
             max_ts = max_ts.max(unit_to_micros(keys[keys.len() - 1].0, ts_type));
             writer.write(&batch).map_err(io_error)?;

@@ -308,6 +308,23 @@ async fn query_shapes_run_from_kept_plans() {
         serde_json::json!([[0]])
     );
     assert_eq!(reused(&scrape(min)), 7.0);
+    // A dropped table's files go although plans of it were kept.
+    c.simple_query("DROP TABLE m").await.unwrap();
+    let schema_dir = root.join("db").join("public");
+    common::eventually(
+        "the dropped table's files to go",
+        Duration::from_secs(30),
+        || {
+            let left: Vec<String> = std::fs::read_dir(&schema_dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".m.dropped-"))
+                .collect();
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
     server.stop();
 }
 

@@ -94,7 +94,7 @@ impl Engine {
         }
         let mut existed = self.catalog.get(&req.schema, &req.table).is_some();
         if existed && overwrite {
-            self.catalog.drop_table(&req.schema, &req.table)?;
+            self.drop_table(&req.schema, &req.table)?;
             existed = false;
         }
         if !existed && req.options.must_exist {

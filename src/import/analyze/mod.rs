@@ -13,7 +13,7 @@ mod plan;
 mod sniff;
 
 use super::ImportError;
-use super::csv::{Field, Nulls, read_record};
+use super::csv::{Dialect, Field, Nulls, read_record};
 use super::format::Pattern;
 use crate::catalog::TableMeta;
 use crate::config::TextLoaderFormats;
@@ -111,29 +111,15 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         offsets.push((text_start, next));
         pos = next;
     }
-    let d = sniffed.dialect;
-    // Sample records: complete ones only, unless the sample is the whole file.
-    let mut open_at = None;
-    while records.len() < opts.max_lines.max(1) {
-        let Some(r) = read_record(sample, pos, d, &mut fields) else {
-            break;
-        };
-        let complete = r.next < sample.len() || whole;
-        if r.open_quote && whole {
-            open_at = Some(r.start);
-        }
-        if !complete || r.open_quote {
-            break;
-        }
-        offsets.push((r.start, r.next));
-        records.push(
-            fields
-                .iter()
-                .map(|f| (!f.is_null(sample, opts.nulls)).then(|| f.value(sample).into_owned()))
-                .collect(),
-        );
-        pos = r.next;
-    }
+    let open_at = sample_records(
+        sample,
+        pos,
+        whole,
+        sniffed.dialect,
+        opts,
+        &mut records,
+        &mut offsets,
+    );
     let Some(first) = records.first() else {
         if let Some(at) = open_at {
             let line = super::csv::line_numbers(buf, &[at as u64])[0];
@@ -161,20 +147,12 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     let header = header_lines > 0;
     let header_lines = header_lines.min(records.len());
     let (names, data_records, data_start) = if header {
-        let names = match opts.names {
-            Some(given) => given.to_vec(),
-            None => {
-                // Trailing empty names past the table's width (`a,b,c,,`)
-                // name nothing.
-                let mut raw = records[0].clone();
-                while raw.len() > width && raw.last().is_some_and(|v| v.is_none()) {
-                    raw.pop();
-                }
-                header_names(&raw)?
-            }
-        };
         let data_start = offsets[header_lines - 1].1;
-        (names, &records[header_lines..], data_start)
+        (
+            header_or_given(&records[0], width, opts)?,
+            &records[header_lines..],
+            data_start,
+        )
     } else if let Some(given) = opts.names {
         (given.to_vec(), &records[..], text_start)
     } else {
@@ -192,10 +170,87 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
     }
     // Given names may be fewer than the fields: the rest are extra values.
     let mut detected = probes.detect(data_records, names.len(), INFER_MAJORITY_PERCENT);
+    given_types(&mut detected, &names, data_records, opts)?;
+    Ok(Structure {
+        data_start,
+        text_start,
+        header,
+        names,
+        detected,
+        dialect: sniffed,
+    })
+}
+
+/// Reads the sample's records from `pos` into `records` (values, NULLs
+/// as `None`) and their byte ranges into `offsets`: complete records only,
+/// unless the sample is the whole file. Returns where a quote opened that
+/// never closes, when the sample is the whole file.
+fn sample_records(
+    sample: &[u8],
+    mut pos: usize,
+    whole: bool,
+    d: Dialect,
+    opts: &AnalyzeOptions<'_>,
+    records: &mut Vec<Vec<Option<Vec<u8>>>>,
+    offsets: &mut Vec<(usize, usize)>,
+) -> Option<usize> {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut open_at = None;
+    while records.len() < opts.max_lines.max(1) {
+        let Some(r) = read_record(sample, pos, d, &mut fields) else {
+            break;
+        };
+        let complete = r.next < sample.len() || whole;
+        if r.open_quote && whole {
+            open_at = Some(r.start);
+        }
+        if !complete || r.open_quote {
+            break;
+        }
+        offsets.push((r.start, r.next));
+        records.push(
+            fields
+                .iter()
+                .map(|f| (!f.is_null(sample, opts.nulls)).then(|| f.value(sample).into_owned()))
+                .collect(),
+        );
+        pos = r.next;
+    }
+    open_at
+}
+
+/// The column names of a file with a header: the caller's, else the
+/// header record's (trailing empty names past the table's width, as in
+/// `a,b,c,,`, name nothing).
+fn header_or_given(
+    header: &[Option<Vec<u8>>],
+    width: usize,
+    opts: &AnalyzeOptions<'_>,
+) -> Result<Vec<String>, ImportError> {
+    if let Some(given) = opts.names {
+        return Ok(given.to_vec());
+    }
+    let mut raw = header.to_vec();
+    while raw.len() > width && raw.last().is_some_and(|v| v.is_none()) {
+        raw.pop();
+    }
+    header_names(&raw)
+}
+
+/// The types the caller gave win over the sample's: an integer designated
+/// timestamp read by the size of its values (`guess_epoch`), the column
+/// types and patterns of the schema given, the FORMAT of the TIMESTAMP.
+fn given_types(
+    detected: &mut [Option<Detected>],
+    names: &[String],
+    data_records: &[Vec<Option<Vec<u8>>>],
+    opts: &AnalyzeOptions<'_>,
+) -> Result<(), ImportError> {
+    let position = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
     if opts.guess_epoch
         && opts.format.is_none()
         && let Some(ts) = opts.timestamp
-        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+        && let Some(i) = position(ts)
         && detected[i]
             .as_ref()
             .is_some_and(|d| matches!(d.ty, ColumnType::Int | ColumnType::Long))
@@ -211,7 +266,7 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         detected[i] = Some(Detected::given(pattern.column_type(), Some(pattern)));
     }
     for o in opts.overrides {
-        let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(&o.name)) else {
+        let Some(i) = position(&o.name) else {
             return Err(ImportError::setup(format!(
                 "schema names a column that is not in the file [column={}]",
                 o.name
@@ -229,18 +284,11 @@ pub fn analyze(buf: &[u8], opts: &AnalyzeOptions<'_>) -> Result<Structure, Impor
         detected[i] = Some(Detected::given(o.ty, pattern));
     }
     if let (Some(ts), Some(fmt)) = (opts.timestamp, opts.format)
-        && let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(ts))
+        && let Some(i) = position(ts)
     {
         detected[i] = Some(Detected::given(fmt.column_type(), Some(fmt.clone())));
     }
-    Ok(Structure {
-        data_start,
-        text_start,
-        header,
-        names,
-        detected,
-        dialect: sniffed,
-    })
+    Ok(())
 }
 
 /// A header line whose quote never closes on it (`ts,"name,value`), which

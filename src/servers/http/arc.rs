@@ -37,39 +37,40 @@ fn error_response(e: &Error) -> Response {
     )
 }
 
-pub async fn import_csv(
-    State(engine): State<Arc<Engine>>,
-    Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> Response {
-    let started = Instant::now();
+/// What the request asks for, checked before the upload is read.
+struct Asked {
+    database: String,
+    measurement: String,
+    time_column: String,
+    /// An `epoch_*` unit, or none: guessed from the values.
+    format: Option<String>,
+    delimiter: u8,
+    skip_records: usize,
+}
+
+/// The request's database, measurement and options, or the status and
+/// message that refuse them.
+fn asked(
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Asked, (StatusCode, String)> {
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
     let database = headers
         .get("x-arc-database")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| params.get("db").cloned())
-        .filter(|d| !d.is_empty());
-    let Some(database) = database else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "database is required: header X-Arc-Database or parameter db".into(),
-        );
-    };
-    let database = database.to_lowercase();
-    let Some(measurement) = params
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| bad("database is required: header X-Arc-Database or parameter db".into()))?
+        .to_lowercase();
+    let measurement = params
         .get("measurement")
         .filter(|m| !m.is_empty())
         .map(|m| m.to_lowercase())
-    else {
-        return fail(StatusCode::BAD_REQUEST, "measurement is required".into());
-    };
+        .ok_or_else(|| bad("measurement is required".into()))?;
     for (what, name) in [("database", &database), ("measurement", &measurement)] {
         if name.contains(['.', '/', '\\', '"', '\'']) || name == crate::engine::SYS_SCHEMA {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!("invalid {what} name '{name}'"),
-            );
+            return Err(bad(format!("invalid {what} name '{name}'")));
         }
     }
     let time_column = params
@@ -84,27 +85,44 @@ pub async fn import_csv(
             Some(f)
         }
         Some(f) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "invalid time_format '{f}' (epoch_s, epoch_ms, epoch_us, epoch_ns or empty)"
-                ),
-            );
+            return Err(bad(format!(
+                "invalid time_format '{f}' (epoch_s, epoch_ms, epoch_us, epoch_ns or empty)"
+            )));
         }
     };
-    let delimiter = match upload::delimiter_param(params.get("delimiter").map(String::as_str)) {
-        Ok(d) => d.unwrap_or(b','),
-        Err(e) => return error_response(&e),
-    };
+    let delimiter = upload::delimiter_param(params.get("delimiter").map(String::as_str))
+        .map_err(|e| {
+            (
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+                e.message(),
+            )
+        })?
+        .unwrap_or(b',');
     let skip_records = match params.get("skip_rows").map(|s| s.parse::<usize>()) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "skip_rows must be a whole number".into(),
-            );
-        }
+        Some(Err(_)) => return Err(bad("skip_rows must be a whole number".into())),
+    };
+    Ok(Asked {
+        database,
+        measurement,
+        time_column,
+        format,
+        delimiter,
+        skip_records,
+    })
+}
+
+pub async fn import_csv(
+    State(engine): State<Arc<Engine>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let started = Instant::now();
+    let asked = match asked(&headers, &params) {
+        Ok(a) => a,
+        Err((status, message)) => return fail(status, message),
     };
     let upload = match upload::read(&engine, multipart, "file", true).await {
         Ok(u) => u,
@@ -116,6 +134,14 @@ pub async fn import_csv(
             "file is required: send the CSV as multipart form field 'file'".into(),
         );
     };
+    let Asked {
+        database,
+        measurement,
+        time_column,
+        format,
+        delimiter,
+        skip_records,
+    } = asked;
     // Both names are checked before anything is created, so a hostile
     // measurement does not leave a new schema behind.
     let names_ok = name::check(NameKind::Schema, &database)
@@ -153,10 +179,20 @@ pub async fn import_csv(
         Err(e) => return error_response(&e),
     };
     drop(file);
+    answer(&database, &measurement, &imported, started)
+}
+
+/// Arc's answer to an import: the counts, the time range (whole seconds
+/// without a fraction, as Arc shows them) and the table's columns.
+fn answer(
+    database: &str,
+    measurement: &str,
+    imported: &crate::engine::ingest::Imported,
+    started: Instant,
+) -> Response {
     let s = &imported.summary;
     let ts = |v: Option<i64>| {
         v.map(|v| {
-            // Whole seconds print without a fraction, as Arc shows them.
             let text = format_timestamp(v, TimeUnit::Microsecond);
             if v % 1_000_000 == 0 {
                 text.replace(".000000Z", "Z")

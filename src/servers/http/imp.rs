@@ -141,22 +141,7 @@ async fn run(
         None => true,
         Some(_) => flag(params, "create")?,
     };
-    let on_error = match params.get("atomicity").map(|a| a.to_ascii_lowercase()) {
-        None => OnError::SkipRow,
-        Some(a) => match a.as_str() {
-            "skiprow" | "1" => OnError::SkipRow,
-            "abort" | "0" => OnError::Abort,
-            "skipcol" | "2" => OnError::SkipColumn,
-            other => {
-                return Err(Error::bad_option(
-                    "atomicity",
-                    format!(
-                        "invalid atomicity '{other}' (skipRow, abort, skipCol, 0, 1 or 2 expected)"
-                    ),
-                ));
-            }
-        },
-    };
+    let on_error = atomicity(params)?;
     let partition_by = match params.get("partitionBy").filter(|p| !p.is_empty()) {
         None => None,
         Some(p) => Some(PartitionBy::parse(p).ok_or_else(|| {
@@ -179,49 +164,19 @@ async fn run(
         _ => Vec::new(),
     };
     let file_name = file.name.clone().filter(|n| !n.is_empty() && n != "-");
-    // As given: the catalog matches table names ignoring case.
-    let table = match params.get("name").filter(|n| !n.is_empty()) {
-        Some(n) => n.clone(),
-        None => match &file_name {
-            Some(f) => table_from_file_name(f),
-            None => {
-                return Err(Error::invalid(
-                    "table name is missing: give 'name' or a file name in the 'data' part",
-                ));
-            }
-        },
-    };
+    let table = table_name(params, file_name.as_deref())?;
     name::check(NameKind::Table, &table)?;
     let timestamp = params.get("timestamp").filter(|t| !t.is_empty()).cloned();
     let mut warnings = Vec::new();
     let existing = if overwrite {
         None
     } else {
-        engine
-            .catalog()
-            .get(DEFAULT_SCHEMA, &table)
-            .map(|t| t.meta())
+        engine.catalog().get(DEFAULT_SCHEMA, &table).map(|t| {
+            let meta = t.meta();
+            (meta.timestamp, meta.partition_by)
+        })
     };
-    let (timestamp, partition_by) = match &existing {
-        Some(meta) => {
-            if timestamp.is_some() && timestamp.as_deref() != meta.timestamp.as_deref() {
-                warnings.push("Existing table timestamp column is used".to_string());
-            }
-            if partition_by.is_some_and(|p| p != meta.partition_by) {
-                warnings.push("Existing table PartitionBy is used".to_string());
-            }
-            (meta.timestamp.clone(), None)
-        }
-        // QuestDB's default: DAY when a timestamp is named, else NONE.
-        None => {
-            let p = match (&timestamp, partition_by) {
-                (_, Some(p)) => Some(p),
-                (Some(_), None) => Some(PartitionBy::Day),
-                (None, None) => None,
-            };
-            (timestamp, p)
-        }
-    };
+    let (timestamp, partition_by) = designated(existing, timestamp, partition_by, &mut warnings);
     if timestamp.is_none() && partition_by.is_some_and(|p| p != PartitionBy::None) {
         return Err(Error::bad_option(
             "partitionBy",
@@ -261,6 +216,67 @@ async fn run(
             json,
         },
     ))
+}
+
+/// `atomicity`: what a bad row does (QuestDB's names and numbers).
+fn atomicity(params: &HashMap<String, String>) -> Result<OnError, Error> {
+    let Some(a) = params.get("atomicity").map(|a| a.to_ascii_lowercase()) else {
+        return Ok(OnError::SkipRow);
+    };
+    match a.as_str() {
+        "skiprow" | "1" => Ok(OnError::SkipRow),
+        "abort" | "0" => Ok(OnError::Abort),
+        "skipcol" | "2" => Ok(OnError::SkipColumn),
+        other => Err(Error::bad_option(
+            "atomicity",
+            format!("invalid atomicity '{other}' (skipRow, abort, skipCol, 0, 1 or 2 expected)"),
+        )),
+    }
+}
+
+/// The table: `name`, else the upload's file name. As given: the catalog
+/// matches table names ignoring case.
+fn table_name(params: &HashMap<String, String>, file_name: Option<&str>) -> Result<String, Error> {
+    match params.get("name").filter(|n| !n.is_empty()) {
+        Some(n) => Ok(n.clone()),
+        None => match file_name {
+            Some(f) => Ok(table_from_file_name(f)),
+            None => Err(Error::invalid(
+                "table name is missing: give 'name' or a file name in the 'data' part",
+            )),
+        },
+    }
+}
+
+/// The designated timestamp and partitioning an import uses: an existing
+/// table's own (with a warning where the request asked otherwise), else
+/// the request's, PARTITION BY DAY by default when a timestamp is named
+/// (QuestDB's default), NONE without one.
+fn designated(
+    existing: Option<(Option<String>, PartitionBy)>,
+    timestamp: Option<String>,
+    partition_by: Option<PartitionBy>,
+    warnings: &mut Vec<String>,
+) -> (Option<String>, Option<PartitionBy>) {
+    match existing {
+        Some((table_ts, table_partition_by)) => {
+            if timestamp.is_some() && timestamp != table_ts {
+                warnings.push("Existing table timestamp column is used".to_string());
+            }
+            if partition_by.is_some_and(|p| p != table_partition_by) {
+                warnings.push("Existing table PartitionBy is used".to_string());
+            }
+            (table_ts, None)
+        }
+        None => {
+            let p = match (&timestamp, partition_by) {
+                (_, Some(p)) => Some(p),
+                (Some(_), None) => Some(PartitionBy::Day),
+                (None, None) => None,
+            };
+            (timestamp, p)
+        }
+    }
 }
 
 fn respond(imported: &Imported, r: &Request) -> Response {

@@ -532,104 +532,7 @@ impl Qp<'_> {
             if !parenthesised {
                 self.parse_word("as");
             }
-            match name.as_str() {
-                "format" => {
-                    let v = self.p.next_token();
-                    o.format = match &v.token {
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("csv") => PgCopyFormat::Csv,
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("text") => {
-                            PgCopyFormat::Text
-                        }
-                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("csv") => {
-                            PgCopyFormat::Csv
-                        }
-                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("text") => {
-                            PgCopyFormat::Text
-                        }
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("binary") => {
-                            PgCopyFormat::Binary
-                        }
-                        Token::SingleQuotedString(s) if s.eq_ignore_ascii_case("binary") => {
-                            PgCopyFormat::Binary
-                        }
-                        _ => {
-                            return Err(Error::unsupported(format!(
-                                "COPY format '{}' is not supported (csv, text or binary)",
-                                v.token
-                            )));
-                        }
-                    };
-                }
-                "csv" => o.format = PgCopyFormat::Csv,
-                "text" => o.format = PgCopyFormat::Text,
-                "binary" => o.format = PgCopyFormat::Binary,
-                "header" => {
-                    let v = self.p.peek_token();
-                    o.header = match &v.token {
-                        Token::Word(w)
-                            if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "on") =>
-                        {
-                            self.p.next_token();
-                            true
-                        }
-                        Token::Word(w)
-                            if matches!(w.value.to_ascii_lowercase().as_str(), "false" | "off") =>
-                        {
-                            self.p.next_token();
-                            false
-                        }
-                        Token::Number(n, _) if n == "1" || n == "0" => {
-                            self.p.next_token();
-                            n == "1"
-                        }
-                        _ => true,
-                    };
-                }
-                "delimiter" => o.delimiter = Some(self.pg_char("DELIMITER")?),
-                "quote" => o.quote = Some(self.pg_char("QUOTE")?),
-                "escape" => o.escape = Some(self.pg_char("ESCAPE")?),
-                "null" => {
-                    let v = self.p.peek_token();
-                    match &v.token {
-                        Token::SingleQuotedString(s) => o.null = Some(s.clone()),
-                        _ => return Err(self.err_at(&v, "NULL expects a quoted string")),
-                    }
-                    self.p.next_token();
-                }
-                "on_error" => {
-                    let v = self.p.next_token();
-                    o.ignore_errors = match &v.token {
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("ignore") => true,
-                        Token::Word(w) if w.value.eq_ignore_ascii_case("stop") => false,
-                        _ => return Err(self.err_at(&v, "ON_ERROR expects stop or ignore")),
-                    };
-                }
-                "encoding" => {
-                    let v = self.p.next_token();
-                    let text = match &v.token {
-                        Token::SingleQuotedString(s) => s.clone(),
-                        Token::Word(w) => w.value.clone(),
-                        _ => String::new(),
-                    };
-                    let ok = matches!(
-                        text.to_ascii_lowercase().replace(['-', '_'], "").as_str(),
-                        "utf8" | "unicode"
-                    );
-                    if !ok {
-                        return Err(Error::unsupported("COPY ENCODING must be UTF8"));
-                    }
-                }
-                "freeze" => {
-                    let v = self.p.peek_token();
-                    if matches!(&v.token, Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "on" | "off"))
-                    {
-                        self.p.next_token();
-                    }
-                }
-                other => {
-                    return Err(self.err_at(&t, format!("COPY option '{other}' is not supported")));
-                }
-            }
+            self.pg_copy_option(&name, &t, &mut o)?;
             if parenthesised && !self.p.consume_token(&Token::Comma) {
                 let t = self.p.peek_token();
                 if !self.p.consume_token(&Token::RParen) {
@@ -643,6 +546,104 @@ impl Qp<'_> {
             return Err(self.err_at(&t, "unexpected text after the COPY options"));
         }
         Ok(o)
+    }
+
+    /// One of PostgreSQL's COPY options, `name` (at `t`) read already.
+    fn pg_copy_option(
+        &mut self,
+        name: &str,
+        t: &TokenWithSpan,
+        o: &mut PgCopyOptions,
+    ) -> Result<()> {
+        match name {
+            "format" => o.format = self.pg_format()?,
+            "csv" => o.format = PgCopyFormat::Csv,
+            "text" => o.format = PgCopyFormat::Text,
+            "binary" => o.format = PgCopyFormat::Binary,
+            "header" => o.header = self.pg_bool().unwrap_or(true),
+            "delimiter" => o.delimiter = Some(self.pg_char("DELIMITER")?),
+            "quote" => o.quote = Some(self.pg_char("QUOTE")?),
+            "escape" => o.escape = Some(self.pg_char("ESCAPE")?),
+            "null" => {
+                let v = self.p.peek_token();
+                match &v.token {
+                    Token::SingleQuotedString(s) => o.null = Some(s.clone()),
+                    _ => return Err(self.err_at(&v, "NULL expects a quoted string")),
+                }
+                self.p.next_token();
+            }
+            "on_error" => {
+                let v = self.p.next_token();
+                o.ignore_errors = match &v.token {
+                    Token::Word(w) if w.value.eq_ignore_ascii_case("ignore") => true,
+                    Token::Word(w) if w.value.eq_ignore_ascii_case("stop") => false,
+                    _ => return Err(self.err_at(&v, "ON_ERROR expects stop or ignore")),
+                };
+            }
+            "encoding" => {
+                let v = self.p.next_token();
+                let text = match &v.token {
+                    Token::SingleQuotedString(s) => s.clone(),
+                    Token::Word(w) => w.value.clone(),
+                    _ => String::new(),
+                };
+                let ok = matches!(
+                    text.to_ascii_lowercase().replace(['-', '_'], "").as_str(),
+                    "utf8" | "unicode"
+                );
+                if !ok {
+                    return Err(Error::unsupported("COPY ENCODING must be UTF8"));
+                }
+            }
+            "freeze" => {
+                // Accepted and ignored, with or without its boolean.
+                let v = self.p.peek_token();
+                if matches!(&v.token, Token::Word(w) if matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "on" | "off"))
+                {
+                    self.p.next_token();
+                }
+            }
+            other => {
+                return Err(self.err_at(t, format!("COPY option '{other}' is not supported")));
+            }
+        }
+        Ok(())
+    }
+
+    /// FORMAT's value: csv, text or binary, bare or quoted.
+    fn pg_format(&mut self) -> Result<PgCopyFormat> {
+        let v = self.p.next_token();
+        let text = match &v.token {
+            Token::Word(w) => w.value.to_ascii_lowercase(),
+            Token::SingleQuotedString(s) => s.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        match text.as_str() {
+            "csv" => Ok(PgCopyFormat::Csv),
+            "text" => Ok(PgCopyFormat::Text),
+            "binary" => Ok(PgCopyFormat::Binary),
+            _ => Err(Error::unsupported(format!(
+                "COPY format '{}' is not supported (csv, text or binary)",
+                v.token
+            ))),
+        }
+    }
+
+    /// A boolean value, when one follows (true/on/1, false/off/0); none
+    /// is read otherwise (`HEADER` alone means true).
+    fn pg_bool(&mut self) -> Option<bool> {
+        let v = self.p.peek_token();
+        let value = match &v.token {
+            Token::Word(w) => match w.value.to_ascii_lowercase().as_str() {
+                "true" | "on" => true,
+                "false" | "off" => false,
+                _ => return None,
+            },
+            Token::Number(n, _) if n == "1" || n == "0" => n == "1",
+            _ => return None,
+        };
+        self.p.next_token();
+        Some(value)
     }
 }
 

@@ -232,45 +232,8 @@ impl Qp<'_> {
         if self.peek_word("show") {
             return self.show();
         }
-        if self.peek_word("begin")
-            || (self.peek_word("start") && self.peek_word_nth(1, "transaction"))
-        {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Begin));
-        }
-        if self.peek_word("commit") || self.peek_word("end") {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Commit));
-        }
-        if self.peek_word("savepoint") {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Savepoint));
-        }
-        if self.peek_word("release") {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Release));
-        }
-        if self.peek_word("rollback") || self.peek_word("abort") {
-            self.skip_statement();
-            return Ok(Statement::Session(SessionCommand::Rollback));
-        }
-        if let Some(timeout) = self.statement_timeout()? {
-            return Ok(Statement::Session(SessionCommand::StatementTimeout(
-                timeout,
-            )));
-        }
-        // Other session settings have no effect here beyond their tag, which
-        // PostgreSQL's own (connection poolers and drivers read it).
-        for (word, command) in [
-            ("set", SessionCommand::Set),
-            ("reset", SessionCommand::Reset),
-            ("discard", SessionCommand::Discard),
-            ("deallocate", SessionCommand::Deallocate),
-        ] {
-            if self.peek_word(word) {
-                self.skip_statement();
-                return Ok(Statement::Session(command));
-            }
+        if let Some(command) = self.session_command()? {
+            return Ok(Statement::Session(command));
         }
         match &first.token {
             Token::Word(w)
@@ -293,8 +256,50 @@ impl Qp<'_> {
         }
     }
 
-    /// Skips to the end of the current statement (for session commands
-    /// whose arguments do not matter).
+    /// A transaction or session statement (BEGIN, COMMIT, SET, …), read
+    /// whole; none when the statement is another.
+    fn session_command(&mut self) -> Result<Option<SessionCommand>> {
+        if self.peek_word("begin")
+            || (self.peek_word("start") && self.peek_word_nth(1, "transaction"))
+        {
+            self.skip_statement();
+            return Ok(Some(SessionCommand::Begin));
+        }
+        if self.peek_word("commit") || self.peek_word("end") {
+            self.skip_statement();
+            return Ok(Some(SessionCommand::Commit));
+        }
+        if self.peek_word("savepoint") {
+            self.skip_statement();
+            return Ok(Some(SessionCommand::Savepoint));
+        }
+        if self.peek_word("release") {
+            self.skip_statement();
+            return Ok(Some(SessionCommand::Release));
+        }
+        if self.peek_word("rollback") || self.peek_word("abort") {
+            self.skip_statement();
+            return Ok(Some(SessionCommand::Rollback));
+        }
+        if let Some(timeout) = self.statement_timeout()? {
+            return Ok(Some(SessionCommand::StatementTimeout(timeout)));
+        }
+        // Other session settings have no effect here beyond their tag, which
+        // PostgreSQL's own (connection poolers and drivers read it).
+        for (word, command) in [
+            ("set", SessionCommand::Set),
+            ("reset", SessionCommand::Reset),
+            ("discard", SessionCommand::Discard),
+            ("deallocate", SessionCommand::Deallocate),
+        ] {
+            if self.peek_word(word) {
+                self.skip_statement();
+                return Ok(Some(command));
+            }
+        }
+        Ok(None)
+    }
+
     /// `SET [SESSION] statement_timeout {=|TO} value` or `RESET
     /// statement_timeout`: `Some(None)` for the default, `Some(Some(ms))`
     /// for a value (an integer of milliseconds or text with a unit:
@@ -348,6 +353,8 @@ impl Qp<'_> {
         Ok(Some(Some(n.saturating_mul(scale))))
     }
 
+    /// Skips to the end of the current statement (for session commands
+    /// whose arguments do not matter).
     fn skip_statement(&mut self) {
         while !matches!(self.p.peek_token().token, Token::SemiColon | Token::EOF) {
             self.p.next_token();

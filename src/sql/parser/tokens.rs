@@ -248,30 +248,14 @@ fn group_by_before(tokens: &[TokenWithSpan], select: usize, sample: usize) -> Op
 
 /// The parts of a SAMPLE BY clause (its tokens after `BY`, no whitespace).
 fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<SampleBy> {
-    let err = |at: Option<&TokenWithSpan>, m: &str| Error::Syntax {
-        message: m.to_string(),
-        position: at.map_or(position, |t| offset_of(sql, t.span.start)),
+    let mut r = ClauseReader {
+        sql,
+        t,
+        position,
+        k: 0,
     };
-    // The stride: `1h` is a number and a word; `h` alone is one unit.
-    let mut k = 0;
-    let mut text = String::new();
-    if let Some(Token::Number(n, _)) = t.first().map(|t| &t.token) {
-        text.push_str(n);
-        k = 1;
-    }
-    match t.get(k).map(|t| &t.token) {
-        Some(Token::Word(w)) => text.push_str(&w.value),
-        _ => return Err(err(t.get(k), "a sample interval such as 1h expected")),
-    }
-    let stride = Stride::parse(&text).ok_or_else(|| {
-        err(
-            t.first(),
-            "invalid sample interval: a count and one of U T s m h d w M y expected",
-        )
-    })?;
-    k += 1;
     let mut s = SampleBy {
-        stride,
+        stride: r.stride()?,
         select: Location::empty(),
         fill: Vec::new(),
         align: Align::Calendar {
@@ -282,123 +266,180 @@ fn sample_clause(sql: &str, t: &[TokenWithSpan], position: usize) -> Result<Samp
         to: None,
         position,
     };
-    let string_at = |k: usize| match t.get(k).map(|t| &t.token) {
-        Some(Token::SingleQuotedString(v)) => Some(v.clone()),
-        _ => None,
-    };
-    while k < t.len() {
-        let here = &t[k];
-        if word_is(here, "fill") {
-            if t.get(k + 1).map(|t| &t.token) != Some(&Token::LParen) {
-                return Err(err(t.get(k + 1), "'(' expected"));
-            }
-            k += 2;
-            loop {
-                let item = t.get(k).ok_or_else(|| err(None, "')' expected"))?;
-                let fill = match &item.token {
-                    Token::Word(w) => match w.value.to_ascii_lowercase().as_str() {
-                        "none" => Fill::None,
-                        "null" => Fill::Null,
-                        "prev" => Fill::Prev,
-                        "linear" => Fill::Linear,
-                        _ => {
-                            return Err(err(
-                                Some(item),
-                                "NONE, NULL, PREV, LINEAR or a constant expected",
-                            ));
-                        }
-                    },
-                    Token::Number(n, _) => Fill::Value(n.clone()),
-                    Token::Minus => match t.get(k + 1).map(|t| &t.token) {
-                        Some(Token::Number(n, _)) => {
-                            k += 1;
-                            Fill::Value(format!("-{n}"))
-                        }
-                        _ => return Err(err(Some(item), "a number expected")),
-                    },
-                    Token::SingleQuotedString(v) => {
-                        Fill::Value(format!("'{}'", v.replace('\'', "''")))
-                    }
-                    _ => {
-                        return Err(err(
-                            Some(item),
-                            "NONE, NULL, PREV, LINEAR or a constant expected",
-                        ));
-                    }
-                };
-                s.fill.push(fill);
-                k += 1;
-                match t.get(k).map(|t| &t.token) {
-                    Some(Token::Comma) => k += 1,
-                    Some(Token::RParen) => {
-                        k += 1;
-                        break;
-                    }
-                    _ => return Err(err(t.get(k), "',' or ')' expected")),
-                }
-            }
-        } else if word_is(here, "align") {
-            if !t.get(k + 1).is_some_and(|x| word_is(x, "to")) {
-                return Err(err(t.get(k + 1), "'to' expected"));
-            }
-            k += 2;
-            if t.get(k).is_some_and(|x| word_is(x, "first")) {
-                if !t.get(k + 1).is_some_and(|x| word_is(x, "observation")) {
-                    return Err(err(t.get(k + 1), "'observation' expected"));
-                }
-                s.align = Align::FirstObservation;
-                k += 2;
-            } else if t.get(k).is_some_and(|x| word_is(x, "calendar")) {
-                k += 1;
-                let mut offset = 0;
-                let mut zone = None;
-                loop {
-                    if t.get(k).is_some_and(|x| word_is(x, "time")) {
-                        if !t.get(k + 1).is_some_and(|x| word_is(x, "zone")) {
-                            return Err(err(t.get(k + 1), "'zone' expected"));
-                        }
-                        let v = string_at(k + 2).ok_or_else(|| {
-                            err(t.get(k + 2), "a time zone such as 'Europe/Berlin' expected")
-                        })?;
-                        if crate::time::Zone::parse(&v).is_none() {
-                            return Err(err(t.get(k + 2), &format!("invalid timezone: {v}")));
-                        }
-                        zone = Some(v);
-                        k += 3;
-                    } else if t.get(k).is_some_and(|x| word_is(x, "with")) {
-                        if !t.get(k + 1).is_some_and(|x| word_is(x, "offset")) {
-                            return Err(err(t.get(k + 1), "'offset' expected"));
-                        }
-                        let v = string_at(k + 2).ok_or_else(|| {
-                            err(t.get(k + 2), "an offset such as '00:30' expected")
-                        })?;
-                        offset = parse_offset(&v).ok_or_else(|| {
-                            err(
-                                t.get(k + 2),
-                                "an offset such as '00:30' or '-01:00' expected",
-                            )
-                        })?;
-                        k += 3;
-                    } else {
-                        break;
-                    }
-                }
-                s.align = Align::Calendar { offset, zone };
-            } else {
-                return Err(err(t.get(k), "'calendar' or 'first observation' expected"));
-            }
-        } else if word_is(here, "from") {
-            s.from =
-                Some(string_at(k + 1).ok_or_else(|| err(t.get(k + 1), "a timestamp expected"))?);
-            k += 2;
-        } else if word_is(here, "to") {
-            s.to = Some(string_at(k + 1).ok_or_else(|| err(t.get(k + 1), "a timestamp expected"))?);
-            k += 2;
+    while r.k < t.len() {
+        if r.word(r.k, "fill") {
+            s.fill.extend(r.fills()?);
+        } else if r.word(r.k, "align") {
+            s.align = r.align()?;
+        } else if r.word(r.k, "from") {
+            s.from = Some(r.string_after("a timestamp expected")?);
+        } else if r.word(r.k, "to") {
+            s.to = Some(r.string_after("a timestamp expected")?);
         } else {
-            return Err(err(Some(here), "FILL, ALIGN TO, FROM or TO expected"));
+            return Err(r.err(r.k, "FILL, ALIGN TO, FROM or TO expected"));
         }
     }
     Ok(s)
+}
+
+/// A SAMPLE BY clause's tokens, read from `k` on; errors point at the
+/// token they name, or at the clause when there is none.
+struct ClauseReader<'a> {
+    sql: &'a str,
+    t: &'a [TokenWithSpan],
+    position: usize,
+    k: usize,
+}
+
+impl ClauseReader<'_> {
+    fn err(&self, at: usize, m: &str) -> Error {
+        Error::Syntax {
+            message: m.to_string(),
+            position: self
+                .t
+                .get(at)
+                .map_or(self.position, |t| offset_of(self.sql, t.span.start)),
+        }
+    }
+
+    fn word(&self, at: usize, w: &str) -> bool {
+        self.t.get(at).is_some_and(|x| word_is(x, w))
+    }
+
+    fn string_at(&self, at: usize) -> Option<String> {
+        match self.t.get(at).map(|t| &t.token) {
+            Some(Token::SingleQuotedString(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// The quoted text after the keyword at `k` (FROM, TO); past both.
+    fn string_after(&mut self, expected: &str) -> Result<String> {
+        let v = self
+            .string_at(self.k + 1)
+            .ok_or_else(|| self.err(self.k + 1, expected))?;
+        self.k += 2;
+        Ok(v)
+    }
+
+    /// The stride: `1h` is a number and a word; `h` alone is one unit.
+    fn stride(&mut self) -> Result<Stride> {
+        let mut text = String::new();
+        if let Some(Token::Number(n, _)) = self.t.first().map(|t| &t.token) {
+            text.push_str(n);
+            self.k = 1;
+        }
+        match self.t.get(self.k).map(|t| &t.token) {
+            Some(Token::Word(w)) => text.push_str(&w.value),
+            _ => return Err(self.err(self.k, "a sample interval such as 1h expected")),
+        }
+        self.k += 1;
+        Stride::parse(&text).ok_or_else(|| {
+            self.err(
+                0,
+                "invalid sample interval: a count and one of U T s m h d w M y expected",
+            )
+        })
+    }
+
+    /// `FILL(item, …)`, from FILL to past its `)`.
+    fn fills(&mut self) -> Result<Vec<Fill>> {
+        if self.t.get(self.k + 1).map(|t| &t.token) != Some(&Token::LParen) {
+            return Err(self.err(self.k + 1, "'(' expected"));
+        }
+        self.k += 2;
+        let mut fills = Vec::new();
+        loop {
+            fills.push(self.fill()?);
+            self.k += 1;
+            match self.t.get(self.k).map(|t| &t.token) {
+                Some(Token::Comma) => self.k += 1,
+                Some(Token::RParen) => {
+                    self.k += 1;
+                    return Ok(fills);
+                }
+                _ => return Err(self.err(self.k, "',' or ')' expected")),
+            }
+        }
+    }
+
+    /// One FILL item, at `k` (left on its last token).
+    fn fill(&mut self) -> Result<Fill> {
+        let keyword = "NONE, NULL, PREV, LINEAR or a constant expected";
+        let item = self
+            .t
+            .get(self.k)
+            .ok_or_else(|| self.err(self.t.len(), "')' expected"))?;
+        Ok(match &item.token {
+            Token::Word(w) => match w.value.to_ascii_lowercase().as_str() {
+                "none" => Fill::None,
+                "null" => Fill::Null,
+                "prev" => Fill::Prev,
+                "linear" => Fill::Linear,
+                _ => return Err(self.err(self.k, keyword)),
+            },
+            Token::Number(n, _) => Fill::Value(n.clone()),
+            Token::Minus => match self.t.get(self.k + 1).map(|t| &t.token) {
+                Some(Token::Number(n, _)) => {
+                    self.k += 1;
+                    Fill::Value(format!("-{n}"))
+                }
+                _ => return Err(self.err(self.k, "a number expected")),
+            },
+            Token::SingleQuotedString(v) => Fill::Value(format!("'{}'", v.replace('\'', "''"))),
+            _ => return Err(self.err(self.k, keyword)),
+        })
+    }
+
+    /// `ALIGN TO FIRST OBSERVATION` or `ALIGN TO CALENDAR [TIME ZONE 'z']
+    /// [WITH OFFSET 'hh:mm']`, from ALIGN to past its end.
+    fn align(&mut self) -> Result<Align> {
+        if !self.word(self.k + 1, "to") {
+            return Err(self.err(self.k + 1, "'to' expected"));
+        }
+        self.k += 2;
+        if self.word(self.k, "first") {
+            if !self.word(self.k + 1, "observation") {
+                return Err(self.err(self.k + 1, "'observation' expected"));
+            }
+            self.k += 2;
+            return Ok(Align::FirstObservation);
+        }
+        if !self.word(self.k, "calendar") {
+            return Err(self.err(self.k, "'calendar' or 'first observation' expected"));
+        }
+        self.k += 1;
+        let mut offset = 0;
+        let mut zone = None;
+        loop {
+            if self.word(self.k, "time") {
+                if !self.word(self.k + 1, "zone") {
+                    return Err(self.err(self.k + 1, "'zone' expected"));
+                }
+                let v = self.string_at(self.k + 2).ok_or_else(|| {
+                    self.err(self.k + 2, "a time zone such as 'Europe/Berlin' expected")
+                })?;
+                if crate::time::Zone::parse(&v).is_none() {
+                    return Err(self.err(self.k + 2, &format!("invalid timezone: {v}")));
+                }
+                zone = Some(v);
+                self.k += 3;
+            } else if self.word(self.k, "with") {
+                if !self.word(self.k + 1, "offset") {
+                    return Err(self.err(self.k + 1, "'offset' expected"));
+                }
+                let v = self
+                    .string_at(self.k + 2)
+                    .ok_or_else(|| self.err(self.k + 2, "an offset such as '00:30' expected"))?;
+                offset = parse_offset(&v).ok_or_else(|| {
+                    self.err(self.k + 2, "an offset such as '00:30' or '-01:00' expected")
+                })?;
+                self.k += 3;
+            } else {
+                return Ok(Align::Calendar { offset, zone });
+            }
+        }
+    }
 }
 
 /// `hh:mm` or `-hh:mm` as microseconds.
