@@ -357,11 +357,6 @@ pub(super) fn plan(
     // alone (a table's file ranges are each in that order already). The two
     // reads of a side (in the union, and to join back) get the same rows
     // in the same order, so they number them alike, ties included.
-    let numbered = |plan: LogicalPlan, ts: &Expr, id: &str| -> DfResult<LogicalPlan> {
-        let order = vec![ts.clone().sort(true, true)];
-        let number = row_number().order_by(order).build()?.alias(id);
-        LogicalPlanBuilder::from(plan).window(vec![number])?.build()
-    };
     let (a_cols, b_cols) = (columns(&a), columns(&b));
     let splice = spec.kind == TimeJoinKind::Splice;
     let a_num = if splice {
@@ -439,29 +434,39 @@ pub(super) fn plan(
         builder = builder.filter(id("__s").eq(lit(sa)))?;
     }
     let matched = builder.alias("__m")?;
-    // A side's numbered rows joined to the matched rows on its number.
-    let back = |matched: LogicalPlanBuilder,
-                side: LogicalPlan,
-                alias: &str,
-                number: &str,
-                id: &str|
-     -> DfResult<LogicalPlanBuilder> {
-        let side = LogicalPlanBuilder::from(side).alias(alias)?.build()?;
-        matched.join(
-            side,
-            JoinType::Left,
-            (
-                vec![Column::new(Some("__m"), number)],
-                vec![Column::new(Some(alias), id)],
-            ),
-            None,
-        )
-    };
     let mut joined = back(matched, b_num, "__rb", "__mb", "__bid")?;
     if splice {
         joined = back(joined, a_num, "__ra", "__ma", "__aid")?;
     }
     joined.project(output(&a_cols, &b_cols, splice))?.build()
+}
+
+/// A side's rows with their number in time order as `id`.
+fn numbered(plan: LogicalPlan, ts: &Expr, id: &str) -> DfResult<LogicalPlan> {
+    let order = vec![ts.clone().sort(true, true)];
+    let number = row_number().order_by(order).build()?.alias(id);
+    LogicalPlanBuilder::from(plan).window(vec![number])?.build()
+}
+
+/// A side's numbered rows (`side` as `alias`, its number `id`) joined to
+/// the matched rows (`__m`) on the matched number `number`.
+fn back(
+    matched: LogicalPlanBuilder,
+    side: LogicalPlan,
+    alias: &str,
+    number: &str,
+    id: &str,
+) -> DfResult<LogicalPlanBuilder> {
+    let side = LogicalPlanBuilder::from(side).alias(alias)?.build()?;
+    matched.join(
+        side,
+        JoinType::Left,
+        (
+            vec![Column::new(Some("__m"), number)],
+            vec![Column::new(Some(alias), id)],
+        ),
+        None,
+    )
 }
 
 /// A WHERE on the left rows alone (ASOF and LT) applied before the merge;
