@@ -178,6 +178,27 @@ impl Ttl {
 }
 
 impl TableMeta {
+    /// The definition of a table an import creates: its columns, the
+    /// designated timestamp and partitioning, a WAL table (as QuestDB
+    /// makes them), no parameters, TTL or deduplication; checked.
+    pub fn new_imported(
+        columns: Vec<ColumnMeta>,
+        timestamp: Option<String>,
+        partition_by: PartitionBy,
+    ) -> Result<TableMeta> {
+        let meta = TableMeta {
+            columns,
+            timestamp,
+            partition_by,
+            wal: true,
+            params: TableParams::default(),
+            ttl: None,
+            dedup_keys: vec![],
+        };
+        meta.validate()?;
+        Ok(meta)
+    }
+
     /// Builds a batch in the table's schema from a source batch whose column
     /// `i` goes to table column `targets[i]` (the others are NULL); every value
     /// converts or the batch fails, naming the column and the value.

@@ -69,7 +69,26 @@ pub(super) fn constant(plan: &LogicalPlan) -> bool {
     let mut constant = true;
     let _ = plan.apply_with_subqueries(|node| {
         constant &= match node {
-            LogicalPlan::Projection(_)
+            LogicalPlan::Values(v) => v.values.len() <= MAX_VALUES_ROWS,
+            // Tables, table functions, extensions, EXPLAIN, statements.
+            node => relational(node),
+        } && node.expressions().iter().all(|e| immutable(e, false));
+        Ok(if constant {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    constant
+}
+
+/// Whether a plan node only combines the rows of its inputs (no table,
+/// VALUES, extension, EXPLAIN or statement): what kept plans may hold
+/// besides their sources.
+pub(super) fn relational(node: &LogicalPlan) -> bool {
+    matches!(
+        node,
+        LogicalPlan::Projection(_)
             | LogicalPlan::Filter(_)
             | LogicalPlan::Aggregate(_)
             | LogicalPlan::Window(_)
@@ -79,18 +98,8 @@ pub(super) fn constant(plan: &LogicalPlan) -> bool {
             | LogicalPlan::Union(_)
             | LogicalPlan::Distinct(_)
             | LogicalPlan::SubqueryAlias(_)
-            | LogicalPlan::EmptyRelation(_) => true,
-            LogicalPlan::Values(v) => v.values.len() <= MAX_VALUES_ROWS,
-            // Tables, table functions, extensions, EXPLAIN, statements.
-            _ => false,
-        } && node.expressions().iter().all(|e| immutable(e, false));
-        Ok(if constant {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
-        })
-    });
-    constant
+            | LogicalPlan::EmptyRelation(_)
+    )
 }
 
 /// Whether an expression gives the same value every time for the same

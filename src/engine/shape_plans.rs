@@ -178,18 +178,7 @@ fn user_tables_only(plan: &LogicalPlan) -> Option<Vec<(Arc<Table>, TableMeta)>> 
                 },
                 Err(_) => false,
             },
-            LogicalPlan::Projection(_)
-            | LogicalPlan::Filter(_)
-            | LogicalPlan::Aggregate(_)
-            | LogicalPlan::Window(_)
-            | LogicalPlan::Sort(_)
-            | LogicalPlan::Limit(_)
-            | LogicalPlan::Join(_)
-            | LogicalPlan::Union(_)
-            | LogicalPlan::Distinct(_)
-            | LogicalPlan::SubqueryAlias(_)
-            | LogicalPlan::EmptyRelation(_) => true,
-            _ => false,
+            node => super::constant_plans::relational(node),
         } && node
             .expressions()
             .iter()

@@ -84,17 +84,12 @@ pub(super) fn plan(
                 ),
                 None => None,
             };
-            let meta = TableMeta {
+            let meta = TableMeta::new_imported(
                 columns,
                 timestamp,
-                partition_by: req.partition_by.unwrap_or(PartitionBy::None),
-                wal: true,
-                params: Default::default(),
-                ttl: None,
-                dedup_keys: vec![],
-            };
-            meta.validate()
-                .map_err(|e| ImportError::setup(e.to_string()))?;
+                req.partition_by.unwrap_or(PartitionBy::None),
+            )
+            .map_err(|e| ImportError::setup(e.to_string()))?;
             (meta, true)
         }
     };

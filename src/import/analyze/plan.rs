@@ -107,21 +107,17 @@ fn new_table(s: &Structure, o: &PlanOptions<'_>) -> Result<Plan, ImportError> {
         parsers,
         inferred,
     } = new;
-    let meta = TableMeta {
-        timestamp: timestamp.map(|(i, _)| columns[i].name.clone()),
+    let ts_name = timestamp.map(|(i, _)| columns[i].name.clone());
+    let meta = TableMeta::new_imported(
         columns,
-        partition_by: if partitioned {
+        ts_name,
+        if partitioned {
             o.partition_by.unwrap_or(PartitionBy::None)
         } else {
             PartitionBy::None
         },
-        wal: true,
-        params: Default::default(),
-        ttl: None,
-        dedup_keys: vec![],
-    };
-    meta.validate()
-        .map_err(|e| ImportError::setup(e.to_string()))?;
+    )
+    .map_err(|e| ImportError::setup(e.to_string()))?;
     Ok(Plan {
         meta,
         new_table: true,

@@ -134,14 +134,7 @@ pub async fn import_csv(
             "file is required: send the CSV as multipart form field 'file'".into(),
         );
     };
-    let Asked {
-        database,
-        measurement,
-        time_column,
-        format,
-        delimiter,
-        skip_records,
-    } = asked;
+    let (database, measurement) = (asked.database, asked.measurement);
     // Both names are checked before anything is created, so a hostile
     // measurement does not leave a new schema behind.
     let names_ok = name::check(NameKind::Schema, &database)
@@ -159,17 +152,17 @@ pub async fn import_csv(
         path: file.data.path.clone(),
         header: Some(true),
         timestamp: Some("time".to_string()),
-        format,
-        dialect: Given::all(Dialect::new(delimiter)),
+        format: asked.format,
+        dialect: Given::all(Dialect::new(asked.delimiter)),
         partition_by: Some(PartitionBy::Hour),
         on_error: OnError::SkipRow,
         options: ImportOptions {
-            rename: if time_column == "time" {
+            rename: if asked.time_column == "time" {
                 Vec::new()
             } else {
-                vec![(time_column.clone(), "time".to_string())]
+                vec![(asked.time_column, "time".to_string())]
             },
-            skip_lines: skip_records,
+            skip_lines: asked.skip_records,
             guess_epoch: true,
             ..ImportOptions::default()
         },
