@@ -13,9 +13,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast as sp;
-use futures::StreamExt;
 
-use super::{Command, CommandKind, Engine, Output};
+use super::{Command, CommandKind, Engine, Output, Rows};
 use crate::catalog::{AppendTxn, Table, TableMeta};
 use crate::error::{Error, Result};
 use crate::sql::Insert;
@@ -80,7 +79,13 @@ impl Engine {
             .max(1);
         let meta = table.meta();
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let mut stream = df.execute_stream().await?;
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
+        // The rows hold the plan until the last is written: its scans pin
+        // the snapshots they read, whose files a commit meanwhile (a
+        // compaction of the source) must not remove before they are read.
+        let mut stream = Rows::new(stream).holding(physical);
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0;
         // A small write goes to the table's write-ahead log: read the

@@ -79,15 +79,25 @@ async fn kill9_during_insert_select_is_all_or_nothing() {
     // Several kill points; each must leave dst with 1 or 1 + n rows.
     let dst_dir = root.join("db/public/dst");
     let files_in = |dir: &std::path::Path| -> usize { crate::common::data_files(dir).len() };
+    // Kill points chosen by events, not delays: the insert's first file on
+    // disk, its twentieth and its fiftieth. (Killed this late, the source's
+    // compaction runs beside the inserts that follow: an INSERT … SELECT
+    // that did not hold its plan lost the source files it had yet to read.)
     let mut interrupted_mid_write = false;
-    for delay_ms in [150u64, 600, 2000] {
+    for files_seen in [2usize, 21, 51] {
         let server_now = Server::start(&root);
         let c = server_now.client().await;
         let insert = tokio::spawn(async move {
             c.batch_execute("INSERT INTO dst batch 100000 SELECT * FROM src")
                 .await
         });
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while files_in(&dst_dir) < files_seen
+            && !insert.is_finished()
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         server_now.kill9();
         let _ = insert.await;
         let written = files_in(&dst_dir);
@@ -97,10 +107,10 @@ async fn kill9_during_insert_select_is_all_or_nothing() {
             .await
             .parse()
             .unwrap();
-        eprintln!("kill -9 after {delay_ms} ms: dst has {count} rows");
+        eprintln!("kill -9 at {files_seen} files: dst has {count} rows");
         assert!(
             count == 1 || count == 1 + n,
-            "partial insert visible after kill -9 at {delay_ms} ms: {count} rows"
+            "partial insert visible after kill -9 at {files_seen} files: {count} rows"
         );
         let listed: i64 = scalar(
             &c,
