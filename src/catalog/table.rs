@@ -208,6 +208,12 @@ impl Table {
         self.snapshot().meta
     }
 
+    /// Whether the table's definition is `meta` (compared in place, not
+    /// copied: a kept plan asks this on every run).
+    pub fn has_meta(&self, meta: &TableMeta) -> bool {
+        self.state.read().expect("table state lock").meta == *meta
+    }
+
     /// Whether the table's latest version records `app_id` as loaded
     /// since the last TRUNCATE (the load ledger: a TRUNCATE starts a new
     /// epoch, so files loaded before it may be loaded again).

@@ -435,18 +435,15 @@ fn parse_size(v: &BTreeMap<String, String>, key: &str) -> Result<u64> {
 /// relative like every other path key: against the root); without the
 /// file, the patterns we ship (compiled in) apply.
 fn formats(root: &Path, v: &BTreeMap<String, String>) -> Result<(PathBuf, TextLoaderFormats)> {
-    let raw = v
-        .get("cairo.sql.copy.formats.file")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let raw = raw(v, "cairo.sql.copy.formats.file");
     let file = {
-        let p = PathBuf::from(&raw);
+        let p = PathBuf::from(raw);
         if p.is_absolute() { p } else { root.join(p) }
     };
     let formats = if file.exists() {
         TextLoaderFormats::load(&file).map_err(|message| Error::Config {
             key: "cairo.sql.copy.formats.file".into(),
-            value: raw.clone(),
+            value: raw.to_string(),
             message,
         })?
     } else {
@@ -477,10 +474,7 @@ fn copy_roots(
     v: &BTreeMap<String, String>,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Vec<CopyRoot>> {
-    let copy_root = v
-        .get("cairo.sql.copy.root")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let copy_root = raw(v, "cairo.sql.copy.root");
     copy_root
         .split(',')
         .map(str::trim)
@@ -488,7 +482,7 @@ fn copy_roots(
         .map(|r| match S3Url::parse(r) {
             Some(url) => url.map(CopyRoot::S3).map_err(|message| Error::Config {
                 key: "cairo.sql.copy.root".into(),
-                value: copy_root.clone(),
+                value: copy_root.to_string(),
                 message,
             }),
             None => Ok(CopyRoot::Local(resolve(r))),

@@ -154,7 +154,7 @@ impl Kept {
         shape.tables.iter().all(|(table, meta)| {
             catalog
                 .get(&table.schema_name, &table.name)
-                .is_some_and(|now| Arc::ptr_eq(&now, table) && now.snapshot().meta == *meta)
+                .is_some_and(|now| Arc::ptr_eq(&now, table) && now.has_meta(meta))
         })
     }
 }

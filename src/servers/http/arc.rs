@@ -48,13 +48,10 @@ struct Asked {
     skip_records: usize,
 }
 
-/// The request's database, measurement and options, or the status and
-/// message that refuse them.
-fn asked(
-    headers: &HeaderMap,
-    params: &HashMap<String, String>,
-) -> Result<Asked, (StatusCode, String)> {
-    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+/// The request's database, measurement and options, or the response
+/// that refuses them.
+fn asked(headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Asked, Box<Response>> {
+    let bad = |m: String| Box::new(fail(StatusCode::BAD_REQUEST, m));
     let database = headers
         .get("x-arc-database")
         .and_then(|v| v.to_str().ok())
@@ -91,12 +88,7 @@ fn asked(
         }
     };
     let delimiter = upload::delimiter_param(params.get("delimiter").map(String::as_str))
-        .map_err(|e| {
-            (
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-                e.message(),
-            )
-        })?
+        .map_err(|e| Box::new(error_response(&e)))?
         .unwrap_or(b',');
     let skip_records = match params.get("skip_rows").map(|s| s.parse::<usize>()) {
         None => 0,
@@ -122,7 +114,7 @@ pub async fn import_csv(
     let started = Instant::now();
     let asked = match asked(&headers, &params) {
         Ok(a) => a,
-        Err((status, message)) => return fail(status, message),
+        Err(response) => return *response,
     };
     let upload = match upload::read(&engine, multipart, "file", true).await {
         Ok(u) => u,

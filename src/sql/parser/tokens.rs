@@ -366,6 +366,7 @@ impl ClauseReader<'_> {
     /// One FILL item, at `k` (left on its last token).
     fn fill(&mut self) -> Result<Fill> {
         let keyword = "NONE, NULL, PREV, LINEAR or a constant expected";
+        // Past the last token: the error points at the clause.
         let item = self
             .t
             .get(self.k)
