@@ -7,7 +7,7 @@
 //! engine                       the one API the servers call
 //! query sql import export sys catalog config   (acyclic among themselves)
 //! storage                      files, locations, buckets, the Delta log
-//! metrics time schema          leaves, below everything but error
+//! metrics time schema heap     leaves, below everything but error
 //! error
 //! ```
 
@@ -24,7 +24,7 @@ mod tests {
     fn layer(module: &str) -> Option<u8> {
         Some(match module {
             "error" => 0,
-            "metrics" | "time" | "schema" => 1,
+            "metrics" | "time" | "schema" | "heap" => 1,
             "storage" => 2,
             "query" | "sql" | "import" | "export" | "sys" | "catalog" | "config" => MIDDLE,
             "engine" => 4,

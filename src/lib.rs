@@ -28,6 +28,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod heap;
 pub mod import;
 pub mod layers;
 pub mod metrics;

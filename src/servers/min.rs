@@ -478,6 +478,22 @@ fn table_families(out: &mut String, engine: &Engine) {
         "The query memory pool's size (query.memory.limit).",
         &one(engine.config().query_memory_limit as f64),
     );
+    if let (Some(live), Some(peak)) = (crate::heap::live(), crate::heap::peak()) {
+        family(
+            out,
+            "sluice_heap_live_bytes",
+            "gauge",
+            "Heap bytes allocated and not yet freed, all of the process.",
+            &one(live as f64),
+        );
+        family(
+            out,
+            "sluice_heap_peak_bytes",
+            "gauge",
+            "The highest sluice_heap_live_bytes since the process started.",
+            &one(peak as f64),
+        );
+    }
     let cache = engine.catalog().column_cache().usage();
     family(
         out,
