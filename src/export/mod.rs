@@ -6,6 +6,7 @@
 //! `sys.copy_export_log` ([`log`]); `COPY 'id' CANCEL` stops the export
 //! between batches (or while its query still computes the first one).
 
+pub mod encodings;
 pub mod log;
 pub mod writer;
 
@@ -212,7 +213,7 @@ impl Exporter {
                 req.props.clone(),
                 req.split.clone(),
                 self.memory,
-            );
+            )?;
             write_rows(&mut files, req.rows, cancel, handle, &mut written)?;
             written = files.finish()?;
             log(row(phase, Status::Finished, written, None));

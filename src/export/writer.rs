@@ -6,7 +6,8 @@
 //! count or at the memory limit, whichever comes first. The columns of a
 //! row group are encoded in parallel (one column writer per leaf column,
 //! each batch's columns spread over the rayon pool): encoding, not
-//! reading, is most of an export's work.
+//! reading, is most of an export's work. A finished file is made durable
+//! by a thread of its own ([`Syncer`]) while the next one is encoded.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,59 @@ impl Open {
     }
 }
 
+/// Makes closed files durable on a thread of its own, so that encoding the
+/// next file does not wait for the disk (an export of 100 daily files
+/// otherwise waited for 100 fsyncs in turn). At most [`Syncer::QUEUE`]
+/// files wait; the writer waits beyond that.
+struct Syncer {
+    queue: Option<std::sync::mpsc::SyncSender<(PathBuf, File)>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Syncer {
+    const QUEUE: usize = 8;
+
+    fn start() -> Result<Syncer> {
+        let (queue, files) = std::sync::mpsc::sync_channel::<(PathBuf, File)>(Self::QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("sluice-export-sync".into())
+            .spawn(move || {
+                for (path, file) in files {
+                    file.sync_all().map_err(|e| Error::io(&path, e))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                Error::Internal(format!("could not start the export's sync thread: {e}"))
+            })?;
+        Ok(Syncer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a closed file over; the thread's error if it has stopped.
+    fn sync(&mut self, path: PathBuf, file: File) -> Result<()> {
+        let sent = self.queue.as_ref().map(|q| q.send((path, file)));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => self.finish(),
+        }
+    }
+
+    /// Waits until every file handed over is durable.
+    fn finish(&mut self) -> Result<()> {
+        self.queue = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Internal("the export's sync thread panicked".into())),
+            None => Err(Error::Internal(
+                "the export's sync thread has stopped".into(),
+            )),
+        }
+    }
+}
+
 pub struct FilesWriter {
     dir: PathBuf,
     schema: SchemaRef,
@@ -107,6 +161,10 @@ pub struct FilesWriter {
     memory: usize,
     row_group_rows: usize,
     open: Option<Open>,
+    /// Whether `props` has its encodings fitted to the rows yet
+    /// (`encodings`, on the first rows).
+    fitted: bool,
+    syncer: Syncer,
     pub written: Written,
 }
 
@@ -117,9 +175,9 @@ impl FilesWriter {
         props: WriterProperties,
         split: Option<Split>,
         memory: usize,
-    ) -> FilesWriter {
+    ) -> Result<FilesWriter> {
         let row_group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
-        FilesWriter {
+        Ok(FilesWriter {
             dir: dir.to_path_buf(),
             schema,
             props,
@@ -127,12 +185,18 @@ impl FilesWriter {
             memory,
             row_group_rows,
             open: None,
+            fitted: false,
+            syncer: Syncer::start()?,
             written: Written::default(),
-        }
+        })
     }
 
     /// Writes `batch`, starting a new file wherever its partition changes.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if !self.fitted && batch.num_rows() > 0 {
+            self.props = super::encodings::fitted(self.props.clone(), batch);
+            self.fitted = true;
+        }
         let Some(split) = self.split.clone() else {
             return self.write_to(i64::MIN, batch);
         };
@@ -221,12 +285,12 @@ impl FilesWriter {
         Ok(())
     }
 
-    /// Finishes the open file and makes it durable.
+    /// Finishes the open file and hands it to the syncer.
     fn close(&mut self) -> Result<()> {
         if let Some(mut open) = self.open.take() {
             open.flush()?;
             let file = open.file.into_inner()?;
-            file.sync_all().map_err(|e| Error::io(&open.path, e))?;
+            self.syncer.sync(open.path, file)?;
             self.written.files += 1;
         }
         Ok(())
@@ -239,6 +303,7 @@ impl FilesWriter {
             self.start(i64::MIN)?;
         }
         self.close()?;
+        self.syncer.finish()?;
         crate::storage::sync_dir(&self.dir)?;
         Ok(self.written)
     }

@@ -181,6 +181,29 @@ print(m.row_group(0).column(0).compression, m.num_rows, f.schema_arrow.field("ti
             && meta.ends_with(" timestamp[us, tz=UTC] timestamp,city,tempF,windSpeed,events"),
         "{meta}"
     );
+    // Encodings fitted to the rows: the timestamp, in order, as
+    // differences; tempF (DOUBLE) plain; city (text) a dictionary.
+    let encodings = python(
+        r#"
+import os, pyarrow.parquet as pq
+rg = pq.ParquetFile(os.environ["F"]).metadata.row_group(0)
+print("|".join(",".join(sorted(rg.column(i).encodings)) for i in range(3)))
+"#,
+        &[(
+            "F",
+            export
+                .join("daily/2010-01-01.parquet")
+                .display()
+                .to_string(),
+        )],
+    );
+    let encodings: Vec<&str> = encodings.split('|').collect();
+    assert!(
+        encodings[0].contains("DELTA_BINARY_PACKED"),
+        "{encodings:?}"
+    );
+    assert!(encodings[1].contains("DICTIONARY"), "{encodings:?}");
+    assert!(!encodings[2].contains("DELTA"), "{encodings:?}");
 
     // A query, partitioned by month, ZSTD, small row groups.
     let warm = scalar(&client, "SELECT count(*) FROM w WHERE tempF > 50").await;
