@@ -323,6 +323,17 @@ pub fn python(script: &str, env: &[(&str, String)]) -> String {
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
+/// The trimmed standard output of a command that must have succeeded (its
+/// standard error in the failure).
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// The anonymous resident memory of process `pid`, in KiB (`RssAnon` in
 /// /proc: heap and stacks, not the page cache of mapped files).
 pub fn rss_anon_kib(pid: u32) -> u64 {

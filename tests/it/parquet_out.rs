@@ -159,6 +159,10 @@ print(duckdb.connect().execute(q).fetchall()[0][0])
             "success:finished"
         ]
     );
+    let first_day = export
+        .join("daily/2010-01-01.parquet")
+        .display()
+        .to_string();
     // pyarrow: LZ4_RAW by default (pyarrow calls it LZ4), row groups of at
     // most 100,000 rows, the table's columns and types.
     let meta = python(
@@ -168,13 +172,7 @@ f = pq.ParquetFile(os.environ["F"])
 m = f.metadata
 print(m.row_group(0).column(0).compression, m.num_rows, f.schema_arrow.field("timestamp").type, ",".join(f.schema_arrow.names))
 "#,
-        &[(
-            "F",
-            export
-                .join("daily/2010-01-01.parquet")
-                .display()
-                .to_string(),
-        )],
+        &[("F", first_day.clone())],
     );
     assert!(
         meta.starts_with("LZ4 ")
@@ -189,13 +187,7 @@ import os, pyarrow.parquet as pq
 rg = pq.ParquetFile(os.environ["F"]).metadata.row_group(0)
 print("|".join(",".join(sorted(rg.column(i).encodings)) for i in range(3)))
 "#,
-        &[(
-            "F",
-            export
-                .join("daily/2010-01-01.parquet")
-                .display()
-                .to_string(),
-        )],
+        &[("F", first_day.clone())],
     );
     let encodings: Vec<&str> = encodings.split('|').collect();
     assert!(

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::common::{Server, eventually, peak_rss_anon_kib, rss_anon_kib, scalar, scratch};
+use crate::common::{
+    Server, eventually, peak_rss_anon_kib, rss_anon_kib, scalar, scratch, succeeded,
+};
 
 /// Rows in the table the memory tests read: at about 100 bytes a row in
 /// memory, a gathered result would be hundreds of MiB.
@@ -266,15 +268,7 @@ async fn query_memory_limit_bounds_the_process() {
             "SELECT count(*) FROM (SELECT v, s FROM big GROUP BY v, s) g",
         )
     });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        ROWS.to_string()
-    );
+    assert_eq!(succeeded(&out), ROWS.to_string());
     let spill = root.join("tmp/query");
     assert!(spill.is_dir(), "the aggregation spilled under {spill:?}");
     eprintln!("GROUP BY of {ROWS} groups at 8m: RssAnon {idle} -> {peak} KiB");
