@@ -157,6 +157,12 @@ pub(super) fn query_context(
             catalog: Arc::clone(catalog),
         }),
     );
+    // QuestDB's spellings of two system tables.
+    for name in ["tables", "wal_tables"] {
+        if let Some(t) = sys.get(name) {
+            ctx.register_udtf(name, Arc::new(crate::sys::SysFunction(t)));
+        }
+    }
     crate::query::time_functions::register(&ctx);
     crate::query::date_functions::register(&ctx);
     ctx.register_catalog(

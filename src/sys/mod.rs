@@ -68,6 +68,24 @@ impl TableProvider for SysTableProvider {
     }
 }
 
+/// A system table called as a function of no arguments: QuestDB's
+/// `tables()` and `wal_tables()`, the same rows as `sys.tables` and
+/// `sys.wal_tables` (with their column names).
+#[derive(Debug)]
+pub struct SysFunction(pub Arc<dyn SysTable>);
+
+impl datafusion::catalog::TableFunctionImpl for SysFunction {
+    fn call(&self, args: &[Expr]) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "{}() takes no arguments",
+                self.0.name()
+            )));
+        }
+        Ok(Arc::new(SysTableProvider(Arc::clone(&self.0))))
+    }
+}
+
 /// The `sys` schema provider.
 #[derive(Debug, Default)]
 pub struct SysSchema {
@@ -79,6 +97,11 @@ impl SysSchema {
         SysSchema {
             tables: tables.into_iter().map(|t| (t.name(), t)).collect(),
         }
+    }
+
+    /// The system table called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn SysTable>> {
+        self.tables.get(name).cloned()
     }
 }
 
