@@ -12,6 +12,7 @@ mod alter;
 mod copy;
 mod ddl;
 mod errors;
+mod implicit;
 mod insert;
 mod tokens;
 
@@ -36,6 +37,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_error(sql, e.into()))?;
+    let tokens = implicit::implicit_select(tokens);
     let tokens = tokens::rewrite(sql, tokens)?;
     let (tokens, samples) = tokens::take_samples(sql, tokens)?;
     let (tokens, latest) = tokens::take_latest(sql, tokens)?;
