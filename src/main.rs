@@ -17,7 +17,7 @@ use sluice::servers::Servers;
 // mimalloc instead of the system allocator: query execution allocates and
 // frees many small buffers per batch, and glibc's malloc and free took
 // about a fifth of the server's CPU time on the TSBS queries (perf).
-// Counted, so the query memory pool sees the real heap (`heap`).
+// Counted, so /metrics shows the live heap beside the pool (`heap`).
 #[global_allocator]
 static ALLOCATOR: sluice::heap::Counting<mimalloc::MiMalloc> =
     sluice::heap::Counting(mimalloc::MiMalloc);

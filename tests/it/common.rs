@@ -152,6 +152,19 @@ impl Server {
         Ok(client)
     }
 
+    /// A metric without labels from the server's `/metrics`, when the
+    /// minimal server runs and names it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let body = reqwest::get(format!("http://{}/metrics", self.min?))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }

@@ -233,15 +233,10 @@ async fn a_streaming_reader_keeps_the_files_it_reads() {
         || {
             let server = &server;
             async move {
-                let body = reqwest::get(format!("http://{}/metrics", server.min.unwrap()))
+                server
+                    .metric("sluice_retired_files_held_by_readers")
                     .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                body.lines()
-                    .filter_map(|l| l.strip_prefix("sluice_retired_files_held_by_readers "))
-                    .any(|v| v.parse::<f64>().unwrap() >= 1.0)
+                    .is_some_and(|v| v >= 1.0)
                     .then_some(())
             }
         },

@@ -276,22 +276,13 @@ async fn query_memory_limit_bounds_the_process() {
         peak < idle + (8 + 48) * 1024,
         "RssAnon {idle} -> {peak} KiB"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", server.min.unwrap()))
+    let live = server
+        .metric("sluice_heap_live_bytes")
         .await
-        .unwrap()
-        .text()
+        .expect("heap gauge");
+    let heap_peak = server
+        .metric("sluice_heap_peak_bytes")
         .await
-        .unwrap();
-    let gauge = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /metrics"))
-    };
-    let (live, heap_peak) = (
-        gauge("sluice_heap_live_bytes"),
-        gauge("sluice_heap_peak_bytes"),
-    );
+        .expect("peak gauge");
     assert!(live > 0.0 && heap_peak >= live, "{live} {heap_peak}");
 }
