@@ -203,8 +203,18 @@ impl TableMeta {
     /// `i` goes to table column `targets[i]` (the others are NULL); every value
     /// converts or the batch fails, naming the column and the value.
     pub fn convert_batch(&self, batch: &RecordBatch, targets: &[usize]) -> Result<RecordBatch> {
+        self.convert_batch_to(self.arrow_schema(), batch, targets)
+    }
+
+    /// [`TableMeta::convert_batch`] with the table's Arrow schema already
+    /// built (a table keeps it with its definition).
+    pub fn convert_batch_to(
+        &self,
+        schema: SchemaRef,
+        batch: &RecordBatch,
+        targets: &[usize],
+    ) -> Result<RecordBatch> {
         let meta = self;
-        let schema = meta.arrow_schema();
         let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
         for (src, &dst) in targets.iter().enumerate() {
             let col = &meta.columns[dst];

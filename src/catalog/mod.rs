@@ -520,7 +520,7 @@ impl Catalog {
             schema,
             to,
             loc,
-            state.meta,
+            (*state.meta).clone(),
             (*state.manifest).clone(),
             state.broken,
             self.vacuum(),

@@ -16,7 +16,7 @@ use super::reaper::{Doomed, Reaper};
 use super::wal::Wal;
 use crate::error::{Error, Result};
 use crate::storage::delta::Load;
-use crate::storage::{self, DataFile, Manifest, Retention, TableLoc};
+use crate::storage::{self, DataFile, Layout, Manifest, Retention, TableLoc};
 
 /// The catalog's remover of retired files and the retention it keeps.
 #[derive(Debug, Clone)]
@@ -39,11 +39,18 @@ pub struct Table {
     published: std::sync::Mutex<Vec<std::sync::Weak<Manifest>>>,
     /// The write-ahead log small writes go to, when the catalog keeps one.
     wal: std::sync::OnceLock<Arc<Wal>>,
+    /// When rows were last added: compaction merges in tiers while they
+    /// keep coming and whole partitions once they stop.
+    appended: std::sync::Mutex<std::time::Instant>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TableState {
-    pub meta: TableMeta,
+    /// Shared, not copied: a statement reads it without allocating.
+    pub meta: Arc<TableMeta>,
+    /// The definition's file layout (its Arrow schema built once per
+    /// definition, not per statement).
+    pub layout: Arc<Layout>,
     pub manifest: Arc<Manifest>,
     /// Why the table cannot be read, when its files failed the start-up check.
     pub broken: Option<Broken>,
@@ -73,13 +80,15 @@ impl Table {
             name: name.to_string(),
             loc,
             state: RwLock::new(TableState {
-                meta,
+                layout: Arc::new(meta.layout()),
+                meta: Arc::new(meta),
                 manifest,
                 broken,
             }),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             vacuum,
             wal: std::sync::OnceLock::new(),
+            appended: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -204,14 +213,28 @@ impl Table {
         TableMeta::from_definition(&manifest.definition, &self.display_name(), &log)
     }
 
+    /// A copy of the current definition, to change.
     pub fn meta(&self) -> TableMeta {
-        self.snapshot().meta
+        (*self.shared_meta()).clone()
+    }
+
+    /// The current definition, shared.
+    pub fn shared_meta(&self) -> Arc<TableMeta> {
+        Arc::clone(&self.state.read().expect("table state lock").meta)
+    }
+
+    /// The current definition and its file layout, taken together.
+    pub fn definition(&self) -> (Arc<TableMeta>, Arc<Layout>) {
+        let state = self.state.read().expect("table state lock");
+        (Arc::clone(&state.meta), Arc::clone(&state.layout))
     }
 
     /// Whether the table's definition is `meta` (compared in place, not
     /// copied: a kept plan asks this on every run).
     pub fn has_meta(&self, meta: &TableMeta) -> bool {
-        self.state.read().expect("table state lock").meta == *meta
+        let state = self.state.read().expect("table state lock");
+        // The same shared definition is the common case: no field compared.
+        std::ptr::eq(&*state.meta, meta) || *state.meta == *meta
     }
 
     /// Whether the table's latest version records `app_id` as loaded
@@ -297,9 +320,11 @@ impl Table {
                     app_id: wal.app_id().to_string(),
                     version: batch.last_seq as i64,
                 });
-                wal.applied(batch, || self.publish(old.meta.clone(), manifest, &loads))?;
+                wal.applied(batch, || {
+                    self.publish((*old.meta).clone(), manifest, &loads)
+                })?;
             }
-            None => self.publish(old.meta.clone(), manifest, &loads)?,
+            None => self.publish((*old.meta).clone(), manifest, &loads)?,
         }
         self.retire(&old.manifest.files);
         Ok(())
@@ -375,7 +400,7 @@ impl Table {
             return Err(e);
         }
         let gone: Vec<DataFile> = selection.dropped.into_iter().chain(replaced).collect();
-        if gone.is_empty() && written.is_empty() && meta == old.meta {
+        if gone.is_empty() && written.is_empty() && meta == *old.meta {
             return Ok(affected);
         }
         let mut manifest = (*old.manifest).clone();
@@ -424,7 +449,7 @@ impl Table {
         }
         let dropped = std::sync::atomic::AtomicUsize::new(0);
         self.change_blocking(
-            state.meta,
+            (*state.meta).clone(),
             |files| {
                 let gone = expired(files);
                 dropped.store(gone.len(), std::sync::atomic::Ordering::Relaxed);
@@ -464,7 +489,8 @@ impl Table {
         };
         self.catch_up()?;
         let old = self.snapshot();
-        let Some(chosen) = policy.choose(&old.manifest.files) else {
+        let settled = self.appended.lock().expect("append time").elapsed() >= policy.settle;
+        let Some(chosen) = policy.choose(&old.manifest.files, settled) else {
             return Ok(0);
         };
         let layout = old.meta.layout();
@@ -483,7 +509,7 @@ impl Table {
         manifest.files.extend(merged);
         // Files in partition order, as appends leave them.
         manifest.files.sort_by(|a, b| a.partition.cmp(&b.partition));
-        if let Err(e) = self.publish(old.meta.clone(), manifest, &[]) {
+        if let Err(e) = self.publish((*old.meta).clone(), manifest, &[]) {
             // Not committed: the merged file is named by nothing.
             for p in written {
                 let _ = std::fs::remove_file(p);
@@ -515,6 +541,9 @@ impl Table {
         let uploaded: Vec<&str> = added.iter().map(|f| f.path.as_str()).collect();
         self.loc.upload(&uploaded)?;
         let result = self.commit_rebasing(meta, manifest, &current, &added, append_only, loads);
+        if result.is_ok() && append_only && !added.is_empty() {
+            *self.appended.lock().expect("append time") = std::time::Instant::now();
+        }
         match (&result, &self.loc.remote) {
             (Ok(()), _) => self.loc.drop_local_copies(&uploaded),
             (Err(_), Some(r)) => {
@@ -598,8 +627,10 @@ impl Table {
             published.retain(|w| w.strong_count() > 0);
             published.push(Arc::downgrade(&manifest));
         }
+        let layout = Arc::new(meta.layout());
         let mut state = self.state.write().expect("table state lock");
-        state.meta = meta;
+        state.meta = Arc::new(meta);
+        state.layout = layout;
         state.manifest = manifest;
     }
 }
@@ -648,6 +679,15 @@ fn backoff(attempt: u32) {
 }
 
 /// When a partition's files are merged.
+///
+/// While rows keep arriving (a stream of small writes applied from the
+/// write-ahead log every half second), merging every small file of a
+/// partition each time would rewrite the partition's growing file once
+/// per compaction: quadratic work. So until the table has had no new rows
+/// for `settle`, files are merged in tiers: the smallest ones, each at
+/// most twice the size of those before it together, so a byte is rewritten
+/// about log2(n) times and a partition keeps a few files of growing sizes.
+/// Once the table settles, a partition's small files are merged whole.
 #[derive(Debug, Clone)]
 pub struct CompactionPolicy {
     /// A partition with more files than this is compacted.
@@ -656,32 +696,36 @@ pub struct CompactionPolicy {
     pub small_file: u64,
     /// At most this many bytes of files are merged at once (memory).
     pub max_input: u64,
+    /// How long after its last new rows a table counts as settled.
+    pub settle: std::time::Duration,
 }
 
 impl CompactionPolicy {
-    /// The files to merge: the small files of the first partition with
-    /// two or more of them, or with more than `max_files` files (then its
-    /// smallest files); at most `max_input` bytes, at least two files.
-    pub fn choose(&self, files: &[DataFile]) -> Option<Vec<DataFile>> {
+    /// The files to merge: in the first partition that needs it, its small
+    /// files (all of them once `settled`, else the smallest tier), or, with
+    /// more than `max_files` files, its smallest files; at most `max_input`
+    /// bytes, at least two files.
+    pub fn choose(&self, files: &[DataFile], settled: bool) -> Option<Vec<DataFile>> {
         let mut by_partition: std::collections::BTreeMap<&str, Vec<&DataFile>> =
             std::collections::BTreeMap::new();
         for f in files {
             by_partition.entry(&f.partition).or_default().push(f);
         }
         for (_, mut fs) in by_partition {
-            let small = fs.iter().filter(|f| f.size < self.small_file).count();
-            if small < 2 && fs.len() <= self.max_files {
-                continue;
-            }
             fs.sort_by_key(|f| f.size);
-            if small >= 2 {
-                fs.truncate(small);
-            }
-            let mut chosen = Vec::new();
+            let crowded = fs.len() > self.max_files;
+            let mut chosen: Vec<DataFile> = Vec::new();
             let mut bytes = 0;
             for f in fs {
-                if chosen.len() >= 2 && bytes + f.size > self.max_input {
+                let small = f.size < self.small_file;
+                if !small && !crowded {
                     break;
+                }
+                if !chosen.is_empty() {
+                    let tier = settled || crowded || f.size <= 2 * bytes;
+                    if !tier || (chosen.len() >= 2 && bytes + f.size > self.max_input) {
+                        break;
+                    }
                 }
                 bytes += f.size;
                 chosen.push(f.clone());
@@ -784,7 +828,7 @@ impl AppendTxn {
                 version: *seq as i64,
             });
         }
-        self.table.publish(old.meta, manifest, &loads)?;
+        self.table.publish((*old.meta).clone(), manifest, &loads)?;
         self.committed = true;
         self.table.retire(&replaced);
         Ok(rows)
@@ -953,7 +997,7 @@ mod tests {
         let stale = b.snapshot();
         let mut empty = (*stale.manifest).clone();
         empty.files.clear();
-        let err = b.publish(stale.meta, empty, &[]).unwrap_err();
+        let err = b.publish((*stale.meta).clone(), empty, &[]).unwrap_err();
         assert!(
             matches!(err, Error::CommitConflict { version: 2, .. }),
             "{err}"
@@ -962,5 +1006,55 @@ mod tests {
         // Nothing was lost: both appends are in the latest version.
         assert_eq!(Manifest::load(&a.loc).unwrap().row_count(), 2);
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn streaming_partitions_merge_in_tiers_and_settled_ones_whole() {
+        let policy = CompactionPolicy {
+            max_files: 8,
+            small_file: 1 << 20,
+            max_input: 64 << 20,
+            settle: std::time::Duration::from_secs(5),
+        };
+        let files = |sizes: &[u64]| -> Vec<DataFile> {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &size)| DataFile {
+                    size,
+                    ..DataFile::spanning(&format!("p/{i}.parquet"), 1, 0, 0)
+                })
+                .collect()
+        };
+        let sizes = |chosen: Option<Vec<DataFile>>| -> Vec<u64> {
+            chosen.unwrap_or_default().iter().map(|f| f.size).collect()
+        };
+        // A grown file and two new small ones: while rows arrive, the new
+        // ones merge and the grown file is left as it is.
+        let grown = files(&[800_000, 10_000, 12_000]);
+        assert_eq!(sizes(policy.choose(&grown, false)), vec![10_000, 12_000]);
+        assert_eq!(
+            sizes(policy.choose(&grown, true)),
+            vec![10_000, 12_000, 800_000]
+        );
+        // Tiers of doubling sizes are left alone until the table settles.
+        let tiers = files(&[400_000, 100_000, 25_000]);
+        assert!(policy.choose(&tiers, false).is_none());
+        assert_eq!(sizes(policy.choose(&tiers, true)).len(), 3);
+        // More than `max_files` files merge, smallest first, settled or not.
+        let crowded = files(&[
+            2 << 20,
+            2 << 20,
+            1,
+            10,
+            100,
+            1_000,
+            10_000,
+            100_000,
+            500_000,
+        ]);
+        assert!(sizes(policy.choose(&crowded, false)).starts_with(&[1, 10]));
+        // Large files alone are never merged.
+        assert!(policy.choose(&files(&[2 << 20, 3 << 20]), true).is_none());
     }
 }

@@ -69,6 +69,7 @@ pub struct Wal {
     table: String,
     /// No more appends: the table was dropped or renamed.
     closed: std::sync::atomic::AtomicBool,
+    encoder: wal::Encoder,
     inner: Mutex<Inner>,
     /// Held by the one writer syncing; the others wait on it and usually
     /// find their record already durable.
@@ -127,6 +128,7 @@ impl Wal {
             app_id: app_id.to_string(),
             table: table.to_string(),
             closed: Default::default(),
+            encoder: wal::Encoder::default(),
             inner: Mutex::new(Inner {
                 segment,
                 next_seq,
@@ -198,7 +200,7 @@ impl Wal {
     fn write(&self, batch: RecordBatch) -> Result<(u64, u64)> {
         // Encoded before the lock: writers at the same moment encode side
         // by side and hold the log only to number and append.
-        let mut record = wal::unsealed(&batch)?;
+        let mut record = self.encoder.unsealed(&batch)?;
         let mut inner = self.inner.lock().expect("wal");
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::CommitConflict {

@@ -18,6 +18,7 @@ use super::{Command, CommandKind, Engine, Output, Rows};
 use crate::catalog::{AppendTxn, Table, TableMeta};
 use crate::error::{Error, Result};
 use crate::sql::Insert;
+use crate::storage::Layout;
 
 /// Rows buffered before a chunk is written, unless `batch N` says otherwise.
 const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
@@ -25,7 +26,7 @@ const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
 impl Engine {
     pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
-        let targets = target_columns(&table.meta(), &insert)?;
+        let targets = target_columns(&table.shared_meta(), &insert)?;
         let rows = match super::values::batch(&insert.source, params) {
             Some(batch) => self.insert_values(&table, batch?, targets).await?,
             None => {
@@ -50,12 +51,14 @@ impl Engine {
         targets: Vec<usize>,
     ) -> Result<u64> {
         check_width(table, batch.num_columns(), &targets)?;
-        let meta = table.meta();
-        let batch = meta.convert_batch(&batch, &targets)?;
+        let (meta, layout) = table.definition();
+        let batch = meta.convert_batch_to(Arc::clone(&layout.schema), &batch, &targets)?;
         if let Some(wal) = self.small_write_log(table, &meta)
             && batch.num_rows() as u64 <= self.config.wal_max_statement_rows
         {
-            return self.append_to_wal(table, wal, vec![batch]).await;
+            return self
+                .append_to_wal(table, &meta, &layout, wal, vec![batch])
+                .await;
         }
         let txn = write_chunk(table.begin_append().await?, vec![batch]).await?;
         tokio::task::spawn_blocking(move || txn.commit())
@@ -77,7 +80,7 @@ impl Engine {
             .map(|n| n as usize)
             .unwrap_or(DEFAULT_CHUNK_ROWS)
             .max(1);
-        let meta = table.meta();
+        let (meta, layout) = table.definition();
         let df = self.ctx.execute_logical_plan(plan).await?;
         let task = Arc::new(df.task_ctx());
         let physical = df.create_physical_plan().await?;
@@ -94,16 +97,18 @@ impl Engine {
             let limit = self.config.wal_max_statement_rows as usize;
             while pending_rows <= limit {
                 let Some(batch) = stream.next().await else {
-                    return self.append_to_wal(table, wal, pending).await;
+                    return self
+                        .append_to_wal(table, &meta, &layout, wal, pending)
+                        .await;
                 };
-                let batch = meta.convert_batch(&batch?, &targets)?;
+                let batch = meta.convert_batch_to(Arc::clone(&layout.schema), &batch?, &targets)?;
                 pending_rows += batch.num_rows();
                 pending.push(batch);
             }
         }
         let mut txn = Some(table.begin_append().await?);
         while let Some(batch) = stream.next().await {
-            let batch = meta.convert_batch(&batch?, &targets)?;
+            let batch = meta.convert_batch_to(Arc::clone(&layout.schema), &batch?, &targets)?;
             pending_rows += batch.num_rows();
             pending.push(batch);
             if pending_rows >= chunk_rows {
@@ -144,6 +149,8 @@ impl Engine {
     async fn append_to_wal(
         &self,
         table: &Arc<Table>,
+        meta: &TableMeta,
+        layout: &Layout,
         wal: Arc<crate::catalog::wal::Wal>,
         batches: Vec<RecordBatch>,
     ) -> Result<u64> {
@@ -151,11 +158,13 @@ impl Engine {
         if rows == 0 {
             return Ok(0);
         }
-        let meta = table.meta();
-        let layout = meta.layout();
-        let batch = datafusion::arrow::compute::concat_batches(&layout.schema, &batches)?;
+        // One statement's rows are one batch already: nothing to copy.
+        let batch = match <[RecordBatch; 1]>::try_from(batches) {
+            Ok([batch]) => batch,
+            Err(batches) => datafusion::arrow::compute::concat_batches(&layout.schema, &batches)?,
+        };
         // What the apply would refuse is refused now, not left in the log.
-        crate::storage::files::check_designated(&layout, &batch)?;
+        crate::storage::files::check_designated(layout, &batch)?;
         wal.append(batch).await?;
         let waiting = wal.pending_rows();
         // The table's maxUncommittedRows, when set, is its batch size.

@@ -226,6 +226,9 @@ impl Engine {
             max_files: config.compaction_max_files,
             small_file: config.compaction_small_file_size,
             max_input: config.compaction_max_input_size,
+            // Five compaction rounds without new rows (at least a second).
+            settle: Duration::from_millis(config.compaction_interval_ms.saturating_mul(5))
+                .max(Duration::from_secs(1)),
         };
         let compactor = crate::catalog::compactor::Compactor::start(
             Arc::clone(&catalog),

@@ -65,7 +65,7 @@ pub(super) struct Shape {
     /// The type of `$1`, `$2`, … in order.
     types: Vec<DataType>,
     /// Each table the plan reads, with the definition it was planned with.
-    tables: Vec<(Arc<Table>, TableMeta)>,
+    tables: Vec<(Arc<Table>, Arc<TableMeta>)>,
 }
 
 #[derive(Default)]
@@ -161,7 +161,7 @@ impl Kept {
 
 /// The tables a plan reads, when it reads user tables only and every
 /// expression in it is immutable.
-fn user_tables_only(plan: &LogicalPlan) -> Option<Vec<(Arc<Table>, TableMeta)>> {
+fn user_tables_only(plan: &LogicalPlan) -> Option<Vec<(Arc<Table>, Arc<TableMeta>)>> {
     let mut tables = Vec::new();
     let mut fits = true;
     let _ = plan.apply_with_subqueries(|node| {

@@ -10,8 +10,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::ipc::writer::{
+    DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamWriter, write_message,
+};
 
 use crate::error::{Error, Result};
 
@@ -34,22 +37,91 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     digest.finalize()
 }
 
-/// A record before its sequence number is known: room for the frame,
-/// then `batch` as Arrow IPC. Made before the log is locked, so that
-/// writers encode their rows at the same time; [`seal`] finishes it.
-pub fn unsealed(batch: &RecordBatch) -> Result<Vec<u8>> {
-    // The payload is written after room for the header, which is filled
-    // in once its length and checksum are known: one buffer, no copy.
-    // Sized for the rows and the schema message up front: growing from
-    // the header by doubling copied the record several times.
-    let mut out = Vec::with_capacity(HEADER + 1024 + batch.get_array_memory_size());
-    out.resize(HEADER, 0);
-    {
-        let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
-        writer.write(batch)?;
-        writer.finish()?;
+/// Encodes records: each is a whole Arrow IPC stream (schema, rows, end),
+/// so a record reads back alone; the schema's message, the same for every
+/// record of a table's definition, is encoded once and copied after.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    schema: std::sync::Mutex<Option<std::sync::Arc<SchemaMessage>>>,
+}
+
+/// A schema's IPC message, framed, and how many dictionary columns it has.
+#[derive(Debug)]
+struct SchemaMessage {
+    schema: SchemaRef,
+    framed: Vec<u8>,
+    dictionaries: usize,
+}
+
+impl Encoder {
+    /// A record before its sequence number is known: room for the frame,
+    /// then `batch` as an Arrow IPC stream. Made before the log is locked,
+    /// so that writers encode their rows at the same time; [`seal`]
+    /// finishes it.
+    pub fn unsealed(&self, batch: &RecordBatch) -> Result<Vec<u8>> {
+        // The payload is written after room for the header, which is
+        // filled in once its length and checksum are known: one buffer, no
+        // copy. Sized for the rows and the schema message up front: growing
+        // from the header by doubling copied the record several times.
+        let mut out = Vec::with_capacity(HEADER + 1024 + batch.get_array_memory_size());
+        out.resize(HEADER, 0);
+        let schema = batch.schema();
+        // Nested columns number their dictionaries in a walk this does not
+        // repeat: those streams are written whole (no table has one today).
+        if schema.fields().iter().any(|f| f.data_type().is_nested()) {
+            let mut writer = StreamWriter::try_new(&mut out, &schema)?;
+            writer.write(batch)?;
+            writer.finish()?;
+            return Ok(out);
+        }
+        let message = self.schema_message(&schema)?;
+        out.extend_from_slice(&message.framed);
+        let options = IpcWriteOptions::default();
+        // Dictionary ids are given in schema order, as the schema message
+        // numbered them.
+        let mut tracker = DictionaryTracker::new(false);
+        for _ in 0..message.dictionaries {
+            tracker.next_dict_id();
+        }
+        let (dictionaries, rows) = IpcDataGenerator::default().encode(
+            batch,
+            &mut tracker,
+            &options,
+            &mut Default::default(),
+        )?;
+        for d in dictionaries {
+            write_message(&mut out, d, &options)?;
+        }
+        write_message(&mut out, rows, &options)?;
+        // End of stream: the continuation marker and a zero length.
+        out.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        Ok(out)
     }
-    Ok(out)
+
+    fn schema_message(&self, schema: &SchemaRef) -> Result<std::sync::Arc<SchemaMessage>> {
+        let mut cached = self.schema.lock().expect("wal encoder");
+        if let Some(m) = cached.as_ref()
+            && (std::sync::Arc::ptr_eq(&m.schema, schema) || m.schema == *schema)
+        {
+            return Ok(std::sync::Arc::clone(m));
+        }
+        let options = IpcWriteOptions::default();
+        let mut tracker = DictionaryTracker::new(false);
+        let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+            schema,
+            &mut tracker,
+            &options,
+        );
+        let mut framed = Vec::new();
+        write_message(&mut framed, encoded, &options)?;
+        let m = std::sync::Arc::new(SchemaMessage {
+            schema: std::sync::Arc::clone(schema),
+            framed,
+            dictionaries: tracker.dict_id().len(),
+        });
+        *cached = Some(std::sync::Arc::clone(&m));
+        Ok(m)
+    }
 }
 
 /// Fills in the frame of a record from [`unsealed`] as sequence number
@@ -286,9 +358,42 @@ mod tests {
 
     /// One whole record, as the log writes it.
     fn encode(seq: u64, batch: &RecordBatch) -> Result<Vec<u8>> {
-        let mut record = unsealed(batch)?;
+        let mut record = Encoder::default().unsealed(batch)?;
         seal(seq, &mut record)?;
         Ok(record)
+    }
+
+    #[test]
+    fn records_with_a_kept_schema_message_read_back() {
+        use datafusion::arrow::array::{DictionaryArray, StringArray};
+        use datafusion::arrow::datatypes::Int32Type;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "s",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let encoder = Encoder::default();
+        for (words, values) in [(vec!["a", "b", "a"], vec![1, 2, 3]), (vec!["c"], vec![4])] {
+            let keys: DictionaryArray<Int32Type> = words.iter().copied().collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(keys), Arc::new(Int64Array::from(values))],
+            )
+            .unwrap();
+            let record = encoder.unsealed(&batch).unwrap();
+            // A whole stream: the rows, then its end.
+            let mut reader = StreamReader::try_new(&record[HEADER..], None).unwrap();
+            let back = reader.next().unwrap().unwrap();
+            assert!(reader.next().is_none());
+            assert_eq!(back, batch);
+            let text = datafusion::arrow::compute::cast(back.column(0), &DataType::Utf8).unwrap();
+            let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+            let got: Vec<&str> = text.iter().map(Option::unwrap).collect();
+            assert_eq!(got, words);
+        }
     }
 
     fn batch(values: &[i64]) -> RecordBatch {
