@@ -99,7 +99,10 @@ class Sluice:
         self.create = "CREATE TABLE {t} (ts TIMESTAMP, id INT, v DOUBLE) TIMESTAMP(ts) PARTITION BY DAY WAL"
 
     def settle(self, conn, table):
-        """Waits for the log to be applied; returns Parquet files per partition."""
+        """Waits for the log to be applied, then for the table to settle;
+        returns Parquet files per partition at each point ("applied /
+        settled"): while rows arrive compaction merges in tiers, and a few
+        seconds after the last rows it merges each partition whole."""
         cur = conn.cursor()
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -109,10 +112,18 @@ class Sluice:
             if row is None or row[0] == 0:
                 break
             time.sleep(0.05)
-        cur.execute(
-            "SELECT count(*), sum(file_count) FROM sys.partitions WHERE table_name = %s", (table,))
+        count = ("SELECT count(*), sum(file_count) FROM sys.partitions WHERE table_name = %s")
+        cur.execute(count, (table,))
         parts, files = cur.fetchone()
-        return round(files / parts, 1) if parts else 0
+        if not parts:
+            return "0"
+        applied = files / parts
+        deadline = time.time() + 20
+        while files > parts and time.time() < deadline:
+            time.sleep(0.2)
+            cur.execute(count, (table,))
+            parts, files = cur.fetchone()
+        return f"{applied:.1f} / {files / parts:.1f}"
 
     def stop(self):
         self.proc.terminate()
@@ -248,7 +259,7 @@ def main():
     print(f"\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {args.seconds:.0f} s per run, "
           f"{args.rounds} alternating runs per case (the median run shown; the ratio is "
           f"the median of the rounds' ratios), {os.cpu_count()} cores\n")
-    print("| statement | clients | sluice rows/s | p50 / p99 ms | files per partition | "
+    print("| statement | clients | sluice rows/s | p50 / p99 ms | files per partition, applied / settled | "
           "PostgreSQL rows/s | p50 / p99 ms | ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind in kinds:
