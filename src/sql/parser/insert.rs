@@ -1,6 +1,8 @@
 //! INSERT: `VALUES` or a query, QuestDB's `batch n` clause.
 
+use datafusion::sql::sqlparser::ast as sp;
 use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Qp;
@@ -35,7 +37,10 @@ impl Qp<'_> {
         if let Some(b) = self.batch_clause()? {
             batch = Some(b);
         }
-        let source = wrap(self.sql, self.p.parse_query())?;
+        let source = match self.p.maybe_parse(literal_values) {
+            Ok(Some(values)) => Box::new(values),
+            _ => wrap(self.sql, self.p.parse_query())?,
+        };
         let source = self.inner_query(source)?;
         Ok(Statement::Insert(Insert {
             table,
@@ -65,6 +70,79 @@ impl Qp<'_> {
     }
 }
 
+/// `VALUES (…), …` ending the statement, read as sqlparser reads it, but
+/// with a plain literal (a number, a quoted string, a negative number)
+/// taken as one token. sqlparser first tries each expression as a typed
+/// string (`DATE '…'`) and formats the error of that try: for a 100-row
+/// INSERT that was a third of the parse. Anything else (other expressions,
+/// clauses after the list, a syntax error) is an error here, and the caller
+/// parses the statement the usual way from where it was.
+fn literal_values(p: &mut Parser<'_>) -> std::result::Result<sp::Query, ParserError> {
+    let not_plain = || ParserError::ParserError("not a plain VALUES list".into());
+    if !p.parse_keyword(Keyword::VALUES) {
+        return Err(not_plain());
+    }
+    let ends_value = |t: &Token| matches!(t, Token::Comma | Token::RParen);
+    let mut rows = Vec::new();
+    loop {
+        let opening = p.expect_token(&Token::LParen)?;
+        let mut row = Vec::new();
+        loop {
+            let first = p.peek_nth_token_ref(0).token.clone();
+            let expr = match first {
+                Token::Number(..) | Token::SingleQuotedString(_)
+                    if ends_value(&p.peek_nth_token_ref(1).token) =>
+                {
+                    sp::Expr::Value(p.parse_value()?)
+                }
+                Token::Minus
+                    if matches!(p.peek_nth_token_ref(1).token, Token::Number(..))
+                        && ends_value(&p.peek_nth_token_ref(2).token) =>
+                {
+                    p.next_token();
+                    sp::Expr::UnaryOp {
+                        op: sp::UnaryOperator::Minus,
+                        expr: Box::new(sp::Expr::Value(p.parse_value()?)),
+                    }
+                }
+                _ => p.parse_expr()?,
+            };
+            row.push(expr);
+            if !p.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        let closing = p.expect_token(&Token::RParen)?;
+        rows.push(sp::Parens {
+            opening_token: opening.into(),
+            content: row,
+            closing_token: closing.into(),
+        });
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    if !matches!(p.peek_token_ref().token, Token::EOF | Token::SemiColon) {
+        return Err(not_plain());
+    }
+    Ok(sp::Query {
+        with: None,
+        body: Box::new(sp::SetExpr::Values(sp::Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows,
+        })),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::one;
@@ -87,5 +165,45 @@ mod tests {
             panic!()
         };
         assert_eq!(i.batch, Some(5));
+    }
+
+    #[test]
+    fn plain_values_read_as_sqlparser_reads_them() {
+        use datafusion::sql::sqlparser::dialect::GenericDialect;
+        for sql in [
+            "VALUES (1, 'x', -2.5, '2026-01-01T00:00:00Z'), (2, 'it''s', 3e5, NULL)",
+            "VALUES (-1, now(), 1 + 2, -x, 'a' || 'b', '1'::int, DATE '2020-01-01')",
+            "VALUES (1);",
+        ] {
+            let parse =
+                |f: &dyn Fn(&mut Parser<'_>) -> std::result::Result<sp::Query, ParserError>| {
+                    let dialect = GenericDialect {};
+                    let mut p = Parser::new(&dialect).try_with_sql(sql).unwrap();
+                    f(&mut p).unwrap()
+                };
+            let ours = parse(&|p| literal_values(p));
+            let theirs = parse(&|p| p.parse_query().map(|q| *q));
+            assert_eq!(ours, theirs, "{sql}");
+        }
+        // Not a plain list: left to sqlparser, from where it was.
+        for sql in ["VALUES (1) ORDER BY 1", "VALUES (1", "SELECT 1"] {
+            let dialect = GenericDialect {};
+            let mut p = Parser::new(&dialect).try_with_sql(sql).unwrap();
+            assert!(p.maybe_parse(literal_values).unwrap().is_none(), "{sql}");
+            assert_eq!(
+                p.peek_token_ref().token,
+                Parser::new(&dialect)
+                    .try_with_sql(sql)
+                    .unwrap()
+                    .peek_token_ref()
+                    .token
+            );
+        }
+        let Statement::Insert(i) = one("insert into t values (1, -2, 'x')") else {
+            panic!()
+        };
+        assert!(
+            matches!(*i.source.query.body, sp::SetExpr::Values(ref v) if v.rows[0].content.len() == 3)
+        );
     }
 }
