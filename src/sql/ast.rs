@@ -527,12 +527,17 @@ pub fn call(name: &str, args: Vec<sp::Expr>) -> sp::Expr {
 
 /// A query nothing reads: a placeholder while a rewrite moves a node.
 pub fn placeholder_query() -> sp::Query {
+    values_query(vec![])
+}
+
+/// `VALUES` with these rows, as sqlparser parses it.
+pub fn values_query(rows: Vec<sp::Parens<Vec<sp::Expr>>>) -> sp::Query {
     sp::Query {
         with: None,
         body: Box::new(sp::SetExpr::Values(sp::Values {
             explicit_row: false,
             value_keyword: false,
-            rows: vec![],
+            rows,
         })),
         order_by: None,
         limit_clause: None,

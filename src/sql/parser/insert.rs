@@ -125,22 +125,7 @@ fn literal_values(p: &mut Parser<'_>) -> std::result::Result<sp::Query, ParserEr
     if !matches!(p.peek_token_ref().token, Token::EOF | Token::SemiColon) {
         return Err(not_plain());
     }
-    Ok(sp::Query {
-        with: None,
-        body: Box::new(sp::SetExpr::Values(sp::Values {
-            explicit_row: false,
-            value_keyword: false,
-            rows,
-        })),
-        order_by: None,
-        limit_clause: None,
-        fetch: None,
-        locks: vec![],
-        for_clause: None,
-        settings: None,
-        format_clause: None,
-        pipe_operators: vec![],
-    })
+    Ok(crate::sql::ast::values_query(rows))
 }
 
 #[cfg(test)]
