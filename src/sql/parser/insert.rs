@@ -83,29 +83,38 @@ fn literal_values(p: &mut Parser<'_>) -> std::result::Result<sp::Query, ParserEr
         return Err(not_plain());
     }
     let ends_value = |t: &Token| matches!(t, Token::Comma | Token::RParen);
+    enum Plain {
+        Literal,
+        Negative,
+    }
     let mut rows = Vec::new();
     loop {
         let opening = p.expect_token(&Token::LParen)?;
         let mut row = Vec::new();
         loop {
-            let first = p.peek_nth_token_ref(0).token.clone();
-            let expr = match first {
-                Token::Number(..) | Token::SingleQuotedString(_)
-                    if ends_value(&p.peek_nth_token_ref(1).token) =>
-                {
-                    sp::Expr::Value(p.parse_value()?)
+            // Looked at in place: no token is copied for the look.
+            let plain = {
+                let at = |n| &p.peek_nth_token_ref(n).token;
+                match at(0) {
+                    Token::Number(..) | Token::SingleQuotedString(_) if ends_value(at(1)) => {
+                        Some(Plain::Literal)
+                    }
+                    Token::Minus if matches!(at(1), Token::Number(..)) && ends_value(at(2)) => {
+                        Some(Plain::Negative)
+                    }
+                    _ => None,
                 }
-                Token::Minus
-                    if matches!(p.peek_nth_token_ref(1).token, Token::Number(..))
-                        && ends_value(&p.peek_nth_token_ref(2).token) =>
-                {
+            };
+            let expr = match plain {
+                Some(Plain::Literal) => sp::Expr::Value(p.parse_value()?),
+                Some(Plain::Negative) => {
                     p.next_token();
                     sp::Expr::UnaryOp {
                         op: sp::UnaryOperator::Minus,
                         expr: Box::new(sp::Expr::Value(p.parse_value()?)),
                     }
                 }
-                _ => p.parse_expr()?,
+                None => p.parse_expr()?,
             };
             row.push(expr);
             if !p.consume_token(&Token::Comma) {
