@@ -8,6 +8,7 @@
 
 pub mod column_case;
 pub mod date_functions;
+mod float_sums;
 pub mod latest_on;
 pub mod names;
 pub mod relations;

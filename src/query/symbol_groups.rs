@@ -13,8 +13,9 @@
 //! groups by such keys with at least one SYMBOL among them, and whose
 //! aggregates all have group accumulators, by a [`SymbolGroupsExec`] with
 //! the same output schema and partitioning. The aggregates themselves are
-//! DataFusion's (`GroupsAccumulator`s): only finding each row's group is
-//! ours. Anything else keeps DataFusion's operator.
+//! DataFusion's (`GroupsAccumulator`s), except two or more plain `avg`s and
+//! `sum`s of FLOAT64, which are kept together (`float_sums`). Anything
+//! else keeps DataFusion's operator.
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ use datafusion::physical_plan::{
     PlanProperties, ReplaceChildrenOptions,
 };
 use futures::StreamExt;
+
+use super::float_sums::{FloatSums, Kind};
 
 /// The most group keys a fixed-size key holds.
 const MAX_KEYS: usize = 4;
@@ -263,11 +266,26 @@ impl ExecutionPlan for SymbolGroupsExec {
     ) -> Result<SendableRecordBatchStream> {
         let agg = &self.aggregate;
         let input = agg.input().execute(partition, Arc::clone(&context))?;
-        let accumulators = agg
-            .aggr_expr()
-            .iter()
-            .map(|a| a.create_groups_accumulator())
-            .collect::<Result<Vec<_>>>()?;
+        // Plain `avg`s and `sum`s of FLOAT64 are kept together (see
+        // `float_sums`) when there are two or more; the others are
+        // DataFusion's accumulators.
+        let input_schema = agg.input().schema();
+        let mut kinds = Vec::new();
+        for (a, f) in agg.aggr_expr().iter().zip(agg.filter_expr()) {
+            kinds.push(Kind::of(a, f.is_some(), &input_schema)?);
+        }
+        let fused = kinds.iter().flatten().count() >= 2;
+        let mut together = Vec::new();
+        let mut accumulators = Vec::new();
+        for (a, kind) in agg.aggr_expr().iter().zip(kinds) {
+            accumulators.push(match kind {
+                Some(kind) if fused => {
+                    together.push(kind);
+                    Accumulator::Together(together.len() - 1)
+                }
+                _ => Accumulator::Own(a.create_groups_accumulator()?),
+            });
+        }
         let reservation = MemoryConsumer::new(format!("SymbolGroupsExec[{partition}]"))
             .with_can_spill(!self.finishes())
             .register(context.memory_pool());
@@ -282,6 +300,7 @@ impl ExecutionPlan for SymbolGroupsExec {
             arguments: aggregate_expressions(agg.aggr_expr(), agg.mode(), 0)?,
             filters: agg.filter_expr().to_vec(),
             accumulators,
+            sums: FloatSums::new(together),
             table: KeyTable::new(&self.keys),
             finishes: self.finishes(),
             schema: agg.schema(),
@@ -379,6 +398,25 @@ enum Source {
 }
 
 impl Source {
+    /// Adds to `out` the rows whose word differs from the row before
+    /// (the first row's from `before`).
+    fn changes(&self, before: u64, rows: usize, out: &mut Vec<usize>) {
+        fn scan<T: Copy + PartialEq>(v: &[T], before: T, out: &mut Vec<usize>) {
+            let mut last = before;
+            for (row, &w) in v.iter().enumerate() {
+                if w != last {
+                    out.push(row);
+                    last = w;
+                }
+            }
+        }
+        match self {
+            Source::Wide(v) => scan(&v[..rows], before as i64, out),
+            Source::Narrow(v) => scan(&v[..rows], before as u32 as i32, out),
+            Source::Numbers(v) => scan(&v[..rows], before, out),
+        }
+    }
+
     #[inline]
     fn get(&self, row: usize) -> u64 {
         match self {
@@ -442,18 +480,19 @@ impl KeyTable {
                 };
                 let used = |i: usize| keys.is_valid(i).then(|| keys.value(i).max(0) as usize);
                 let rows: Vec<u64> = if values.len() <= 2 * keys.len() + 64 {
-                    let mut numbers = vec![u64::MAX; values.len()];
-                    (0..keys.len())
-                        .map(|i| match used(i) {
-                            Some(k) if k < numbers.len() => {
-                                if numbers[k] == u64::MAX {
-                                    numbers[k] = number(k);
-                                }
-                                numbers[k]
-                            }
-                            _ => 0,
-                        })
-                        .collect()
+                    // A dictionary about the batch's size or smaller: every
+                    // value gets its number, then each row its value's.
+                    let numbers: Vec<u64> = (0..values.len()).map(number).collect();
+                    let of = |k: &i32| numbers.get(*k as usize).copied().unwrap_or(0);
+                    match keys.nulls().filter(|n| n.null_count() > 0) {
+                        None => keys.values().iter().map(of).collect(),
+                        Some(valid) => keys
+                            .values()
+                            .iter()
+                            .enumerate()
+                            .map(|(i, k)| if valid.is_valid(i) { of(k) } else { 0 })
+                            .collect(),
+                    }
                 } else {
                     // A dictionary much longer than the batch (a file's
                     // whole dictionary on every chunk): remember only the
@@ -516,34 +555,57 @@ impl KeyTable {
         }
     }
 
-    /// [`KeyTable::groups`] for a batch without NULL keys: the run is
-    /// compared word by word, and a row's key is only put together when
-    /// `direct` does not know its group.
+    /// [`KeyTable::groups`] for a batch without NULL keys: the rows where
+    /// the other keys change are found column by column first, then each
+    /// run's rows find their groups by their SYMBOL numbers alone (a key
+    /// is only put together when `direct` does not know its group).
     fn groups_without_nulls(&mut self, columns: &[Words], rows: usize, out: &mut Vec<usize>) {
         let symbol = self.direct_column;
-        let mut run = self.run;
-        if run.nulls != 0 {
-            run.nulls = 0;
+        if self.run.nulls != 0 {
+            self.run.nulls = 0;
             self.generation += 1;
         }
-        for row in 0..rows {
-            let mut changed = false;
-            for (c, col) in columns.iter().enumerate() {
-                if c != symbol {
-                    let w = col.words.get(row);
-                    changed |= w != run.words[c];
-                    run.words[c] = w;
-                }
+        let mut changes = Vec::new();
+        for (c, col) in columns.iter().enumerate() {
+            if c != symbol {
+                col.words.changes(self.run.words[c], rows, &mut changes);
             }
-            if changed {
+        }
+        changes.sort_unstable();
+        changes.dedup();
+        let Source::Numbers(numbers) = &columns[symbol].words else {
+            unreachable!("the direct column is a SYMBOL's numbers");
+        };
+        let mut from = 0;
+        for to in changes.into_iter().chain([rows]) {
+            if to > from {
+                self.run_groups(symbol, &numbers[from..to], out);
+            }
+            if to < rows {
+                for (c, col) in columns.iter().enumerate() {
+                    if c != symbol {
+                        self.run.words[c] = col.words.get(to);
+                    }
+                }
                 self.generation += 1;
             }
-            let number = columns[symbol].words.get(row);
-            let mut key = run;
-            key.words[symbol] = number;
-            out.push(self.direct_group(number as usize, key));
+            from = to;
         }
-        self.run = run;
+    }
+
+    /// The groups of rows in one run of the other keys, by SYMBOL number.
+    fn run_groups(&mut self, symbol: usize, numbers: &[u64], out: &mut Vec<usize>) {
+        for &number in numbers {
+            let group = match self.direct.get(number as usize) {
+                Some(&(g, group)) if g == self.generation => group,
+                _ => {
+                    let mut key = self.run;
+                    key.words[symbol] = number;
+                    self.direct_group(number as usize, key)
+                }
+            };
+            out.push(group);
+        }
     }
 
     /// The group of `key`, whose SYMBOL number is `number`, in the run.
@@ -623,13 +685,23 @@ impl KeyTable {
     }
 }
 
+/// How one aggregate of the operator is kept.
+enum Accumulator {
+    /// DataFusion's accumulator.
+    Own(Box<dyn GroupsAccumulator>),
+    /// Column `k` of the operator's [`FloatSums`].
+    Together(usize),
+}
+
 /// One partition's aggregation, as a stream's state.
 struct Grouping {
     input: SendableRecordBatchStream,
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    accumulators: Vec<Accumulator>,
+    /// The aggregates kept together.
+    sums: FloatSums,
     table: KeyTable,
     finishes: bool,
     schema: SchemaRef,
@@ -680,6 +752,7 @@ impl Grouping {
         let mut groups = std::mem::take(&mut self.group_indices);
         self.table.groups(&columns, rows, &mut groups);
         let total = self.table.keys.len();
+        let mut together = Vec::new();
         for ((acc, args), filter) in self
             .accumulators
             .iter_mut()
@@ -690,6 +763,13 @@ impl Grouping {
                 .iter()
                 .map(|e| e.evaluate(batch).and_then(|v| v.into_array(rows)))
                 .collect::<Result<Vec<_>>>()?;
+            let acc = match acc {
+                Accumulator::Own(acc) => acc,
+                Accumulator::Together(_) => {
+                    together.extend(values);
+                    continue;
+                }
+            };
             let filter = match filter {
                 Some(f) => Some(f.evaluate(batch)?.into_array(rows)?),
                 None => None,
@@ -697,10 +777,21 @@ impl Grouping {
             let filter = filter.as_ref().map(|f| f.as_boolean() as &BooleanArray);
             acc.update_batch(&values, &groups, filter, total)?;
         }
+        if !together.is_empty() {
+            self.sums.update(&together, &groups, total);
+        }
         timer.done();
         let size = self.table.size()
             + groups.capacity() * size_of::<usize>()
-            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+            + self.sums.size()
+            + self
+                .accumulators
+                .iter()
+                .map(|a| match a {
+                    Accumulator::Own(a) => a.size(),
+                    Accumulator::Together(_) => 0,
+                })
+                .sum::<usize>();
         self.group_indices = groups;
         match self.reservation.try_resize(size) {
             Ok(()) => Ok(()),
@@ -714,11 +805,12 @@ impl Grouping {
     /// Every group so far as output batches, and an empty table.
     fn emit(&mut self) -> Result<()> {
         let mut columns = self.table.take(&self.schema)?;
+        let mut together = self.sums.take(self.finishes);
         for acc in &mut self.accumulators {
-            if self.finishes {
-                columns.push(acc.evaluate(EmitTo::All)?);
-            } else {
-                columns.extend(acc.state(EmitTo::All)?);
+            match acc {
+                Accumulator::Together(k) => columns.append(&mut together[*k]),
+                Accumulator::Own(acc) if self.finishes => columns.push(acc.evaluate(EmitTo::All)?),
+                Accumulator::Own(acc) => columns.extend(acc.state(EmitTo::All)?),
             }
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
@@ -765,6 +857,7 @@ mod tests {
             ),
             Field::new("n", DataType::Int32, true),
             Field::new("x", DataType::Float64, true),
+            Field::new("y", DataType::Float64, true),
         ]));
         let mut partitions = Vec::new();
         let mut seed = 7u64;
@@ -803,10 +896,20 @@ mod tests {
                 let x: Float64Array = (0..rows)
                     .map(|_| (next() % 6 != 0).then_some((next() % 1000) as f64 / 8.0))
                     .collect();
+                // NULLs in one batch of five; values that round when added.
+                let y: Float64Array = (0..rows)
+                    .map(|_| (b != 2 || next() % 3 != 0).then_some((next() % 1000) as f64 * 0.1))
+                    .collect();
                 batches.push(
                     RecordBatch::try_new(
                         Arc::clone(&schema),
-                        vec![Arc::new(host), Arc::new(ts), Arc::new(n), Arc::new(x)],
+                        vec![
+                            Arc::new(host),
+                            Arc::new(ts),
+                            Arc::new(n),
+                            Arc::new(x),
+                            Arc::new(y),
+                        ],
                     )
                     .unwrap(),
                 );
@@ -852,6 +955,9 @@ mod tests {
         "SELECT ts, host, avg(x), max(n) FROM t GROUP BY ts, host ORDER BY ts, host",
         "SELECT host, n, ts, count(*) FILTER (WHERE x > 60), sum(n) FROM t GROUP BY host, n, ts ORDER BY host, n, ts",
         "SELECT date_bin(INTERVAL '2 hours', ts) AS b, host, first_value(x ORDER BY x, n), last_value(n ORDER BY x, n) FROM t GROUP BY b, host ORDER BY b, host",
+        // avg and sum of FLOAT64 kept together, among other aggregates.
+        "SELECT ts, host, avg(y), max(x), sum(y), avg(x), sum(x) FILTER (WHERE n > 0), sum(x), count(y) FROM t GROUP BY ts, host ORDER BY ts, host",
+        "SELECT host, avg(y), avg(y + 1) FROM t WHERE y IS NOT NULL GROUP BY host ORDER BY host",
     ];
 
     /// Every query answers as DataFusion's own operator does, on one
