@@ -250,10 +250,11 @@ class Moto:
 
 
 class Server:
-    """A release sluice server on a fresh data root, HTTP only; with `s3`,
-    its tables live in the moto server's bucket."""
+    """A release sluice server on a fresh data root, HTTP only (and
+    pgwire with `pg`: its address in `pg_addr`); with `s3`, its tables live
+    in the moto server's bucket."""
 
-    def __init__(self, binary, root, copy_root, workers, s3=None):
+    def __init__(self, binary, root, copy_root, workers, s3=None, pg=False):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         conf = root / "server.conf"
@@ -261,7 +262,7 @@ class Server:
         conf.write_text(
             "http.bind.to=127.0.0.1:0\n"
             "http.min.enabled=false\n"
-            "pg.enabled=false\n"
+            + ("pg.net.bind.to=127.0.0.1:0\n" if pg else "pg.enabled=false\n") +
             f"cairo.sql.copy.root={copy_root}\n"
             f"cairo.sql.copy.worker.count={workers}\n"
             "query.timeout.sec=600\n" + tables
@@ -276,7 +277,10 @@ class Server:
             env=env,
         )
         self.url = None
+        self.pg_addr = None
         for line in self.proc.stdout:
+            if line.startswith("pgwire listening on "):
+                self.pg_addr = line.split()[-1]
             if line.startswith("http listening on "):
                 self.url = "http://" + line.split()[-1]
                 break

@@ -37,6 +37,7 @@ import json
 import math
 import random
 import statistics
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -200,6 +201,27 @@ def same(a, b):
         for x, y in zip(a, b))
 
 
+def select_1_pgwire(addr, n):
+    """`select 1` as a prepared statement over pgwire (psycopg's extended
+    protocol), timed from execute() to fetchall(): each time in seconds."""
+    try:
+        import psycopg
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "psycopg[binary]"], check=True)
+        import psycopg
+    host, port = addr.rsplit(":", 1)
+    times = []
+    with psycopg.connect(host=host, port=int(port), user="admin", password="quest", dbname="qdb",
+                         autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(n):
+            start = time.perf_counter()
+            cur.execute("select 1", prepare=True)
+            cur.fetchall()
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=100)
@@ -222,7 +244,7 @@ def main():
         generate(csv, a.hosts, a.days)
     rows = a.hosts * a.days * 8640
     ib.OUT_DIR.mkdir(parents=True, exist_ok=True)
-    server = ib.Server(binary, ib.fresh_dir("sluice"), data, 2)
+    server = ib.Server(binary, ib.fresh_dir("sluice"), data, 2, pg=True)
     try:
         # TSBS's QuestDB loader sends InfluxDB line protocol, whose tags
         # QuestDB makes SYMBOL columns: the same schema here.
@@ -240,9 +262,11 @@ def main():
                      f"types = {{'timestamp': 'TIMESTAMP'}})")
         ex = Exec(server.url)
         fixed = [ex.run("select 1")[0] for _ in range(200)]
+        fixed_pg = select_1_pgwire(server.pg_addr, 200)
         print(f"TSBS devops cpu-only: {binary}, {a.hosts} hosts x {a.days} days = {rows:,} rows, "
               f"{a.runs} runs per type, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-        print(f"select 1 over /exec (kept alive): median {statistics.median(fixed) * 1e3:.3f} ms of 200")
+        print(f"select 1 over /exec (kept alive): median {statistics.median(fixed) * 1e3:.3f} ms of 200; "
+              f"over pgwire (psycopg, prepared): median {statistics.median(fixed_pg) * 1e3:.3f} ms of 200")
         print(f"{'query type':24} {'sluice ms':>10} {'duckdb ms':>10} {'ratio':>7}  rows")
         queries = Queries(a.hosts, a.days, a.seed)
         if a.repeat:
