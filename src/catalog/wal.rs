@@ -1,6 +1,6 @@
 //! A table's write-ahead log in use: small writes append a record and wait
-//! for it to be durable, sharing one fsync with every writer waiting at
-//! the same moment (group commit); readers see the durable records not yet
+//! for it to be durable, sharing one durable write with every writer
+//! waiting at the same moment (group commit); readers see the durable records not yet
 //! applied next to the Delta snapshot; the applier turns them into Parquet
 //! files in one Delta version that carries the last sequence number it
 //! applied, so a crash between that commit and the trim applies nothing
@@ -32,6 +32,8 @@ struct Pending {
 #[derive(Debug)]
 struct Inner {
     segment: Segment,
+    /// Full segments whose last records the next flush still writes.
+    retired: Vec<Segment>,
     next_seq: u64,
     /// Bytes written since the log was opened.
     written: u64,
@@ -80,7 +82,7 @@ pub struct Wal {
 }
 
 /// Why no more of the log will be made durable; its changes also wake
-/// statements waiting for the fsync turn (the durable count is `synced`).
+/// statements waiting for the sync turn (the durable count is `synced`).
 #[derive(Debug, Clone, Default)]
 struct Durable {
     failed: Option<Arc<String>>,
@@ -131,6 +133,7 @@ impl Wal {
             encoder: wal::Encoder::default(),
             inner: Mutex::new(Inner {
                 segment,
+                retired: Vec::new(),
                 next_seq,
                 written: 0,
                 pending_rows: pending.iter().map(|p| p.batch.num_rows()).sum(),
@@ -143,10 +146,10 @@ impl Wal {
     }
 
     /// Appends `batch` (rows in the table's schema) and returns once it is
-    /// durable. The record is written at once; then the statement either
-    /// finds it durable, or takes the log's fsync turn (an fsync covers
-    /// every record written so far: group commit), or waits for the fsync
-    /// in progress to end and looks again.
+    /// durable. The record is appended in memory at once; then the
+    /// statement either finds it durable, or takes the log's sync turn (one
+    /// durable write of every record appended so far: group commit), or
+    /// waits for the write in progress to end and looks again.
     pub async fn append(&self, batch: RecordBatch) -> Result<u64> {
         let (seq, end) = self.write(batch)?;
         let mut durable = self.durable.subscribe();
@@ -160,23 +163,18 @@ impl Wal {
                 return Err(self.unacknowledged(seq, &why));
             }
             if let Ok(turn) = self.sync.try_lock() {
-                // This statement's thread syncs for everyone waiting: the
-                // fsync is short and one at a time, so it runs in place.
+                // This statement's thread writes for everyone waiting: the
+                // write is short and one at a time, so it runs in place.
                 let synced = self.sync_written();
                 drop(turn);
                 match synced {
                     Ok(upto) => self.mark_synced(upto),
-                    Err(e) => {
-                        let why = Arc::new(e.to_string());
-                        self.durable
-                            .send_modify(|s| s.failed = Some(Arc::clone(&why)));
-                        return Err(self.unacknowledged(seq, &why));
-                    }
+                    Err(e) => return Err(self.unacknowledged(seq, &e.to_string())),
                 }
                 continue;
             }
             // The turn is taken: its holder notifies after it lets go, so
-            // this wakes when that fsync has ended.
+            // this wakes when that write has ended.
             if durable.changed().await.is_err() {
                 return Err(self.unacknowledged(seq, "the log was closed"));
             }
@@ -218,13 +216,13 @@ impl Wal {
         let seq = inner.next_seq;
         wal::seal(seq, &mut record)?;
         if !inner.segment.fits(record.len()) {
-            // The full segment is made durable whole before the next one
-            // takes records, so durability stays one byte count.
-            inner.segment.sync()?;
-            self.mark_synced(inner.written);
-            inner.segment = Segment::create(&self.dir, seq, record.len() as u64)?;
+            // The next flush writes the full segment's last records before
+            // the new one's, so durability stays one byte count.
+            let next = Segment::create(&self.dir, seq, record.len() as u64)?;
+            let full = std::mem::replace(&mut inner.segment, next);
+            inner.retired.push(full);
         }
-        inner.segment.append(&record)?;
+        inner.segment.append(&record);
         inner.next_seq += 1;
         inner.written += record.len() as u64;
         let end = inner.written;
@@ -246,17 +244,29 @@ impl Wal {
         self.durable.send_modify(|_| {});
     }
 
-    /// Makes everything written so far durable; the caller holds the
-    /// fsync turn. Returns the byte count now durable.
+    /// Writes every record appended so far and makes it durable; the
+    /// caller holds the sync turn, so flushes reach the disk in order.
+    /// Returns the byte count now durable. A failure is the log's for good:
+    /// the bytes it was writing are no longer in memory to write again.
     fn sync_written(&self) -> Result<u64> {
-        let (file, target) = {
-            let inner = self.inner.lock().expect("wal");
-            (inner.segment.handle(), inner.written)
+        let (flushes, target) = {
+            let mut inner = self.inner.lock().expect("wal");
+            let mut flushes: Vec<_> = std::mem::take(&mut inner.retired)
+                .iter_mut()
+                .filter_map(Segment::take_flush)
+                .collect();
+            flushes.extend(inner.segment.take_flush());
+            (flushes, inner.written)
         };
-        if self.synced.load(Ordering::Acquire) < target {
-            file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
-            self.synced.fetch_max(target, Ordering::AcqRel);
+        for flush in flushes {
+            if let Err(e) = flush.write() {
+                let why = Arc::new(e.to_string());
+                self.durable
+                    .send_modify(|s| s.failed = Some(Arc::clone(&why)));
+                return Err(e);
+            }
         }
+        self.synced.fetch_max(target, Ordering::AcqRel);
         Ok(target)
     }
 
@@ -296,21 +306,23 @@ impl Wal {
         inner.pending_rows
     }
 
-    /// Takes every record for an apply, all made durable first.
+    /// Takes the records for an apply: every one written so far, made
+    /// durable first.
     pub fn take(&self) -> Result<Option<Batch>> {
         let taken = {
             let _turn = self.sync.lock().expect("wal sync");
-            let inner = self.inner.lock().expect("wal");
-            match inner.pending.back() {
-                None => Ok(None),
-                Some(last) => inner.segment.sync().map(|()| {
-                    self.synced.fetch_max(inner.written, Ordering::AcqRel);
-                    Some(Batch {
-                        last_seq: last.seq,
-                        batches: inner.pending.iter().map(|p| p.batch.clone()).collect(),
-                    })
-                }),
-            }
+            self.sync_written().map(|synced| {
+                let inner = self.inner.lock().expect("wal");
+                let durable: Vec<&Pending> = inner
+                    .pending
+                    .iter()
+                    .take_while(|p| p.end <= synced)
+                    .collect();
+                durable.last().map(|last| Batch {
+                    last_seq: last.seq,
+                    batches: durable.iter().map(|p| p.batch.clone()).collect(),
+                })
+            })
         };
         // After the turn is let go: statements waiting for it look again.
         self.mark_synced(0);
