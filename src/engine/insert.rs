@@ -24,9 +24,9 @@ use crate::storage::Layout;
 const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
 
 impl Engine {
-    pub(super) async fn insert(&self, insert: Insert, params: &[ScalarValue]) -> Result<Output> {
+    pub(super) async fn insert(&self, insert: &Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
-        let targets = target_columns(&table.shared_meta(), &insert)?;
+        let targets = target_columns(&table.shared_meta(), insert)?;
         let rows = match super::values::batch(&insert.source, params) {
             Some(batch) => self.insert_values(&table, batch?, targets).await?,
             None => {

@@ -488,7 +488,7 @@ impl Engine {
                 Ok(Output::Rows(Box::pin(self.stream(plan)).await?))
             }
             Statement::Other(s) => Ok(Output::Rows(Box::pin(self.query(*s, params)).await?)),
-            Statement::Insert(insert) => Box::pin(self.insert(insert, params)).await,
+            Statement::Insert(insert) => Box::pin(self.insert(&insert, params)).await,
             Statement::CreateTable(c) => Box::pin(self.create_table(c)).await,
             Statement::CreateSchema {
                 name,

@@ -125,7 +125,7 @@ mod tests {
 
     fn source(sql: &str) -> QueryParts {
         match parse(sql).unwrap().remove(0) {
-            Statement::Insert(i) => i.source,
+            Statement::Insert(i) => i.source.clone(),
             other => panic!("{other:?}"),
         }
     }

@@ -399,7 +399,8 @@ pub enum Statement {
         table: TableRef,
         selection: Option<sp::Expr>,
     },
-    Insert(Insert),
+    /// Shared: a prepared INSERT runs many times without copying its tree.
+    Insert(std::sync::Arc<Insert>),
     /// `SHOW PARTITIONS FROM t`.
     ShowPartitions {
         table: TableRef,

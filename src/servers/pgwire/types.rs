@@ -177,9 +177,65 @@ pub fn decode_param<S: Clone>(
         }
     };
     match expected {
-        Some(t) if t != &v.data_type() && !matches!(t, DataType::Null) => {
-            v.cast_to(t).map_err(|e| PgWireError::ApiError(Box::new(e)))
-        }
+        Some(t) if t != &v.data_type() && !matches!(t, DataType::Null) => match widened(&v, t) {
+            Some(w) => Ok(w),
+            None => v.cast_to(t).map_err(|e| PgWireError::ApiError(Box::new(e))),
+        },
         _ => Ok(v),
+    }
+}
+
+/// `v` as the wider number type `t` when no value can change on the way
+/// (the casts drivers need most, e.g. a Python int sent as int2 for a LONG
+/// column), without the array round trip of `ScalarValue::cast_to`.
+fn widened(v: &ScalarValue, t: &DataType) -> Option<ScalarValue> {
+    let int = match v {
+        ScalarValue::Int16(n) => n.map(i64::from),
+        ScalarValue::Int32(n) => n.map(i64::from),
+        ScalarValue::Float32(x) => {
+            return matches!(t, DataType::Float64).then(|| ScalarValue::Float64(x.map(f64::from)));
+        }
+        _ => return None,
+    };
+    match t {
+        DataType::Int64 => Some(ScalarValue::Int64(int)),
+        DataType::Int32 if matches!(v, ScalarValue::Int16(_)) => {
+            Some(ScalarValue::Int32(int.map(|n| n as i32)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The short cut gives what the cast gives, and only where no value
+    /// can change.
+    #[test]
+    fn widened_numbers_are_the_casts_answers() {
+        let cases = [
+            (ScalarValue::Int16(Some(-5)), DataType::Int64),
+            (ScalarValue::Int16(Some(i16::MAX)), DataType::Int32),
+            (ScalarValue::Int32(Some(i32::MIN)), DataType::Int64),
+            (ScalarValue::Int32(None), DataType::Int64),
+            (ScalarValue::Float32(Some(0.1)), DataType::Float64),
+            (ScalarValue::Float32(None), DataType::Float64),
+        ];
+        for (v, t) in cases {
+            assert_eq!(
+                widened(&v, &t),
+                Some(v.cast_to(&t).unwrap()),
+                "{v:?} as {t}"
+            );
+        }
+        for (v, t) in [
+            (ScalarValue::Int64(Some(1)), DataType::Int32),
+            (ScalarValue::Int32(Some(1)), DataType::Int16),
+            (ScalarValue::Int32(Some(1)), DataType::Float64),
+            (ScalarValue::Float64(Some(1.0)), DataType::Float32),
+        ] {
+            assert_eq!(widened(&v, &t), None, "{v:?} as {t}");
+        }
     }
 }

@@ -42,12 +42,12 @@ impl Qp<'_> {
             _ => wrap(self.sql, self.p.parse_query())?,
         };
         let source = self.inner_query(source)?;
-        Ok(Statement::Insert(Insert {
+        Ok(Statement::Insert(std::sync::Arc::new(Insert {
             table,
             columns,
             source,
             batch,
-        }))
+        })))
     }
 
     /// QuestDB's `batch N` (and `o3MaxLag …`, accepted and ignored).
