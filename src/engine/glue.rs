@@ -37,13 +37,14 @@ impl CatalogProvider for QdbCatalog {
         if name == PG_CATALOG {
             return Some(Arc::clone(&self.pg_catalog) as Arc<dyn SchemaProvider>);
         }
-        // Any other name is a user schema, existing or not: a table looked
-        // up in one that does not exist fails with the engine's own
-        // `SchemaNotFound` (DataFusion's would be a "not found" text).
-        Some(Arc::new(UserSchema {
-            catalog: Arc::clone(&self.catalog),
-            schema: name.to_string(),
-        }))
+        if self.catalog.schema_exists(name) {
+            Some(Arc::new(UserSchema {
+                catalog: Arc::clone(&self.catalog),
+                schema: name.to_string(),
+            }))
+        } else {
+            None
+        }
     }
 }
 
@@ -59,30 +60,11 @@ impl SchemaProvider for UserSchema {
         self.catalog.table_names(&self.schema)
     }
 
-    /// A table that is not here is the engine's `TableNotFound`, which
-    /// keeps its kind through DataFusion to the wire (DataFusion's own
-    /// "not found" is a planning error known only by its text).
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        match self.catalog.get(&self.schema, name) {
-            Some(t) => Ok(Some(Arc::new(TableScanProvider::new(
-                t,
-                self.catalog.column_cache(),
-            )))),
-            None if !self.catalog.schema_exists(&self.schema) => {
-                Err(crate::error::Error::SchemaNotFound {
-                    schema: self.schema.clone(),
-                }
-                .into())
-            }
-            None => Err(crate::error::Error::TableNotFound {
-                table: match self.schema.as_str() {
-                    crate::catalog::DEFAULT_SCHEMA => name.to_string(),
-                    schema => format!("{schema}.{name}"),
-                },
-                position: None,
-            }
-            .into()),
-        }
+        Ok(self.catalog.get(&self.schema, name).map(|t| {
+            Arc::new(TableScanProvider::new(t, self.catalog.column_cache()))
+                as Arc<dyn TableProvider>
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -93,11 +93,10 @@ pub(super) fn sys_schemas(
             .map(|t| (t.name().to_string(), t.schema()))
             .collect(),
     );
-    let sys = Arc::new(SysSchema::new(crate::catalog::SYS_SCHEMA, sys_tables));
-    let pg_catalog = Arc::new(SysSchema::new(
-        crate::sys::pg_catalog::PG_CATALOG,
-        crate::sys::pg_catalog::tables(catalog, sys_views),
-    ));
+    let sys = Arc::new(SysSchema::new(sys_tables));
+    let pg_catalog = Arc::new(SysSchema::new(crate::sys::pg_catalog::tables(
+        catalog, sys_views,
+    )));
     (sys, pg_catalog)
 }
 
