@@ -376,9 +376,6 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
                 _ => S::UndefinedTable,
             }
         }
-        DataFusionError::Plan(msg) if msg.contains("table") && msg.contains("not found") => {
-            S::UndefinedTable
-        }
         DataFusionError::Plan(_) => S::DatatypeMismatch,
         DataFusionError::NotImplemented(_) => S::FeatureNotSupported,
         DataFusionError::ResourcesExhausted(_) => S::OutOfMemory,
@@ -426,18 +423,23 @@ pub fn locate_error(sql: &str, e: Error) -> Error {
         let byte = lower.find(&name.to_lowercase())?;
         Some(sql[..byte].chars().count())
     };
-    if e.state() == SqlState::UndefinedTable
-        && let Some(rest) = message.strip_prefix("table '")
-        && let Some(full) = rest.strip_suffix("' not found")
+    // A table the catalog does not have (raised by its schema providers
+    // under DataFusion's planner): where its name is in the text.
+    let own = match e.root() {
+        RootKind::Own(own) => Some(own),
+        RootKind::DataFusion(DataFusionError::External(inner)) => inner.downcast_ref::<Error>(),
+        RootKind::DataFusion(_) => None,
+    };
+    if let Some(Error::TableNotFound {
+        table,
+        position: None,
+    }) = own
     {
-        let name = full.rsplit('.').next().unwrap_or(full).to_string();
-        let position = find(&name);
-        let table = full
-            .strip_prefix("qdb.public.")
-            .or_else(|| full.strip_prefix("qdb."))
-            .unwrap_or(full)
-            .to_string();
-        return Error::TableNotFound { table, position };
+        let name = table.rsplit('.').next().unwrap_or(table);
+        return Error::TableNotFound {
+            position: find(name),
+            table: table.clone(),
+        };
     }
     if e.state() == SqlState::UndefinedColumn {
         // "No field named x." / "No field named t.x."

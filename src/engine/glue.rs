@@ -3,6 +3,7 @@
 //! [`Catalog`] every time, so DDL is visible to the next query with no
 //! re-registration.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,6 +18,10 @@ use crate::sys::pg_catalog::PG_CATALOG;
 #[derive(Debug)]
 pub struct QdbCatalog {
     pub catalog: Arc<Catalog>,
+    /// The table functions' names (`long_sequence`, `generate_series`, …):
+    /// DataFusion looks each `FROM f(…)` up as a table first, and a user
+    /// schema answers those with "none here" so that it tries the function.
+    pub table_functions: Arc<HashSet<String>>,
     pub sys: Arc<SysSchema>,
     /// PostgreSQL's system catalogs, for clients' metadata queries.
     pub pg_catalog: Arc<SysSchema>,
@@ -37,14 +42,14 @@ impl CatalogProvider for QdbCatalog {
         if name == PG_CATALOG {
             return Some(Arc::clone(&self.pg_catalog) as Arc<dyn SchemaProvider>);
         }
-        if self.catalog.schema_exists(name) {
-            Some(Arc::new(UserSchema {
-                catalog: Arc::clone(&self.catalog),
-                schema: name.to_string(),
-            }))
-        } else {
-            None
-        }
+        // Any other name is a user schema, existing or not: a table looked
+        // up in one that does not exist fails with the engine's own
+        // `SchemaNotFound` (DataFusion's would be a "not found" text).
+        Some(Arc::new(UserSchema {
+            catalog: Arc::clone(&self.catalog),
+            schema: name.to_string(),
+            table_functions: Arc::clone(&self.table_functions),
+        }))
     }
 }
 
@@ -52,6 +57,7 @@ impl CatalogProvider for QdbCatalog {
 struct UserSchema {
     catalog: Arc<Catalog>,
     schema: String,
+    table_functions: Arc<HashSet<String>>,
 }
 
 #[async_trait]
@@ -60,11 +66,31 @@ impl SchemaProvider for UserSchema {
         self.catalog.table_names(&self.schema)
     }
 
+    /// A table that is not here is the engine's `TableNotFound`, which
+    /// keeps its kind through DataFusion to the wire (DataFusion's own
+    /// "not found" is a planning error known only by its text).
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.catalog.get(&self.schema, name).map(|t| {
-            Arc::new(TableScanProvider::new(t, self.catalog.column_cache()))
-                as Arc<dyn TableProvider>
-        }))
+        match self.catalog.get(&self.schema, name) {
+            Some(t) => Ok(Some(Arc::new(TableScanProvider::new(
+                t,
+                self.catalog.column_cache(),
+            )))),
+            None if self.table_functions.contains(name) => Ok(None),
+            None if !self.catalog.schema_exists(&self.schema) => {
+                Err(crate::error::Error::SchemaNotFound {
+                    schema: self.schema.clone(),
+                }
+                .into())
+            }
+            None => Err(crate::error::Error::TableNotFound {
+                table: match self.schema.as_str() {
+                    crate::catalog::DEFAULT_SCHEMA => name.to_string(),
+                    schema => format!("{schema}.{name}"),
+                },
+                position: None,
+            }
+            .into()),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {

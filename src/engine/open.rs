@@ -93,10 +93,11 @@ pub(super) fn sys_schemas(
             .map(|t| (t.name().to_string(), t.schema()))
             .collect(),
     );
-    let sys = Arc::new(SysSchema::new(sys_tables));
-    let pg_catalog = Arc::new(SysSchema::new(crate::sys::pg_catalog::tables(
-        catalog, sys_views,
-    )));
+    let sys = Arc::new(SysSchema::new(crate::catalog::SYS_SCHEMA, sys_tables));
+    let pg_catalog = Arc::new(SysSchema::new(
+        crate::sys::pg_catalog::PG_CATALOG,
+        crate::sys::pg_catalog::tables(catalog, sys_views),
+    ));
     (sys, pg_catalog)
 }
 
@@ -165,10 +166,13 @@ pub(super) fn query_context(
     }
     crate::query::time_functions::register(&ctx);
     crate::query::date_functions::register(&ctx);
+    // Every table function is registered by now.
+    let table_functions = Arc::new(ctx.state().table_functions().keys().cloned().collect());
     ctx.register_catalog(
         crate::catalog::DATABASE,
         Arc::new(glue::QdbCatalog {
             catalog: Arc::clone(catalog),
+            table_functions,
             sys,
             pg_catalog,
         }),

@@ -89,12 +89,15 @@ impl datafusion::catalog::TableFunctionImpl for SysFunction {
 /// The `sys` schema provider.
 #[derive(Debug, Default)]
 pub struct SysSchema {
+    /// `sys` or `pg_catalog`, for messages.
+    schema: &'static str,
     tables: BTreeMap<&'static str, Arc<dyn SysTable>>,
 }
 
 impl SysSchema {
-    pub fn new(tables: Vec<Arc<dyn SysTable>>) -> Self {
+    pub fn new(schema: &'static str, tables: Vec<Arc<dyn SysTable>>) -> Self {
         SysSchema {
+            schema,
             tables: tables.into_iter().map(|t| (t.name(), t)).collect(),
         }
     }
@@ -111,11 +114,17 @@ impl SchemaProvider for SysSchema {
         self.tables.keys().map(|k| k.to_string()).collect()
     }
 
+    /// A name that is not here is the engine's `TableNotFound`, which
+    /// keeps its kind through DataFusion to the wire.
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .tables
-            .get(name)
-            .map(|t| Arc::new(SysTableProvider(Arc::clone(t))) as Arc<dyn TableProvider>))
+        match self.tables.get(name) {
+            Some(t) => Ok(Some(Arc::new(SysTableProvider(Arc::clone(t))))),
+            None => Err(crate::error::Error::TableNotFound {
+                table: format!("{}.{name}", self.schema),
+                position: None,
+            }
+            .into()),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
