@@ -18,7 +18,7 @@ use crate::sys::pg_catalog::PG_CATALOG;
 #[derive(Debug)]
 pub struct QdbCatalog {
     pub catalog: Arc<Catalog>,
-    /// The table functions' names (`long_sequence`, `generate_series`, …):
+    /// The table functions' names (`generate_series`, `table_partitions`, …):
     /// DataFusion looks each `FROM f(…)` up as a table first, and a user
     /// schema answers those with "none here" so that it tries the function.
     pub table_functions: Arc<HashSet<String>>,
