@@ -214,18 +214,28 @@ impl TableMeta {
         batch: &RecordBatch,
         targets: &[usize],
     ) -> Result<RecordBatch> {
+        self.convert_columns_to(schema, batch.columns(), batch.num_rows(), targets)
+    }
+
+    /// [`TableMeta::convert_batch_to`] for source columns of `rows` rows
+    /// not gathered in a batch (a VALUES list's, which need no schema).
+    pub fn convert_columns_to(
+        &self,
+        schema: SchemaRef,
+        source: &[ArrayRef],
+        rows: usize,
+        targets: &[usize],
+    ) -> Result<RecordBatch> {
         let meta = self;
         let mut columns: Vec<Option<ArrayRef>> = vec![None; meta.columns.len()];
         for (src, &dst) in targets.iter().enumerate() {
             let col = &meta.columns[dst];
-            columns[dst] = Some(col.ty.convert(batch.column(src), &col.name)?);
+            columns[dst] = Some(col.ty.convert(&source[src], &col.name)?);
         }
         let columns: Vec<ArrayRef> = columns
             .into_iter()
             .enumerate()
-            .map(|(i, c)| {
-                c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), batch.num_rows()))
-            })
+            .map(|(i, c)| c.unwrap_or_else(|| new_null_array(schema.field(i).data_type(), rows)))
             .collect();
         Ok(RecordBatch::try_new(schema, columns)?)
     }

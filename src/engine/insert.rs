@@ -27,8 +27,8 @@ impl Engine {
     pub(super) async fn insert(&self, insert: &Insert, params: &[ScalarValue]) -> Result<Output> {
         let table = self.table(&insert.table)?;
         let targets = target_columns(&table.shared_meta(), insert)?;
-        let rows = match super::values::batch(&insert.source, params) {
-            Some(batch) => self.insert_values(&table, batch?, targets).await?,
+        let rows = match super::values::columns(&insert.source, params) {
+            Some(columns) => self.insert_values(&table, columns?, targets).await?,
             None => {
                 let plan = self.inner_query(&insert.source, params).await?;
                 self.insert_plan(&table, plan, targets, insert.batch)
@@ -47,12 +47,17 @@ impl Engine {
     async fn insert_values(
         &self,
         table: &Arc<Table>,
-        batch: RecordBatch,
+        columns: super::values::Columns,
         targets: Vec<usize>,
     ) -> Result<u64> {
-        check_width(table, batch.num_columns(), &targets)?;
+        check_width(table, columns.arrays.len(), &targets)?;
         let (meta, layout) = table.definition();
-        let batch = meta.convert_batch_to(Arc::clone(&layout.schema), &batch, &targets)?;
+        let batch = meta.convert_columns_to(
+            Arc::clone(&layout.schema),
+            &columns.arrays,
+            columns.rows,
+            &targets,
+        )?;
         if let Some(wal) = self.small_write_log(table, &meta)
             && batch.num_rows() as u64 <= self.config.wal_max_statement_rows
         {

@@ -1,15 +1,13 @@
-//! `INSERT … VALUES` of plain literals and parameters, turned into a record
-//! batch without DataFusion's planner: a single-row INSERT's planning cost
-//! more than the rest of its work. The batch has the types DataFusion
+//! `INSERT … VALUES` of plain literals and parameters, turned into columns
+//! without DataFusion's planner: a single-row INSERT's planning cost
+//! more than the rest of its work. The columns have the types DataFusion
 //! gives such a VALUES list (text, BIGINT, DOUBLE, BOOLEAN, the
 //! parameters' own types), so the table's conversion rules see exactly
 //! what they see on the planned path; anything else (an expression, a
 //! cast, a column of mixed number types) is left to the planner.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast as sp;
 
@@ -64,9 +62,16 @@ fn number(text: &str, negative: bool) -> Option<ScalarValue> {
     }
 }
 
+/// The columns of a VALUES list: one array per column, `rows` long.
+#[derive(Debug)]
+pub struct Columns {
+    pub arrays: Vec<ArrayRef>,
+    pub rows: usize,
+}
+
 /// The rows of `source` when it is a VALUES list of plain literals and
 /// parameters whose columns each have one type; `None` otherwise.
-pub fn batch(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<RecordBatch>> {
+pub fn columns(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<Columns>> {
     let q = source.query.as_ref();
     if !source.clauses.is_empty()
         || q.with.is_some()
@@ -83,15 +88,30 @@ pub fn batch(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<Recor
     if width == 0 || values.rows.iter().any(|r| r.len() != width) {
         return None;
     }
+    if let [row] = values.rows.as_slice() {
+        // One row (the common prepared INSERT): each value is its column.
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
+        for e in row.iter() {
+            let v = match literal(e, params)? {
+                // A lone NULL takes the type a VALUES list gives it.
+                ScalarValue::Null => ScalarValue::Utf8(None),
+                v => v,
+            };
+            match v.to_array_of_size(1) {
+                Ok(a) => arrays.push(a),
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+        return Some(Ok(Columns { arrays, rows: 1 }));
+    }
     let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(values.rows.len()); width];
     for row in &values.rows {
         for (c, e) in row.iter().enumerate() {
             columns[c].push(literal(e, params)?);
         }
     }
-    let mut fields = Vec::with_capacity(width);
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
-    for (i, column) in columns.into_iter().enumerate() {
+    for column in columns {
         let ty = column
             .iter()
             .map(ScalarValue::data_type)
@@ -106,14 +126,15 @@ pub fn batch(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<Recor
                 _ => None,
             })
             .collect();
-        let array = match ScalarValue::iter_to_array(typed?) {
-            Ok(a) => a,
+        match ScalarValue::iter_to_array(typed?) {
+            Ok(a) => arrays.push(a),
             Err(e) => return Some(Err(e.into())),
-        };
-        fields.push(Field::new(format!("column{}", i + 1), ty, true));
-        arrays.push(array);
+        }
     }
-    Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(Into::into))
+    Some(Ok(Columns {
+        arrays,
+        rows: values.rows.len(),
+    }))
 }
 
 #[cfg(test)]
@@ -132,7 +153,7 @@ mod tests {
 
     #[test]
     fn literals_take_the_types_the_planner_gives_them() {
-        let b = batch(
+        let b = columns(
             &source(
                 "INSERT INTO t VALUES ('2024-01-01T00:00:00Z', 5, -2.5, NULL), ('x', -7, 1e3, 'y')",
             ),
@@ -140,13 +161,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(b.num_rows(), 2);
-        let types: Vec<_> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
+        assert_eq!(b.rows, 2);
+        let types: Vec<_> = b.arrays.iter().map(|a| a.data_type().clone()).collect();
         assert_eq!(
             types,
             [
@@ -156,25 +172,47 @@ mod tests {
                 DataType::Utf8
             ]
         );
-        let ints = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ints = b.arrays[1].as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(ints.values(), &[5, -7]);
-        let floats = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
+        let floats = b.arrays[2].as_any().downcast_ref::<Float64Array>().unwrap();
         assert_eq!(floats.values(), &[-2.5, 1000.0]);
-        let text = b.column(3).as_any().downcast_ref::<StringArray>().unwrap();
+        let text = b.arrays[3].as_any().downcast_ref::<StringArray>().unwrap();
         assert!(text.is_null(0));
         assert_eq!(text.value(1), "y");
     }
 
     #[test]
     fn parameters_keep_their_types() {
-        let b = batch(
+        let b = columns(
             &source("INSERT INTO t VALUES ($1, $2)"),
             &[ScalarValue::Int32(Some(3)), ScalarValue::Utf8(None)],
         )
         .unwrap()
         .unwrap();
-        assert_eq!(b.schema().field(0).data_type(), &DataType::Int32);
-        assert!(b.column(1).is_null(0));
+        assert_eq!(b.rows, 1);
+        assert_eq!(b.arrays[0].data_type(), &DataType::Int32);
+        assert!(b.arrays[1].is_null(0));
+    }
+
+    #[test]
+    fn one_row_is_typed_as_a_list_of_rows_is() {
+        let one = columns(
+            &source("INSERT INTO t VALUES ('a', 5, -2.5, NULL, true)"),
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        let two = columns(
+            &source("INSERT INTO t VALUES ('a', 5, -2.5, NULL, true), ('a', 5, -2.5, NULL, true)"),
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(one.rows, 1);
+        for (a, b) in one.arrays.iter().zip(&two.arrays) {
+            assert_eq!(a.data_type(), b.data_type());
+            assert_eq!(a.to_data(), b.slice(0, 1).to_data());
+        }
     }
 
     #[test]
@@ -186,7 +224,7 @@ mod tests {
             "INSERT INTO t VALUES (1 + 2)",
             "INSERT INTO t SELECT 1",
         ] {
-            assert!(batch(&source(sql), &[]).is_none(), "{sql}");
+            assert!(columns(&source(sql), &[]).is_none(), "{sql}");
         }
     }
 }

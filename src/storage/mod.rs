@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod object;
 pub mod vacuum;
 pub mod wal;
+pub mod wal_rows;
 
 pub use files::{FileWriter, Layout, conform, conform_logged, read_files, verify_file, write_rows};
 pub use location::{Remote, TableLoc};

@@ -1,9 +1,11 @@
 //! A table's write-ahead log on local disk: numbered records of rows in
 //! segment files (`<first sequence number>.wal`), each record framed with
 //! its length, sequence number and a CRC-32 so that a record torn by a
-//! crash is recognised and dropped. The rows are Arrow IPC, in the table's
-//! schema. Group commit, visibility and applying are the catalog's
-//! (`catalog::wal`); this module only writes, reads and trims the files.
+//! crash is recognised and dropped. The rows are in the table's schema,
+//! in the compact layout of `wal_rows` (or, for a type it does not write,
+//! as an Arrow IPC stream). Group commit, visibility and applying are the
+//! catalog's (`catalog::wal`); this module only writes, reads and trims
+//! the files.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -39,9 +41,10 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     digest.finalize()
 }
 
-/// Encodes records: each is a whole Arrow IPC stream (schema, rows, end),
-/// so a record reads back alone; the schema's message, the same for every
-/// record of a table's definition, is encoded once and copied after.
+/// Encodes records: each carries the schema's Arrow IPC message and its
+/// rows (compact, or a whole IPC stream), so a record reads back alone; the
+/// schema's message, the same for every record of a table's definition,
+/// is encoded once and copied after.
 #[derive(Debug, Default)]
 pub struct Encoder {
     schema: std::sync::Mutex<Option<std::sync::Arc<SchemaMessage>>>,
@@ -77,6 +80,9 @@ impl Encoder {
             return Ok(out);
         }
         let message = self.schema_message(&schema)?;
+        if super::wal_rows::encode(batch, &message.framed, &mut out) {
+            return Ok(out);
+        }
         out.extend_from_slice(&message.framed);
         let options = IpcWriteOptions::default();
         // Dictionary ids are given in schema order, as the schema message
@@ -444,6 +450,9 @@ fn read_record(bytes: &[u8]) -> std::result::Result<(u64, &[u8], usize), String>
 }
 
 fn decode(payload: &[u8]) -> Result<RecordBatch> {
+    if payload.starts_with(&super::wal_rows::MARKER) {
+        return super::wal_rows::decode(payload);
+    }
     let mut reader = StreamReader::try_new(payload, None)?;
     match reader.next() {
         Some(batch) => Ok(batch?),
@@ -503,16 +512,29 @@ mod tests {
             )
             .unwrap();
             let record = encoder.unsealed(&batch).unwrap();
-            // A whole stream: the rows, then its end.
-            let mut reader = StreamReader::try_new(&record[HEADER..], None).unwrap();
-            let back = reader.next().unwrap().unwrap();
-            assert!(reader.next().is_none());
+            let back = decode(&record[HEADER..]).unwrap();
             assert_eq!(back, batch);
             let text = datafusion::arrow::compute::cast(back.column(0), &DataType::Utf8).unwrap();
             let text = text.as_any().downcast_ref::<StringArray>().unwrap();
             let got: Vec<&str> = text.iter().map(Option::unwrap).collect();
             assert_eq!(got, words);
         }
+    }
+
+    /// A type the compact layout does not write goes as an IPC stream
+    /// (as every record did before it), and reads back the same.
+    #[test]
+    fn other_types_go_as_ipc_streams() {
+        use datafusion::arrow::array::Date32Array;
+        let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Date32Array::from(vec![Some(1), None]))],
+        )
+        .unwrap();
+        let record = Encoder::default().unsealed(&batch).unwrap();
+        assert_eq!(record[HEADER..HEADER + 4], [0xff; 4]);
+        assert_eq!(decode(&record[HEADER..]).unwrap(), batch);
     }
 
     fn batch(values: &[i64]) -> RecordBatch {
