@@ -293,9 +293,14 @@ impl Segment {
                 // new bytes is written again with them, and the rest of
                 // the last block with the zeros the file had there.
                 let len = self.tail.len().div_ceil(BLOCK) * BLOCK;
-                let mut data = vec![0u8; len + BLOCK];
+                // Room to start at a block boundary; only the bytes before
+                // it and after the tail are zeroed (a zeroed, aligned
+                // allocation per flush cost 3 % of an INSERT's time).
+                let mut data: Vec<u8> = Vec::with_capacity(len + BLOCK);
                 let start = data.as_ptr().align_offset(BLOCK);
-                data[start..start + self.tail.len()].copy_from_slice(&self.tail);
+                data.resize(start, 0);
+                data.extend_from_slice(&self.tail);
+                data.resize(start + len, 0);
                 Flush {
                     file: std::sync::Arc::clone(&self.file),
                     path: self.path.clone(),
