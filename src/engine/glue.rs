@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
+use datafusion::sql::sqlparser::ast as sp;
 
 use crate::catalog::provider::TableScanProvider;
 use crate::catalog::{Catalog, SYS_SCHEMA};
@@ -95,5 +96,89 @@ impl SchemaProvider for UserSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.catalog.get(&self.schema, name).is_some()
+    }
+}
+
+/// A relation named without arguments that no table answers where
+/// DataFusion would report it only in the text of a planning error: a
+/// table function's name used as a table (`FROM generate_series`), or an
+/// `information_schema` view that does not exist. The engine's own
+/// `TableNotFound`, so it keeps its kind (42P01) to the wire.
+pub fn missing_relation(
+    state: &datafusion::execution::SessionState,
+    stmt: &sp::Statement,
+) -> Option<crate::error::Error> {
+    let mut found = BareRelations::default();
+    let _ = sp::Visit::visit(stmt, &mut found);
+    let catalog = state.catalog_list().catalog(crate::catalog::DATABASE)?;
+    found.names.into_iter().find_map(|parts| {
+        let (schema, table) = match parts.as_slice() {
+            [table] if !found.ctes.contains(table) => {
+                if !state.table_functions().contains_key(table) {
+                    return None;
+                }
+                (crate::catalog::DEFAULT_SCHEMA.to_string(), table.clone())
+            }
+            [.., schema, table] if schema == INFORMATION_SCHEMA => (schema.clone(), table.clone()),
+            _ => return None,
+        };
+        let exists = if schema == INFORMATION_SCHEMA {
+            // DataFusion answers these itself, outside the catalog.
+            datafusion::catalog::information_schema::INFORMATION_SCHEMA_TABLES
+                .contains(&table.as_str())
+        } else {
+            catalog
+                .schema(&schema)
+                .is_some_and(|s| s.table_exist(&table))
+        };
+        (!exists).then(|| crate::error::Error::TableNotFound {
+            table: parts.join("."),
+            position: None,
+        })
+    })
+}
+
+const INFORMATION_SCHEMA: &str = "information_schema";
+
+/// The names of the relations a statement reads without arguments (as
+/// DataFusion normalises them) and the names its CTEs define.
+#[derive(Default)]
+struct BareRelations {
+    names: Vec<Vec<String>>,
+    ctes: HashSet<String>,
+}
+
+fn normalised(ident: &sp::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+impl sp::Visitor for BareRelations {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &sp::Query) -> std::ops::ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(normalised(&cte.alias.name));
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &sp::TableFactor) -> std::ops::ControlFlow<()> {
+        if let sp::TableFactor::Table {
+            name, args: None, ..
+        } = t
+        {
+            let parts = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(normalised))
+                .collect();
+            self.names.push(parts);
+        }
+        std::ops::ControlFlow::Continue(())
     }
 }

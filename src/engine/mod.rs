@@ -760,6 +760,9 @@ impl Engine {
         params: &[ScalarValue],
         extras: &Extras,
     ) -> Result<(LogicalPlan, Vec<crate::query::latest_on::Bound>)> {
+        if let Some(e) = glue::missing_relation(&self.planner, &stmt) {
+            return Err(e);
+        }
         let (plan, bounds) = if extras.relations.is_empty() {
             let plan = self
                 .planner
