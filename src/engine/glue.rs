@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::ast as sp;
 
 use crate::catalog::provider::TableScanProvider;
 use crate::catalog::{Catalog, SYS_SCHEMA};
+use crate::sql::parser::ident_name;
 use crate::sys::SysSchema;
 use crate::sys::pg_catalog::PG_CATALOG;
 
@@ -148,20 +149,13 @@ struct BareRelations {
     ctes: HashSet<String>,
 }
 
-fn normalised(ident: &sp::Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
-}
-
 impl sp::Visitor for BareRelations {
     type Break = ();
 
     fn pre_visit_query(&mut self, q: &sp::Query) -> std::ops::ControlFlow<()> {
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
-                self.ctes.insert(normalised(&cte.alias.name));
+                self.ctes.insert(ident_name(&cte.alias.name));
             }
         }
         std::ops::ControlFlow::Continue(())
@@ -175,7 +169,7 @@ impl sp::Visitor for BareRelations {
             let parts = name
                 .0
                 .iter()
-                .filter_map(|p| p.as_ident().map(normalised))
+                .filter_map(|p| p.as_ident().map(ident_name))
                 .collect();
             self.names.push(parts);
         }

@@ -62,6 +62,9 @@ fn number(text: &str, negative: bool) -> Option<ScalarValue> {
     }
 }
 
+/// The type DataFusion gives a VALUES column of NULLs alone.
+const NULL_COLUMN: DataType = DataType::Utf8;
+
 /// The columns of a VALUES list: one array per column, `rows` long.
 #[derive(Debug)]
 pub struct Columns {
@@ -93,8 +96,7 @@ pub fn columns(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<Col
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
         for e in row.iter() {
             let v = match literal(e, params)? {
-                // A lone NULL takes the type a VALUES list gives it.
-                ScalarValue::Null => ScalarValue::Utf8(None),
+                ScalarValue::Null => ScalarValue::try_from(&NULL_COLUMN).ok()?,
                 v => v,
             };
             match v.to_array_of_size(1) {
@@ -116,7 +118,7 @@ pub fn columns(source: &QueryParts, params: &[ScalarValue]) -> Option<Result<Col
             .iter()
             .map(ScalarValue::data_type)
             .find(|t| *t != DataType::Null)
-            .unwrap_or(DataType::Utf8);
+            .unwrap_or(NULL_COLUMN);
         let typed: Option<Vec<ScalarValue>> = column
             .into_iter()
             .map(|v| match v {
