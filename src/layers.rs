@@ -3,6 +3,7 @@
 //! down the layers below, and no files may depend on each other in a cycle.
 //!
 //! ```text
+//! cli                          the command line (main.rs calls it)
 //! servers                      the wire: pgwire, HTTP, the console
 //! engine                       the one API the servers call
 //! query sql import export sys catalog config   (acyclic among themselves)
@@ -29,6 +30,7 @@ mod tests {
             "query" | "sql" | "import" | "export" | "sys" | "catalog" | "config" => MIDDLE,
             "engine" => 4,
             "servers" => 5,
+            "cli" => 6,
             _ => return None,
         })
     }

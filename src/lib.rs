@@ -18,12 +18,14 @@
 //!   Parquet export, and the journal behind `sys.copy_export_log`.
 //! * [`catalog`]: schemas, tables, definitions, the DataFusion table provider.
 //! * [`sys`]: the read-only `sys` schema, one file per system table.
-//! * [`storage`]: time partitions of sorted Parquet files and the atomic
-//!   manifest that names them.
+//! * [`storage`]: time partitions of sorted Parquet files, committed in
+//!   each table's Delta log.
 //! * [`servers`]: PostgreSQL wire protocol and HTTP adapters.
+//! * [`cli`]: the command line (serve, one statement, import).
 #![deny(rust_2018_idioms)]
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -110,7 +110,7 @@ pub fn missing_relation(
     stmt: &sp::Statement,
 ) -> Option<crate::error::Error> {
     let mut found = BareRelations::default();
-    let _ = sp::Visit::visit(stmt, &mut found);
+    let _ = crate::sql::walk::walk(stmt, &mut found);
     let catalog = state.catalog_list().catalog(crate::catalog::DATABASE)?;
     found.names.into_iter().find_map(|parts| {
         let (schema, table) = match parts.as_slice() {
@@ -149,10 +149,8 @@ struct BareRelations {
     ctes: HashSet<String>,
 }
 
-impl sp::Visitor for BareRelations {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, q: &sp::Query) -> std::ops::ControlFlow<()> {
+impl crate::sql::walk::Hooks for BareRelations {
+    fn pre_query(&mut self, q: &sp::Query) -> std::ops::ControlFlow<()> {
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 self.ctes.insert(ident_name(&cte.alias.name));
@@ -161,7 +159,7 @@ impl sp::Visitor for BareRelations {
         std::ops::ControlFlow::Continue(())
     }
 
-    fn pre_visit_table_factor(&mut self, t: &sp::TableFactor) -> std::ops::ControlFlow<()> {
+    fn pre_table_factor(&mut self, t: &sp::TableFactor) -> std::ops::ControlFlow<()> {
         if let sp::TableFactor::Table {
             name, args: None, ..
         } = t

@@ -24,7 +24,6 @@
 //! SET empties it.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::compute::CastOptions;
@@ -355,25 +354,10 @@ fn lift_literal(e: &mut sp::Expr, literals: &mut Vec<Literal>) {
 
 /// Whether a statement holds parameters of its own.
 fn has_placeholders(stmt: &sp::Statement) -> bool {
-    use sp::Visit;
-    let mut found = false;
-    let _ = stmt.visit(&mut Finder(&mut found));
-    found
-}
-
-struct Finder<'a>(&'a mut bool);
-
-impl sp::Visitor for Finder<'_> {
-    type Break = ();
-    fn pre_visit_expr(&mut self, e: &sp::Expr) -> ControlFlow<()> {
-        if let sp::Expr::Value(v) = e
-            && matches!(v.value, sp::Value::Placeholder(_))
-        {
-            *self.0 = true;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    }
+    crate::sql::walk::any_expr(
+        stmt,
+        |e| matches!(e, sp::Expr::Value(v) if matches!(v.value, sp::Value::Placeholder(_))),
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast as sp;
 
+use crate::sql::walk;
+
 /// Column names by their lower-case form, for the names that are not
 /// lower case.
 pub struct Names(HashMap<String, String>);
@@ -40,39 +42,29 @@ impl Names {
     /// last part of a qualified one), `USING (…)` lists and INSERT column
     /// lists.
     pub fn apply<V: sp::VisitMut>(&self, node: &mut V) {
-        let _ = sp::visit_expressions_mut(node, |e| {
-            match e {
-                sp::Expr::Identifier(i) => self.fix(i),
-                sp::Expr::CompoundIdentifier(parts) => {
-                    if let Some(last) = parts.last_mut() {
-                        self.fix(last);
-                    }
+        walk::exprs_mut(node, |e| match e {
+            sp::Expr::Identifier(i) => self.fix(i),
+            sp::Expr::CompoundIdentifier(parts) => {
+                if let Some(last) = parts.last_mut() {
+                    self.fix(last);
                 }
-                _ => {}
             }
-            ControlFlow::<()>::Continue(())
+            _ => {}
         });
-        let _ = node.visit(&mut UsingLists(self));
+        let _ = walk::walk_mut(node, &mut UsingLists(self));
     }
 }
 
 /// The tables a statement (or query) reads, by name as written.
 pub fn tables<V: sp::Visit>(node: &V) -> Vec<sp::ObjectName> {
-    let mut out = Vec::new();
-    let _ = sp::visit_relations(node, |name| {
-        out.push(name.clone());
-        ControlFlow::<()>::Continue(())
-    });
-    out
+    walk::relations(node)
 }
 
 /// `JOIN … USING (k)`: names outside expressions.
 struct UsingLists<'a>(&'a Names);
 
-impl sp::VisitorMut for UsingLists<'_> {
-    type Break = ();
-
-    fn pre_visit_table_factor(&mut self, t: &mut sp::TableFactor) -> ControlFlow<()> {
+impl walk::HooksMut for UsingLists<'_> {
+    fn pre_table_factor(&mut self, t: &mut sp::TableFactor) -> ControlFlow<()> {
         if let sp::TableFactor::NestedJoin {
             table_with_joins, ..
         } = t
@@ -82,7 +74,7 @@ impl sp::VisitorMut for UsingLists<'_> {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<()> {
+    fn pre_query(&mut self, q: &mut sp::Query) -> ControlFlow<()> {
         if let sp::SetExpr::Select(s) = q.body.as_mut() {
             for from in &mut s.from {
                 self.joins(&mut from.joins);

@@ -22,10 +22,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast as sp;
 
-use datafusion::sql::sqlparser::ast::VisitMut;
-
 use crate::error::{Error, Result};
 use crate::sql::parser::ident_name;
+use crate::sql::walk;
 
 /// What the passes need to know of the catalog and the functions.
 pub trait Env {
@@ -42,18 +41,11 @@ pub trait Env {
 
 /// Whether `e` calls an aggregate function (not as a window).
 fn has_aggregate(e: &sp::Expr, env: &dyn Env) -> bool {
-    let mut found = false;
-    let _ = sp::visit_expressions(e, |x| {
-        if let sp::Expr::Function(f) = x
-            && f.over.is_none()
-            && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
-            && env.is_aggregate(&ident_name(name))
-        {
-            found = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    found
+    walk::any_expr(e, |x| {
+        matches!(x, sp::Expr::Function(f) if f.over.is_none()
+            && f.name.0.last().and_then(|p| p.as_ident())
+                .is_some_and(|name| env.is_aggregate(&ident_name(name))))
+    })
 }
 
 /// Whether a SELECT's rows are groups (GROUP BY, DISTINCT, aggregates):
@@ -80,6 +72,8 @@ type SelectFn<'a> = dyn FnMut(&mut sp::Select, Option<&mut Option<sp::OrderBy>>)
 fn for_each_select(query: &mut sp::Query, f: &mut SelectFn<'_>) -> Result<()> {
     struct Walk<'a, 'b> {
         f: &'a mut SelectFn<'b>,
+        /// What `f` failed with, which ended the walk.
+        failed: Option<Error>,
     }
     impl Walk<'_, '_> {
         fn set_operation(&mut self, body: &mut sp::SetExpr) -> Result<()> {
@@ -93,23 +87,24 @@ fn for_each_select(query: &mut sp::Query, f: &mut SelectFn<'_>) -> Result<()> {
             }
         }
     }
-    impl sp::VisitorMut for Walk<'_, '_> {
-        type Break = Error;
-        fn pre_visit_query(&mut self, q: &mut sp::Query) -> ControlFlow<Error> {
+    impl walk::HooksMut for Walk<'_, '_> {
+        fn pre_query(&mut self, q: &mut sp::Query) -> ControlFlow<()> {
             let result = match q.body.as_mut() {
                 sp::SetExpr::Select(select) => (self.f)(select, Some(&mut q.order_by)),
                 body => self.set_operation(body),
             };
             match result {
                 Ok(()) => ControlFlow::Continue(()),
-                Err(e) => ControlFlow::Break(e),
+                Err(e) => {
+                    self.failed = Some(e);
+                    ControlFlow::Break(())
+                }
             }
         }
     }
-    match query.visit(&mut Walk { f }) {
-        ControlFlow::Break(e) => Err(e),
-        ControlFlow::Continue(()) => Ok(()),
-    }
+    let mut walk = Walk { f, failed: None };
+    let _ = walk::walk_mut(query, &mut walk);
+    walk.failed.map_or(Ok(()), Err)
 }
 
 /// The one table a SAMPLE BY or LATEST ON SELECT reads, and its name; an

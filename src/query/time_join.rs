@@ -23,7 +23,6 @@
 //! match does not depend on the other left rows), and right rows after the
 //! last left row it keeps are left out.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -179,17 +178,12 @@ fn ready(
 }
 
 fn has_subquery(e: &sp::Expr) -> bool {
-    let mut found = false;
-    let _ = sp::visit_expressions(e, |x| {
-        if matches!(
+    crate::sql::walk::any_expr(e, |x| {
+        matches!(
             x,
             sp::Expr::Subquery(_) | sp::Expr::Exists { .. } | sp::Expr::InSubquery { .. }
-        ) {
-            found = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    found
+        )
+    })
 }
 
 /// `ORDER BY greatest(a.ts, b.ts), a.ts NULLS FIRST, b.ts NULLS FIRST`:

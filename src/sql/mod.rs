@@ -9,6 +9,7 @@
 pub mod ast;
 pub mod limit;
 pub mod parser;
+pub mod walk;
 
 pub use ast::{
     Align, Clauses, Copy, CopyFromStdin, CopyOnError, CopySource, CopyTo, CreateTable,

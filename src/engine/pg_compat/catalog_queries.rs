@@ -2,9 +2,9 @@
 //! have rows, correlated lookups by key, `ARRAY(subquery)` and ORDER BY
 //! subqueries, made plannable.
 
-use std::ops::ControlFlow;
-
 use datafusion::sql::sqlparser::ast::{self as sp};
+
+use crate::sql::walk;
 
 use super::*;
 
@@ -108,21 +108,15 @@ pub(super) fn is_always_empty(t: &sp::TableFactor) -> bool {
 /// anywhere in it but inside a subquery (which aggregates its own rows).
 pub(super) fn aggregates_outside_subqueries(e: &sp::Expr) -> bool {
     let mut outside = e.clone();
-    let _ = sp::visit_expressions_mut(&mut outside, |x| {
+    walk::exprs_mut(&mut outside, |x| {
         if matches!(
             x,
             sp::Expr::Subquery(_) | sp::Expr::Exists { .. } | sp::Expr::InSubquery { .. }
         ) {
             *x = sp::Expr::value(sp::Value::Null);
         }
-        ControlFlow::<()>::Continue(())
     });
-    let mut still = false;
-    let _ = sp::visit_expressions(&outside, |x| {
-        still |= is_aggregate_call(x);
-        ControlFlow::<()>::Continue(())
-    });
-    still
+    walk::any_expr(&outside, is_aggregate_call)
 }
 
 /// Whether every relation of a FROM item is a `pg_catalog` table.
@@ -170,15 +164,11 @@ pub fn order_subqueries_to_columns(query: &mut sp::Query) -> usize {
     }
     let mut added = 0;
     for item in items.iter_mut() {
-        let mut has_subquery = false;
-        let _ = sp::visit_expressions(&item.expr, |e| {
-            if matches!(
+        let has_subquery = walk::any_expr(&item.expr, |e| {
+            matches!(
                 e,
                 sp::Expr::Subquery(_) | sp::Expr::InSubquery { .. } | sp::Expr::Exists { .. }
-            ) {
-                has_subquery = true;
-            }
-            ControlFlow::<()>::Continue(())
+            )
         });
         if has_subquery {
             let e = std::mem::replace(&mut item.expr, number(0));
@@ -195,28 +185,28 @@ pub fn order_subqueries_to_columns(query: &mut sp::Query) -> usize {
 /// scalar subquery, which it plans anywhere. (Where the list holds a NULL
 /// and not x, PostgreSQL's IN is NULL and this is false; a CASE WHEN or a
 /// WHERE treats both alike.)
-pub(super) fn in_subquery_as_array(e: &mut sp::Expr) -> ControlFlow<()> {
+pub(super) fn in_subquery_as_array(e: &mut sp::Expr) {
     let sp::Expr::InSubquery {
         expr,
         subquery,
         negated,
     } = e
     else {
-        return ControlFlow::Continue(());
+        return;
     };
     let sp::SetExpr::Select(select) = subquery.body.as_mut() else {
-        return ControlFlow::Continue(());
+        return;
     };
     let grouped = !matches!(&select.group_by, sp::GroupByExpr::Expressions(g, _) if g.is_empty());
     let [item] = select.projection.as_mut_slice() else {
-        return ControlFlow::Continue(());
+        return;
     };
     let value = match item {
         sp::SelectItem::UnnamedExpr(v) | sp::SelectItem::ExprWithAlias { expr: v, .. } => v,
-        _ => return ControlFlow::Continue(()),
+        _ => return,
     };
     if grouped || is_aggregate_call(value) {
-        return ControlFlow::Continue(());
+        return;
     }
     let v = std::mem::replace(value, number(0));
     *value = call("array_agg", v);
@@ -234,7 +224,6 @@ pub(super) fn in_subquery_as_array(e: &mut sp::Expr) -> ControlFlow<()> {
     } else {
         has
     };
-    ControlFlow::Continue(())
 }
 
 /// Scalar subqueries over catalogs, as psql writes them.

@@ -16,7 +16,9 @@ pub use functions::register;
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{self as sp, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast as sp;
+
+use crate::sql::walk;
 
 use catalog_queries::*;
 use reg::*;
@@ -47,9 +49,8 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
         /// Names the statement reads `value` of (`a.value`).
         reads_value_of: Vec<String>,
     }
-    impl VisitorMut for Unqualify<'_> {
-        type Break = ();
-        fn pre_visit_relation(&mut self, relation: &mut sp::ObjectName) -> ControlFlow<()> {
+    impl walk::HooksMut for Unqualify<'_> {
+        fn pre_relation(&mut self, relation: &mut sp::ObjectName) -> ControlFlow<()> {
             if let [only] = relation.0.as_slice()
                 && let Some(ident) = only.as_ident()
                 && ident.quote_style.is_none()
@@ -62,7 +63,7 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             }
             ControlFlow::Continue(())
         }
-        fn pre_visit_table_factor(&mut self, factor: &mut sp::TableFactor) -> ControlFlow<()> {
+        fn pre_table_factor(&mut self, factor: &mut sp::TableFactor) -> ControlFlow<()> {
             // `FROM generate_series(1, 3) AS i`: PostgreSQL names the one
             // column of a function in FROM by the alias (DataFusion keeps
             // `value`), so `i` is the column too, unless the statement
@@ -90,13 +91,13 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             }
             ControlFlow::Continue(())
         }
-        fn post_visit_query(&mut self, query: &mut sp::Query) -> ControlFlow<()> {
+        fn post_query(&mut self, query: &mut sp::Query) -> ControlFlow<()> {
             if let sp::SetExpr::Select(select) = query.body.as_mut() {
                 for item in &mut select.projection {
                     if let sp::SelectItem::UnnamedExpr(e)
                     | sp::SelectItem::ExprWithAlias { expr: e, .. } = item
                     {
-                        let _ = sp::visit_expressions_mut(e, in_subquery_as_array);
+                        walk::exprs_mut(e, in_subquery_as_array);
                     }
                 }
             }
@@ -112,7 +113,7 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
             }
             ControlFlow::Continue(())
         }
-        fn post_visit_expr(&mut self, expr: &mut sp::Expr) -> ControlFlow<()> {
+        fn post_expr(&mut self, expr: &mut sp::Expr) -> ControlFlow<()> {
             // One family of rewrites applies to an expression, at most.
             if !spellings::rewrite_spelling(expr) && !catalog_queries::rewrite_catalog_expr(expr) {
                 reg::rewrite_cast(expr);
@@ -121,7 +122,7 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
         }
     }
     let mut reads_value_of = Vec::new();
-    let _ = sp::visit_expressions(stmt, |e| {
+    walk::exprs(stmt, |e| {
         if let sp::Expr::CompoundIdentifier(parts) = e
             && let [q, v] = parts.as_slice()
             && v.value.eq_ignore_ascii_case("value")
@@ -130,8 +131,11 @@ pub fn rewrite_pg_spellings(stmt: &mut sp::Statement, is_catalog_table: &dyn Fn(
         }
         ControlFlow::<()>::Continue(())
     });
-    let _ = stmt.visit(&mut Unqualify {
-        is_catalog_table,
-        reads_value_of,
-    });
+    let _ = walk::walk_mut(
+        stmt,
+        &mut Unqualify {
+            is_catalog_table,
+            reads_value_of,
+        },
+    );
 }
