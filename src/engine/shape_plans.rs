@@ -363,14 +363,7 @@ fn has_placeholders(stmt: &sp::Statement) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    fn parse(sql: &str) -> sp::Statement {
-        Parser::parse_sql(&GenericDialect {}, sql)
-            .unwrap()
-            .remove(0)
-    }
+    use crate::sql::walk::parse;
 
     #[test]
     fn where_literals_become_parameters_and_the_rest_stays() {

@@ -151,17 +151,20 @@ pub fn relations<N: Visit + ?Sized>(node: &N) -> Vec<sp::ObjectName> {
     names.0
 }
 
+/// The first statement of `sql` as sqlparser parses it (for the tests of
+/// the AST passes).
+#[cfg(test)]
+pub(crate) fn parse(sql: &str) -> sp::Statement {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    Parser::parse_sql(&GenericDialect {}, sql)
+        .unwrap()
+        .remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    fn parse(sql: &str) -> sp::Statement {
-        Parser::parse_sql(&GenericDialect {}, sql)
-            .unwrap()
-            .remove(0)
-    }
 
     #[test]
     fn expressions_come_outer_first_and_rewrites_inner_first() {
