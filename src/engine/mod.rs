@@ -1123,7 +1123,7 @@ impl Engine {
     /// The spellings of the columns of the tables `node` reads, when any
     /// is not lower case.
     fn column_case<V: sp::Visit>(&self, node: &V) -> Option<crate::query::column_case::Names> {
-        let metas: Vec<_> = crate::query::column_case::tables(node)
+        let metas: Vec<_> = crate::sql::walk::relations(node)
             .iter()
             .filter_map(|t| self.table_of_relation(t, None).ok())
             .map(|t| t.meta())

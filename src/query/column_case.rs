@@ -55,11 +55,6 @@ impl Names {
     }
 }
 
-/// The tables a statement (or query) reads, by name as written.
-pub fn tables<V: sp::Visit>(node: &V) -> Vec<sp::ObjectName> {
-    walk::relations(node)
-}
-
 /// `JOIN … USING (k)`: names outside expressions.
 struct UsingLists<'a>(&'a Names);
 
