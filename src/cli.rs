@@ -102,6 +102,9 @@ struct ImportArgs {
     dry_run: bool,
 }
 
+/// The stack of each server thread (see `run`).
+const THREAD_STACK: usize = 64 << 20;
+
 /// Runs the command the arguments name; the process's exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -120,10 +123,16 @@ pub fn run() -> ExitCode {
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Planning recurses once per level of an expression, and parts of
+        // that recursion have no stack guard: the parser bounds the depth
+        // (`sql::parser::depth`) and this leaves room for it (stacks are
+        // reserved, not used, until a deep statement touches them).
+        .thread_stack_size(THREAD_STACK)
         .build()
         .map_err(|e| e.to_string())
         .and_then(|rt| {
-            rt.block_on(async {
+            // On a worker thread, not this one: the command plans SQL too.
+            let command = rt.spawn(async move {
                 match cli.command.unwrap_or(Command::Serve) {
                     Command::Serve => serve(&cli.root, cli.conf.as_deref()).await,
                     Command::Sql { statement } => {
@@ -131,7 +140,9 @@ pub fn run() -> ExitCode {
                     }
                     Command::Import(args) => import(&cli.root, cli.conf.as_deref(), *args).await,
                 }
-            })
+            });
+            rt.block_on(command)
+                .unwrap_or_else(|e| Err(format!("the command stopped: {e}")))
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -148,6 +148,11 @@ pub enum Error {
     #[error("{what} exceeds the size limit [limit={limit} bytes]")]
     TooLarge { what: String, limit: u64 },
 
+    /// An expression deeper than the planner may recurse into safely
+    /// (PostgreSQL's "stack depth limit exceeded").
+    #[error("expression is nested too deeply: more than {limit} operators in a row")]
+    TooComplex { limit: usize, position: usize },
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -243,6 +248,7 @@ impl Error {
                 Error::Io { .. } => S::IoError,
                 Error::Arrow(_) => S::DataException,
                 Error::TooLarge { .. } => S::ProgramLimitExceeded,
+                Error::TooComplex { .. } => S::StatementTooComplex,
                 Error::Parquet(_) | Error::Internal(_) | Error::DataFusion(_) => S::InternalError,
             },
             RootKind::DataFusion(e) => datafusion_state(e),
@@ -259,6 +265,7 @@ impl Error {
         match self.state() {
             SqlState::InsufficientPrivilege => 403,
             SqlState::ProgramLimitExceeded => 413,
+            SqlState::StatementTooComplex => 400,
             SqlState::InvalidSchemaName | SqlState::QueryCanceled => 400,
             SqlState::SerializationFailure => 409,
             s if matches!(&s.code()[..2], "42" | "22" | "0A") => 400,
@@ -269,7 +276,7 @@ impl Error {
     /// The position (0-based character offset) in the statement, when known.
     pub fn position(&self) -> Option<usize> {
         match self {
-            Error::Syntax { position, .. } => Some(*position),
+            Error::Syntax { position, .. } | Error::TooComplex { position, .. } => Some(*position),
             Error::ColumnNotFound { position, .. }
             | Error::Invalid { position, .. }
             | Error::TableNotFound { position, .. } => *position,
@@ -323,6 +330,7 @@ pub enum SqlState {
     IoError,
     DataException,
     ProgramLimitExceeded,
+    StatementTooComplex,
     OutOfMemory,
     InternalError,
 }
@@ -352,6 +360,7 @@ impl SqlState {
             SqlState::IoError => "58030",
             SqlState::DataException => "22000",
             SqlState::ProgramLimitExceeded => "54000",
+            SqlState::StatementTooComplex => "54001",
             SqlState::OutOfMemory => "53200",
             SqlState::InternalError => "XX000",
         }

@@ -302,3 +302,83 @@ async fn exec_sends_small_answers_whole() {
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{text}");
     assert_eq!(v["query"], q);
 }
+
+/// Long runs of operators build trees as deep as they are long. At the
+/// limit every shape plans and answers; past it the statement gets one
+/// error with its position (54001), and the server stays up (it aborted
+/// on a stack overflow at 5,000 `+` before the limit).
+#[tokio::test]
+async fn deep_expressions_answer_or_fail_cleanly() {
+    let root = scratch("http-deep").join("data");
+    let server = Server::start(&root);
+    let (s, _, text) = exec(
+        &server,
+        "CREATE TABLE d AS (SELECT value AS x FROM generate_series(1, 600))",
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let ones = |n: usize, op: &str| vec!["1"; n + 1].join(op);
+    let ors = (1..=500)
+        .map(|i| format!("x = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let shapes = [
+        (format!("SELECT {} AS v", ones(1000, "+")), json!([[1001]])),
+        (
+            format!("SELECT {} AS v", vec!["1 = 1"; 500].join(" AND ")),
+            json!([[true]]),
+        ),
+        (
+            format!("SELECT count(*) AS v FROM d WHERE {ors}"),
+            json!([[500]]),
+        ),
+        (
+            format!("SELECT length({}) AS v", vec!["'a'"; 1001].join(" || ")),
+            json!([[1001]]),
+        ),
+        (
+            format!("SELECT 7{} AS v", "::bigint".repeat(1000)),
+            json!([[7]]),
+        ),
+        (
+            format!(
+                "SELECT count(*) AS v FROM ({})",
+                vec!["SELECT 1 AS o"; 1000].join(" UNION ALL ")
+            ),
+            json!([[1000]]),
+        ),
+        (
+            format!(
+                "SELECT (({}) + {}) * 2 AS v",
+                ones(499, "+"),
+                ones(499, "+")
+            ),
+            json!([[2000]]),
+        ),
+    ];
+    for (q, want) in &shapes {
+        let (s, v, text) = exec(&server, q, "").await;
+        assert_eq!(
+            s,
+            200,
+            "{}…: {}",
+            &q[..60],
+            &text[text.len().saturating_sub(300)..]
+        );
+        assert_eq!(&v["dataset"], want, "{}…", &q[..60]);
+    }
+    for n in [1001, 5000] {
+        let (status, v, _) = exec(&server, &format!("SELECT {}", ones(n, "+")), "").await;
+        assert_eq!(status, 400, "{n} operators");
+        let error = v["error"].as_str().unwrap();
+        assert!(
+            error.contains("nested too deeply") && error.contains("1000"),
+            "{error}"
+        );
+        // The 1,001st operator: after "SELECT " and 1,001 "1+".
+        assert_eq!(v["position"], json!(7 + 2 * 1000 + 1), "{n} operators");
+    }
+    let (s, v, _) = exec(&server, "SELECT 1 AS v", "").await;
+    assert_eq!((s, &v["dataset"]), (200, &json!([[1]])), "the server is up");
+}

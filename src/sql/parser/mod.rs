@@ -11,6 +11,7 @@
 mod alter;
 mod copy;
 mod ddl;
+mod depth;
 mod errors;
 mod implicit;
 mod insert;
@@ -37,6 +38,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_error(sql, e.into()))?;
+    depth::check(sql, &tokens)?;
     let tokens = implicit::implicit_select(tokens);
     let tokens = tokens::rewrite(sql, tokens)?;
     let (tokens, samples) = tokens::take_samples(sql, tokens)?;
