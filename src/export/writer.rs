@@ -61,6 +61,43 @@ struct Open {
     encoding: VecDeque<Receiver<Encoded>>,
     /// Whether every row of the file has been handed out.
     sealed: bool,
+    /// Bytes of the file handed to the kernel's writeback so far.
+    written_back: usize,
+}
+
+impl Open {
+    /// Every [`Open::WRITEBACK`] bytes, asks the kernel to start writing
+    /// the file's new bytes to disk without waiting for them: the fsync
+    /// at the end then finds little left to write. A 423 MB file's fsync
+    /// otherwise took about half a second after its last row group.
+    const WRITEBACK: usize = 32 << 20;
+
+    fn write_back(&mut self) -> Result<()> {
+        let end = self.file.bytes_written();
+        if end - self.written_back < Self::WRITEBACK {
+            return Ok(());
+        }
+        self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: the descriptor is the open file's; the call only
+            // schedules writeback of a range of it.
+            let r = unsafe {
+                libc::sync_file_range(
+                    self.file.inner().as_raw_fd(),
+                    self.written_back as libc::off64_t,
+                    (end - self.written_back) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            if r != 0 {
+                return Err(Error::io(&self.path, std::io::Error::last_os_error()));
+            }
+        }
+        self.written_back = end;
+        Ok(())
+    }
 }
 
 /// Encodes one row group's rows, column after column.
@@ -343,6 +380,7 @@ impl FilesWriter {
                 chunk.append_to_row_group(&mut group)?;
             }
             group.close()?;
+            front.write_back()?;
         }
     }
 
@@ -365,6 +403,7 @@ impl FilesWriter {
             row_groups: 0,
             encoding: VecDeque::new(),
             sealed: false,
+            written_back: 0,
         });
         Ok(())
     }
