@@ -63,40 +63,28 @@ struct Open {
     sealed: bool,
     /// Bytes of the file handed to the kernel's writeback so far.
     written_back: usize,
+    /// The file again, for the syncer's writeback of its first bytes.
+    shared: Arc<File>,
 }
 
 impl Open {
-    /// Every [`Open::WRITEBACK`] bytes, asks the kernel to start writing
-    /// the file's new bytes to disk without waiting for them: the fsync
-    /// at the end then finds little left to write. A 423 MB file's fsync
-    /// otherwise took about half a second after its last row group.
+    /// Every [`Open::WRITEBACK`] bytes, the file's new bytes are handed to
+    /// the kernel and the syncer asks it to start writing them to disk:
+    /// the fsync at the end then finds little left to write. A 423 MB
+    /// file's fsync otherwise took about half a second after its last row
+    /// group.
     const WRITEBACK: usize = 32 << 20;
 
-    fn write_back(&mut self) -> Result<()> {
+    /// The range to write back now, if the file has grown enough.
+    fn write_back(&mut self) -> Result<Option<(u64, u64)>> {
         let end = self.file.bytes_written();
         if end - self.written_back < Self::WRITEBACK {
-            return Ok(());
+            return Ok(None);
         }
         self.file.flush().map_err(|e| Error::io(&self.path, e))?;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the descriptor is the open file's; the call only
-            // schedules writeback of a range of it.
-            let r = unsafe {
-                libc::sync_file_range(
-                    self.file.inner().as_raw_fd(),
-                    self.written_back as libc::off64_t,
-                    (end - self.written_back) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                )
-            };
-            if r != 0 {
-                return Err(Error::io(&self.path, std::io::Error::last_os_error()));
-            }
-        }
+        let range = (self.written_back as u64, (end - self.written_back) as u64);
         self.written_back = end;
-        Ok(())
+        Ok(Some(range))
     }
 }
 
@@ -132,12 +120,60 @@ fn rows_size(batch: &RecordBatch) -> usize {
         .sum()
 }
 
-/// Makes closed files durable on a thread of its own, so that encoding the
-/// next file does not wait for the disk (an export of 100 daily files
-/// otherwise waited for 100 fsyncs in turn). At most [`Syncer::QUEUE`]
-/// files wait; the writer waits beyond that.
+/// What the syncer does, in the order asked.
+enum Durable {
+    /// Starts the kernel's writeback of a range of a file still growing,
+    /// without waiting for it.
+    Range {
+        path: PathBuf,
+        file: Arc<File>,
+        from: u64,
+        len: u64,
+    },
+    /// Makes a finished file durable.
+    File(PathBuf, File),
+}
+
+impl Durable {
+    fn run(self) -> Result<()> {
+        match self {
+            Durable::File(path, file) => file.sync_all().map_err(|e| Error::io(&path, e)),
+            #[cfg(target_os = "linux")]
+            Durable::Range {
+                path,
+                file,
+                from,
+                len,
+            } => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: the descriptor is the open file's; the call
+                // only schedules writeback of a range of it.
+                let r = unsafe {
+                    libc::sync_file_range(
+                        file.as_raw_fd(),
+                        from as libc::off64_t,
+                        len as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    )
+                };
+                if r != 0 {
+                    return Err(Error::io(&path, std::io::Error::last_os_error()));
+                }
+                Ok(())
+            }
+            #[cfg(not(target_os = "linux"))]
+            Durable::Range { .. } => Ok(()),
+        }
+    }
+}
+
+/// Makes files durable on a thread of its own, so that encoding does not
+/// wait for the disk (an export of 100 daily files otherwise waited for
+/// 100 fsyncs in turn, and a large file's writeback calls blocked its
+/// encoding). At most [`Syncer::QUEUE`] requests wait; the writer waits
+/// beyond that.
 struct Syncer {
-    queue: Option<std::sync::mpsc::SyncSender<(PathBuf, File)>>,
+    queue: Option<std::sync::mpsc::SyncSender<Durable>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
@@ -145,12 +181,12 @@ impl Syncer {
     const QUEUE: usize = 8;
 
     fn start() -> Result<Syncer> {
-        let (queue, files) = std::sync::mpsc::sync_channel::<(PathBuf, File)>(Self::QUEUE);
+        let (queue, requests) = std::sync::mpsc::sync_channel::<Durable>(Self::QUEUE);
         let thread = std::thread::Builder::new()
             .name("sluice-export-sync".into())
             .spawn(move || {
-                for (path, file) in files {
-                    file.sync_all().map_err(|e| Error::io(&path, e))?;
+                for r in requests {
+                    r.run()?;
                 }
                 Ok(())
             })
@@ -163,9 +199,9 @@ impl Syncer {
         })
     }
 
-    /// Hands a closed file over; the thread's error if it has stopped.
-    fn sync(&mut self, path: PathBuf, file: File) -> Result<()> {
-        let sent = self.queue.as_ref().map(|q| q.send((path, file)));
+    /// Hands a request over; the thread's error if it has stopped.
+    fn send(&mut self, request: Durable) -> Result<()> {
+        let sent = self.queue.as_ref().map(|q| q.send(request));
         match sent {
             Some(Ok(())) => Ok(()),
             _ => self.finish(),
@@ -380,7 +416,15 @@ impl FilesWriter {
                 chunk.append_to_row_group(&mut group)?;
             }
             group.close()?;
-            front.write_back()?;
+            if let Some((from, len)) = front.write_back()? {
+                let (path, file) = (front.path.clone(), Arc::clone(&front.shared));
+                self.syncer.send(Durable::Range {
+                    path,
+                    file,
+                    from,
+                    len,
+                })?;
+            }
         }
     }
 
@@ -390,6 +434,7 @@ impl FilesWriter {
             .dir
             .join(format!("{}.parquet", unit.partition_name(floor)));
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let shared = Arc::new(file.try_clone().map_err(|e| Error::io(&path, e))?);
         // ArrowWriter sets the file up as readers expect it (the Arrow
         // schema in the footer); its parts then take the columns.
         let writer =
@@ -404,6 +449,7 @@ impl FilesWriter {
             encoding: VecDeque::new(),
             sealed: false,
             written_back: 0,
+            shared,
         });
         Ok(())
     }
@@ -420,7 +466,7 @@ impl FilesWriter {
     /// Writes a file's footer and hands it to the syncer.
     fn finish_file(&mut self, open: Open) -> Result<()> {
         let file = open.file.into_inner()?;
-        self.syncer.sync(open.path, file)?;
+        self.syncer.send(Durable::File(open.path, file))?;
         self.written.files += 1;
         Ok(())
     }
