@@ -63,8 +63,6 @@ struct Open {
     sealed: bool,
     /// Bytes of the file handed to the kernel's writeback so far.
     written_back: usize,
-    /// The file again, for the syncer's writeback of its first bytes.
-    shared: Arc<File>,
 }
 
 impl Open {
@@ -75,14 +73,22 @@ impl Open {
     /// group.
     const WRITEBACK: usize = 32 << 20;
 
-    /// The range to write back now, if the file has grown enough.
-    fn write_back(&mut self) -> Result<Option<(u64, u64)>> {
+    /// The syncer's request to write back what the file has grown by, if
+    /// that is enough (the file's descriptor again, for that thread).
+    fn write_back(&mut self) -> Result<Option<Durable>> {
         let end = self.file.bytes_written();
         if end - self.written_back < Self::WRITEBACK {
             return Ok(None);
         }
-        self.file.flush().map_err(|e| Error::io(&self.path, e))?;
-        let range = (self.written_back as u64, (end - self.written_back) as u64);
+        let io = |e| Error::io(&self.path, e);
+        self.file.flush().map_err(io)?;
+        let file = self.file.inner().try_clone().map_err(io)?;
+        let range = Durable::Range {
+            path: self.path.clone(),
+            file,
+            from: self.written_back as u64,
+            len: (end - self.written_back) as u64,
+        };
         self.written_back = end;
         Ok(Some(range))
     }
@@ -126,7 +132,7 @@ enum Durable {
     /// without waiting for it.
     Range {
         path: PathBuf,
-        file: Arc<File>,
+        file: File,
         from: u64,
         len: u64,
     },
@@ -232,8 +238,6 @@ pub struct FilesWriter {
     row_group_bytes: usize,
     /// The most row groups encoding at once.
     in_flight_max: usize,
-    /// Row groups handed out and not yet appended to their file.
-    in_flight: usize,
     /// Files with row groups still to append, oldest first; the last one
     /// takes the rows (unless sealed).
     files: VecDeque<Open>,
@@ -268,7 +272,6 @@ impl FilesWriter {
             row_group_rows,
             row_group_bytes: (memory / (in_flight_max + 1)).max(1),
             in_flight_max,
-            in_flight: 0,
             files: VecDeque::new(),
             gathered: Vec::new(),
             gathered_rows: 0,
@@ -324,8 +327,13 @@ impl FilesWriter {
     }
 
     /// The file that takes rows now, if one does.
-    fn taking(&self) -> Option<&Open> {
-        self.files.back().filter(|f| !f.sealed)
+    fn taking(&mut self) -> Option<&mut Open> {
+        self.files.back_mut().filter(|f| !f.sealed)
+    }
+
+    /// Row groups handed out and not yet appended to their file.
+    fn in_flight(&self) -> usize {
+        self.files.iter().map(|f| f.encoding.len()).sum()
     }
 
     fn write_to(&mut self, floor: i64, batch: &RecordBatch) -> Result<()> {
@@ -370,21 +378,18 @@ impl FilesWriter {
         let batches = std::mem::take(&mut self.gathered);
         self.gathered_rows = 0;
         self.gathered_bytes = 0;
+        let schema = Arc::clone(&self.schema);
         let open = self
-            .files
-            .back_mut()
-            .filter(|f| !f.sealed)
+            .taking()
             .ok_or_else(|| Error::Internal("export rows without a file".into()))?;
         let columns = open.factory.create_column_writers(open.row_groups)?;
         open.row_groups += 1;
         let (done, encoded) = sync_channel(1);
-        let schema = Arc::clone(&self.schema);
         rayon::spawn(move || {
             // The receiver is gone only when the export has stopped.
             let _ = done.send(encode(columns, &schema, &batches));
         });
         open.encoding.push_back(encoded);
-        self.in_flight += 1;
         self.append(self.in_flight_max)
     }
 
@@ -392,38 +397,32 @@ impl FilesWriter {
     /// `limit` are in flight; finishes the files that have all of theirs.
     fn append(&mut self, limit: usize) -> Result<()> {
         loop {
+            let in_flight = self.in_flight();
             let Some(front) = self.files.front_mut() else {
                 return Ok(());
             };
-            let Some(next) = front.encoding.front() else {
+            if front.encoding.is_empty() {
                 if !front.sealed {
                     return Ok(());
                 }
                 let done = self.files.pop_front().expect("a front file");
                 self.finish_file(done)?;
                 continue;
-            };
-            if self.in_flight <= limit {
+            }
+            if in_flight <= limit {
                 return Ok(());
             }
+            let next = front.encoding.pop_front().expect("a row group in flight");
             let chunks = next
                 .recv()
                 .map_err(|_| Error::Internal("an export encoder stopped".into()))??;
-            front.encoding.pop_front();
-            self.in_flight -= 1;
             let mut group = front.file.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut group)?;
             }
             group.close()?;
-            if let Some((from, len)) = front.write_back()? {
-                let (path, file) = (front.path.clone(), Arc::clone(&front.shared));
-                self.syncer.send(Durable::Range {
-                    path,
-                    file,
-                    from,
-                    len,
-                })?;
+            if let Some(range) = front.write_back()? {
+                self.syncer.send(range)?;
             }
         }
     }
@@ -434,7 +433,6 @@ impl FilesWriter {
             .dir
             .join(format!("{}.parquet", unit.partition_name(floor)));
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let shared = Arc::new(file.try_clone().map_err(|e| Error::io(&path, e))?);
         // ArrowWriter sets the file up as readers expect it (the Arrow
         // schema in the footer); its parts then take the columns.
         let writer =
@@ -449,7 +447,6 @@ impl FilesWriter {
             encoding: VecDeque::new(),
             sealed: false,
             written_back: 0,
-            shared,
         });
         Ok(())
     }

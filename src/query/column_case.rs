@@ -108,18 +108,14 @@ impl UsingLists<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
+    use crate::sql::walk::parse;
 
     #[test]
     fn references_take_the_columns_spelling() {
         let names = Names::of(["ts", "windDir", "Temp"]).unwrap();
-        let mut stmt = Parser::parse_sql(
-            &GenericDialect {},
+        let mut stmt = parse(
             "SELECT WINDDIR, t.temp, \"winddir\" AS w, avg(TEMP) FROM t JOIN u USING (windDIR) WHERE windDir > 1 ORDER BY temp",
-        )
-        .unwrap()
-        .remove(0);
+        );
         names.apply(&mut stmt);
         assert_eq!(
             stmt.to_string(),
